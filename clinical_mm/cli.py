@@ -1,0 +1,114 @@
+"""The ``clinical-mm`` command line.
+
+Heavy libraries (torch, transformers, monai) are imported inside the commands that need them, so
+``clinical-mm --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from clinical_mm.errors import ClinicalMMError
+
+__all__ = ["main"]
+
+
+def _fail(exc: ClinicalMMError) -> None:
+    raise click.ClickException(f"{exc.__class__.__name__}: {exc}")
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log progress at INFO level.")
+def cli(verbose: bool) -> None:
+    """clinical-mm: de-identify chest radiographs, triage them and draft preliminary reports.
+
+    Drafts are preliminary until a radiologist signs them; triage flags only raise priority.
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@click.option("--n", "n", type=int, required=True, help="Number of studies.")
+@click.option("--seed", type=int, required=True, help="Data seed (deterministic per seed).")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON with sites, prevalence, demographics (plants site or sex effects).")
+@click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def synth(n: int, seed: int, out: Path, config_path: Path | None, workers: int | None, no_progress: bool) -> None:
+    """Synthesise N chest radiograph studies (DICOM with fake PHI, reference reports) and manifest.csv."""
+    from clinical_mm.synth.study_synthesizer import StudySynthesizer, SynthConfig
+
+    try:
+        cfg = SynthConfig.from_json(config_path) if config_path else SynthConfig()
+        studies = StudySynthesizer(seed, cfg).write(n, out, progress=not no_progress, workers=workers)
+    except ClinicalMMError as exc:
+        _fail(exc)
+    click.echo(f"wrote {len(studies)} studies and {out / 'manifest.csv'}")
+
+
+@cli.command()
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Training manifest of your own studies (manifest.csv format).")
+@click.option("--val-manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Validation manifest (calibration, thresholds, metrics).")
+@click.option("--synth-seed", type=int, default=1, show_default=True, help="Without --manifest: data seed of the training set.")
+@click.option("--synth-n", type=int, default=3000, show_default=True, help="Without --manifest: training studies to synthesise.")
+@click.option("--val-seed", type=int, default=2, show_default=True, help="Without --val-manifest: data seed of validation.")
+@click.option("--val-n", type=int, default=600, show_default=True, help="Without --val-manifest: validation studies.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation and batching.")
+@click.option("--work", type=click.Path(path_type=Path), default=Path("work/train-run"), show_default=True,
+              help="Caches and resumable state (re-run the same command to resume).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model folder to write.")
+@click.option("--quick", is_flag=True, help="One epoch per stage (smoke run).")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def train(manifest: Path | None, val_manifest: Path | None, synth_seed: int, synth_n: int, val_seed: int, val_n: int,
+          seed: int, work: Path, out: Path, quick: bool, no_progress: bool) -> None:
+    """Train the model: tokenizer, LM, image encoder, BLIP-2 stages 1 and 2, triage calibration."""
+    import torch
+
+    from clinical_mm.model.configuration import ClinicalMMConfig
+    from clinical_mm.model.training import Trainer, TrainingPlan, load_studies
+    from clinical_mm.synth.study_synthesizer import StudySynthesizer
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    command = "clinical-mm train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        if manifest is None:
+            manifest = work / f"synth-{synth_seed}" / "manifest.csv"
+            if not manifest.is_file():
+                StudySynthesizer(synth_seed).write(synth_n, manifest.parent, progress=not no_progress)
+        if val_manifest is None:
+            val_manifest = work / f"synth-{val_seed}" / "manifest.csv"
+            if not val_manifest.is_file():
+                StudySynthesizer(val_seed).write(val_n, val_manifest.parent, progress=not no_progress)
+        config = ClinicalMMConfig()
+        plan = TrainingPlan.quick() if quick else TrainingPlan()
+        train_data = load_studies(manifest, config, work / "cache", progress=not no_progress)
+        val_data = load_studies(val_manifest, config, work / "cache", progress=not no_progress)
+        trainer = Trainer(config, plan, work, seed=seed, progress=not no_progress, log=click.echo)
+        data_info = {"data": {"train_manifest": str(manifest), "val_manifest": str(val_manifest),
+                              "synthetic": manifest.parent.name.startswith("synth-"),
+                              "data_seed": synth_seed if manifest.parent.name.startswith("synth-") else None,
+                              "val_seed": val_seed if val_manifest.parent.name.startswith("synth-") else None},
+                     "training_command": command}
+        result = trainer.fit(train_data, val_data, out, data_info)
+    except ClinicalMMError as exc:
+        _fail(exc)
+    click.echo(f"model written to {out} (sha256 {result['weights']['sha256'][:16]}..., "
+               f"validation mean AUROC {result['validation']['mean_auroc']})")
+
+
+def main() -> None:
+    cli(prog_name="clinical-mm")
+
+
+if __name__ == "__main__":
+    main()

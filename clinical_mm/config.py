@@ -1,0 +1,113 @@
+"""Settings: one pydantic-settings class, environment prefix ``CLINICAL_MM_``.
+
+=========================  =====================================  ==================================
+variable                   meaning                                default
+=========================  =====================================  ==================================
+CLINICAL_MM_MODE           ``production`` or ``demo``             ``production``
+CLINICAL_MM_DATA_DIR       where audit log and spools live        ``./clinical-mm-data``
+CLINICAL_MM_MODEL_PATH     model folder (weights + manifest)      the model shipped in the package
+CLINICAL_MM_KEY            pseudonymisation key (hex, >= 32 B)    none: refused outside demo mode
+CLINICAL_MM_KEY_FILE       file holding the key (hex)             none
+CLINICAL_MM_AUDIT_DB       audit log (SQLite path)                ``DATA_DIR/audit.sqlite``
+CLINICAL_MM_ACTOR          who the audit log names as actor       ``clinical-mm``
+=========================  =====================================  ==================================
+
+Unsafe defaults are refused outside demo mode: without a key nothing runs. Demo mode creates a
+throwaway key, says so, and keeps it only for the life of the process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clinical_mm.errors import ConfigurationError
+
+__all__ = ["DEFAULT_MODEL_PATH", "PseudonymKey", "Settings"]
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "default"
+_MIN_KEY_BYTES = 32
+
+
+class PseudonymKey:
+    """A secret key for keyed pseudonyms; ``repr`` and ``str`` never show it.
+
+    Parameters
+    ----------
+    secret
+        The raw key bytes (at least 32).
+    ephemeral
+        True for a throwaway demo key.
+    """
+
+    def __init__(self, secret: bytes, *, ephemeral: bool = False) -> None:
+        if len(secret) < _MIN_KEY_BYTES:
+            raise ConfigurationError(f"the pseudonymisation key must be at least {_MIN_KEY_BYTES} bytes")
+        self._secret = secret
+        self.ephemeral = ephemeral
+
+    @property
+    def secret(self) -> bytes:
+        return self._secret
+
+    @cached_property
+    def key_id(self) -> str:
+        """A public identifier of the key (not reversible): the first 16 hex digits of a hash."""
+        return hashlib.sha256(b"clinical-mm key id\x00" + self._secret).hexdigest()[:16]
+
+    @classmethod
+    def from_hex(cls, text: str, *, source: str) -> PseudonymKey:
+        try:
+            return cls(bytes.fromhex(text.strip()))
+        except ValueError:
+            raise ConfigurationError(f"{source}: the key must be hexadecimal") from None
+
+    def __repr__(self) -> str:
+        return f"PseudonymKey(key_id={self.key_id!r}{', ephemeral' if self.ephemeral else ''})"
+
+    __str__ = __repr__
+
+
+class Settings(BaseSettings):
+    """clinical-mm settings, read from ``CLINICAL_MM_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="CLINICAL_MM_", extra="ignore", protected_namespaces=())
+
+    mode: Literal["production", "demo"] = Field("production", description="demo allows a throwaway key")
+    data_dir: Path = Field(Path("clinical-mm-data"), description="audit log and working files")
+    model_path: Path = Field(DEFAULT_MODEL_PATH, description="folder with model.safetensors + manifest")
+    key: SecretStr | None = Field(None, description="pseudonymisation key, hexadecimal")
+    key_file: Path | None = Field(None, description="file holding the pseudonymisation key")
+    audit_db: Path | None = Field(None, description="audit log SQLite file (default DATA_DIR/audit.sqlite)")
+    actor: str = Field("clinical-mm", description="actor recorded in the audit log")
+
+    @property
+    def audit_path(self) -> Path:
+        return self.audit_db if self.audit_db is not None else self.data_dir / "audit.sqlite"
+
+    def load_key(self) -> PseudonymKey:
+        """Return the pseudonymisation key, or refuse to run without one outside demo mode."""
+        if self.key is not None:
+            return PseudonymKey.from_hex(self.key.get_secret_value(), source="CLINICAL_MM_KEY")
+        if self.key_file is not None:
+            try:
+                text = self.key_file.read_text(encoding="ascii")
+            except OSError as exc:
+                raise ConfigurationError(f"{self.key_file}: cannot read key file ({exc.strerror})") from None
+            return PseudonymKey.from_hex(text, source=str(self.key_file))
+        if self.mode == "demo":
+            _log.warning("demo mode: using a throwaway pseudonymisation key; pseudonyms will not be re-linkable")
+            return PseudonymKey(secrets.token_bytes(32), ephemeral=True)
+        raise ConfigurationError(
+            "no pseudonymisation key: set CLINICAL_MM_KEY or CLINICAL_MM_KEY_FILE "
+            "(or CLINICAL_MM_MODE=demo for a throwaway key)"
+        )

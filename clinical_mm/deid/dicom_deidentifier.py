@@ -1,0 +1,198 @@
+"""DICOM header de-identification with the PS3.15 Basic Application Level Confidentiality Profile.
+
+Every attribute, at every sequence depth, is looked up in Table E.1-1 and handled by its action:
+D (dummy), Z (zero length), X (remove), K (keep; sequences are recursed), C (clean), U (keyed UID
+replacement). Private attributes are removed. Public attributes that the data dictionary does not know
+are removed (they cannot be judged). Attributes the table does not list are standard, non-identifying
+attributes of the IOD (pixel module, view, body part) and are kept. PatientID and AccessionNumber get
+keyed pseudonyms (a consistent dummy value). "Clean" actions that need the text de-identifier
+(descriptors, structured content, device and patient characteristics, safe private) remove the
+attribute instead; the modified-dates option shifts dates by the patient's keyed offset.
+
+Errors name the tag, never its value.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections import Counter
+from collections.abc import Iterable
+
+from pydicom.datadict import dictionary_has_tag
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
+
+from clinical_mm.config import PseudonymKey
+from clinical_mm.deid.confidentiality_profile import OPTION_CODES, ConfidentialityProfile, Option
+from clinical_mm.deid.pseudonymizer import Pseudonymizer
+from clinical_mm.errors import DeidentificationError
+from clinical_mm.types import _DEID_TOKEN, DeidentifiedStudy, DeidReceipt
+
+__all__ = ["DicomDeidentifier"]
+
+_log = logging.getLogger(__name__)
+
+PROFILE_NAME = "DICOM PS3.15 E.1 Basic Application Level Confidentiality Profile"
+_PATIENT_ID = 0x00100020
+_ACCESSION = 0x00080050
+_DATE_VRS = {"DA", "DT"}
+_DUMMY_TEXT = {"PN": "ANONYMOUS", "LO": "ANONYMIZED", "SH": "ANONYMIZED", "LT": "ANONYMIZED",
+               "ST": "ANONYMIZED", "UT": "ANONYMIZED", "CS": "ANONYMIZED", "AE": "ANONYMIZED",
+               "UC": "ANONYMIZED", "DA": "19000101", "TM": "000000.00", "DT": "19000101000000",
+               "AS": "000Y", "IS": "0", "DS": "0", "UR": ""}
+
+
+class DicomDeidentifier:
+    """De-identifies DICOM datasets (one instance) and studies (several instances).
+
+    Parameters
+    ----------
+    key
+        The pseudonymisation key.
+    options
+        Table E.1-1 option columns to apply (:class:`Option` values).
+    """
+
+    def __init__(self, key: PseudonymKey, options: Iterable[str | Option] = ()) -> None:
+        opts = frozenset(o.value if isinstance(o, Option) else str(o) for o in options)
+        self.profile = ConfidentialityProfile(opts)
+        self.pseudo = Pseudonymizer(key)
+        self.key = key
+
+    @property
+    def method(self) -> str:
+        """DeidentificationMethod (LO, 64 characters): the profile, keyed HMAC, and option codes."""
+        codes = " ".join(OPTION_CODES[o][0] for o in sorted(self.profile.options))
+        return f"PS3.15 Basic Profile, keyed HMAC (clinical-mm){'; ' + codes if codes else ''}"
+
+    # ------------------------------------------------------------------ one dataset
+    def deidentify(self, ds: Dataset) -> tuple[Dataset, Counter[str]]:
+        """Return a de-identified copy of ``ds`` and the count of each action applied."""
+        counts: Counter[str] = Counter()
+        patient = str(ds.get("PatientID", ""))
+        out = copy.deepcopy(ds)
+        try:
+            self._walk(out, counts, patient)
+        except DeidentificationError:
+            raise
+        except Exception as exc:  # a malformed element: never pass the dataset on
+            raise DeidentificationError(f"cannot de-identify dataset ({exc.__class__.__name__})") from None
+        if hasattr(out, "file_meta") and "MediaStorageSOPInstanceUID" in out.file_meta:
+            out.file_meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID if "SOPInstanceUID" in out else (
+                self.pseudo.uid(str(out.file_meta.MediaStorageSOPInstanceUID)))
+        self._mark(out)
+        return out, counts
+
+    def _walk(self, ds: Dataset, counts: Counter[str], patient: str) -> None:
+        for elem in list(ds):  # a copy: we delete while walking
+            tag = int(elem.tag)
+            group = tag >> 16
+            if group == 0x0002:
+                continue
+            if group % 2 == 1:
+                action = self.profile.resolve(self.profile.private_row, tag)
+                if action != "K":
+                    del ds[elem.tag]
+                    counts["X"] += 1
+                continue
+            action = self.profile.action(tag)
+            if action is None:
+                if not dictionary_has_tag(BaseTag(tag)):
+                    del ds[elem.tag]
+                    counts["X:unknown"] += 1
+                    continue
+                if elem.VR == "SQ":
+                    for item in elem.value or []:
+                        self._walk(item, counts, patient)
+                continue
+            self._apply(ds, elem, action, counts, patient)
+
+    def _apply(self, ds: Dataset, elem: DataElement, action: str, counts: Counter[str], patient: str) -> None:
+        tag = int(elem.tag)
+        if tag in (_PATIENT_ID, _ACCESSION) and action in ("Z", "D"):
+            kind, length = ("patient", 16) if tag == _PATIENT_ID else ("accession", 16)
+            elem.value = self.pseudo.identifier(kind, str(elem.value or ""), length) if elem.value else ""
+            counts["D:pseudonym"] += 1
+            return
+        if action == "K":
+            if elem.VR == "SQ":
+                for item in elem.value or []:
+                    self._walk(item, counts, patient)
+            counts["K"] += 1
+        elif action == "X":
+            del ds[elem.tag]
+            counts["X"] += 1
+        elif action == "Z":
+            elem.value = Sequence([]) if elem.VR == "SQ" else ""
+            counts["Z"] += 1
+        elif action == "D":
+            if elem.VR == "SQ":
+                for item in elem.value or []:
+                    self._walk(item, counts, patient)
+            elif elem.VR == "UI":
+                elem.value = self._map_uids(elem.value)
+            elif elem.VR in _DUMMY_TEXT:
+                elem.value = _DUMMY_TEXT[elem.VR]
+            else:  # binary or numeric VRs without a sensible dummy
+                elem.value = b"" if elem.VR in ("OB", "OW", "UN") else None
+            counts["D"] += 1
+        elif action == "U":
+            if elem.VR == "SQ":
+                for item in elem.value or []:
+                    self._walk(item, counts, patient)
+            else:
+                elem.value = self._map_uids(elem.value)
+            counts["U"] += 1
+        elif action == "C":
+            if Option.RETAIN_LONG_MODIFIED_DATES.value in self.profile.options and elem.VR in _DATE_VRS | {"TM"}:
+                if elem.VR in _DATE_VRS and elem.value:
+                    shifted = self.pseudo.shift_date(str(elem.value), patient)
+                    elem.value = shifted + (str(elem.value)[8:] if elem.VR == "DT" else "")
+                counts["C:date-shift"] += 1
+            else:
+                del ds[elem.tag]
+                counts["C:removed"] += 1
+        else:
+            raise DeidentificationError(f"tag ({tag >> 16:04X},{tag & 0xFFFF:04X}): unknown action {action!r}")
+
+    def _map_uids(self, value: object) -> object:
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            return [self.pseudo.uid(str(v)) for v in value]  # type: ignore[union-attr]
+        return self.pseudo.uid(str(value)) if value else value
+
+    def _mark(self, ds: Dataset) -> None:
+        ds.PatientIdentityRemoved = "YES"
+        ds.DeidentificationMethod = self.method
+        codes = []
+        for key in ["basic", *sorted(self.profile.options)]:
+            value, meaning = OPTION_CODES[key]
+            item = Dataset()
+            item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "DCM", meaning
+            codes.append(item)
+        ds.DeidentificationMethodCodeSequence = Sequence(codes)
+        opts = self.profile.options
+        ds.LongitudinalTemporalInformationModified = (
+            "UNMODIFIED" if Option.RETAIN_LONG_FULL_DATES.value in opts
+            else "MODIFIED" if Option.RETAIN_LONG_MODIFIED_DATES.value in opts else "REMOVED"
+        )
+
+    # ------------------------------------------------------------------ a study
+    def deidentify_study(self, instances: list[Dataset]) -> DeidentifiedStudy:
+        """De-identify all instances of one study and return the :class:`DeidentifiedStudy`."""
+        if not instances:
+            raise DeidentificationError("a study needs at least one instance")
+        total: Counter[str] = Counter()
+        out = []
+        for ds in instances:
+            new, counts = self.deidentify(ds)
+            total.update(counts)
+            out.append(new)
+        study_uid = str(out[0].get("StudyInstanceUID", ""))
+        if not study_uid:
+            raise DeidentificationError("tag (0020,000D) StudyInstanceUID is missing")
+        receipt = DeidReceipt(PROFILE_NAME, tuple(sorted(self.profile.options)), self.key.key_id, dict(total),
+                              self.method)
+        return DeidentifiedStudy(_DEID_TOKEN, study_uid, str(out[0].get("AccessionNumber", "")), out, receipt)

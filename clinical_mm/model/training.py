@@ -1,0 +1,396 @@
+"""Training: tokenizer, LM on report text, image-encoder pre-training, BLIP-2 stages 1 and 2, calibration.
+
+Stages run in order and are resumable: each finished epoch is saved under ``work_dir/state`` and a
+restarted run continues from the last one. Every study goes through de-identification and the same
+preprocessing as inference before its pixels are used (the PHI boundary holds for training too).
+On CPUs with bfloat16 support, matrix work runs under bfloat16 autocast.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from clinical_mm.config import PseudonymKey
+from clinical_mm.deid import DicomDeidentifier
+from clinical_mm.errors import InputError, ManifestError
+from clinical_mm.evaluation.metrics import auroc, expected_calibration_error, f1_score, sensitivity_specificity
+from clinical_mm.extraction.report_labeler import ReportLabeler
+from clinical_mm.findings import FINDINGS
+from clinical_mm.model.checkpoint import save_model
+from clinical_mm.model.configuration import ClinicalMMConfig
+from clinical_mm.model.initialization import init_qformer_from_minilm
+from clinical_mm.model.modeling import ClinicalMMModel
+from clinical_mm.model.preprocessing import ChestXrayPreprocessor
+from clinical_mm.model.tokenizer import ReportTokenizer, format_report, split_report
+
+__all__ = ["StudyTensors", "Trainer", "TrainingPlan", "load_studies"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingPlan:
+    """Epochs, batch sizes and learning rates of each stage."""
+
+    lm_epochs: int = 4
+    vision_epochs: int = 14
+    stage1_epochs: int = 1
+    stage2_epochs: int = 4
+    lm_batch: int = 32
+    vision_batch: int = 64
+    stage1_batch: int = 32
+    stage2_batch: int = 32
+    lm_lr: float = 1e-3
+    vision_lr: float = 6e-4
+    stage1_lr: float = 1e-4
+    stage2_lr: float = 2e-4
+    target_sensitivity: float = 0.90
+    val_generate: int = 200
+    bf16: bool = True
+
+    @classmethod
+    def quick(cls) -> TrainingPlan:
+        """One epoch per stage: a smoke run."""
+        return cls(lm_epochs=1, vision_epochs=1, stage1_epochs=1, stage2_epochs=1, val_generate=16)
+
+
+@dataclass
+class StudyTensors:
+    """Preprocessed, de-identified training material for the studies of one manifest."""
+
+    images: torch.Tensor  # (N, 1, S, S) float16
+    labels: torch.Tensor  # (N, F) float
+    lateral: torch.Tensor  # (N, 2L) float, -1 where unknown
+    reports: list[str]  # model text form (FINDINGS: ... IMPRESSION: ...)
+    qformer_texts: list[str]  # impression first, so truncation keeps it
+    ids: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+
+def _read_manifest(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read manifest ({exc.strerror})") from None
+    required = {"study_id", "path", "findings", "impression", *FINDINGS}
+    if not rows:
+        raise ManifestError(f"{path}: manifest has no rows")
+    missing = required - set(rows[0])
+    if missing:
+        raise ManifestError(f"{path}: manifest lacks columns {sorted(missing)}")
+    for i, row in enumerate(rows, start=2):
+        for f in FINDINGS:
+            if row[f] not in ("0", "1"):
+                raise ManifestError(f"{path}: line {i}: column {f} must be 0 or 1")
+    return rows
+
+
+def load_studies(manifest: Path, config: ClinicalMMConfig, cache_dir: Path | None = None,
+                 progress: bool = True) -> StudyTensors:
+    """Read, de-identify and preprocess the studies of ``manifest`` (cached by manifest hash)."""
+    rows = _read_manifest(manifest)
+    digest = hashlib.sha256(manifest.read_bytes() + str(config.vision.image_size).encode()).hexdigest()[:16]
+    cache = cache_dir / f"studies-{digest}.pt" if cache_dir else None
+    if cache is not None and cache.is_file():
+        data: StudyTensors = torch.load(cache, weights_only=False)
+        return data
+    pre = ChestXrayPreprocessor(config.vision.image_size)
+    deid = DicomDeidentifier(PseudonymKey(hashlib.sha256(b"training-ephemeral" + digest.encode()).digest(),
+                                          ephemeral=True))
+    labeler = ReportLabeler()
+    lateral_flags = config.heads.lateral_flags
+    images, labels, lateral, reports, qtexts, ids = [], [], [], [], [], []
+    for row in tqdm(rows, desc=f"read {manifest.parent.name}", unit="study", disable=not progress):
+        file = manifest.parent / row["path"]
+        try:
+            ds = pydicom.dcmread(file)
+        except (OSError, pydicom.errors.InvalidDicomError):
+            raise InputError(f"{file}: not a readable DICOM file") from None
+        study = deid.deidentify_study([ds])
+        images.append(torch.from_numpy(pre(study.instances[0])).to(torch.float16))
+        y = [int(row[f]) for f in FINDINGS]
+        labels.append(y)
+        text = f"{row['findings']} {row['impression']}"
+        sides = labeler.sides(text)
+        lat = []
+        for name in lateral_flags:
+            present = int(row[name]) == 1
+            for side in ("right", "left"):
+                lat.append(float(side in sides[name]) if (not present or sides[name]) else -1.0)
+        lateral.append(lat)
+        reports.append(format_report(row["findings"], row["impression"]))
+        qtexts.append(f"{row['impression']} {row['findings']}")
+        ids.append(row["study_id"])
+    data = StudyTensors(torch.stack(images), torch.tensor(labels, dtype=torch.float32),
+                        torch.tensor(lateral, dtype=torch.float32), reports, qtexts, ids)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(data, cache)
+    return data
+
+
+def _batches(n: int, size: int, gen: torch.Generator, shuffle: bool = True) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
+    for i in range(0, n, size):
+        yield order[i : i + size]
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Small positioning and exposure changes; no flips (laterality matters)."""
+    b = x.shape[0]
+    r = lambda lo, hi: lo + (hi - lo) * torch.rand(b, generator=gen)  # noqa: E731
+    ang, scale = r(-0.07, 0.07), r(0.93, 1.07)
+    tx, ty = r(-0.05, 0.05), r(-0.05, 0.05)
+    theta = torch.stack([
+        torch.stack([scale * torch.cos(ang), -scale * torch.sin(ang), tx], 1),
+        torch.stack([scale * torch.sin(ang), scale * torch.cos(ang), ty], 1),
+    ], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, align_corners=False, padding_mode="border")
+    out = out * r(0.9, 1.1)[:, None, None, None] + r(-0.15, 0.15)[:, None, None, None]
+    return out + 0.05 * torch.randn(out.shape, generator=gen)
+
+
+class Trainer:
+    """Runs the training stages and writes the model folder.
+
+    Parameters
+    ----------
+    config
+        Model configuration (the text vocabulary size is set from the trained tokenizer).
+    plan
+        Stage schedule.
+    work_dir
+        Caches and resumable state.
+    seed
+        Seed of model initialisation, batching and augmentation.
+    """
+
+    def __init__(self, config: ClinicalMMConfig, plan: TrainingPlan, work_dir: Path, seed: int = 0,
+                 progress: bool = True, log: Callable[[str], None] | None = None) -> None:
+        self.config, self.plan, self.work_dir, self.seed = config, plan, work_dir, seed
+        self.progress = progress
+        self.log = log or (lambda msg: _log.info("%s", msg))
+        self.state_dir = work_dir / "state"
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.history: dict[str, list[float]] = {}
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _autocast(self) -> Any:
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.plan.bf16)
+
+    def _run_stage(self, name: str, model: ClinicalMMModel, params: list[torch.nn.Parameter], epochs: int,
+                   n: int, batch: int, lr: float, step: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> None:
+        done = self.state_dir / f"{name}.done.pt"
+        if done.is_file():
+            model.load_state_dict(torch.load(done, weights_only=True))
+            self.log(f"{name}: already done, loaded")
+            return
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05, betas=(0.9, 0.98))
+        steps_per_epoch = math.ceil(n / batch)
+        total = max(1, epochs * steps_per_epoch)
+        warm = max(1, total // 20)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+        gen = torch.Generator().manual_seed(self.seed * 1000 + zlib.crc32(name.encode()) % 997)
+        start_epoch = 0
+        partial = self.state_dir / f"{name}.partial.pt"
+        if partial.is_file():
+            st = torch.load(partial, weights_only=False)
+            model.load_state_dict(st["model"])
+            opt.load_state_dict(st["opt"])
+            sched.load_state_dict(st["sched"])
+            gen.set_state(st["gen"])
+            start_epoch = st["epoch"]
+            self.history[name] = st["history"]
+            self.log(f"{name}: resuming at epoch {start_epoch + 1}")
+        t0 = time.perf_counter()
+        losses = self.history.setdefault(name, [])
+        for epoch in range(start_epoch, epochs):
+            model.train()
+            running = []
+            bar = tqdm(list(_batches(n, batch, gen)), desc=f"{name} {epoch + 1}/{epochs}", unit="step",
+                       disable=not self.progress, leave=False)
+            for idx in bar:
+                with self._autocast():
+                    loss = step(idx, gen)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                sched.step()
+                running.append(float(loss.detach()))
+                bar.set_postfix(loss=f"{np.mean(running[-20:]):.3f}")
+            losses.append(float(np.mean(running)))
+            self.log(f"{name}: epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f}")
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "gen": gen.get_state(), "epoch": epoch + 1, "history": losses}, partial)
+        torch.save(model.state_dict(), done)
+        partial.unlink(missing_ok=True)
+        self.timings[name] = time.perf_counter() - t0
+
+    @torch.no_grad()
+    def _image_embeds(self, model: ClinicalMMModel, images: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        out = []
+        for i in range(0, len(images), 128):
+            with self._autocast():
+                out.append(model.encode_image(images[i : i + 128].float()).to(torch.float16))
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def _query_outputs(self, model: ClinicalMMModel, embeds: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        out = []
+        for i in range(0, len(embeds), 128):
+            with self._autocast():
+                out.append(model.query_output(embeds[i : i + 128].float()).float())
+        return torch.cat(out)
+
+    # ------------------------------------------------------------------ the run
+    def fit(self, train: StudyTensors, val: StudyTensors, out_dir: Path, extra_manifest: dict[str, Any]) -> dict[str, Any]:
+        plan, cfg = self.plan, self.config
+        torch.manual_seed(self.seed)
+        tok_path = self.state_dir / "tokenizer.json"
+        if tok_path.is_file():
+            tokenizer = ReportTokenizer.load(tok_path)
+        else:
+            tokenizer = ReportTokenizer.train(train.reports, cfg.text.vocab_size)
+            tokenizer.save(tok_path)
+        cfg.text.vocab_size = tokenizer.vocab_size
+        model = ClinicalMMModel(cfg)
+        init_state = self.state_dir / "init.pt"
+        if init_state.is_file():
+            model.load_state_dict(torch.load(init_state, weights_only=True))
+        else:
+            n = init_qformer_from_minilm(model, tokenizer)
+            self.log(f"init: {n} Q-Former tensors from MiniLM")
+            torch.save(model.state_dict(), init_state)
+        q_len, r_len = cfg.qformer.max_text_length, cfg.text.max_report_tokens
+
+        # 1. the language model on report text
+        lm_ids, lm_mask = tokenizer.batch(train.reports, "bos", r_len, end=True)
+        self._run_stage("lm_text", model, list(model.lm.parameters()), plan.lm_epochs, len(train), plan.lm_batch,
+                        plan.lm_lr, lambda idx, g: model.lm_text_loss(lm_ids[idx], lm_mask[idx]))
+
+        # 2. image encoder pre-training
+        vision_params = list(model.vision.parameters()) + list(model.vision_head.parameters())
+
+        def vision_step(idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+            lat = train.lateral[idx]
+            x = _augment(train.images[idx].float(), g)
+            out = model.vision_pretrain(x, train.labels[idx], lat.clamp(min=0))
+            known = (lat >= 0).float()
+            lat_loss = (F.binary_cross_entropy_with_logits(out.lateral_logits.float(), lat.clamp(min=0),
+                                                           reduction="none") * known).sum() / known.sum().clamp(min=1)
+            return F.binary_cross_entropy_with_logits(out.logits.float(), train.labels[idx]) + 0.5 * lat_loss
+
+        self._run_stage("vision", model, vision_params, plan.vision_epochs, len(train), plan.vision_batch,
+                        plan.vision_lr, vision_step)
+        for p in vision_params:
+            p.requires_grad_(False)
+        train_emb = self._image_embeds(model, train.images)
+        val_emb = self._image_embeds(model, val.images)
+
+        # 3. BLIP-2 stage 1: Q-Former against the frozen image encoder
+        q_ids, q_mask = tokenizer.batch(train.qformer_texts, "cls", q_len, end=False)
+        stage1_params = [model.query_tokens, *model.text_embeddings.parameters(), *model.qformer.parameters(),
+                         *model.itg_head.transform.parameters(), model.itg_head.bias, *model.vision_proj.parameters(),
+                         *model.text_proj.parameters(), *model.itm_head.parameters(), model.logit_scale]
+        self._run_stage("stage1", model, stage1_params, plan.stage1_epochs, len(train), plan.stage1_batch,
+                        plan.stage1_lr, lambda idx, g: model.stage1(train_emb[idx].float(), q_ids[idx], q_mask[idx],
+                                                                     train.labels[idx]).loss)
+
+        # 4. BLIP-2 stage 2: LM frozen; projection (and Q-Former queries path) learn from the LM loss
+        for p in model.lm.parameters():
+            p.requires_grad_(False)
+        stage2_params = [model.query_tokens, *model.qformer.parameters(), *model.language_projection.parameters(),
+                         *model.triage_head.parameters()]
+        self._run_stage("stage2", model, stage2_params, plan.stage2_epochs, len(train), plan.stage2_batch,
+                        plan.stage2_lr, lambda idx, g: model.stage2(train_emb[idx].float(), lm_ids[idx], lm_mask[idx],
+                                                                     train.labels[idx]).loss)
+
+        # 5. calibration and validation
+        model.eval()
+        calibration, metrics = self.calibrate_and_validate(model, tokenizer, val, val_emb)
+        manifest = save_model(model, tokenizer, out_dir, calibration=calibration, extra={
+            **extra_manifest,
+            "training": {"plan": asdict(plan), "seed": self.seed, "train_studies": len(train),
+                         "val_studies": len(val), "loss_history": self.history,
+                         "stage_seconds": {k: round(v, 1) for k, v in self.timings.items()}},
+            "validation": metrics,
+        })
+        (self.state_dir / "last_metrics.json").write_text(json.dumps(metrics, indent=2))
+        return manifest
+
+    @torch.no_grad()
+    def calibrate_and_validate(self, model: ClinicalMMModel, tokenizer: ReportTokenizer, val: StudyTensors,
+                               val_emb: torch.Tensor) -> tuple[dict[str, Any], dict[str, Any]]:
+        q = self._query_outputs(model, val_emb)
+        logits = model.triage_logits(q).float().numpy()
+        y = val.labels.numpy()
+        temps, thresholds, per_flag = {}, {}, {}
+        grid = np.exp(np.linspace(-2.5, 2.5, 401))
+        for j, name in enumerate(FINDINGS):
+            z, t = logits[:, j], y[:, j]
+
+            def nll(temp: float, z: np.ndarray = z, t: np.ndarray = t) -> float:
+                p = 1 / (1 + np.exp(-z / temp))
+                p = np.clip(p, 1e-7, 1 - 1e-7)
+                return float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).mean())
+
+            temp = float(grid[int(np.argmin([nll(g) for g in grid]))])
+            p_raw, p_cal = 1 / (1 + np.exp(-z)), 1 / (1 + np.exp(-z / temp))
+            # operating point: the highest threshold that keeps validation sensitivity >= target
+            pos = np.sort(p_cal[t == 1])
+            k = int(math.floor((1 - self.plan.target_sensitivity) * len(pos))) if len(pos) else 0
+            thr = float(pos[k]) if len(pos) else 0.5
+            sens, spec = sensitivity_specificity(t, p_cal >= thr)
+            temps[name], thresholds[name] = round(temp, 4), round(thr, 4)
+            per_flag[name] = {"auroc": round(auroc(t, z), 4), "ece_raw": round(expected_calibration_error(t, p_raw), 4),
+                              "ece_calibrated": round(expected_calibration_error(t, p_cal), 4),
+                              "sensitivity": round(sens, 4), "specificity": round(spec, 4),
+                              "prevalence": round(float(t.mean()), 4)}
+        # drafts: stated-as-present F1 against the labels
+        labeler = ReportLabeler()
+        n_gen = min(self.plan.val_generate, len(val))
+        stated = np.zeros((n_gen, len(FINDINGS)))
+        for i in range(0, n_gen, 32):
+            with self._autocast():
+                out = model.generate(q[i : min(n_gen, i + 32)])
+            for r, ids in enumerate(out.tolist()):
+                findings, impression = split_report(tokenizer.decode(ids))
+                s = labeler.stated_present(f"{findings} {impression}")
+                stated[i + r] = [s[f] for f in FINDINGS]
+        draft_f1 = {name: round(f1_score(y[:n_gen, j], stated[:, j]), 4) for j, name in enumerate(FINDINGS)}
+        metrics = {
+            "split": "validation (data seed of the validation manifest)",
+            "triage": per_flag,
+            "mean_auroc": round(float(np.mean([v["auroc"] for v in per_flag.values()])), 4),
+            "draft_stated_present_f1": draft_f1,
+            "draft_studies": n_gen,
+        }
+        calibration = {"method": "per-flag temperature scaling (validation NLL)", "temperature": temps,
+                       "threshold": thresholds,
+                       "threshold_rule": f"highest threshold with validation sensitivity >= {self.plan.target_sensitivity}"}
+        return calibration, metrics

@@ -1,0 +1,1 @@
+"""Output builders: FHIR R4 resources."""

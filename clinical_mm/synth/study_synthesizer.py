@@ -1,0 +1,383 @@
+"""Synthetic chest radiograph studies: DICOM PS3.10 files with fake PHI, reference reports, manifest.
+
+Each study is drawn from its own random stream ``(seed, index)``, so a study does not depend on how
+many others are made or on how the work is split between processes: deterministic per seed.
+Site and manufacturer decide acquisition (matrix, bit depth, photometric interpretation, exposure,
+noise, collimation, DX or CR); :class:`SiteProfile` also carries prevalence multipliers and image
+quality so that a bias suite can plant a disparity between sites and detect it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from clinical_mm.errors import ConfigurationError
+from clinical_mm.findings import FINDINGS
+from clinical_mm.synth.chest_phantom import Acquisition, ChestPhantom, FindingSpec, PatientAnatomy
+from clinical_mm.synth.report_writer import ReportWriter
+
+__all__ = ["MANIFEST_COLUMNS", "SiteProfile", "StudySynthesizer", "SynthConfig", "SynthStudy"]
+
+MANIFEST_COLUMNS: tuple[str, ...] = (
+    "study_id", "path", *FINDINGS, "sex", "age", "site", "manufacturer", "findings", "impression",
+)
+
+DX_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
+CR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1"  # Computed Radiography Image Storage
+_UID_ROOT = "1.2.826.0.1.3680043.10.1093."  # synthetic-data UID root
+
+_FIRST = ["JOHN", "MARY", "AHMED", "LI", "SOFIA", "OLUWASEUN", "HANNA", "CARLOS", "PRIYA", "DMITRI",
+          "GRACE", "KENJI", "FATIMA", "LUCAS", "INGRID", "TOMAS", "AMARA", "YUSUF", "ELENA", "SEAN"]
+_LAST = ["ABERNATHY", "BRIGHTWATER", "CASTELLANOS", "DUNMORE", "EKWUEME", "FAIRWEATHER", "GALLOWAY",
+         "HOLLINGSWORTH", "IVANOVA", "JANKOWSKI", "KOWALCZYK", "LINDQVIST", "MONTGOMERY", "NAKAMURA",
+         "OYELARAN", "PEMBERTON", "QUINTERO", "ROSENTHAL", "SATTERFIELD", "THORNBURY"]
+_STREETS = ["Maple Avenue", "Harbour Road", "Linden Street", "Quarry Lane", "Orchard Way"]
+_CITIES = ["Riverton", "Eastvale", "Millbrook", "Stonehaven"]
+
+#: Base prevalence of each finding, before co-occurrence and site multipliers.
+BASE_PREVALENCE: dict[str, float] = {
+    "cardiomegaly": 0.16,
+    "pleural_effusion": 0.15,
+    "pneumothorax": 0.10,
+    "consolidation": 0.14,
+    "nodule_mass": 0.11,
+    "atelectasis": 0.13,
+    "pulmonary_edema": 0.10,
+}
+
+
+@dataclass(frozen=True)
+class SiteProfile:
+    """A hospital site: its device, its acquisition habits and (optionally) planted effects."""
+
+    name: str
+    institution: str
+    manufacturer: str
+    model: str
+    modality: str = "DX"  # DX or CR
+    matrix: tuple[int, int] = (512, 512)
+    bits_stored: int = 12
+    monochrome1: bool = False
+    exposure: float = 1.0
+    noise: float = 0.02
+    ap_fraction: float = 0.2
+    weight: float = 1.0
+    prevalence_multiplier: dict[str, float] = field(default_factory=dict)
+    #: extra noise for a subgroup, e.g. {"F": 1.5}: plants an image-quality disparity by sex
+    noise_multiplier_by_sex: dict[str, float] = field(default_factory=dict)
+
+
+DEFAULT_SITES: tuple[SiteProfile, ...] = (
+    SiteProfile("SITE_A", "Riverton General Hospital", "Acme Imaging", "AcmeDR 500", "DX",
+                (512, 512), 12, False, 1.0, 0.018, 0.15, 1.0),
+    SiteProfile("SITE_B", "Eastvale Medical Center", "Northwind Medical", "NW-CR 2", "CR",
+                (560, 480), 10, True, 1.15, 0.028, 0.35, 1.0),
+    SiteProfile("SITE_C", "Millbrook Community Hospital", "Contoso Radiology", "ContosoX 14", "DX",
+                (480, 480), 14, False, 0.85, 0.022, 0.25, 0.8),
+)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to synthesise: sites, finding prevalence, demographics, extra views."""
+
+    sites: tuple[SiteProfile, ...] = DEFAULT_SITES
+    prevalence: dict[str, float] = field(default_factory=lambda: dict(BASE_PREVALENCE))
+    normal_fraction: float = 0.3
+    lateral_fraction: float = 0.15
+    age_range: tuple[int, int] = (18, 95)
+
+    @classmethod
+    def from_json(cls, path: Path) -> SynthConfig:
+        """Read a configuration: ``{"sites": [{...SiteProfile fields...}], "prevalence": {...}, ...}``."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"{path}: cannot read synthesis config ({exc.__class__.__name__})") from None
+        try:
+            sites = tuple(
+                SiteProfile(**{**s, "matrix": tuple(s.get("matrix", (512, 512)))}) for s in raw.get("sites", [])
+            ) or DEFAULT_SITES
+            unknown = set(raw.get("prevalence", {})) - set(FINDINGS)
+            if unknown:
+                raise ConfigurationError(f"{path}: unknown findings in prevalence: {sorted(unknown)}")
+            return cls(
+                sites=sites,
+                prevalence={**BASE_PREVALENCE, **raw.get("prevalence", {})},
+                normal_fraction=float(raw.get("normal_fraction", 0.3)),
+                lateral_fraction=float(raw.get("lateral_fraction", 0.15)),
+                age_range=tuple(raw.get("age_range", (18, 95))),  # type: ignore[arg-type]
+            )
+        except TypeError as exc:
+            raise ConfigurationError(f"{path}: invalid synthesis config ({exc})") from None
+
+
+@dataclass
+class SynthStudy:
+    """One synthesised study, as written: its manifest row plus what the tests need to know."""
+
+    study_id: str
+    path: str
+    labels: dict[str, int]
+    sex: str
+    age: int
+    site: str
+    manufacturer: str
+    findings: str
+    impression: str
+    files: list[str]
+    phi: dict[str, str]
+
+    def manifest_row(self) -> dict[str, str | int]:
+        return {
+            "study_id": self.study_id, "path": self.path, **self.labels, "sex": self.sex, "age": self.age,
+            "site": self.site, "manufacturer": self.manufacturer, "findings": self.findings,
+            "impression": self.impression,
+        }
+
+
+def _sample_findings(rng: np.random.Generator, cfg: SynthConfig, site: SiteProfile) -> list[FindingSpec]:
+    if rng.random() < cfg.normal_fraction:
+        return []
+    prev = {k: min(0.95, v * site.prevalence_multiplier.get(k, 1.0)) for k, v in cfg.prevalence.items()}
+    present = {k for k, p in prev.items() if rng.random() < p}
+    if "pulmonary_edema" in present:  # heart failure: edema travels with cardiomegaly and effusions
+        if rng.random() < 0.55:
+            present.add("cardiomegaly")
+        if rng.random() < 0.45:
+            present.add("pleural_effusion")
+    if "pleural_effusion" in present and rng.random() < 0.3:
+        present.add("atelectasis")
+    if not present:
+        present.add(str(rng.choice(list(FINDINGS))))
+    specs: list[FindingSpec] = []
+    sides = ["right", "left"]
+    for name in FINDINGS:
+        if name not in present:
+            continue
+        sev = float(rng.uniform(0.35, 1.0))
+        side = str(rng.choice(sides))
+        if name == "cardiomegaly" or name == "pulmonary_edema":
+            specs.append(FindingSpec(name, "bilateral", "middle", "moderate", 0.0, sev))
+        elif name == "pleural_effusion":
+            side = "bilateral" if rng.random() < 0.3 else side
+            specs.append(FindingSpec(name, side, "lower", str(rng.choice(["small", "moderate", "large"])), 0.0, sev))
+        elif name == "pneumothorax":
+            specs.append(FindingSpec(name, side, "upper", str(rng.choice(["small", "moderate", "large"])), 0.0, sev))
+        elif name == "consolidation":
+            specs.append(FindingSpec(name, side, str(rng.choice(["upper", "middle", "lower"])), "moderate", 0.0, sev))
+        elif name == "nodule_mass":
+            size = float(rng.uniform(14, 28)) if rng.random() < 0.65 else float(rng.uniform(32, 60))
+            specs.append(FindingSpec(name, side, str(rng.choice(["upper", "middle", "lower"])), "moderate", size, sev))
+        elif name == "atelectasis":
+            side = "bilateral" if rng.random() < 0.2 else side
+            specs.append(FindingSpec(name, side, "lower", "small", 0.0, sev))
+    return specs
+
+
+def _person_name(rng: np.random.Generator) -> str:
+    return f"{rng.choice(_LAST)}^{rng.choice(_FIRST)}^{rng.choice(list('ABCDEFGHJKLMNPRSTW'))}"
+
+
+class StudySynthesizer:
+    """Makes synthetic chest radiograph studies.
+
+    Parameters
+    ----------
+    seed
+        The data seed: the same seed gives byte-identical pixel data, headers and reports.
+    config
+        Sites, prevalence and demographics.
+    """
+
+    def __init__(self, seed: int, config: SynthConfig | None = None) -> None:
+        self.seed = int(seed)
+        self.config = config or SynthConfig()
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([self.seed, index]))
+
+    def _uid(self, rng: np.random.Generator) -> str:
+        return _UID_ROOT + ".".join(str(int(x)) for x in rng.integers(1, 2**31 - 1, size=3))
+
+    def make_study(self, index: int, out_dir: Path) -> SynthStudy:
+        """Write study ``index`` under ``out_dir/studies`` and return its description."""
+        rng = self._rng(index)
+        cfg = self.config
+        weights = np.array([s.weight for s in cfg.sites], dtype=float)
+        site = cfg.sites[int(rng.choice(len(cfg.sites), p=weights / weights.sum()))]
+        sex = "F" if rng.random() < 0.5 else "M"
+        age = int(rng.integers(cfg.age_range[0], cfg.age_range[1] + 1))
+        findings = _sample_findings(rng, cfg, site)
+        sick = bool({f.name for f in findings} & {"pulmonary_edema", "pleural_effusion", "consolidation"})
+        view = "AP" if rng.random() < min(0.9, site.ap_fraction * (2.0 if sick else 1.0)) else "PA"
+        anatomy = PatientAnatomy(
+            sex=sex, age=age,
+            body_width=float(rng.uniform(0.38, 0.47)) * (1.04 if sex == "M" else 1.0),
+            lung_height=float(rng.uniform(0.27, 0.32)),
+            heart_scale=float(rng.uniform(0.9, 1.1)),
+            rotation_deg=float(rng.normal(0, 2.5)),
+            shift=(float(rng.normal(0, 0.015)), float(rng.normal(0, 0.015))),
+        )
+        noise = site.noise * float(rng.uniform(0.8, 1.25)) * site.noise_multiplier_by_sex.get(sex, 1.0)
+        coll = tuple(float(x) for x in rng.uniform(0.0, 0.06, size=4)) if rng.random() < 0.6 else (0.0,) * 4
+        acq = Acquisition(
+            rows=site.matrix[0], columns=site.matrix[1], view=view,
+            exposure=site.exposure * float(rng.uniform(0.85, 1.2)), gamma=float(rng.uniform(0.85, 1.15)),
+            noise=noise, bits_stored=site.bits_stored, monochrome1=site.monochrome1,
+            collimation=coll,  # type: ignore[arg-type]
+        )
+        phantom = ChestPhantom(rng)
+        pixels = phantom.render(anatomy, acq, findings)
+        findings_text, impression = ReportWriter(rng).write(findings)
+
+        study_id = f"S{self.seed:04d}-{index:05d}"
+        study_dir = out_dir / "studies" / study_id
+        study_dir.mkdir(parents=True, exist_ok=True)
+        phi = self._phi(rng, site, sex, age)
+        study_uid, series_uid = self._uid(rng), self._uid(rng)
+        frontal = study_dir / "1.dcm"
+        ds = self._dataset(rng, site, acq, pixels, phi, sex, age, study_uid, series_uid, 1, view, findings_text)
+        ds.save_as(frontal, enforce_file_format=True)
+        files = [str(frontal.relative_to(out_dir))]
+        if rng.random() < cfg.lateral_fraction:
+            lat_acq = Acquisition(**{**asdict(acq), "view": "LL", "collimation": (0.0, 0.0, 0.0, 0.0)})
+            lat = phantom.render_lateral(anatomy, lat_acq)
+            ds2 = self._dataset(rng, site, lat_acq, lat, phi, sex, age, study_uid, self._uid(rng), 2, "LL", "")
+            ds2.save_as(study_dir / "2.dcm", enforce_file_format=True)
+            files.append(str((study_dir / "2.dcm").relative_to(out_dir)))
+        labels = {name: int(any(f.name == name for f in findings)) for name in FINDINGS}
+        return SynthStudy(
+            study_id, files[0], labels, sex, age, site.name, site.manufacturer, findings_text, impression,
+            files, phi,
+        )
+
+    def _phi(self, rng: np.random.Generator, site: SiteProfile, sex: str, age: int) -> dict[str, str]:
+        study_date = dt.date(2031, 1, 1) + dt.timedelta(days=int(rng.integers(0, 700)))
+        birth = study_date - dt.timedelta(days=int(age * 365.25 + rng.integers(0, 360)))
+        return {
+            "PatientName": _person_name(rng),
+            "PatientID": f"MRN{int(rng.integers(10**6, 10**7)):07d}",
+            "PatientBirthDate": birth.strftime("%Y%m%d"),
+            "StudyDate": study_date.strftime("%Y%m%d"),
+            "AccessionNumber": f"ACC{int(rng.integers(10**7, 10**8)):08d}",
+            "ReferringPhysicianName": _person_name(rng),
+            "PerformingPhysicianName": _person_name(rng),
+            "OperatorsName": _person_name(rng),
+            "InstitutionName": site.institution,
+            "InstitutionAddress": f"{int(rng.integers(1, 999))} {rng.choice(_STREETS)}, {rng.choice(_CITIES)}",
+            "PatientAddress": f"{int(rng.integers(1, 999))} {rng.choice(_STREETS)}, {rng.choice(_CITIES)}",
+            "PatientTelephoneNumbers": f"555-{int(rng.integers(1000, 9999))}",
+            "DeviceSerialNumber": f"SN{int(rng.integers(10**5, 10**6))}",
+            "StationName": f"{site.name}-XR{int(rng.integers(1, 9))}",
+            "StudyID": f"{int(rng.integers(10**4, 10**5))}",
+            "OtherPatientIDs": f"EMR{int(rng.integers(10**6, 10**7))}",
+            "ImageComments": f"Portable exam, patient transferred from ward {int(rng.integers(1, 9))}B",
+            "PatientComments": "Allergic to penicillin; lives with daughter",
+        }
+
+    def _dataset(
+        self, rng: np.random.Generator, site: SiteProfile, acq: Acquisition, pixels: np.ndarray,
+        phi: dict[str, str], sex: str, age: int, study_uid: str, series_uid: str, number: int, view: str,
+        findings_text: str,
+    ) -> Dataset:
+        sop_class = DX_SOP_CLASS if site.modality == "DX" else CR_SOP_CLASS
+        sop_uid = self._uid(rng)
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = sop_class
+        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        meta.ImplementationClassUID = _UID_ROOT + "1"
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+        ds.Modality = site.modality
+        ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = phi["StudyDate"]
+        ds.StudyTime = ds.SeriesTime = ds.ContentTime = f"{int(rng.integers(7, 20)):02d}{int(rng.integers(0, 60)):02d}00"
+        for key in ("AccessionNumber", "ReferringPhysicianName", "InstitutionName", "InstitutionAddress",
+                    "StationName", "PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs",
+                    "PatientAddress", "PatientTelephoneNumbers", "DeviceSerialNumber", "StudyID",
+                    "OperatorsName", "PerformingPhysicianName", "ImageComments", "PatientComments"):
+            setattr(ds, key, phi[key])
+        ds.PatientSex = sex
+        ds.PatientAge = f"{age:03d}Y"
+        ds.Manufacturer = site.manufacturer
+        ds.ManufacturerModelName = site.model
+        ds.SoftwareVersions = "4.2.1"
+        ds.StudyDescription = "XR CHEST 1-2 VIEWS"
+        ds.SeriesDescription = f"CHEST {view}"
+        ds.BodyPartExamined = "CHEST"
+        ds.ViewPosition = view
+        ds.PatientOrientation = ["L", "F"] if view != "LL" else ["A", "F"]
+        ds.SeriesNumber = number
+        ds.InstanceNumber = 1
+        ds.ImageType = ["ORIGINAL", "PRIMARY"]
+        if site.modality == "DX":
+            ds.PresentationIntentType = "FOR PRESENTATION"
+        ds.BurnedInAnnotation = "NO"
+        ds.ImagerPixelSpacing = [f"{380.0 / acq.columns:.4f}", f"{380.0 / acq.columns:.4f}"]
+        ds.PixelSpacing = ds.ImagerPixelSpacing
+        ds.KVP = f"{int(rng.integers(90, 125))}"
+        ds.ExposureTime = int(rng.integers(5, 25))
+        ds.Rows, ds.Columns = int(pixels.shape[0]), int(pixels.shape[1])
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME1" if acq.monochrome1 else "MONOCHROME2"
+        ds.BitsAllocated = 16
+        ds.BitsStored = acq.bits_stored
+        ds.HighBit = acq.bits_stored - 1
+        ds.PixelRepresentation = 0
+        maxv = (1 << acq.bits_stored) - 1
+        ds.WindowCenter = f"{maxv * float(rng.uniform(0.45, 0.55)):.0f}"
+        ds.WindowWidth = f"{maxv * float(rng.uniform(0.85, 1.0)):.0f}"
+        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "0", "1", "US"
+        req = Dataset()
+        req.RequestedProcedureID = f"RP{phi['StudyID']}"
+        req.AccessionNumber = phi["AccessionNumber"]
+        req.ScheduledProcedureStepID = f"SPS{phi['StudyID']}"
+        req.RequestedProcedureDescription = f"CXR for {phi['PatientName'].split('^')[0].title()}"
+        ds.RequestAttributesSequence = Sequence([req])
+        block = ds.private_block(0x0029, "CLINICALMM SYNTH", create=True)
+        block.add_new(0x10, "LO", phi["PatientName"])
+        block.add_new(0x11, "LO", phi["PatientID"])
+        ds.PixelData = pixels.astype("<u2").tobytes()
+        return ds
+
+    def iter_studies(self, n: int, out_dir: Path, workers: int = 1) -> Iterator[SynthStudy]:
+        """Yield ``n`` studies in index order, made by ``workers`` processes."""
+        if workers <= 1 or n < 8:
+            for i in range(n):
+                yield self.make_study(i, out_dir)
+            return
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield from pool.map(self.make_study, range(n), [out_dir] * n, chunksize=8)
+
+    def write(self, n: int, out_dir: Path, *, progress: bool = True, workers: int | None = None) -> list[SynthStudy]:
+        """Write ``n`` studies and ``out_dir/manifest.csv``; return the studies."""
+        if n < 1:
+            raise ConfigurationError("--n must be at least 1")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        from tqdm import tqdm
+
+        studies = list(tqdm(self.iter_studies(n, out_dir, workers), total=n, desc="synth", unit="study",
+                            disable=not progress))
+        with (out_dir / "manifest.csv").open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(MANIFEST_COLUMNS))
+            writer.writeheader()
+            for s in studies:
+                writer.writerow(s.manifest_row())
+        return studies

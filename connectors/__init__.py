@@ -1,0 +1,1 @@
+"""Study sources: files, folders and DICOMDIRs (imported as clinical_mm.connectors)."""

@@ -1,0 +1,1 @@
+"""Offline evaluation: triage discrimination and calibration, draft accuracy (imported as clinical_mm.evaluation)."""

@@ -1,0 +1,57 @@
+"""Metrics with no dependency beyond numpy: AUROC, F1, expected calibration error."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["auroc", "expected_calibration_error", "f1_score", "sensitivity_specificity"]
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with tie correction); NaN when one class is missing."""
+    y = np.asarray(labels).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s), dtype=np.float64)
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i : j + 1]] = 0.5 * (i + j) + 1.0
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def f1_score(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """F1 of binary predictions; 1.0 when there are no positives and none are predicted."""
+    y = np.asarray(labels).astype(bool)
+    p = np.asarray(predicted).astype(bool)
+    tp = int((y & p).sum())
+    denom = int(y.sum()) + int(p.sum())
+    return 1.0 if denom == 0 else 2.0 * tp / denom
+
+
+def sensitivity_specificity(labels: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    y = np.asarray(labels).astype(bool)
+    p = np.asarray(predicted).astype(bool)
+    sens = float((y & p).sum() / max(1, y.sum()))
+    spec = float((~y & ~p).sum() / max(1, (~y).sum()))
+    return sens, spec
+
+
+def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
+    """ECE over equal-width probability bins."""
+    y = np.asarray(labels, dtype=np.float64).ravel()
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (p >= lo) & ((p < hi) if hi < 1.0 else (p <= hi))
+        if sel.any():
+            ece += sel.mean() * abs(p[sel].mean() - y[sel].mean())
+    return float(ece)
