@@ -13,7 +13,14 @@ from pathlib import Path
 
 import click
 
-from clinical_mm.errors import ClinicalMMError
+from typing import TYPE_CHECKING
+
+from clinical_mm.config import Settings
+from clinical_mm.errors import AuditChainError, ClinicalMMError, ConfigurationError
+
+if TYPE_CHECKING:
+    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+    from clinical_mm.pipeline import AnalysisPipeline
 
 __all__ = ["main"]
 
@@ -104,6 +111,120 @@ def train(manifest: Path | None, val_manifest: Path | None, synth_seed: int, syn
         _fail(exc)
     click.echo(f"model written to {out} (sha256 {result['weights']['sha256'][:16]}..., "
                f"validation mean AUROC {result['validation']['mean_auroc']})")
+
+
+def _pipeline(settings: Settings, model_path: Path | None) -> tuple[AnalysisPipeline, SQLiteAuditSink]:
+    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+    from clinical_mm.deid import DicomDeidentifier
+    from clinical_mm.model.report_generator import ReportGenerator
+    from clinical_mm.pipeline import AnalysisPipeline
+
+    key = settings.load_key()
+    generator = ReportGenerator.from_path(model_path or settings.model_path)
+    sink = SQLiteAuditSink(settings.audit_path)
+    return AnalysisPipeline(generator, DicomDeidentifier(key), sink, actor=settings.actor), sink
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (results.jsonl, fhir/).")
+@click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Model folder (default: CLINICAL_MM_MODEL_PATH or the shipped model).")
+def analyze(path: Path, out: Path, model_path: Path | None) -> None:
+    """Analyse the studies in PATH (a DICOM file, a folder or a DICOMDIR).
+
+    Each study is de-identified, then triaged and drafted. Writes OUT/results.jsonl (one line per study)
+    and a FHIR R4 Bundle per analysed study; every study is recorded in the audit log.
+    """
+    try:
+        settings = Settings()
+        pipeline, sink = _pipeline(settings, model_path)
+        results = pipeline.run(path, out)
+        sink.close()
+    except ClinicalMMError as exc:
+        _fail(exc)
+    ok = sum(r.error is None for r in results)
+    click.echo(f"{ok} analysed, {len(results) - ok} refused; results in {out / 'results.jsonl'}; "
+               f"audit log {settings.audit_path}")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True)
+@click.option("--n", "n", type=int, default=6, show_default=True, help="Synthetic studies to make.")
+@click.option("--seed", type=int, default=20261127, show_default=True, help="Data seed of the demo studies.")
+def demo(out: Path, n: int, seed: int) -> None:
+    """Synthesise studies plus one file that must be refused, analyse them, print a table."""
+    import os
+    import shutil
+
+    from clinical_mm.synth.study_synthesizer import StudySynthesizer
+
+    os.environ.setdefault("CLINICAL_MM_MODE", "demo")
+    try:
+        settings = Settings(data_dir=out / "data") if "CLINICAL_MM_DATA_DIR" not in os.environ else Settings()
+        if settings.mode != "demo" and settings.key is None and settings.key_file is None:
+            raise ConfigurationError("demo needs CLINICAL_MM_MODE=demo or a key")
+        inputs = out / "input"
+        if inputs.exists():
+            shutil.rmtree(inputs)
+        click.echo(f"synthesising {n} chest radiograph studies with fake PHI in {inputs} ...")
+        StudySynthesizer(seed).write(n, inputs, progress=False, workers=1)
+        (inputs / "manifest.csv").rename(out / "manifest.csv")
+        refuse = inputs / "refuse" / "ct_head.dcm"
+        refuse.parent.mkdir(parents=True, exist_ok=True)
+        from pydicom.data import get_testdata_file
+
+        ct = get_testdata_file("CT_small.dcm")
+        shutil.copyfile(str(ct), refuse)
+        (inputs / "refuse" / "not_dicom.dcm").write_bytes(b"this is not a DICOM file\n")
+        pipeline, sink = _pipeline(settings, None)
+        click.echo(f"model {pipeline.generator.loaded.model_id} sha256 {pipeline.generator.loaded.sha256[:16]}...")
+        results = pipeline.run(inputs, out)
+        sink.close()
+    except ClinicalMMError as exc:
+        _fail(exc)
+    header = f"{'source':34} {'study (pseudonym)':20} {'priority':9} {'raised flags':34} {'ms':>6}  impression"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for r in results:
+        if r.error:
+            click.echo(f"{r.source:34} {'-':20} {'REFUSED':9} {r.error[:34]:34} {'':>6}")
+            continue
+        ms = sum(r.timings_ms.values())
+        first = (r.impression or "").split(". ")[0][:60]
+        study = (r.study_uid or "")[-18:]
+        click.echo(f"{r.source:34} {study:20} {r.priority or '':9} {', '.join(r.raised)[:34]:34} {ms:6.0f}  {first}")
+    click.echo(f"\nresults: {out / 'results.jsonl'}\nFHIR bundles: {out / 'fhir'}\n"
+               f"audit log: {settings.audit_path} (check with: clinical-mm audit verify --db {settings.audit_path})\n"
+               f"reference reports and labels: {out / 'manifest.csv'}\n"
+               "Drafts are preliminary and AI-generated: nothing is final until a radiologist signs it.")
+
+
+@cli.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+@click.option("--db", type=click.Path(path_type=Path), help="Audit SQLite file (default: from settings).")
+def audit_verify(db: Path | None) -> None:
+    """Walk the hash chain; exit 1 and name the first broken record if it does not hold."""
+    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+
+    path = db or Settings().audit_path
+    if not path.is_file():
+        raise click.ClickException(f"{path}: no audit log")
+    sink = SQLiteAuditSink(path)
+    try:
+        report = sink.verify()
+    except AuditChainError as exc:
+        click.echo(f"BROKEN at record {exc.record_id}: {exc}", err=True)
+        sys.exit(1)
+    except ClinicalMMError as exc:
+        _fail(exc)
+    finally:
+        sink.close()
+    click.echo(f"ok: {report.records} records, chain head {report.head}")
 
 
 def main() -> None:

@@ -45,7 +45,14 @@ class ConfigurationError(ClinicalMMError):
 
 
 class InputError(ClinicalMMError):
-    """An input handed to clinical-mm cannot be used."""
+    """An input handed to clinical-mm cannot be used.
+
+    ``reason`` is the problem without the file name, for records that must not carry paths.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class DicomReadError(InputError):

@@ -1,0 +1,112 @@
+"""Append-only, hash-chained audit log in SQLite.
+
+Each row stores the SHA-256 of the previous row's hash and its own canonical content; triggers refuse
+UPDATE and DELETE. :meth:`SQLiteAuditSink.verify` recomputes the chain and names the first record
+whose content, link or position is wrong, so edits made around the triggers (or to the file) show.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
+from clinical_mm.errors import AuditChainError, AuditError
+
+__all__ = ["ChainReport", "SQLiteAuditSink"]
+
+GENESIS = "0" * 64
+_FIELDS = ("timestamp", "actor", "action", "input_hash", "study", "model_id", "model_sha256", "output_hash",
+           "outcome", "detail")
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(f"{f} TEXT NOT NULL" for f in _FIELDS)},
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+"""
+
+
+def _row_hash(record_id: int, prev_hash: str, canonical: str) -> str:
+    return sha256_hex(f"{record_id}\n{prev_hash}\n{canonical}")
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    records: int
+    head: str
+
+
+class SQLiteAuditSink:
+    """The embedded audit log. Thread-safe; every append is its own transaction.
+
+    Parameters
+    ----------
+    path
+        SQLite file (created with its folder if missing).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise AuditError(f"{path}: cannot open audit log ({exc.__class__.__name__})") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def append(self, record: AuditRecord) -> int:
+        canonical = record.canonical()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                last = self._db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+                record_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+                digest = _row_hash(record_id, prev, canonical)
+                values = json.loads(canonical)
+                self._db.execute(
+                    f"INSERT INTO audit (id, {', '.join(_FIELDS)}, prev_hash, hash) "
+                    f"VALUES (?, {', '.join('?' for _ in _FIELDS)}, ?, ?)",
+                    (record_id, *(str(values[f]) for f in _FIELDS), prev, digest),
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise AuditError(f"{self.path}: cannot append audit record ({exc.__class__.__name__})") from None
+        return record_id
+
+    def records(self) -> list[dict[str, str | int]]:
+        cur = self._db.execute(f"SELECT id, {', '.join(_FIELDS)}, prev_hash, hash FROM audit ORDER BY id")
+        names = ["id", *_FIELDS, "prev_hash", "hash"]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def verify(self) -> ChainReport:
+        """Walk the chain; raise :class:`AuditChainError` naming the first broken record."""
+        prev, expected_id = GENESIS, 1
+        try:
+            rows = self.records()
+        except sqlite3.Error as exc:
+            raise AuditError(f"{self.path}: cannot read audit log ({exc.__class__.__name__})") from None
+        for row in rows:
+            rid = int(row["id"])
+            if rid != expected_id:
+                raise AuditChainError(f"record {expected_id} is missing (next present is {rid})", expected_id)
+            if row["prev_hash"] != prev:
+                raise AuditChainError(f"record {rid}: link to the previous record is broken", rid)
+            rec = AuditRecord(**{f: str(row[f]) for f in _FIELDS})
+            if _row_hash(rid, prev, rec.canonical()) != row["hash"]:
+                raise AuditChainError(f"record {rid}: content does not match its hash", rid)
+            prev, expected_id = str(row["hash"]), rid + 1
+        return ChainReport(records=len(rows), head=prev)

@@ -1,0 +1,87 @@
+"""Inference: a de-identified study in, a preliminary draft and calibrated triage flags out.
+
+Only :class:`clinical_mm.types.DeidentifiedStudy` is accepted: the PHI boundary is a type.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clinical_mm.findings import FINDINGS, priority_for
+from clinical_mm.model.checkpoint import LoadedModel, load_model
+from clinical_mm.model.preprocessing import ChestXrayPreprocessor
+from clinical_mm.model.tokenizer import split_report
+from clinical_mm.types import DeidentifiedStudy
+
+__all__ = ["DraftReport", "ReportGenerator"]
+
+
+@dataclass
+class DraftReport:
+    """The model's output for one study. ``flags``: calibrated probabilities; ``raised``: flags at or above threshold."""
+
+    findings: str
+    impression: str
+    flags: dict[str, float]
+    thresholds: dict[str, float]
+    raised: list[str]
+    priority: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class ReportGenerator:
+    """Runs the model on the frontal image of a de-identified study.
+
+    Parameters
+    ----------
+    loaded
+        A loaded model folder.
+    preprocessor
+        Pixel preprocessing (default: the model's image size).
+    flag_priority
+        Priority each raised flag lifts a study to (default :data:`clinical_mm.findings.DEFAULT_FLAG_PRIORITY`).
+    """
+
+    def __init__(self, loaded: LoadedModel, preprocessor: ChestXrayPreprocessor | None = None,
+                 flag_priority: dict[str, str] | None = None, bf16: bool = False) -> None:
+        self.loaded = loaded
+        self.preprocessor = preprocessor or ChestXrayPreprocessor(loaded.model.config.vision.image_size)
+        self.flag_priority = flag_priority
+        self.bf16 = bf16
+        flags = tuple(loaded.model.config.heads.flags)
+        if flags != FINDINGS:
+            raise ValueError(f"model flags {flags} differ from this version's flags {FINDINGS}")
+
+    @classmethod
+    def from_path(cls, path: Path) -> ReportGenerator:
+        return cls(load_model(path))
+
+    @torch.inference_mode()
+    def analyze(self, study: DeidentifiedStudy, index: int) -> DraftReport:
+        """Draft and triage for ``study.instances[index]`` (the frontal image chosen by the scope check)."""
+        if not isinstance(study, DeidentifiedStudy):
+            raise TypeError("the model accepts only a DeidentifiedStudy")
+        model, tok = self.loaded.model, self.loaded.tokenizer
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        pixels = torch.from_numpy(self.preprocessor(study.instances[index]))[None]
+        timings["preprocess"] = (time.perf_counter() - t) * 1e3
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            t = time.perf_counter()
+            q = model.query_output(model.encode_image(pixels))
+            logits = model.triage_logits(q).float()[0].numpy()
+            timings["encode"] = (time.perf_counter() - t) * 1e3
+            t = time.perf_counter()
+            ids = model.generate(q)[0].tolist()
+            timings["generate"] = (time.perf_counter() - t) * 1e3
+        findings, impression = split_report(tok.decode(ids))
+        temps, thresholds = self.loaded.temperatures, self.loaded.thresholds
+        flags = {name: round(float(1 / (1 + np.exp(-logits[j] / temps[name]))), 4) for j, name in enumerate(FINDINGS)}
+        raised = [n for n in FINDINGS if flags[n] >= thresholds[n]]
+        return DraftReport(findings, impression, flags, {n: thresholds[n] for n in FINDINGS}, raised,
+                           priority_for(raised, self.flag_priority), timings)

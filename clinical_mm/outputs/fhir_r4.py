@@ -1,0 +1,159 @@
+"""FHIR R4 output. This module alone chooses the FHIR release: ``fhir.resources.R4B`` (R4-family JSON).
+
+One analysed study becomes a transaction Bundle (conditional creates, so re-delivery makes no duplicates):
+
+* ``DiagnosticReport`` — status ``preliminary``, security label AIAST (AI-asserted), the conclusion
+  (impression) and the full draft as a text attachment, the study referenced by its pseudonymous UID;
+* one ``Observation`` per triage flag — the calibrated probability, the operating threshold, raised or not;
+* ``Device`` — the model, its version and checkpoint sha256;
+* ``Provenance`` — the model device as author of all of the above.
+
+fhir.resources validates structure, not coded values; the codes we emit are checked here.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+from typing import Any
+
+from fhir.resources.R4B.bundle import Bundle
+
+from clinical_mm.errors import OutputError
+from clinical_mm.findings import FINDING_LABELS
+
+__all__ = ["FHIR_RELEASE", "ReportBundleBuilder"]
+
+FHIR_RELEASE = "R4 (fhir.resources.R4B)"
+_AI_LABEL = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "AIAST",
+             "display": "Artificial Intelligence asserted"}
+_FLAG_SYSTEM = "urn:clinical-mm:triage-flag"
+_ID_SYSTEM = "urn:clinical-mm:id"
+_STATUSES = {"DiagnosticReport": {"registered", "partial", "preliminary", "final", "amended", "corrected",
+                                  "appended", "cancelled", "entered-in-error", "unknown"},
+             "Observation": {"registered", "preliminary", "final", "amended", "corrected", "cancelled",
+                             "entered-in-error", "unknown"},
+             "Device": {"active", "inactive", "entered-in-error", "unknown"}}
+
+
+def _check_status(resource: dict[str, Any]) -> None:
+    allowed = _STATUSES.get(resource["resourceType"])
+    if allowed is not None and resource.get("status") not in allowed:
+        raise OutputError(f"{resource['resourceType']}.status {resource.get('status')!r} is not a valid code")
+
+
+def _uuid(*parts: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "clinical-mm:" + "|".join(parts)))
+
+
+class ReportBundleBuilder:
+    """Builds and validates the FHIR transaction Bundle of one analysed study.
+
+    Parameters
+    ----------
+    model_id
+        ``name@version`` of the model.
+    model_sha256
+        sha256 of the checkpoint weights.
+    """
+
+    def __init__(self, model_id: str, model_sha256: str) -> None:
+        self.model_id = model_id
+        self.model_sha256 = model_sha256
+
+    def build(
+        self, *, study_uid: str, accession: str, findings: str, impression: str, flags: dict[str, float],
+        thresholds: dict[str, float], raised: list[str], priority: str, issued: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """Return the Bundle as a JSON-ready dict (validated against the R4 structure)."""
+        issued_s = (issued or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+        key = f"{study_uid}|{self.model_sha256}"
+        study_ref = {"type": "ImagingStudy", "identifier": {"system": "urn:dicom:uid", "value": f"urn:oid:{study_uid}"}}
+        meta = {"security": [_AI_LABEL], "tag": [{"system": "urn:clinical-mm:tag", "code": "ai-draft",
+                                                  "display": "AI-generated draft, not reviewed"}]}
+        device_id, report_id = _uuid("device", self.model_sha256), _uuid("report", key)
+        device = {
+            "resourceType": "Device", "status": "active",
+            "identifier": [{"system": "urn:clinical-mm:model-sha256", "value": self.model_sha256}],
+            "deviceName": [{"name": self.model_id, "type": "model-name"}],
+            "version": [{"value": self.model_id.rpartition("@")[2] or "0"}],
+            "note": [{"text": "clinical-mm multimodal model (ViT, Q-Former, causal LM); drafts need radiologist sign-off"}],
+        }
+        observations = []
+        for name, prob in flags.items():
+            obs_id = _uuid("flag", key, name)
+            observations.append((obs_id, {
+                "resourceType": "Observation", "status": "preliminary", "meta": meta,
+                "identifier": [{"system": _ID_SYSTEM, "value": f"{obs_id}"}],
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                          "code": "imaging", "display": "Imaging"}]}],
+                "code": {"coding": [{"system": _FLAG_SYSTEM, "code": name, "display": FINDING_LABELS.get(name, name)}],
+                         "text": f"AI triage flag: {FINDING_LABELS.get(name, name)}"},
+                "valueQuantity": {"value": round(float(prob), 4), "unit": "probability",
+                                  "system": "http://unitsofmeasure.org", "code": "1"},
+                "interpretation": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                    "code": "POS" if name in raised else "NEG",
+                    "display": "Positive" if name in raised else "Negative"}]}],
+                "component": [{
+                    "code": {"text": "operating threshold"},
+                    "valueQuantity": {"value": round(float(thresholds.get(name, 0.5)), 4), "unit": "probability",
+                                      "system": "http://unitsofmeasure.org", "code": "1"},
+                }],
+                "derivedFrom": [study_ref],
+                "device": {"reference": f"urn:uuid:{device_id}"},
+                "issued": issued_s,
+            }))
+        draft = f"FINDINGS: {findings}\nIMPRESSION: {impression}\n"
+        report = {
+            "resourceType": "DiagnosticReport", "status": "preliminary", "meta": meta,
+            "identifier": [{"system": _ID_SYSTEM, "value": report_id}],
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD",
+                                      "display": "Radiology"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "18748-4",
+                                 "display": "Diagnostic imaging study"}],
+                     "text": "Chest radiograph, AI-generated preliminary report"},
+            "extension": [{"url": "urn:clinical-mm:triage-priority", "valueCode": priority}],
+            "issued": issued_s,
+            "performer": [{"reference": f"urn:uuid:{device_id}", "display": f"{self.model_id} (AI, not a clinician)"}],
+            "imagingStudy": [study_ref],
+            "result": [{"reference": f"urn:uuid:{oid}"} for oid, _ in observations],
+            "presentedForm": [{"contentType": "text/plain; charset=utf-8", "language": "en",
+                               "title": "AI-generated preliminary draft: not final until signed by a radiologist",
+                               "data": base64.b64encode(draft.encode("utf-8")).decode("ascii")}],
+        }
+        if impression.strip():
+            report["conclusion"] = impression.strip()
+        if accession:
+            report["identifier"].append({"system": "urn:clinical-mm:accession-pseudonym", "value": accession})
+        provenance_id = _uuid("provenance", key)
+        targets = [{"reference": f"urn:uuid:{report_id}"}] + [{"reference": f"urn:uuid:{o}"} for o, _ in observations]
+        provenance = {
+            "resourceType": "Provenance", "target": targets, "recorded": issued_s,
+            "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                                     "code": "CREATE", "display": "create"}]},
+            "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                                            "code": "author", "display": "Author"}]},
+                       "who": {"reference": f"urn:uuid:{device_id}", "display": self.model_id}}],
+            "entity": [{"role": "source", "what": study_ref}],
+        }
+        entries = [(device_id, device, f"identifier=urn:clinical-mm:model-sha256|{self.model_sha256}"),
+                   (report_id, report, f"identifier={_ID_SYSTEM}|{report_id}")]
+        entries += [(oid, obs, f"identifier={_ID_SYSTEM}|{oid}") for oid, obs in observations]
+        entries.append((provenance_id, provenance, None))
+        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+        for rid, resource, if_none_exist in entries:
+            _check_status(resource)
+            request: dict[str, Any] = {"method": "POST", "url": resource["resourceType"]}
+            if if_none_exist:
+                request["ifNoneExist"] = if_none_exist
+            bundle["entry"].append({"fullUrl": f"urn:uuid:{rid}", "resource": resource, "request": request})
+        try:
+            validated = Bundle.model_validate(bundle)
+        except Exception as exc:  # pydantic ValidationError: name the field, never the value
+            errors = getattr(exc, "errors", lambda: [])()
+            where = ".".join(str(p) for p in errors[0]["loc"]) if errors else exc.__class__.__name__
+            raise OutputError(f"FHIR Bundle failed R4 validation at {where}") from None
+        out: dict[str, Any] = validated.model_dump(mode="json", exclude_none=True)
+        return out

@@ -1,0 +1,144 @@
+"""The pipeline: the only place that composes stages.
+
+read (connectors) -> scope check -> de-identify (deid) -> preprocess, encode, generate (model)
+-> FHIR Bundle (outputs) -> audit record (audit), per study. A study that cannot be analysed is refused
+with a reason and the batch goes on. Nothing upstream of de-identification is logged with values:
+log lines and audit records carry pseudonymous study ids, hashes and PHI-free reasons only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
+from clinical_mm.connectors.file_source import FileStudySource, SourceStudy
+from clinical_mm.deid import DicomDeidentifier
+from clinical_mm.errors import ClinicalMMError, DeidentificationError, InputError, OutputError
+from clinical_mm.model.report_generator import ReportGenerator
+from clinical_mm.outputs.fhir_r4 import ReportBundleBuilder
+from clinical_mm.study_scope import ChestRadiographScope
+from clinical_mm.types import StudyResult
+
+__all__ = ["STAGES", "AnalysisPipeline"]
+
+_log = logging.getLogger(__name__)
+STAGES = ("read", "deidentify", "preprocess", "encode", "generate", "fhir", "audit")
+
+
+class AnalysisPipeline:
+    """Analyses every study under a path and writes ``results.jsonl`` and FHIR bundles.
+
+    Parameters
+    ----------
+    generator
+        The model wrapper.
+    deidentifier
+        The DICOM de-identifier (holds the pseudonymisation key).
+    audit
+        Where audit records go.
+    actor
+        The audit log's actor.
+    scope
+        The scope check (default: frontal chest radiographs).
+    """
+
+    def __init__(self, generator: ReportGenerator, deidentifier: DicomDeidentifier, audit: AuditSink, *,
+                 actor: str = "clinical-mm", scope: ChestRadiographScope | None = None) -> None:
+        self.generator = generator
+        self.deidentifier = deidentifier
+        self.audit = audit
+        self.actor = actor
+        self.scope = scope or ChestRadiographScope()
+        loaded = generator.loaded
+        self.fhir = ReportBundleBuilder(loaded.model_id, loaded.sha256)
+
+    def _audit(self, *, outcome: str, input_hash: str = "", study: str = "", output_hash: str = "",
+               detail: str = "") -> None:
+        loaded = self.generator.loaded
+        self.audit.append(AuditRecord(actor=self.actor, action="analyze", outcome=outcome, input_hash=input_hash,
+                                      study=study, model_id=loaded.model_id, model_sha256=loaded.sha256,
+                                      output_hash=output_hash, detail=detail))
+
+    def analyze_study(self, item: SourceStudy, out_dir: Path) -> StudyResult:
+        """Analyse one study; refusals come back as a result with ``error`` set."""
+        timings: dict[str, float] = {}
+        if item.error is not None:
+            self._audit(outcome="refused", detail=item.error)
+            return StudyResult(source=item.source, error=item.error)
+        t = time.perf_counter()
+        try:
+            loaded = item.load()
+        except InputError as exc:
+            self._audit(outcome="refused", detail=exc.reason)
+            return StudyResult(source=item.source, error=exc.reason)
+        datasets = [ds for _, ds in loaded]
+        try:
+            index = self.scope.select(datasets)
+        except InputError as exc:
+            self._audit(outcome="refused", detail=exc.reason)
+            return StudyResult(source=item.source, error=exc.reason)
+        source = loaded[index][0]
+        input_hash = hashlib.sha256(item.files[index].read_bytes()).hexdigest()
+        timings["read"] = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        try:
+            study = self.deidentifier.deidentify_study(datasets)
+        except DeidentificationError as exc:
+            self._audit(outcome="refused", input_hash=input_hash, detail=f"de-identification failed: {exc}")
+            return StudyResult(source=source, error=f"de-identification failed: {exc}")
+        timings["deidentify"] = (time.perf_counter() - t) * 1e3
+        try:
+            draft = self.generator.analyze(study, index)
+        except InputError as exc:
+            self._audit(outcome="refused", input_hash=input_hash, study=study.study_uid, detail=exc.reason)
+            return StudyResult(source=source, study_uid=study.study_uid, error=exc.reason)
+        timings.update(draft.timings_ms)
+        t = time.perf_counter()
+        bundle = self.fhir.build(study_uid=study.study_uid, accession=study.accession, findings=draft.findings,
+                                 impression=draft.impression, flags=draft.flags, thresholds=draft.thresholds,
+                                 raised=draft.raised, priority=draft.priority)
+        fhir_dir = out_dir / "fhir"
+        fhir_dir.mkdir(parents=True, exist_ok=True)
+        fhir_path = fhir_dir / f"{study.study_uid}.json"
+        bundle_text = json.dumps(bundle, indent=1)
+        try:
+            fhir_path.write_text(bundle_text, encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"{fhir_path}: cannot write FHIR bundle ({exc.strerror})") from None
+        timings["fhir"] = (time.perf_counter() - t) * 1e3
+        result = StudyResult(source=source, study_uid=study.study_uid, flags=draft.flags, thresholds=draft.thresholds,
+                             raised=draft.raised, priority=draft.priority, findings=draft.findings,
+                             impression=draft.impression, fhir=fhir_path.relative_to(out_dir).as_posix())
+        t = time.perf_counter()
+        output_hash = sha256_hex(json.dumps(result.to_json(), sort_keys=True) + bundle_text)
+        self._audit(outcome="analyzed", input_hash=input_hash, study=study.study_uid, output_hash=output_hash,
+                    detail=f"priority={draft.priority}; raised={','.join(draft.raised) or 'none'}")
+        timings["audit"] = (time.perf_counter() - t) * 1e3
+        result.timings_ms = timings
+        _log.info("study %s analysed: priority %s", study.study_uid, draft.priority)
+        return result
+
+    def run(self, path: Path, out_dir: Path,
+            on_result: Callable[[StudyResult], None] | None = None) -> list[StudyResult]:
+        """Analyse every study under ``path``; write ``out_dir/results.jsonl`` (one line per study, as it goes)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        items = FileStudySource(path).studies()
+        results = []
+        with (out_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
+            for item in items:
+                try:
+                    result = self.analyze_study(item, out_dir)
+                except ClinicalMMError as exc:  # output or audit failure: record it, keep going
+                    _log.error("study failed: %s", exc.__class__.__name__)
+                    result = StudyResult(source=item.source, error=f"{exc.__class__.__name__}: {exc}")
+                fh.write(json.dumps(result.to_json(), sort_keys=False) + "\n")
+                fh.flush()
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+        return results
