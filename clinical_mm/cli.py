@@ -10,10 +10,9 @@ import logging
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-
-from typing import TYPE_CHECKING
 
 from clinical_mm.config import Settings
 from clinical_mm.errors import AuditChainError, ClinicalMMError, ConfigurationError

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
 
@@ -22,7 +22,7 @@ from clinical_mm.errors import ConfigurationError
 __all__ = ["OPTION_COLUMNS", "OPTION_CODES", "ConfidentialityProfile", "Option", "ProfileRow"]
 
 
-class Option(str, Enum):
+class Option(StrEnum):
     """The profile options of PS3.15 Annex E, named after the table's columns."""
 
     RETAIN_LONG_FULL_DATES = "rtnLongFullDatesOpt"

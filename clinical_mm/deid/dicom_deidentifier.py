@@ -90,8 +90,6 @@ class DicomDeidentifier:
         for elem in list(ds):  # a copy: we delete while walking
             tag = int(elem.tag)
             group = tag >> 16
-            if group == 0x0002:
-                continue
             if group % 2 == 1:
                 action = self.profile.resolve(self.profile.private_row, tag)
                 if action != "K":

@@ -28,7 +28,13 @@ class ChestXrayPreprocessor:
     """
 
     def __init__(self, image_size: int = 128) -> None:
-        from monai.transforms import Compose, NormalizeIntensity, Resize, ScaleIntensityRangePercentiles, SpatialPad
+        from monai.transforms import (
+            Compose,
+            NormalizeIntensity,
+            Resize,
+            ScaleIntensityRangePercentiles,
+            SpatialPad,
+        )
 
         self.image_size = image_size
         self._transforms: Any = Compose([

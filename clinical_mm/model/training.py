@@ -29,7 +29,12 @@ from tqdm import tqdm
 from clinical_mm.config import PseudonymKey
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.errors import InputError, ManifestError
-from clinical_mm.evaluation.metrics import auroc, expected_calibration_error, f1_score, sensitivity_specificity
+from clinical_mm.evaluation.metrics import (
+    auroc,
+    expected_calibration_error,
+    f1_score,
+    sensitivity_specificity,
+)
 from clinical_mm.extraction.report_labeler import ReportLabeler
 from clinical_mm.findings import FINDINGS
 from clinical_mm.model.checkpoint import save_model

@@ -200,7 +200,7 @@ class ChestPhantom:
 
         # Ribs (posterior arcs) and clavicles.
         ribs = np.zeros(shape, dtype=np.float32)
-        for side, sgn in (("right", -1.0), ("left", 1.0)):
+        for sgn in (-1.0, 1.0):  # patient's right (image left), then left
             du = np.clip(sgn * (u - 0.5), 0, None)
             for k in range(10):
                 y0 = 0.17 + 0.052 * k

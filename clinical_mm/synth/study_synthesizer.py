@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian
 
 from clinical_mm.errors import ConfigurationError
 from clinical_mm.findings import FINDINGS
@@ -160,8 +160,11 @@ def _sample_findings(rng: np.random.Generator, cfg: SynthConfig, site: SiteProfi
             present.add("pleural_effusion")
     if "pleural_effusion" in present and rng.random() < 0.3:
         present.add("atelectasis")
-    if not present:
-        present.add(str(rng.choice(list(FINDINGS))))
+    if not present:  # an abnormal study has at least one finding, among those the site can have
+        candidates = [f for f in FINDINGS if prev[f] > 0]
+        if not candidates:
+            return []
+        present.add(str(rng.choice(candidates)))
     specs: list[FindingSpec] = []
     sides = ["right", "left"]
     for name in FINDINGS:

@@ -1,0 +1,40 @@
+# The two set-up commands of the README: `make demo` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU wheel of torch on these machines; an unpinned torch pulls GBs of CUDA wheels.
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+# Offline: nothing may fetch weights or data at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test lint typecheck bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	@$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/clinical-mm demo --out demo-output
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python benchmarks/accuracy.py
+	$(BIN)/python benchmarks/latency.py
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,73 @@
+"""Audit log: append-only, hash-chained, tamper evident."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from clinical_mm.audit.audit_record import AuditRecord
+from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+from clinical_mm.errors import AuditChainError
+
+
+def _filled(path: Path, n: int = 5) -> SQLiteAuditSink:
+    sink = SQLiteAuditSink(path)
+    for i in range(n):
+        sink.append(AuditRecord(actor="test", action="analyze", outcome="analyzed", study=f"2.25.{i}"))
+    return sink
+
+
+def test_when_untouched_then_chain_verifies(tmp_path: Path) -> None:
+    sink = _filled(tmp_path / "a.sqlite")
+    report = sink.verify()
+    assert report.records == 5 and len(report.head) == 64
+
+
+@pytest.mark.parametrize("statement", ["UPDATE audit SET outcome='x' WHERE id=2", "DELETE FROM audit WHERE id=2"])
+def test_when_update_or_delete_then_refused_by_trigger(tmp_path: Path, statement: str) -> None:
+    _filled(tmp_path / "a.sqlite").close()
+    db = sqlite3.connect(tmp_path / "a.sqlite")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute(statement)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "broken"),
+    [
+        ("UPDATE audit SET outcome='refused' WHERE id=3", 3),
+        ("UPDATE audit SET hash='00' WHERE id=2", 2),
+        ("DELETE FROM audit WHERE id=4", 4),
+        ("UPDATE audit SET study='2.25.999', hash=hash WHERE id=5", 5),
+    ],
+)
+def test_when_tampered_around_triggers_then_first_broken_record_named(tmp_path: Path, tamper: str, broken: int) -> None:
+    _filled(tmp_path / "a.sqlite").close()
+    db = sqlite3.connect(tmp_path / "a.sqlite")
+    db.execute("DROP TRIGGER audit_no_update")
+    db.execute("DROP TRIGGER audit_no_delete")
+    db.execute(tamper)
+    db.commit()
+    db.close()
+    with pytest.raises(AuditChainError) as err:
+        SQLiteAuditSink(tmp_path / "a.sqlite").verify()
+    assert err.value.record_id == broken
+
+
+def test_when_cli_verifies_a_broken_log_then_exit_1(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from clinical_mm.cli import cli
+
+    _filled(tmp_path / "a.sqlite").close()
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["audit", "verify", "--db", str(tmp_path / "a.sqlite")])
+    assert ok.exit_code == 0 and "ok: 5 records" in ok.output
+    db = sqlite3.connect(tmp_path / "a.sqlite")
+    db.execute("DROP TRIGGER audit_no_update")
+    db.execute("UPDATE audit SET detail='edited' WHERE id=2")
+    db.commit()
+    db.close()
+    bad = runner.invoke(cli, ["audit", "verify", "--db", str(tmp_path / "a.sqlite")])
+    assert bad.exit_code == 1 and "record 2" in bad.output

@@ -1,0 +1,164 @@
+"""Table-driven tests: every row of PS3.15 Table E.1-1, under the basic profile and under each option it names."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.datadict import dictionary_VR
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from clinical_mm.config import PseudonymKey
+from clinical_mm.deid import ConfidentialityProfile, DicomDeidentifier, Option
+from clinical_mm.deid.confidentiality_profile import OPTION_COLUMNS, ProfileRow
+
+KEY = PseudonymKey(b"\x01" * 32)
+ROWS = ConfidentialityProfile.table()
+_VALUES = {
+    "UI": "1.2.826.0.1.3680043.10.1093.77", "DA": "20310405", "TM": "101500", "DT": "20310405101500",
+    "PN": "CANARY^PERSON", "AS": "045Y", "IS": "7", "DS": "1.5", "CS": "CANARYCODE", "LO": "CANARY LO",
+    "SH": "CANARY SH", "LT": "CANARY LT", "ST": "CANARY ST", "UT": "CANARY UT", "UC": "CANARY UC",
+    "AE": "CANARYAE", "UR": "http://canary.invalid", "US": 7, "UL": 7, "SS": 7, "SL": 7, "FL": 1.5, "FD": 1.5,
+    "OB": b"CANARY01", "OW": b"CANARY01", "OF": b"\x00\x00\x80\x3f", "OD": b"\x00" * 8, "OL": b"\x00" * 4,
+    "OV": b"\x00" * 8, "UN": b"CANARY01", "AT": 0x00100010, "SV": 7, "UV": 7,
+}
+
+
+def _tag_of(row: ProfileRow) -> int:
+    if row.group == -1:
+        return 0x00091010  # a private element (the private creator is (0009,0010))
+    group = row.group | (0x0000 if row.group_mask == 0xFFFF else 0x0002)
+    return (group << 16) | (row.element if row.element is not None else 0x0010)
+
+
+def _vr(tag: int) -> str:
+    try:
+        vr = dictionary_VR(tag)
+    except KeyError:
+        return "LO"
+    return vr.split(" or ")[0].replace("US or SS", "US") if vr else "LO"
+
+
+def _dataset(tag: int) -> tuple[Dataset, str]:
+    ds = Dataset()
+    ds.PatientID = "CANARY-PID-1"
+    vr = _vr(tag)
+    if vr == "SQ":
+        item = Dataset()
+        item.PatientName = "CANARY^NESTED"
+        item.CodeMeaning = "kept code meaning"
+        ds.add_new(tag, "SQ", Sequence([item]))
+    else:
+        if tag >> 16 == 0x0009:
+            ds.add_new(0x00090010, "LO", "CANARY CREATOR")
+        ds.add_new(tag, vr, _VALUES.get(vr, "CANARY"))
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.10.1093.1"
+    return ds, vr
+
+
+def _check(action: str, tag: int, original: Dataset, out: Dataset, deid: DicomDeidentifier, opts: frozenset[str]) -> None:
+    vr = original[tag].VR
+    before = original[tag].value
+    if action == "X" or (action == "C" and not (Option.RETAIN_LONG_MODIFIED_DATES.value in opts and vr in ("DA", "DT", "TM"))):
+        assert tag not in out, "attribute must be removed"
+        return
+    assert tag in out, "attribute must be present"
+    after = out[tag].value
+    if tag in (0x00100020, 0x00080050):  # identifiers: keyed pseudonyms
+        assert after != before
+        return
+    if action == "K":
+        if vr == "SQ":
+            assert len(after) == len(before)
+        else:
+            assert after == before
+    elif action == "Z":
+        assert (len(after) == 0) if vr == "SQ" else (after in ("", None, b""))
+    elif action == "D":
+        if vr == "SQ":
+            assert all("PatientName" not in item or item.PatientName == "" for item in after)
+        else:
+            assert after != before
+    elif action == "U":
+        if vr == "SQ":
+            assert all("PatientName" not in item or item.PatientName == "" for item in after)
+        else:
+            assert after == deid.pseudo.uid(str(before))
+    elif action == "C":  # modified dates option: a keyed shift into the past
+        if vr == "DA":
+            assert after != before and len(after) == 8
+    else:
+        raise AssertionError(f"unexpected action {action}")
+
+
+CASES = [pytest.param(row, None, id=f"{row.tag}-basic-{row.basic}") for row in ROWS]
+CASES += [
+    pytest.param(row, opt, id=f"{row.tag}-{opt}-{row.options[opt]}")
+    for row in ROWS for opt in OPTION_COLUMNS if opt in row.options
+]
+
+
+@pytest.mark.parametrize(("row", "option"), CASES)
+def test_when_attribute_in_table_then_action_applied(row: ProfileRow, option: str | None) -> None:
+    opts = frozenset({option} if option else set())
+    deid = DicomDeidentifier(KEY, opts)
+    tag = _tag_of(row)
+    original, _ = _dataset(tag)
+    out, _counts = deid.deidentify(original)
+    expected = deid.profile.resolve(row, tag)
+    if option is not None:
+        assert expected == row.options[option] or "/" in row.options[option]
+    _check(expected, tag, original, out, deid, opts)
+    assert out.PatientIdentityRemoved == "YES"
+
+
+def test_table_has_all_rows_and_codes() -> None:
+    assert len(ROWS) == 621
+    codes = {r.basic for r in ROWS}
+    assert codes == {"X", "D", "U", "Z", "X/D", "X/Z", "X/Z/D", "Z/D", "X/Z/U*"}
+    assert {opt for r in ROWS for opt in r.options} == set(OPTION_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("code", "tag", "expected"),
+    [
+        ("X/Z", 0x00080022, "X"),  # Acquisition Date: not Type 1/2 in CR/DX -> removed
+        ("Z/D", 0x00100020, "Z"),  # Patient ID: Type 2 -> zero length (then a keyed pseudonym)
+        ("Z/D", 0x00080023, "Z"),  # Content Date: Type 2C
+        ("X/Z/D", 0x00080080, "X"),  # Institution Name: Type 3
+        ("X/Z/U*", 0x00081140, "X"),  # Referenced Image Sequence: Type 3
+    ],
+)
+def test_when_combined_code_then_resolved_by_iod_type(code: str, tag: int, expected: str) -> None:
+    profile = ConfidentialityProfile()
+    row = profile.row_for(tag)
+    assert row is not None and row.basic == code
+    assert profile.resolve(row, tag) == expected
+
+
+def test_when_same_key_then_same_uid_mapping_and_other_key_differs() -> None:
+    a, b = DicomDeidentifier(KEY), DicomDeidentifier(KEY)
+    c = DicomDeidentifier(PseudonymKey(b"\x02" * 32))
+    uid = "1.2.3.4.5"
+    assert a.pseudo.uid(uid) == b.pseudo.uid(uid) != c.pseudo.uid(uid)
+    assert len(a.pseudo.uid(uid)) <= 64 and a.pseudo.uid(uid).startswith("2.25.")
+
+
+def test_when_unknown_public_tag_then_removed_and_standard_unlisted_kept() -> None:
+    ds = Dataset()
+    ds.add_new(0x00191001, "LO", "private")  # odd group: private
+    ds.add_new(0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.1")  # SOP Class UID: not listed, kept
+    ds.add_new(0x00185101, "CS", "PA")  # View Position: not listed, kept
+    ds.add_new(0x0011FFFE, "LO", "x")
+    ds.StudyInstanceUID = "1.2.3"
+    out, counts = DicomDeidentifier(KEY).deidentify(ds)
+    assert 0x00191001 not in out and 0x0011FFFE not in out
+    assert out.SOPClassUID == "1.2.840.10008.5.1.4.1.1.1" and out.ViewPosition == "PA"
+
+
+def test_when_options_conflict_then_refused() -> None:
+    from clinical_mm.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        ConfidentialityProfile(frozenset({Option.RETAIN_LONG_FULL_DATES.value, Option.RETAIN_LONG_MODIFIED_DATES.value}))
+    with pytest.raises(ConfigurationError):
+        ConfidentialityProfile(frozenset({"notAnOption"}))
