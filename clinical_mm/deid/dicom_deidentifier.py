@@ -22,8 +22,10 @@ from collections.abc import Iterable
 from pydicom.datadict import dictionary_has_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
+from pydicom.uid import UID
 
 from clinical_mm.config import PseudonymKey
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES, ConfidentialityProfile, Option
@@ -81,8 +83,9 @@ class DicomDeidentifier:
         except Exception as exc:  # a malformed element: never pass the dataset on
             raise DeidentificationError(f"cannot de-identify dataset ({exc.__class__.__name__})") from None
         if hasattr(out, "file_meta") and "MediaStorageSOPInstanceUID" in out.file_meta:
-            out.file_meta.MediaStorageSOPInstanceUID = out.SOPInstanceUID if "SOPInstanceUID" in out else (
-                self.pseudo.uid(str(out.file_meta.MediaStorageSOPInstanceUID)))
+            out.file_meta.MediaStorageSOPInstanceUID = UID(
+                str(out.SOPInstanceUID) if "SOPInstanceUID" in out
+                else self.pseudo.uid(str(out.file_meta.MediaStorageSOPInstanceUID)))
         self._mark(out)
         return out, counts
 
@@ -96,8 +99,8 @@ class DicomDeidentifier:
                     del ds[elem.tag]
                     counts["X"] += 1
                 continue
-            action = self.profile.action(tag)
-            if action is None:
+            listed = self.profile.action(tag)
+            if listed is None:
                 if not dictionary_has_tag(BaseTag(tag)):
                     del ds[elem.tag]
                     counts["X:unknown"] += 1
@@ -106,7 +109,7 @@ class DicomDeidentifier:
                     for item in elem.value or []:
                         self._walk(item, counts, patient)
                 continue
-            self._apply(ds, elem, action, counts, patient)
+            self._apply(ds, elem, listed, counts, patient)
 
     def _apply(self, ds: Dataset, elem: DataElement, action: str, counts: Counter[str], patient: str) -> None:
         tag = int(elem.tag)
@@ -157,8 +160,8 @@ class DicomDeidentifier:
             raise DeidentificationError(f"tag ({tag >> 16:04X},{tag & 0xFFFF:04X}): unknown action {action!r}")
 
     def _map_uids(self, value: object) -> object:
-        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-            return [self.pseudo.uid(str(v)) for v in value]  # type: ignore[union-attr]
+        if isinstance(value, (list, tuple, MultiValue)):
+            return [self.pseudo.uid(str(v)) for v in value]
         return self.pseudo.uid(str(value)) if value else value
 
     def _mark(self, ds: Dataset) -> None:

@@ -17,6 +17,7 @@ Q-Former) with the language-modelling loss. The parts are the library's classes 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -72,6 +73,39 @@ class _QFormerLMHead(nn.Module):
         return F.linear(self.transform(hidden_states), self.embeddings.weight, self.bias)
 
 
+class ConvStem(nn.Module):
+    """Hybrid-ViT patch embedding (the ViT paper's hybrid): tokens from a small CNN's feature map.
+
+    log2(patch) levels of two 3x3 convolutions (batch norm, ReLU) and 2x max pooling keep full resolution
+    where small findings live, then a 1x1 projection to the token width. Maps (B, C, S, S) to
+    (B, D, S / patch, S / patch), the shape of ViT's linear patch projection.
+    """
+
+    def __init__(self, in_channels: int, hidden: int, patch_size: int) -> None:
+        super().__init__()
+        n = int(math.log2(patch_size))
+        layers: list[nn.Module] = []
+        prev = in_channels
+        for i in range(n):
+            w = min(max(8, hidden // 2), 16 * 2**i)
+            layers += [nn.Conv2d(prev, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                       nn.Conv2d(w, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            prev = w
+        layers.append(nn.Conv2d(prev, hidden, 1))
+        self.layers = nn.Sequential(*layers)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The last projection's weight (``ViTModel`` reads the patch projection's dtype from it)."""
+        last = self.layers[-1]
+        assert isinstance(last, nn.Conv2d)
+        return last.weight
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.layers(pixel_values)
+
+
 class ClinicalMMModel(nn.Module):
     """ViT + Q-Former + causal LM + triage head. See the module docstring for shapes."""
 
@@ -89,6 +123,8 @@ class ClinicalMMModel(nn.Module):
             ),
             add_pooling_layer=False,
         )
+        if v.conv_stem:
+            self.vision.embeddings.patch_embeddings.projection = ConvStem(v.num_channels, v.hidden_size, v.patch_size)
         n_lat = len(h.lateral_flags)
         self.vision_head = nn.Sequential(nn.LayerNorm(v.hidden_size), nn.Linear(v.hidden_size, len(h.flags) + 2 * n_lat))
 
@@ -134,8 +170,13 @@ class ClinicalMMModel(nn.Module):
     ) -> VisionPretrainOutput:
         """Supervised image-encoder pre-training: findings (B, F) and their laterality (B, 2L) as 0/1."""
         tokens = self.encode_image(pixel_values)
-        pooled = 0.5 * (tokens[:, 0] + tokens[:, 1:].mean(1))
-        out = self.vision_head(pooled)
+        # Multiple-instance head: every token scores every target; patch scores are pooled with a smooth
+        # maximum (log-sum-exp), so a finding in one patch counts and patch tokens learn local meaning.
+        scores = self.vision_head(tokens)  # (B, P, F + 2L)
+        patch = scores[:, 1:]
+        r = 4.0
+        pooled = (torch.logsumexp(r * patch, dim=1) - math.log(patch.shape[1])) / r
+        out = 0.5 * (scores[:, 0] + pooled)
         n_flags = len(self.config.heads.flags)
         logits, lat = out[:, :n_flags], out[:, n_flags:]
         loss = F.binary_cross_entropy_with_logits(logits, labels.float()) + 0.5 * F.binary_cross_entropy_with_logits(
@@ -233,9 +274,16 @@ class ClinicalMMModel(nn.Module):
         return self.triage_head(query_output.mean(1))
 
     def lm_text_loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Language-model loss on report text alone (pre-training of the LM)."""
+        """Language-model loss on report text alone (pre-training of the LM).
+
+        The text sits at the positions it will have behind the Q soft prompts in stage 2 (Q, Q+1, ...),
+        so the frozen LM's position embeddings are the trained ones when the prompts are put in front.
+        """
         labels = input_ids.masked_fill(attention_mask == 0, -100)
-        return self.lm(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
+        offset = self.config.qformer.num_query_tokens
+        positions = torch.arange(offset, offset + input_ids.shape[1], device=input_ids.device)[None]
+        return self.lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions.expand_as(input_ids),
+                       labels=labels).loss
 
     def stage2(
         self, image_embeds: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,

@@ -54,9 +54,9 @@ class TrainingPlan:
     """Epochs, batch sizes and learning rates of each stage."""
 
     lm_epochs: int = 4
-    vision_epochs: int = 14
+    vision_epochs: int = 20
     stage1_epochs: int = 1
-    stage2_epochs: int = 4
+    stage2_epochs: int = 5
     lm_batch: int = 32
     vision_batch: int = 64
     stage1_batch: int = 32

@@ -73,7 +73,7 @@ class ReportBundleBuilder:
         meta = {"security": [_AI_LABEL], "tag": [{"system": "urn:clinical-mm:tag", "code": "ai-draft",
                                                   "display": "AI-generated draft, not reviewed"}]}
         device_id, report_id = _uuid("device", self.model_sha256), _uuid("report", key)
-        device = {
+        device: dict[str, Any] = {
             "resourceType": "Device", "status": "active",
             "identifier": [{"system": "urn:clinical-mm:model-sha256", "value": self.model_sha256}],
             "deviceName": [{"name": self.model_id, "type": "model-name"}],
@@ -106,7 +106,7 @@ class ReportBundleBuilder:
                 "issued": issued_s,
             }))
         draft = f"FINDINGS: {findings}\nIMPRESSION: {impression}\n"
-        report = {
+        report: dict[str, Any] = {
             "resourceType": "DiagnosticReport", "status": "preliminary", "meta": meta,
             "identifier": [{"system": _ID_SYSTEM, "value": report_id}],
             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD",
@@ -129,7 +129,7 @@ class ReportBundleBuilder:
             report["identifier"].append({"system": "urn:clinical-mm:accession-pseudonym", "value": accession})
         provenance_id = _uuid("provenance", key)
         targets = [{"reference": f"urn:uuid:{report_id}"}] + [{"reference": f"urn:uuid:{o}"} for o, _ in observations]
-        provenance = {
+        provenance: dict[str, Any] = {
             "resourceType": "Provenance", "target": targets, "recorded": issued_s,
             "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
                                      "code": "CREATE", "display": "create"}]},
@@ -138,7 +138,7 @@ class ReportBundleBuilder:
                        "who": {"reference": f"urn:uuid:{device_id}", "display": self.model_id}}],
             "entity": [{"role": "source", "what": study_ref}],
         }
-        entries = [(device_id, device, f"identifier=urn:clinical-mm:model-sha256|{self.model_sha256}"),
+        entries: list[tuple[str, dict[str, Any], str | None]] = [(device_id, device, f"identifier=urn:clinical-mm:model-sha256|{self.model_sha256}"),
                    (report_id, report, f"identifier={_ID_SYSTEM}|{report_id}")]
         entries += [(oid, obs, f"identifier={_ID_SYSTEM}|{oid}") for oid, obs in observations]
         entries.append((provenance_id, provenance, None))
@@ -152,7 +152,7 @@ class ReportBundleBuilder:
         try:
             validated = Bundle.model_validate(bundle)
         except Exception as exc:  # pydantic ValidationError: name the field, never the value
-            errors = getattr(exc, "errors", lambda: [])()
+            errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
             where = ".".join(str(p) for p in errors[0]["loc"]) if errors else exc.__class__.__name__
             raise OutputError(f"FHIR Bundle failed R4 validation at {where}") from None
         out: dict[str, Any] = validated.model_dump(mode="json", exclude_none=True)

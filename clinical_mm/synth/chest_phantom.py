@@ -13,6 +13,7 @@ laterality, size and severity (:class:`FindingSpec`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +76,7 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma_px: fl
     kernel = np.exp(-2.0 * (np.pi * sigma_px) ** 2 * (fx**2 + fy**2)).astype(np.float32)
     out = np.fft.irfft2(np.fft.rfft2(white) * kernel, s=shape).astype(np.float32)
     std = float(out.std()) or 1.0
-    return out / std
+    return np.asarray(out / std, dtype=np.float32)
 
 
 def _soft(x: np.ndarray, width: float) -> np.ndarray:
@@ -121,7 +122,7 @@ class ChestPhantom:
         }
 
     @staticmethod
-    def _dome(u: np.ndarray, side: tuple[float, float, float, float], lift: float) -> np.ndarray:
+    def _dome(u: np.ndarray | np.floating[Any], side: tuple[float, float, float, float], lift: float) -> np.ndarray:
         cu, cv, hw, hh = side
         base = cv + hh * 0.78 - lift
         return np.asarray(base - 0.07 * (1.0 - np.clip(((u - cu) / (hw * 1.2)) ** 2, 0, 1)), dtype=np.float32)
@@ -235,7 +236,7 @@ class ChestPhantom:
         stored = np.round(img * maxv)
         if acq.monochrome1:
             stored = maxv - stored
-        return stored.astype(np.uint16)
+        return np.asarray(stored, dtype=np.uint16)
 
     def _draw_finding(
         self,
@@ -293,9 +294,9 @@ class ChestPhantom:
                 d = np.sqrt((u - nu) ** 2 + (v - cz) ** 2) / (r * lobulation)
                 att += (0.26 + 0.12 * f.severity) * _soft(d - 1.0, 0.12) * np.clip(lung * 1.5, 0, 1)
             elif f.name == "atelectasis":
-                cz = self._dome(np.float32(cu), centres[side], 0.03) - rng.uniform(0.05, 0.1)
+                plate_v = self._dome(np.float32(cu), centres[side], 0.03) - rng.uniform(0.05, 0.1)
                 ang = rng.uniform(-0.25, 0.25)
-                du, dv = u - cu, v - float(cz)
+                du, dv = u - cu, v - float(plate_v)
                 along = np.cos(ang) * du + np.sin(ang) * dv
                 across = -np.sin(ang) * du + np.cos(ang) * dv
                 plate = np.exp(-((across / (0.010 + 0.008 * f.severity)) ** 2)) * _soft(np.abs(along) - hw * 0.8, 0.02)
@@ -333,4 +334,4 @@ class ChestPhantom:
         stored = np.round(np.clip(img, 0, 1) * maxv)
         if acq.monochrome1:
             stored = maxv - stored
-        return stored.astype(np.uint16)
+        return np.asarray(stored, dtype=np.uint16)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from clinical_mm.errors import ConfigurationError
 from clinical_mm.findings import FINDINGS
@@ -118,7 +118,7 @@ class SynthConfig:
                 prevalence={**BASE_PREVALENCE, **raw.get("prevalence", {})},
                 normal_fraction=float(raw.get("normal_fraction", 0.3)),
                 lateral_fraction=float(raw.get("lateral_fraction", 0.15)),
-                age_range=tuple(raw.get("age_range", (18, 95))),  # type: ignore[arg-type]
+                age_range=(int(raw.get("age_range", (18, 95))[0]), int(raw.get("age_range", (18, 95))[1])),
             )
         except TypeError as exc:
             raise ConfigurationError(f"{path}: invalid synthesis config ({exc})") from None
@@ -299,15 +299,15 @@ class StudySynthesizer:
         sop_class = DX_SOP_CLASS if site.modality == "DX" else CR_SOP_CLASS
         sop_uid = self._uid(rng)
         meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = sop_class
-        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.MediaStorageSOPClassUID = UID(sop_class)
+        meta.MediaStorageSOPInstanceUID = UID(sop_uid)
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        meta.ImplementationClassUID = _UID_ROOT + "1"
+        meta.ImplementationClassUID = UID(_UID_ROOT + "1")
         ds = Dataset()
         ds.file_meta = meta
         ds.SpecificCharacterSet = "ISO_IR 100"
-        ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+        ds.SOPClassUID, ds.SOPInstanceUID = UID(sop_class), UID(sop_uid)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = UID(study_uid), UID(series_uid)
         ds.Modality = site.modality
         ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = phi["StudyDate"]
         ds.StudyTime = ds.SeriesTime = ds.ContentTime = f"{int(rng.integers(7, 20)):02d}{int(rng.integers(0, 60)):02d}00"
