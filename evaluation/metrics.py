@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["auroc", "expected_calibration_error", "f1_score", "sensitivity_specificity"]
+__all__ = ["auroc", "expected_calibration_error", "f1_score", "sensitivity_specificity", "sigmoid"]
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    """The logistic function, without overflow for large negative inputs."""
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64))))
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -147,6 +147,9 @@ class ClinicalMMModel(nn.Module):
         self.triage_head = nn.Sequential(nn.LayerNorm(q.hidden_size), nn.Linear(q.hidden_size, len(h.flags)))
 
         self.language_projection = nn.Linear(q.hidden_size, t.hidden_size)
+        #: one learned prompt pattern per triage flag, added to the projected queries in proportion to the flag's
+        #: probability: co-occurring findings all reach the LM, not only the most conspicuous one
+        self.flag_prompts = nn.Parameter(torch.zeros(len(h.flags), q.num_query_tokens, t.hidden_size))
         self.lm = GPT2LMHeadModel(
             GPT2Config(
                 vocab_size=t.vocab_size, n_positions=t.max_positions, n_embd=t.hidden_size,
@@ -266,24 +269,42 @@ class ClinicalMMModel(nn.Module):
 
     # ------------------------------------------------------------------ language model side
     def soft_prompts(self, query_output: torch.Tensor) -> torch.Tensor:
-        """(B, Q, Dq) query outputs -> (B, Q, Dt) soft visual prompts for the LM."""
-        return self.language_projection(query_output)
+        """(B, Q, Dq) query outputs -> (B, Q, Dt) soft visual prompts for the LM.
+
+        The linear projection of the queries plus each flag's prompt pattern weighted by the triage head's
+        probability (detached: the LM loss does not move the triage head).
+        """
+        probs = torch.sigmoid(self.triage_logits(query_output).float()).detach()
+        flags = torch.einsum("bf,fqd->bqd", probs, self.flag_prompts.float())
+        return self.language_projection(query_output) + flags.to(query_output.dtype)
 
     def triage_logits(self, query_output: torch.Tensor) -> torch.Tensor:
         """(B, Q, Dq) query outputs -> (B, F) uncalibrated triage logits."""
         return self.triage_head(query_output.mean(1))
 
-    def lm_text_loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Language-model loss on report text alone (pre-training of the LM).
+    def _lm_loss(self, prefix: torch.Tensor, prefix_mask: torch.Tensor, input_ids: torch.Tensor,
+                 attention_mask: torch.Tensor) -> torch.Tensor:
+        """LM loss of ``input_ids`` behind a (B, Q, Dt) prefix of embeddings; the prefix is not predicted."""
+        tok = self.lm.transformer.wte(input_ids)
+        embeds = torch.cat([prefix.to(tok.dtype), tok], 1)
+        mask = torch.cat([prefix_mask.to(attention_mask.dtype), attention_mask], 1)
+        labels = torch.cat([torch.full(prefix.shape[:2], -100, dtype=torch.long, device=input_ids.device),
+                            input_ids.masked_fill(attention_mask == 0, -100)], 1)
+        positions = torch.arange(embeds.shape[1], device=input_ids.device)[None].expand(embeds.shape[0], -1)
+        return self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, labels=labels).loss
 
-        The text sits at the positions it will have behind the Q soft prompts in stage 2 (Q, Q+1, ...),
-        so the frozen LM's position embeddings are the trained ones when the prompts are put in front.
+    def lm_text_loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prefix_ids: torch.Tensor) -> torch.Tensor:
+        """Pre-training of the LM on report text, conditioned on a text prefix in the soft-prompt slots.
+
+        ``prefix_ids`` (B, Q) hold the report's impression, padded to the Q prompt positions: the LM learns
+        to write a report from what those positions say, and in stage 2 the projected queries take their
+        place. All Q positions are attended (pads too), as the soft prompts will be; the report sits at
+        positions Q, Q+1, ... in both stages.
         """
-        labels = input_ids.masked_fill(attention_mask == 0, -100)
-        offset = self.config.qformer.num_query_tokens
-        positions = torch.arange(offset, offset + input_ids.shape[1], device=input_ids.device)[None]
-        return self.lm(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions.expand_as(input_ids),
-                       labels=labels).loss
+        if prefix_ids.shape[1] != self.config.qformer.num_query_tokens:
+            raise ValueError(f"prefix_ids must have {self.config.qformer.num_query_tokens} positions")
+        ones = torch.ones_like(prefix_ids)
+        return self._lm_loss(self.lm.transformer.wte(prefix_ids), ones, input_ids, attention_mask)
 
     def stage2(
         self, image_embeds: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -292,14 +313,8 @@ class ClinicalMMModel(nn.Module):
         """LM loss of the report given the soft prompts (``input_ids`` start with [BOS]), plus triage BCE."""
         q_out = self.query_output(image_embeds)
         prompts = self.soft_prompts(q_out)
-        tok = self.lm.transformer.wte(input_ids)
-        embeds = torch.cat([prompts.to(tok.dtype), tok], 1)
-        nq = prompts.shape[1]
-        mask = torch.cat([torch.ones(attention_mask.shape[0], nq, dtype=attention_mask.dtype,
-                                     device=attention_mask.device), attention_mask], 1)
-        lm_labels = torch.cat([torch.full((input_ids.shape[0], nq), -100, device=input_ids.device),
-                               input_ids.masked_fill(attention_mask == 0, -100)], 1)
-        loss_lm = self.lm(inputs_embeds=embeds, attention_mask=mask, labels=lm_labels).loss
+        ones = torch.ones(prompts.shape[:2], dtype=attention_mask.dtype, device=attention_mask.device)
+        loss_lm = self._lm_loss(prompts, ones, input_ids, attention_mask)
         loss_triage = F.binary_cross_entropy_with_logits(self.triage_logits(q_out).float(), labels.float())
         return Stage2Output(loss_lm + triage_weight * loss_triage, loss_lm, loss_triage)
 

@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from clinical_mm.evaluation.metrics import sigmoid
 from clinical_mm.findings import FINDINGS, priority_for
 from clinical_mm.model.checkpoint import LoadedModel, load_model
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
@@ -81,7 +81,7 @@ class ReportGenerator:
             timings["generate"] = (time.perf_counter() - t) * 1e3
         findings, impression = split_report(tok.decode(ids))
         temps, thresholds = self.loaded.temperatures, self.loaded.thresholds
-        flags = {name: round(float(1 / (1 + np.exp(-logits[j] / temps[name]))), 4) for j, name in enumerate(FINDINGS)}
+        flags = {name: round(float(sigmoid(logits[j] / temps[name])), 4) for j, name in enumerate(FINDINGS)}
         raised = [n for n in FINDINGS if flags[n] >= thresholds[n]]
         return DraftReport(findings, impression, flags, {n: thresholds[n] for n in FINDINGS}, raised,
                            priority_for(raised, self.flag_priority), timings)

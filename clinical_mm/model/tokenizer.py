@@ -89,6 +89,16 @@ class ReportTokenizer:
             mask[i, : len(r)] = 1
         return ids_t, mask
 
+    def fixed(self, texts: list[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode ``texts`` without special tokens into exactly ``length`` positions (truncated or padded)."""
+        ids_t = torch.full((len(texts), length), SPECIAL_IDS["pad"], dtype=torch.long)
+        mask = torch.zeros((len(texts), length), dtype=torch.long)
+        for i, t in enumerate(texts):
+            row = self.ids(t)[:length]
+            ids_t[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, : len(row)] = 1
+        return ids_t, mask
+
     def decode(self, ids: list[int]) -> str:
         stop = [i for i in ids if i not in (SPECIAL_IDS["pad"], SPECIAL_IDS["bos"])]
         if SPECIAL_IDS["eos"] in stop:

@@ -34,6 +34,7 @@ from clinical_mm.evaluation.metrics import (
     expected_calibration_error,
     f1_score,
     sensitivity_specificity,
+    sigmoid,
 )
 from clinical_mm.extraction.report_labeler import ReportLabeler
 from clinical_mm.findings import FINDINGS
@@ -56,7 +57,7 @@ class TrainingPlan:
     lm_epochs: int = 4
     vision_epochs: int = 20
     stage1_epochs: int = 1
-    stage2_epochs: int = 5
+    stage2_epochs: int = 10
     lm_batch: int = 32
     vision_batch: int = 64
     stage1_batch: int = 32
@@ -64,7 +65,7 @@ class TrainingPlan:
     lm_lr: float = 1e-3
     vision_lr: float = 6e-4
     stage1_lr: float = 1e-4
-    stage2_lr: float = 2e-4
+    stage2_lr: float = 3e-4
     target_sensitivity: float = 0.90
     val_generate: int = 200
     bf16: bool = True
@@ -204,20 +205,29 @@ class Trainer:
     def _autocast(self) -> Any:
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.plan.bf16)
 
-    def _run_stage(self, name: str, model: ClinicalMMModel, params: list[torch.nn.Parameter], epochs: int,
+    def _run_stage(self, name: str, model: ClinicalMMModel, modules: tuple[str, ...], epochs: int,
                    n: int, batch: int, lr: float, step: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> None:
+        """Train the parameters under ``modules`` (state-dict name prefixes); everything else stays as it is.
+
+        A finished stage restores only its own modules, so stages compose; each stage seeds its own
+        random streams, so its result does not depend on what earlier stages drew.
+        """
+        params = [p for k, p in model.named_parameters() if k.startswith(modules)]
         done = self.state_dir / f"{name}.done.pt"
         if done.is_file():
-            model.load_state_dict(torch.load(done, weights_only=True))
+            state = torch.load(done, weights_only=True)
+            model.load_state_dict({k: v for k, v in state.items() if k.startswith(modules)}, strict=False)
             self.log(f"{name}: already done, loaded")
             return
+        stage_seed = self.seed * 1000 + zlib.crc32(name.encode()) % 997
+        torch.manual_seed(stage_seed)
         opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05, betas=(0.9, 0.98))
         steps_per_epoch = math.ceil(n / batch)
         total = max(1, epochs * steps_per_epoch)
         warm = max(1, total // 20)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
-        gen = torch.Generator().manual_seed(self.seed * 1000 + zlib.crc32(name.encode()) % 997)
+        gen = torch.Generator().manual_seed(stage_seed)
         start_epoch = 0
         partial = self.state_dir / f"{name}.partial.pt"
         if partial.is_file():
@@ -226,6 +236,7 @@ class Trainer:
             opt.load_state_dict(st["opt"])
             sched.load_state_dict(st["sched"])
             gen.set_state(st["gen"])
+            torch.set_rng_state(st["torch_rng"])
             start_epoch = st["epoch"]
             self.history[name] = st["history"]
             self.log(f"{name}: resuming at epoch {start_epoch + 1}")
@@ -249,7 +260,8 @@ class Trainer:
             losses.append(float(np.mean(running)))
             self.log(f"{name}: epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f}")
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "gen": gen.get_state(), "epoch": epoch + 1, "history": losses}, partial)
+                        "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch + 1,
+                        "history": losses}, partial)
         torch.save(model.state_dict(), done)
         partial.unlink(missing_ok=True)
         self.timings[name] = time.perf_counter() - t0
@@ -293,13 +305,15 @@ class Trainer:
             torch.save(model.state_dict(), init_state)
         q_len, r_len = cfg.qformer.max_text_length, cfg.text.max_report_tokens
 
-        # 1. the language model on report text
+        # 1. the language model on report text, conditioned on the impression in the soft-prompt slots
         lm_ids, lm_mask = tokenizer.batch(train.reports, "bos", r_len, end=True)
-        self._run_stage("lm_text", model, list(model.lm.parameters()), plan.lm_epochs, len(train), plan.lm_batch,
-                        plan.lm_lr, lambda idx, g: model.lm_text_loss(lm_ids[idx], lm_mask[idx]))
+        pre_ids, _ = tokenizer.fixed([split_report(r)[1] for r in train.reports], cfg.qformer.num_query_tokens)
+        self._run_stage("lm_text", model, ("lm.",), plan.lm_epochs, len(train), plan.lm_batch, plan.lm_lr,
+                        lambda idx, g: model.lm_text_loss(lm_ids[idx], lm_mask[idx], pre_ids[idx]))
 
         # 2. image encoder pre-training
-        vision_params = list(model.vision.parameters()) + list(model.vision_head.parameters())
+        vision_modules = ("vision.", "vision_head.")
+        vision_params = [p for k, p in model.named_parameters() if k.startswith(vision_modules)]
 
         def vision_step(idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
             lat = train.lateral[idx]
@@ -310,7 +324,7 @@ class Trainer:
                                                            reduction="none") * known).sum() / known.sum().clamp(min=1)
             return F.binary_cross_entropy_with_logits(out.logits.float(), train.labels[idx]) + 0.5 * lat_loss
 
-        self._run_stage("vision", model, vision_params, plan.vision_epochs, len(train), plan.vision_batch,
+        self._run_stage("vision", model, vision_modules, plan.vision_epochs, len(train), plan.vision_batch,
                         plan.vision_lr, vision_step)
         for p in vision_params:
             p.requires_grad_(False)
@@ -319,19 +333,17 @@ class Trainer:
 
         # 3. BLIP-2 stage 1: Q-Former against the frozen image encoder
         q_ids, q_mask = tokenizer.batch(train.qformer_texts, "cls", q_len, end=False)
-        stage1_params = [model.query_tokens, *model.text_embeddings.parameters(), *model.qformer.parameters(),
-                         *model.itg_head.transform.parameters(), model.itg_head.bias, *model.vision_proj.parameters(),
-                         *model.text_proj.parameters(), *model.itm_head.parameters(), model.logit_scale]
-        self._run_stage("stage1", model, stage1_params, plan.stage1_epochs, len(train), plan.stage1_batch,
+        stage1_modules = ("query_tokens", "text_embeddings.", "qformer.", "itg_head.", "vision_proj.", "text_proj.",
+                          "itm_head.", "logit_scale")
+        self._run_stage("stage1", model, stage1_modules, plan.stage1_epochs, len(train), plan.stage1_batch,
                         plan.stage1_lr, lambda idx, g: model.stage1(train_emb[idx].float(), q_ids[idx], q_mask[idx],
                                                                      train.labels[idx]).loss)
 
         # 4. BLIP-2 stage 2: LM frozen; projection (and Q-Former queries path) learn from the LM loss
         for p in model.lm.parameters():
             p.requires_grad_(False)
-        stage2_params = [model.query_tokens, *model.qformer.parameters(), *model.language_projection.parameters(),
-                         *model.triage_head.parameters()]
-        self._run_stage("stage2", model, stage2_params, plan.stage2_epochs, len(train), plan.stage2_batch,
+        stage2_modules = ("query_tokens", "qformer.", "language_projection.", "flag_prompts", "triage_head.")
+        self._run_stage("stage2", model, stage2_modules, plan.stage2_epochs, len(train), plan.stage2_batch,
                         plan.stage2_lr, lambda idx, g: model.stage2(train_emb[idx].float(), lm_ids[idx], lm_mask[idx],
                                                                      train.labels[idx]).loss)
 
@@ -360,12 +372,12 @@ class Trainer:
             z, t = logits[:, j], y[:, j]
 
             def nll(temp: float, z: np.ndarray = z, t: np.ndarray = t) -> float:
-                p = 1 / (1 + np.exp(-z / temp))
+                p = sigmoid(z / temp)
                 p = np.clip(p, 1e-7, 1 - 1e-7)
                 return float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).mean())
 
             temp = float(grid[int(np.argmin([nll(g) for g in grid]))])
-            p_raw, p_cal = 1 / (1 + np.exp(-z)), 1 / (1 + np.exp(-z / temp))
+            p_raw, p_cal = sigmoid(z), sigmoid(z / temp)
             # operating point: the highest threshold that keeps validation sensitivity >= target
             pos = np.sort(p_cal[t == 1])
             k = int(math.floor((1 - self.plan.target_sensitivity) * len(pos))) if len(pos) else 0
