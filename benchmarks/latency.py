@@ -43,22 +43,23 @@ def model_gflops(model_path: Path) -> tuple[float, float, float]:
     model = loaded.model
     size = model.config.vision.image_size
     x = torch.randn(1, 1, size, size)
-    with torch.inference_mode():
+    for p in model.parameters():  # FlopCounterMode's module hooks fail under no_grad / inference_mode
+        p.requires_grad_(False)
+    q = model.query_output(model.encode_image(x))
+    n_tokens = model.generate(q).shape[1]
+    counter = FlopCounterMode(display=False)
+    with counter:
         q = model.query_output(model.encode_image(x))
-        n_tokens = model.generate(q).shape[1]
-        counter = FlopCounterMode(display=False)
-        with counter:
-            q = model.query_output(model.encode_image(x))
-            model.triage_logits(q)
-            model.generate(q, max_new_tokens=n_tokens)
-        flops = counter.get_total_flops()
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            q = model.query_output(model.encode_image(x))
-            model.triage_logits(q)
-            model.generate(q, max_new_tokens=n_tokens)
-            times.append(time.perf_counter() - t)
+        model.triage_logits(q)
+        model.generate(q, max_new_tokens=n_tokens)
+    flops = counter.get_total_flops()
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        q = model.query_output(model.encode_image(x))
+        model.triage_logits(q)
+        model.generate(q, max_new_tokens=n_tokens)
+        times.append(time.perf_counter() - t)
     best = min(times)
     return flops / 1e9, best, flops / best / 1e9
 

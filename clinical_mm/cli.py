@@ -84,7 +84,12 @@ def train(manifest: Path | None, val_manifest: Path | None, synth_seed: int, syn
     from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    command = "clinical-mm train " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    ctx = click.get_current_context()
+    given = [(p, ctx.params[p.name]) for p in ctx.command.params if p.name is not None
+             and ctx.get_parameter_source(p.name) is not click.core.ParameterSource.DEFAULT]
+    command = "clinical-mm train" + "".join(
+        f" {p.opts[0]}" if p.is_flag else f" {p.opts[0]} {shlex.quote(str(v))}" for p, v in given
+        if isinstance(p, click.Option) and (not p.is_flag or v))
     try:
         work.mkdir(parents=True, exist_ok=True)
         if manifest is None:

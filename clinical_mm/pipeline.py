@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.connectors.file_source import FileStudySource, SourceStudy
@@ -23,6 +24,9 @@ from clinical_mm.model.report_generator import ReportGenerator
 from clinical_mm.outputs.fhir_r4 import ReportBundleBuilder
 from clinical_mm.study_scope import ChestRadiographScope
 from clinical_mm.types import StudyResult
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["STAGES", "AnalysisPipeline"]
 
@@ -64,26 +68,43 @@ class AnalysisPipeline:
                                       study=study, model_id=loaded.model_id, model_sha256=loaded.sha256,
                                       output_hash=output_hash, detail=detail))
 
-    def analyze_study(self, item: SourceStudy, out_dir: Path) -> StudyResult:
-        """Analyse one study; refusals come back as a result with ``error`` set."""
-        timings: dict[str, float] = {}
+    def analyze_study(self, item: SourceStudy, out_dir: Path) -> list[StudyResult]:
+        """Analyse one study. Unreadable instances, and frontal images whose pixel data cannot be decoded,
+        are refused one by one (a result each, ``error`` set); the study's other instances go on."""
         if item.error is not None:
             self._audit(outcome="refused", detail=item.error)
-            return StudyResult(source=item.source, error=item.error)
+            return [StudyResult(source=item.source, error=item.error)]
         t = time.perf_counter()
+        loaded, failed = item.load()
+        refused = []
+        for source, reason in failed:
+            self._audit(outcome="refused", detail=reason)
+            refused.append(StudyResult(source=source, error=reason))
+        if not loaded:
+            return refused
+        datasets = [ds for _, _, ds in loaded]
         try:
-            loaded = item.load()
+            candidates = self.scope.candidates(datasets)
         except InputError as exc:
             self._audit(outcome="refused", detail=exc.reason)
-            return StudyResult(source=item.source, error=exc.reason)
-        datasets = [ds for _, ds in loaded]
-        try:
-            index = self.scope.select(datasets)
-        except InputError as exc:
-            self._audit(outcome="refused", detail=exc.reason)
-            return StudyResult(source=item.source, error=exc.reason)
-        source = loaded[index][0]
-        input_hash = hashlib.sha256(item.files[index].read_bytes()).hexdigest()
+            return [*refused, StudyResult(source=loaded[0][0], error=exc.reason)]
+        for index in candidates:
+            try:
+                datasets[index].pixel_array  # noqa: B018  (decode once; pydicom keeps the array)
+            except Exception as exc:  # pydicom raises many types for truncated or undecodable pixel data
+                reason = f"pixel data cannot be decoded ({exc.__class__.__name__})"
+                self._audit(outcome="refused", detail=reason)
+                refused.append(StudyResult(source=loaded[index][0], error=reason))
+                continue
+            return [*refused, self._analyze_loaded(loaded, index, out_dir, t)]
+        return refused  # no frontal image could be decoded
+
+    def _analyze_loaded(self, loaded: list[tuple[str, Path, Dataset]], index: int, out_dir: Path,
+                        t: float) -> StudyResult:
+        timings: dict[str, float] = {}
+        datasets = [ds for _, _, ds in loaded]
+        source, path = loaded[index][0], loaded[index][1]
+        input_hash = hashlib.sha256(path.read_bytes()).hexdigest()
         timings["read"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         try:
@@ -132,13 +153,14 @@ class AnalysisPipeline:
         with (out_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
             for item in items:
                 try:
-                    result = self.analyze_study(item, out_dir)
+                    study_results = self.analyze_study(item, out_dir)
                 except ClinicalMMError as exc:  # output or audit failure: record it, keep going
                     _log.error("study failed: %s", exc.__class__.__name__)
-                    result = StudyResult(source=item.source, error=f"{exc.__class__.__name__}: {exc}")
-                fh.write(json.dumps(result.to_json(), sort_keys=False) + "\n")
-                fh.flush()
-                results.append(result)
-                if on_result is not None:
-                    on_result(result)
+                    study_results = [StudyResult(source=item.source, error=f"{exc.__class__.__name__}: {exc}")]
+                for result in study_results:
+                    fh.write(json.dumps(result.to_json(), sort_keys=False) + "\n")
+                    fh.flush()
+                    results.append(result)
+                    if on_result is not None:
+                        on_result(result)
         return results

@@ -30,7 +30,12 @@ class ChestRadiographScope:
     """Selects the frontal chest radiograph of a study."""
 
     def select(self, instances: list[Dataset]) -> int:
-        """Index of the frontal chest image in ``instances``; raises :class:`UnsupportedStudyError`."""
+        """Index of the preferred frontal chest image in ``instances``; raises :class:`UnsupportedStudyError`."""
+        return self.candidates(instances)[0]
+
+    def candidates(self, instances: list[Dataset]) -> list[int]:
+        """Indices of the frontal chest images with pixel data, PA before AP before unknown view;
+        raises :class:`UnsupportedStudyError` naming why there is none."""
         if not instances:
             raise UnsupportedStudyError("empty study")
         modalities = sorted({_code(ds.get("Modality")) for ds in instances})
@@ -51,4 +56,4 @@ class ChestRadiographScope:
         with_pixels = [i for i in frontal if "PixelData" in instances[i]]
         if not with_pixels:
             raise UnsupportedStudyError("the frontal chest image has no pixel data")
-        return min(with_pixels, key=lambda i: _FRONTAL[_code(instances[i].get("ViewPosition"))])
+        return sorted(with_pixels, key=lambda i: _FRONTAL[_code(instances[i].get("ViewPosition"))])

@@ -37,12 +37,15 @@ class SourceStudy:
     def source(self) -> str:
         return self.sources[0] if self.sources else ""
 
-    def load(self) -> list[tuple[str, Dataset]]:
-        """Read the full datasets (with pixel data) of this study's files."""
-        out = []
+    def load(self) -> tuple[list[tuple[str, Path, Dataset]], list[tuple[str, str]]]:
+        """Read the full datasets (with pixel data): the readable ones, and (source, reason) for the others."""
+        loaded, failed = [], []
         for path, rel in zip(self.files, self.sources, strict=True):
-            out.append((rel, _read(path, rel, pixels=True)))
-        return out
+            try:
+                loaded.append((rel, path, _read(path, rel, pixels=True)))
+            except DicomReadError as exc:
+                failed.append((rel, exc.reason))
+        return loaded, failed
 
 
 def _read(path: Path, rel: str, pixels: bool) -> Dataset:
