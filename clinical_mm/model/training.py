@@ -267,22 +267,21 @@ class Trainer:
         self.timings[name] = time.perf_counter() - t0
 
     @torch.no_grad()
-    def _image_embeds(self, model: ClinicalMMModel, images: torch.Tensor) -> torch.Tensor:
+    def _batched(self, model: ClinicalMMModel, fn: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor,
+                 dtype: torch.dtype) -> torch.Tensor:
+        """``fn`` over ``inputs`` in batches of 128, in eval mode and under the stage's autocast."""
         model.eval()
         out = []
-        for i in range(0, len(images), 128):
+        for i in range(0, len(inputs), 128):
             with self._autocast():
-                out.append(model.encode_image(images[i : i + 128].float()).to(torch.float16))
+                out.append(fn(inputs[i : i + 128].float()).to(dtype))
         return torch.cat(out)
 
-    @torch.no_grad()
+    def _image_embeds(self, model: ClinicalMMModel, images: torch.Tensor) -> torch.Tensor:
+        return self._batched(model, model.encode_image, images, torch.float16)
+
     def _query_outputs(self, model: ClinicalMMModel, embeds: torch.Tensor) -> torch.Tensor:
-        model.eval()
-        out = []
-        for i in range(0, len(embeds), 128):
-            with self._autocast():
-                out.append(model.query_output(embeds[i : i + 128].float()).float())
-        return torch.cat(out)
+        return self._batched(model, model.query_output, embeds, torch.float32)
 
     # ------------------------------------------------------------------ the run
     def fit(self, train: StudyTensors, val: StudyTensors, out_dir: Path, extra_manifest: dict[str, Any]) -> dict[str, Any]:
