@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -48,6 +49,7 @@ from clinical_mm.model.tokenizer import ReportTokenizer, format_report, split_re
 __all__ = ["StudyTensors", "Trainer", "TrainingPlan", "load_studies"]
 
 _log = logging.getLogger(__name__)
+_SENTENCE_END = re.compile(r"(?<=\.)\s+")
 
 
 @dataclass
@@ -304,11 +306,21 @@ class Trainer:
             torch.save(model.state_dict(), init_state)
         q_len, r_len = cfg.qformer.max_text_length, cfg.text.max_report_tokens
 
-        # 1. the language model on report text, conditioned on the impression in the soft-prompt slots
+        # 1. the language model on report text, conditioned on the impression in the soft-prompt slots; the
+        #    impression's sentences come in a random order, so the LM reads the prefix as a set of findings
         lm_ids, lm_mask = tokenizer.batch(train.reports, "bos", r_len, end=True)
-        pre_ids, _ = tokenizer.fixed([split_report(r)[1] for r in train.reports], cfg.qformer.num_query_tokens)
-        self._run_stage("lm_text", model, ("lm.",), plan.lm_epochs, len(train), plan.lm_batch, plan.lm_lr,
-                        lambda idx, g: model.lm_text_loss(lm_ids[idx], lm_mask[idx], pre_ids[idx]))
+        impressions = [_SENTENCE_END.split(split_report(r)[1]) for r in train.reports]
+
+        def lm_step(idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+            texts = []
+            for i in idx.tolist():
+                parts = [p for p in impressions[i] if p]
+                order = torch.randperm(len(parts), generator=g).tolist() if len(parts) > 1 else range(len(parts))
+                texts.append(" ".join(parts[k] for k in order))
+            pre_ids, _ = tokenizer.fixed(texts, cfg.qformer.num_query_tokens)
+            return model.lm_text_loss(lm_ids[idx], lm_mask[idx], pre_ids)
+
+        self._run_stage("lm_text", model, ("lm.",), plan.lm_epochs, len(train), plan.lm_batch, plan.lm_lr, lm_step)
 
         # 2. image encoder pre-training
         vision_modules = ("vision.", "vision_head.")
