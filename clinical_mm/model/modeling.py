@@ -171,7 +171,8 @@ class ClinicalMMModel(nn.Module):
     def vision_pretrain(
         self, pixel_values: torch.Tensor, labels: torch.Tensor, lateral_labels: torch.Tensor
     ) -> VisionPretrainOutput:
-        """Supervised image-encoder pre-training: findings (B, F) and their laterality (B, 2L) as 0/1."""
+        """Supervised image-encoder pre-training: findings (B, F) as 0/1 and their laterality (B, 2L) as 0/1,
+        or -1 where the side is unknown (left out of the loss)."""
         tokens = self.encode_image(pixel_values)
         # Multiple-instance head: every token scores every target; patch scores are pooled with a smooth
         # maximum (log-sum-exp), so a finding in one patch counts and patch tokens learn local meaning.
@@ -182,9 +183,10 @@ class ClinicalMMModel(nn.Module):
         out = 0.5 * (scores[:, 0] + pooled)
         n_flags = len(self.config.heads.flags)
         logits, lat = out[:, :n_flags], out[:, n_flags:]
-        loss = F.binary_cross_entropy_with_logits(logits, labels.float()) + 0.5 * F.binary_cross_entropy_with_logits(
-            lat, lateral_labels.float()
-        )
+        known = (lateral_labels >= 0).float()
+        lat_loss = (F.binary_cross_entropy_with_logits(lat.float(), lateral_labels.clamp(min=0).float(), reduction="none")
+                    * known).sum() / known.sum().clamp(min=1)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float()) + 0.5 * lat_loss
         return VisionPretrainOutput(loss, logits, lat)
 
     # ------------------------------------------------------------------ Q-Former passes
@@ -282,12 +284,12 @@ class ClinicalMMModel(nn.Module):
         """(B, Q, Dq) query outputs -> (B, F) uncalibrated triage logits."""
         return self.triage_head(query_output.mean(1))
 
-    def _lm_loss(self, prefix: torch.Tensor, prefix_mask: torch.Tensor, input_ids: torch.Tensor,
-                 attention_mask: torch.Tensor) -> torch.Tensor:
-        """LM loss of ``input_ids`` behind a (B, Q, Dt) prefix of embeddings; the prefix is not predicted."""
+    def _lm_loss(self, prefix: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """LM loss of ``input_ids`` behind a (B, Q, Dt) prefix of embeddings, all attended; the prefix is not predicted."""
         tok = self.lm.transformer.wte(input_ids)
         embeds = torch.cat([prefix.to(tok.dtype), tok], 1)
-        mask = torch.cat([prefix_mask.to(attention_mask.dtype), attention_mask], 1)
+        prefix_mask = torch.ones(prefix.shape[:2], dtype=attention_mask.dtype, device=attention_mask.device)
+        mask = torch.cat([prefix_mask, attention_mask], 1)
         labels = torch.cat([torch.full(prefix.shape[:2], -100, dtype=torch.long, device=input_ids.device),
                             input_ids.masked_fill(attention_mask == 0, -100)], 1)
         positions = torch.arange(embeds.shape[1], device=input_ids.device)[None].expand(embeds.shape[0], -1)
@@ -303,8 +305,7 @@ class ClinicalMMModel(nn.Module):
         """
         if prefix_ids.shape[1] != self.config.qformer.num_query_tokens:
             raise ValueError(f"prefix_ids must have {self.config.qformer.num_query_tokens} positions")
-        ones = torch.ones_like(prefix_ids)
-        return self._lm_loss(self.lm.transformer.wte(prefix_ids), ones, input_ids, attention_mask)
+        return self._lm_loss(self.lm.transformer.wte(prefix_ids), input_ids, attention_mask)
 
     def stage2(
         self, image_embeds: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -313,8 +314,7 @@ class ClinicalMMModel(nn.Module):
         """LM loss of the report given the soft prompts (``input_ids`` start with [BOS]), plus triage BCE."""
         q_out = self.query_output(image_embeds)
         prompts = self.soft_prompts(q_out)
-        ones = torch.ones(prompts.shape[:2], dtype=attention_mask.dtype, device=attention_mask.device)
-        loss_lm = self._lm_loss(prompts, ones, input_ids, attention_mask)
+        loss_lm = self._lm_loss(prompts, input_ids, attention_mask)
         loss_triage = F.binary_cross_entropy_with_logits(self.triage_logits(q_out).float(), labels.float())
         return Stage2Output(loss_lm + triage_weight * loss_triage, loss_lm, loss_triage)
 

@@ -327,13 +327,8 @@ class Trainer:
         vision_params = [p for k, p in model.named_parameters() if k.startswith(vision_modules)]
 
         def vision_step(idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-            lat = train.lateral[idx]
             x = _augment(train.images[idx].float(), g)
-            out = model.vision_pretrain(x, train.labels[idx], lat.clamp(min=0))
-            known = (lat >= 0).float()
-            lat_loss = (F.binary_cross_entropy_with_logits(out.lateral_logits.float(), lat.clamp(min=0),
-                                                           reduction="none") * known).sum() / known.sum().clamp(min=1)
-            return F.binary_cross_entropy_with_logits(out.logits.float(), train.labels[idx]) + 0.5 * lat_loss
+            return model.vision_pretrain(x, train.labels[idx], train.lateral[idx]).loss
 
         self._run_stage("vision", model, vision_modules, plan.vision_epochs, len(train), plan.vision_batch,
                         plan.vision_lr, vision_step)
