@@ -69,8 +69,9 @@ class AnalysisPipeline:
                                       output_hash=output_hash, detail=detail))
 
     def analyze_study(self, item: SourceStudy, out_dir: Path) -> list[StudyResult]:
-        """Analyse one study. Unreadable instances, and frontal images whose pixel data cannot be decoded,
-        are refused one by one (a result each, ``error`` set); the study's other instances go on."""
+        """Analyse one study. Unreadable instances, and frontal images the model cannot use (pixel data that
+        cannot be decoded), are refused one by one (a result each, ``error`` set); the study's other
+        instances go on, the next frontal image taking the refused one's place."""
         if item.error is not None:
             self._audit(outcome="refused", detail=item.error)
             return [StudyResult(source=item.source, error=item.error)]
@@ -88,36 +89,33 @@ class AnalysisPipeline:
         except InputError as exc:
             self._audit(outcome="refused", detail=exc.reason)
             return [*refused, StudyResult(source=loaded[0][0], error=exc.reason)]
-        for index in candidates:
-            try:
-                datasets[index].pixel_array  # noqa: B018  (decode once; pydicom keeps the array)
-            except Exception as exc:  # pydicom raises many types for truncated or undecodable pixel data
-                reason = f"pixel data cannot be decoded ({exc.__class__.__name__})"
-                self._audit(outcome="refused", detail=reason)
-                refused.append(StudyResult(source=loaded[index][0], error=reason))
-                continue
-            return [*refused, self._analyze_loaded(loaded, index, out_dir, t)]
-        return refused  # no frontal image could be decoded
+        return [*refused, *self._analyze_loaded(loaded, candidates, out_dir, t)]
 
-    def _analyze_loaded(self, loaded: list[tuple[str, Path, Dataset]], index: int, out_dir: Path,
-                        t: float) -> StudyResult:
-        timings: dict[str, float] = {}
+    def _analyze_loaded(self, loaded: list[tuple[str, Path, Dataset]], candidates: list[int], out_dir: Path,
+                        t: float) -> list[StudyResult]:
+        timings: dict[str, float] = {"read": (time.perf_counter() - t) * 1e3}
         datasets = [ds for _, _, ds in loaded]
-        source, path = loaded[index][0], loaded[index][1]
-        input_hash = hashlib.sha256(path.read_bytes()).hexdigest()
-        timings["read"] = (time.perf_counter() - t) * 1e3
         t = time.perf_counter()
         try:
             study = self.deidentifier.deidentify_study(datasets)
         except DeidentificationError as exc:
-            self._audit(outcome="refused", input_hash=input_hash, detail=f"de-identification failed: {exc}")
-            return StudyResult(source=source, error=f"de-identification failed: {exc}")
+            self._audit(outcome="refused", detail=f"de-identification failed: {exc}")
+            return [StudyResult(source=loaded[candidates[0]][0], error=f"de-identification failed: {exc}")]
         timings["deidentify"] = (time.perf_counter() - t) * 1e3
-        try:
-            draft = self.generator.analyze(study, index)
-        except InputError as exc:
-            self._audit(outcome="refused", input_hash=input_hash, study=study.study_uid, detail=exc.reason)
-            return StudyResult(source=source, study_uid=study.study_uid, error=exc.reason)
+        refused: list[StudyResult] = []
+        for index in candidates:  # preferred frontal image first; one that cannot be used is refused alone
+            source, path = loaded[index][0], loaded[index][1]
+            t = time.perf_counter()
+            input_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+            timings["read"] += (time.perf_counter() - t) * 1e3
+            try:
+                draft = self.generator.analyze(study, index)
+                break
+            except InputError as exc:  # e.g. pixel data that cannot be decoded
+                self._audit(outcome="refused", input_hash=input_hash, study=study.study_uid, detail=exc.reason)
+                refused.append(StudyResult(source=source, error=exc.reason))
+        else:
+            return refused
         timings.update(draft.timings_ms)
         t = time.perf_counter()
         bundle = self.fhir.build(study_uid=study.study_uid, accession=study.accession, findings=draft.findings,
@@ -142,7 +140,7 @@ class AnalysisPipeline:
         timings["audit"] = (time.perf_counter() - t) * 1e3
         result.timings_ms = timings
         _log.info("study %s analysed: priority %s", study.study_uid, draft.priority)
-        return result
+        return [*refused, result]
 
     def run(self, path: Path, out_dir: Path,
             on_result: Callable[[StudyResult], None] | None = None) -> list[StudyResult]:
