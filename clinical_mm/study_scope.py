@@ -1,6 +1,6 @@
 """What the model is for: a frontal (PA or AP) chest radiograph, CR or DX, with pixel data.
 
-:meth:`ChestRadiographScope.select` picks the frontal chest image of a study, or refuses the study
+:meth:`ChestRadiographScope.candidates` lists the frontal chest images of a study, or refuses the study
 with a reason that names the attribute and its (non-identifying) coded value, e.g. the modality.
 """
 
@@ -28,10 +28,6 @@ def _code(value: object) -> str:
 
 class ChestRadiographScope:
     """Selects the frontal chest radiograph of a study."""
-
-    def select(self, instances: list[Dataset]) -> int:
-        """Index of the preferred frontal chest image in ``instances``; raises :class:`UnsupportedStudyError`."""
-        return self.candidates(instances)[0]
 
     def candidates(self, instances: list[Dataset]) -> list[int]:
         """Indices of the frontal chest images with pixel data, PA before AP before unknown view;

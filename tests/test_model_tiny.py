@@ -115,7 +115,7 @@ def test_when_itg_mask_is_built_then_queries_never_see_text() -> None:
 
 def test_when_training_lm_then_stage2_then_losses_fall(model: ClinicalMMModel, tokenizer: ReportTokenizer) -> None:
     ids, mask = tokenizer.batch(TEXTS, "bos", model.config.text.max_report_tokens, end=True)
-    pre, _ = tokenizer.fixed([split_report(t)[1] for t in TEXTS], model.config.qformer.num_query_tokens)
+    pre = tokenizer.fixed([split_report(t)[1] for t in TEXTS], model.config.qformer.num_query_tokens)
     assert pre.shape == (B, model.config.qformer.num_query_tokens)
     first, last = _falls(model, lambda: model.lm_text_loss(ids, mask, pre), list(model.lm.parameters()),
                          steps=25)

@@ -89,15 +89,13 @@ class ReportTokenizer:
             mask[i, : len(r)] = 1
         return ids_t, mask
 
-    def fixed(self, texts: list[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encode ``texts`` without special tokens into exactly ``length`` positions (truncated or padded)."""
+    def fixed(self, texts: list[str], length: int) -> torch.Tensor:
+        """Encode ``texts`` without special tokens into exactly ``length`` positions (truncated or [PAD]-padded)."""
         ids_t = torch.full((len(texts), length), SPECIAL_IDS["pad"], dtype=torch.long)
-        mask = torch.zeros((len(texts), length), dtype=torch.long)
         for i, t in enumerate(texts):
             row = self.ids(t)[:length]
             ids_t[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[i, : len(row)] = 1
-        return ids_t, mask
+        return ids_t
 
     def decode(self, ids: list[int]) -> str:
         stop = [i for i in ids if i not in (SPECIAL_IDS["pad"], SPECIAL_IDS["bos"])]

@@ -317,7 +317,7 @@ class Trainer:
                 parts = [p for p in impressions[i] if p]
                 order = torch.randperm(len(parts), generator=g).tolist() if len(parts) > 1 else range(len(parts))
                 texts.append(" ".join(parts[k] for k in order))
-            pre_ids, _ = tokenizer.fixed(texts, cfg.qformer.num_query_tokens)
+            pre_ids = tokenizer.fixed(texts, cfg.qformer.num_query_tokens)
             return model.lm_text_loss(lm_ids[idx], lm_mask[idx], pre_ids)
 
         self._run_stage("lm_text", model, ("lm.",), plan.lm_epochs, len(train), plan.lm_batch, plan.lm_lr, lm_step)
