@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from clinical_mm.cli import cli
 from clinical_mm.model.checkpoint import load_model
+from clinical_mm.model.training import native_bf16
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
 
@@ -26,6 +27,8 @@ def test_when_training_quickly_then_model_folder_is_complete_and_rerun_resumes(t
     assert manifest["training_command"].startswith("clinical-mm train --manifest")
     assert set(manifest["calibration"]["temperature"]) == set(manifest["config"]["heads"]["flags"])
     assert "mean_auroc" in manifest["validation"] and manifest["weights"]["dtype"] == "float16"
+    # bfloat16 autocast only where the CPU has it natively (emulated, it is ~100x slower than float32)
+    assert manifest["training"]["plan"]["bf16"] is native_bf16()
     loaded = load_model(tmp_path / "model")
     assert loaded.sha256 == manifest["weights"]["sha256"]
     again = CliRunner().invoke(cli, args)

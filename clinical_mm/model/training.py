@@ -17,7 +17,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from clinical_mm.model.modeling import ClinicalMMModel
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
 from clinical_mm.model.tokenizer import ReportTokenizer, format_report, split_report
 
-__all__ = ["StudyTensors", "Trainer", "TrainingPlan", "load_studies"]
+__all__ = ["StudyTensors", "Trainer", "TrainingPlan", "load_studies", "native_bf16"]
 
 _log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=\.)\s+")
@@ -70,7 +70,9 @@ class TrainingPlan:
     stage2_lr: float = 3e-4
     target_sensitivity: float = 0.90
     val_generate: int = 200
-    bf16: bool = True
+    #: bfloat16 autocast; ``None``: where the CPU multiplies bfloat16 natively (AVX512-BF16, AMX). Elsewhere
+    #: bfloat16 is emulated and about a hundred times slower than float32.
+    bf16: bool | None = None
 
     @classmethod
     def quick(cls) -> TrainingPlan:
@@ -91,6 +93,14 @@ class StudyTensors:
 
     def __len__(self) -> int:
         return len(self.reports)
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (oneDNN's own check)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _read_manifest(path: Path) -> list[dict[str, str]]:
@@ -195,6 +205,8 @@ class Trainer:
 
     def __init__(self, config: ClinicalMMConfig, plan: TrainingPlan, work_dir: Path, seed: int = 0,
                  progress: bool = True, log: Callable[[str], None] | None = None) -> None:
+        if plan.bf16 is None:
+            plan = replace(plan, bf16=native_bf16())
         self.config, self.plan, self.work_dir, self.seed = config, plan, work_dir, seed
         self.progress = progress
         self.log = log or (lambda msg: _log.info("%s", msg))
@@ -205,7 +217,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ helpers
     def _autocast(self) -> Any:
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.plan.bf16)
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(self.plan.bf16))
 
     def _run_stage(self, name: str, model: ClinicalMMModel, modules: tuple[str, ...], epochs: int,
                    n: int, batch: int, lr: float, step: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> None:
