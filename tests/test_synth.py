@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pydicom
+import pytest
 
 from clinical_mm.extraction.report_labeler import ReportLabeler
 from clinical_mm.findings import FINDINGS
@@ -73,20 +74,45 @@ def test_when_site_config_plants_prevalence_then_it_shows(tmp_path: Path) -> Non
     assert sum(a) / len(a) > 0.4 and sum(b) == 0
 
 
-# sha256 of studies of the shipped model's training set (data seed 1), as generated when it was trained.
-_SEED1_FILES = {
-    0: "6f4a0ac36b6443e22ef2e1790485e990bb71956f275b7149216d37f3dc6c3993",
-    7: "ac6f809675e77acd85aeb665bf08be9242870bfb0f4238b435e1b11e341f5992",
-    1234: "a0a49e64513abf63a8b6937810c2df93aa708d6b1d76cee9687a616c069c13a4",
+# The shipped model's training set (data seed 1), as generated when it was trained. Headers and reports come
+# from integer random draws and must match exactly; pixels pass through numpy's transcendental functions,
+# whose last bits differ between CPU instruction sets (AVX2 / AVX-512), so they are compared as a 4x4 grid of
+# block means (stored grey levels) to a tolerance far below any finding's contrast.
+_SEED1_STUDIES = {
+    0: ("487d337afaf252b5e823f6022a2cdda1d290db101e234c16490039fbde53d8d6",
+        "7e397a6b3b0eb2832fd1dd0f3eca7266dff8e41d38596fd68fdf9445cfed9947",
+        [[646.1, 647.8, 661.8, 713.0], [580.9, 706.3, 731.3, 635.2], [507.7, 575.7, 600.1, 606.9],
+         [482.1, 461.9, 470.0, 555.4]]),
+    7: ("3f88aa55c9ab57a66901486cc3cb2a2f0493ae3fdb1cb0683295cf1c8a438f8f",
+        "1122f77136f230d5ab264919bc431b8ae1f3003476d18ebddd756549ad39ccee",
+        [[951.2, 798.8, 772.6, 936.7], [820.3, 788.8, 731.7, 795.1], [772.6, 685.2, 625.2, 750.2],
+         [884.3, 646.7, 645.1, 862.4]]),
+    1234: ("f3e0d1b65d0efdbb38e5ee68b203412b030db746c8918cab5b3bb31bd4b7e9b7",
+           "be40e874ddfb026e00599e53c20067fde2f3d9ed1748d62d040a2c6af4a17ca2",
+           [[761.7, 657.5, 600.9, 677.9], [726.2, 649.2, 601.2, 595.7], [679.6, 556.8, 511.5, 562.0],
+            [642.8, 456.9, 455.6, 535.6]]),
 }
 
 
-def test_when_generator_runs_then_the_shipped_models_training_data_is_unchanged(tmp_path: Path) -> None:
+@pytest.mark.parametrize("index", sorted(_SEED1_STUDIES))
+def test_when_generator_runs_then_the_shipped_models_training_data_is_unchanged(tmp_path: Path, index: int) -> None:
     """A change to the phantom, the report writer or the synthesizer changes the training data and breaks
-    the reproducibility of the shipped model: retrain it (and update these hashes) when that is intended."""
+    the reproducibility of the shipped model: retrain it (and update these values) when that is intended."""
     import hashlib
+    import io
 
-    synth = StudySynthesizer(1)
-    for index, digest in _SEED1_FILES.items():
-        study = synth.make_study(index, tmp_path)
-        assert hashlib.sha256((tmp_path / study.path).read_bytes()).hexdigest() == digest, index
+    import numpy as np
+
+    header_digest, report_digest, grid = _SEED1_STUDIES[index]
+    study = StudySynthesizer(1).make_study(index, tmp_path)
+    report = f"{study.findings}\n{study.impression}\n{sorted(study.labels.items())}"
+    assert hashlib.sha256(report.encode()).hexdigest() == report_digest
+    ds = pydicom.dcmread(tmp_path / study.path)
+    pixels = ds.pixel_array.astype(np.float64)
+    del ds.PixelData
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    assert hashlib.sha256(buf.getvalue()).hexdigest() == header_digest
+    r, c = (n // 4 * 4 for n in pixels.shape)
+    means = pixels[:r, :c].reshape(4, r // 4, 4, c // 4).mean((1, 3))
+    np.testing.assert_allclose(means, np.array(grid), atol=1.0)
