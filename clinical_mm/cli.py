@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -19,9 +20,12 @@ from clinical_mm.errors import AuditChainError, ClinicalMMError, ConfigurationEr
 
 if TYPE_CHECKING:
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+    from clinical_mm.config import PseudonymKey
     from clinical_mm.pipeline import AnalysisPipeline
 
 __all__ = ["main"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _fail(exc: ClinicalMMError) -> None:
@@ -202,6 +206,118 @@ def demo(out: Path, n: int, seed: int) -> None:
                f"audit log: {settings.audit_path} (check with: clinical-mm audit verify --db {settings.audit_path})\n"
                f"reference reports and labels: {out / 'manifest.csv'}\n"
                "Drafts are preliminary and AI-generated: nothing is final until a radiologist signs it.")
+
+
+@cli.group()
+def deid() -> None:
+    """De-identification: DICOM files (PS3.15 profile and options) and re-identification for the key holder."""
+
+
+def _option_flags(fn: _F) -> _F:
+    """One named flag per PS3.15 Annex E option (Table E.1-1's option columns)."""
+    from clinical_mm.deid.confidentiality_profile import OPTION_CODES, Option
+
+    for opt in reversed(list(Option)):
+        flag = "--" + opt.name.lower().replace("_", "-")
+        fn = click.option(flag, opt.value, is_flag=True, help=f"{OPTION_CODES[opt.value][1]} (DCM {OPTION_CODES[opt.value][0]}).")(fn)
+    return fn
+
+
+def _key(settings: Settings, key_file: Path | None) -> PseudonymKey:
+    from clinical_mm.config import PseudonymKey
+
+    if key_file is None:
+        return settings.load_key()
+    try:
+        text = key_file.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{key_file}: cannot read key file ({exc.__class__.__name__})") from None
+    return PseudonymKey.from_hex(text, source=str(key_file))
+
+
+@deid.command("dicom")
+@click.argument("src", type=click.Path(exists=True, path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Pseudonymisation key (hex); default CLINICAL_MM_KEY / CLINICAL_MM_KEY_FILE.")
+@click.option("--quarantine", type=click.Path(path_type=Path),
+              help="Where files that cannot be de-identified safely go, with reasons (default: DST-quarantine).")
+@click.option("--vault", "vault_path", type=click.Path(path_type=Path),
+              help="Re-identification vault (default: DATA_DIR/vault.sqlite).")
+@_option_flags
+def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | None, vault_path: Path | None,
+               **options: bool) -> None:
+    """De-identify the DICOM files in SRC (a file or a folder) into DST.
+
+    Writes DST/<study>/<series>/<instance>.dcm and DST/<study>/receipt.json; files that cannot be
+    de-identified safely are copied to the quarantine folder with the reason and never reach DST.
+    """
+    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+    from clinical_mm.deid import DicomDeidentifier
+    from clinical_mm.deid.dicom_batch import DicomBatchDeidentifier
+    from clinical_mm.deid.vault import PseudonymVault
+
+    if dst.resolve() == src.resolve() or dst.resolve().is_relative_to(src.resolve()):
+        raise click.ClickException("DST must not be SRC or inside it")
+    quarantine = quarantine or dst.with_name(dst.name + "-quarantine")
+    try:
+        settings = Settings()
+        key = _key(settings, key_file)
+        deidentifier = DicomDeidentifier(key, [name for name, on in options.items() if on], remember=not key.ephemeral)
+        vault = None if key.ephemeral else PseudonymVault(vault_path or settings.data_dir / "vault.sqlite", key)
+        sink = SQLiteAuditSink(settings.audit_path)
+        try:
+            report = DicomBatchDeidentifier(deidentifier, sink, vault, settings.actor).run(src, dst, quarantine)
+        finally:
+            sink.close()
+            if vault is not None:
+                vault.close()
+    except ClinicalMMError as exc:
+        _fail(exc)
+    click.echo(f"{report.written} files de-identified in {len(report.receipts)} studies to {dst} "
+               f"(key {key.key_id}; receipts in each study folder)")
+    if report.quarantined:
+        click.echo(f"{len(report.quarantined)} files quarantined in {quarantine} (reasons in quarantine.jsonl):")
+        for entry in report.quarantined:
+            click.echo(f"  {entry.source}: {entry.reason}")
+
+
+@deid.command("reidentify")
+@click.argument("pseudonym")
+@click.option("--kind", type=click.Choice(["patient", "accession", "uid"]), default="patient", show_default=True,
+              help="What the pseudonym stands for.")
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Pseudonymisation key (hex); default CLINICAL_MM_KEY / CLINICAL_MM_KEY_FILE.")
+@click.option("--vault", "vault_path", type=click.Path(path_type=Path),
+              help="Re-identification vault (default: DATA_DIR/vault.sqlite).")
+def deid_reidentify(pseudonym: str, kind: str, key_file: Path | None, vault_path: Path | None) -> None:
+    """Print the original value behind PSEUDONYM (key holders only; the lookup is audited)."""
+    from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
+    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+    from clinical_mm.deid.vault import PseudonymVault
+
+    try:
+        settings = Settings()
+        key = _key(settings, key_file)
+        path = vault_path or settings.data_dir / "vault.sqlite"
+        if not path.is_file():
+            raise ConfigurationError(f"{path}: no vault")
+        vault = PseudonymVault(path, key)
+        sink = SQLiteAuditSink(settings.audit_path)
+        try:
+            try:
+                original = vault.lookup(kind, pseudonym)
+            except ClinicalMMError as exc:
+                sink.append(AuditRecord(settings.actor, f"reidentify:{kind}", "refused",
+                                        input_hash=sha256_hex(pseudonym), detail=exc.__class__.__name__))
+                raise
+            sink.append(AuditRecord(settings.actor, f"reidentify:{kind}", "ok", input_hash=sha256_hex(pseudonym)))
+        finally:
+            sink.close()
+            vault.close()
+    except ClinicalMMError as exc:
+        _fail(exc)
+    click.echo(original)
 
 
 @cli.group()

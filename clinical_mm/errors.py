@@ -11,6 +11,8 @@ Messages name the file, tag or field and the problem, never a PHI value::
     │   ├── UnsupportedStudyError   readable, but not what the model is for (modality, body part, no pixels)
     │   └── ManifestError           a study manifest is malformed
     ├── DeidentificationError       a record could not be de-identified safely; it goes no further
+    │   └── QuarantinedError        a file that cannot be verified PHI-free (e.g. burned-in text unchecked)
+    ├── ReidentificationError       a pseudonym cannot be mapped back (not issued under this key)
     ├── ModelError                  the model cannot be loaded or run
     │   └── CheckpointError         weights missing, corrupt, or not matching their manifest
     ├── OutputError                 a result could not be written (FHIR validation, file system)
@@ -32,6 +34,8 @@ __all__ = [
     "ManifestError",
     "ModelError",
     "OutputError",
+    "QuarantinedError",
+    "ReidentificationError",
     "UnsupportedStudyError",
 ]
 
@@ -69,6 +73,14 @@ class ManifestError(InputError):
 
 class DeidentificationError(ClinicalMMError):
     """A record could not be de-identified safely and must not go further."""
+
+
+class QuarantinedError(DeidentificationError):
+    """A file that cannot be verified free of PHI; it is quarantined with the reason, never passed on."""
+
+
+class ReidentificationError(ClinicalMMError):
+    """A pseudonym cannot be mapped back: this key never issued it, or the vault row is damaged."""
 
 
 class ModelError(ClinicalMMError):

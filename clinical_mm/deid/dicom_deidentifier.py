@@ -56,12 +56,15 @@ class DicomDeidentifier:
         The pseudonymisation key.
     options
         Table E.1-1 option columns to apply (:class:`Option` values).
+    remember
+        Keep every pseudonym issued with its original for the re-identification vault
+        (``self.pseudo.drain()``).
     """
 
-    def __init__(self, key: PseudonymKey, options: Iterable[str | Option] = ()) -> None:
+    def __init__(self, key: PseudonymKey, options: Iterable[str | Option] = (), *, remember: bool = False) -> None:
         opts = frozenset(o.value if isinstance(o, Option) else str(o) for o in options)
         self.profile = ConfidentialityProfile(opts)
-        self.pseudo = Pseudonymizer(key)
+        self.pseudo = Pseudonymizer(key, remember=remember)
         self.key = key
 
     @property

@@ -16,21 +16,39 @@ __all__ = ["Pseudonymizer"]
 
 
 class Pseudonymizer:
-    """Derives UIDs, identifiers and date shifts from a :class:`PseudonymKey`."""
+    """Derives UIDs, identifiers and date shifts from a :class:`PseudonymKey`.
 
-    def __init__(self, key: PseudonymKey) -> None:
+    With ``remember`` every pseudonym issued is kept with its original until :meth:`drain` hands them to
+    the re-identification vault.
+    """
+
+    def __init__(self, key: PseudonymKey, *, remember: bool = False) -> None:
         self.key = key
+        self.remember = remember
+        self._issued: dict[tuple[str, str], str] = {}
+
+    def drain(self) -> list[tuple[str, str, str]]:
+        """The (kind, pseudonym, original) triples issued since the last call."""
+        out = [(kind, pseudonym, original) for (kind, pseudonym), original in self._issued.items()]
+        self._issued.clear()
+        return out
 
     def _digest(self, domain: str, value: str) -> bytes:
         return hmac.new(self.key.secret, domain.encode() + b"\x00" + value.encode("utf-8"), hashlib.sha256).digest()
 
     def uid(self, uid: str) -> str:
         """Map a DICOM UID to a ``2.25.<decimal>`` UID (a 128-bit number; at most 44 characters)."""
-        return "2.25." + str(int.from_bytes(self._digest("uid", uid.strip())[:16], "big"))
+        new = "2.25." + str(int.from_bytes(self._digest("uid", uid.strip())[:16], "big"))
+        if self.remember:
+            self._issued[("uid", new)] = uid.strip()
+        return new
 
     def identifier(self, kind: str, value: str, length: int = 16) -> str:
         """A pseudonym for an identifier such as PatientID (``kind`` separates the name spaces)."""
-        return self._digest(kind, value.strip()).hex().upper()[:length]
+        new = self._digest(kind, value.strip()).hex().upper()[:length]
+        if self.remember:
+            self._issued[(kind, new)] = value.strip()
+        return new
 
     def date_shift_days(self, patient: str) -> int:
         """A per-patient shift into the past, between 30 and 1,094 days, the same for every file of that patient."""

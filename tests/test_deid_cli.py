@@ -1,0 +1,148 @@
+"""`clinical-mm deid dicom` and `clinical-mm deid reidentify` end to end, with planted PHI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+from click.testing import CliRunner
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from clinical_mm.cli import cli
+from clinical_mm.config import PseudonymKey
+from clinical_mm.deid import Option
+from clinical_mm.deid.pseudonymizer import Pseudonymizer
+from clinical_mm.synth.study_synthesizer import StudySynthesizer
+
+KEY_HEX = "5a" * 32
+OTHER_HEX = "a5" * 32
+PLANTED = {
+    "PatientName": "QXDEID^MARGOT^Q", "PatientID": "QXDEIDPID01", "PatientBirthDate": "19270513",
+    "AccessionNumber": "QXDEIDACC7", "InstitutionName": "QXDEID GENERAL", "ReferringPhysicianName": "QXREF^DOC",
+    "OperatorsName": "QXOP^ERATOR", "StationName": "QXSTATION", "DeviceSerialNumber": "QXSERIAL0099",
+    "StudyID": "QXSTUDY5", "ImageComments": "QXCOMMENT about QXDEID", "StudyDate": "20210913",
+}
+
+
+@pytest.fixture()
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    for var in ("CLINICAL_MM_KEY", "CLINICAL_MM_KEY_FILE", "CLINICAL_MM_MODE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("CLINICAL_MM_DATA_DIR", str(tmp_path / "data"))
+    key = tmp_path / "key.hex"
+    key.write_text(KEY_HEX + "\n")
+    other = tmp_path / "other.hex"
+    other.write_text(OTHER_HEX)
+    src = tmp_path / "src"
+    planted: list[str] = list(PLANTED.values())
+    for i, study in enumerate(StudySynthesizer(41).make_study(j, src) for j in range(3)):
+        for rel in study.files:
+            ds = pydicom.dcmread(src / rel)
+            planted += [str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)]
+            planted += [v for v in study.phi.values() if isinstance(v, str) and len(v) > 3]
+            if i == 0:  # the first study: canaries everywhere, nested and private too
+                for k, v in PLANTED.items():
+                    setattr(ds, k, v)
+                nested = Dataset()
+                nested.PatientName = "QXNESTED^PERSON"
+                nested.AccessionNumber = PLANTED["AccessionNumber"]
+                ds.RequestAttributesSequence = Sequence([nested])
+                ds.private_block(0x0043, "QX VENDOR", create=True).add_new(0x01, "LO", "QXPRIVATE VALUE")
+                ds.save_as(src / rel, enforce_file_format=True)
+    # files to hold back: no burned-in annotation statement (pydicom's CT), and not DICOM at all
+    shutil.copyfile(str(get_testdata_file("CT_small.dcm")), src / "ct.dcm")
+    (src / "notes.txt").write_text("not a dicom file")
+    return {"src": src, "dst": tmp_path / "dst", "key": key, "other": other, "vault": tmp_path / "data" / "vault.sqlite",
+            "planted": planted, "tmp": tmp_path}  # type: ignore[dict-item]
+
+
+def _run(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_when_deid_dicom_runs_then_no_planted_value_remains_and_pixels_are_unchanged(env: dict[str, Path]) -> None:
+    result = _run("deid", "dicom", str(env["src"]), str(env["dst"]), "--key-file", str(env["key"]))
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    out_files = sorted(env["dst"].rglob("*.dcm"))
+    assert len(out_files) >= 3
+    blob = b"".join(p.read_bytes() for p in env["dst"].rglob("*") if p.is_file())
+    source = b"".join(p.read_bytes() for p in env["src"].rglob("*.dcm"))
+    assert all(v.encode() in source for v in [*PLANTED.values(), "QXNESTED^PERSON", "QXPRIVATE VALUE"])
+    for value in env["planted"]:  # type: ignore[attr-defined]
+        assert str(value).encode() not in blob, "a planted value survived"
+    originals = {str(pydicom.dcmread(p).SOPInstanceUID): p for p in env["src"].rglob("*.dcm") if p.name != "ct.dcm"}
+    pseudo = Pseudonymizer(PseudonymKey.from_hex(KEY_HEX, source="test"))
+    for p in out_files:
+        ds = pydicom.dcmread(p)  # a valid PS3.10 file (preamble, meta)
+        assert ds.PatientIdentityRemoved == "YES" and ds.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        before = next(pydicom.dcmread(o) for u, o in originals.items() if pseudo.uid(u) == ds.SOPInstanceUID)
+        assert ds.PixelData == before.PixelData
+    receipts = [json.loads(p.read_text()) for p in env["dst"].glob("*/receipt.json")]
+    assert len(receipts) == 3
+    assert all(r["key_id"] == PseudonymKey.from_hex(KEY_HEX, source="t").key_id and r["action_counts"]["X"] > 0
+               and r["codes"][0]["code"] == "113100" for r in receipts)
+
+
+def test_when_file_cannot_be_verified_then_it_is_quarantined_with_a_reason_and_the_batch_goes_on(env: dict[str, Path]) -> None:
+    result = _run("deid", "dicom", str(env["src"]), str(env["dst"]), "--key-file", str(env["key"]))
+    assert result.exit_code == 0
+    quarantine = env["dst"].with_name("dst-quarantine")
+    entries = {e["source"]: e for e in map(json.loads, (quarantine / "quarantine.jsonl").read_text().splitlines())}
+    assert set(entries) == {"ct.dcm", "notes.txt"}
+    assert "BurnedInAnnotation is missing" in entries["ct.dcm"]["reason"]
+    assert entries["notes.txt"]["reason"] == "not a readable DICOM file"
+    assert all((quarantine / e["file"]).is_file() for e in entries.values())
+    assert not any("CT" == pydicom.dcmread(p).Modality for p in env["dst"].rglob("*.dcm"))
+
+
+def test_when_key_holder_asks_then_pseudonym_maps_back_and_other_keys_get_nothing(env: dict[str, Path]) -> None:
+    assert _run("deid", "dicom", str(env["src"]), str(env["dst"]), "--key-file", str(env["key"])).exit_code == 0
+    pseudonym = Pseudonymizer(PseudonymKey.from_hex(KEY_HEX, source="t")).identifier("patient", PLANTED["PatientID"])
+    ok = _run("deid", "reidentify", pseudonym, "--kind", "patient", "--key-file", str(env["key"]))
+    assert ok.exit_code == 0 and ok.output.strip() == PLANTED["PatientID"]  # type: ignore[attr-defined]
+    some = next(env["dst"].rglob("*.dcm"))
+    study = str(pydicom.dcmread(some).StudyInstanceUID)
+    back = _run("deid", "reidentify", study, "--kind", "uid", "--key-file", str(env["key"]))
+    assert back.exit_code == 0 and back.output.strip() in env["planted"]  # type: ignore[attr-defined,operator]
+    denied = _run("deid", "reidentify", pseudonym, "--kind", "patient", "--key-file", str(env["other"]))
+    assert denied.exit_code == 1 and PLANTED["PatientID"] not in denied.output  # type: ignore[attr-defined]
+    # the vault file alone holds no original value
+    assert PLANTED["PatientID"].encode() not in env["vault"].read_bytes()
+
+
+@pytest.mark.parametrize("option", list(Option))
+def test_every_option_is_a_named_flag_that_reaches_the_output(env: dict[str, Path], option: Option) -> None:
+    flag = "--" + option.name.lower().replace("_", "-")
+    result = _run("deid", "dicom", str(env["src"]), str(env["dst"]), "--key-file", str(env["key"]), flag)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    receipts = [json.loads(p.read_text()) for p in env["dst"].glob("*/receipt.json")]
+    assert all(r["options"] == [option.value] for r in receipts)
+    ds = pydicom.dcmread(next(env["dst"].rglob("*.dcm")))
+    assert len(ds.DeidentificationMethodCodeSequence) == 2
+
+
+def test_when_uids_retained_or_dates_shifted_then_output_shows_it(env: dict[str, Path]) -> None:
+    first = env["src"] / sorted(p.relative_to(env["src"]) for p in env["src"].rglob("1.dcm"))[0]
+    original = pydicom.dcmread(first)
+    assert _run("deid", "dicom", str(first), str(env["dst"]), "--key-file", str(env["key"]), "--retain-uids",
+                "--retain-long-modified-dates").exit_code == 0
+    out = pydicom.dcmread(next(env["dst"].rglob("*.dcm")))
+    assert out.StudyInstanceUID == original.StudyInstanceUID
+    shift = Pseudonymizer(PseudonymKey.from_hex(KEY_HEX, source="t")).shift_date(original.StudyDate, original.PatientID)
+    assert out.StudyDate == shift != original.StudyDate
+    assert out.LongitudinalTemporalInformationModified == "MODIFIED"
+
+
+def test_when_no_key_then_refused_and_conflicting_options_refused(env: dict[str, Path]) -> None:
+    result = _run("deid", "dicom", str(env["src"]), str(env["dst"]))
+    assert result.exit_code == 1 and "no pseudonymisation key" in result.output  # type: ignore[attr-defined]
+    both = _run("deid", "dicom", str(env["src"]), str(env["dst"]), "--key-file", str(env["key"]),
+                "--retain-long-full-dates", "--retain-long-modified-dates")
+    assert both.exit_code == 1 and "mutually exclusive" in both.output  # type: ignore[attr-defined]
+    assert not env["dst"].exists()
