@@ -155,6 +155,62 @@ def test_when_unknown_public_tag_then_removed_and_standard_unlisted_kept() -> No
     assert out.SOPClassUID == "1.2.840.10008.5.1.4.1.1.1" and out.ViewPosition == "PA"
 
 
+# Attributes Table E.1-1 does not list: (keyword, VR, value, what the conservative default must do)
+_UNLISTED = [
+    ("Manufacturer", "LO", "Acme Imaging", "keep"),  # an acquisition descriptor on the safe list
+    ("RescaleType", "LO", "US", "keep"),
+    ("KVP", "DS", "110", "keep"),  # numbers cannot carry a name
+    ("BodyPartExamined", "CS", "CHEST", "keep"),
+    ("ExposureTime", "IS", "12", "keep"),
+    ("CodeMeaning", "LO", "postero-anterior", "keep"),
+    ("TransferSyntaxUID", "UI", "1.2.840.10008.1.2.1", "keep"),  # a well-known UID
+    ("TransactionStatusComment", "LT", "QX pain after fall at home of Mr Canary", "remove"),  # free text
+    ("InventoryPurpose", "LT", "QX call Mrs Canary", "remove"),
+    ("ProcedureCodeSequence", "SQ", None, "recurse"),
+    ("SecondaryReviewDate", "DA", "20240101", "date"),
+    ("MultiFrameSourceSOPInstanceUID", "UI", "1.2.826.0.1.3680043.10.1093.5", "remap"),
+]
+
+
+@pytest.mark.parametrize(("keyword", "vr", "value", "expected"), _UNLISTED, ids=[u[0] for u in _UNLISTED])
+@pytest.mark.parametrize("option", [None, Option.RETAIN_LONG_FULL_DATES, Option.RETAIN_LONG_MODIFIED_DATES])
+def test_when_attribute_is_not_in_the_table_then_conservative_default(
+    keyword: str, vr: str, value: str | None, expected: str, option: Option | None
+) -> None:
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    assert tag is not None and ConfidentialityProfile().action(tag) is None, "must be an unlisted attribute"
+    ds = Dataset()
+    ds.PatientID = "QXP1"
+    ds.StudyInstanceUID = "1.2.3"
+    if vr == "SQ":
+        item = Dataset()
+        item.CodeValue, item.CodeMeaning = "X1", "coded"
+        item.PatientName = "QX^NESTED"  # listed (X) at any depth
+        item.TransactionStatusComment = "QX nested free text"
+        ds.add_new(tag, vr, Sequence([item]))
+    else:
+        ds.add_new(tag, vr, value)
+    deid = DicomDeidentifier(KEY, [option] if option else [])
+    out, _ = deid.deidentify(ds)
+    if expected == "keep":
+        assert out[tag].value == value
+    elif expected == "remove":
+        assert tag not in out
+    elif expected == "recurse":
+        item = out[tag].value[0]
+        assert item.CodeValue == "X1" and item.get("PatientName", "") == "" and "TransactionStatusComment" not in item
+    elif expected == "remap":
+        assert out[tag].value == deid.pseudo.uid(str(value))
+    elif option is Option.RETAIN_LONG_FULL_DATES:
+        assert out[tag].value == value
+    elif option is Option.RETAIN_LONG_MODIFIED_DATES:
+        assert out[tag].value == deid.pseudo.shift_date(str(value), "QXP1")
+    else:
+        assert tag not in out
+
+
 def test_when_options_conflict_then_refused() -> None:
     from clinical_mm.errors import ConfigurationError
 

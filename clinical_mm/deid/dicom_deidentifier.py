@@ -2,12 +2,13 @@
 
 Every attribute, at every sequence depth, is looked up in Table E.1-1 and handled by its action:
 D (dummy), Z (zero length), X (remove), K (keep; sequences are recursed), C (clean), U (keyed UID
-replacement). Private attributes are removed. Public attributes that the data dictionary does not know
-are removed (they cannot be judged). Attributes the table does not list are standard, non-identifying
-attributes of the IOD (pixel module, view, body part) and are kept. PatientID and AccessionNumber get
-keyed pseudonyms (a consistent dummy value). "Clean" actions that need the text de-identifier
-(descriptors, structured content, device and patient characteristics, safe private) remove the
-attribute instead; the modified-dates option shifts dates by the patient's keyed offset.
+replacement). Private attributes are removed. Attributes the table does not list get a conservative
+default (:meth:`DicomDeidentifier._unlisted`): unknown public tags and free-text or name values are removed
+(except a short list of acquisition descriptors), dates follow the temporal options, UIDs other than
+well-known DICOM UIDs are remapped; numbers, coded strings and pixel data are kept. PatientID and
+AccessionNumber get keyed pseudonyms (a consistent dummy value). "Clean" actions that need the text
+de-identifier (descriptors, structured content, device and patient characteristics, safe private)
+remove the attribute instead; the modified-dates option shifts dates by the patient's keyed offset.
 
 Errors name the tag, never its value.
 """
@@ -41,6 +42,15 @@ PROFILE_NAME = "DICOM PS3.15 E.1 Basic Application Level Confidentiality Profile
 _PATIENT_ID = 0x00100020
 _ACCESSION = 0x00080050
 _DATE_VRS = {"DA", "DT"}
+_TEXT_VRS = {"PN", "LO", "SH", "LT", "ST", "UT", "UC", "UR", "AE"}
+#: Unlisted free-text attributes kept because they describe the acquisition or processing, never a person.
+UNLISTED_SAFE_TEXT: frozenset[str] = frozenset({
+    "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "RescaleType", "ProcessingFunction",
+    "PostprocessingFunction", "PositionReferenceIndicator", "ConvolutionKernel", "FilterType",
+    "CollimatorGridName", "PlateType", "ImagedNucleus", "ContrastBolusRoute", "LossyImageCompressionMethod",
+    "PixelIntensityRelationship", "WindowCenterWidthExplanation", "CodingSchemeDesignator", "CodeValue",
+    "CodeMeaning", "CodingSchemeVersion", "MappingResource", "ContextIdentifier",
+})
 _DUMMY_TEXT = {"PN": "ANONYMOUS", "LO": "ANONYMIZED", "SH": "ANONYMIZED", "LT": "ANONYMIZED",
                "ST": "ANONYMIZED", "UT": "ANONYMIZED", "CS": "ANONYMIZED", "AE": "ANONYMIZED",
                "UC": "ANONYMIZED", "DA": "19000101", "TM": "000000.00", "DT": "19000101000000",
@@ -104,15 +114,38 @@ class DicomDeidentifier:
                 continue
             listed = self.profile.action(tag)
             if listed is None:
-                if not dictionary_has_tag(BaseTag(tag)):
-                    del ds[elem.tag]
-                    counts["X:unknown"] += 1
-                    continue
-                if elem.VR == "SQ":
-                    for item in elem.value or []:
-                        self._walk(item, counts, patient)
+                self._unlisted(ds, elem, counts, patient)
                 continue
             self._apply(ds, elem, listed, counts, patient)
+
+    def _unlisted(self, ds: Dataset, elem: DataElement, counts: Counter[str], patient: str) -> None:
+        """The conservative default for attributes Table E.1-1 does not list.
+
+        Unknown public tags are removed (they cannot be judged). Values that cannot carry a name or free text
+        (numbers, coded strings, pixel data) are kept; sequences are recursed. Free-text and name VRs are
+        removed unless the attribute is on a short list of acquisition and processing descriptors. Dates and
+        times follow the temporal options (removed by default). UIDs that are not well-known DICOM UIDs
+        (SOP classes, transfer syntaxes) are remapped with the keyed mapping.
+        """
+        tag, vr = int(elem.tag), elem.VR
+        if not dictionary_has_tag(BaseTag(tag)):
+            del ds[elem.tag]
+            counts["X:unknown"] += 1
+        elif vr == "SQ":
+            for item in elem.value or []:
+                self._walk(item, counts, patient)
+        elif vr in _TEXT_VRS and elem.keyword not in UNLISTED_SAFE_TEXT:
+            del ds[elem.tag]
+            counts["X:unlisted-text"] += 1
+        elif vr in _DATE_VRS | {"TM"}:
+            if Option.RETAIN_LONG_FULL_DATES.value in self.profile.options:
+                return
+            self._apply(ds, elem, "C", counts, patient)
+        elif vr == "UI" and elem.value:
+            values = elem.value if isinstance(elem.value, (list, tuple, MultiValue)) else [elem.value]
+            if not all(UID(str(v)).keyword for v in values):  # well-known DICOM UIDs have a keyword
+                elem.value = self._map_uids(elem.value)
+                counts["U:unlisted"] += 1
 
     def _apply(self, ds: Dataset, elem: DataElement, action: str, counts: Counter[str], patient: str) -> None:
         tag = int(elem.tag)
