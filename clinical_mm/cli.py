@@ -244,9 +244,11 @@ def _key(settings: Settings, key_file: Path | None) -> PseudonymKey:
               help="Where files that cannot be de-identified safely go, with reasons (default: DST-quarantine).")
 @click.option("--vault", "vault_path", type=click.Path(path_type=Path),
               help="Re-identification vault (default: DATA_DIR/vault.sqlite).")
+@click.option("--safe-private-list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON [{"creator", "group", "element"}]: private attributes --retain-safe-private keeps.')
 @_option_flags
 def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | None, vault_path: Path | None,
-               **options: bool) -> None:
+               safe_private_list: Path | None, **options: bool) -> None:
     """De-identify the DICOM files in SRC (a file or a folder) into DST.
 
     Writes DST/<study>/<series>/<instance>.dcm and DST/<study>/receipt.json; files that cannot be
@@ -255,6 +257,7 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
     from clinical_mm.deid import DicomDeidentifier
     from clinical_mm.deid.dicom_batch import DicomBatchDeidentifier
+    from clinical_mm.deid.safe_private import SafePrivateList
     from clinical_mm.deid.vault import PseudonymVault
 
     if dst.resolve() == src.resolve() or dst.resolve().is_relative_to(src.resolve()):
@@ -263,7 +266,9 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
     try:
         settings = Settings()
         key = _key(settings, key_file)
-        deidentifier = DicomDeidentifier(key, [name for name, on in options.items() if on], remember=not key.ephemeral)
+        safe = SafePrivateList.from_json(safe_private_list) if safe_private_list else None
+        deidentifier = DicomDeidentifier(key, [name for name, on in options.items() if on], remember=not key.ephemeral,
+                                         safe_private=safe)
         vault = None if key.ephemeral else PseudonymVault(vault_path or settings.data_dir / "vault.sqlite", key)
         sink = SQLiteAuditSink(settings.audit_path)
         try:

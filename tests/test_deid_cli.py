@@ -146,3 +146,31 @@ def test_when_no_key_then_refused_and_conflicting_options_refused(env: dict[str,
                 "--retain-long-full-dates", "--retain-long-modified-dates")
     assert both.exit_code == 1 and "mutually exclusive" in both.output  # type: ignore[attr-defined]
     assert not env["dst"].exists()
+
+
+def test_when_safe_private_list_given_then_only_listed_private_attributes_survive_with_the_option(
+        env: dict[str, Path]) -> None:
+    src = env["src"] / "private.dcm"
+    ds = pydicom.dcmread(next(env["src"].rglob("1.dcm")))
+    block = ds.private_block(0x0019, "ACME SAFE 1", create=True)
+    block.add_new(0x10, "DS", "1.25")  # listed: a vendor acquisition parameter
+    block.add_new(0x11, "LO", "QXUNLISTED OPERATOR NOTE")
+    ds.save_as(src, enforce_file_format=True)
+    safe = env["tmp"] / "safe.json"  # type: ignore[operator]
+    safe.write_text(json.dumps([{"creator": "ACME SAFE 1", "group": "0019", "element": "10", "name": "gain"}]))
+    for flags, kept in (([], False), (["--retain-safe-private"], True)):
+        dst = env["tmp"] / f"dst{len(flags)}"  # type: ignore[operator]
+        result = _run("deid", "dicom", str(src), str(dst), "--key-file", str(env["key"]), "--safe-private-list",
+                      str(safe), *flags)
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        out = pydicom.dcmread(next(dst.rglob("*.dcm")))
+        assert (0x00191010 in out) is kept and (0x00190010 in out) is kept
+        if kept:
+            assert out[0x00191010].value == 1.25 and out[0x00190010].value == "ACME SAFE 1"
+        assert 0x00191011 not in out and b"QXUNLISTED" not in next(dst.rglob("*.dcm")).read_bytes()
+        assert not any(int(e.tag) >> 16 == 0x0029 for e in out)  # the synthesizer's unlisted private block
+    bad = env["tmp"] / "bad.json"  # type: ignore[operator]
+    bad.write_text(json.dumps([{"creator": "X", "group": "0018", "element": "10"}]))
+    refused = _run("deid", "dicom", str(src), str(env["dst"]), "--key-file", str(env["key"]), "--safe-private-list",
+                   str(bad), "--retain-safe-private")
+    assert refused.exit_code == 1 and "odd group" in refused.output  # type: ignore[attr-defined]

@@ -2,13 +2,14 @@
 
 Every attribute, at every sequence depth, is looked up in Table E.1-1 and handled by its action:
 D (dummy), Z (zero length), X (remove), K (keep; sequences are recursed), C (clean), U (keyed UID
-replacement). Private attributes are removed. Attributes the table does not list get a conservative
+replacement). Private attributes are removed, except those on the safe-private list under the Retain
+Safe Private Option. Attributes the table does not list get a conservative
 default (:meth:`DicomDeidentifier._unlisted`): unknown public tags and free-text or name values are removed
 (except a short list of acquisition descriptors), dates follow the temporal options, UIDs other than
 well-known DICOM UIDs are remapped; numbers, coded strings and pixel data are kept. PatientID and
 AccessionNumber get keyed pseudonyms (a consistent dummy value). "Clean" actions that need the text
-de-identifier (descriptors, structured content, device and patient characteristics, safe private)
-remove the attribute instead; the modified-dates option shifts dates by the patient's keyed offset.
+de-identifier (descriptors, structured content, device and patient characteristics) remove the
+attribute instead; the modified-dates option shifts dates by the patient's keyed offset.
 
 Errors name the tag, never its value.
 """
@@ -31,6 +32,7 @@ from pydicom.uid import UID
 from clinical_mm.config import PseudonymKey
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES, ConfidentialityProfile, Option
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
+from clinical_mm.deid.safe_private import SafePrivateList
 from clinical_mm.errors import DeidentificationError
 from clinical_mm.types import _DEID_TOKEN, DeidentifiedStudy, DeidReceipt
 
@@ -66,14 +68,18 @@ class DicomDeidentifier:
         The pseudonymisation key.
     options
         Table E.1-1 option columns to apply (:class:`Option` values).
+    safe_private
+        Private attributes the Retain Safe Private Option keeps (none unless listed).
     remember
         Keep every pseudonym issued with its original for the re-identification vault
         (``self.pseudo.drain()``).
     """
 
-    def __init__(self, key: PseudonymKey, options: Iterable[str | Option] = (), *, remember: bool = False) -> None:
+    def __init__(self, key: PseudonymKey, options: Iterable[str | Option] = (), *, remember: bool = False,
+                 safe_private: SafePrivateList | None = None) -> None:
         opts = frozenset(o.value if isinstance(o, Option) else str(o) for o in options)
         self.profile = ConfidentialityProfile(opts)
+        self.safe_private = safe_private or SafePrivateList()
         self.pseudo = Pseudonymizer(key, remember=remember)
         self.key = key
 
@@ -103,12 +109,18 @@ class DicomDeidentifier:
         return out, counts
 
     def _walk(self, ds: Dataset, counts: Counter[str], patient: str) -> None:
+        private_action = self.profile.resolve(self.profile.private_row, 0)
+        safe = self.safe_private.kept_tags(ds) if private_action == "C" else set()
         for elem in list(ds):  # a copy: we delete while walking
             tag = int(elem.tag)
             group = tag >> 16
             if group % 2 == 1:
-                action = self.profile.resolve(self.profile.private_row, tag)
-                if action != "K":
+                if private_action == "K" or tag in safe:
+                    if elem.VR == "SQ":
+                        for item in elem.value or []:
+                            self._walk(item, counts, patient)
+                    counts["K:private" if tag in safe else "K"] += 1
+                else:
                     del ds[elem.tag]
                     counts["X"] += 1
                 continue
