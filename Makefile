@@ -9,7 +9,18 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test lint typecheck bench clean
+# Debian packages the code runs: tesseract (OCR of burned-in pixel text). Installed when missing.
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng
+
+.PHONY: sysdeps install demo test lint typecheck bench clean
+
+sysdeps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian packages:$$missing"; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	fi
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -17,7 +28,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $@
 
-install: $(VENV)/.installed
+install: sysdeps $(VENV)/.installed
 
 demo: install
 	$(BIN)/clinical-mm demo --out demo-output

@@ -246,17 +246,21 @@ def _key(settings: Settings, key_file: Path | None) -> PseudonymKey:
               help="Re-identification vault (default: DATA_DIR/vault.sqlite).")
 @click.option("--safe-private-list", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='JSON [{"creator", "group", "element"}]: private attributes --retain-safe-private keeps.')
+@click.option("--text-regions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON [{"manufacturer", "model", "regions": [[x0, y0, x1, y1]]}]: burned-in text areas (fractions).')
 @_option_flags
 def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | None, vault_path: Path | None,
-               safe_private_list: Path | None, **options: bool) -> None:
+               safe_private_list: Path | None, text_regions: Path | None, **options: bool) -> None:
     """De-identify the DICOM files in SRC (a file or a folder) into DST.
 
-    Writes DST/<study>/<series>/<instance>.dcm and DST/<study>/receipt.json; files that cannot be
-    de-identified safely are copied to the quarantine folder with the reason and never reach DST.
+    Writes DST/<study>/<series>/<instance>.dcm and DST/<study>/receipt.json. Images that may carry
+    burned-in text are read by OCR (tesseract) and redacted; files that cannot be de-identified or verified
+    safely are copied to the quarantine folder with the reason and never reach DST.
     """
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
     from clinical_mm.deid import DicomDeidentifier
     from clinical_mm.deid.dicom_batch import DicomBatchDeidentifier
+    from clinical_mm.deid.pixel_text import KnownTextRegions, PixelTextCleaner
     from clinical_mm.deid.safe_private import SafePrivateList
     from clinical_mm.deid.vault import PseudonymVault
 
@@ -270,9 +274,10 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
         deidentifier = DicomDeidentifier(key, [name for name, on in options.items() if on], remember=not key.ephemeral,
                                          safe_private=safe)
         vault = None if key.ephemeral else PseudonymVault(vault_path or settings.data_dir / "vault.sqlite", key)
+        pixels = PixelTextCleaner(KnownTextRegions.from_json(text_regions) if text_regions else None)
         sink = SQLiteAuditSink(settings.audit_path)
         try:
-            report = DicomBatchDeidentifier(deidentifier, sink, vault, settings.actor).run(src, dst, quarantine)
+            report = DicomBatchDeidentifier(deidentifier, sink, vault, settings.actor, pixels).run(src, dst, quarantine)
         finally:
             sink.close()
             if vault is not None:

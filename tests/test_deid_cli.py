@@ -54,9 +54,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
                 ds.RequestAttributesSequence = Sequence([nested])
                 ds.private_block(0x0043, "QX VENDOR", create=True).add_new(0x01, "LO", "QXPRIVATE VALUE")
                 ds.save_as(src / rel, enforce_file_format=True)
-    # files to hold back: no burned-in annotation statement (pydicom's CT), and not DICOM at all
+    # pydicom's CT states no BurnedInAnnotation: OCR must check it first
     shutil.copyfile(str(get_testdata_file("CT_small.dcm")), src / "ct.dcm")
+    # files to hold back: not DICOM at all; pixels that may hold text and cannot be decoded
     (src / "notes.txt").write_text("not a dicom file")
+    broken = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    broken.BurnedInAnnotation = "YES"
+    broken.PixelData = broken.PixelData[:64]
+    broken.save_as(src / "broken_pixels.dcm")
     return {"src": src, "dst": tmp_path / "dst", "key": key, "other": other, "vault": tmp_path / "data" / "vault.sqlite",
             "planted": planted, "tmp": tmp_path}  # type: ignore[dict-item]
 
@@ -75,7 +80,8 @@ def test_when_deid_dicom_runs_then_no_planted_value_remains_and_pixels_are_uncha
     assert all(v.encode() in source for v in [*PLANTED.values(), "QXNESTED^PERSON", "QXPRIVATE VALUE"])
     for value in env["planted"]:  # type: ignore[attr-defined]
         assert str(value).encode() not in blob, "a planted value survived"
-    originals = {str(pydicom.dcmread(p).SOPInstanceUID): p for p in env["src"].rglob("*.dcm") if p.name != "ct.dcm"}
+    originals = {str(pydicom.dcmread(p).SOPInstanceUID): p for p in env["src"].rglob("*.dcm")
+                 if p.name != "broken_pixels.dcm"}
     pseudo = Pseudonymizer(PseudonymKey.from_hex(KEY_HEX, source="test"))
     for p in out_files:
         ds = pydicom.dcmread(p)  # a valid PS3.10 file (preamble, meta)
@@ -84,7 +90,8 @@ def test_when_deid_dicom_runs_then_no_planted_value_remains_and_pixels_are_uncha
         before = next(pydicom.dcmread(o) for u, o in originals.items() if pseudo.uid(u) == ds.SOPInstanceUID)
         assert ds.PixelData == before.PixelData
     receipts = [json.loads(p.read_text()) for p in env["dst"].glob("*/receipt.json")]
-    assert len(receipts) == 3
+    assert len(receipts) == 4  # three synthetic studies and the CT
+    assert sum(r["action_counts"].get("pixel:frame-verified", 0) for r in receipts) == 1  # only the CT needed OCR
     assert all(r["key_id"] == PseudonymKey.from_hex(KEY_HEX, source="t").key_id and r["action_counts"]["X"] > 0
                and r["codes"][0]["code"] == "113100" for r in receipts)
 
@@ -94,11 +101,12 @@ def test_when_file_cannot_be_verified_then_it_is_quarantined_with_a_reason_and_t
     assert result.exit_code == 0
     quarantine = env["dst"].with_name("dst-quarantine")
     entries = {e["source"]: e for e in map(json.loads, (quarantine / "quarantine.jsonl").read_text().splitlines())}
-    assert set(entries) == {"ct.dcm", "notes.txt"}
-    assert "BurnedInAnnotation is missing" in entries["ct.dcm"]["reason"]
+    assert set(entries) == {"broken_pixels.dcm", "notes.txt"}
+    assert "pixel data cannot be decoded" in entries["broken_pixels.dcm"]["reason"]
     assert entries["notes.txt"]["reason"] == "not a readable DICOM file"
     assert all((quarantine / e["file"]).is_file() for e in entries.values())
-    assert not any("CT" == pydicom.dcmread(p).Modality for p in env["dst"].rglob("*.dcm"))
+    ct = [pydicom.dcmread(p) for p in env["dst"].rglob("*.dcm") if pydicom.dcmread(p).Modality == "CT"]
+    assert len(ct) == 1 and ct[0].BurnedInAnnotation == "NO"  # verified by OCR, then passed on
 
 
 def test_when_key_holder_asks_then_pseudonym_maps_back_and_other_keys_get_nothing(env: dict[str, Path]) -> None:
@@ -122,7 +130,7 @@ def test_every_option_is_a_named_flag_that_reaches_the_output(env: dict[str, Pat
     result = _run("deid", "dicom", str(env["src"]), str(env["dst"]), "--key-file", str(env["key"]), flag)
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     receipts = [json.loads(p.read_text()) for p in env["dst"].glob("*/receipt.json")]
-    assert all(r["options"] == [option.value] for r in receipts)
+    assert len(receipts) == 4 and all(r["options"] == [option.value] for r in receipts)
     ds = pydicom.dcmread(next(env["dst"].rglob("*.dcm")))
     assert len(ds.DeidentificationMethodCodeSequence) == 2
 

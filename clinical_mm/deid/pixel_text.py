@@ -1,0 +1,160 @@
+"""Burned-in text in pixel data: OCR with tesseract, redaction, verification.
+
+Every image whose BurnedInAnnotation is YES, missing or anything but NO is read by tesseract (the Debian
+``tesseract-ocr`` program, run as a subprocess on a 2x enlarged 8-bit rendering of each frame); each word
+it reads with enough confidence is covered by a filled box, plus any configured text regions of the
+device model. The redacted frame is read again: only when no word remains is BurnedInAnnotation set to
+NO. A file that cannot be verified (tesseract missing, pixel data that cannot be decoded, text that
+survives three rounds) raises :class:`QuarantinedError` and goes no further. Pixels outside the boxes are
+not touched; redacted pixel data is written uncompressed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from clinical_mm.errors import ConfigurationError, QuarantinedError
+
+__all__ = ["KnownTextRegions", "PixelTextCleaner"]
+
+_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class KnownTextRegions:
+    """Where a device model burns in text, as fractions of the image (x0, y0, x1, y1), by (manufacturer, model).
+
+    JSON: ``[{"manufacturer": "Acme Imaging", "model": "AcmeDR 500", "regions": [[0, 0, 0.4, 0.08]]}]``.
+    """
+
+    regions: dict[tuple[str, str], tuple[tuple[float, float, float, float], ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, path: Path) -> KnownTextRegions:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            regions = {
+                (str(e["manufacturer"]).strip().upper(), str(e["model"]).strip().upper()):
+                    tuple((float(a), float(b), float(c), float(d)) for a, b, c, d in e["regions"])
+                for e in raw
+            }
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigurationError(f"{path}: not a text-region list ({exc.__class__.__name__}); expected a JSON array "
+                                     'of {"manufacturer", "model", "regions": [[x0, y0, x1, y1], ...]}') from None
+        for boxes in regions.values():
+            if not all(0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1 for x0, y0, x1, y1 in boxes):
+                raise ConfigurationError(f"{path}: regions must be fractions 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+        return cls(regions)
+
+    def for_dataset(self, ds: Dataset) -> tuple[tuple[float, float, float, float], ...]:
+        key = (str(ds.get("Manufacturer", "")).strip().upper(), str(ds.get("ManufacturerModelName", "")).strip().upper())
+        return self.regions.get(key, ())
+
+
+class PixelTextCleaner:
+    """Finds and redacts burned-in text.
+
+    Parameters
+    ----------
+    regions
+        Known text regions per device model, redacted whatever OCR says.
+    tesseract
+        The tesseract program (looked up on PATH).
+    min_confidence
+        Tesseract word confidence (0-100) from which a word of two or more letters or digits counts as
+        text. On 25 synthetic radiographs without text, the words tesseract imagined in anatomy scored at
+        most 56; planted burned-in words scored 62 to 96 on the 2x rendering.
+    """
+
+    def __init__(self, regions: KnownTextRegions | None = None, tesseract: str = "tesseract",
+                 min_confidence: float = 60.0) -> None:
+        self.regions = regions or KnownTextRegions()
+        self.tesseract = shutil.which(tesseract)
+        self.min_confidence = min_confidence
+
+    def clean(self, ds: Dataset) -> Counter[str]:
+        """Redact burned-in text in ``ds`` in place; return counts (boxes, regions, frames verified)."""
+        counts: Counter[str] = Counter()
+        if "PixelData" not in ds:
+            return counts
+        regions = self.regions.for_dataset(ds)
+        if str(ds.get("BurnedInAnnotation", "")).strip().upper() == "NO" and not regions:
+            return counts
+        if self.tesseract is None:
+            raise QuarantinedError("burned-in text cannot be verified: OCR (tesseract) is not installed")
+        try:
+            if ds.file_meta.TransferSyntaxUID.is_compressed:
+                ds.decompress()
+            pixels = ds.pixel_array.copy()
+        except Exception as exc:  # pydicom raises many types for undecodable pixel data
+            raise QuarantinedError(f"burned-in text cannot be verified: pixel data cannot be decoded "
+                                   f"({exc.__class__.__name__})") from None
+        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        color = int(ds.get("SamplesPerPixel", 1)) > 1
+        frames = pixels if n_frames > 1 else pixels[None]
+        fill = self._fill_value(ds, frames)
+        for frame in frames:  # views into ``pixels``: redaction writes through
+            gray = frame.mean(-1) if color else frame
+            h, w = gray.shape
+            for x0, y0, x1, y1 in regions:
+                frame[int(y0 * h):int(np.ceil(y1 * h)), int(x0 * w):int(np.ceil(x1 * w))] = fill
+                counts["pixel:region"] += 1
+            for _ in range(_ROUNDS):
+                boxes = self._words(frame.mean(-1) if color else frame, ds)
+                if not boxes:
+                    counts["pixel:frame-verified"] += 1
+                    break
+                for bx0, by0, bx1, by1 in boxes:
+                    frame[by0:by1, bx0:bx1] = fill
+                counts["pixel:ocr-box"] += len(boxes)
+            else:
+                raise QuarantinedError(f"burned-in text remains after {_ROUNDS} redaction rounds")
+        ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.BurnedInAnnotation = "NO"
+        return counts
+
+    @staticmethod
+    def _fill_value(ds: Dataset, frames: np.ndarray) -> float:
+        """Black as the image is displayed: the lowest stored value, or the highest for MONOCHROME1."""
+        if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+            return float(frames.max())
+        return float(frames.min())
+
+    def _words(self, gray: np.ndarray, ds: Dataset) -> list[tuple[int, int, int, int]]:
+        """Boxes (x0, y0, x1, y1, in pixels, padded) of the words tesseract reads in one frame."""
+        g = gray.astype(np.float32)
+        lo, hi = float(g.min()), float(g.max())
+        img = np.zeros(g.shape, np.uint8) if hi <= lo else ((g - lo) / (hi - lo) * 255).astype(np.uint8)
+        if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
+            img = 255 - img
+        big = np.kron(img, np.ones((2, 2), np.uint8))
+        pgm = b"P5\n%d %d\n255\n" % (big.shape[1], big.shape[0]) + big.tobytes()
+        assert self.tesseract is not None
+        try:
+            proc = subprocess.run([self.tesseract, "stdin", "stdout", "--psm", "11", "tsv"], input=pgm,
+                                  capture_output=True, timeout=120, check=True)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise QuarantinedError(f"burned-in text cannot be verified: tesseract failed ({exc.__class__.__name__})") from None
+        boxes = []
+        h, w = gray.shape
+        for line in proc.stdout.decode("utf-8", "replace").splitlines()[1:]:
+            f = line.split("\t")
+            if len(f) != 12 or float(f[10]) < self.min_confidence:
+                continue
+            if sum(ch.isalnum() for ch in f[11]) < 2:
+                continue
+            left, top, width, height = (int(v) // 2 for v in f[6:10])
+            pad = max(2, height // 3)
+            boxes.append((max(0, left - pad), max(0, top - pad), min(w, left + width + pad + 1),
+                          min(h, top + height + pad + 1)))
+        return boxes

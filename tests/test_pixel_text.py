@@ -1,0 +1,118 @@
+"""Burned-in pixel text: OCR (tesseract), redaction, verification, quarantine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from clinical_mm.deid.pixel_text import KnownTextRegions, PixelTextCleaner
+from clinical_mm.errors import ConfigurationError, QuarantinedError
+from clinical_mm.synth.study_synthesizer import StudySynthesizer
+
+TEXT = [((20, 40), "QXSMITH^JOHN  MRN 4471234", 16), ((20, 452), "03/04/1961 RIVERTON GEN", 14)]
+
+
+def _study(tmp_path: Path, seed: int = 5) -> pydicom.Dataset:
+    study = StudySynthesizer(seed).make_study(0, tmp_path)
+    return pydicom.dcmread(tmp_path / study.path)
+
+
+def _burn(ds: pydicom.Dataset) -> np.ndarray:
+    """Burn TEXT in, brightest on a black box (as modalities do); return the mask of the text's area."""
+    arr = ds.pixel_array.copy()
+    img = Image.new("L", (arr.shape[1], arr.shape[0]), 0)
+    draw = ImageDraw.Draw(img)
+    area = np.zeros(arr.shape, bool)
+    boxes = np.zeros(arr.shape, bool)
+    for (x, y), text, size in TEXT:
+        font = ImageFont.load_default(size=size)
+        draw.text((x, y), text, fill=255, font=font)
+        x0, y0, x1, y1 = draw.textbbox((x, y), text, font=font)
+        boxes[y0 - 4:y1 + 4, x0 - 4:x1 + 4] = True
+        area[max(0, y0 - 12):y1 + 12, max(0, x0 - 12):x1 + 12] = True
+    ink = np.asarray(img) > 0
+    m1 = ds.PhotometricInterpretation == "MONOCHROME1"
+    arr[boxes] = arr.max() if m1 else arr.min()
+    arr[ink] = arr.min() if m1 else arr.max()
+    ds.PixelData = arr.tobytes()
+    ds.BurnedInAnnotation = "YES"
+    return area
+
+
+def _words(ds: pydicom.Dataset) -> list[tuple[int, int, int, int]]:
+    cleaner = PixelTextCleaner()
+    return cleaner._words(ds.pixel_array, ds)
+
+
+def test_when_text_is_burned_in_then_it_is_redacted_verified_and_nothing_else_changes(tmp_path: Path) -> None:
+    ds = _study(tmp_path)
+    original = ds.pixel_array.copy()
+    area = _burn(ds)
+    burned = ds.pixel_array.copy()
+    assert len(_words(ds)) >= 5, "the planted text must be readable before redaction"
+    counts = PixelTextCleaner().clean(ds)
+    after = ds.pixel_array
+    assert counts["pixel:ocr-box"] >= 5 and counts["pixel:frame-verified"] == 1
+    assert ds.BurnedInAnnotation == "NO"
+    assert _words(ds) == []
+    changed = after != burned
+    assert changed.any() and not (changed & ~area).any(), "pixels outside the text boxes must not change"
+    assert (after[changed] == burned.min()).all()  # filled with black as displayed
+    assert np.array_equal(after[~area], original[~area])
+
+
+def test_when_monochrome1_then_boxes_are_filled_with_its_black(tmp_path: Path) -> None:
+    for seed in range(5, 60):  # find a study from the MONOCHROME1 site
+        ds = _study(tmp_path / str(seed), seed)
+        if ds.PhotometricInterpretation == "MONOCHROME1":
+            break
+    else:
+        pytest.fail("no MONOCHROME1 study")
+    _burn(ds)
+    before = ds.pixel_array.copy()
+    PixelTextCleaner().clean(ds)
+    changed = ds.pixel_array != before
+    assert changed.any() and (ds.pixel_array[changed] == before.max()).all()
+    assert _words(ds) == []
+
+
+@pytest.mark.parametrize("seed", range(5, 17))
+def test_when_no_text_and_annotation_unknown_then_verified_and_unchanged(tmp_path: Path, seed: int) -> None:
+    """Anatomy is not text: at the default confidence no radiograph without text loses a pixel."""
+    ds = _study(tmp_path, seed)
+    del ds.BurnedInAnnotation
+    before = ds.pixel_array.copy()
+    counts = PixelTextCleaner().clean(ds)
+    assert counts["pixel:frame-verified"] == 1 and counts["pixel:ocr-box"] == 0
+    assert np.array_equal(ds.pixel_array, before) and ds.BurnedInAnnotation == "NO"
+
+
+def test_when_device_has_known_text_regions_then_they_are_redacted(tmp_path: Path) -> None:
+    ds = _study(tmp_path)
+    cfg = tmp_path / "regions.json"
+    cfg.write_text(f'[{{"manufacturer": "{ds.Manufacturer}", "model": "{ds.ManufacturerModelName}", '
+                   '"regions": [[0.0, 0.0, 0.25, 0.1]]}]')
+    before = ds.pixel_array.copy()
+    counts = PixelTextCleaner(KnownTextRegions.from_json(cfg)).clean(ds)  # BurnedInAnnotation NO: regions still apply
+    h, w = before.shape
+    assert counts["pixel:region"] == 1
+    region = ds.pixel_array[: int(np.ceil(0.1 * h)), : int(np.ceil(0.25 * w))]
+    assert (region == before.min()).all()
+    assert np.array_equal(ds.pixel_array[int(np.ceil(0.1 * h)):], before[int(np.ceil(0.1 * h)):])
+    cfg.write_text('[{"manufacturer": "A", "model": "B", "regions": [[0.5, 0.0, 0.2, 0.1]]}]')
+    with pytest.raises(ConfigurationError, match="fractions"):
+        KnownTextRegions.from_json(cfg)
+
+
+def test_when_file_cannot_be_verified_then_quarantined(tmp_path: Path) -> None:
+    ds = _study(tmp_path)
+    ds.BurnedInAnnotation = "YES"
+    with pytest.raises(QuarantinedError, match="tesseract"):
+        PixelTextCleaner(tesseract="no-such-ocr-program").clean(ds)
+    ds.PixelData = ds.PixelData[:100]  # truncated pixel data
+    with pytest.raises(QuarantinedError, match="cannot be decoded"):
+        PixelTextCleaner().clean(ds)
