@@ -271,13 +271,13 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
         settings = Settings()
         key = _key(settings, key_file)
         safe = SafePrivateList.from_json(safe_private_list) if safe_private_list else None
-        deidentifier = DicomDeidentifier(key, [name for name, on in options.items() if on], remember=not key.ephemeral,
-                                         safe_private=safe)
-        vault = None if key.ephemeral else PseudonymVault(vault_path or settings.data_dir / "vault.sqlite", key)
         pixels = PixelTextCleaner(KnownTextRegions.from_json(text_regions) if text_regions else None)
+        deidentifier = DicomDeidentifier(key, [name for name, on in options.items() if on], remember=not key.ephemeral,
+                                         safe_private=safe, pixels=pixels)
+        vault = None if key.ephemeral else PseudonymVault(vault_path or settings.data_dir / "vault.sqlite", key)
         sink = SQLiteAuditSink(settings.audit_path)
         try:
-            report = DicomBatchDeidentifier(deidentifier, sink, vault, settings.actor, pixels).run(src, dst, quarantine)
+            report = DicomBatchDeidentifier(deidentifier, sink, vault, settings.actor).run(src, dst, quarantine)
         finally:
             sink.close()
             if vault is not None:

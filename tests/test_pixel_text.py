@@ -116,3 +116,16 @@ def test_when_file_cannot_be_verified_then_quarantined(tmp_path: Path) -> None:
     ds.PixelData = ds.PixelData[:100]  # truncated pixel data
     with pytest.raises(QuarantinedError, match="cannot be decoded"):
         PixelTextCleaner().clean(ds)
+
+
+def test_when_a_study_is_deidentified_for_the_model_then_its_pixels_carry_no_legible_text(tmp_path: Path) -> None:
+    """The PHI boundary type: what `analyze` hands the model has been through OCR and redaction."""
+    from clinical_mm.config import PseudonymKey
+    from clinical_mm.deid import DicomDeidentifier
+
+    ds = _study(tmp_path)
+    _burn(ds)
+    study = DicomDeidentifier(PseudonymKey(b"\x07" * 32)).deidentify_study([ds])
+    image = study.instances[0]
+    assert image.BurnedInAnnotation == "NO" and _words(image) == []
+    assert study.receipt.action_counts["pixel:ocr-box"] >= 5

@@ -8,8 +8,8 @@ quarantine folder (a PHI zone, kept apart from DST) with the reason in ``quarant
 of the batch goes on. Every file is recorded in the audit log; every pseudonym issued goes to the
 re-identification vault when one is given.
 
-Pixel data: an image whose BurnedInAnnotation is not ``NO`` (or whose device model has known text
-regions) goes through :class:`PixelTextCleaner` (OCR, redaction, verification) first; one that cannot be
+Pixel data: the de-identifier runs its :class:`~clinical_mm.deid.pixel_text.PixelTextCleaner` (OCR,
+redaction, verification) on every image whose BurnedInAnnotation is not ``NO``; one that cannot be
 verified is quarantined.
 """
 
@@ -28,7 +28,6 @@ import pydicom
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES
 from clinical_mm.deid.dicom_deidentifier import PROFILE_NAME, DicomDeidentifier
-from clinical_mm.deid.pixel_text import PixelTextCleaner
 from clinical_mm.deid.vault import PseudonymVault
 from clinical_mm.errors import DeidentificationError, DicomReadError, OutputError
 
@@ -78,16 +77,13 @@ class DicomBatchDeidentifier:
         Re-identification vault that receives every pseudonym issued.
     actor
         Who the audit log names.
-    pixels
-        Burned-in text OCR and redaction (default: tesseract on PATH, no known regions).
     """
 
     def __init__(self, deid: DicomDeidentifier, audit: AuditSink, vault: PseudonymVault | None = None,
-                 actor: str = "clinical-mm", pixels: PixelTextCleaner | None = None) -> None:
+                 actor: str = "clinical-mm") -> None:
         if vault is not None and not deid.pseudo.remember:
             raise ValueError("a vault needs a DicomDeidentifier built with remember=True")
         self.deid, self.audit, self.vault, self.actor = deid, audit, vault, actor
-        self.pixels = pixels or PixelTextCleaner()
 
     def run(self, src: Path, dst: Path, quarantine: Path) -> BatchReport:
         report = BatchReport()
@@ -119,9 +115,7 @@ class DicomBatchDeidentifier:
             ds = pydicom.dcmread(path)
         except Exception:  # pydicom raises many types on malformed input; the file goes to quarantine
             raise DicomReadError(f"{path}: not a readable DICOM PS3.10 file", reason="not a readable DICOM file") from None
-        pixel_counts = self.pixels.clean(ds)
         out, action_counts = self.deid.deidentify(ds)
-        action_counts.update(pixel_counts)
         uids = [str(out.get(k, "")) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
         if not all(uids):
             raise DeidentificationError("StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID is missing")

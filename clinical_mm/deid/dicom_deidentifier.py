@@ -31,6 +31,7 @@ from pydicom.uid import UID
 
 from clinical_mm.config import PseudonymKey
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES, ConfidentialityProfile, Option
+from clinical_mm.deid.pixel_text import PixelTextCleaner
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.safe_private import SafePrivateList
 from clinical_mm.errors import DeidentificationError
@@ -70,16 +71,19 @@ class DicomDeidentifier:
         Table E.1-1 option columns to apply (:class:`Option` values).
     safe_private
         Private attributes the Retain Safe Private Option keeps (none unless listed).
+    pixels
+        Burned-in text OCR and redaction, run on every image before its header is de-identified.
     remember
         Keep every pseudonym issued with its original for the re-identification vault
         (``self.pseudo.drain()``).
     """
 
     def __init__(self, key: PseudonymKey, options: Iterable[str | Option] = (), *, remember: bool = False,
-                 safe_private: SafePrivateList | None = None) -> None:
+                 safe_private: SafePrivateList | None = None, pixels: PixelTextCleaner | None = None) -> None:
         opts = frozenset(o.value if isinstance(o, Option) else str(o) for o in options)
         self.profile = ConfidentialityProfile(opts)
         self.safe_private = safe_private or SafePrivateList()
+        self.pixels = pixels or PixelTextCleaner()
         self.pseudo = Pseudonymizer(key, remember=remember)
         self.key = key
 
@@ -95,6 +99,7 @@ class DicomDeidentifier:
         counts: Counter[str] = Counter()
         patient = str(ds.get("PatientID", ""))
         out = copy.deepcopy(ds)
+        counts.update(self.pixels.clean(out))  # QuarantinedError when the pixels cannot be verified
         try:
             self._walk(out, counts, patient)
         except DeidentificationError:

@@ -1,7 +1,8 @@
 """Burned-in text in pixel data: OCR with tesseract, redaction, verification.
 
 Every image whose BurnedInAnnotation is YES, missing or anything but NO is read by tesseract (the Debian
-``tesseract-ocr`` program, run as a subprocess on a 2x enlarged 8-bit rendering of each frame); each word
+``tesseract-ocr`` program, run as a subprocess on an 8-bit rendering of each frame, enlarged 2x when
+the matrix is at most 1024 pixels); each word
 it reads with enough confidence is covered by a filled box, plus any configured text regions of the
 device model. The redacted frame is read again: only when no word remains is BurnedInAnnotation set to
 NO. A file that cannot be verified (tesseract missing, pixel data that cannot be decoded, text that
@@ -137,7 +138,8 @@ class PixelTextCleaner:
         img = np.zeros(g.shape, np.uint8) if hi <= lo else ((g - lo) / (hi - lo) * 255).astype(np.uint8)
         if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
             img = 255 - img
-        big = np.kron(img, np.ones((2, 2), np.uint8))
+        scale = 2 if max(img.shape) <= 1024 else 1  # small matrices: enlarge, so small fonts are legible
+        big = np.kron(img, np.ones((scale, scale), np.uint8)) if scale > 1 else img
         pgm = b"P5\n%d %d\n255\n" % (big.shape[1], big.shape[0]) + big.tobytes()
         assert self.tesseract is not None
         try:
@@ -153,7 +155,7 @@ class PixelTextCleaner:
                 continue
             if sum(ch.isalnum() for ch in f[11]) < 2:
                 continue
-            left, top, width, height = (int(v) // 2 for v in f[6:10])
+            left, top, width, height = (int(v) // scale for v in f[6:10])
             pad = max(2, height // 3)
             boxes.append((max(0, left - pad), max(0, top - pad), min(w, left + width + pad + 1),
                           min(h, top + height + pad + 1)))
