@@ -21,7 +21,11 @@ __all__ = ["ChainReport", "SQLiteAuditSink"]
 GENESIS = "0" * 64
 _FIELDS = ("timestamp", "actor", "action", "input_hash", "study", "model_id", "model_sha256", "output_hash",
            "outcome", "detail")
+# Write-ahead log with synchronous=FULL: each commit is durable with one fsync of the log (a rollback
+# journal needs several), and readers do not block the writer.
 _SCHEMA = f"""
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = FULL;
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     {", ".join(f"{f} TEXT NOT NULL" for f in _FIELDS)},

@@ -115,7 +115,7 @@ class DicomBatchDeidentifier:
             ds = pydicom.dcmread(path)
         except Exception:  # pydicom raises many types on malformed input; the file goes to quarantine
             raise DicomReadError(f"{path}: not a readable DICOM PS3.10 file", reason="not a readable DICOM file") from None
-        out, action_counts = self.deid.deidentify(ds)
+        out, action_counts = self.deid.deidentify(ds, in_place=True)  # ds is ours: no copy
         uids = [str(out.get(k, "")) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
         if not all(uids):
             raise DeidentificationError("StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID is missing")

@@ -21,8 +21,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 
-from pydicom.datadict import dictionary_has_tag
-from pydicom.dataelem import DataElement
+from pydicom.datadict import dictionary_has_tag, keyword_for_tag
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -94,11 +93,12 @@ class DicomDeidentifier:
         return f"PS3.15 Basic Profile, keyed HMAC (clinical-mm){'; ' + codes if codes else ''}"
 
     # ------------------------------------------------------------------ one dataset
-    def deidentify(self, ds: Dataset) -> tuple[Dataset, Counter[str]]:
-        """Return a de-identified copy of ``ds`` and the count of each action applied."""
+    def deidentify(self, ds: Dataset, *, in_place: bool = False) -> tuple[Dataset, Counter[str]]:
+        """Return a de-identified copy of ``ds`` (or ``ds`` itself, changed, with ``in_place``) and the count
+        of each action applied."""
         counts: Counter[str] = Counter()
         patient = str(ds.get("PatientID", ""))
-        out = copy.deepcopy(ds)
+        out = ds if in_place else copy.deepcopy(ds)
         counts.update(self.pixels.clean(out))  # QuarantinedError when the pixels cannot be verified
         try:
             self._walk(out, counts, patient)
@@ -114,28 +114,35 @@ class DicomDeidentifier:
         return out, counts
 
     def _walk(self, ds: Dataset, counts: Counter[str], patient: str) -> None:
+        """Apply the profile to every element of ``ds``. Values are parsed only where an action needs them
+        (removing or keeping an element does not), so most elements stay as read."""
         private_action = self.profile.resolve(self.profile.private_row, 0)
         safe = self.safe_private.kept_tags(ds) if private_action == "C" else set()
-        for elem in list(ds):  # a copy: we delete while walking
-            tag = int(elem.tag)
-            group = tag >> 16
-            if group % 2 == 1:
+        for key in list(ds.keys()):  # a copy: we delete while walking
+            tag = int(key)
+            vr = ds.get_item(key).VR
+            if vr is None or vr == "UN":  # implicit VR, or a VR the writer did not know: parse to learn it
+                vr = ds[key].VR
+            if (tag >> 16) % 2 == 1:
                 if private_action == "K" or tag in safe:
-                    if elem.VR == "SQ":
-                        for item in elem.value or []:
-                            self._walk(item, counts, patient)
+                    self._recurse(ds, tag, vr, counts, patient)
                     counts["K:private" if tag in safe else "K"] += 1
                 else:
-                    del ds[elem.tag]
+                    del ds[tag]
                     counts["X"] += 1
                 continue
             listed = self.profile.action(tag)
             if listed is None:
-                self._unlisted(ds, elem, counts, patient)
-                continue
-            self._apply(ds, elem, listed, counts, patient)
+                self._unlisted(ds, tag, vr, counts, patient)
+            else:
+                self._apply(ds, tag, vr, listed, counts, patient)
 
-    def _unlisted(self, ds: Dataset, elem: DataElement, counts: Counter[str], patient: str) -> None:
+    def _recurse(self, ds: Dataset, tag: int, vr: str, counts: Counter[str], patient: str) -> None:
+        if vr == "SQ":
+            for item in ds[tag].value or []:
+                self._walk(item, counts, patient)
+
+    def _unlisted(self, ds: Dataset, tag: int, vr: str, counts: Counter[str], patient: str) -> None:
         """The conservative default for attributes Table E.1-1 does not list.
 
         Unknown public tags are removed (they cannot be judged). Values that cannot carry a name or free text
@@ -144,71 +151,64 @@ class DicomDeidentifier:
         times follow the temporal options (removed by default). UIDs that are not well-known DICOM UIDs
         (SOP classes, transfer syntaxes) are remapped with the keyed mapping.
         """
-        tag, vr = int(elem.tag), elem.VR
         if not dictionary_has_tag(BaseTag(tag)):
-            del ds[elem.tag]
+            del ds[tag]
             counts["X:unknown"] += 1
         elif vr == "SQ":
-            for item in elem.value or []:
-                self._walk(item, counts, patient)
-        elif vr in _TEXT_VRS and elem.keyword not in UNLISTED_SAFE_TEXT:
-            del ds[elem.tag]
+            self._recurse(ds, tag, vr, counts, patient)
+        elif vr in _TEXT_VRS and keyword_for_tag(tag) not in UNLISTED_SAFE_TEXT:
+            del ds[tag]
             counts["X:unlisted-text"] += 1
         elif vr in _DATE_VRS | {"TM"}:
             if Option.RETAIN_LONG_FULL_DATES.value in self.profile.options:
                 return
-            self._apply(ds, elem, "C", counts, patient)
-        elif vr == "UI" and elem.value:
+            self._apply(ds, tag, vr, "C", counts, patient)
+        elif vr == "UI":
+            elem = ds[tag]
             values = elem.value if isinstance(elem.value, (list, tuple, MultiValue)) else [elem.value]
-            if not all(UID(str(v)).keyword for v in values):  # well-known DICOM UIDs have a keyword
+            if elem.value and not all(UID(str(v)).keyword for v in values):  # well-known DICOM UIDs have a keyword
                 elem.value = self._map_uids(elem.value)
                 counts["U:unlisted"] += 1
 
-    def _apply(self, ds: Dataset, elem: DataElement, action: str, counts: Counter[str], patient: str) -> None:
-        tag = int(elem.tag)
+    def _apply(self, ds: Dataset, tag: int, vr: str, action: str, counts: Counter[str], patient: str) -> None:
+        if action == "X" or (action == "C" and not (
+                Option.RETAIN_LONG_MODIFIED_DATES.value in self.profile.options and vr in _DATE_VRS | {"TM"})):
+            del ds[tag]
+            counts["X" if action == "X" else "C:removed"] += 1
+            return
+        if action == "K":
+            self._recurse(ds, tag, vr, counts, patient)
+            counts["K"] += 1
+            return
+        elem = ds[tag]
         if tag in (_PATIENT_ID, _ACCESSION) and action in ("Z", "D"):
             kind, length = ("patient", 16) if tag == _PATIENT_ID else ("accession", 16)
             elem.value = self.pseudo.identifier(kind, str(elem.value or ""), length) if elem.value else ""
             counts["D:pseudonym"] += 1
-            return
-        if action == "K":
-            if elem.VR == "SQ":
-                for item in elem.value or []:
-                    self._walk(item, counts, patient)
-            counts["K"] += 1
-        elif action == "X":
-            del ds[elem.tag]
-            counts["X"] += 1
         elif action == "Z":
-            elem.value = Sequence([]) if elem.VR == "SQ" else ""
+            elem.value = Sequence([]) if vr == "SQ" else ""
             counts["Z"] += 1
         elif action == "D":
-            if elem.VR == "SQ":
-                for item in elem.value or []:
-                    self._walk(item, counts, patient)
-            elif elem.VR == "UI":
+            if vr == "SQ":
+                self._recurse(ds, tag, vr, counts, patient)
+            elif vr == "UI":
                 elem.value = self._map_uids(elem.value)
-            elif elem.VR in _DUMMY_TEXT:
-                elem.value = _DUMMY_TEXT[elem.VR]
+            elif vr in _DUMMY_TEXT:
+                elem.value = _DUMMY_TEXT[vr]
             else:  # binary or numeric VRs without a sensible dummy
-                elem.value = b"" if elem.VR in ("OB", "OW", "UN") else None
+                elem.value = b"" if vr in ("OB", "OW", "UN") else None
             counts["D"] += 1
         elif action == "U":
-            if elem.VR == "SQ":
-                for item in elem.value or []:
-                    self._walk(item, counts, patient)
+            if vr == "SQ":
+                self._recurse(ds, tag, vr, counts, patient)
             else:
                 elem.value = self._map_uids(elem.value)
             counts["U"] += 1
-        elif action == "C":
-            if Option.RETAIN_LONG_MODIFIED_DATES.value in self.profile.options and elem.VR in _DATE_VRS | {"TM"}:
-                if elem.VR in _DATE_VRS and elem.value:
-                    shifted = self.pseudo.shift_date(str(elem.value), patient)
-                    elem.value = shifted + (str(elem.value)[8:] if elem.VR == "DT" else "")
-                counts["C:date-shift"] += 1
-            else:
-                del ds[elem.tag]
-                counts["C:removed"] += 1
+        elif action == "C":  # the modified-dates option: dates shift by the patient's keyed offset
+            if vr in _DATE_VRS and elem.value:
+                shifted = self.pseudo.shift_date(str(elem.value), patient)
+                elem.value = shifted + (str(elem.value)[8:] if vr == "DT" else "")
+            counts["C:date-shift"] += 1
         else:
             raise DeidentificationError(f"tag ({tag >> 16:04X},{tag & 0xFFFF:04X}): unknown action {action!r}")
 

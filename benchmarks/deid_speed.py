@@ -1,0 +1,101 @@
+"""DICOM de-identification speed: clinical-mm against dicognito, on the same files, in one run.
+
+Both read each file with pydicom, de-identify it and write a PS3.10 file to their own output folder.
+clinical-mm runs its whole `deid dicom` path (PS3.15 profile over all 621 rows, keyed pseudonyms, the
+encrypted vault, the audit log, per-study receipts; the synthetic files state BurnedInAnnotation NO, so
+no OCR runs), in one process and in one process per core; dicognito runs its Anonymizer in one process
+(as its command line does). Prints files/s and the ratio.
+
+    python benchmarks/deid_speed.py [--n 500] [--seed 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pydicom
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import make_studies  # noqa: E402
+
+from clinical_mm.audit.sqlite_sink import SQLiteAuditSink  # noqa: E402
+from clinical_mm.config import PseudonymKey  # noqa: E402
+from clinical_mm.deid import DicomDeidentifier  # noqa: E402
+from clinical_mm.deid.dicom_batch import DicomBatchDeidentifier  # noqa: E402
+from clinical_mm.deid.vault import PseudonymVault  # noqa: E402
+
+
+def _ours(args: tuple[list[Path], Path, bytes, int]) -> int:
+    studies, out, key_bytes, part = args
+    key = PseudonymKey(key_bytes)
+    sink = SQLiteAuditSink(out.parent / f"audit-{part}.sqlite")
+    vault = PseudonymVault(out.parent / f"vault-{part}.sqlite", key)
+    batch = DicomBatchDeidentifier(DicomDeidentifier(key, remember=True), sink, vault)
+    written = 0
+    for study in studies:  # the CLI's path, one study folder at a time (so the work splits between processes)
+        written += batch.run(study, out, out.parent / f"quarantine-{part}").written
+    sink.close()
+    vault.close()
+    return written
+
+
+def _dicognito(files: list[Path], out: Path) -> int:
+    from dicognito.anonymizer import Anonymizer
+
+    anonymizer = Anonymizer()
+    out.mkdir(parents=True, exist_ok=True)
+    for i, f in enumerate(files):
+        ds = pydicom.dcmread(f)
+        anonymizer.anonymize(ds)
+        ds.save_as(out / f"{i}.dcm", enforce_file_format=True)
+    return len(files)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=500, help="synthetic studies (about 1.15 files each)")
+    ap.add_argument("--seed", type=int, default=12)
+    ap.add_argument("--work", type=Path, default=None)
+    a = ap.parse_args()
+    root = a.work or Path(tempfile.mkdtemp(prefix="cmm-deid-"))
+    make_studies(a.n, a.seed, root)
+    src = root / f"synth-{a.seed}-{a.n}"
+    files = sorted(src.rglob("*.dcm"))
+    studies = sorted({f.parent for f in files})
+    key = secrets.token_bytes(32)
+    print(f"{len(files)} DICOM files ({sum(f.stat().st_size for f in files) / 1e6:.0f} MB), {os.cpu_count()} CPUs")
+
+    results = {}
+    for name in ("dicognito, 1 process", "clinical-mm, 1 process", "clinical-mm, 2 processes"):
+        out = root / "out" / name.replace(" ", "").replace(",", "-")
+        shutil.rmtree(out.parent / out.name, ignore_errors=True)
+        out.mkdir(parents=True)
+        t = time.perf_counter()
+        if name.startswith("dicognito"):
+            n = _dicognito(files, out / "files")
+        elif name.endswith("1 process"):
+            n = _ours((studies, out / "files", key, 0))
+        else:
+            parts = [(studies[i::2], out / "files", key, i) for i in range(2)]
+            with ProcessPoolExecutor(2) as pool:
+                n = sum(pool.map(_ours, parts))
+        dt = time.perf_counter() - t
+        results[name] = n / dt
+        print(f"{name:28} {n:5d} files in {dt:6.1f} s = {n / dt:7.1f} files/s")
+    base = results["dicognito, 1 process"]
+    for name in ("clinical-mm, 1 process", "clinical-mm, 2 processes"):
+        print(f"{name} / dicognito: {results[name] / base:.2f}x")
+    print("goal: at least 2x dicognito")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
