@@ -147,8 +147,10 @@ def analyze(path: Path, out: Path, model_path: Path | None) -> None:
     try:
         settings = Settings()
         pipeline, sink = _pipeline(settings, model_path)
-        results = pipeline.run(path, out)
-        sink.close()
+        try:
+            results = pipeline.run(path, out)
+        finally:
+            sink.close()
     except ClinicalMMError as exc:
         _fail(exc)
     ok = sum(r.error is None for r in results)
@@ -187,8 +189,10 @@ def demo(out: Path, n: int, seed: int) -> None:
         (inputs / "refuse" / "not_dicom.dcm").write_bytes(b"this is not a DICOM file\n")
         pipeline, sink = _pipeline(settings, None)
         click.echo(f"model {pipeline.generator.loaded.model_id} sha256 {pipeline.generator.loaded.sha256[:16]}...")
-        results = pipeline.run(inputs, out)
-        sink.close()
+        try:
+            results = pipeline.run(inputs, out)
+        finally:
+            sink.close()
     except ClinicalMMError as exc:
         _fail(exc)
     header = f"{'source':34} {'study (pseudonym)':20} {'priority':9} {'raised flags':34} {'ms':>6}  impression"
