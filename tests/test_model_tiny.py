@@ -72,6 +72,24 @@ def test_when_encoding_then_shapes_are_documented_ones(model: ClinicalMMModel) -
     assert out.shape[0] == B and out.shape[1] <= 5
 
 
+def test_when_patches_exceed_the_stem_levels_then_pixels_fold_into_channels_losslessly() -> None:
+    """A 32-pixel patch: the conv stem folds 2x2 pixel blocks into channels, then runs its 4 levels."""
+    from clinical_mm.model.configuration import VisionSettings
+    from clinical_mm.model.modeling import ConvStem
+
+    stem = ConvStem(1, 24, 32)
+    assert isinstance(stem.layers[0], torch.nn.PixelUnshuffle) and stem.layers[1].in_channels == 4
+    assert stem(torch.randn(2, 1, 64, 64)).shape == (2, 24, 2, 2)
+    assert not isinstance(ConvStem(1, 24, 16).layers[0], torch.nn.PixelUnshuffle)
+    x = torch.randn(1, 1, 8, 8)
+    assert torch.equal(torch.nn.PixelShuffle(2)(stem.layers[0](x)), x)  # nothing lost in the fold
+    cfg = ClinicalMMConfig.tiny()
+    cfg.vision = VisionSettings(image_size=64, patch_size=32, hidden_size=32, num_hidden_layers=1,
+                                num_attention_heads=2, intermediate_size=64)
+    model = ClinicalMMModel(cfg)
+    assert model.encode_image(torch.randn(2, 1, 64, 64)).shape == (2, 5, 32)
+
+
 def test_when_pixels_have_wrong_shape_then_value_error(model: ClinicalMMModel) -> None:
     with pytest.raises(ValueError, match="pixel_values must have shape"):
         model.encode_image(torch.zeros(1, 3, 32, 32))

@@ -78,14 +78,19 @@ class ConvStem(nn.Module):
 
     log2(patch) levels of two 3x3 convolutions (batch norm, ReLU) and 2x max pooling keep full resolution
     where small findings live, then a 1x1 projection to the token width. Maps (B, C, S, S) to
-    (B, D, S / patch, S / patch), the shape of ViT's linear patch projection.
+    (B, D, S / patch, S / patch), the shape of ViT's linear patch projection. Patches larger than
+    ``2 ** max_levels`` pixels first fold each block of pixels into channels (space-to-depth, lossless):
+    the convolutions see the full-resolution detail (a pleural line, vessel markings) at the cost of
+    the coarser grid, not of the finer one.
     """
 
-    def __init__(self, in_channels: int, hidden: int, patch_size: int) -> None:
+    def __init__(self, in_channels: int, hidden: int, patch_size: int, max_levels: int = 4) -> None:
         super().__init__()
         n = int(math.log2(patch_size))
-        layers: list[nn.Module] = []
-        prev = in_channels
+        fold = 2 ** max(0, n - max_levels)
+        n -= int(math.log2(fold))
+        layers: list[nn.Module] = [nn.PixelUnshuffle(fold)] if fold > 1 else []
+        prev = in_channels * fold * fold
         for i in range(n):
             w = min(max(8, hidden // 2), 16 * 2**i)
             layers += [nn.Conv2d(prev, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
