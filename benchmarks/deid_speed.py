@@ -1,9 +1,9 @@
 """DICOM de-identification speed: clinical-mm against dicognito, on the same files, in one run.
 
 Both read each file with pydicom, de-identify it and write a PS3.10 file to their own output folder.
-clinical-mm runs its whole `deid dicom` path (PS3.15 profile over all 621 rows, keyed pseudonyms, the
-encrypted vault, the audit log, per-study receipts; the synthetic files state BurnedInAnnotation NO, so
-no OCR runs), in one process and in one process per core; dicognito runs its Anonymizer in one process
+clinical-mm runs its whole `deid dicom` path (`run_batch`: PS3.15 profile over all 621 rows, keyed
+pseudonyms, the encrypted vault, the audit log, per-study receipts; the synthetic files state
+BurnedInAnnotation NO, so no OCR runs) with `--workers 1` and `--workers 2` (the default on 2 cores); dicognito runs its Anonymizer in one process
 (as its command line does). Prints files/s and the ratio.
 
     python benchmarks/deid_speed.py [--n 500] [--seed 12]
@@ -18,7 +18,6 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pydicom
@@ -28,23 +27,16 @@ from _common import make_studies  # noqa: E402
 
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink  # noqa: E402
 from clinical_mm.config import PseudonymKey  # noqa: E402
-from clinical_mm.deid import DicomDeidentifier  # noqa: E402
-from clinical_mm.deid.dicom_batch import DicomBatchDeidentifier  # noqa: E402
+from clinical_mm.deid.dicom_batch import BatchSpec, run_batch  # noqa: E402
 from clinical_mm.deid.vault import PseudonymVault  # noqa: E402
 
 
-def _ours(args: tuple[list[Path], Path, bytes, int]) -> int:
-    studies, out, key_bytes, part = args
-    key = PseudonymKey(key_bytes)
-    sink = SQLiteAuditSink(out.parent / f"audit-{part}.sqlite")
-    vault = PseudonymVault(out.parent / f"vault-{part}.sqlite", key)
-    batch = DicomBatchDeidentifier(DicomDeidentifier(key, remember=True), sink, vault)
-    written = 0
-    for study in studies:  # the CLI's path, one study folder at a time (so the work splits between processes)
-        written += batch.run(study, out, out.parent / f"quarantine-{part}").written
-    sink.close()
-    vault.close()
-    return written
+def _ours(src: Path, out: Path, key: bytes, workers: int) -> int:
+    """The `deid dicom` path: run_batch over the folder of study folders, audit log and vault included."""
+    spec = BatchSpec(PseudonymKey(key), audit=out.parent / "audit.sqlite", vault=out.parent / "vault.sqlite")
+    SQLiteAuditSink(spec.audit).close()
+    PseudonymVault(spec.vault, spec.key).close()  # type: ignore[arg-type]
+    return run_batch(spec, src, out, out.parent / "quarantine", workers).written
 
 
 def _dicognito(files: list[Path], out: Path) -> int:
@@ -69,7 +61,6 @@ def main() -> int:
     make_studies(a.n, a.seed, root)
     src = root / f"synth-{a.seed}-{a.n}"
     files = sorted(src.rglob("*.dcm"))
-    studies = sorted({f.parent for f in files})
     key = secrets.token_bytes(32)
     print(f"{len(files)} DICOM files ({sum(f.stat().st_size for f in files) / 1e6:.0f} MB), {os.cpu_count()} CPUs")
 
@@ -81,12 +72,8 @@ def main() -> int:
         t = time.perf_counter()
         if name.startswith("dicognito"):
             n = _dicognito(files, out / "files")
-        elif name.endswith("1 process"):
-            n = _ours((studies, out / "files", key, 0))
         else:
-            parts = [(studies[i::2], out / "files", key, i) for i in range(2)]
-            with ProcessPoolExecutor(2) as pool:
-                n = sum(pool.map(_ours, parts))
+            n = _ours(src / "studies", out / "files", key, 1 if name.endswith("1 process") else 2)
         dt = time.perf_counter() - t
         results[name] = n / dt
         print(f"{name:28} {n:5d} files in {dt:6.1f} s = {n / dt:7.1f} files/s")

@@ -252,19 +252,24 @@ def _key(settings: Settings, key_file: Path | None) -> PseudonymKey:
               help='JSON [{"creator", "group", "element"}]: private attributes --retain-safe-private keeps.')
 @click.option("--text-regions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='JSON [{"manufacturer", "model", "regions": [[x0, y0, x1, y1]]}]: burned-in text areas (fractions).')
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes (default: up to 2, one per core).")
 @_option_flags
 def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | None, vault_path: Path | None,
-               safe_private_list: Path | None, text_regions: Path | None, **options: bool) -> None:
+               safe_private_list: Path | None, text_regions: Path | None, workers: int | None,
+               **options: bool) -> None:
     """De-identify the DICOM files in SRC (a file or a folder) into DST.
 
     Writes DST/<study>/<series>/<instance>.dcm and DST/<study>/receipt.json. Images that may carry
     burned-in text are read by OCR (tesseract) and redacted; files that cannot be de-identified or verified
     safely are copied to the quarantine folder with the reason and never reach DST.
     """
+    import os
+
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
-    from clinical_mm.deid import DicomDeidentifier
-    from clinical_mm.deid.dicom_batch import DicomBatchDeidentifier
-    from clinical_mm.deid.pixel_text import KnownTextRegions, PixelTextCleaner
+    from clinical_mm.deid.confidentiality_profile import ConfidentialityProfile
+    from clinical_mm.deid.dicom_batch import BatchSpec, run_batch
+    from clinical_mm.deid.pixel_text import KnownTextRegions
     from clinical_mm.deid.safe_private import SafePrivateList
     from clinical_mm.deid.vault import PseudonymVault
 
@@ -274,18 +279,17 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
     try:
         settings = Settings()
         key = _key(settings, key_file)
-        safe = SafePrivateList.from_json(safe_private_list) if safe_private_list else None
-        pixels = PixelTextCleaner(KnownTextRegions.from_json(text_regions) if text_regions else None)
-        deidentifier = DicomDeidentifier(key, [name for name, on in options.items() if on], remember=not key.ephemeral,
-                                         safe_private=safe, pixels=pixels)
-        vault = None if key.ephemeral else PseudonymVault(vault_path or settings.data_dir / "vault.sqlite", key)
-        sink = SQLiteAuditSink(settings.audit_path)
-        try:
-            report = DicomBatchDeidentifier(deidentifier, sink, vault, settings.actor).run(src, dst, quarantine)
-        finally:
-            sink.close()
-            if vault is not None:
-                vault.close()
+        chosen = tuple(name for name, on in options.items() if on)
+        ConfidentialityProfile(frozenset(chosen))  # refuse conflicting options before any work
+        spec = BatchSpec(key, chosen,
+                         SafePrivateList.from_json(safe_private_list) if safe_private_list else None,
+                         KnownTextRegions.from_json(text_regions) if text_regions else None,
+                         settings.audit_path, None if key.ephemeral else vault_path or settings.data_dir / "vault.sqlite",
+                         settings.actor)
+        SQLiteAuditSink(spec.audit).close()  # create the audit log and the vault once, before workers open them
+        if spec.vault is not None:
+            PseudonymVault(spec.vault, key).close()
+        report = run_batch(spec, src, dst, quarantine, workers or min(2, os.cpu_count() or 1))
     except ClinicalMMError as exc:
         _fail(exc)
     click.echo(f"{report.written} files de-identified in {len(report.receipts)} studies to {dst} "

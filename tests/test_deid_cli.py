@@ -182,3 +182,19 @@ def test_when_safe_private_list_given_then_only_listed_private_attributes_surviv
     refused = _run("deid", "dicom", str(src), str(env["dst"]), "--key-file", str(env["key"]), "--safe-private-list",
                    str(bad), "--retain-safe-private")
     assert refused.exit_code == 1 and "odd group" in refused.output  # type: ignore[attr-defined]
+
+
+def test_when_run_with_one_or_two_workers_then_outputs_are_identical_and_the_audit_chain_holds(
+        env: dict[str, Path]) -> None:
+    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+
+    outputs = []
+    for workers in ("1", "2"):
+        dst = env["tmp"] / f"w{workers}"  # type: ignore[operator]
+        result = _run("deid", "dicom", str(env["src"]), str(dst), "--key-file", str(env["key"]), "--workers", workers)
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        outputs.append({str(p.relative_to(dst)): p.read_bytes() for p in dst.rglob("*") if p.is_file()})
+    assert outputs[0] == outputs[1] and len(outputs[0]) >= 8
+    sink = SQLiteAuditSink(env["tmp"] / "data" / "audit.sqlite")  # type: ignore[operator]
+    assert sink.verify().records == 2 * (len(list((env["tmp"] / "w1").rglob("*.dcm"))) + 2)  # type: ignore[operator]
+    sink.close()

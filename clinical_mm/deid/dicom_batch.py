@@ -6,7 +6,9 @@ under ``DST/<study pseudonym>/<series pseudonym>/<instance pseudonym>.dcm``. Eac
 no PHI). A file that cannot be de-identified safely is not passed on: its original bytes go to the
 quarantine folder (a PHI zone, kept apart from DST) with the reason in ``quarantine.jsonl``, and the rest
 of the batch goes on. Every file is recorded in the audit log; every pseudonym issued goes to the
-re-identification vault when one is given.
+re-identification vault when one is given. :func:`run_batch` deals the files out to several processes
+(each with its own de-identifier and connections to the same audit log and vault, which serialise
+their writes) and merges what they did.
 
 Pixel data: the de-identifier runs its :class:`~clinical_mm.deid.pixel_text.PixelTextCleaner` (OCR,
 redaction, verification) on every image whose BurnedInAnnotation is not ``NO``; one that cannot be
@@ -15,23 +17,29 @@ verified is quarantined.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shutil
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
+from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+from clinical_mm.config import PseudonymKey
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES
 from clinical_mm.deid.dicom_deidentifier import PROFILE_NAME, DicomDeidentifier
+from clinical_mm.deid.pixel_text import KnownTextRegions, PixelTextCleaner
+from clinical_mm.deid.safe_private import SafePrivateList
 from clinical_mm.deid.vault import PseudonymVault
 from clinical_mm.errors import DeidentificationError, DicomReadError, OutputError
 
-__all__ = ["BatchReport", "DicomBatchDeidentifier", "QuarantineEntry"]
+__all__ = ["BatchReport", "BatchSpec", "DicomBatchDeidentifier", "QuarantineEntry", "run_batch"]
 
 _log = logging.getLogger(__name__)
 
@@ -64,8 +72,91 @@ def _files(src: Path) -> Iterator[Path]:
             yield path
 
 
+@dataclass(frozen=True)
+class BatchSpec:
+    """Everything a batch process needs to build its own de-identifier, audit sink and vault.
+
+    ``vault`` None: no re-identification vault (a throwaway demo key).
+    """
+
+    key: PseudonymKey
+    options: tuple[str, ...] = ()
+    safe_private: SafePrivateList | None = None
+    regions: KnownTextRegions | None = None
+    audit: Path = Path("audit.sqlite")
+    vault: Path | None = None
+    actor: str = "clinical-mm"
+
+    def deidentifier(self) -> DicomDeidentifier:
+        return DicomDeidentifier(self.key, self.options, remember=self.vault is not None,
+                                 safe_private=self.safe_private, pixels=PixelTextCleaner(self.regions))
+
+
+@dataclass
+class _Partial:
+    """One process's share of a batch, merged by the parent."""
+
+    written: int = 0
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    instances: Counter[str] = field(default_factory=Counter)
+    quarantined: list[QuarantineEntry] = field(default_factory=list)
+
+
+def run_batch(spec: BatchSpec, src: Path, dst: Path, quarantine: Path, workers: int = 1) -> BatchReport:
+    """De-identify SRC into DST with ``workers`` processes (files dealt out in turn); receipts and the
+    quarantine list are written once, by this process, from the merged results."""
+    files = list(_files(src))
+    n = max(1, min(workers, len(files)))
+    if n == 1:
+        parts = [_work(spec, files, src, dst, quarantine)]
+    else:
+        with ProcessPoolExecutor(n) as pool:
+            parts = list(pool.map(_work, [spec] * n, [files[i::n] for i in range(n)], [src] * n, [dst] * n,
+                                  [quarantine] * n))
+    total = _Partial()
+    for part in parts:
+        total.written += part.written
+        total.instances.update(part.instances)
+        total.quarantined += part.quarantined
+        for study, counts in part.counts.items():
+            total.counts.setdefault(study, Counter()).update(counts)
+    return _finish(spec.deidentifier(), total, dst, quarantine)
+
+
+def _work(spec: BatchSpec, files: list[Path], src: Path, dst: Path, quarantine: Path) -> _Partial:
+    sink = SQLiteAuditSink(spec.audit)
+    vault = PseudonymVault(spec.vault, spec.key) if spec.vault is not None else None
+    try:
+        return DicomBatchDeidentifier(spec.deidentifier(), sink, vault, spec.actor)._process(files, src, dst, quarantine)
+    finally:
+        sink.close()
+        if vault is not None:
+            vault.close()
+
+
+def _finish(deid: DicomDeidentifier, part: _Partial, dst: Path, quarantine: Path) -> BatchReport:
+    report = BatchReport(written=part.written, quarantined=sorted(part.quarantined, key=lambda e: e.source))
+    opts = sorted(deid.profile.options)
+    for study, total in part.counts.items():
+        receipt: dict[str, object] = {
+            "profile": PROFILE_NAME, "method": deid.method, "key_id": deid.key.key_id, "options": opts,
+            "codes": [{"code": OPTION_CODES[o][0], "scheme": "DCM", "meaning": OPTION_CODES[o][1]}
+                      for o in ["basic", *opts]],
+            "instances": part.instances[study], "action_counts": dict(sorted(total.items())),
+        }
+        report.receipts[study] = receipt
+        (dst / study / "receipt.json").write_text(json.dumps(receipt, indent=2) + "\n", encoding="utf-8")
+    if report.quarantined:
+        try:
+            with (quarantine / "quarantine.jsonl").open("a", encoding="utf-8") as fh:
+                fh.writelines(json.dumps(e.__dict__) + "\n" for e in report.quarantined)
+        except OSError as err:
+            raise OutputError(f"{quarantine}: cannot write to the quarantine ({err.strerror})") from None
+    return report
+
+
 class DicomBatchDeidentifier:
-    """Runs a :class:`DicomDeidentifier` over files and folders.
+    """Runs a :class:`DicomDeidentifier` over files and folders in this process.
 
     Parameters
     ----------
@@ -86,33 +177,32 @@ class DicomBatchDeidentifier:
         self.deid, self.audit, self.vault, self.actor = deid, audit, vault, actor
 
     def run(self, src: Path, dst: Path, quarantine: Path) -> BatchReport:
-        report = BatchReport()
-        counts: dict[str, Counter[str]] = {}
-        instances: Counter[str] = Counter()
-        for path in _files(src):
+        return _finish(self.deid, self._process(list(_files(src)), src, dst, quarantine), dst, quarantine)
+
+    def _process(self, files: list[Path], src: Path, dst: Path, quarantine: Path) -> _Partial:
+        part = _Partial()
+        for path in files:
             rel = str(path.relative_to(src)) if path != src else path.name
             data = path.read_bytes()
             digest = sha256_hex(data)
             try:
-                study, out_path, action_counts = self._one(path, dst)
+                study, output_hash, action_counts = self._one(path, data, dst)
             except (DicomReadError, DeidentificationError) as exc:
                 self.deid.pseudo.drain()  # nothing of a quarantined file reaches the vault
-                report.quarantined.append(self._quarantine(path, rel, data, digest, quarantine, exc))
+                part.quarantined.append(self._quarantine(path, rel, digest, quarantine, exc))
                 continue
-            report.written += 1
-            counts.setdefault(study, Counter()).update(action_counts)
-            instances[study] += 1
+            part.written += 1
+            part.counts.setdefault(study, Counter()).update(action_counts)
+            part.instances[study] += 1
             self.audit.append(AuditRecord(self.actor, "deidentify", "ok", input_hash=digest, study=study,
-                                          output_hash=sha256_hex(out_path.read_bytes())))
-        for study, total in counts.items():
-            receipt = self._receipt(total, instances[study])
-            report.receipts[study] = receipt
-            (dst / study / "receipt.json").write_text(json.dumps(receipt, indent=2) + "\n", encoding="utf-8")
-        return report
+                                          output_hash=output_hash))
+        return part
 
-    def _one(self, path: Path, dst: Path) -> tuple[str, Path, Counter[str]]:
+    def _one(self, path: Path, data: bytes, dst: Path) -> tuple[str, str, Counter[str]]:
+        """De-identify one file's bytes and write the result; return the study pseudonym, the output's sha256
+        and the action counts. The file is read once and written once."""
         try:
-            ds = pydicom.dcmread(path)
+            ds = pydicom.dcmread(io.BytesIO(data))
         except Exception:  # pydicom raises many types on malformed input; the file goes to quarantine
             raise DicomReadError(f"{path}: not a readable DICOM PS3.10 file", reason="not a readable DICOM file") from None
         out, action_counts = self.deid.deidentify(ds, in_place=True)  # ds is ours: no copy
@@ -120,38 +210,27 @@ class DicomBatchDeidentifier:
         if not all(uids):
             raise DeidentificationError("StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID is missing")
         target = dst.joinpath(*uids[:2], f"{uids[2]}.dcm")
+        buf = io.BytesIO()
         try:
+            out.save_as(buf, enforce_file_format=True)
             target.parent.mkdir(parents=True, exist_ok=True)
-            out.save_as(target, enforce_file_format=True)
+            target.write_bytes(buf.getbuffer())
         except (OSError, ValueError) as exc:
             raise OutputError(f"{target}: cannot write ({exc.__class__.__name__})") from None
         if self.vault is not None:
             self.vault.record(self.deid.pseudo.drain())
-        return uids[0], target, action_counts
+        return uids[0], sha256_hex(buf.getvalue()), action_counts
 
-    def _quarantine(self, path: Path, rel: str, data: bytes, digest: str, quarantine: Path,
+    def _quarantine(self, path: Path, rel: str, digest: str, quarantine: Path,
                     exc: DicomReadError | DeidentificationError) -> QuarantineEntry:
         reason = exc.reason if isinstance(exc, DicomReadError) else str(exc)
         name = f"{digest[:24]}.dcm"
         try:
             quarantine.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, quarantine / name)
-            entry = QuarantineEntry(rel, name, exc.__class__.__name__, reason)
-            with (quarantine / "quarantine.jsonl").open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(entry.__dict__) + "\n")
         except OSError as err:
             raise OutputError(f"{quarantine}: cannot write to the quarantine ({err.strerror})") from None
         _log.warning("%s: quarantined (%s)", rel, reason)
         self.audit.append(AuditRecord(self.actor, "deidentify", "quarantined", input_hash=digest,
                                       detail=f"{exc.__class__.__name__}: {reason}"))
-        return entry
-
-    def _receipt(self, total: Counter[str], n: int) -> dict[str, object]:
-        opts = sorted(self.deid.profile.options)
-        return {
-            "profile": PROFILE_NAME, "method": self.deid.method, "key_id": self.deid.key.key_id,
-            "options": opts,
-            "codes": [{"code": OPTION_CODES[o][0], "scheme": "DCM", "meaning": OPTION_CODES[o][1]}
-                      for o in ["basic", *opts]],
-            "instances": n, "action_counts": dict(sorted(total.items())),
-        }
+        return QuarantineEntry(rel, name, exc.__class__.__name__, reason)
