@@ -47,6 +47,7 @@ typecheck: install
 bench: install
 	$(BIN)/python benchmarks/accuracy.py
 	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/deid_speed.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache .mypy_cache
