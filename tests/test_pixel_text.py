@@ -129,3 +129,12 @@ def test_when_a_study_is_deidentified_for_the_model_then_its_pixels_carry_no_leg
     image = study.instances[0]
     assert image.BurnedInAnnotation == "NO" and _words(image) == []
     assert study.receipt.action_counts["pixel:ocr-box"] >= 5
+
+
+def test_when_dataset_has_no_transfer_syntax_then_it_is_quarantined_not_crashed(tmp_path: Path) -> None:
+    """Pixels that cannot be decoded (here: no file meta, so no transfer syntax) cannot be verified."""
+    ds = _study(tmp_path)
+    _burn(ds)
+    del ds.file_meta
+    with pytest.raises(QuarantinedError, match="cannot be decoded"):
+        PixelTextCleaner().clean(ds)

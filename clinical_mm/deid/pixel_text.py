@@ -92,9 +92,11 @@ class PixelTextCleaner:
             return counts
         if self.tesseract is None:
             raise QuarantinedError("burned-in text cannot be verified: OCR (tesseract) is not installed")
+        meta = getattr(ds, "file_meta", None)
+        syntax = meta.get("TransferSyntaxUID") if meta is not None else None
         try:
-            if ds.file_meta.TransferSyntaxUID.is_compressed:
-                ds.decompress()
+            if syntax is not None and syntax.is_compressed:
+                ds.decompress()  # the redacted pixels are written uncompressed (Explicit VR Little Endian)
             pixels = ds.pixel_array.copy()
         except Exception as exc:  # pydicom raises many types for undecodable pixel data
             raise QuarantinedError(f"burned-in text cannot be verified: pixel data cannot be decoded "
@@ -120,7 +122,8 @@ class PixelTextCleaner:
             else:
                 raise QuarantinedError(f"burned-in text remains after {_ROUNDS} redaction rounds")
         ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        if syntax is not None and not syntax.is_little_endian:  # the bytes above are little endian
+            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds.BurnedInAnnotation = "NO"
         return counts
 
