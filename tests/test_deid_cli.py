@@ -198,3 +198,65 @@ def test_when_run_with_one_or_two_workers_then_outputs_are_identical_and_the_aud
     sink = SQLiteAuditSink(env["tmp"] / "data" / "audit.sqlite")  # type: ignore[operator]
     assert sink.verify().records == 2 * (len(list((env["tmp"] / "w1").rglob("*.dcm"))) + 2)  # type: ignore[operator]
     sink.close()
+
+
+def test_when_dates_are_shifted_then_each_patient_keeps_one_shift_and_no_original_date_remains(
+        env: dict[str, Path]) -> None:
+    import datetime as dt
+
+    src = env["tmp"] / "patients"  # type: ignore[operator]
+    studies = [StudySynthesizer(43).make_study(i, src) for i in range(4)]
+    originals: dict[str, tuple[str, str]] = {}  # SOPInstanceUID -> (patient, StudyDate)
+    dates: set[str] = set()
+    for i, study in enumerate(studies):  # two patients with two studies each, on different days
+        for rel in study.files:
+            ds = pydicom.dcmread(src / rel)
+            ds.PatientID = f"QXPAT{i % 2}"
+            ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = f"202{i}0{i + 3}1{i}"
+            originals[str(ds.SOPInstanceUID)] = (ds.PatientID, ds.StudyDate)
+            dates |= {ds.StudyDate, str(ds.PatientBirthDate)}
+            ds.save_as(src / rel, enforce_file_format=True)
+    for flags in ([], ["--retain-long-modified-dates"]):
+        dst = env["tmp"] / f"dates{len(flags)}"  # type: ignore[operator]
+        result = _run("deid", "dicom", str(src), str(dst), "--key-file", str(env["key"]), *flags)
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        blob = b"".join(p.read_bytes() for p in dst.rglob("*") if p.is_file())
+        assert not any(d.encode() in blob for d in dates), "an original date survived"
+        if not flags:
+            continue
+        pseudo = Pseudonymizer(PseudonymKey.from_hex(KEY_HEX, source="t"))
+        shifts: dict[str, set[int]] = {}
+        for p in dst.rglob("*.dcm"):
+            out = pydicom.dcmread(p)
+            patient, before = next(v for u, v in originals.items() if pseudo.uid(u) == out.SOPInstanceUID)
+            day = lambda s: dt.datetime.strptime(s, "%Y%m%d").date()  # noqa: E731
+            shifts.setdefault(patient, set()).add((day(out.StudyDate) - day(before)).days)
+            assert out.StudyDate == out.SeriesDate == out.ContentDate
+        assert all(len(s) == 1 and next(iter(s)) < 0 for s in shifts.values()) and len(shifts) == 2
+        assert shifts["QXPAT0"] != shifts["QXPAT1"]
+
+
+def test_when_instances_reference_each_other_then_references_still_match_after_remapping(env: dict[str, Path]) -> None:
+    src = env["tmp"] / "refs"  # type: ignore[operator]
+    study = StudySynthesizer(44).make_study(0, src)
+    first = pydicom.dcmread(src / study.files[0])
+    second = pydicom.dcmread(src / study.files[0])
+    second.SOPInstanceUID = second.file_meta.MediaStorageSOPInstanceUID = first.SOPInstanceUID + ".2"
+    second.SeriesInstanceUID = first.SeriesInstanceUID + ".2"
+    ref = Dataset()  # an unlisted reference structure (recursed): UIDs inside follow the keyed mapping
+    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = first.SOPClassUID, first.SOPInstanceUID
+    series_ref = Dataset()
+    series_ref.SeriesInstanceUID = first.SeriesInstanceUID
+    series_ref.ReferencedInstanceSequence = Sequence([ref])
+    second.ReferencedSeriesSequence = Sequence([series_ref])
+    second.save_as(src / "second.dcm", enforce_file_format=True)
+    dst = env["tmp"] / "refs-out"  # type: ignore[operator]
+    assert _run("deid", "dicom", str(src), str(dst), "--key-file", str(env["key"])).exit_code == 0
+    outs = {str(d.SOPInstanceUID): d for d in map(pydicom.dcmread, dst.rglob("*.dcm"))}
+    assert len(outs) == 2 and first.SOPInstanceUID not in outs
+    referencing = next(d for d in outs.values() if "ReferencedSeriesSequence" in d)
+    series = referencing.ReferencedSeriesSequence[0]
+    target = outs[str(series.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID)]  # points at the other output
+    assert series.SeriesInstanceUID == target.SeriesInstanceUID != referencing.SeriesInstanceUID
+    assert series.ReferencedInstanceSequence[0].ReferencedSOPClassUID == first.SOPClassUID  # a class: kept
+    assert len({d.StudyInstanceUID for d in outs.values()}) == 1
