@@ -228,15 +228,10 @@ def _option_flags(fn: _F) -> _F:
 
 
 def _key(settings: Settings, key_file: Path | None) -> PseudonymKey:
-    from clinical_mm.config import PseudonymKey
-
-    if key_file is None:
-        return settings.load_key()
-    try:
-        text = key_file.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{key_file}: cannot read key file ({exc.__class__.__name__})") from None
-    return PseudonymKey.from_hex(text, source=str(key_file))
+    """The pseudonymisation key: ``--key-file`` when given (it wins over CLINICAL_MM_KEY), else the settings'."""
+    if key_file is not None:
+        settings = settings.model_copy(update={"key": None, "key_file": key_file})
+    return settings.load_key()
 
 
 @deid.command("dicom")
