@@ -295,6 +295,73 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
             click.echo(f"  {entry.source}: {entry.reason}")
 
 
+def _text_worker_init(key_hex: str) -> None:
+    global _TEXT_DEID
+    from clinical_mm.config import PseudonymKey
+    from clinical_mm.deid.text_deidentifier import TextDeidentifier
+
+    _TEXT_DEID = TextDeidentifier(PseudonymKey.from_hex(key_hex, source="worker"))
+
+
+_TEXT_DEID: object = None
+
+
+def _text_worker(item: tuple[str, str, str]) -> tuple[str, str, list[dict[str, object]]]:
+    from clinical_mm.deid.text_deidentifier import TextDeidentifier
+
+    assert isinstance(_TEXT_DEID, TextDeidentifier)
+    ident, text, patient = item
+    out, spans = _TEXT_DEID.deidentify(text, patient)
+    return ident, out, [s.to_dict() for s in spans]
+
+
+@deid.command("text")
+@click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--jsonl", "jsonl", type=click.File("r", encoding="utf-8"),
+              help='Input lines {"id", "text"} (optionally "patient"): one output line each.')
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help='json: {"id", "text", "spans": [{"start", "end", "entity_type", "score"}]} per input, spans in '
+                   "the original text's coordinates.")
+@click.option("--patient", default="", help="Patient identifier: surrogates and date shifts agree with the DICOM side.")
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Pseudonymisation key (hex); default CLINICAL_MM_KEY / CLINICAL_MM_KEY_FILE.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for --jsonl (default: up to 2).")
+def deid_text(file: Any, jsonl: Any, fmt: str, patient: str, key_file: Path | None, workers: int | None) -> None:
+    """De-identify clinical text from FILE (or standard input), or each line of --jsonl."""
+    import json
+    import os
+    from multiprocessing import Pool
+
+    try:
+        key = _key(Settings(), key_file)
+        if jsonl is None:
+            items = [("-" if file.name == "<stdin>" else file.name, file.read(), patient)]
+        else:
+            items = []
+            for n, line in enumerate(jsonl, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    items.append((str(row["id"]), str(row["text"]), str(row.get("patient", patient))))
+                except (ValueError, KeyError, TypeError):
+                    raise ConfigurationError(f"{jsonl.name}: line {n}: expected a JSON object with id and text") from None
+        n_workers = min(workers or min(2, os.cpu_count() or 1), len(items))
+        if n_workers > 1:
+            with Pool(n_workers, initializer=_text_worker_init, initargs=(key.secret.hex(),)) as pool:
+                results = pool.map(_text_worker, items, chunksize=max(1, len(items) // (8 * n_workers)))
+        else:
+            _text_worker_init(key.secret.hex())
+            results = [_text_worker(item) for item in items]
+    except ClinicalMMError as exc:
+        _fail(exc)
+    for ident, text, spans in results:
+        if fmt == "json":
+            click.echo(json.dumps({"id": ident, "text": text, "spans": spans}))
+        else:
+            click.echo(text)
+
+
 @deid.command("reidentify")
 @click.argument("pseudonym")
 @click.option("--kind", type=click.Choice(["patient", "accession", "uid"]), default="patient", show_default=True,

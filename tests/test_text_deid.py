@@ -1,0 +1,105 @@
+"""Clinical text de-identification: each PHI kind, the allow-list, surrogates, date shifts, the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clinical_mm.cli import cli
+from clinical_mm.config import PseudonymKey
+from clinical_mm.deid.pseudonymizer import Pseudonymizer
+from clinical_mm.deid.text_deidentifier import TextDeidentifier
+
+KEY = PseudonymKey(b"\x0b" * 32)
+
+# (note, the PHI strings it holds, clinical words that must survive)
+CASES = [
+    ("Seen by Dr. Alvarez on 07/22/2031 in clinic.", ["Alvarez", "07/22/2031"], ["clinic"]),
+    ("DR PATEL REVIEWED THE FILM.", ["PATEL"], ["FILM"]),
+    ("Plan discussed with Karen Wu, MD.", ["Karen Wu"], ["Plan discussed"]),
+    ("NURSING NOTE: PATIENT MARY JONES RESTING.", ["MARY JONES"], ["NURSING NOTE"]),
+    ("MRN: 4471234, admitted for pneumonia.", ["4471234"], ["pneumonia"]),
+    ("Accession # RA889911 chest radiograph.", ["RA889911"], ["chest radiograph"]),
+    ("Acct #88812345 billing hold.", ["88812345"], ["billing"]),
+    ("Follow-up 7/22 with labs.", ["7/22"], ["labs"]),
+    ("Last seen 22-Jul, stable.", ["22-Jul"], ["stable"]),
+    ("Surgery on July 22nd went well.", ["July 22nd"], ["Surgery"]),
+    ("DOB 2/3/45.", ["2/3/45"], ["DOB"]),
+    ("A 92 y/o woman with dyspnea.", ["92"], ["woman with dyspnea"]),
+    ("Call 555-867-5309 or fax (617) 555-0199.", ["555-867-5309", "(617) 555-0199"], ["Call"]),
+    ("Lives at 12 Oak Street, Springfield, MA 01103 alone.", ["12 Oak Street", "01103"], ["alone"]),
+    ("Transferred from Riverton General Hospital today.", ["Riverton General Hospital"], ["Transferred"]),
+    ("Email js@example.org for results.", ["js@example.org"], ["results"]),
+]
+
+
+@pytest.fixture(scope="module")
+def deid() -> TextDeidentifier:
+    return TextDeidentifier(KEY)
+
+
+@pytest.mark.parametrize(("note", "phi", "kept"), CASES, ids=[c[1][0] for c in CASES])
+def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replaced(
+        deid: TextDeidentifier, note: str, phi: list[str], kept: list[str]) -> None:
+    out, spans = deid.deidentify(note, patient="P1")
+    for value in phi:
+        assert value not in out
+        start = note.index(value)
+        assert any(s.start <= start and start + len(value) <= s.end for s in spans), value
+    assert all(0 <= s.start < s.end <= len(note) for s in spans)
+    for word in kept:
+        assert word in out
+
+
+def test_when_clinical_vocabulary_then_nothing_is_flagged(deid: TextDeidentifier) -> None:
+    note = "Metoprolol 25 mg PO daily, 1/2 tab bid. Lisinopril 10 mg nightly. BP 120/80, HR 72, GCS 15."
+    out, spans = deid.deidentify(note)
+    assert out == note and spans == []
+
+
+def test_when_a_45_year_old_then_age_is_kept_and_over_89_becomes_90_plus(deid: TextDeidentifier) -> None:
+    out, _ = deid.deidentify("A 45 y/o man and his 97 year old mother.")
+    assert "45 y/o" in out and "97" not in out and "90+ year old" in out
+
+
+def test_when_same_name_recurs_then_same_surrogate_per_patient(deid: TextDeidentifier) -> None:
+    a, _ = deid.deidentify("Dr. Alvarez called. Later Dr. Alvarez returned.", patient="P1")
+    b, _ = deid.deidentify("Dr. Alvarez wrote.", patient="P1")
+    first = a.split("Dr. ")[1].split(" ")[0]
+    assert a.count(first) == 2 and first != "Alvarez" and b.startswith(f"Dr. {first}")
+
+
+def test_when_dates_shift_then_they_agree_with_the_dicom_side(deid: TextDeidentifier) -> None:
+    out, _ = deid.deidentify("Admitted 07/22/2031.", patient="QXPID1")
+    dicom = Pseudonymizer(KEY).shift_date("20310722", "QXPID1")
+    assert out == f"Admitted {dt.datetime.strptime(dicom, '%Y%m%d'):%m/%d/%Y}."
+
+
+def test_when_jsonl_then_one_json_line_per_input_in_order_with_original_spans(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLINICAL_MM_KEY", "0b" * 32)
+    rows = [{"id": f"n{i}", "text": f"Seen by Dr. Alvarez{i} on 07/2{i}/2031, MRN 447123{i}.", "patient": "P1"}
+            for i in range(6)]
+    src = tmp_path / "notes.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = CliRunner().invoke(cli, ["deid", "text", "--jsonl", str(src), "--format", "json", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.output.splitlines() if x.startswith("{")]
+    assert [x["id"] for x in lines] == [r["id"] for r in rows]
+    for row, line in zip(rows, lines, strict=True):
+        assert "Alvarez" not in line["text"] and "4471" not in line["text"]
+        found = {row["text"][s["start"]:s["end"]] for s in line["spans"]}
+        assert {"07/2" + row["id"][1] + "/2031", "447123" + row["id"][1]} <= found
+    plain = CliRunner().invoke(cli, ["deid", "text", "-"], input="Karen Wu, MD, 555-867-5309\n")
+    assert plain.exit_code == 0 and "Karen Wu" not in plain.output and "555-867-5309" not in plain.output
+
+
+def test_when_no_key_then_text_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("CLINICAL_MM_KEY", "CLINICAL_MM_KEY_FILE", "CLINICAL_MM_MODE"):
+        monkeypatch.delenv(var, raising=False)
+    result = CliRunner().invoke(cli, ["deid", "text", "-"], input="Dr. Alvarez\n")
+    assert result.exit_code == 1 and "no pseudonymisation key" in result.output and "Alvarez" not in result.output
