@@ -25,17 +25,13 @@ import pydicom
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_studies  # noqa: E402
 
-from clinical_mm.audit.sqlite_sink import SQLiteAuditSink  # noqa: E402
 from clinical_mm.config import PseudonymKey  # noqa: E402
 from clinical_mm.deid.dicom_batch import BatchSpec, run_batch  # noqa: E402
-from clinical_mm.deid.vault import PseudonymVault  # noqa: E402
 
 
 def _ours(src: Path, out: Path, key: bytes, workers: int) -> int:
     """The `deid dicom` path: run_batch over the folder of study folders, audit log and vault included."""
     spec = BatchSpec(PseudonymKey(key), audit=out.parent / "audit.sqlite", vault=out.parent / "vault.sqlite")
-    SQLiteAuditSink(spec.audit).close()
-    PseudonymVault(spec.vault, spec.key).close()  # type: ignore[arg-type]
     return run_batch(spec, src, out, out.parent / "quarantine", workers).written
 
 

@@ -261,12 +261,10 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
     """
     import os
 
-    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
     from clinical_mm.deid.confidentiality_profile import ConfidentialityProfile
     from clinical_mm.deid.dicom_batch import BatchSpec, run_batch
     from clinical_mm.deid.pixel_text import KnownTextRegions
     from clinical_mm.deid.safe_private import SafePrivateList
-    from clinical_mm.deid.vault import PseudonymVault
 
     if dst.resolve() == src.resolve() or dst.resolve().is_relative_to(src.resolve()):
         raise click.ClickException("DST must not be SRC or inside it")
@@ -281,9 +279,6 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
                          KnownTextRegions.from_json(text_regions) if text_regions else None,
                          settings.audit_path, None if key.ephemeral else vault_path or settings.data_dir / "vault.sqlite",
                          settings.actor)
-        SQLiteAuditSink(spec.audit).close()  # create the audit log and the vault once, before workers open them
-        if spec.vault is not None:
-            PseudonymVault(spec.vault, key).close()
         report = run_batch(spec, src, dst, quarantine, workers or min(2, os.cpu_count() or 1))
     except ClinicalMMError as exc:
         _fail(exc)

@@ -107,6 +107,9 @@ def run_batch(spec: BatchSpec, src: Path, dst: Path, quarantine: Path, workers: 
     quarantine list are written once, by this process, from the merged results."""
     files = list(_files(src))
     n = max(1, min(workers, len(files)))
+    SQLiteAuditSink(spec.audit).close()  # create the audit log and the vault once, before the workers open them
+    if spec.vault is not None:
+        PseudonymVault(spec.vault, spec.key).close()
     if n == 1:
         parts = [_work(spec, files, src, dst, quarantine)]
     else:
