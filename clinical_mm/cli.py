@@ -290,12 +290,11 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
             click.echo(f"  {entry.source}: {entry.reason}")
 
 
-def _text_worker_init(key_hex: str) -> None:
+def _text_worker_init(key: PseudonymKey) -> None:
     global _TEXT_DEID
-    from clinical_mm.config import PseudonymKey
     from clinical_mm.deid.text_deidentifier import TextDeidentifier
 
-    _TEXT_DEID = TextDeidentifier(PseudonymKey.from_hex(key_hex, source="worker"))
+    _TEXT_DEID = TextDeidentifier(key)
 
 
 _TEXT_DEID: object = None
@@ -343,10 +342,10 @@ def deid_text(file: Any, jsonl: Any, fmt: str, patient: str, key_file: Path | No
                     raise ConfigurationError(f"{jsonl.name}: line {n}: expected a JSON object with id and text") from None
         n_workers = min(workers or min(2, os.cpu_count() or 1), len(items))
         if n_workers > 1:
-            with Pool(n_workers, initializer=_text_worker_init, initargs=(key.secret.hex(),)) as pool:
+            with Pool(n_workers, initializer=_text_worker_init, initargs=(key,)) as pool:
                 results = pool.map(_text_worker, items, chunksize=max(1, len(items) // (8 * n_workers)))
         else:
-            _text_worker_init(key.secret.hex())
+            _text_worker_init(key)
             results = [_text_worker(item) for item in items]
     except ClinicalMMError as exc:
         _fail(exc)

@@ -44,6 +44,7 @@ PROFILE_NAME = "DICOM PS3.15 E.1 Basic Application Level Confidentiality Profile
 _PATIENT_ID = 0x00100020
 _ACCESSION = 0x00080050
 _DATE_VRS = {"DA", "DT"}
+_TEMPORAL_VRS = _DATE_VRS | {"TM"}
 _TEXT_VRS = {"PN", "LO", "SH", "LT", "ST", "UT", "UC", "UR", "AE"}
 #: Unlisted free-text attributes kept because they describe the acquisition or processing, never a person.
 UNLISTED_SAFE_TEXT: frozenset[str] = frozenset({
@@ -159,7 +160,7 @@ class DicomDeidentifier:
         elif vr in _TEXT_VRS and keyword_for_tag(tag) not in UNLISTED_SAFE_TEXT:
             del ds[tag]
             counts["X:unlisted-text"] += 1
-        elif vr in _DATE_VRS | {"TM"}:
+        elif vr in _TEMPORAL_VRS:
             if Option.RETAIN_LONG_FULL_DATES.value in self.profile.options:
                 return
             self._apply(ds, tag, vr, "C", counts, patient)
@@ -172,7 +173,7 @@ class DicomDeidentifier:
 
     def _apply(self, ds: Dataset, tag: int, vr: str, action: str, counts: Counter[str], patient: str) -> None:
         if action == "X" or (action == "C" and not (
-                Option.RETAIN_LONG_MODIFIED_DATES.value in self.profile.options and vr in _DATE_VRS | {"TM"})):
+                Option.RETAIN_LONG_MODIFIED_DATES.value in self.profile.options and vr in _TEMPORAL_VRS)):
             del ds[tag]
             counts["X" if action == "X" else "C:removed"] += 1
             return

@@ -54,6 +54,7 @@ _CLINICAL_PATTERNS: list[tuple[str, str, int, float]] = [
     ("HOSPITAL", r"\b((?:St\.?\s+)?(?:[A-Z][A-Za-z'\-]+\s+){1,4}(?:Hospital|Medical Center|Health Center|Clinic|Infirmary|Nursing Home|Rehab(?:ilitation)? Center))\b", 1, 0.85),
     ("WARD", r"\b((?:Ward|Unit|Room|Rm\.?|Bed)\s+[A-Z]?\d{1,4}[A-Z]?)\b", 1, 0.6),
 ]
+_COMPILED = [(entity, re.compile(p), group, score) for entity, p, group, score in _CLINICAL_PATTERNS]
 _DATE_LIKE = re.compile(rf"(?i)\b(?:{_MONTHS})\b|\b(?:19|20)\d{{2}}\b|\d[/-]\d")
 #: presidio / spaCy entity types kept (others, e.g. NRP or bank numbers, are not PHI in notes or too noisy)
 _PRESIDIO_TYPES = {"PERSON", "LOCATION", "DATE_TIME", "PHONE_NUMBER", "EMAIL_ADDRESS", "US_SSN", "URL", "IP_ADDRESS",
@@ -146,7 +147,6 @@ class TextDeidentifier:
         self.key = key
         self.pseudo = Pseudonymizer(key)
         self.min_score = min_score
-        self._compiled = [(entity, re.compile(p), g, s) for entity, p, g, s in _CLINICAL_PATTERNS]
 
     # ------------------------------------------------------------------ finding
     def find(self, text: str) -> list[TextSpan]:
@@ -171,7 +171,7 @@ class TextDeidentifier:
 
     def _clinical(self, text: str) -> list[TextSpan]:
         out = []
-        for entity, rx, group, score in self._compiled:
+        for entity, rx, group, score in _COMPILED:
             for m in rx.finditer(text):
                 out.append(TextSpan(m.start(group), m.end(group), entity, score))
         return out
