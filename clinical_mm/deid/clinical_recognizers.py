@@ -1,0 +1,184 @@
+"""Clinical PHI recognizers for presidio: identifiers, dates, ages and names in the forms clinical notes use.
+
+Each recognizer is a presidio ``EntityRecognizer`` over a regular expression whose PHI is one capture
+group, so the context that finds it ("MRN:", "Dr.", "wife") stays outside the span. Labels and words
+such as months are matched in any case (UPPER CASE notes); name words are capitalised or upper-case
+words, and a name found through its context is cut before the first common word, so "SON IS AT
+BEDSIDE" does not become a name. Imported only when text de-identification runs (presidio loads spaCy).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+from spacy.lang.en.stop_words import STOP_WORDS
+
+__all__ = ["CLINICAL_PATTERNS", "ClinicalPattern", "ClinicalPatternRecognizer", "is_common_word"]
+
+_MONTHS = ("(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
+           "|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+_ORD = "(?i:st|nd|rd|th)"
+_NOT_DOSE = r"(?!\s*(?i:tabs?|tablets?|mg|mcg|ml|caps?|puffs?|units?|strength|of)\b)"
+#: one name word: capitalised or upper case, with inner hyphens or apostrophes (O'Sullivan, Hae-won)
+_W = r"[A-Z][A-Za-z]*(?:['\-][A-Za-z]+)*"
+_NAME = rf"{_W}(?:\s+[A-Z]\.)?(?:\s+{_W}){{0,2}}"
+_CRED = r"(?:MD|M\.D\.|DO|RN|LPN|NP|PA-C|PA|PhD|CNA|APRN|FNP|DNP|PT|OT|RT|MSW|LCSW)"
+_RELATIVES = ("wife|husband|spouse|partner|daughter|son|sister|brother|mother|father|mom|dad|niece|nephew|aunt|"
+              "uncle|cousin|grandson|granddaughter|grandmother|grandfather|friend|neighbor|neighbour|fianc[eé]e?|"
+              "guardian|HCP|health care proxy|POA|caregiver|roommate|significant other|girlfriend|boyfriend")
+_NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physician|pcp|primary care|referring|"
+                "referring physician|ordering physician|ordering|requesting physician|dictated by|signed by|"
+                "electronically signed by|read by|reviewed by|radiologist|physician|surgeon|resident|fellow|"
+                "nurse|rn|np|cc|contact|emergency contact|sending md|accepting md|prescriber|preliminary read by|"
+                "final by|seen by|discussed with|paged|called to|reported to|verbal order from|surrogate|proxy")
+_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
+           "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
+_STREET_SUFFIX = ("(?i:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Lane|Ln|Dr|Drive|Way|Ct|Court|Pl|Place|Terrace|Ter|"
+                  "Pkwy|Parkway|Hwy|Highway|Circle|Cir|Sq|Square)")
+_ID = r"[A-Z0-9](?:[A-Z0-9\-]*\d[A-Z0-9\-]*)"
+
+
+@dataclass(frozen=True)
+class ClinicalPattern:
+    """A recognizer row: entity type, expression, the group holding the PHI, score, and whether the group is
+    a name to cut at the first common word."""
+
+    entity: str
+    pattern: str
+    group: int = 1
+    score: float = 0.9
+    name: bool = False
+    #: not PHI when the 16 characters before the match hold this (a pain score "3/10" is not a date)
+    not_after: str = ""
+
+
+CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
+    # identifiers introduced by their label (any case)
+    ClinicalPattern("MRN", rf"(?i:\b(?:MRN|MR#|MR No\.?|Med(?:ical)? Rec(?:ord)?(?: No\.?| #| Number)?|Hospital No\.?|"
+                    rf"Unit No\.?|Chart(?: No\.?| #)?|Patient ID|Pt ID|Patient No\.?|Pt No\.?))\s*[:#]?\s*(?i:no\.?|number)?\s*#?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("ACCESSION", rf"(?i:\b(?:Acc(?:ession)?(?:\.|\s*No\.?|\s*#|\s*Number)?))\s*[:#]?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("ACCOUNT", rf"(?i:\b(?:Acct|Account|Billing|Encounter|Visit|FIN|CSN|HAR)(?:\s*No\.?|\s*#|\s*Number|\s*ID)?)"
+                    rf"\s*[:#]?\s*#?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("HEALTH_PLAN", rf"(?i:\b(?:Member|Subscriber|Policy|Insurance|Insurer|Health ?Plan|Plan|Medicare|"
+                    rf"Medicaid|MBI|HICN|Group|Beneficiary)(?:\s*/\s*health plan)?(?:\s*(?:ID|No\.?|#|Number))*)"
+                    rf"\s*[:#]?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("LICENSE", rf"(?i:\b(?:License|Licence|Lic\.?|DEA|NPI|UPIN|Certificate|Cert\.?|Driver'?s License|DL)"
+                    rf"(?:\s*(?:No\.?|#|Number))?)\s*[:#]?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("DEVICE_ID", rf"(?i:\b(?:Serial|S/N|SN|Device ID|UDI|Lot|Model/Serial|Implant ID|Pump ID)"
+                    rf"(?:\s*(?:No\.?|#|Number))?)\s*[:#]?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("US_SSN", r"(?i:\b(?:SSN|SS#|Social Security(?: No\.?| Number| #)?))\s*[:#]?\s*(\d{3}[- ]?\d{2}[- ]?\d{4})\b"),
+    # any other number long enough to identify (six or more digits, optionally with a letter prefix): lab
+    # values and doses are shorter or carry a decimal point or comma
+    ClinicalPattern("ID", r"(?<![\w.,/:\-])([A-Z]{0,4}\d{6,}[A-Z]?)(?![\w.,/:\-]\d)", score=0.6),
+    # dates
+    ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:\d{4}|\d{2}))?)\b" + _NOT_DOSE,
+                    not_after=r"(?i:pain|score|scale|rated|strength|power|grade|murmur|BP|blood pressure)\W*(?:of\s*)?$"),
+    ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])-(?:\d{4}|\d{2}))\b"),
+    ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\.(?:\d{4}|\d{2}))\b"),
+    ClinicalPattern("DATE", rf"\b((?:0?[1-9]|[12]\d|3[01]){_ORD}?[- ](?:{_MONTHS})\.?(?:,?[- ]\d{{2,4}})?)\b"),
+    ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.? (?:0?[1-9]|[12]\d|3[01]){_ORD}?(?:,? \d{{4}})?)\b"),
+    ClinicalPattern("DATE", r"\b((?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01]))\b"),
+    ClinicalPattern("DATE", rf"\b((?:{_MONTHS}) (?:19|20)\d{{2}})\b"),
+    # ages over 89 (the number only; "90 yo", "aged 95", "age: 101", "92-year-old")
+    ClinicalPattern("AGE", r"\b(9\d|1[0-1]\d)(?=\s*-?\s*(?i:y/?o\b|yo\b|y\.o\.|yrs?\b|years?\b|-year|year-old))"),
+    ClinicalPattern("AGE", r"(?i:\b(?:age|aged|age:))\s*:?\s*(9\d|1[0-1]\d)\b"),
+    # names by their context
+    ClinicalPattern("PERSON", rf"\b(?i:Dr|Doctor|Prof)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:Mr|Mrs|Ms|Miss|Mx|Mister)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True),
+    ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME}),?\s+{_CRED}\b", name=True),
+    ClinicalPattern("PERSON", rf"\b([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+{_CRED}\b(?!\s+[a-z])", score=0.7, name=True),
+    ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b", score=0.6, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:{_RELATIVES})\b(?:\s*[,:(]\s*|\s+)((?:{_NAME}))", score=0.75, name=True),
+    ClinicalPattern("PERSON", rf"\b({_NAME})\s*\((?i:{_RELATIVES})\)", score=0.75, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s*[:#]\s*((?:{_W}(?:\s+{_W})?,\s+)?{_NAME})", score=0.8, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:pt|patient)\s+({_W}\s+{_W})(?=\s*[,(])", score=0.7, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:Dear|Sincerely|Regards|Thanks|Thank you)\b,?\s+((?:Dr\.?\s+)?{_NAME})", score=0.7,
+                    name=True),
+    ClinicalPattern("PERSON", rf"\b({_W},\s+{_W}|{_W}\s+{_W}),?\s+(?=\d{{1,3}}\s*-?\s*(?i:yo\b|y/o|y\.o\.|years?\b|yr|year-old|[MF]\b))",
+                    score=0.7, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s+((?:[A-Z]\.\s*)?{_NAME})", score=0.6, name=True),
+    ClinicalPattern("PERSON", rf"\b({_NAME})\s*[(,]\s*(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7, name=True),
+    ClinicalPattern("PERSON", rf"(?<![A-Za-z.])([A-Z]\.\s?{_W}(?:\s+{_W})?)", score=0.6, name=True),
+    # contact details and places
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s])\d{3}[-.\s]\d{4})(?!\d)"
+                    r"(?:\s*(?i:ext|x)\.?\s*\d{1,5})?"),
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\w+])(\+(?:[2-9]\d{0,2})[\s.\-]?(?:\(?\d{1,4}\)?[\s.\-]?)?\d{2,4}(?:[\s.\-]?\d{2,4}){1,3})(?!\d)"),
+    ClinicalPattern("ADDRESS", rf"\b(\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\s+){{1,3}}{_STREET_SUFFIX}\b\.?"
+                    rf"(?:,?\s+(?i:Apt|Apartment|Unit|Suite|Ste|#)\.?\s*#?\s*\w+)?"
+                    rf"(?:,\s*[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?(?=[\s,.;)]|$))?(?:,?\s+(?:{_STATES}))?(?:,?\s+\d{{5}}(?:-\d{{4}})?)?)"),
+    ClinicalPattern("LOCATION", rf"\b([A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?),\s*(?:{_STATES})\b", score=0.7),
+    ClinicalPattern("ZIP", rf"\b(?:{_STATES})\.?,?\s+(\d{{5}}(?:-\d{{4}})?)\b"),
+    ClinicalPattern("ZIP", r"(?i:\b(?:zip|zip code|postal code))\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b"),
+    ClinicalPattern("HOSPITAL", r"\b((?:(?i:St|Saint)\.?\s+)?(?:[A-Z][A-Za-z'\-]+\s+){1,4}"
+                    r"(?i:Hospital|Medical Center|Health Center|Health System|Clinic|Infirmary|Nursing Home|"
+                    r"Rehab(?:ilitation)? Center|Hospice|Care Center|Surgical Center|Medical Group))\b", score=0.85),
+    ClinicalPattern("WARD", r"(?i:\b(?:Ward|Room|Rm\.?|Bed))\s+([A-Z]?\d{1,4}[A-Z]?)\b", score=0.6),
+)
+
+#: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary
+_NOT_NAMES = frozenset("""
+patient pt pts name names dr doctor md rn np pa do mr mrs ms miss family home bedside visit visited visiting
+called call calls phone number aware updated report reports noted note notes states stated says said plan
+pain alert oriented resting ambulating ambulated discharge discharged admitted admission transfer transferred
+history exam study findings impression comparison technique indication clinical signed dictated read reviewed
+called spoke unable able per via re with at on in to by from for of the and or not no yes is was are be
+ed er icu ccu micu sicu or pacu floor unit ward room bed rounds team service clinic hospital center
+nursing nurse physician attending resident fellow radiology radiologist cardiology surgery medicine
+cxr ct mri us xr ekg ecg bp hr rr spo2 temp vs gcs nyha dnr dni full code
+""".split())
+
+
+def is_common_word(word: str) -> bool:
+    """A word that should not be taken for a name: spaCy's stop words and common note vocabulary."""
+    w = word.lower().strip(".,:;'\"()")
+    return w in STOP_WORDS or w in _NOT_NAMES
+
+
+class ClinicalPatternRecognizer(EntityRecognizer):
+    """One presidio recognizer for all :data:`CLINICAL_PATTERNS` (PHI in a capture group)."""
+
+    def __init__(self, patterns: tuple[ClinicalPattern, ...] = CLINICAL_PATTERNS) -> None:
+        self.patterns = [(p, re.compile(p.pattern), re.compile(p.not_after) if p.not_after else None) for p in patterns]
+        super().__init__(supported_entities=sorted({p.entity for p in patterns}), name="ClinicalPatternRecognizer",
+                         supported_language="en")
+
+    def load(self) -> None:
+        """Nothing to load: the expressions are compiled in the constructor."""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        out = []
+        wanted = set(entities) if entities else None
+        for p, rx, not_after in self.patterns:
+            if wanted is not None and p.entity not in wanted:
+                continue
+            for m in rx.finditer(text):
+                start, end = m.start(p.group), m.end(p.group)
+                if not_after is not None and not_after.search(text[max(0, start - 16):start]):
+                    continue
+                if p.name:
+                    start, end = _trim_name(text, start, end)
+                if end > start:
+                    out.append(RecognizerResult(p.entity, start, end, p.score))
+        return out
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*\.?")
+
+
+def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
+    """A context-found name without its leading common words ("Signed", "Pt") and cut before the next one;
+    (start, start) when nothing is left."""
+    first = stop = -1
+    for m in _WORD.finditer(text, start, end):
+        word = m.group(0)
+        if is_common_word(word) or (len(word.rstrip(".")) == 1 and not word.endswith(".")):
+            if first >= 0:
+                break
+            continue
+        if first < 0:
+            first = m.start()
+        stop = m.end()
+    return (first, stop) if first >= 0 else (start, start)
