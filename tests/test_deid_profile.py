@@ -55,11 +55,40 @@ def _dataset(tag: int) -> tuple[Dataset, str]:
     return ds, vr
 
 
+#: free text planted where a clean (C) action applies to a text attribute: the name and date must go, the
+#: clinical words stay
+_CLEAN_TEXT = "Seen by Dr. Canaryson on 07/22/2031, portable film"
+_CLEANABLE = {"LO", "SH", "LT", "ST", "UT", "UC"}
+
+
+def _check_clean(tag: int, vr: str, before: object, out: Dataset) -> None:
+    """C on anything but a date: text cleaned in place, names replaced, sequences cleaned, overlays verified
+    or removed, addresses removed, numbers and codes kept."""
+    if vr in ("AE", "UR") or (tag >> 16) & 0xFF00 == 0x6000 and tag & 0xFFFF == 0x3000 or (tag >> 16) % 2:
+        assert tag not in out, "an AE title, URL, unverifiable overlay or unlisted private attribute must be removed"
+        return
+    assert tag in out, "a cleaned attribute must be present"
+    after = out[tag].value
+    if vr in _CLEANABLE:
+        text = str(after)
+        assert "Canaryson" not in text and "07/22/2031" not in text and text.startswith("Seen by"), text
+    elif vr == "PN":
+        assert str(after) != str(before) and "CANARY" not in str(after)
+    elif vr == "SQ":
+        assert all(item.get("PatientName", "") == "" and item.CodeMeaning == "kept code meaning" for item in after)
+    else:
+        assert after == before
+
+
 def _check(action: str, tag: int, original: Dataset, out: Dataset, deid: DicomDeidentifier, opts: frozenset[str]) -> None:
     vr = original[tag].VR
     before = original[tag].value
-    if action == "X" or (action == "C" and not (Option.RETAIN_LONG_MODIFIED_DATES.value in opts and vr in ("DA", "DT", "TM"))):
+    temporal = vr in ("DA", "DT", "TM")
+    if action == "X" or (action == "C" and temporal and Option.RETAIN_LONG_MODIFIED_DATES.value not in opts):
         assert tag not in out, "attribute must be removed"
+        return
+    if action == "C" and not temporal:
+        _check_clean(tag, vr, before, out)
         return
     assert tag in out, "attribute must be present"
     after = out[tag].value
@@ -83,7 +112,7 @@ def _check(action: str, tag: int, original: Dataset, out: Dataset, deid: DicomDe
             assert all("PatientName" not in item or item.PatientName == "" for item in after)
         else:
             assert after == deid.pseudo.uid(str(before))
-    elif action == "C":  # modified dates option: a keyed shift into the past
+    elif action == "C":  # a date under the modified dates option: a keyed shift into the past
         if vr == "DA":
             assert after != before and len(after) == 8
     else:
@@ -102,9 +131,11 @@ def test_when_attribute_in_table_then_action_applied(row: ProfileRow, option: st
     opts = frozenset({option} if option else set())
     deid = DicomDeidentifier(KEY, opts)
     tag = _tag_of(row)
-    original, _ = _dataset(tag)
-    out, _counts = deid.deidentify(original)
+    original, vr = _dataset(tag)
     expected = deid.profile.resolve(row, tag)
+    if expected == "C" and vr in _CLEANABLE:
+        original[tag].value = _CLEAN_TEXT[:16] if vr == "SH" else _CLEAN_TEXT
+    out, _counts = deid.deidentify(original)
     if option is not None:
         assert expected == row.options[option] or "/" in row.options[option]
     _check(expected, tag, original, out, deid, opts)

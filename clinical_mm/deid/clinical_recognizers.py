@@ -16,6 +16,8 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from clinical_mm.deid.text_deidentifier import ALLOW_LIST
+
 __all__ = ["CLINICAL_PATTERNS", "ClinicalPattern", "ClinicalPatternRecognizer", "is_common_word"]
 
 _MONTHS = ("(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
@@ -128,13 +130,15 @@ called spoke unable able per via re with at on in to by from for of the and or n
 ed er icu ccu micu sicu or pacu floor unit ward room bed rounds team service clinic hospital center
 nursing nurse physician attending resident fellow radiology radiologist cardiology surgery medicine
 cxr ct mri us xr ekg ecg bp hr rr spo2 temp vs gcs nyha dnr dni full code
+ordered requested notified informed aware present absent stable unchanged reviewed consulted
+portable film films view views pa ap lateral upright supine left right bilateral
 """.split())
 
 
 def is_common_word(word: str) -> bool:
     """A word that should not be taken for a name: spaCy's stop words and common note vocabulary."""
     w = word.lower().strip(".,:;'\"()")
-    return w in STOP_WORDS or w in _NOT_NAMES
+    return w in STOP_WORDS or w in _NOT_NAMES or w in ALLOW_LIST
 
 
 class ClinicalPatternRecognizer(EntityRecognizer):

@@ -7,9 +7,15 @@ Safe Private Option. Attributes the table does not list get a conservative
 default (:meth:`DicomDeidentifier._unlisted`): unknown public tags and free-text or name values are removed
 (except a short list of acquisition descriptors), dates follow the temporal options, UIDs other than
 well-known DICOM UIDs are remapped; numbers, coded strings and pixel data are kept. PatientID and
-AccessionNumber get keyed pseudonyms (a consistent dummy value). "Clean" actions that need the text
-de-identifier (descriptors, structured content, device and patient characteristics) remove the
-attribute instead; the modified-dates option shifts dates by the patient's keyed offset.
+AccessionNumber get keyed pseudonyms (a consistent dummy value).
+
+"Clean" (C) actions replace values with ones of similar meaning that carry no identity: free text
+(descriptors, comments, text content items, annotation text) goes through the clinical text
+de-identifier, keyed surrogates for the same patient and key as the notes; person names become keyed
+surrogate names; dates shift by the patient's keyed offset under the modified-dates option (and are
+removed otherwise); sequences are recursed with their free text cleaned rather than dropped; overlay
+bitmaps are read by OCR, words are cleared and the overlay is kept only when verified (else removed);
+numbers, codes and curve samples are kept.
 
 Errors name the tag, never its value.
 """
@@ -20,8 +26,9 @@ import copy
 import logging
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
-from pydicom.datadict import dictionary_has_tag, keyword_for_tag
+from pydicom.datadict import dictionary_has_tag, keyword_for_tag, repeater_has_tag
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -33,7 +40,7 @@ from clinical_mm.deid.confidentiality_profile import OPTION_CODES, Confidentiali
 from clinical_mm.deid.pixel_text import PixelTextCleaner
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.safe_private import SafePrivateList
-from clinical_mm.errors import DeidentificationError
+from clinical_mm.errors import DeidentificationError, QuarantinedError
 from clinical_mm.types import _DEID_TOKEN, DeidentifiedStudy, DeidReceipt
 
 __all__ = ["DicomDeidentifier"]
@@ -46,6 +53,8 @@ _ACCESSION = 0x00080050
 _DATE_VRS = {"DA", "DT"}
 _TEMPORAL_VRS = _DATE_VRS | {"TM"}
 _TEXT_VRS = {"PN", "LO", "SH", "LT", "ST", "UT", "UC", "UR", "AE"}
+#: free-text VRs the text de-identifier cleans, with their maximum length in characters
+_CLEANABLE = {"LO": 64, "SH": 16, "LT": 10240, "ST": 1024, "UT": 2**32 - 2, "UC": 2**32 - 2}
 #: Unlisted free-text attributes kept because they describe the acquisition or processing, never a person.
 UNLISTED_SAFE_TEXT: frozenset[str] = frozenset({
     "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "RescaleType", "ProcessingFunction",
@@ -86,12 +95,19 @@ class DicomDeidentifier:
         self.pixels = pixels or PixelTextCleaner()
         self.pseudo = Pseudonymizer(key, remember=remember)
         self.key = key
+        self._text: Any = None  # the text de-identifier, loaded on the first clean action that needs it
+
+    @property
+    def method_values(self) -> list[str]:
+        """DeidentificationMethod values (LO, 64 characters each, multi-valued): the profile with keyed HMAC,
+        then each option's name."""
+        return ["PS3.15 Basic Profile, keyed HMAC (clinical-mm)",
+                *(OPTION_CODES[o][1] for o in sorted(self.profile.options))]
 
     @property
     def method(self) -> str:
-        """DeidentificationMethod (LO, 64 characters): the profile, keyed HMAC, and option codes."""
-        codes = " ".join(OPTION_CODES[o][0] for o in sorted(self.profile.options))
-        return f"PS3.15 Basic Profile, keyed HMAC (clinical-mm){'; ' + codes if codes else ''}"
+        """The method as one line (receipts)."""
+        return "; ".join(self.method_values)
 
     # ------------------------------------------------------------------ one dataset
     def deidentify(self, ds: Dataset, *, in_place: bool = False) -> tuple[Dataset, Counter[str]]:
@@ -114,11 +130,13 @@ class DicomDeidentifier:
         self._mark(out)
         return out, counts
 
-    def _walk(self, ds: Dataset, counts: Counter[str], patient: str) -> None:
+    def _walk(self, ds: Dataset, counts: Counter[str], patient: str, clean: bool = False) -> None:
         """Apply the profile to every element of ``ds``. Values are parsed only where an action needs them
-        (removing or keeping an element does not), so most elements stay as read."""
+        (removing or keeping an element does not), so most elements stay as read. ``clean``: ``ds`` is an
+        item of a sequence being cleaned, so free text the table does not list is cleaned, not removed."""
         private_action = self.profile.resolve(self.profile.private_row, 0)
         safe = self.safe_private.kept_tags(ds) if private_action == "C" else set()
+        overlays = {g for g in range(0x6000, 0x6020, 2) if (g << 16) | 0x3000 in ds}
         for key in list(ds.keys()):  # a copy: we delete while walking
             tag = int(key)
             vr = ds.get_item(key).VR
@@ -126,7 +144,7 @@ class DicomDeidentifier:
                 vr = ds[key].VR
             if (tag >> 16) % 2 == 1:
                 if private_action == "K" or tag in safe:
-                    self._recurse(ds, tag, vr, counts, patient)
+                    self._recurse(ds, tag, vr, counts, patient, clean)
                     counts["K:private" if tag in safe else "K"] += 1
                 else:
                     del ds[tag]
@@ -134,16 +152,26 @@ class DicomDeidentifier:
                 continue
             listed = self.profile.action(tag)
             if listed is None:
-                self._unlisted(ds, tag, vr, counts, patient)
+                self._unlisted(ds, tag, vr, counts, patient, clean)
             else:
-                self._apply(ds, tag, vr, listed, counts, patient)
+                self._apply(ds, tag, vr, listed, counts, patient, clean)
+        self._drop_empty_overlays(ds, overlays, counts)
 
-    def _recurse(self, ds: Dataset, tag: int, vr: str, counts: Counter[str], patient: str) -> None:
+    @staticmethod
+    def _drop_empty_overlays(ds: Dataset, overlays: set[int], counts: Counter[str]) -> None:
+        """An overlay group whose Overlay Data was removed goes as a whole (Overlay Data is Type 1)."""
+        for g in overlays:
+            if (g << 16) | 0x3000 not in ds:
+                for k in [k for k in ds.keys() if int(k) >> 16 == g]:
+                    del ds[k]
+                counts["X:overlay-group"] += 1
+
+    def _recurse(self, ds: Dataset, tag: int, vr: str, counts: Counter[str], patient: str, clean: bool = False) -> None:
         if vr == "SQ":
             for item in ds[tag].value or []:
-                self._walk(item, counts, patient)
+                self._walk(item, counts, patient, clean)
 
-    def _unlisted(self, ds: Dataset, tag: int, vr: str, counts: Counter[str], patient: str) -> None:
+    def _unlisted(self, ds: Dataset, tag: int, vr: str, counts: Counter[str], patient: str, clean: bool = False) -> None:
         """The conservative default for attributes Table E.1-1 does not list.
 
         Unknown public tags are removed (they cannot be judged). Values that cannot carry a name or free text
@@ -152,18 +180,21 @@ class DicomDeidentifier:
         times follow the temporal options (removed by default). UIDs that are not well-known DICOM UIDs
         (SOP classes, transfer syntaxes) are remapped with the keyed mapping.
         """
-        if not dictionary_has_tag(BaseTag(tag)):
+        if not (dictionary_has_tag(BaseTag(tag)) or repeater_has_tag(tag)):
             del ds[tag]
             counts["X:unknown"] += 1
         elif vr == "SQ":
-            self._recurse(ds, tag, vr, counts, patient)
+            self._recurse(ds, tag, vr, counts, patient, clean)
         elif vr in _TEXT_VRS and keyword_for_tag(tag) not in UNLISTED_SAFE_TEXT:
-            del ds[tag]
-            counts["X:unlisted-text"] += 1
+            if clean and (vr in _CLEANABLE or vr == "PN"):
+                self._clean_value(ds, tag, vr, counts, patient)
+            else:
+                del ds[tag]
+                counts["X:unlisted-text"] += 1
         elif vr in _TEMPORAL_VRS:
             if Option.RETAIN_LONG_FULL_DATES.value in self.profile.options:
                 return
-            self._apply(ds, tag, vr, "C", counts, patient)
+            self._apply(ds, tag, vr, "C", counts, patient, clean)
         elif vr == "UI":
             elem = ds[tag]
             values = elem.value if isinstance(elem.value, (list, tuple, MultiValue)) else [elem.value]
@@ -171,15 +202,19 @@ class DicomDeidentifier:
                 elem.value = self._map_uids(elem.value)
                 counts["U:unlisted"] += 1
 
-    def _apply(self, ds: Dataset, tag: int, vr: str, action: str, counts: Counter[str], patient: str) -> None:
-        if action == "X" or (action == "C" and not (
-                Option.RETAIN_LONG_MODIFIED_DATES.value in self.profile.options and vr in _TEMPORAL_VRS)):
+    def _apply(self, ds: Dataset, tag: int, vr: str, action: str, counts: Counter[str], patient: str,
+               clean: bool = False) -> None:
+        if action == "X" or (action == "C" and vr in _TEMPORAL_VRS
+                             and Option.RETAIN_LONG_MODIFIED_DATES.value not in self.profile.options):
             del ds[tag]
             counts["X" if action == "X" else "C:removed"] += 1
             return
         if action == "K":
-            self._recurse(ds, tag, vr, counts, patient)
+            self._recurse(ds, tag, vr, counts, patient, clean)
             counts["K"] += 1
+            return
+        if action == "C" and vr not in _TEMPORAL_VRS:
+            self._clean(ds, tag, vr, counts, patient)
             return
         elem = ds[tag]
         if tag in (_PATIENT_ID, _ACCESSION) and action in ("Z", "D"):
@@ -191,7 +226,7 @@ class DicomDeidentifier:
             counts["Z"] += 1
         elif action == "D":
             if vr == "SQ":
-                self._recurse(ds, tag, vr, counts, patient)
+                self._recurse(ds, tag, vr, counts, patient, clean)
             elif vr == "UI":
                 elem.value = self._map_uids(elem.value)
             elif vr in _DUMMY_TEXT:
@@ -201,7 +236,7 @@ class DicomDeidentifier:
             counts["D"] += 1
         elif action == "U":
             if vr == "SQ":
-                self._recurse(ds, tag, vr, counts, patient)
+                self._recurse(ds, tag, vr, counts, patient, clean)
             else:
                 elem.value = self._map_uids(elem.value)
             counts["U"] += 1
@@ -213,6 +248,60 @@ class DicomDeidentifier:
         else:
             raise DeidentificationError(f"tag ({tag >> 16:04X},{tag & 0xFFFF:04X}): unknown action {action!r}")
 
+    # ------------------------------------------------------------------ clean (C) actions
+    def _clean(self, ds: Dataset, tag: int, vr: str, counts: Counter[str], patient: str) -> None:
+        """A non-temporal C action: clean text and names, recurse sequences cleaning their text, verify
+        overlays by OCR; numbers, codes and binary samples (curves) carry no identity and are kept."""
+        if vr == "SQ":
+            self._recurse(ds, tag, vr, counts, patient, clean=True)
+            counts["C:sequence"] += 1
+        elif vr in _CLEANABLE or vr == "PN":
+            self._clean_value(ds, tag, vr, counts, patient)
+        elif (tag >> 16) & 0xFF00 == 0x6000 and tag & 0xFFFF == 0x3000:
+            self._clean_overlay(ds, tag, counts)
+        elif vr in ("AE", "UR"):  # an address cannot be cleaned into a meaningful one
+            del ds[tag]
+            counts["C:removed"] += 1
+        else:
+            counts["C:kept"] += 1
+
+    def _text_deidentifier(self) -> Any:
+        if self._text is None:
+            from clinical_mm.deid.text_deidentifier import TextDeidentifier
+
+            self._text = TextDeidentifier(self.key)
+        return self._text
+
+    def _clean_value(self, ds: Dataset, tag: int, vr: str, counts: Counter[str], patient: str) -> None:
+        """Free text through the text de-identifier (each value of a multi-valued element); a person name
+        becomes the keyed surrogate name the text side gives it. Cut to the VR's length."""
+        elem = ds[tag]
+        values = list(elem.value) if isinstance(elem.value, (list, tuple, MultiValue)) else [elem.value]
+        text = self._text_deidentifier()
+        out = []
+        for v in values:
+            if v is None or str(v) == "":
+                out.append(v)
+            elif vr == "PN":
+                out.append(text._surrogate("PERSON", str(v).replace("^", " ").strip(), patient).replace(" ", "^"))
+            else:
+                cleaned, _ = text.deidentify(str(v), patient)
+                out.append(cleaned[: _CLEANABLE[vr]])
+        elem.value = out if len(out) > 1 else out[0]
+        counts["C:text"] += 1
+
+    def _clean_overlay(self, ds: Dataset, tag: int, counts: Counter[str]) -> None:
+        """Overlay bitmap: words read by OCR are cleared; kept only when verified, removed otherwise."""
+        group = tag >> 16
+        try:
+            boxes = self.pixels.clean_overlay(ds, group)
+        except QuarantinedError:
+            del ds[tag]
+            counts["C:overlay-removed"] += 1
+            return
+        counts["C:overlay-verified"] += 1
+        counts["pixel:overlay-box"] += boxes
+
     def _map_uids(self, value: object) -> object:
         if isinstance(value, (list, tuple, MultiValue)):
             return [self.pseudo.uid(str(v)) for v in value]
@@ -220,7 +309,8 @@ class DicomDeidentifier:
 
     def _mark(self, ds: Dataset) -> None:
         ds.PatientIdentityRemoved = "YES"
-        ds.DeidentificationMethod = self.method
+        values = self.method_values
+        ds.DeidentificationMethod = values if len(values) > 1 else values[0]
         codes = []
         for key in ["basic", *sorted(self.profile.options)]:
             value, meaning = OPTION_CODES[key]

@@ -127,6 +127,35 @@ class PixelTextCleaner:
         ds.BurnedInAnnotation = "NO"
         return counts
 
+    def clean_overlay(self, ds: Dataset, group: int) -> int:
+        """Clear the words OCR reads in the overlay bitmap of repeating ``group`` (0x6000-0x601E), in place,
+        and verify; return the number of boxes cleared. :class:`QuarantinedError` when it cannot be verified
+        (no tesseract, an overlay that cannot be decoded, text left after three rounds)."""
+        from pydicom.pixels import pack_bits
+
+        if self.tesseract is None:
+            raise QuarantinedError("overlay text cannot be verified: OCR (tesseract) is not installed")
+        try:
+            bits = np.asarray(ds.overlay_array(group), dtype=np.uint8).copy()
+        except Exception as exc:  # pydicom raises several types for malformed overlays
+            raise QuarantinedError(f"overlay ({group:04X},3000) cannot be decoded ({exc.__class__.__name__})") from None
+        frames = bits if bits.ndim == 3 else bits[None]
+        plain = Dataset()  # render as MONOCHROME2: set bits white on black
+        n = 0
+        for frame in frames:
+            for _ in range(_ROUNDS):
+                boxes = self._words(frame, plain)
+                if not boxes:
+                    break
+                for bx0, by0, bx1, by1 in boxes:
+                    frame[by0:by1, bx0:bx1] = 0
+                n += len(boxes)
+            else:
+                raise QuarantinedError(f"overlay text remains after {_ROUNDS} redaction rounds")
+        packed = pack_bits(bits, pad=True)
+        ds[(group << 16) | 0x3000].value = packed
+        return n
+
     @staticmethod
     def _fill_value(ds: Dataset, frames: np.ndarray) -> float:
         """Black as the image is displayed: the lowest stored value, or the highest for MONOCHROME1."""
