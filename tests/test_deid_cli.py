@@ -6,9 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 from click.testing import CliRunner
+from PIL import Image, ImageDraw, ImageFont
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -16,6 +18,7 @@ from pydicom.sequence import Sequence
 from clinical_mm.cli import cli
 from clinical_mm.config import PseudonymKey
 from clinical_mm.deid import Option
+from clinical_mm.deid.pixel_text import PixelTextCleaner
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
@@ -27,6 +30,24 @@ PLANTED = {
     "OperatorsName": "QXOP^ERATOR", "StationName": "QXSTATION", "DeviceSerialNumber": "QXSERIAL0099",
     "StudyID": "QXSTUDY5", "ImageComments": "QXCOMMENT about QXDEID", "StudyDate": "20210913",
 }
+
+
+def _burn(ds: pydicom.Dataset) -> np.ndarray:
+    """Burn a name and an MRN into the pixels on a black box, as modalities do; return the text's neighbourhood."""
+    arr = ds.pixel_array.copy()
+    img = Image.new("L", (arr.shape[1], arr.shape[0]), 0)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=16)
+    draw.text((24, 30), "QXBURNED^ANNA  MRN 5512093", fill=255, font=font)
+    x0, y0, x1, y1 = draw.textbbox((24, 30), "QXBURNED^ANNA  MRN 5512093", font=font)
+    m1 = ds.PhotometricInterpretation == "MONOCHROME1"
+    arr[y0 - 4:y1 + 4, x0 - 4:x1 + 4] = arr.max() if m1 else arr.min()
+    arr[np.asarray(img) > 0] = arr.min() if m1 else arr.max()
+    ds.PixelData = arr.tobytes()
+    ds.BurnedInAnnotation = "YES"
+    area = np.zeros(arr.shape, bool)
+    area[max(0, y0 - 28):y1 + 28, max(0, x0 - 28):x1 + 28] = True  # OCR boxes are padded by a third of a line
+    return area
 
 
 @pytest.fixture()
@@ -54,6 +75,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
                 ds.RequestAttributesSequence = Sequence([nested])
                 ds.private_block(0x0043, "QX VENDOR", create=True).add_new(0x01, "LO", "QXPRIVATE VALUE")
                 ds.save_as(src / rel, enforce_file_format=True)
+            if i == 1:  # the second study: a name and an MRN burned into the pixels
+                np.save(tmp_path / "burned_area.npy", _burn(ds))
+                ds.save_as(src / rel, enforce_file_format=True)
+                burned_uid = str(ds.SOPInstanceUID)
     # pydicom's CT states no BurnedInAnnotation: OCR must check it first
     shutil.copyfile(str(get_testdata_file("CT_small.dcm")), src / "ct.dcm")
     # files to hold back: not DICOM at all; pixels that may hold text and cannot be decoded
@@ -63,7 +88,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     broken.PixelData = broken.PixelData[:64]
     broken.save_as(src / "broken_pixels.dcm")
     return {"src": src, "dst": tmp_path / "dst", "key": key, "other": other, "vault": tmp_path / "data" / "vault.sqlite",
-            "planted": planted, "tmp": tmp_path}  # type: ignore[dict-item]
+            "planted": planted, "tmp": tmp_path, "burned": burned_uid}  # type: ignore[dict-item]
 
 
 def _run(*args: str) -> object:
@@ -87,11 +112,22 @@ def test_when_deid_dicom_runs_then_no_planted_value_remains_and_pixels_are_uncha
         ds = pydicom.dcmread(p)  # a valid PS3.10 file (preamble, meta)
         assert ds.PatientIdentityRemoved == "YES" and ds.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
         assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
-        before = next(pydicom.dcmread(o) for u, o in originals.items() if pseudo.uid(u) == ds.SOPInstanceUID)
-        assert ds.PixelData == before.PixelData
+        uid = next(u for u in originals if pseudo.uid(u) == ds.SOPInstanceUID)
+        before = pydicom.dcmread(originals[uid])
+        if uid != env["burned"]:
+            assert ds.PixelData == before.PixelData
+            continue
+        # burned-in text: redacted, verified, and nothing changed outside the text's area
+        changed = ds.pixel_array != before.pixel_array
+        area = np.load(env["tmp"] / "burned_area.npy")
+        assert changed.any() and not (changed & ~area).any()
+        assert ds.BurnedInAnnotation == "NO"
+        assert PixelTextCleaner()._words(ds.pixel_array, ds) == []
     receipts = [json.loads(p.read_text()) for p in env["dst"].glob("*/receipt.json")]
     assert len(receipts) == 4  # three synthetic studies and the CT
-    assert sum(r["action_counts"].get("pixel:frame-verified", 0) for r in receipts) == 1  # only the CT needed OCR
+    # OCR ran where BurnedInAnnotation is not NO: the CT (unstated) and the burned study
+    assert sum(r["action_counts"].get("pixel:frame-verified", 0) for r in receipts) == 2
+    assert sum(r["action_counts"].get("pixel:ocr-box", 0) for r in receipts) >= 2
     assert all(r["key_id"] == PseudonymKey.from_hex(KEY_HEX, source="t").key_id and r["action_counts"]["X"] > 0
                and r["codes"][0]["code"] == "113100" for r in receipts)
 

@@ -65,6 +65,37 @@ def test_when_text_is_burned_in_then_it_is_redacted_verified_and_nothing_else_ch
     assert np.array_equal(after[~area], original[~area])
 
 
+def test_when_multi_frame_then_every_frame_is_read_and_only_the_burned_one_changes(tmp_path: Path) -> None:
+    ds = _study(tmp_path)
+    clean = ds.pixel_array.copy()
+    area = _burn(ds)
+    burned = ds.pixel_array.copy()
+    ds.NumberOfFrames = 2
+    ds.PixelData = np.stack([clean, burned]).tobytes()
+    counts = PixelTextCleaner().clean(ds)
+    frames = ds.pixel_array
+    assert frames.shape == (2, *clean.shape) and counts["pixel:frame-verified"] == 2
+    assert np.array_equal(frames[0], clean)
+    changed = frames[1] != burned
+    assert changed.any() and not (changed & ~area).any()
+
+
+def test_when_pixels_are_compressed_then_they_are_decoded_redacted_and_written_uncompressed(tmp_path: Path) -> None:
+    from pydicom.uid import ExplicitVRLittleEndian, RLELossless
+
+    ds = _study(tmp_path)
+    area = _burn(ds)
+    burned = ds.pixel_array.copy()
+    ds.compress(RLELossless)
+    assert ds.file_meta.TransferSyntaxUID == RLELossless
+    PixelTextCleaner().clean(ds)
+    assert ds.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    after = ds.pixel_array
+    changed = after != burned
+    assert changed.any() and not (changed & ~area).any()
+    assert _words(ds) == []
+
+
 def test_when_monochrome1_then_boxes_are_filled_with_its_black(tmp_path: Path) -> None:
     for seed in range(5, 60):  # find a study from the MONOCHROME1 site
         ds = _study(tmp_path / str(seed), seed)
