@@ -27,12 +27,15 @@ from pathlib import Path
 
 from clinical_mm.errors import InputError
 
-__all__ = ["HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
-#: the held-out set: ``PhiNoteCorpus(seed=2032).generate(120, held_out=True)``
+#: the held-out set: ``PhiNoteCorpus(seed=2032).generate(120, "held-out")``
 HELD_OUT_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_held_out.jsonl"
+#: the blind set, with its own templates and names, scored once and never used to change a recognizer:
+#: ``PhiNoteCorpus(seed=2033).generate(150, "blind")``
+BLIND_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind.jsonl"
 
 #: annotation types and the HIPAA Safe Harbor identifier each one is
 PHI_TYPES: dict[str, str] = {
@@ -61,6 +64,11 @@ _LAST = ["Abernathy", "Bjornsson", "Castellanos", "Dunleavy", "Eberhardt", "Fitz
          "Grabowski", "Hollingsworth", "Iwu", "Jorgensen", "Kirkpatrick", "Lafleur", "McAllister", "Novak",
          "O'Sullivan", "Petrakis", "Ravensworth", "Sorensen", "Trevino", "Van Buren", "Wojcik", "Okafor",
          "Nguyen", "Patel", "Kim", "Garcia", "Cohen", "Murphy", "Rossi", "Singh", "Tanaka", "Brown", "Lee"]
+_BLIND_FIRST = ["Shanice", "Tyrone", "Guadalupe", "Nikolai", "Aaliyah", "Bao", "Oluwaseun", "Rajesh", "Mei", "Connor",
+                "Brittany", "Dwayne", "Ximena", "Yusuf", "Zofia", "Liam", "Ebony", "Cheng", "Anastasia", "Terrence"]
+_BLIND_LAST = ["Washington", "Okonkwo", "Hernandez", "Petrov", "Goldberg", "Nwosu", "Tran", "Kaur", "O'Brien", "Schmidt",
+               "Jefferson", "Mendoza", "Kovacs", "Abdullah", "Lindgren", "Fitzpatrick", "Baptiste", "Yilmaz", "Haddad",
+               "Ferreira"]
 _STREETS = ["Maple", "Elmwood", "Chestnut Hill", "Harbor View", "Old Mill", "Juniper", "Lakeshore", "Briarcliff",
             "Kingsley", "Prospect", "Willow Creek", "Beacon", "Orchard", "Sycamore", "Fairmount", "Quarry"]
 _SUFFIX = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Court", "Boulevard", "Way", "Terrace"]
@@ -137,10 +145,11 @@ class PhiNoteCorpus:
 
     def __init__(self, seed: int = 2031) -> None:
         self.seed = seed
+        self.first, self.last = _FIRST, _LAST
 
     # ------------------------------------------------------------------ PHI values
     def _person(self, r: random.Random) -> tuple[str, str]:
-        return r.choice(_FIRST), r.choice(_LAST)
+        return r.choice(self.first), r.choice(self.last)
 
     def _date(self, r: random.Random, year: int | None = None, forms: str = "all") -> str:
         y = year or r.randint(2024, 2035)
@@ -172,7 +181,7 @@ class PhiNoteCorpus:
 
     def _values(self, r: random.Random) -> dict[str, _Value]:
         pf, pl = self._person(r)
-        rf, rl = r.choice(_FIRST), r.choice([pl, r.choice(_LAST)])
+        rf, rl = r.choice(self.first), r.choice([pl, r.choice(self.last)])
         cf, cl = self._person(r)
         c2f, c2l = self._person(r)
         sex = r.choice(["male", "female"])
@@ -317,13 +326,37 @@ class PhiNoteCorpus:
                       "Sincerely, {dr_full}, MD, {hospital}."),
     ]
 
-    def generate(self, n: int = 330, held_out: bool = False) -> list[AnnotatedNote]:
-        """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``held_out``: from the
-        held-out templates instead."""
+    #: written after every recognizer, with their own names; scored once
+    _BLIND = [
+        ("nursing", "Family meeting held at {time}. Present: pt's {rel} {rel_full}, SW, and {dr2_full}. {pt_first} "
+                    "prefers to go by her middle name. Code status changed to DNR/DNI per {pt_first} and {rel_name}. "
+                    "Chaplain visit requested. Callback number for family {phone}."),
+        ("nursing", "Telemetry event {date_short} at {time}: 6 beat run of VT, asymptomatic. {pt_full} resting, "
+                    "lytes sent. Covering provider {dr_full} notified; Mg 2 g IV ordered. Bed {mrn} (MRN) on 5 North."),
+        ("radiology", "Addendum: prior outside chest CT from {hospital} ({date_full}) has become available and was "
+                      "compared. The 8 mm nodule is stable. This addendum was discussed with {dr_full} by phone. "
+                      "{dr2_full} / {date_short}. Exam {acc}, {pt_lastfirst}."),
+        ("radiology", "Mammogram screening bilateral. {pt_full}, DOB {dob}, MRN {mrn}. BI-RADS 1, negative. "
+                      "Patient notified by letter mailed to {street}, {city}, {state} {zip}. Reader {dr2_full}."),
+        ("discharge", "{pt_full} is being discharged to the care of her {rel}, {rel_full}, who lives at {street}, "
+                      "{city}. Home O2 2 L via nasal cannula. Followup with {dr_full} in pulmonary clinic {date_short}. "
+                      "Questions: {email} or {phone}."),
+        ("discharge", "Med reconciliation completed {date} by {dr2_full}, PharmD, for {pt_full} ({age} {sex}). "
+                      "Stopped: glipizide. Started: empagliflozin 10 mg daily. Insurance: plan ID {plan}."),
+    ]
+
+    def generate(self, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
+        """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
+        shipped set), "held-out" or "blind" (its own names too)."""
         r = random.Random(self.seed)
         styles = [("nursing", self._NURSING), ("radiology", self._RADIOLOGY), ("discharge", self._DISCHARGE)]
-        if held_out:
-            styles = [(st, [t for s2, t in self._HELD_OUT if s2 == st]) for st, _ in styles]
+        if template_set == "blind":
+            self.first, self.last = _BLIND_FIRST, _BLIND_LAST
+        if template_set in ("held-out", "blind"):
+            pool = self._HELD_OUT if template_set == "held-out" else self._BLIND
+            styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
+        elif template_set != "dev":
+            raise ValueError(f"unknown template set {template_set!r}")
         notes = []
         for i in range(n):
             style, templates = styles[i % 3]
@@ -333,11 +366,13 @@ class PhiNoteCorpus:
             case = "upper" if (i // 3) % 3 == 2 else "mixed"
             if case == "upper":
                 text = text.upper()
-            notes.append(AnnotatedNote(f"{'held-out' if held_out else 'note'}-{i:04d}", style, case, text, w.spans))
+            prefix = "note" if template_set == "dev" else template_set
+            notes.append(AnnotatedNote(f"{prefix}-{i:04d}", style, case, text, w.spans))
+        self.first, self.last = _FIRST, _LAST
         return notes
 
-    def write(self, path: Path, n: int = 330, held_out: bool = False) -> list[AnnotatedNote]:
-        notes = self.generate(n, held_out)
+    def write(self, path: Path, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
+        notes = self.generate(n, template_set)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(note.to_json() + "\n" for note in notes), encoding="utf-8")
         return notes

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from clinical_mm.cli import cli
 from clinical_mm.errors import InputError
 from clinical_mm.evaluation.phi_note_corpus import (
+    BLIND_NOTES,
     HELD_OUT_NOTES,
     PHI_TYPES,
     SHIPPED_NOTES,
@@ -25,7 +26,8 @@ from clinical_mm.evaluation.text_deid_evaluation import score_notes
 def test_when_generated_again_then_the_shipped_sets_are_reproduced_byte_for_byte() -> None:
     assert SHIPPED_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2031).generate(330))
     assert HELD_OUT_NOTES.read_text() == "".join(
-        n.to_json() + "\n" for n in PhiNoteCorpus(2032).generate(120, held_out=True))
+        n.to_json() + "\n" for n in PhiNoteCorpus(2032).generate(120, "held-out"))
+    assert BLIND_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2033).generate(150, "blind"))
 
 
 def test_when_shipped_set_is_read_then_it_has_the_size_styles_and_cases_asked_for() -> None:

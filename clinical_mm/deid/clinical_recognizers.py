@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -18,7 +19,8 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from clinical_mm.deid.text_deidentifier import ALLOW_LIST
 
-__all__ = ["CLINICAL_PATTERNS", "ClinicalPattern", "ClinicalPatternRecognizer", "is_common_word"]
+__all__ = ["CLINICAL_PATTERNS", "ClinicalPattern", "ClinicalPatternRecognizer", "NameLexiconRecognizer", "is_common_word",
+           "name_lexicon"]
 
 _MONTHS = ("(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
            "|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
@@ -186,3 +188,70 @@ def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
             first = m.start()
         stop = m.end()
     return (first, stop) if first >= 0 else (start, start)
+
+
+@lru_cache(maxsize=1)
+def name_lexicon() -> tuple[frozenset[str], frozenset[str]]:
+    """Given names and surnames (lower case) from Faker's person providers of every locale written in Latin
+    letters (about 16,000 and 15,000), less common words."""
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as people
+
+    first: set[str] = set()
+    last: set[str] = set()
+    for module in pkgutil.iter_modules(people.__path__):
+        try:
+            provider = importlib.import_module(f"faker.providers.person.{module.name}").Provider
+        except (ImportError, AttributeError):
+            continue
+        for attr, into in (("first_names", first), ("first_names_male", first), ("first_names_female", first),
+                           ("last_names", last)):
+            values = getattr(provider, attr, None)
+            if isinstance(values, (dict, list, tuple)):
+                into.update(v.lower() for v in values
+                            if isinstance(v, str) and v.isascii() and v[:1].isupper() and len(v) > 2)
+    return (frozenset(w for w in first if not is_common_word(w)), frozenset(w for w in last if not is_common_word(w)))
+
+
+class NameLexiconRecognizer(EntityRecognizer):
+    """Names without context: a known given name followed by a capitalised word ("Gustavo Novak slept"), or
+    a capitalised word, a comma and a known given name ("Novak, Gustavo").
+
+    In UPPER CASE text, where capitals say nothing, both words must be in the lexicon (given name and
+    surname). Common words never count as names.
+    """
+
+    _PAIR = re.compile(rf"(?<![A-Za-z'\-])(?=({_W})\s+({_W})(?![A-Za-z'\-]))")  # overlapping pairs
+    _LAST_FIRST = re.compile(rf"(?<![A-Za-z'\-])({_W}),\s+({_W})(?![A-Za-z'\-])")
+
+    def __init__(self) -> None:
+        self.first, self.last = name_lexicon()
+        super().__init__(supported_entities=["PERSON"], name="NameLexiconRecognizer", supported_language="en")
+
+    def load(self) -> None:
+        """The lexicon is read in the constructor."""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        upper = text.upper() == text
+        out = []
+        for m in self._PAIR.finditer(text):
+            given, family = m.group(1), m.group(2)
+            if given.lower() not in self.first or is_common_word(family):
+                continue
+            if upper and family.lower() not in self.last:
+                continue
+            if not upper and not (family[0].isupper() and family[1:].islower() or family.lower() in self.last):
+                continue
+            out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
+        for m in self._LAST_FIRST.finditer(text):
+            family, given = m.group(1), m.group(2)
+            if given.lower() not in self.first or is_common_word(family) or is_common_word(given):
+                continue
+            if upper and family.lower() not in self.last:
+                continue
+            if not upper and not family[1:].islower():
+                continue
+            out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
+        return out

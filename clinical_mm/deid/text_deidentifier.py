@@ -83,7 +83,7 @@ _NOT_FOR_NER = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", 
 @dataclass(frozen=True)
 class _Engines:
     analyzer: Any
-    clinical: Any
+    clinical: tuple[Any, ...]
     anonymizer: Any
 
 
@@ -98,7 +98,7 @@ def _engines() -> _Engines:
         from presidio_analyzer.predefined_recognizers import EmailRecognizer
         from presidio_anonymizer import AnonymizerEngine
 
-        from clinical_mm.deid.clinical_recognizers import ClinicalPatternRecognizer
+        from clinical_mm.deid.clinical_recognizers import ClinicalPatternRecognizer, NameLexiconRecognizer
     except ImportError as exc:
         raise ConfigurationError(f"text de-identification needs presidio and spaCy ({exc.name} missing)") from None
 
@@ -147,7 +147,8 @@ def _engines() -> _Engines:
     registry.remove_recognizer("DateRecognizer")  # the clinical date forms are the clinical recognizer's
     return _Engines(AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"],
                                    context_aware_enhancer=NoContextEnhancer()),
-                    ClinicalPatternRecognizer(), AnonymizerEngine())  # type: ignore[no-untyped-call]
+                    (ClinicalPatternRecognizer(), NameLexiconRecognizer()),
+                    AnonymizerEngine())  # type: ignore[no-untyped-call]
 
 
 def _ner_view(text: str) -> str:
@@ -188,7 +189,8 @@ class TextDeidentifier:
         artifacts = engines.analyzer.nlp_engine.process_batch(views, language="en", batch_size=64)
         out = []
         for text, (view, nlp_artifacts) in zip(texts, artifacts, strict=True):
-            spans = [TextSpan(r.start, r.end, r.entity_type, r.score) for r in engines.clinical.analyze(text, [])]
+            spans = [TextSpan(r.start, r.end, r.entity_type, r.score)
+                     for recognizer in engines.clinical for r in recognizer.analyze(text, [])]
             for r in engines.analyzer.analyze(view, language="en", entities=sorted(_PRESIDIO_TYPES),
                                               nlp_artifacts=nlp_artifacts):
                 word = text[r.start:r.end]
