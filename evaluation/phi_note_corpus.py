@@ -27,15 +27,17 @@ from pathlib import Path
 
 from clinical_mm.errors import InputError
 
-__all__ = ["BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND2_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
 #: the held-out set: ``PhiNoteCorpus(seed=2032).generate(120, "held-out")``
 HELD_OUT_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_held_out.jsonl"
-#: the blind set, with its own templates and names, scored once and never used to change a recognizer:
+#: the first blind set, with its own templates and names, scored once (then a lone-given-name rule was added):
 #: ``PhiNoteCorpus(seed=2033).generate(150, "blind")``
 BLIND_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind.jsonl"
+#: the second blind set, written after every recognizer and scored once: ``PhiNoteCorpus(seed=2034).generate(150, "blind-2")``
+BLIND2_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind2.jsonl"
 
 #: annotation types and the HIPAA Safe Harbor identifier each one is
 PHI_TYPES: dict[str, str] = {
@@ -69,6 +71,10 @@ _BLIND_FIRST = ["Shanice", "Tyrone", "Guadalupe", "Nikolai", "Aaliyah", "Bao", "
 _BLIND_LAST = ["Washington", "Okonkwo", "Hernandez", "Petrov", "Goldberg", "Nwosu", "Tran", "Kaur", "O'Brien", "Schmidt",
                "Jefferson", "Mendoza", "Kovacs", "Abdullah", "Lindgren", "Fitzpatrick", "Baptiste", "Yilmaz", "Haddad",
                "Ferreira"]
+_BLIND2_FIRST = ["Rosalie", "Desmond", "Marisol", "Viktor", "Keisha", "Arjun", "Linnea", "Tobias", "Nadia", "Emeka",
+                 "Colleen", "Rafael", "Sunita", "Gareth", "Ana", "Demetrius", "Ingeborg", "Lamar", "Yuki", "Fernando"]
+_BLIND2_LAST = ["Castillo", "Odom", "Varga", "Mahoney", "Adeyemi", "Lund", "Prakash", "Whitaker", "Moreau", "Oyelowo",
+                "Sandoval", "Kincaid", "Hashemi", "Dobrowski", "Stroud", "Ibarra", "Nilsen", "Mwangi", "Crane", "Vo"]
 _STREETS = ["Maple", "Elmwood", "Chestnut Hill", "Harbor View", "Old Mill", "Juniper", "Lakeshore", "Briarcliff",
             "Kingsley", "Prospect", "Willow Creek", "Beacon", "Orchard", "Sycamore", "Fairmount", "Quarry"]
 _SUFFIX = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Court", "Boulevard", "Way", "Terrace"]
@@ -345,15 +351,39 @@ class PhiNoteCorpus:
                       "Stopped: glipizide. Started: empagliflozin 10 mg daily. Insurance: plan ID {plan}."),
     ]
 
+    #: the second blind set: written after every recognizer, with its own names; scored once
+    _BLIND2 = [
+        ("nursing", "Pt up to chair x2 today. Spouse at bedside most of the shift; {rel_name} asked about PT. "
+                    "{pt_title} reports nausea improved after ondansetron. Dressing to L forearm CDI. "
+                    "Report called to oncoming RN {dr2_full} at {time}."),
+        ("nursing", "PRN given: oxycodone 5 mg PO at {time} for pain 6/10, reassessed at 1 hr 3/10. "
+                    "{pt_full} tolerating regular diet. Daughter-in-law {rel_full} will pick pt up tomorrow; "
+                    "her number is {phone}. Reviewed plan with {dr_init}."),
+        ("radiology", "Comparison: {date_full} ({hospital}). Technique: PA and lateral. {pt_lastfirst}, MRN {mrn}. "
+                      "Impression: interval resolution of left basilar opacity. I personally reviewed the images. "
+                      "{dr2_full}, MD, Department of Radiology, {hospital2}. Transcribed {date_short}."),
+        ("radiology", "Preliminary report by resident {dr_full} on {date_short}, final by {dr2_full}. "
+                      "History: {age} {sex}, trauma. Exam: CT C-spine. No fracture or malalignment. "
+                      "Results conveyed to ED attending at {time}. Accession number {acc}."),
+        ("discharge", "Patient {pt_full} was admitted on {date} and went home on {date2}. She will stay with "
+                      "her {rel} in {city} for two weeks (address on file: {street}, {city}, {state} {zip}). "
+                      "PCP {dr_full} to see her within 7 days. Contact: {phone}."),
+        ("discharge", "Summary faxed to {fax}, attn {dr_full}. {pt_first} {pt_last} is a {age} {sex} discharged "
+                      "on apixaban 5 mg twice daily. MRN {mrn}. Billing account {acct}. Please call {phone2} "
+                      "with results of outpatient labs."),
+    ]
+
     def generate(self, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
         """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
-        shipped set), "held-out" or "blind" (its own names too)."""
+        shipped set), "held-out", "blind" or "blind-2" (the blind sets have their own names too)."""
         r = random.Random(self.seed)
         styles = [("nursing", self._NURSING), ("radiology", self._RADIOLOGY), ("discharge", self._DISCHARGE)]
         if template_set == "blind":
             self.first, self.last = _BLIND_FIRST, _BLIND_LAST
-        if template_set in ("held-out", "blind"):
-            pool = self._HELD_OUT if template_set == "held-out" else self._BLIND
+        if template_set == "blind-2":
+            self.first, self.last = _BLIND2_FIRST, _BLIND2_LAST
+        if template_set in ("held-out", "blind", "blind-2"):
+            pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2}[template_set]
             styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
         elif template_set != "dev":
             raise ValueError(f"unknown template set {template_set!r}")

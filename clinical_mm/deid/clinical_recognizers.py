@@ -134,6 +134,9 @@ nursing nurse physician attending resident fellow radiology radiologist cardiolo
 cxr ct mri us xr ekg ecg bp hr rr spo2 temp vs gcs nyha dnr dni full code
 ordered requested notified informed aware present absent stable unchanged reviewed consulted
 portable film films view views pa ap lateral upright supine left right bilateral
+north south east west january february march april june july august september october november december
+monday tuesday wednesday thursday friday saturday sunday christmas easter thanksgiving
+senna echo braden morse wells geneva milan duke hunt hess fisher gleason apgar glasgow ranson pugh child
 """.split())
 
 
@@ -216,8 +219,9 @@ def name_lexicon() -> tuple[frozenset[str], frozenset[str]]:
 
 
 class NameLexiconRecognizer(EntityRecognizer):
-    """Names without context: a known given name followed by a capitalised word ("Gustavo Novak slept"), or
-    a capitalised word, a comma and a known given name ("Novak, Gustavo").
+    """Names without context: a known given name followed by a capitalised word ("Gustavo Novak slept"), a
+    capitalised word, a comma and a known given name ("Novak, Gustavo"), or, in mixed-case text, a known
+    given name capitalised inside a sentence ("per Gustavo and family").
 
     In UPPER CASE text, where capitals say nothing, both words must be in the lexicon (given name and
     surname). Common words never count as names.
@@ -225,6 +229,8 @@ class NameLexiconRecognizer(EntityRecognizer):
 
     _PAIR = re.compile(rf"(?<![A-Za-z'\-])(?=({_W})\s+({_W})(?![A-Za-z'\-]))")  # overlapping pairs
     _LAST_FIRST = re.compile(rf"(?<![A-Za-z'\-])({_W}),\s+({_W})(?![A-Za-z'\-])")
+    #: a capitalised word inside a sentence (after a lower-case word or a comma), for a lone given name
+    _INNER = re.compile(r"(?<=[a-z,]\s)([A-Z][a-z]+(?:-[A-Za-z]+)?)(?![A-Za-z'\-])")
 
     def __init__(self) -> None:
         self.first, self.last = name_lexicon()
@@ -254,4 +260,9 @@ class NameLexiconRecognizer(EntityRecognizer):
             if not upper and not family[1:].islower():
                 continue
             out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
+        if not upper:
+            for m in self._INNER.finditer(text):
+                word = m.group(1)
+                if word.lower() in self.first and not is_common_word(word):
+                    out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
         return out
