@@ -57,6 +57,10 @@ CASES = [
     ("Ravensworth, Rashid, 104 yo male, ICU bed.", ["Ravensworth, Rashid", "104"], ["yo male, ICU bed"]),
     ("Dear Bartholomew Novak: thank you for the referral.", ["Bartholomew Novak"], ["referral"]),
     ("Paged R. Lafleur re: potassium.", ["R. Lafleur"], ["potassium"]),
+    # names without context, from the given-name lexicon
+    ("Received report from Gustavo Novak at change of shift.", ["Gustavo Novak"], ["Received report"]),
+    ("Chart reviewed: Novak, Gustavo, seen today.", ["Novak, Gustavo"], ["Chart reviewed"]),
+    ("Plan discussed with Gustavo and family at length.", ["Gustavo"], ["Plan discussed", "family"]),
     ("Lives at 7618 Briarcliff Drive, Pittsfield 02500 with son.", ["7618 Briarcliff Drive", "Pittsfield", "02500"],
      ["with son"]),
 ]
@@ -87,7 +91,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "Platelets 210, WBC 11.2, creatinine 1.31, INR 2.4.",
     "L4-L5 disc bulge; T8 compression deformity, unchanged.",
     "A 67-year-old woman, aged 45 at diagnosis.",
-], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90"])
+    "Foley removed, Braden 16, Wells score 2, seen by Cardiology on rounds, echo ordered.",
+], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90", "capitalised clinical words"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

@@ -52,6 +52,7 @@ albuterol prednisone vancomycin ceftriaxone piperacillin tazobactam acetaminophe
 oxycodone hydromorphone ondansetron pantoprazole omeprazole levothyroxine enoxaparin apixaban
 chest lung lungs heart abdomen pelvis cxr ct mri ekg ecg icu ed er gcs nyha bmi
 md do rn np pa dds phd
+foley picc hickman dobhoff yankauer pleurx swan ganz jackson pratt
 """.split())
 _FIRST = ["Alex", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Reese", "Rowan",
           "Emerson", "Hayden", "Parker", "Sawyer", "Skyler"]
