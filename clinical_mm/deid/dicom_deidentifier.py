@@ -283,7 +283,7 @@ class DicomDeidentifier:
             if v is None or str(v) == "":
                 out.append(v)
             elif vr == "PN":
-                out.append(text._surrogate("PERSON", str(v).replace("^", " ").strip(), patient).replace(" ", "^"))
+                out.append(text.surrogate("PERSON", str(v).replace("^", " ").strip(), patient).replace(" ", "^"))
             else:
                 cleaned, _ = text.deidentify(str(v), patient)
                 out.append(cleaned[: _CLEANABLE[vr]])

@@ -228,7 +228,7 @@ class TextDeidentifier:
                           memo: dict[tuple[str, str], str] = memo) -> str:
                 k = (entity, re.sub(r"\s+", " ", original.strip().lower()))
                 if k not in memo:
-                    memo[k] = self._surrogate(entity, original, patient)
+                    memo[k] = self.surrogate(entity, original, patient)
                 return memo[k]
 
             operators = {e: OperatorConfig("custom", {"lambda": lambda o, e=e: surrogate(e, o)})
@@ -241,7 +241,9 @@ class TextDeidentifier:
     def _digest(self, *parts: str) -> bytes:
         return hmac.new(self.key.secret, "\x00".join(("text-surrogate", *parts)).encode(), sha256).digest()
 
-    def _surrogate(self, entity: str, original: str, patient: str) -> str:
+    def surrogate(self, entity: str, original: str, patient: str) -> str:
+        """The keyed surrogate of one PHI value of type ``entity`` for ``patient`` (the same value and patient
+        always get the same surrogate)."""
         if entity == "PERSON":
             d = self._digest(patient, re.sub(r"[^a-z]", "", original.lower()))
             words = original.split()
