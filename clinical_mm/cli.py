@@ -68,7 +68,7 @@ def synth(n: int, seed: int, out: Path, config_path: Path | None, workers: int |
 @click.option("--val-manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Validation manifest (calibration, thresholds, metrics).")
 @click.option("--synth-seed", type=int, default=1, show_default=True, help="Without --manifest: data seed of the training set.")
-@click.option("--synth-n", type=int, default=3000, show_default=True, help="Without --manifest: training studies to synthesise.")
+@click.option("--synth-n", type=int, default=6000, show_default=True, help="Without --manifest: training studies to synthesise.")
 @click.option("--val-seed", type=int, default=2, show_default=True, help="Without --val-manifest: data seed of validation.")
 @click.option("--val-n", type=int, default=600, show_default=True, help="Without --val-manifest: validation studies.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation and batching.")

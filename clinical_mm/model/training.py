@@ -56,10 +56,10 @@ _SENTENCE_END = re.compile(r"(?<=\.)\s+")
 class TrainingPlan:
     """Epochs, batch sizes and learning rates of each stage."""
 
-    lm_epochs: int = 4
-    vision_epochs: int = 20
+    lm_epochs: int = 2
+    vision_epochs: int = 16
     stage1_epochs: int = 1
-    stage2_epochs: int = 10
+    stage2_epochs: int = 6
     lm_batch: int = 32
     vision_batch: int = 64
     stage1_batch: int = 32
