@@ -50,6 +50,8 @@ CASES = [
     ("Shift summary: Ms. Xiong alert and oriented.", ["Xiong"], ["alert and oriented"]),
     ("Pt's mother Juniper at bedside; Juniper can be reached by phone.", ["Juniper"], ["at bedside"]),
     ("YOLANDA (BROTHER) VISITED.", ["YOLANDA"], ["VISITED"]),
+    ("Daughter-in-law Rosalie Castillo will drive pt home.", ["Rosalie Castillo"], ["will drive pt home"]),
+    ("Stepson, Desmond, visited.", ["Desmond"], ["visited"]),
     ("Bed alarm on. -- WP, RN", ["WP"], ["Bed alarm on"]),
     ("Skin intact, turned q2h. Signed Ingrid Oyelaran RN", ["Ingrid Oyelaran"], ["Signed", "Skin intact"]),
     ("NAME: VAN BUREN, RASHID. DOB: DECEMBER 21, 1951.", ["VAN BUREN, RASHID", "DECEMBER 21, 1951"], ["NAME"]),

@@ -30,9 +30,10 @@ _NOT_DOSE = r"(?!\s*(?i:tabs?|tablets?|mg|mcg|ml|caps?|puffs?|units?|strength|of
 _W = r"[A-Z][A-Za-z]*(?:['\-][A-Za-z]+)*"
 _NAME = rf"{_W}(?:\s+[A-Z]\.)?(?:\s+{_W}){{0,2}}"
 _CRED = r"(?:MD|M\.D\.|DO|RN|LPN|NP|PA-C|PA|PhD|CNA|APRN|FNP|DNP|PT|OT|RT|MSW|LCSW)"
-_RELATIVES = ("wife|husband|spouse|partner|daughter|son|sister|brother|mother|father|mom|dad|niece|nephew|aunt|"
-              "uncle|cousin|grandson|granddaughter|grandmother|grandfather|friend|neighbor|neighbour|fianc[eé]e?|"
-              "guardian|HCP|health care proxy|POA|caregiver|roommate|significant other|girlfriend|boyfriend")
+_RELATIVES = ("(?:(?:step|grand|great-grand)-?)?(?:daughter|son|mother|father|child|parent)(?:-in-law)?|"
+              "(?:sister|brother)(?:-in-law)?|wife|husband|spouse|partner|mom|dad|niece|nephew|aunt|uncle|cousin|"
+              "friend|neighbor|neighbour|fianc[eé]e?|guardian|HCP|health care proxy|POA|caregiver|roommate|"
+              "significant other|girlfriend|boyfriend|companion")
 _NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physician|pcp|primary care|referring|"
                 "referring physician|ordering physician|ordering|requesting physician|dictated by|signed by|"
                 "electronically signed by|read by|reviewed by|radiologist|physician|surgeon|resident|fellow|"
