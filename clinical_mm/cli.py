@@ -374,10 +374,8 @@ def deid_evaluate_text(notes: Path | None, fmt: str) -> None:
         annotated = load_notes(notes or SHIPPED_NOTES)
         deid = TextDeidentifier(PseudonymKey(secrets.token_bytes(32), ephemeral=True))  # finding only
         texts = [n.text for n in annotated]
-        found = {}
-        for i in range(0, len(texts), 64):
-            for text, spans in zip(texts[i : i + 64], deid.find_many(texts[i : i + 64]), strict=True):
-                found[text] = [(s.start, s.end, s.entity_type) for s in spans]
+        found = {text: [(s.start, s.end, s.entity_type) for s in spans]
+                 for text, spans in zip(texts, deid.find_many(texts), strict=True)}  # spaCy batches them itself
         score = score_notes(annotated, lambda text: found[text])
     except ClinicalMMError as exc:
         _fail(exc)

@@ -254,7 +254,7 @@ class NameLexiconRecognizer(EntityRecognizer):
             out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
         for m in self._LAST_FIRST.finditer(text):
             family, given = m.group(1), m.group(2)
-            if given.lower() not in self.first or is_common_word(family) or is_common_word(given):
+            if given.lower() not in self.first or is_common_word(family):
                 continue
             if upper and family.lower() not in self.last:
                 continue
@@ -264,6 +264,6 @@ class NameLexiconRecognizer(EntityRecognizer):
         if not upper:
             for m in self._INNER.finditer(text):
                 word = m.group(1)
-                if word.lower() in self.first and not is_common_word(word):
+                if word.lower() in self.first:  # the lexicon holds no common words
                     out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
         return out

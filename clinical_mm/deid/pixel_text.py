@@ -111,16 +111,10 @@ class PixelTextCleaner:
             for x0, y0, x1, y1 in regions:
                 frame[int(y0 * h):int(np.ceil(y1 * h)), int(x0 * w):int(np.ceil(x1 * w))] = fill
                 counts["pixel:region"] += 1
-            for _ in range(_ROUNDS):
-                boxes = self._words(frame.mean(-1) if color else frame, ds)
-                if not boxes:
-                    counts["pixel:frame-verified"] += 1
-                    break
-                for bx0, by0, bx1, by1 in boxes:
-                    frame[by0:by1, bx0:bx1] = fill
-                counts["pixel:ocr-box"] += len(boxes)
-            else:
-                raise QuarantinedError(f"burned-in text remains after {_ROUNDS} redaction rounds")
+            boxes = self._redact_until_clean(frame, ds, fill, color, "burned-in text")
+            if boxes:
+                counts["pixel:ocr-box"] += boxes
+            counts["pixel:frame-verified"] += 1
         ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
         if syntax is not None and not syntax.is_little_endian:  # the bytes above are little endian
             ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -141,20 +135,23 @@ class PixelTextCleaner:
             raise QuarantinedError(f"overlay ({group:04X},3000) cannot be decoded ({exc.__class__.__name__})") from None
         frames = bits if bits.ndim == 3 else bits[None]
         plain = Dataset()  # render as MONOCHROME2: set bits white on black
-        n = 0
-        for frame in frames:
-            for _ in range(_ROUNDS):
-                boxes = self._words(frame, plain)
-                if not boxes:
-                    break
-                for bx0, by0, bx1, by1 in boxes:
-                    frame[by0:by1, bx0:bx1] = 0
-                n += len(boxes)
-            else:
-                raise QuarantinedError(f"overlay text remains after {_ROUNDS} redaction rounds")
+        n = sum(self._redact_until_clean(frame, plain, 0, False, "overlay text") for frame in frames)
         packed = pack_bits(bits, pad=True)
         ds[(group << 16) | 0x3000].value = packed
         return n
+
+    def _redact_until_clean(self, frame: np.ndarray, ds: Dataset, fill: float, color: bool, what: str) -> int:
+        """Cover the words OCR reads in ``frame`` (in place) with ``fill`` and read it again, until nothing
+        legible is left; return the number of boxes. :class:`QuarantinedError` after ``_ROUNDS`` rounds."""
+        n = 0
+        for _ in range(_ROUNDS):
+            boxes = self._words(frame.mean(-1) if color else frame, ds)
+            if not boxes:
+                return n
+            for bx0, by0, bx1, by1 in boxes:
+                frame[by0:by1, bx0:bx1] = fill
+            n += len(boxes)
+        raise QuarantinedError(f"{what} remains after {_ROUNDS} redaction rounds")
 
     @staticmethod
     def _fill_value(ds: Dataset, frames: np.ndarray) -> float:

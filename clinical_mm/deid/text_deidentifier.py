@@ -299,7 +299,7 @@ def _propagate_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
 
     words = {w.lower() for s in spans if s.entity_type == "PERSON"
              for w in _NAME_WORD.findall(text[s.start:s.end])
-             if len(w) > 1 and not is_common_word(w) and w.lower() not in ALLOW_LIST}
+             if len(w) > 1 and not is_common_word(w)}  # common words include the allow-list
     if not words:
         return spans
     rx = re.compile(r"(?<![A-Za-z'\-])(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")(?![A-Za-z'\-])",
