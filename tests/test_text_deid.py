@@ -65,6 +65,17 @@ CASES = [
     ("Plan discussed with Gustavo and family at length.", ["Gustavo"], ["Plan discussed", "family"]),
     ("Lives at 7618 Briarcliff Drive, Pittsfield 02500 with son.", ["7618 Briarcliff Drive", "Pittsfield", "02500"],
      ["with son"]),
+    # census names, initials, clause openings, context after a trimmed word, places without an address
+    ("Spouse visited; Ingeborg asked about PT.", ["Ingeborg"], ["asked about PT"]),
+    ("Reviewed plan with I. Varga.", ["I. Varga"], ["Reviewed plan"]),
+    ("REVIEWED PLAN WITH A. WHITAKER.", ["A. WHITAKER"], ["REVIEWED PLAN"]),
+    ("CXR PA/LAT. DOBROWSKI, ANA, MRN 12477566.", ["DOBROWSKI, ANA", "12477566"], ["CXR PA/LAT"]),
+    ("REPORT CALLED TO ONCOMING RN ARJUN STROUD AT 14:30.", ["ARJUN STROUD"], ["REPORT CALLED TO ONCOMING RN"]),
+    ("SUMMARY FAXED, ATTN EMEKA HASHEMI.", ["EMEKA HASHEMI"], ["SUMMARY FAXED"]),
+    ("HANDOFF GIVEN. NADIA KINCAID TOLERATING DIET.", ["NADIA KINCAID"], ["TOLERATING DIET"]),
+    ("Note prepared by Hae-won Quintero today.", ["Hae-won Quintero"], ["Note prepared by"]),
+    ("She will stay with her mother in Leominster for two weeks.", ["Leominster"], ["for two weeks"]),
+    ("PT MOVED FROM CHICOPEE LAST YEAR.", ["CHICOPEE"], ["LAST YEAR"]),
 ]
 
 
@@ -94,7 +105,10 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "L4-L5 disc bulge; T8 compression deformity, unchanged.",
     "A 67-year-old woman, aged 45 at diagnosis.",
     "Foley removed, Braden 16, Wells score 2, seen by Cardiology on rounds, echo ordered.",
-], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90", "capitalised clinical words"])
+    "PLAN TO MONITOR AND ADVANCE DIET AS TOLERATED. C/O NAUSEA.",
+    "Daughter-in-law will pick pt up tomorrow. Rest in bed, up to chair.",
+], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
+        "capitalised clinical words", "verbs that are place names", "relatives and common words"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

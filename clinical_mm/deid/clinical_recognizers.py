@@ -19,8 +19,8 @@ from spacy.lang.en.stop_words import STOP_WORDS
 
 from clinical_mm.deid.text_deidentifier import ALLOW_LIST
 
-__all__ = ["CLINICAL_PATTERNS", "ClinicalPattern", "ClinicalPatternRecognizer", "NameLexiconRecognizer", "is_common_word",
-           "name_lexicon"]
+__all__ = ["CLINICAL_PATTERNS", "ClinicalPattern", "ClinicalPatternRecognizer", "NameLexiconRecognizer",
+           "PlaceLexiconRecognizer", "common_english", "is_common_word", "name_lexicon", "place_gazetteer"]
 
 _MONTHS = ("(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
            "|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
@@ -38,7 +38,8 @@ _NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physic
                 "referring physician|ordering physician|ordering|requesting physician|dictated by|signed by|"
                 "electronically signed by|read by|reviewed by|radiologist|physician|surgeon|resident|fellow|"
                 "nurse|rn|np|cc|contact|emergency contact|sending md|accepting md|prescriber|preliminary read by|"
-                "final by|seen by|discussed with|paged|called to|reported to|verbal order from|surrogate|proxy")
+                "final by|seen by|discussed with|paged|called to|reported to|verbal order from|surrogate|proxy|attn|attention|"
+                "communicated to|report from|report given to|handoff to|handoff from|signed out to")
 _STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
            "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
 _STREET_SUFFIX = ("(?i:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Lane|Ln|Dr|Drive|Way|Ct|Court|Pl|Place|Terrace|Ter|"
@@ -58,6 +59,9 @@ class ClinicalPattern:
     name: bool = False
     #: not PHI when the 16 characters before the match hold this (a pain score "3/10" is not a date)
     not_after: str = ""
+    #: tried at every position, for a context before the name: a context consumed by an earlier match whose
+    #: name was trimmed away ("called to ONCOMING RN ARJUN STROUD") still introduces the name after it
+    overlap: bool = False
 
 
 CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
@@ -91,21 +95,25 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("AGE", r"\b(9\d|1[0-1]\d)(?=\s*-?\s*(?i:y/?o\b|yo\b|y\.o\.|yrs?\b|years?\b|-year|year-old))"),
     ClinicalPattern("AGE", r"(?i:\b(?:age|aged|age:))\s*:?\s*(9\d|1[0-1]\d)\b"),
     # names by their context
-    ClinicalPattern("PERSON", rf"\b(?i:Dr|Doctor|Prof)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True),
-    ClinicalPattern("PERSON", rf"\b(?i:Mr|Mrs|Ms|Miss|Mx|Mister)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:Dr|Doctor|Prof)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True, overlap=True),
+    ClinicalPattern("PERSON", rf"\b(?i:Mr|Mrs|Ms|Miss|Mx|Mister)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True,
+                    overlap=True),
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME}),?\s+{_CRED}\b", name=True),
     ClinicalPattern("PERSON", rf"\b([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+{_CRED}\b(?!\s+[a-z])", score=0.7, name=True),
     ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b", score=0.6, name=True),
-    ClinicalPattern("PERSON", rf"\b(?i:{_RELATIVES})\b(?:\s*[,:(]\s*|\s+)((?:{_NAME}))", score=0.75, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:{_RELATIVES})\b(?:\s*[,:(]\s*|\s+)((?:{_NAME}))", score=0.75, name=True,
+                    overlap=True),
     ClinicalPattern("PERSON", rf"\b({_NAME})\s*\((?i:{_RELATIVES})\)", score=0.75, name=True),
-    ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s*[:#]\s*((?:{_W}(?:\s+{_W})?,\s+)?{_NAME})", score=0.8, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s*[:#]\s*((?:{_W}(?:\s+{_W})?,\s+)?{_NAME})", score=0.8, name=True,
+                    overlap=True),
     ClinicalPattern("PERSON", rf"\b(?i:pt|patient)\s+({_W}\s+{_W})(?=\s*[,(])", score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:Dear|Sincerely|Regards|Thanks|Thank you)\b,?\s+((?:Dr\.?\s+)?{_NAME})", score=0.7,
                     name=True),
     ClinicalPattern("PERSON", rf"\b({_W},\s+{_W}|{_W}\s+{_W}),?\s+(?=\d{{1,3}}\s*-?\s*(?i:yo\b|y/o|y\.o\.|years?\b|yr|year-old|[MF]\b))",
                     score=0.7, name=True),
-    ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s+((?:[A-Z]\.\s*)?{_NAME})", score=0.6, name=True),
-    ClinicalPattern("PERSON", rf"\b({_NAME})\s*[(,]\s*(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s+((?:[A-Z]\.\s*)?{_NAME})", score=0.6, name=True, overlap=True),
+    ClinicalPattern("PERSON", rf"\b((?:{_W},\s+)?{_NAME})\s*[(,]\s*(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7,
+                    name=True),
     ClinicalPattern("PERSON", rf"(?<![A-Za-z.])([A-Z]\.\s?{_W}(?:\s+{_W})?)", score=0.6, name=True),
     # contact details and places
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s])\d{3}[-.\s]\d{4})(?!\d)"
@@ -131,6 +139,7 @@ pain alert oriented resting ambulating ambulated discharge discharged admitted a
 history exam study findings impression comparison technique indication clinical signed dictated read reviewed
 called spoke unable able per via re with at on in to by from for of the and or not no yes is was are be
 ed er icu ccu micu sicu or pacu floor unit ward room bed rounds team service clinic hospital center
+oncoming incoming outgoing covering charge
 nursing nurse physician attending resident fellow radiology radiologist cardiology surgery medicine
 cxr ct mri us xr ekg ecg bp hr rr spo2 temp vs gcs nyha dnr dni full code
 ordered requested notified informed aware present absent stable unchanged reviewed consulted
@@ -151,7 +160,8 @@ class ClinicalPatternRecognizer(EntityRecognizer):
     """One presidio recognizer for all :data:`CLINICAL_PATTERNS` (PHI in a capture group)."""
 
     def __init__(self, patterns: tuple[ClinicalPattern, ...] = CLINICAL_PATTERNS) -> None:
-        self.patterns = [(p, re.compile(p.pattern), re.compile(p.not_after) if p.not_after else None) for p in patterns]
+        self.patterns = [(p, re.compile(f"(?=(?:{p.pattern}))" if p.overlap else p.pattern),
+                          re.compile(p.not_after) if p.not_after else None) for p in patterns]
         super().__init__(supported_entities=sorted({p.entity for p in patterns}), name="ClinicalPatternRecognizer",
                          supported_language="en")
 
@@ -184,7 +194,8 @@ def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
     first = stop = -1
     for m in _WORD.finditer(text, start, end):
         word = m.group(0)
-        if is_common_word(word) or (len(word.rstrip(".")) == 1 and not word.endswith(".")):
+        initial = len(word) == 2 and word.endswith(".")  # "I. Varga": an initial, not the pronoun
+        if not initial and (is_common_word(word) or len(word.rstrip(".")) == 1):
             if first >= 0:
                 break
             continue
@@ -195,16 +206,34 @@ def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=1)
+def common_english() -> frozenset[str]:
+    """About a thousand of the commonest English words (Faker's en_US word list): a word found without context
+    is not taken for a name or a place when it is one of these ("Will", "Reading", "Normal")."""
+    from faker.providers.lorem.en_US import Provider
+
+    return frozenset(w.lower() for w in Provider.word_list)
+
+
+def _census_names(resource: str) -> set[str]:
+    """Names (lower case) from a US Census Bureau 1990 frequency file shipped by the ``names`` package (public
+    domain data: 88,799 surnames, 5,494 given names)."""
+    from importlib.resources import files
+
+    text = files("names").joinpath(resource).read_text(encoding="ascii")
+    return {line.split(None, 1)[0].lower() for line in text.splitlines() if line[:1].isalpha()}
+
+
+@lru_cache(maxsize=1)
 def name_lexicon() -> tuple[frozenset[str], frozenset[str]]:
     """Given names and surnames (lower case) from Faker's person providers of every locale written in Latin
-    letters (about 16,000 and 15,000), less common words."""
+    letters and the US Census 1990 name files (about 19,000 and 98,000), less common words."""
     import importlib
     import pkgutil
 
     import faker.providers.person as people
 
-    first: set[str] = set()
-    last: set[str] = set()
+    first = _census_names("dist.male.first") | _census_names("dist.female.first")
+    last = _census_names("dist.all.last")
     for module in pkgutil.iter_modules(people.__path__):
         try:
             provider = importlib.import_module(f"faker.providers.person.{module.name}").Provider
@@ -216,11 +245,14 @@ def name_lexicon() -> tuple[frozenset[str], frozenset[str]]:
             if isinstance(values, (dict, list, tuple)):
                 into.update(v.lower() for v in values
                             if isinstance(v, str) and v.isascii() and v[:1].isupper() and len(v) > 2)
-    return (frozenset(w for w in first if not is_common_word(w)), frozenset(w for w in last if not is_common_word(w)))
+    common = common_english()
+    return (frozenset(w for w in first if len(w) > 2 and w not in common and not is_common_word(w)),
+            frozenset(w for w in last if len(w) > 2 and w not in common and not is_common_word(w)))
 
 
 class NameLexiconRecognizer(EntityRecognizer):
-    """Names without context: a known given name followed by a capitalised word ("Gustavo Novak slept"), a
+    """Names without context: a known given name followed by a capitalised word ("Gustavo Novak slept") or a
+    capitalised word followed by a known surname ("Hae-won Quintero"), a
     capitalised word, a comma and a known given name ("Novak, Gustavo"), or, in mixed-case text, a known
     given name capitalised inside a sentence ("per Gustavo and family").
 
@@ -232,6 +264,8 @@ class NameLexiconRecognizer(EntityRecognizer):
     _LAST_FIRST = re.compile(rf"(?<![A-Za-z'\-])({_W}),\s+({_W})(?![A-Za-z'\-])")
     #: a capitalised word inside a sentence (after a lower-case word or a comma), for a lone given name
     _INNER = re.compile(r"(?<=[a-z,]\s)([A-Z][a-z]+(?:-[A-Za-z]+)?)(?![A-Za-z'\-])")
+    #: a capitalised word opening a sentence or clause and followed by a lower-case word ("Ingeborg asked")
+    _OPENING = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z][a-z]+(?:-[A-Za-z]+)?)(?=\s+[a-z])")
 
     def __init__(self) -> None:
         self.first, self.last = name_lexicon()
@@ -245,11 +279,17 @@ class NameLexiconRecognizer(EntityRecognizer):
         out = []
         for m in self._PAIR.finditer(text):
             given, family = m.group(1), m.group(2)
-            if given.lower() not in self.first or is_common_word(family):
+            if is_common_word(family) or is_common_word(given):
                 continue
-            if upper and family.lower() not in self.last:
+            if upper and (given.lower() not in self.first or family.lower() not in self.last):
                 continue
-            if not upper and not (family[0].isupper() and family[1:].islower() or family.lower() in self.last):
+            if not upper and given.lower() not in self.first:
+                # an unknown capitalised word before a known capitalised surname ("Hae-won Quintero"), not
+                # a phrase of common words ("Daughter-in-law Lamar")
+                if not (given[1:].islower() and family[1:].islower() and family.lower() in self.last) or \
+                        any(is_common_word(part) for part in re.split(r"['\-]", given)):
+                    continue
+            elif not upper and not (family[0].isupper() and family[1:].islower() or family.lower() in self.last):
                 continue
             out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
         for m in self._LAST_FIRST.finditer(text):
@@ -262,8 +302,51 @@ class NameLexiconRecognizer(EntityRecognizer):
                 continue
             out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
         if not upper:
-            for m in self._INNER.finditer(text):
-                word = m.group(1)
-                if word.lower() in self.first:  # the lexicon holds no common words
-                    out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
+            for rx in (self._INNER, self._OPENING):
+                for m in rx.finditer(text):
+                    if m.group(1).lower() in self.first:  # the lexicon holds no common words
+                        out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
+        return out
+
+
+@lru_cache(maxsize=1)
+def place_gazetteer() -> frozenset[str]:
+    """US place names (lower case): every city and acceptable city name of the US ZIP codes in the
+    ``zipcodes`` package (about 26,000), less common words."""
+    import zipcodes
+
+    places: set[str] = set()
+    for row in zipcodes.list_all():  # type: ignore[no-untyped-call]
+        places.add(str(row["city"]).lower())
+        places.update(str(c).lower() for c in row.get("acceptable_cities") or ())
+    common = common_english()
+    return frozenset(p for p in places if p not in common and not all(is_common_word(w) for w in p.split()))
+
+
+class PlaceLexiconRecognizer(EntityRecognizer):
+    """Cities and towns without an address: a known US place name after "in", "from", "near", "to", "at",
+    "outside" or "visiting" ("stay with her mother in Leominster", "MOVED FROM REVERE"). Up to three words,
+    the longest known name wins; a single word must not be a common word."""
+
+    _PLACE = re.compile(rf"\b(?i:in|from|near|to|at|outside|visiting)\s+({_W}(?:\s+{_W}){{0,2}})")
+
+    def __init__(self) -> None:
+        self.places = place_gazetteer()
+        super().__init__(supported_entities=["LOCATION"], name="PlaceLexiconRecognizer", supported_language="en")
+
+    def load(self) -> None:
+        """The gazetteer is read in the constructor."""
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        upper = text.upper() == text
+        out = []
+        for m in self._PLACE.finditer(text):
+            if upper and m.group(0)[:2].lower() == "to":
+                continue  # "TO MONITOR", "TO ADVANCE": in UPPER CASE a verb follows "to" more often than a place
+            words = list(re.finditer(r"\S+", m.group(1)))
+            for n in range(len(words), 0, -1):
+                name = " ".join(w.group(0) for w in words[:n])
+                if name.lower() in self.places:
+                    out.append(RecognizerResult("LOCATION", m.start(1), m.start(1) + words[n - 1].end(), 0.6))
+                    break
         return out

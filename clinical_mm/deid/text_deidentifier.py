@@ -100,7 +100,11 @@ def _engines() -> _Engines:
         from presidio_analyzer.predefined_recognizers import EmailRecognizer
         from presidio_anonymizer import AnonymizerEngine
 
-        from clinical_mm.deid.clinical_recognizers import ClinicalPatternRecognizer, NameLexiconRecognizer
+        from clinical_mm.deid.clinical_recognizers import (
+            ClinicalPatternRecognizer,
+            NameLexiconRecognizer,
+            PlaceLexiconRecognizer,
+        )
     except ImportError as exc:
         raise ConfigurationError(f"text de-identification needs presidio and spaCy ({exc.name} missing)") from None
 
@@ -149,7 +153,7 @@ def _engines() -> _Engines:
     registry.remove_recognizer("DateRecognizer")  # the clinical date forms are the clinical recognizer's
     return _Engines(AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"],
                                    context_aware_enhancer=NoContextEnhancer()),
-                    (ClinicalPatternRecognizer(), NameLexiconRecognizer()),
+                    (ClinicalPatternRecognizer(), NameLexiconRecognizer(), PlaceLexiconRecognizer()),
                     AnonymizerEngine())  # type: ignore[no-untyped-call]
 
 
