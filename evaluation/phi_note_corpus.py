@@ -27,7 +27,7 @@ from pathlib import Path
 
 from clinical_mm.errors import InputError
 
-__all__ = ["BLIND2_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
@@ -38,6 +38,9 @@ HELD_OUT_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_held_out.
 BLIND_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind.jsonl"
 #: the second blind set, written after every recognizer and scored once: ``PhiNoteCorpus(seed=2034).generate(150, "blind-2")``
 BLIND2_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind2.jsonl"
+#: the third blind set, written after the census names and the place gazetteer and scored once:
+#: ``PhiNoteCorpus(seed=2035).generate(150, "blind-3")``
+BLIND3_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind3.jsonl"
 
 #: annotation types and the HIPAA Safe Harbor identifier each one is
 PHI_TYPES: dict[str, str] = {
@@ -75,6 +78,14 @@ _BLIND2_FIRST = ["Rosalie", "Desmond", "Marisol", "Viktor", "Keisha", "Arjun", "
                  "Colleen", "Rafael", "Sunita", "Gareth", "Ana", "Demetrius", "Ingeborg", "Lamar", "Yuki", "Fernando"]
 _BLIND2_LAST = ["Castillo", "Odom", "Varga", "Mahoney", "Adeyemi", "Lund", "Prakash", "Whitaker", "Moreau", "Oyelowo",
                 "Sandoval", "Kincaid", "Hashemi", "Dobrowski", "Stroud", "Ibarra", "Nilsen", "Mwangi", "Crane", "Vo"]
+_BLIND3_FIRST = ["Precious", "Hamid", "Soledad", "Bogdan", "Tamika", "Kofi", "Annika", "Thiago", "Priyanka", "Seamus",
+                 "Lakshmi", "Dariusz", "Jolene", "Anh", "Marguerite", "Obinna", "Esther", "Cyrus", "Maren", "Ezekiel"]
+_BLIND3_LAST = ["Fairbanks", "Achterberg", "Mukherjee", "Delgado", "Osei", "Pruitt", "Halvorsen", "Nakashima", "Bramwell",
+                "Ortega", "Szabo", "Rutherford", "Ekwueme", "Lachance", "Villanueva", "Gallagher", "Dimitriou", "Pham",
+                "Kowalski", "Bouchard"]
+_BLIND3_CITIES = ["Brattleboro", "Woonsocket", "Nashua", "Torrington", "Bangor", "Plattsburgh", "Ithaca", "Keene", "Saco",
+                  "Cranston", "Danbury", "Montpelier", "Lewiston", "Pawtucket", "Meriden", "Utica", "Rutland",
+                  "Glens Falls", "North Adams", "East Providence"]
 _STREETS = ["Maple", "Elmwood", "Chestnut Hill", "Harbor View", "Old Mill", "Juniper", "Lakeshore", "Briarcliff",
             "Kingsley", "Prospect", "Willow Creek", "Beacon", "Orchard", "Sycamore", "Fairmount", "Quarry"]
 _SUFFIX = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Court", "Boulevard", "Way", "Terrace"]
@@ -151,7 +162,7 @@ class PhiNoteCorpus:
 
     def __init__(self, seed: int = 2031) -> None:
         self.seed = seed
-        self.first, self.last = _FIRST, _LAST
+        self.first, self.last, self.cities = _FIRST, _LAST, _CITIES
 
     # ------------------------------------------------------------------ PHI values
     def _person(self, r: random.Random) -> tuple[str, str]:
@@ -195,7 +206,7 @@ class PhiNoteCorpus:
         old = r.random() < 0.45
         age = r.randint(90, 104) if old else r.randint(19, 89)
         age_suffix = r.choice([" yo", "-year-old", " y/o", " year old", "yo"])
-        city, state = r.choice(_CITIES), r.choice(_STATES)
+        city, state = r.choice(self.cities), r.choice(_STATES)
         zip_ = f"0{r.randint(1000, 2799)}" if r.random() < 0.7 else f"{r.randint(10000, 99999)}"
         user = r.choice([f"{pf.lower()}.{pl.lower().replace(' ', '').replace(chr(39), '')}",
                          f"{pf[0].lower()}{pl.lower().replace(' ', '').replace(chr(39), '')}{r.randint(1, 99)}"])
@@ -373,17 +384,49 @@ class PhiNoteCorpus:
                       "with results of outpatient labs."),
     ]
 
+    #: the third blind set: written after the census lexicon and the place gazetteer, with its own names and
+    #: cities, three templates per style; scored once
+    _BLIND3 = [
+        ("nursing", "0700-1900: {pt_title} slept poorly, c/o back pain 5/10, tylenol 650 mg PO given. Visitors: {rel} "
+                    "({rel_full}) and a friend from {city}. Handoff to {dr2_full}, RN. Bed alarm on."),
+        ("nursing", "Fall risk reassessed {date_short}. {pt_first} ambulated 50 ft with walker and standby assist. "
+                    "{rel_name} called at {time} asking for an update, number on file {phone}. Covering MD {dr_last} "
+                    "aware of BP 168/92."),
+        ("nursing", "Wound care: sacral stage 2 dressing changed per {dr_init} orders. {pt_full} (MRN {mrn}) tolerated "
+                    "well. Daughter {rel_name} stated pt lived alone in {city} until last month. Next change due {date}."),
+        ("radiology", "EXAM: CT head w/o contrast. DATE: {date_full}. PATIENT: {pt_lastfirst}. ACC: {acc}. HISTORY: "
+                      "{age} {sex}, fall. FINDINGS: No hemorrhage. Chronic small vessel change. Signed: {dr_full}, MD."),
+        ("radiology", "Ultrasound RUQ for {pt_full}, referred by {dr2_full} from {hospital}. Gallbladder with sludge, "
+                      "no wall thickening. CBD 4 mm. Images reviewed with {dr_init} on {date_short}."),
+        ("radiology", "CHEST PORTABLE {date_short} {time}. Compared with {date}. ETT 4 cm above carina. Critical result "
+                      "called to {dr_full} who read back the finding. Reading radiologist: {dr2_last}. Ordering "
+                      "location {hospital}."),
+        ("discharge", "Discharge summary for {pt_full}, {age} {sex}, admitted {date} for CHF exacerbation, diuresed "
+                      "with IV furosemide 40 mg BID. Discharged {date2} to home in {city} with VNA. Follow up: "
+                      "{dr_full} ({phone}). Insurance {plan}."),
+        ("discharge", "Transfer summary: {pt_title} transferred from {hospital} on {date_full}; family ({rel} "
+                      "{rel_full}) drove up from {city}, {state}. Code status full. Accepting physician {dr2_full}. "
+                      "SSN {ssn} on face sheet."),
+        ("discharge", "Patient instructions: {pt_first}, call {phone} or email {email} with questions. Your next visit "
+                      "with {dr_init} is {date_short}. Your son {rel_name} may pick up prescriptions at the pharmacy "
+                      "on {street}, {city}."),
+    ]
+
     def generate(self, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
         """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
-        shipped set), "held-out", "blind" or "blind-2" (the blind sets have their own names too)."""
+        shipped set), "held-out", "blind", "blind-2" or "blind-3" (the blind sets have their own names too; the
+        third its own cities)."""
         r = random.Random(self.seed)
         styles = [("nursing", self._NURSING), ("radiology", self._RADIOLOGY), ("discharge", self._DISCHARGE)]
         if template_set == "blind":
             self.first, self.last = _BLIND_FIRST, _BLIND_LAST
         if template_set == "blind-2":
             self.first, self.last = _BLIND2_FIRST, _BLIND2_LAST
-        if template_set in ("held-out", "blind", "blind-2"):
-            pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2}[template_set]
+        if template_set == "blind-3":
+            self.first, self.last, self.cities = _BLIND3_FIRST, _BLIND3_LAST, _BLIND3_CITIES
+        if template_set in ("held-out", "blind", "blind-2", "blind-3"):
+            pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2,
+                    "blind-3": self._BLIND3}[template_set]
             styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
         elif template_set != "dev":
             raise ValueError(f"unknown template set {template_set!r}")
@@ -398,7 +441,7 @@ class PhiNoteCorpus:
                 text = text.upper()
             prefix = "note" if template_set == "dev" else template_set
             notes.append(AnnotatedNote(f"{prefix}-{i:04d}", style, case, text, w.spans))
-        self.first, self.last = _FIRST, _LAST
+        self.first, self.last, self.cities = _FIRST, _LAST, _CITIES
         return notes
 
     def write(self, path: Path, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
