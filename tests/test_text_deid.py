@@ -76,6 +76,10 @@ CASES = [
     ("Note prepared by Hae-won Quintero today.", ["Hae-won Quintero"], ["Note prepared by"]),
     ("She will stay with her mother in Leominster for two weeks.", ["Leominster"], ["for two weeks"]),
     ("PT MOVED FROM CHICOPEE LAST YEAR.", ["CHICOPEE"], ["LAST YEAR"]),
+    ("DISCHARGED TO HOME IN NASHUA WITH VNA.", ["NASHUA"], ["DISCHARGED TO HOME IN", "WITH VNA"]),
+    ("Covering MD Fairbanks aware of BP 168/92.", ["Fairbanks"], ["aware of BP"]),
+    ("Patient instructions: Ezekiel, call the clinic with questions.", ["Ezekiel"], ["Patient instructions"]),
+    ("FALL RISK REASSESSED. ANNIKA AMBULATED 50 FT.", ["ANNIKA"], ["AMBULATED 50 FT"]),
 ]
 
 

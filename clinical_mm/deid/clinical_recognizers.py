@@ -39,7 +39,8 @@ _NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physic
                 "electronically signed by|read by|reviewed by|radiologist|physician|surgeon|resident|fellow|"
                 "nurse|rn|np|cc|contact|emergency contact|sending md|accepting md|prescriber|preliminary read by|"
                 "final by|seen by|discussed with|paged|called to|reported to|verbal order from|surrogate|proxy|attn|attention|"
-                "communicated to|report from|report given to|handoff to|handoff from|signed out to")
+                "communicated to|report from|report given to|handoff to|handoff from|signed out to|md|covering md|"
+                "covering physician|covering provider|on-call|on call")
 _STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
            "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
 _STREET_SUFFIX = ("(?i:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Lane|Ln|Dr|Drive|Way|Ct|Court|Pl|Place|Terrace|Ter|"
@@ -264,8 +265,11 @@ class NameLexiconRecognizer(EntityRecognizer):
     _LAST_FIRST = re.compile(rf"(?<![A-Za-z'\-])({_W}),\s+({_W})(?![A-Za-z'\-])")
     #: a capitalised word inside a sentence (after a lower-case word or a comma), for a lone given name
     _INNER = re.compile(r"(?<=[a-z,]\s)([A-Z][a-z]+(?:-[A-Za-z]+)?)(?![A-Za-z'\-])")
-    #: a capitalised word opening a sentence or clause and followed by a lower-case word ("Ingeborg asked")
-    _OPENING = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z][a-z]+(?:-[A-Za-z]+)?)(?=\s+[a-z])")
+    #: a capitalised word opening a sentence or clause and followed by a lower-case word ("Ingeborg asked",
+    #: "Instructions: Ezekiel, call ...")
+    _OPENING = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z][a-z]+(?:-[A-Za-z]+)?)(?=,?\s+[a-z])")
+    #: in UPPER CASE, a word opening a sentence or clause and followed by another word ("ANNIKA AMBULATED")
+    _OPENING_UPPER = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z]+(?:-[A-Z]+)?)(?=,?\s+[A-Z])")
 
     def __init__(self) -> None:
         self.first, self.last = name_lexicon()
@@ -301,11 +305,10 @@ class NameLexiconRecognizer(EntityRecognizer):
             if not upper and not family[1:].islower():
                 continue
             out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
-        if not upper:
-            for rx in (self._INNER, self._OPENING):
-                for m in rx.finditer(text):
-                    if m.group(1).lower() in self.first:  # the lexicon holds no common words
-                        out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
+        for rx in ((self._OPENING_UPPER,) if upper else (self._INNER, self._OPENING)):
+            for m in rx.finditer(text):
+                if m.group(1).lower() in self.first:  # the lexicon holds no common words
+                    out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
         return out
 
 
@@ -328,7 +331,7 @@ class PlaceLexiconRecognizer(EntityRecognizer):
     "outside" or "visiting" ("stay with her mother in Leominster", "MOVED FROM REVERE"). Up to three words,
     the longest known name wins; a single word must not be a common word."""
 
-    _PLACE = re.compile(rf"\b(?i:in|from|near|to|at|outside|visiting)\s+({_W}(?:\s+{_W}){{0,2}})")
+    _PLACE = re.compile(rf"(?=\b((?i:in|from|near|to|at|outside|visiting))\s+({_W}(?:\s+{_W}){{0,2}}))")  # overlapping
 
     def __init__(self) -> None:
         self.places = place_gazetteer()
@@ -341,12 +344,12 @@ class PlaceLexiconRecognizer(EntityRecognizer):
         upper = text.upper() == text
         out = []
         for m in self._PLACE.finditer(text):
-            if upper and m.group(0)[:2].lower() == "to":
+            if upper and m.group(1).lower() == "to":
                 continue  # "TO MONITOR", "TO ADVANCE": in UPPER CASE a verb follows "to" more often than a place
-            words = list(re.finditer(r"\S+", m.group(1)))
+            words = list(re.finditer(r"\S+", m.group(2)))
             for n in range(len(words), 0, -1):
                 name = " ".join(w.group(0) for w in words[:n])
                 if name.lower() in self.places:
-                    out.append(RecognizerResult("LOCATION", m.start(1), m.start(1) + words[n - 1].end(), 0.6))
+                    out.append(RecognizerResult("LOCATION", m.start(2), m.start(2) + words[n - 1].end(), 0.6))
                     break
         return out
