@@ -27,7 +27,7 @@ from pathlib import Path
 
 from clinical_mm.errors import InputError
 
-__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
@@ -41,6 +41,9 @@ BLIND2_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind2.json
 #: the third blind set, written after the census names and the place gazetteer and scored once:
 #: ``PhiNoteCorpus(seed=2035).generate(150, "blind-3")``
 BLIND3_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind3.jsonl"
+#: the fourth blind set, written after the third was scored and its rules added, scored once:
+#: ``PhiNoteCorpus(seed=2036).generate(240, "blind-4")``
+BLIND4_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind4.jsonl"
 
 #: annotation types and the HIPAA Safe Harbor identifier each one is
 PHI_TYPES: dict[str, str] = {
@@ -86,6 +89,17 @@ _BLIND3_LAST = ["Fairbanks", "Achterberg", "Mukherjee", "Delgado", "Osei", "Prui
 _BLIND3_CITIES = ["Brattleboro", "Woonsocket", "Nashua", "Torrington", "Bangor", "Plattsburgh", "Ithaca", "Keene", "Saco",
                   "Cranston", "Danbury", "Montpelier", "Lewiston", "Pawtucket", "Meriden", "Utica", "Rutland",
                   "Glens Falls", "North Adams", "East Providence"]
+_BLIND4_FIRST = ["Rosario", "Ekaterina", "Jamal", "Saoirse", "Haruto", "Nomvula", "Bertrand", "Yesenia", "Faisal", "Greta",
+                 "Kamala", "Lucien", "Odalys", "Piotr", "Ramona", "Sekou", "Tatiana", "Vikram", "Winona", "Xavier"]
+_BLIND4_LAST = ["Abernethy-Cole", "Balogun", "Cardenas", "Drummond", "Eriksen", "Fontaine", "Gutierrez", "Holloway", "Iyer",
+                "Jablonski", "Kuznetsov", "Lindahl", "Maldonado", "Nakagawa", "Obi", "Pellegrino", "Quigley", "Rahman",
+                "Stavros", "Tolliver"]
+_BLIND4_CITIES = ["Amherst", "Biddeford", "Claremont", "Dover", "Easthampton", "Fitchburg", "Gloucester", "Holyoke",
+                  "Laconia", "Manchester", "Newport", "Oneonta", "Portsmouth", "Salem", "Stamford", "Warwick",
+                  "Westerly", "Watertown", "Bennington", "Saratoga Springs"]
+_BLIND4_HOSPITALS = ["Pinecrest Regional Hospital", "Lakes Region General Hospital", "Seacoast Community Hospital",
+                     "Berkshire Valley Medical Center", "Our Lady of Mercy Hospital", "Maplewood Rehabilitation Center",
+                     "Copley Hospital", "Saint Vincent Hospital"]
 _STREETS = ["Maple", "Elmwood", "Chestnut Hill", "Harbor View", "Old Mill", "Juniper", "Lakeshore", "Briarcliff",
             "Kingsley", "Prospect", "Willow Creek", "Beacon", "Orchard", "Sycamore", "Fairmount", "Quarry"]
 _SUFFIX = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Court", "Boulevard", "Way", "Terrace"]
@@ -162,7 +176,7 @@ class PhiNoteCorpus:
 
     def __init__(self, seed: int = 2031) -> None:
         self.seed = seed
-        self.first, self.last, self.cities = _FIRST, _LAST, _CITIES
+        self.first, self.last, self.cities, self.hospitals = _FIRST, _LAST, _CITIES, _HOSPITALS
 
     # ------------------------------------------------------------------ PHI values
     def _person(self, r: random.Random) -> tuple[str, str]:
@@ -239,7 +253,7 @@ class PhiNoteCorpus:
             "street": ("STREET", f"{r.randint(2, 9899)} {r.choice(_STREETS)} {r.choice(_SUFFIX)}"
                                   + (f", Apt {r.randint(1, 40)}{r.choice(['', 'B', 'C'])}" if r.random() < 0.3 else "")),
             "city": ("CITY", city), "state": ("", state), "zip": ("ZIP", zip_),
-            "hospital": ("HOSPITAL", r.choice(_HOSPITALS)), "hospital2": ("HOSPITAL", r.choice(_HOSPITALS)),
+            "hospital": ("HOSPITAL", r.choice(self.hospitals)), "hospital2": ("HOSPITAL", r.choice(self.hospitals)),
             "time": ("", r.choice(["0700", "1900", "14:30", "2315", "08:45", "3 pm", "0300"])),
             "mg": ("", str(r.choice([5, 10, 12.5, 20, 25, 40, 81, 325, 500, 650, 1000]))),
             "bp": ("", f"{r.randint(92, 178)}/{r.randint(48, 99)}"),
@@ -412,10 +426,42 @@ class PhiNoteCorpus:
                       "on {street}, {city}."),
     ]
 
+    #: the fourth blind set: written after the third was scored and the rules it showed were added, with its own
+    #: names, cities and hospitals, four templates per style; scored once
+    _BLIND4 = [
+        ("nursing", "S: pt states she feels better today. O: VSS, afebrile. A/P: {pt_first} {pt_last} progressing; "
+                    "PT/OT to see. {rel} {rel_name} visiting from {city} this weekend. Discussed w/ {dr_init}."),
+        ("nursing", "{time} - Called by lab with critical K 6.1. Notified {dr_full} (on call), orders for kayexalate. "
+                    "Pt {pt_title} asymptomatic. Family: {rel_full} ({rel}) at {phone}."),
+        ("nursing", "HANDOFF SBAR. S: {pt_full}, bed 12, {age} {sex}. B: admitted {date} with sepsis. A: improving. "
+                    "R: cont abx. Accepting RN: {dr2_full}. Pt's {rel} is {rel_full}; lives in {city}."),
+        ("nursing", "Pt refused AM labs. Educated by this RN. {pt_first} would like {rel_name} present for any "
+                    "procedures. Chaplain {dr_last} to visit. Callback {phone2}."),
+        ("radiology", "MRI brain w/wo. Clinical: {age} {sex} with headache. Compared to outside study from {hospital} "
+                      "dated {date_full}. No acute infarct. Dictated: {dr_full} {date_short} {time}. "
+                      "Transcriptionist: {initials}."),
+        ("radiology", "PROCEDURE: CT-guided lung biopsy. Operator: {dr_full}. Assistant: {dr2_full}. Consent obtained "
+                      "from pt {pt_full} and {rel} {rel_full}. Specimens to pathology. Acc# {acc}. MRN {mrn}."),
+        ("radiology", "Mammo dx right. {pt_lastfirst} DOB {dob}. Callback from screening {date}. BI-RADS 4. Biopsy "
+                      "scheduled {date_short} with {dr_init}. Pt prefers contact by email {email}."),
+        ("radiology", "Results communicated by telephone to Dr. {dr_last}'s office at {time} on {date_short}; spoke "
+                      "with nurse {dr2_full}. Reader: {dr_full}, {hospital}."),
+        ("discharge", "DISCHARGE INSTRUCTIONS. Name: {pt_full}. Home address: {street}, {city}, {state} {zip}. Home "
+                      "health: Visiting Nurse of {city}. Call {phone} for fever > 101.5. Follow-up {dr_full} "
+                      "{date_short}."),
+        ("discharge", "{pt_first} is a {age} {sex} from {city} with hx of COPD (FEV1 45%) who presented to {hospital} "
+                      "ED on {date}. Son {rel_name} {pt_last} is HCP. Outpatient pulmonologist {dr_full}. Acct {acct}."),
+        ("discharge", "Hospital course: uneventful. Dispo: SNF ({hospital}), {city}. Accepting: {dr2_full}. Sent with "
+                      "MAR and code status DNR. Pt's husband, {rel_full}, agreed. Discharging MD {dr_full}, pager "
+                      "{phone2}."),
+        ("discharge", "Letter: To whom it may concern, {pt_full} (DOB {dob}) was hospitalized from {date} to {date2} "
+                      "and may return to work on {date_short}. {dr_full}, MD. {hospital}, {city}, {state}."),
+    ]
+
     def generate(self, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
         """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
-        shipped set), "held-out", "blind", "blind-2" or "blind-3" (the blind sets have their own names too; the
-        third its own cities)."""
+        shipped set), "held-out", "blind", "blind-2", "blind-3" or "blind-4" (the blind sets have their own names
+        too; the third its own cities, the fourth its own cities and hospitals)."""
         r = random.Random(self.seed)
         styles = [("nursing", self._NURSING), ("radiology", self._RADIOLOGY), ("discharge", self._DISCHARGE)]
         if template_set == "blind":
@@ -424,9 +470,11 @@ class PhiNoteCorpus:
             self.first, self.last = _BLIND2_FIRST, _BLIND2_LAST
         if template_set == "blind-3":
             self.first, self.last, self.cities = _BLIND3_FIRST, _BLIND3_LAST, _BLIND3_CITIES
-        if template_set in ("held-out", "blind", "blind-2", "blind-3"):
+        if template_set == "blind-4":
+            self.first, self.last, self.cities, self.hospitals = _BLIND4_FIRST, _BLIND4_LAST, _BLIND4_CITIES, _BLIND4_HOSPITALS
+        if template_set in ("held-out", "blind", "blind-2", "blind-3", "blind-4"):
             pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2,
-                    "blind-3": self._BLIND3}[template_set]
+                    "blind-3": self._BLIND3, "blind-4": self._BLIND4}[template_set]
             styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
         elif template_set != "dev":
             raise ValueError(f"unknown template set {template_set!r}")
@@ -441,7 +489,7 @@ class PhiNoteCorpus:
                 text = text.upper()
             prefix = "note" if template_set == "dev" else template_set
             notes.append(AnnotatedNote(f"{prefix}-{i:04d}", style, case, text, w.spans))
-        self.first, self.last, self.cities = _FIRST, _LAST, _CITIES
+        self.first, self.last, self.cities, self.hospitals = _FIRST, _LAST, _CITIES, _HOSPITALS
         return notes
 
     def write(self, path: Path, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
