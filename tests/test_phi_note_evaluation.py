@@ -12,6 +12,8 @@ from clinical_mm.cli import cli
 from clinical_mm.errors import InputError
 from clinical_mm.evaluation.phi_note_corpus import (
     BLIND2_NOTES,
+    BLIND3_NOTES,
+    BLIND4_NOTES,
     BLIND_NOTES,
     HELD_OUT_NOTES,
     PHI_TYPES,
@@ -30,6 +32,8 @@ def test_when_generated_again_then_the_shipped_sets_are_reproduced_byte_for_byte
         n.to_json() + "\n" for n in PhiNoteCorpus(2032).generate(120, "held-out"))
     assert BLIND_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2033).generate(150, "blind"))
     assert BLIND2_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2034).generate(150, "blind-2"))
+    assert BLIND3_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2035).generate(150, "blind-3"))
+    assert BLIND4_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2036).generate(240, "blind-4"))
 
 
 def test_when_shipped_set_is_read_then_it_has_the_size_styles_and_cases_asked_for() -> None:

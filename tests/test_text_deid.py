@@ -80,6 +80,10 @@ CASES = [
     ("Covering MD Fairbanks aware of BP 168/92.", ["Fairbanks"], ["aware of BP"]),
     ("Patient instructions: Ezekiel, call the clinic with questions.", ["Ezekiel"], ["Patient instructions"]),
     ("FALL RISK REASSESSED. ANNIKA AMBULATED 50 FT.", ["ANNIKA"], ["AMBULATED 50 FT"]),
+    ("Mammo dx right. Pellegrino, Vikram DOB 1966-09-08.", ["Pellegrino, Vikram", "1966-09-08"], ["Mammo dx right"]),
+    ("CHAPLAIN PELLEGRINO TO VISIT.", ["PELLEGRINO"], ["CHAPLAIN", "TO VISIT"]),
+    ("Dictated 5-Jun. Transcriptionist: RP.", ["RP"], ["Transcriptionist"]),
+    ("Presented to Our Lady of Mercy Hospital ED.", ["Our Lady of Mercy Hospital"], ["Presented to", "ED"]),
 ]
 
 
@@ -110,9 +114,11 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "A 67-year-old woman, aged 45 at diagnosis.",
     "Foley removed, Braden 16, Wells score 2, seen by Cardiology on rounds, echo ordered.",
     "PLAN TO MONITOR AND ADVANCE DIET AS TOLERATED. C/O NAUSEA.",
+    "DIAGNOSES: CKD STAGE 3. FINDINGS: NO ACUTE HEMORRHAGE.",
     "Daughter-in-law will pick pt up tomorrow. Rest in bed, up to chair.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
-        "capitalised clinical words", "verbs that are place names", "relatives and common words"])
+        "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
+        "relatives and common words"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

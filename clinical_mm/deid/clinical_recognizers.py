@@ -40,7 +40,8 @@ _NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physic
                 "nurse|rn|np|cc|contact|emergency contact|sending md|accepting md|prescriber|preliminary read by|"
                 "final by|seen by|discussed with|paged|called to|reported to|verbal order from|surrogate|proxy|attn|attention|"
                 "communicated to|report from|report given to|handoff to|handoff from|signed out to|md|covering md|"
-                "covering physician|covering provider|on-call|on call")
+                "covering physician|covering provider|on-call|on call|chaplain|operator|assistant|accepting|transcriptionist|"
+                "technologist|sonographer|therapist|pharmacist|interpreter|social worker|case manager|[a-z]+ologist")
 _STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
            "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
 _STREET_SUFFIX = ("(?i:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Lane|Ln|Dr|Drive|Way|Ct|Court|Pl|Place|Terrace|Ter|"
@@ -113,7 +114,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b({_W},\s+{_W}|{_W}\s+{_W}),?\s+(?=\d{{1,3}}\s*-?\s*(?i:yo\b|y/o|y\.o\.|years?\b|yr|year-old|[MF]\b))",
                     score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s+((?:[A-Z]\.\s*)?{_NAME})", score=0.6, name=True, overlap=True),
-    ClinicalPattern("PERSON", rf"\b((?:{_W},\s+)?{_NAME})\s*[(,]\s*(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7,
+    ClinicalPattern("PERSON", rf"\b((?:{_W},\s+)?{_NAME})\s*[(,]?\s*\b(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7,
                     name=True),
     ClinicalPattern("PERSON", rf"(?<![A-Za-z.])([A-Z]\.\s?{_W}(?:\s+{_W})?)", score=0.6, name=True),
     # contact details and places
@@ -126,7 +127,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("LOCATION", rf"\b([A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?),\s*(?:{_STATES})\b", score=0.7),
     ClinicalPattern("ZIP", rf"\b(?:{_STATES})\.?,?\s+(\d{{5}}(?:-\d{{4}})?)\b"),
     ClinicalPattern("ZIP", r"(?i:\b(?:zip|zip code|postal code))\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b"),
-    ClinicalPattern("HOSPITAL", r"\b((?:(?i:St|Saint)\.?\s+)?(?:[A-Z][A-Za-z'\-]+\s+){1,4}"
+    ClinicalPattern("HOSPITAL", r"\b((?:(?i:St|Saint)\.?\s+)?(?:[A-Z][A-Za-z'\-]+\s+(?:(?:of|the|and)\s+)?){1,4}"
                     r"(?i:Hospital|Medical Center|Health Center|Health System|Clinic|Infirmary|Nursing Home|"
                     r"Rehab(?:ilitation)? Center|Hospice|Care Center|Surgical Center|Medical Group))\b", score=0.85),
     ClinicalPattern("WARD", r"(?i:\b(?:Ward|Room|Rm\.?|Bed))\s+([A-Z]?\d{1,4}[A-Z]?)\b", score=0.6),

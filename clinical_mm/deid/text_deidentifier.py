@@ -54,6 +54,7 @@ oxycodone hydromorphone ondansetron pantoprazole omeprazole levothyroxine enoxap
 chest lung lungs heart abdomen pelvis cxr ct mri ekg ecg icu ed er gcs nyha bmi
 md do rn np pa dds phd
 foley picc hickman dobhoff yankauer pleurx swan ganz jackson pratt
+mammo neuro cardio gastro ortho derm psych onc heme tele rehab peds gyn uro pulm endo nephro
 """.split())
 _FIRST = ["Alex", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Reese", "Rowan",
           "Emerson", "Hayden", "Parker", "Sawyer", "Skyler"]
