@@ -9,8 +9,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-# Debian packages the code runs: tesseract (OCR of burned-in pixel text). Installed when missing.
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng
+# Debian packages the code and tests run: tesseract (OCR of burned-in pixel text), dcmtk (storescu sends
+# studies to `serve` in the tests). Installed when missing.
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng dcmtk
 
 .PHONY: sysdeps install demo test lint typecheck bench clean
 

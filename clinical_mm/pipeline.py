@@ -52,7 +52,9 @@ class AnalysisPipeline:
     """
 
     def __init__(self, generator: ReportGenerator, deidentifier: DicomDeidentifier, audit: AuditSink, *,
-                 actor: str = "clinical-mm", scope: ChestRadiographScope | None = None) -> None:
+                 actor: str = "clinical-mm", scope: ChestRadiographScope | None = None,
+                 on_deidentified: Callable[[str], None] | None = None) -> None:
+        self.on_deidentified = on_deidentified  # told the pseudonymous study UID once a study is de-identified
         self.generator = generator
         self.deidentifier = deidentifier
         self.audit = audit
@@ -102,6 +104,8 @@ class AnalysisPipeline:
             self._audit(outcome="refused", detail=f"de-identification failed: {exc}")
             return [StudyResult(source=loaded[candidates[0]][0], error=f"de-identification failed: {exc}")]
         timings["deidentify"] = (time.perf_counter() - t) * 1e3
+        if self.on_deidentified is not None:
+            self.on_deidentified(study.study_uid)
         refused: list[StudyResult] = []
         for index in candidates:  # preferred frontal image first; one that cannot be used is refused alone
             source, path = loaded[index][0], loaded[index][1]
@@ -132,7 +136,8 @@ class AnalysisPipeline:
         timings["fhir"] = (time.perf_counter() - t) * 1e3
         result = StudyResult(source=source, study_uid=study.study_uid, flags=draft.flags, thresholds=draft.thresholds,
                              raised=draft.raised, priority=draft.priority, findings=draft.findings,
-                             impression=draft.impression, fhir=fhir_path.relative_to(out_dir).as_posix())
+                             impression=draft.impression, fhir=fhir_path.relative_to(out_dir).as_posix(),
+                             accession=study.accession)
         t = time.perf_counter()
         output_hash = sha256_hex(json.dumps(result.to_json(), sort_keys=True) + bundle_text)
         self._audit(outcome="analyzed", input_hash=input_hash, study=study.study_uid, output_hash=output_hash,

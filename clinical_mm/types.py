@@ -68,6 +68,7 @@ class StudyResult:
     fhir: str | None = None
     error: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    accession: str | None = None  # the accession pseudonym (not in results.jsonl)
 
     def to_json(self) -> dict[str, object]:
         """The results.jsonl line: no PHI, sources relative to the analysed path."""

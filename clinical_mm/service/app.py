@@ -1,0 +1,166 @@
+"""The HTTP API of ``serve`` (FastAPI).
+
+Every route but ``/healthz`` and ``/readyz`` needs an API key (``Authorization: Bearer <key>``; only its
+hash is stored) whose role the route allows: pacs (ingest), radiologist (worklist and studies), auditor
+(audit log), admin (subscribers, jobs). Every request is audited (actor = key id, route template,
+outcome = status code). Responses carry pseudonymous study ids and PHI-free results only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from clinical_mm.audit.audit_record import AuditRecord, AuditSink
+from clinical_mm.findings import PRIORITIES
+from clinical_mm.service.store import STATES, ServiceStore
+from clinical_mm.service.worker import callback_allowed
+
+__all__ = ["ServiceContext", "create_app"]
+
+
+class ServiceContext:
+    """What the routes need: the store, the audit sink, the callback allow-list, readiness probes."""
+
+    def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str],
+                 ready: Callable[[], bool] = lambda: True) -> None:
+        self.store = store
+        self.audit = audit
+        self.callback_hosts = callback_hosts
+        self.ready = ready
+
+
+class Principal(BaseModel):
+    key_id: str
+    role: str
+
+
+class SubscriberIn(BaseModel):
+    url: str = Field(description="Callback URL (http or https, host on the allow-list)",
+                     examples=["http://127.0.0.1:9000/triage"])
+    secret: str = Field(min_length=16, max_length=256, description="HMAC-SHA256 key for X-ClinicalMM-Signature",
+                        examples=["s3cr3t-shared-with-the-receiver"])
+    min_priority: str = Field("routine", description="Lowest priority that triggers a callback",
+                              examples=["urgent"])
+
+
+def _principal(request: Request) -> Principal:
+    """The caller of a request, from ``Authorization: Bearer <API key>``; 401 without a valid key."""
+    ctx: ServiceContext = request.app.state.ctx
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    found = ctx.store.api_key_role(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+    if found is None:
+        raise HTTPException(401, "missing or invalid credentials", headers={"WWW-Authenticate": "Bearer"})
+    request.state.key_id = found[0]
+    return Principal(key_id=found[0], role=found[1])
+
+
+def _role(*allowed: str) -> Callable[[Principal], Principal]:
+    def check(p: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if p.role not in allowed:
+            raise HTTPException(403, "this role may not use this route")
+        return p
+    return check
+
+
+Radiologist = Annotated[Principal, Depends(_role("radiologist"))]
+Admin = Annotated[Principal, Depends(_role("admin"))]
+Auditor = Annotated[Principal, Depends(_role("auditor"))]
+
+
+def create_app(ctx: ServiceContext) -> FastAPI:
+    app = FastAPI(title="clinical-mm", version="1", description=__doc__)
+    app.state.ctx = ctx
+
+    @app.middleware("http")
+    async def audit_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        if template not in ("/healthz", "/readyz"):
+            actor = getattr(request.state, "key_id", "anonymous")
+            try:
+                ctx.audit.append(AuditRecord(actor=actor, action=f"http {request.method} {template}",
+                                             outcome=str(response.status_code)))
+            except Exception:  # noqa: BLE001 - an unauditable request is refused
+                return JSONResponse({"detail": "audit log unavailable"}, status_code=503)
+        return response
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+    def readyz() -> JSONResponse:
+        """Readiness: database, model, DICOM listener and worker are up."""
+        ok = ctx.ready()
+        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+
+    @app.get("/v1/worklist", tags=["review"])
+    def worklist(_: Radiologist) -> list[dict[str, Any]]:
+        """Every study, highest priority first, then by arrival; no case is ever hidden."""
+        return ctx.store.studies()
+
+    @app.get("/v1/studies/{study_id}", tags=["review"], responses={404: {"description": "no such study"}})
+    def get_study(study_id: str, _: Radiologist) -> dict[str, Any]:
+        """A study's state and draft (pseudonymous id, PHI-free findings, impression and flags)."""
+        found = ctx.store.study(study_id)
+        if found is None:
+            raise HTTPException(404, "no such study")
+        return found
+
+    @app.get("/v1/jobs", tags=["operations"])
+    def jobs(_: Admin, state: str | None = None) -> list[dict[str, Any]]:
+        """Jobs (studies) in the queue, optionally of one state (received, deidentified, analyzed,
+        delivered, failed)."""
+        if state is not None and state not in STATES:
+            raise HTTPException(422, f"state must be one of {', '.join(STATES)}")
+        return ctx.store.studies(state)
+
+    @app.post("/v1/jobs/{study_id}/retry", tags=["operations"], responses={409: {"description": "not failed"}})
+    def retry(study_id: str, _: Admin) -> dict[str, str]:
+        """Queue a failed study again."""
+        if not ctx.store.retry_now(study_id):
+            raise HTTPException(409, "only a failed study can be retried")
+        return {"study": study_id, "state": "received"}
+
+    @app.post("/v1/subscribers", tags=["callbacks"], status_code=201,
+              responses={422: {"description": "URL not allowed or priority unknown"}})
+    def add_subscriber(body: SubscriberIn, _: Admin) -> dict[str, str]:
+        """Register a triage callback receiver (the host must be on the allow-list)."""
+        if not callback_allowed(body.url, ctx.callback_hosts):
+            raise HTTPException(422, "callback URL must be http(s) to an allow-listed host")
+        if body.min_priority not in PRIORITIES:
+            raise HTTPException(422, f"min_priority must be one of {', '.join(PRIORITIES)}")
+        return {"id": ctx.store.add_subscriber(body.url, body.secret, body.min_priority)}
+
+    @app.get("/v1/subscribers", tags=["callbacks"])
+    def list_subscribers(_: Admin) -> list[dict[str, Any]]:
+        """Active subscribers (secrets are never returned)."""
+        return ctx.store.subscribers()
+
+    @app.delete("/v1/subscribers/{sub_id}", tags=["callbacks"], status_code=204,
+                responses={404: {"description": "no such subscriber"}})
+    def remove_subscriber(sub_id: str, _: Admin) -> Response:
+        if not ctx.store.remove_subscriber(sub_id):
+            raise HTTPException(404, "no such subscriber")
+        return Response(status_code=204)
+
+    @app.get("/v1/subscribers/{sub_id}/deliveries", tags=["callbacks"])
+    def deliveries(sub_id: str, _: Admin) -> list[dict[str, Any]]:
+        """The delivery log of one subscriber: event, state (pending, delivered, dead), attempts, last status."""
+        return ctx.store.deliveries(sub_id)
+
+    @app.get("/v1/audit", tags=["audit"])
+    def audit(_: Auditor, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest audit records (PHI-free by construction)."""
+        records = getattr(ctx.audit, "records", None)
+        rows = records() if callable(records) else []
+        return list(rows[-max(1, min(limit, 1000)):])
+
+    return app

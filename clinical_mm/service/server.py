@@ -1,0 +1,69 @@
+"""Assembles and runs ``serve``: store, pipeline, DICOM listener, worker and HTTP API in one process."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clinical_mm.config import Settings
+from clinical_mm.service.store import ServiceStore
+
+__all__ = ["ServeOptions", "run_server", "service_db_path"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    dicom_port: int = 11112
+    ae_title: str = "CLINICALMM"
+    allowed_aets: list[str] = field(default_factory=list)
+    callback_hosts: list[str] = field(default_factory=lambda: ["127.0.0.1", "localhost"])
+    quiet_period_s: float = 2.0
+    model_path: Path | None = None
+
+
+def service_db_path(settings: Settings) -> Path:
+    return settings.data_dir / "service.sqlite"
+
+
+def run_server(settings: Settings, options: ServeOptions) -> None:
+    """Start everything and serve until interrupted (SIGINT or SIGTERM); work left in the queue is picked
+    up by the next start."""
+    import uvicorn
+
+    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+    from clinical_mm.deid import DicomDeidentifier
+    from clinical_mm.deid.pseudonymizer import Pseudonymizer
+    from clinical_mm.model.report_generator import ReportGenerator
+    from clinical_mm.pipeline import AnalysisPipeline
+    from clinical_mm.service.app import ServiceContext, create_app
+    from clinical_mm.service.dicom_listener import DicomListener
+    from clinical_mm.service.worker import ServiceWorker, WorkerConfig
+
+    key = settings.load_key()
+    store = ServiceStore(service_db_path(settings))
+    audit = SQLiteAuditSink(settings.audit_path)
+    generator = ReportGenerator.from_path(options.model_path or settings.model_path)
+    pipeline = AnalysisPipeline(generator, DicomDeidentifier(key), audit, actor=settings.actor)
+    listener = DicomListener(store, Pseudonymizer(key), settings.data_dir / "spool", ae_title=options.ae_title,
+                             host=options.host, port=options.dicom_port, allowed_aets=options.allowed_aets)
+    worker = ServiceWorker(store, pipeline, settings.data_dir / "results",
+                           config=WorkerConfig(quiet_period_s=options.quiet_period_s,
+                                               base_url=f"http://{options.host}:{options.port}"),
+                           callback_hosts=options.callback_hosts)
+    app = create_app(ServiceContext(store, audit, options.callback_hosts, ready=lambda: worker.running))
+    listener.start()
+    worker.start()
+    _log.info("serving HTTP on %s:%d, DICOM %s on %s:%d", options.host, options.port, options.ae_title,
+              options.host, listener.port)
+    try:
+        uvicorn.run(app, host=options.host, port=options.port, log_level="warning", access_log=False)
+    finally:
+        listener.stop()
+        worker.stop()
+        store.close()
+        audit.close()

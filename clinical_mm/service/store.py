@@ -1,0 +1,279 @@
+"""The service's durable state: spooled instances, the study job queue, API keys, callback subscribers and
+deliveries, in one SQLite file (WAL, every change its own transaction).
+
+A study moves received -> deidentified -> analyzed -> delivered, or to failed after its last retry.
+Studies are keyed by their pseudonymous StudyInstanceUID (the keyed UID the de-identifier issues), so the
+database holds no original identifier; the original files live only in the spool until analysed.
+Idempotency: an instance is recorded once per SOPInstanceUID; a study's job runs until delivered and is
+not queued again by instances it already has. Work is claimed with a lease, so a process killed
+mid-job leaves the study to be claimed again after the lease runs out (at-least-once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clinical_mm.errors import ConfigurationError, OutputError
+from clinical_mm.findings import PRIORITIES
+
+__all__ = ["ROLES", "STATES", "ServiceStore", "StudyJob"]
+
+#: job states, in order; "failed" is the dead end after the last retry
+STATES = ("received", "deidentified", "analyzed", "delivered", "failed")
+#: roles an API key or token can hold
+ROLES = ("pacs", "radiologist", "auditor", "admin")
+
+_SCHEMA = """
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS instances (
+    sop_key TEXT PRIMARY KEY, study_key TEXT NOT NULL, path TEXT NOT NULL, received_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS instances_study ON instances (study_key);
+CREATE TABLE IF NOT EXISTS studies (
+    study_key TEXT PRIMARY KEY, state TEXT NOT NULL, arrived_at REAL NOT NULL, last_instance_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL DEFAULT 0, lease_until REAL NOT NULL DEFAULT 0,
+    error TEXT, result TEXT, priority TEXT, priority_rank INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, created_at REAL NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS subscribers (
+    id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, min_priority TEXT NOT NULL,
+    created_at REAL NOT NULL, active INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS deliveries (
+    event_id TEXT NOT NULL, subscriber_id TEXT NOT NULL, study_key TEXT NOT NULL, body TEXT NOT NULL,
+    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL DEFAULT 0,
+    lease_until REAL NOT NULL DEFAULT 0, last_status TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (event_id, subscriber_id));
+"""
+
+
+@dataclass(frozen=True)
+class StudyJob:
+    """A claimed study: its pseudonymous key, state, attempt count and spooled files."""
+
+    study_key: str
+    state: str
+    attempts: int
+    files: list[Path]
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.sha256(b"clinical-mm api key\x00" + key.encode()).hexdigest()
+
+
+class ServiceStore:
+    """Thread-safe access to the service database (one connection, one lock; SQLite serialises writers
+    across processes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(f"{path}: cannot open the service database ({exc.__class__.__name__})") from None
+        self._db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _tx(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args)
+            except sqlite3.Error as exc:
+                raise OutputError(f"{self.path}: service database write failed ({exc.__class__.__name__})") from None
+
+    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql, args).fetchall()]
+
+    # ------------------------------------------------------------------ instances and jobs
+    def add_instance(self, sop_key: str, study_key: str, path: Path) -> bool:
+        """Record a spooled instance (after its file is on disk); False when this instance was already here.
+        A new instance of a study that is not being worked on (re)opens its job."""
+        now = time.time()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                cur = self._db.execute("INSERT OR IGNORE INTO instances VALUES (?, ?, ?, ?)",
+                                       (sop_key, study_key, str(path), now))
+                new = cur.rowcount == 1
+                if new:
+                    self._db.execute(
+                        "INSERT INTO studies (study_key, state, arrived_at, last_instance_at, updated_at) "
+                        "VALUES (?, 'received', ?, ?, ?) ON CONFLICT (study_key) DO UPDATE SET "
+                        "last_instance_at = excluded.last_instance_at, updated_at = excluded.updated_at, "
+                        "state = CASE WHEN state IN ('delivered', 'failed') THEN 'received' ELSE state END, "
+                        "attempts = CASE WHEN state IN ('delivered', 'failed') THEN 0 ELSE attempts END",
+                        (study_key, now, now, now))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise OutputError(f"{self.path}: cannot record an instance ({exc.__class__.__name__})") from None
+        return new
+
+    def recover(self) -> None:
+        """At start-up (one ``serve`` owns the database): leases of a killed process are void, and a study
+        killed between its analysis and the queueing of its callbacks is analysed again (same event ids)."""
+        self._tx("UPDATE studies SET lease_until = 0")
+        self._tx("UPDATE deliveries SET lease_until = 0")
+        self._tx("UPDATE studies SET state = 'received' WHERE state = 'analyzed' AND NOT EXISTS "
+                 "(SELECT 1 FROM deliveries d WHERE d.study_key = studies.study_key)")
+
+    def claim_study(self, quiet_s: float, lease_s: float = 300.0) -> StudyJob | None:
+        """The oldest study whose quiet period is over and that is due and not leased; leased to the caller."""
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                "SELECT study_key, state, attempts FROM studies WHERE state IN ('received', 'deidentified') "
+                "AND last_instance_at <= ? AND next_attempt_at <= ? AND lease_until <= ? ORDER BY arrived_at LIMIT 1",
+                (now - quiet_s, now, now)).fetchone()
+            if row is None:
+                self._db.execute("COMMIT")
+                return None
+            self._db.execute("UPDATE studies SET lease_until = ?, updated_at = ? WHERE study_key = ?",
+                             (now + lease_s, now, row["study_key"]))
+            files = [Path(r[0]) for r in self._db.execute(
+                "SELECT path FROM instances WHERE study_key = ? ORDER BY received_at", (row["study_key"],))]
+            self._db.execute("COMMIT")
+        return StudyJob(row["study_key"], row["state"], row["attempts"], files)
+
+    def set_state(self, study_key: str, state: str, *, result: dict[str, Any] | None = None,
+                  priority: str | None = None) -> None:
+        if state not in STATES:
+            raise ValueError(f"unknown state {state}")
+        sets, args = ["state = ?", "updated_at = ?"], [state, time.time()]
+        if result is not None:
+            sets.append("result = ?")
+            args.append(json.dumps(result))
+        if priority is not None:
+            sets += ["priority = ?", "priority_rank = ?"]
+            args += [priority, PRIORITIES.index(priority)]
+        if state in ("delivered", "failed"):
+            sets.append("lease_until = 0")
+        self._tx(f"UPDATE studies SET {', '.join(sets)} WHERE study_key = ?", (*args, study_key))
+
+    def retry_later(self, study_key: str, reason: str, *, max_attempts: int, backoff_s: float) -> str:
+        """Count a failed attempt: back off exponentially, or fail the job after ``max_attempts``."""
+        row = self._rows("SELECT attempts FROM studies WHERE study_key = ?", (study_key,))
+        attempts = (row[0]["attempts"] if row else 0) + 1
+        now = time.time()
+        if attempts >= max_attempts:
+            self._tx("UPDATE studies SET attempts = ?, state = 'failed', error = ?, lease_until = 0, updated_at = ? "
+                     "WHERE study_key = ?", (attempts, reason, now, study_key))
+            return "failed"
+        self._tx("UPDATE studies SET attempts = ?, error = ?, next_attempt_at = ?, lease_until = 0, updated_at = ? "
+                 "WHERE study_key = ?", (attempts, reason, now + backoff_s * 2 ** (attempts - 1), now, study_key))
+        return "retry"
+
+    def retry_now(self, study_key: str) -> bool:
+        """Put a failed study back in the queue (an operator's retry)."""
+        cur = self._tx("UPDATE studies SET state = 'received', attempts = 0, next_attempt_at = 0, lease_until = 0, "
+                       "error = NULL, updated_at = ? WHERE study_key = ? AND state = 'failed'", (time.time(), study_key))
+        return cur.rowcount == 1
+
+    def study(self, study_key: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT study_key, state, arrived_at, attempts, error, result, priority, updated_at, "
+                          "(SELECT COUNT(*) FROM instances i WHERE i.study_key = s.study_key) AS instances "
+                          "FROM studies s WHERE study_key = ?", (study_key,))
+        if not rows:
+            return None
+        row = rows[0]
+        row["result"] = json.loads(row["result"]) if row["result"] else None
+        return row
+
+    def studies(self, state: str | None = None) -> list[dict[str, Any]]:
+        """Every study, highest priority first, then by arrival (a flag only ever moves a study up)."""
+        where, args = ("WHERE state = ?", (state,)) if state else ("", ())
+        return self._rows(f"SELECT study_key, state, arrived_at, attempts, error, priority, updated_at FROM studies "
+                          f"{where} ORDER BY priority_rank DESC, arrived_at ASC", args)
+
+    def files_of(self, study_key: str) -> list[Path]:
+        return [Path(r["path"]) for r in self._rows("SELECT path FROM instances WHERE study_key = ?", (study_key,))]
+
+    # ------------------------------------------------------------------ API keys
+    def create_api_key(self, role: str) -> tuple[str, str]:
+        """A new API key for ``role``: (key id, key). Only the key's hash is stored; the key is shown once."""
+        if role not in ROLES:
+            raise ConfigurationError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+        key_id = "k_" + secrets.token_hex(6)
+        key = f"cmm_{key_id[2:]}_{secrets.token_urlsafe(32)}"
+        self._tx("INSERT INTO api_keys VALUES (?, ?, ?, ?, 0)", (key_id, _hash_key(key), role, time.time()))
+        return key_id, key
+
+    def api_key_role(self, key: str) -> tuple[str, str] | None:
+        """(key id, role) of a valid, unrevoked key; None otherwise."""
+        rows = self._rows("SELECT key_id, role FROM api_keys WHERE key_hash = ? AND revoked = 0", (_hash_key(key),))
+        return (rows[0]["key_id"], rows[0]["role"]) if rows else None
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        return self._tx("UPDATE api_keys SET revoked = 1 WHERE key_id = ?", (key_id,)).rowcount == 1
+
+    # ------------------------------------------------------------------ subscribers and deliveries
+    def add_subscriber(self, url: str, secret: str, min_priority: str) -> str:
+        sub_id = "sub_" + secrets.token_hex(6)
+        self._tx("INSERT INTO subscribers VALUES (?, ?, ?, ?, ?, 1)", (sub_id, url, secret, min_priority, time.time()))
+        return sub_id
+
+    def subscribers(self, *, with_secret: bool = False) -> list[dict[str, Any]]:
+        cols = "id, url, min_priority, created_at, active" + (", secret" if with_secret else "")
+        return self._rows(f"SELECT {cols} FROM subscribers WHERE active = 1 ORDER BY created_at")
+
+    def remove_subscriber(self, sub_id: str) -> bool:
+        return self._tx("UPDATE subscribers SET active = 0 WHERE id = ? AND active = 1", (sub_id,)).rowcount == 1
+
+    def enqueue_delivery(self, event_id: str, subscriber_id: str, study_key: str, body: str) -> None:
+        """Queue an event for a subscriber once (the same event id again is ignored)."""
+        now = time.time()
+        self._tx("INSERT OR IGNORE INTO deliveries (event_id, subscriber_id, study_key, body, state, created_at, "
+                 "updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)", (event_id, subscriber_id, study_key, body, now, now))
+
+    def claim_delivery(self, lease_s: float = 60.0) -> dict[str, Any] | None:
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                "SELECT d.event_id, d.subscriber_id, d.body, d.attempts, s.url, s.secret FROM deliveries d "
+                "JOIN subscribers s ON s.id = d.subscriber_id WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
+                "AND d.lease_until <= ? ORDER BY d.created_at LIMIT 1", (now, now)).fetchone()
+            if row is not None:
+                self._db.execute("UPDATE deliveries SET lease_until = ? WHERE event_id = ? AND subscriber_id = ?",
+                                 (now + lease_s, row["event_id"], row["subscriber_id"]))
+            self._db.execute("COMMIT")
+        return dict(row) if row is not None else None
+
+    def delivery_done(self, event_id: str, subscriber_id: str, status: str) -> None:
+        self._tx("UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, lease_until = 0, "
+                 "updated_at = ? WHERE event_id = ? AND subscriber_id = ?", (status, time.time(), event_id, subscriber_id))
+
+    def delivery_failed(self, event_id: str, subscriber_id: str, status: str, *, max_attempts: int,
+                        backoff_s: float) -> str:
+        rows = self._rows("SELECT attempts FROM deliveries WHERE event_id = ? AND subscriber_id = ?",
+                          (event_id, subscriber_id))
+        attempts = (rows[0]["attempts"] if rows else 0) + 1
+        state = "dead" if attempts >= max_attempts else "pending"
+        now = time.time()
+        self._tx("UPDATE deliveries SET state = ?, attempts = ?, last_status = ?, lease_until = 0, next_attempt_at = ?, "
+                 "updated_at = ? WHERE event_id = ? AND subscriber_id = ?",
+                 (state, attempts, status, now + min(backoff_s * 2 ** (attempts - 1), 300.0), now, event_id, subscriber_id))
+        return state
+
+    def deliveries(self, subscriber_id: str | None = None) -> list[dict[str, Any]]:
+        where, args = ("WHERE subscriber_id = ?", (subscriber_id,)) if subscriber_id else ("", ())
+        return self._rows(f"SELECT event_id, subscriber_id, study_key, state, attempts, last_status, created_at, "
+                          f"updated_at FROM deliveries {where} ORDER BY created_at", args)
+
+    def pending_deliveries(self, study_key: str) -> int:
+        return int(self._rows("SELECT COUNT(*) AS n FROM deliveries WHERE study_key = ? AND state = 'pending'",
+                              (study_key,))[0]["n"])

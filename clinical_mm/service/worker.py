@@ -1,0 +1,197 @@
+"""The service's background work: analyse complete studies from the queue, and deliver signed triage
+callbacks to subscribers.
+
+A study is complete when no instance has arrived for the quiet period; it is then claimed (leased),
+analysed by the pipeline (de-identified first), and one event per matching subscriber is queued. A
+callback is a POST of the event JSON with ``X-ClinicalMM-Timestamp`` and ``X-ClinicalMM-Signature:
+sha256=<hex HMAC-SHA256 of timestamp + "." + body>`` keyed with the subscriber's secret; a failed POST is
+retried with exponential backoff and dead-lettered after the last try. Event ids are derived from the
+study and its result, so a re-run after a crash queues nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from clinical_mm.connectors.file_source import SourceStudy
+from clinical_mm.errors import ClinicalMMError, ConfigurationError
+from clinical_mm.findings import PRIORITIES
+from clinical_mm.pipeline import AnalysisPipeline
+from clinical_mm.service.store import ServiceStore
+
+__all__ = ["ServiceWorker", "WorkerConfig", "callback_allowed", "sign"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    quiet_period_s: float = 2.0
+    max_attempts: int = 5
+    backoff_s: float = 1.0
+    callback_attempts: int = 8
+    callback_backoff_s: float = 0.5
+    callback_timeout_s: float = 5.0
+    base_url: str = "http://127.0.0.1:8000"
+    poll_s: float = 0.1
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The ``X-ClinicalMM-Signature`` value of a callback."""
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def callback_allowed(url: str, allowed_hosts: list[str]) -> bool:
+    """A callback URL is http(s) to an allow-listed host (no requests to arbitrary addresses)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and (parts.hostname or "") in allowed_hosts and not parts.username
+
+
+class ServiceWorker:
+    """Runs the analysis loop and the delivery loop in two threads until :meth:`stop`."""
+
+    def __init__(self, store: ServiceStore, pipeline: AnalysisPipeline, results_dir: Path, *,
+                 config: WorkerConfig, callback_hosts: list[str]) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.results_dir = results_dir
+        self.config = config
+        self.callback_hosts = callback_hosts
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._client = httpx.Client(timeout=config.callback_timeout_s, follow_redirects=False, trust_env=False)
+        pipeline.on_deidentified = lambda study_key: store.set_state(study_key, "deidentified")
+
+    def start(self) -> None:
+        self.store.recover()
+        for target, name in ((self._analysis_loop, "cmm-analysis"), (self._delivery_loop, "cmm-delivery")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._client.close()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
+
+    # ------------------------------------------------------------------ analysis
+    def _analysis_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self.store.claim_study(self.config.quiet_period_s)
+            except ClinicalMMError:
+                job = None
+            if job is None:
+                self._stop.wait(self.config.poll_s)
+                continue
+            self.process(job.study_key, job.files)
+
+    def process(self, study_key: str, files: list[Path]) -> None:
+        """Analyse one claimed study and queue its callbacks; failures are retried or failed, never lost."""
+        item = SourceStudy(key=study_key, files=files, sources=[f.name for f in files])
+        try:
+            results = self.pipeline.analyze_study(item, self.results_dir)
+        except ClinicalMMError as exc:  # audit or output failure: transient, try again later
+            outcome = self.store.retry_later(study_key, exc.__class__.__name__, max_attempts=self.config.max_attempts,
+                                             backoff_s=self.config.backoff_s)
+            _log.warning("study %s: %s (%s)", study_key, exc.__class__.__name__, outcome)
+            return
+        except Exception as exc:  # noqa: BLE001 - keep the loop alive; the job stays visible and retryable
+            outcome = self.store.retry_later(study_key, f"internal error ({exc.__class__.__name__})",
+                                             max_attempts=self.config.max_attempts, backoff_s=self.config.backoff_s)
+            _log.exception("study %s: internal error (%s)", study_key, outcome)
+            return
+        done = [r for r in results if r.error is None]
+        if not done:  # refused (not a chest radiograph, unreadable): permanent, reason kept, retryable by hand
+            reasons = "; ".join(sorted({str(r.error) for r in results})) or "no instances"
+            self.store.retry_later(study_key, reasons, max_attempts=1, backoff_s=0)
+            return
+        result = done[0]
+        body = result.to_json()
+        body.pop("source", None)
+        priority = result.priority or "routine"
+        self.store.set_state(study_key, "analyzed", result=body, priority=priority)
+        self._queue_events(study_key, result.accession or "", body, priority)
+        self._settle(study_key)
+
+    def _queue_events(self, study_key: str, accession: str, result: dict[str, object], priority: str) -> None:
+        loaded = self.pipeline.generator.loaded
+        digest = hashlib.sha256(json.dumps(result, sort_keys=True).encode()).hexdigest()
+        for sub in self.store.subscribers():
+            if PRIORITIES.index(priority) < PRIORITIES.index(sub["min_priority"]):
+                continue
+            event_id = "evt_" + hashlib.sha256(f"{study_key}|{digest}|{sub['id']}".encode()).hexdigest()[:32]
+            event = {
+                "event_id": event_id, "event": "study.analyzed",
+                "study": {"id": study_key, "accession": accession},
+                "priority": priority, "flags": result.get("flags", {}), "raised": result.get("raised", []),
+                "report_url": f"{self.config.base_url}/v1/studies/{study_key}",
+                "model": {"id": loaded.model_id, "sha256": loaded.sha256},
+                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+            self.store.enqueue_delivery(event_id, sub["id"], study_key, json.dumps(event, separators=(",", ":")))
+
+    def _settle(self, study_key: str) -> None:
+        """A study whose callbacks are all done is delivered (failed when one was dead-lettered)."""
+        if self.store.pending_deliveries(study_key):
+            return
+        dead = [d for d in self.store.deliveries() if d["study_key"] == study_key and d["state"] == "dead"]
+        if dead:
+            self.store.retry_later(study_key, f"{len(dead)} callback deliveries dead-lettered", max_attempts=1,
+                                   backoff_s=0)
+        else:
+            self.store.set_state(study_key, "delivered")
+
+    # ------------------------------------------------------------------ callbacks
+    def _delivery_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self.store.claim_delivery()
+            except ClinicalMMError:
+                item = None
+            if item is None:
+                self._stop.wait(self.config.poll_s)
+                continue
+            self.deliver(item)
+
+    def deliver(self, item: dict[str, str]) -> None:
+        body = item["body"].encode()
+        event = json.loads(item["body"])
+        try:
+            if not callback_allowed(item["url"], self.callback_hosts):
+                raise ConfigurationError("callback host not allow-listed")
+            ts = str(int(time.time()))
+            response = self._client.post(item["url"], content=body, headers={
+                "Content-Type": "application/json", "X-ClinicalMM-Timestamp": ts,
+                "X-ClinicalMM-Signature": sign(item["secret"], ts, body), "X-ClinicalMM-Event-Id": item["event_id"]})
+            status = str(response.status_code)
+            ok = 200 <= response.status_code < 300
+        except (httpx.HTTPError, ConfigurationError) as exc:
+            status, ok = exc.__class__.__name__, False
+        if ok:
+            self.store.delivery_done(item["event_id"], item["subscriber_id"], status)
+        else:
+            state = self.store.delivery_failed(item["event_id"], item["subscriber_id"], status,
+                                               max_attempts=self.config.callback_attempts,
+                                               backoff_s=self.config.callback_backoff_s)
+            _log.info("callback %s not delivered (%s): %s", item["event_id"], status, state)
+        self._settle(event["study"]["id"])

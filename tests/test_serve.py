@@ -1,0 +1,238 @@
+"""`clinical-mm serve` end to end: dcmtk's storescu sends studies to the DICOM listener, the queue analyses
+them, a signed callback reaches a receiver on 127.0.0.1, the worklist and roles hold, and no PHI leaks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from clinical_mm.synth.study_synthesizer import SynthStudy
+
+KEY_HEX = "5a" * 32
+SECRET = "receiver-shared-secret-0123456789"
+
+pytestmark = pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk (storescu) is installed by make test")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Receiver:
+    """A callback receiver on 127.0.0.1 that records what it gets; ``down`` makes it answer 503."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[dict[str, str], bytes]] = []
+        self.down = False
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if receiver.down:
+                    self.send_response(503)
+                else:
+                    receiver.events.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/triage"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+class _Service:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port, self.dicom_port = _free_port(), _free_port()
+        self.env = {**os.environ, "CLINICAL_MM_DATA_DIR": str(data_dir), "CLINICAL_MM_KEY": KEY_HEX}
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "serve.log"
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "clinical_mm.cli", *args], env=self.env, capture_output=True,
+                             check=True, timeout=120)
+        return out.stdout.decode().strip()
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "clinical_mm.cli", "-v", "serve", "--port", str(self.port), "--dicom-port",
+                 str(self.dicom_port), "--allow-aet", "TESTPACS", "--quiet-period", "0.5"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert self.proc.poll() is None, self.log.read_text()
+            time.sleep(0.3)
+        raise AssertionError("serve did not become ready")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _storescu(port: int, files: list[Path], aet: str = "TESTPACS") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["storescu", "-aet", aet, "-aec", "CLINICALMM", "127.0.0.1", str(port), *map(str, files)],
+                          capture_output=True, timeout=120)
+
+
+def _files(root: Path, study: SynthStudy) -> list[Path]:
+    return [root / f for f in study.files]
+
+
+def _wait(predicate: Any, timeout: float = 120.0) -> Any:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture()
+def service(tmp_path: Path) -> Iterator[_Service]:
+    svc = _Service(tmp_path / "data")
+    yield svc
+    svc.stop()
+
+
+@pytest.fixture()
+def receiver() -> Iterator[_Receiver]:
+    r = _Receiver()
+    yield r
+    r.close()
+
+
+def test_when_storescu_sends_a_study_then_a_signed_callback_arrives_and_the_worklist_shows_it(
+        service: _Service, receiver: _Receiver, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
+    root, studies = synth_dir
+    admin = service.cli("keys", "create", "--role", "admin")
+    radiologist = service.cli("keys", "create", "--role", "radiologist")
+    service.start()
+    h_admin, h_rad = {"Authorization": f"Bearer {admin}"}, {"Authorization": f"Bearer {radiologist}"}
+    r = httpx.post(f"{service.base}/v1/subscribers", headers=h_admin,
+                   json={"url": receiver.url, "secret": SECRET, "min_priority": "routine"})
+    assert r.status_code == 201, r.text
+    sub_id = r.json()["id"]
+
+    sent = _storescu(service.dicom_port, _files(root, studies[0]))
+    assert sent.returncode == 0, sent.stderr.decode()
+    headers, body = _wait(lambda: receiver.events and receiver.events[0])
+    expected = "sha256=" + hmac.new(SECRET.encode(), headers["x-clinicalmm-timestamp"].encode() + b"." + body,
+                                    hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["x-clinicalmm-signature"], expected)
+    event = json.loads(body)
+    assert set(event) == {"event_id", "event", "study", "priority", "flags", "raised", "report_url", "model", "created"}
+    assert event["priority"] in ("routine", "urgent", "critical") and event["study"]["id"].startswith("2.25.")
+
+    study = _wait(lambda: (s := httpx.get(event["report_url"], headers=h_rad).json())["state"] == "delivered" and s)
+    assert study["result"]["impression"] and study["instances"] == len(studies[0].files)
+    worklist = httpx.get(f"{service.base}/v1/worklist", headers=h_rad).json()
+    assert [w["study_key"] for w in worklist] == [event["study"]["id"]]
+    log = httpx.get(f"{service.base}/v1/subscribers/{sub_id}/deliveries", headers=h_admin).json()
+    assert [(d["event_id"], d["state"]) for d in log] == [(event["event_id"], "delivered")]
+
+    # the same study again: instances already held, nothing queued, no second callback
+    assert _storescu(service.dicom_port, _files(root, studies[0])).returncode == 0
+    time.sleep(2.0)
+    assert len(receiver.events) == 1
+
+    # PHI planted by the synthesiser appears in no response, callback or log line
+    phi = [v for v in studies[0].phi.values() if len(v) > 3]
+    texts = [body.decode(), json.dumps(study), json.dumps(worklist), service.log.read_text()]
+    for value in phi:
+        assert all(value not in t for t in texts), "planted PHI leaked"
+
+
+def test_when_credentials_are_missing_wrong_or_of_another_role_then_requests_are_refused(
+        service: _Service, receiver: _Receiver) -> None:
+    pacs = service.cli("keys", "create", "--role", "pacs")
+    admin = service.cli("keys", "create", "--role", "admin")
+    service.start()
+    assert httpx.get(f"{service.base}/healthz").status_code == 200
+    for path in ("/v1/worklist", "/v1/jobs", "/v1/subscribers", "/v1/audit", "/v1/studies/2.25.1"):
+        assert httpx.get(f"{service.base}{path}").status_code == 401
+        assert httpx.get(f"{service.base}{path}", headers={"Authorization": "Bearer cmm_wrong"}).status_code == 401
+        assert httpx.get(f"{service.base}{path}", headers={"Authorization": f"Bearer {pacs}"}).status_code == 403
+    h_admin = {"Authorization": f"Bearer {admin}"}
+    for url in ("http://10.0.0.5/hook", "http://169.254.169.254/latest", "file:///etc/passwd", "http://user@127.0.0.1/x"):
+        r = httpx.post(f"{service.base}/v1/subscribers", headers=h_admin, json={"url": url, "secret": SECRET})
+        assert r.status_code == 422, url
+    key_id = json.loads(json.dumps(httpx.get(f"{service.base}/v1/subscribers", headers=h_admin).json()))
+    assert key_id == []
+    revoke_id = subprocess.run([sys.executable, "-m", "clinical_mm.cli", "keys", "create", "--role", "admin"],
+                               env=service.env, capture_output=True, check=True)
+    new_key = revoke_id.stdout.decode().strip()
+    new_id = revoke_id.stderr.decode().split()[2]
+    assert httpx.get(f"{service.base}/v1/jobs", headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
+    service.cli("keys", "revoke", new_id)
+    assert httpx.get(f"{service.base}/v1/jobs", headers={"Authorization": f"Bearer {new_key}"}).status_code == 401
+
+
+def test_when_an_unlisted_ae_title_calls_then_the_association_is_rejected(
+        service: _Service, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
+    root, studies = synth_dir
+    service.start()
+    sent = _storescu(service.dicom_port, _files(root, studies[1]), aet="ROGUE")
+    assert sent.returncode != 0
+    assert not (service.data_dir / "spool").exists() or not any((service.data_dir / "spool").rglob("*.dcm"))
+
+
+def test_when_the_receiver_is_down_or_serve_is_killed_then_every_study_is_delivered_once(
+        service: _Service, receiver: _Receiver, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
+    root, studies = synth_dir
+    admin = service.cli("keys", "create", "--role", "admin")
+    service.start()
+    h_admin = {"Authorization": f"Bearer {admin}"}
+    httpx.post(f"{service.base}/v1/subscribers", headers=h_admin,
+               json={"url": receiver.url, "secret": SECRET, "min_priority": "routine"}).raise_for_status()
+    receiver.down = True
+    for study in studies[:3]:
+        assert _storescu(service.dicom_port, _files(root, study)).returncode == 0
+    _wait(lambda: len(httpx.get(f"{service.base}/v1/jobs?state=analyzed", headers=h_admin).json()) >= 1)
+    service.kill()  # SIGKILL mid-queue: spooled instances and queued events survive
+    receiver.down = False
+    service.start()
+    _wait(lambda: len(httpx.get(f"{service.base}/v1/jobs?state=delivered", headers=h_admin).json()) == 3, 180)
+    ids = [json.loads(body)["event_id"] for _, body in receiver.events]
+    assert len(ids) == len(set(ids)) == 3
