@@ -484,14 +484,15 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--role", type=click.Choice(["pacs", "radiologist", "auditor", "admin"]), required=True)
-def keys_create(role: str) -> None:
+@click.option("--name", default="", help="Who holds the key (shown as the signer of the reports it signs).")
+def keys_create(role: str, name: str) -> None:
     """Create an API key; it is printed once (key id on stderr, key on stdout)."""
     from clinical_mm.service.server import service_db_path
     from clinical_mm.service.store import ServiceStore
 
     try:
         store = ServiceStore(service_db_path(Settings()))
-        key_id, key = store.create_api_key(role)
+        key_id, key = store.create_api_key(role, name)
         store.close()
     except ClinicalMMError as exc:
         _fail(exc)

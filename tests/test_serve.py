@@ -147,7 +147,7 @@ def test_when_storescu_sends_a_study_then_a_signed_callback_arrives_and_the_work
         service: _Service, receiver: _Receiver, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
     root, studies = synth_dir
     admin = service.cli("keys", "create", "--role", "admin")
-    radiologist = service.cli("keys", "create", "--role", "radiologist")
+    radiologist = service.cli("keys", "create", "--role", "radiologist", "--name", "Dr. Reviewer (staff)")
     service.start()
     h_admin, h_rad = {"Authorization": f"Bearer {admin}"}, {"Authorization": f"Bearer {radiologist}"}
     r = httpx.post(f"{service.base}/v1/subscribers", headers=h_admin,
@@ -177,9 +177,29 @@ def test_when_storescu_sends_a_study_then_a_signed_callback_arrives_and_the_work
     time.sleep(2.0)
     assert len(receiver.events) == 1
 
+    # review: read the draft, see the de-identified preview, edit, sign; a signed report is final
+    sid = event["study"]["id"]
+    draft = httpx.get(f"{service.base}/v1/studies/{sid}/draft", headers=h_rad).json()
+    assert draft["status"] == "draft" and draft["impression"] == study["result"]["impression"]
+    png = httpx.get(f"{service.base}/v1/studies/{sid}/preview.png", headers=h_rad)
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG") and png.headers["content-type"] == "image/png"
+    edited = {"findings": draft["findings"] + " Reviewed.", "impression": "Radiologist impression."}
+    assert httpx.put(f"{service.base}/v1/studies/{sid}/draft", headers=h_rad, json=edited).status_code == 200
+    signed = httpx.post(f"{service.base}/v1/studies/{sid}/sign", headers=h_rad, json={}).json()
+    report = signed["report"]
+    assert report["resourceType"] == "DiagnosticReport" and report["status"] == "final"
+    assert report["performer"][0]["display"] == "Dr. Reviewer (staff)" and report["conclusion"] == "Radiologist impression."
+    assert "+IMPRESSION: Radiologist impression." in signed["diff"]
+    assert httpx.get(f"{service.base}/v1/studies/{sid}/report", headers=h_rad).json() == report
+    assert httpx.post(f"{service.base}/v1/studies/{sid}/sign", headers=h_rad, json={}).status_code == 409
+    assert httpx.post(f"{service.base}/v1/studies/{sid}/reject", headers=h_rad,
+                      json={"reason": "too late"}).status_code == 409
+    assert httpx.put(f"{service.base}/v1/studies/{sid}/draft", headers=h_rad, json=edited).status_code == 409
+    assert httpx.get(f"{service.base}/v1/worklist", headers=h_rad).json()[0]["review"] == "signed"
+
     # PHI planted by the synthesiser appears in no response, callback or log line
     phi = [v for v in studies[0].phi.values() if len(v) > 3]
-    texts = [body.decode(), json.dumps(study), json.dumps(worklist), service.log.read_text()]
+    texts = [body.decode(), json.dumps(study), json.dumps(worklist), json.dumps(signed), service.log.read_text()]
     for value in phi:
         assert all(value not in t for t in texts), "planted PHI leaked"
 

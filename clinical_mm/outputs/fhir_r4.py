@@ -8,6 +8,9 @@ One analysed study becomes a transaction Bundle (conditional creates, so re-deli
 * ``Device`` — the model, its version and checkpoint sha256;
 * ``Provenance`` — the model device as author of all of the above.
 
+After review, :func:`final_report` turns the draft's DiagnosticReport into the signed one (status
+``final``, the radiologist's text, the signer as performer and results interpreter).
+
 fhir.resources validates structure, not coded values; the codes we emit are checked here.
 """
 
@@ -19,11 +22,12 @@ import uuid
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 
 from clinical_mm.errors import OutputError
 from clinical_mm.findings import FINDING_LABELS
 
-__all__ = ["FHIR_RELEASE", "ReportBundleBuilder"]
+__all__ = ["FHIR_RELEASE", "ReportBundleBuilder", "final_report"]
 
 FHIR_RELEASE = "R4 (fhir.resources.R4B)"
 _AI_LABEL = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "AIAST",
@@ -157,3 +161,43 @@ class ReportBundleBuilder:
             raise OutputError(f"FHIR Bundle failed R4 validation at {where}") from None
         out: dict[str, Any] = validated.model_dump(mode="json", exclude_none=True)
         return out
+
+
+def final_report(draft_bundle: dict[str, Any], *, findings: str, impression: str, signer_name: str, signer_id: str,
+                 issued: dt.datetime | None = None) -> dict[str, Any]:
+    """The signed DiagnosticReport: the draft's report with status ``final``, the signed text, the signer
+    (a Practitioner by identifier) as performer and results interpreter, and the model kept as a contributor
+    in an extension. Validated against R4."""
+    reports = [e["resource"] for e in draft_bundle.get("entry", [])
+               if e.get("resource", {}).get("resourceType") == "DiagnosticReport"]
+    if not reports:
+        raise OutputError("the draft bundle holds no DiagnosticReport")
+    report: dict[str, Any] = {k: v for k, v in reports[0].items() if k not in ("meta", "performer", "result")}
+    issued_s = (issued or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    signer = {"identifier": {"system": "urn:clinical-mm:reviewer", "value": signer_id},
+              "display": signer_name or signer_id}
+    text = f"FINDINGS: {findings}\nIMPRESSION: {impression}\n"
+    report.update({
+        "status": "final", "issued": issued_s, "performer": [signer], "resultsInterpreter": [signer],
+        "meta": {"tag": [{"system": "urn:clinical-mm:tag", "code": "ai-assisted-signed",
+                          "display": "AI-assisted draft, reviewed and signed by a radiologist"}]},
+        "code": {**report["code"], "text": "Chest radiograph report"},
+        "presentedForm": [{"contentType": "text/plain; charset=utf-8", "language": "en", "title": "Signed report",
+                           "data": base64.b64encode(text.encode("utf-8")).decode("ascii")}],
+    })
+    report["extension"] = [*report.get("extension", []),
+                           {"url": "urn:clinical-mm:ai-draft-model", "valueString": str(
+                               next((p.get("display", "") for p in reports[0].get("performer", [])), ""))}]
+    if impression.strip():
+        report["conclusion"] = impression.strip()
+    else:
+        report.pop("conclusion", None)
+    _check_status(report)
+    try:
+        validated = DiagnosticReport.model_validate(report)
+    except Exception as exc:  # pydantic ValidationError: name the field, never the value
+        errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
+        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else exc.__class__.__name__
+        raise OutputError(f"signed DiagnosticReport failed R4 validation at {where}") from None
+    out: dict[str, Any] = validated.model_dump(mode="json", exclude_none=True)
+    return out

@@ -8,7 +8,9 @@ outcome = status code). Responses carry pseudonymous study ids and PHI-free resu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
@@ -16,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink
+from clinical_mm.errors import DeidentificationError, InputError
 from clinical_mm.findings import PRIORITIES
 from clinical_mm.service.store import STATES, ServiceStore
 from clinical_mm.service.worker import callback_allowed
@@ -26,17 +29,34 @@ __all__ = ["ServiceContext", "create_app"]
 class ServiceContext:
     """What the routes need: the store, the audit sink, the callback allow-list, readiness probes."""
 
-    def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str],
-                 ready: Callable[[], bool] = lambda: True) -> None:
+    def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str], results_dir: Path,
+                 preview: Callable[[list[Path]], bytes], ready: Callable[[], bool] = lambda: True) -> None:
         self.store = store
         self.audit = audit
         self.callback_hosts = callback_hosts
+        self.results_dir = results_dir
+        self.preview = preview
         self.ready = ready
 
 
 class Principal(BaseModel):
     key_id: str
     role: str
+    name: str = ""
+
+
+class DraftIn(BaseModel):
+    findings: str = Field(max_length=20000, examples=["The lungs are clear. No pleural effusion."])
+    impression: str = Field(max_length=5000, examples=["No acute cardiopulmonary process."])
+
+
+class SignIn(BaseModel):
+    findings: str | None = Field(None, max_length=20000, description="Final findings (default: the current draft)")
+    impression: str | None = Field(None, max_length=5000, description="Final impression (default: the current draft)")
+
+
+class RejectIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=2000, examples=["Wrong laterality in the draft; dictating from scratch."])
 
 
 class SubscriberIn(BaseModel):
@@ -56,7 +76,7 @@ def _principal(request: Request) -> Principal:
     if found is None:
         raise HTTPException(401, "missing or invalid credentials", headers={"WWW-Authenticate": "Bearer"})
     request.state.key_id = found[0]
-    return Principal(key_id=found[0], role=found[1])
+    return Principal(key_id=found[0], role=found[1], name=found[2])
 
 
 def _role(*allowed: str) -> Callable[[Principal], Principal]:
@@ -113,6 +133,104 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         if found is None:
             raise HTTPException(404, "no such study")
         return found
+
+    def analysed(study_id: str) -> dict[str, Any]:
+        found = ctx.store.study(study_id)
+        if found is None:
+            raise HTTPException(404, "no such study")
+        if not found["result"]:
+            raise HTTPException(409, "the study has no draft yet")
+        return found
+
+    def current_draft(study_id: str, found: dict[str, Any]) -> tuple[str, str]:
+        review = ctx.store.review(study_id)
+        if review is not None:
+            return review["findings"], review["impression"]
+        return str(found["result"].get("findings") or ""), str(found["result"].get("impression") or "")
+
+    @app.get("/v1/studies/{study_id}/draft", tags=["review"],
+             responses={404: {"description": "no such study"}, 409: {"description": "no draft yet"}})
+    def get_draft(study_id: str, _: Radiologist) -> dict[str, Any]:
+        """The draft under review (the AI draft, or the radiologist's edit of it) and the review status."""
+        found = analysed(study_id)
+        findings, impression = current_draft(study_id, found)
+        review = ctx.store.review(study_id)
+        return {"study": study_id, "findings": findings, "impression": impression,
+                "ai_findings": found["result"].get("findings"), "ai_impression": found["result"].get("impression"),
+                "status": review["status"] if review else "draft", "flags": found["result"].get("flags", {}),
+                "raised": found["result"].get("raised", []), "priority": found["priority"]}
+
+    @app.put("/v1/studies/{study_id}/draft", tags=["review"],
+             responses={404: {"description": "no such study"}, 409: {"description": "already signed or rejected"}})
+    def edit_draft(study_id: str, body: DraftIn, who: Radiologist) -> dict[str, str]:
+        """Save the radiologist's edit of the draft (not final until signed)."""
+        analysed(study_id)
+        if not ctx.store.save_review(study_id, status="edited", findings=body.findings, impression=body.impression,
+                                     reviewer=who.key_id):
+            raise HTTPException(409, "the study is already signed or rejected")
+        return {"study": study_id, "status": "edited"}
+
+    @app.post("/v1/studies/{study_id}/sign", tags=["review"],
+              responses={404: {"description": "no such study"}, 409: {"description": "already signed or rejected"}})
+    def sign(study_id: str, body: SignIn, who: Radiologist) -> dict[str, Any]:
+        """Sign the report: the final DiagnosticReport (status final, the signer as performer); the diff between
+        the AI draft and the signed text is kept for evaluation."""
+        import difflib
+
+        from clinical_mm.outputs.fhir_r4 import final_report
+
+        found = analysed(study_id)
+        findings, impression = current_draft(study_id, found)
+        findings = body.findings if body.findings is not None else findings
+        impression = body.impression if body.impression is not None else impression
+        ai = f"FINDINGS: {found['result'].get('findings') or ''}\nIMPRESSION: {found['result'].get('impression') or ''}\n"
+        signed = f"FINDINGS: {findings}\nIMPRESSION: {impression}\n"
+        diff = "".join(difflib.unified_diff(ai.splitlines(True), signed.splitlines(True), "ai-draft", "signed"))
+        try:
+            draft_bundle = json.loads((ctx.results_dir / str(found["result"]["fhir"])).read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError):
+            raise HTTPException(409, "the draft's FHIR bundle is not available") from None
+        report = final_report(draft_bundle, findings=findings, impression=impression, signer_name=who.name,
+                              signer_id=who.key_id)
+        if not ctx.store.save_review(study_id, status="signed", findings=findings, impression=impression,
+                                     reviewer=who.key_id, diff=diff, report=report):
+            raise HTTPException(409, "the study is already signed or rejected")
+        return {"study": study_id, "status": "signed", "report": report, "diff": diff}
+
+    @app.post("/v1/studies/{study_id}/reject", tags=["review"],
+              responses={404: {"description": "no such study"}, 409: {"description": "already signed or rejected"}})
+    def reject(study_id: str, body: RejectIn, who: Radiologist) -> dict[str, str]:
+        """Reject the AI draft with a reason (the case stays on the worklist for a human report)."""
+        found = analysed(study_id)
+        findings, impression = current_draft(study_id, found)
+        if not ctx.store.save_review(study_id, status="rejected", findings=findings, impression=impression,
+                                     reviewer=who.key_id, reason=body.reason):
+            raise HTTPException(409, "the study is already signed or rejected")
+        return {"study": study_id, "status": "rejected"}
+
+    @app.get("/v1/studies/{study_id}/report", tags=["review"],
+             responses={404: {"description": "not signed"}})
+    def get_report(study_id: str, _: Radiologist) -> dict[str, Any]:
+        """The signed (final) DiagnosticReport."""
+        review = ctx.store.review(study_id)
+        if review is None or review["status"] != "signed":
+            raise HTTPException(404, "the study has no signed report")
+        report: dict[str, Any] = review["report"]
+        return report
+
+    @app.get("/v1/studies/{study_id}/preview.png", tags=["review"], response_class=Response,
+             responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such study"},
+                        422: {"description": "no image to show"}})
+    def preview(study_id: str, _: Radiologist) -> Response:
+        """The de-identified frontal image (burned-in text redacted), 8-bit PNG, at most 512 pixels a side."""
+        files = ctx.store.files_of(study_id)
+        if not files:
+            raise HTTPException(404, "no such study")
+        try:
+            png = ctx.preview(files)
+        except (InputError, DeidentificationError) as exc:
+            raise HTTPException(422, f"no preview ({exc.__class__.__name__})") from None
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.get("/v1/jobs", tags=["operations"])
     def jobs(_: Admin, state: str | None = None) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     from clinical_mm.pipeline import AnalysisPipeline
     from clinical_mm.service.app import ServiceContext, create_app
     from clinical_mm.service.dicom_listener import DicomListener
+    from clinical_mm.service.preview import StudyPreview
     from clinical_mm.service.worker import ServiceWorker, WorkerConfig
 
     key = settings.load_key()
@@ -55,7 +56,9 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                            config=WorkerConfig(quiet_period_s=options.quiet_period_s,
                                                base_url=f"http://{options.host}:{options.port}"),
                            callback_hosts=options.callback_hosts)
-    app = create_app(ServiceContext(store, audit, options.callback_hosts, ready=lambda: worker.running))
+    preview = StudyPreview(DicomDeidentifier(key))
+    app = create_app(ServiceContext(store, audit, options.callback_hosts, settings.data_dir / "results",
+                                    preview.render, ready=lambda: worker.running))
     listener.start()
     worker.start()
     _log.info("serving HTTP on %s:%d, DICOM %s on %s:%d", options.host, options.port, options.ae_title,

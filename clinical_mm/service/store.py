@@ -42,7 +42,10 @@ CREATE TABLE IF NOT EXISTS studies (
     error TEXT, result TEXT, priority TEXT, priority_rank INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS api_keys (
     key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, created_at REAL NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0);
+    revoked INTEGER NOT NULL DEFAULT 0, name TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS reviews (
+    study_key TEXT PRIMARY KEY, status TEXT NOT NULL, findings TEXT NOT NULL, impression TEXT NOT NULL,
+    reviewer TEXT NOT NULL, reason TEXT, diff TEXT, report TEXT, updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS subscribers (
     id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, min_priority TEXT NOT NULL,
     created_at REAL NOT NULL, active INTEGER NOT NULL DEFAULT 1);
@@ -185,7 +188,8 @@ class ServiceStore:
 
     def study(self, study_key: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT study_key, state, arrived_at, attempts, error, result, priority, updated_at, "
-                          "(SELECT COUNT(*) FROM instances i WHERE i.study_key = s.study_key) AS instances "
+                          "(SELECT COUNT(*) FROM instances i WHERE i.study_key = s.study_key) AS instances, "
+                          "(SELECT status FROM reviews r WHERE r.study_key = s.study_key) AS review "
                           "FROM studies s WHERE study_key = ?", (study_key,))
         if not rows:
             return None
@@ -196,29 +200,57 @@ class ServiceStore:
     def studies(self, state: str | None = None) -> list[dict[str, Any]]:
         """Every study, highest priority first, then by arrival (a flag only ever moves a study up)."""
         where, args = ("WHERE state = ?", (state,)) if state else ("", ())
-        return self._rows(f"SELECT study_key, state, arrived_at, attempts, error, priority, updated_at FROM studies "
+        return self._rows(f"SELECT study_key, state, arrived_at, attempts, error, priority, updated_at, "
+                          f"(SELECT status FROM reviews r WHERE r.study_key = s.study_key) AS review FROM studies s "
                           f"{where} ORDER BY priority_rank DESC, arrived_at ASC", args)
 
     def files_of(self, study_key: str) -> list[Path]:
         return [Path(r["path"]) for r in self._rows("SELECT path FROM instances WHERE study_key = ?", (study_key,))]
 
     # ------------------------------------------------------------------ API keys
-    def create_api_key(self, role: str) -> tuple[str, str]:
-        """A new API key for ``role``: (key id, key). Only the key's hash is stored; the key is shown once."""
+    def create_api_key(self, role: str, name: str = "") -> tuple[str, str]:
+        """A new API key for ``role`` held by ``name`` (a staff member or system, shown as the signer of the
+        reports it signs): (key id, key). Only the key's hash is stored; the key is shown once."""
         if role not in ROLES:
             raise ConfigurationError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
         key_id = "k_" + secrets.token_hex(6)
         key = f"cmm_{key_id[2:]}_{secrets.token_urlsafe(32)}"
-        self._tx("INSERT INTO api_keys VALUES (?, ?, ?, ?, 0)", (key_id, _hash_key(key), role, time.time()))
+        self._tx("INSERT INTO api_keys VALUES (?, ?, ?, ?, 0, ?)", (key_id, _hash_key(key), role, time.time(), name))
         return key_id, key
 
-    def api_key_role(self, key: str) -> tuple[str, str] | None:
-        """(key id, role) of a valid, unrevoked key; None otherwise."""
-        rows = self._rows("SELECT key_id, role FROM api_keys WHERE key_hash = ? AND revoked = 0", (_hash_key(key),))
-        return (rows[0]["key_id"], rows[0]["role"]) if rows else None
+    def api_key_role(self, key: str) -> tuple[str, str, str] | None:
+        """(key id, role, holder's name) of a valid, unrevoked key; None otherwise."""
+        rows = self._rows("SELECT key_id, role, name FROM api_keys WHERE key_hash = ? AND revoked = 0",
+                          (_hash_key(key),))
+        return (rows[0]["key_id"], rows[0]["role"], rows[0]["name"]) if rows else None
 
     def revoke_api_key(self, key_id: str) -> bool:
         return self._tx("UPDATE api_keys SET revoked = 1 WHERE key_id = ?", (key_id,)).rowcount == 1
+
+    # ------------------------------------------------------------------ review
+    def review(self, study_key: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM reviews WHERE study_key = ?", (study_key,))
+        if not rows:
+            return None
+        row = rows[0]
+        row["report"] = json.loads(row["report"]) if row["report"] else None
+        return row
+
+    def save_review(self, study_key: str, *, status: str, findings: str, impression: str, reviewer: str,
+                    reason: str | None = None, diff: str | None = None, report: dict[str, Any] | None = None) -> bool:
+        """Write a study's review; False when it is already signed or rejected (final: never overwritten)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT status FROM reviews WHERE study_key = ?", (study_key,)).fetchone()
+            if row is not None and row["status"] in ("signed", "rejected"):
+                self._db.execute("COMMIT")
+                return False
+            self._db.execute(
+                "INSERT OR REPLACE INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (study_key, status, findings, impression, reviewer, reason, diff,
+                 json.dumps(report) if report is not None else None, time.time()))
+            self._db.execute("COMMIT")
+        return True
 
     # ------------------------------------------------------------------ subscribers and deliveries
     def add_subscriber(self, url: str, secret: str, min_priority: str) -> str:
