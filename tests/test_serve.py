@@ -256,3 +256,47 @@ def test_when_the_receiver_is_down_or_serve_is_killed_then_every_study_is_delive
     _wait(lambda: len(httpx.get(f"{service.base}/v1/jobs?state=delivered", headers=h_admin).json()) == 3, 180)
     ids = [json.loads(body)["event_id"] for _, body in receiver.events]
     assert len(ids) == len(set(ids)) == 3
+
+
+def _multipart(parts: list[bytes], subtype: str) -> tuple[str, bytes]:
+    boundary = "cmm-test-boundary-7d1f"
+    body = b""
+    for i, data in enumerate(parts):
+        head = ("Content-Type: application/dicom\r\n" if subtype == "related" else
+                f'Content-Disposition: form-data; name="file"; filename="{i}.dcm"\r\nContent-Type: application/dicom\r\n')
+        body += f"--{boundary}\r\n{head}\r\n".encode() + data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    ctype = (f'multipart/related; type="application/dicom"; boundary={boundary}' if subtype == "related"
+             else f"multipart/form-data; boundary={boundary}")
+    return ctype, body
+
+
+def test_when_a_client_uploads_by_stow_rs_or_multipart_then_studies_are_queued_and_bad_parts_reported(
+        service: _Service, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
+    root, studies = synth_dir
+    pacs = service.cli("keys", "create", "--role", "pacs")
+    radiologist = service.cli("keys", "create", "--role", "radiologist")
+    service.start()
+    h_pacs, h_rad = {"Authorization": f"Bearer {pacs}"}, {"Authorization": f"Bearer {radiologist}"}
+
+    ctype, body = _multipart([p.read_bytes() for p in _files(root, studies[2])] + [b"not a dicom file"], "related")
+    r = httpx.post(f"{service.base}/dicomweb/studies", headers={**h_pacs, "Content-Type": ctype}, content=body)
+    assert r.status_code == 202 and r.headers["content-type"].startswith("application/dicom+json")
+    assert len(r.json()["00081199"]["Value"]) == len(studies[2].files) and len(r.json()["00081198"]["Value"]) == 1
+    assert str(studies[2].files[0]) not in r.text
+
+    ctype, body = _multipart([p.read_bytes() for p in _files(root, studies[3])], "form-data")
+    r = httpx.post(f"{service.base}/v1/studies", headers={**h_pacs, "Content-Type": ctype}, content=body)
+    assert r.status_code == 200 and r.json()["stored"] == len(studies[3].files) and len(r.json()["studies"]) == 1
+    again = httpx.post(f"{service.base}/v1/studies", headers={**h_pacs, "Content-Type": ctype}, content=body).json()
+    assert again["stored"] == 0 and again["duplicates"] == len(studies[3].files)
+
+    assert httpx.post(f"{service.base}/v1/studies", headers={**h_rad, "Content-Type": ctype},
+                      content=body).status_code == 403
+    assert httpx.post(f"{service.base}/v1/studies", headers={**h_pacs, "Content-Type": "application/json"},
+                      content=b"{}").status_code == 415
+    def all_delivered() -> bool:
+        worklist = httpx.get(f"{service.base}/v1/worklist", headers=h_rad).json()
+        return len(worklist) == 2 and all(w["state"] == "delivered" for w in worklist)
+
+    _wait(all_delivered)

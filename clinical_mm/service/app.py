@@ -18,8 +18,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink
-from clinical_mm.errors import DeidentificationError, InputError
+from clinical_mm.errors import ClinicalMMError, DeidentificationError, InputError
 from clinical_mm.findings import PRIORITIES
+from clinical_mm.service.spool import Spool
 from clinical_mm.service.store import STATES, ServiceStore
 from clinical_mm.service.worker import callback_allowed
 
@@ -30,7 +31,9 @@ class ServiceContext:
     """What the routes need: the store, the audit sink, the callback allow-list, readiness probes."""
 
     def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str], results_dir: Path,
-                 preview: Callable[[list[Path]], bytes], ready: Callable[[], bool] = lambda: True) -> None:
+                 preview: Callable[[list[Path]], bytes], spool: Spool,
+                 ready: Callable[[], bool] = lambda: True) -> None:
+        self.spool = spool
         self.store = store
         self.audit = audit
         self.callback_hosts = callback_hosts
@@ -87,9 +90,40 @@ def _role(*allowed: str) -> Callable[[Principal], Principal]:
     return check
 
 
+Pacs = Annotated[Principal, Depends(_role("pacs"))]
 Radiologist = Annotated[Principal, Depends(_role("radiologist"))]
 Admin = Annotated[Principal, Depends(_role("admin"))]
 Auditor = Annotated[Principal, Depends(_role("auditor"))]
+
+
+_MAX_UPLOAD = 512 * 1024 * 1024
+
+
+def _parts(content_type: str, body: bytes) -> list[bytes]:
+    """The bodies of a multipart request (multipart/related for STOW-RS, multipart/form-data for uploads)."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    if not content_type.lower().startswith("multipart/") or "boundary=" not in content_type.lower():
+        raise HTTPException(415, "expected a multipart body with a boundary")
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise HTTPException(400, "malformed multipart body")
+    out = []
+    for part in message.iter_parts():
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            out.append(payload)
+    return out
+
+
+async def _body(request: Request) -> bytes:
+    if int(request.headers.get("content-length") or 0) > _MAX_UPLOAD:
+        raise HTTPException(413, "upload too large")
+    data = await request.body()
+    if len(data) > _MAX_UPLOAD:
+        raise HTTPException(413, "upload too large")
+    return data
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
@@ -120,6 +154,43 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         """Readiness: database, model, DICOM listener and worker are up."""
         ok = ctx.ready()
         return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+
+    def ingest(parts: list[bytes]) -> tuple[list[tuple[str, str, bool]], list[tuple[int, str]]]:
+        stored, failed = [], []
+        for i, data in enumerate(parts):
+            try:
+                stored.append(ctx.spool.put(data))
+            except InputError as exc:
+                failed.append((i, exc.reason))
+            except (OSError, ClinicalMMError):
+                raise HTTPException(503, "instances cannot be stored now; retry") from None
+        return stored, failed
+
+    @app.post("/dicomweb/studies", tags=["ingest"], responses={
+        200: {"content": {"application/dicom+json": {}}, "description": "every instance stored"},
+        202: {"description": "some instances stored"}, 409: {"description": "no instance stored"},
+        415: {"description": "not multipart/related"}})
+    async def stow_rs(request: Request, _: Pacs) -> JSONResponse:
+        """DICOMweb STOW-RS (multipart/related; type="application/dicom"). The response's Referenced SOP
+        Sequence names each stored instance by its pseudonymous SOP Instance UID."""
+        stored, failed = ingest(_parts(request.headers.get("content-type", ""), await _body(request)))
+        body: dict[str, Any] = {}
+        if stored:
+            body["00081199"] = {"vr": "SQ", "Value": [{"00081155": {"vr": "UI", "Value": [sop]}} for sop, _, _ in stored]}
+        if failed:
+            body["00081198"] = {"vr": "SQ", "Value": [{"00081197": {"vr": "US", "Value": [0xC000]}} for _ in failed]}
+        status = 200 if stored and not failed else 202 if stored else 409
+        return JSONResponse(body, status_code=status, media_type="application/dicom+json")
+
+    @app.post("/v1/studies", tags=["ingest"], status_code=200, responses={
+        409: {"description": "no instance stored"}, 415: {"description": "not multipart"}})
+    async def upload(request: Request, _: Pacs) -> JSONResponse:
+        """Upload DICOM files (multipart/form-data, one file per part); studies are queued like C-STORE ones."""
+        stored, failed = ingest(_parts(request.headers.get("content-type", ""), await _body(request)))
+        body = {"stored": sum(new for _, _, new in stored), "duplicates": sum(not new for _, _, new in stored),
+                "studies": sorted({study for _, study, _ in stored}),
+                "failed": [{"part": i, "reason": reason} for i, reason in failed]}
+        return JSONResponse(body, status_code=200 if stored else 409)
 
     @app.get("/v1/worklist", tags=["review"])
     def worklist(_: Radiologist) -> list[dict[str, Any]]:

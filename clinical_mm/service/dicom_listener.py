@@ -1,24 +1,20 @@
 """The DICOM Storage SCP of ``serve`` (pynetdicom): C-ECHO and C-STORE for every storage SOP class.
 
-Calling AE titles are allow-listed (an association from any other is rejected). Each instance is written
-to the spool and fsynced, then recorded in the service database, and only then does C-STORE success go
-back: an instance acknowledged to the PACS is never lost. The spool file is named by a keyed pseudonym
-of its SOPInstanceUID, so neither file names, the database nor log lines carry an original UID.
+Calling AE titles are allow-listed (an association from any other is rejected). Each instance is put in
+the spool (fsynced, recorded) before C-STORE success goes back: an instance acknowledged to the PACS is
+never lost.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.errors import ClinicalMMError
-from clinical_mm.service.store import ServiceStore
+from clinical_mm.service.spool import Spool
 
 __all__ = ["DicomListener"]
 
@@ -30,7 +26,7 @@ _CANNOT_UNDERSTAND = 0xC000
 
 
 class DicomListener:
-    """A Storage SCP bound to ``host:port`` that spools into ``spool_dir`` and records in ``store``.
+    """A Storage SCP bound to ``host:port`` that puts every instance in the ``spool``.
 
     Parameters
     ----------
@@ -38,11 +34,8 @@ class DicomListener:
         Calling AE titles allowed to associate; empty allows none.
     """
 
-    def __init__(self, store: ServiceStore, pseudo: Pseudonymizer, spool_dir: Path, *, ae_title: str,
-                 host: str, port: int, allowed_aets: list[str]) -> None:
-        self.store = store
-        self.pseudo = pseudo
-        self.spool_dir = spool_dir
+    def __init__(self, spool: Spool, *, ae_title: str, host: str, port: int, allowed_aets: list[str]) -> None:
+        self.spool = spool
         self.host, self.port = host, port
         self.ae = AE(ae_title=ae_title)
         self.ae.supported_contexts = AllStoragePresentationContexts
@@ -52,7 +45,7 @@ class DicomListener:
         self._server: Any = None
 
     def start(self) -> None:
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.spool.root.mkdir(parents=True, exist_ok=True)
         self._server = self.ae.start_server((self.host, self.port), block=False,
                                             evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
         if self.port == 0:
@@ -70,17 +63,8 @@ class DicomListener:
         except Exception:  # noqa: BLE001 - a dataset pydicom cannot decode or without UIDs
             _log.warning("C-STORE refused: dataset without readable SOP/Study Instance UIDs")
             return _CANNOT_UNDERSTAND
-        sop_key, study_key = self.pseudo.uid(sop_uid), self.pseudo.uid(study_uid)
-        path = self.spool_dir / study_key / f"{sop_key}.dcm"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".part")
-            with open(tmp, "wb") as fh:
-                fh.write(event.encoded_dataset(include_meta=True))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-            self.store.add_instance(sop_key, study_key, path)
+            self.spool.put(event.encoded_dataset(include_meta=True), sop_uid, study_uid)
         except (OSError, ClinicalMMError) as exc:
             _log.error("C-STORE not spooled (%s)", exc.__class__.__name__)
             return _OUT_OF_RESOURCES

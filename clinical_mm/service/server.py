@@ -43,6 +43,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     from clinical_mm.service.app import ServiceContext, create_app
     from clinical_mm.service.dicom_listener import DicomListener
     from clinical_mm.service.preview import StudyPreview
+    from clinical_mm.service.spool import Spool
     from clinical_mm.service.worker import ServiceWorker, WorkerConfig
 
     key = settings.load_key()
@@ -50,15 +51,16 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     audit = SQLiteAuditSink(settings.audit_path)
     generator = ReportGenerator.from_path(options.model_path or settings.model_path)
     pipeline = AnalysisPipeline(generator, DicomDeidentifier(key), audit, actor=settings.actor)
-    listener = DicomListener(store, Pseudonymizer(key), settings.data_dir / "spool", ae_title=options.ae_title,
-                             host=options.host, port=options.dicom_port, allowed_aets=options.allowed_aets)
+    spool = Spool(settings.data_dir / "spool", store, Pseudonymizer(key))
+    listener = DicomListener(spool, ae_title=options.ae_title, host=options.host, port=options.dicom_port,
+                             allowed_aets=options.allowed_aets)
     worker = ServiceWorker(store, pipeline, settings.data_dir / "results",
                            config=WorkerConfig(quiet_period_s=options.quiet_period_s,
                                                base_url=f"http://{options.host}:{options.port}"),
                            callback_hosts=options.callback_hosts)
     preview = StudyPreview(DicomDeidentifier(key))
     app = create_app(ServiceContext(store, audit, options.callback_hosts, settings.data_dir / "results",
-                                    preview.render, ready=lambda: worker.running))
+                                    preview.render, spool, ready=lambda: worker.running))
     listener.start()
     worker.start()
     _log.info("serving HTTP on %s:%d, DICOM %s on %s:%d", options.host, options.port, options.ae_title,
