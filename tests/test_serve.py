@@ -300,3 +300,26 @@ def test_when_a_client_uploads_by_stow_rs_or_multipart_then_studies_are_queued_a
         return len(worklist) == 2 and all(w["state"] == "delivered" for w in worklist)
 
     _wait(all_delivered)
+
+
+def test_when_20_associations_send_10_studies_each_at_once_then_none_is_lost(service: _Service, tmp_path: Path) -> None:
+    from clinical_mm.synth.study_synthesizer import StudySynthesizer
+
+    studies = StudySynthesizer(45).write(200, tmp_path / "many", progress=False, workers=2)
+    admin = service.cli("keys", "create", "--role", "admin")
+    service.start()
+    groups = [studies[i::20] for i in range(20)]
+    senders = [subprocess.Popen(["storescu", "-aet", "TESTPACS", "-aec", "CLINICALMM", "127.0.0.1",
+                                 str(service.dicom_port), *[str(tmp_path / "many" / f) for s in group for f in s.files]],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for group in groups]
+    assert [p.wait(timeout=300) for p in senders] == [0] * 20
+    h_admin = {"Authorization": f"Bearer {admin}"}
+
+    def delivered() -> list[dict[str, Any]] | None:
+        jobs = httpx.get(f"{service.base}/v1/jobs", headers=h_admin).json()
+        return jobs if len(jobs) == 200 and all(j["state"] == "delivered" for j in jobs) else None
+
+    jobs = _wait(delivered, 600)
+    assert len({j["study_key"] for j in jobs}) == 200
+    spooled = list((service.data_dir / "spool").rglob("*.dcm"))
+    assert len(spooled) == sum(len(s.files) for s in studies)

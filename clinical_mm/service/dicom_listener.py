@@ -2,12 +2,14 @@
 
 Calling AE titles are allow-listed (an association from any other is rejected). Each instance is put in
 the spool (fsynced, recorded) before C-STORE success goes back: an instance acknowledged to the PACS is
-never lost.
+never lost. A study is complete when the association that sent it is released, or else (an aborted or
+slow sender) when no instance of it has arrived for the quiet period.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from pynetdicom import AE, AllStoragePresentationContexts, evt
@@ -43,11 +45,15 @@ class DicomListener:
         self.ae.require_calling_aet = list(allowed_aets) or ["\x00-none-allowed"]
         self.ae.maximum_associations = 32
         self._server: Any = None
+        self._lock = threading.Lock()
+        self._studies: dict[int, set[str]] = {}  # association -> pseudonymous studies it sent
 
     def start(self) -> None:
         self.spool.root.mkdir(parents=True, exist_ok=True)
         self._server = self.ae.start_server((self.host, self.port), block=False,
-                                            evt_handlers=[(evt.EVT_C_STORE, self._on_store)])
+                                            evt_handlers=[(evt.EVT_C_STORE, self._on_store),
+                                                          (evt.EVT_RELEASED, self._on_released),
+                                                          (evt.EVT_ABORTED, self._on_aborted)])
         if self.port == 0:
             self.port = self._server.server_address[1]
 
@@ -64,8 +70,24 @@ class DicomListener:
             _log.warning("C-STORE refused: dataset without readable SOP/Study Instance UIDs")
             return _CANNOT_UNDERSTAND
         try:
-            self.spool.put(event.encoded_dataset(include_meta=True), sop_uid, study_uid)
+            _, study_key, _ = self.spool.put(event.encoded_dataset(include_meta=True), sop_uid, study_uid)
         except (OSError, ClinicalMMError) as exc:
             _log.error("C-STORE not spooled (%s)", exc.__class__.__name__)
             return _OUT_OF_RESOURCES
+        with self._lock:
+            self._studies.setdefault(id(event.assoc), set()).add(study_key)
         return _SUCCESS
+
+    def _on_released(self, event: Any) -> None:
+        """A released association has sent its studies: they need not wait out the quiet period."""
+        with self._lock:
+            studies = self._studies.pop(id(event.assoc), set())
+        if studies:
+            try:
+                self.spool.store.mark_complete(studies)
+            except ClinicalMMError as exc:
+                _log.error("cannot mark studies complete (%s)", exc.__class__.__name__)
+
+    def _on_aborted(self, event: Any) -> None:
+        with self._lock:  # an aborted sender may resend: its studies wait out the quiet period
+            self._studies.pop(id(event.assoc), None)

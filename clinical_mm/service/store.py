@@ -133,6 +133,11 @@ class ServiceStore:
         self._tx("UPDATE studies SET state = 'received' WHERE state = 'analyzed' AND NOT EXISTS "
                  "(SELECT 1 FROM deliveries d WHERE d.study_key = studies.study_key)")
 
+    def mark_complete(self, study_keys: set[str]) -> None:
+        """Studies whose sender has finished (association released): due now, without the quiet period."""
+        for key in study_keys:
+            self._tx("UPDATE studies SET last_instance_at = 0 WHERE study_key = ? AND state = 'received'", (key,))
+
     def claim_study(self, quiet_s: float, lease_s: float = 300.0) -> StudyJob | None:
         """The oldest study whose quiet period is over and that is due and not leased; leased to the caller."""
         now = time.time()
