@@ -49,6 +49,8 @@ bench: install
 	$(BIN)/python benchmarks/accuracy.py
 	$(BIN)/python benchmarks/latency.py
 	$(BIN)/python benchmarks/deid_speed.py
+	$(BIN)/python benchmarks/deid_text_speed.py
+	$(BIN)/python benchmarks/serve_latency.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache .mypy_cache
