@@ -1,16 +1,20 @@
 """Settings: one pydantic-settings class, environment prefix ``CLINICAL_MM_``.
 
-=========================  =====================================  ==================================
-variable                   meaning                                default
-=========================  =====================================  ==================================
-CLINICAL_MM_MODE           ``production`` or ``demo``             ``production``
-CLINICAL_MM_DATA_DIR       where audit log and spools live        ``./clinical-mm-data``
-CLINICAL_MM_MODEL_PATH     model folder (weights + manifest)      the model shipped in the package
-CLINICAL_MM_KEY            pseudonymisation key (hex, >= 32 B)    none: refused outside demo mode
-CLINICAL_MM_KEY_FILE       file holding the key (hex)             none
-CLINICAL_MM_AUDIT_DB       audit log (SQLite path)                ``DATA_DIR/audit.sqlite``
-CLINICAL_MM_ACTOR          who the audit log names as actor       ``clinical-mm``
-=========================  =====================================  ==================================
+===============================  ===================================  ================================
+variable                         meaning                              default
+===============================  ===================================  ================================
+CLINICAL_MM_MODE                 ``production`` or ``demo``           ``production``
+CLINICAL_MM_DATA_DIR             where audit log and spools live      ``./clinical-mm-data``
+CLINICAL_MM_MODEL_PATH           model folder (weights + manifest)    the model shipped in the package
+CLINICAL_MM_KEY                  pseudonymisation key (hex, >= 32 B)  none: refused outside demo mode
+CLINICAL_MM_KEY_FILE             file holding the key (hex)           none
+CLINICAL_MM_AUDIT_DB             audit log (SQLite path)              ``DATA_DIR/audit.sqlite``
+CLINICAL_MM_ACTOR                who the audit log names as actor     ``clinical-mm``
+CLINICAL_MM_JWT_SECRET           serve: HS256 key of bearer JWTs      none (API keys only)
+CLINICAL_MM_JWT_PUBLIC_KEY_FILE  serve: PEM key of RS256/ES256 JWTs   none
+CLINICAL_MM_JWT_ISSUER           serve: required ``iss`` of JWTs      none (not checked)
+CLINICAL_MM_JWT_AUDIENCE         serve: required ``aud`` of JWTs      ``clinical-mm``
+===============================  ===================================  ================================
 
 Unsafe defaults are refused outside demo mode: without a key nothing runs. Demo mode creates a
 throwaway key, says so, and keeps it only for the life of the process.
@@ -89,6 +93,10 @@ class Settings(BaseSettings):
     key_file: Path | None = Field(None, description="file holding the pseudonymisation key")
     audit_db: Path | None = Field(None, description="audit log SQLite file (default DATA_DIR/audit.sqlite)")
     actor: str = Field("clinical-mm", description="actor recorded in the audit log")
+    jwt_secret: SecretStr | None = Field(None, description="serve: HS256 key of OAuth2 bearer JWTs")
+    jwt_public_key_file: Path | None = Field(None, description="serve: PEM public key of RS256/ES256 bearer JWTs")
+    jwt_issuer: str | None = Field(None, description="serve: required iss of bearer JWTs")
+    jwt_audience: str = Field("clinical-mm", description="serve: required aud of bearer JWTs")
 
     @property
     def audit_path(self) -> Path:

@@ -24,6 +24,7 @@ import pytest
 from clinical_mm.synth.study_synthesizer import SynthStudy
 
 KEY_HEX = "5a" * 32
+JWT_SECRET = "jwt-test-secret-of-at-least-32-characters"
 SECRET = "receiver-shared-secret-0123456789"
 
 pytestmark = pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk (storescu) is installed by make test")
@@ -68,7 +69,8 @@ class _Service:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.port, self.dicom_port = _free_port(), _free_port()
-        self.env = {**os.environ, "CLINICAL_MM_DATA_DIR": str(data_dir), "CLINICAL_MM_KEY": KEY_HEX}
+        self.env = {**os.environ, "CLINICAL_MM_DATA_DIR": str(data_dir), "CLINICAL_MM_KEY": KEY_HEX,
+                    "CLINICAL_MM_JWT_SECRET": JWT_SECRET, "CLINICAL_MM_JWT_ISSUER": "https://idp.test"}
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir / "serve.log"
@@ -227,6 +229,30 @@ def test_when_credentials_are_missing_wrong_or_of_another_role_then_requests_are
     assert httpx.get(f"{service.base}/v1/jobs", headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
     service.cli("keys", "revoke", new_id)
     assert httpx.get(f"{service.base}/v1/jobs", headers={"Authorization": f"Bearer {new_key}"}).status_code == 401
+
+    # OAuth2 bearer JWTs: signature, expiry, audience, issuer and role are all checked
+    import jwt
+
+    now = int(time.time())
+    good = {"sub": "u123", "name": "Dr. Token", "roles": ["radiologist"], "aud": "clinical-mm",
+            "iss": "https://idp.test", "iat": now, "exp": now + 300}
+
+    def status(claims: dict[str, Any], secret: str = JWT_SECRET) -> int:
+        token = jwt.encode(claims, secret, algorithm="HS256")
+        return httpx.get(f"{service.base}/v1/worklist", headers={"Authorization": f"Bearer {token}"}).status_code
+
+    assert status(good) == 200
+    assert status({**good, "exp": now - 120}) == 401  # expired
+    assert status({**good, "aud": "someone-else"}) == 401
+    assert status({**good, "iss": "https://evil.test"}) == 401
+    assert status(good, secret="another-secret-of-at-least-32-characters") == 401
+    assert status({k: v for k, v in good.items() if k != "exp"}) == 401  # no expiry
+    assert status({**good, "roles": ["pacs"]}) == 403
+    assert status({**good, "roles": ["superuser"]}) == 401  # no role we know
+    unsigned = jwt.encode(good, "", algorithm="none") if "none" in jwt.algorithms.get_default_algorithms() else None
+    if unsigned is not None:
+        assert httpx.get(f"{service.base}/v1/worklist",
+                         headers={"Authorization": f"Bearer {unsigned}"}).status_code == 401
 
 
 def test_when_an_unlisted_ae_title_calls_then_the_association_is_rejected(

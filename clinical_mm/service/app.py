@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink
 from clinical_mm.errors import ClinicalMMError, DeidentificationError, InputError
 from clinical_mm.findings import PRIORITIES
+from clinical_mm.service.auth import JwtVerifier
 from clinical_mm.service.spool import Spool
 from clinical_mm.service.store import STATES, ServiceStore
 from clinical_mm.service.worker import callback_allowed
@@ -31,8 +32,9 @@ class ServiceContext:
     """What the routes need: the store, the audit sink, the callback allow-list, readiness probes."""
 
     def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str], results_dir: Path,
-                 preview: Callable[[list[Path]], bytes], spool: Spool,
+                 preview: Callable[[list[Path]], bytes], spool: Spool, jwt: JwtVerifier | None = None,
                  ready: Callable[[], bool] = lambda: True) -> None:
+        self.jwt = jwt
         self.spool = spool
         self.store = store
         self.audit = audit
@@ -43,8 +45,8 @@ class ServiceContext:
 
 
 class Principal(BaseModel):
-    key_id: str
-    role: str
+    key_id: str  # the API key id, or jwt:<sub>
+    roles: frozenset[str]
     name: str = ""
 
 
@@ -75,16 +77,26 @@ def _principal(request: Request) -> Principal:
     """The caller of a request, from ``Authorization: Bearer <API key>``; 401 without a valid key."""
     ctx: ServiceContext = request.app.state.ctx
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    found = ctx.store.api_key_role(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
-    if found is None:
-        raise HTTPException(401, "missing or invalid credentials", headers={"WWW-Authenticate": "Bearer"})
-    request.state.key_id = found[0]
-    return Principal(key_id=found[0], role=found[1], name=found[2])
+    token = token.strip()
+    principal: Principal | None = None
+    if scheme.lower() == "bearer" and token:
+        if token.count(".") == 2 and ctx.jwt is not None:
+            cred = ctx.jwt.verify(token)
+            if cred is not None:
+                principal = Principal(key_id=cred.actor, roles=cred.roles, name=cred.name)
+        else:
+            found = ctx.store.api_key_role(token)
+            if found is not None:
+                principal = Principal(key_id=found[0], roles=frozenset({found[1]}), name=found[2])
+    if principal is None:
+        raise HTTPException(401, "missing, invalid or expired credentials", headers={"WWW-Authenticate": "Bearer"})
+    request.state.key_id = principal.key_id
+    return principal
 
 
 def _role(*allowed: str) -> Callable[[Principal], Principal]:
     def check(p: Annotated[Principal, Depends(_principal)]) -> Principal:
-        if p.role not in allowed:
+        if not p.roles & set(allowed):
             raise HTTPException(403, "this role may not use this route")
         return p
     return check

@@ -41,6 +41,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     from clinical_mm.model.report_generator import ReportGenerator
     from clinical_mm.pipeline import AnalysisPipeline
     from clinical_mm.service.app import ServiceContext, create_app
+    from clinical_mm.service.auth import JwtVerifier
     from clinical_mm.service.dicom_listener import DicomListener
     from clinical_mm.service.preview import StudyPreview
     from clinical_mm.service.spool import Spool
@@ -59,8 +60,13 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                                                base_url=f"http://{options.host}:{options.port}"),
                            callback_hosts=options.callback_hosts)
     preview = StudyPreview(DicomDeidentifier(key))
+    verifier = None
+    if settings.jwt_secret is not None or settings.jwt_public_key_file is not None:
+        verifier = JwtVerifier(secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
+                               public_key_file=settings.jwt_public_key_file, issuer=settings.jwt_issuer,
+                               audience=settings.jwt_audience)
     app = create_app(ServiceContext(store, audit, options.callback_hosts, settings.data_dir / "results",
-                                    preview.render, spool, ready=lambda: worker.running))
+                                    preview.render, spool, verifier, ready=lambda: worker.running))
     listener.start()
     worker.start()
     _log.info("serving HTTP on %s:%d, DICOM %s on %s:%d", options.host, options.port, options.ae_title,
