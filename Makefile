@@ -10,8 +10,8 @@ export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Debian packages the code and tests run: tesseract (OCR of burned-in pixel text), dcmtk (storescu sends
-# studies to `serve` in the tests). Installed when missing.
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng dcmtk
+# studies to `serve` in the tests), chromium and chromium-driver (the review page test). Installed when missing.
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng dcmtk chromium chromium-driver
 
 .PHONY: sysdeps install demo test lint typecheck bench clean
 

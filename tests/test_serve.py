@@ -349,3 +349,49 @@ def test_when_20_associations_send_10_studies_each_at_once_then_none_is_lost(ser
     assert len({j["study_key"] for j in jobs}) == 200
     spooled = list((service.data_dir / "spool").rglob("*.dcm"))
     assert len(spooled) == sum(len(s.files) for s in studies)
+
+
+@pytest.mark.skipif(shutil.which("chromedriver") is None or shutil.which("chromium") is None,
+                    reason="Debian chromium and chromium-driver are installed by make test")
+def test_when_a_radiologist_signs_through_the_review_page_then_the_report_is_final(
+        service: _Service, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    root, studies = synth_dir
+    radiologist = service.cli("keys", "create", "--role", "radiologist", "--name", "Dr. Browser")
+    service.start()
+    assert _storescu(service.dicom_port, _files(root, studies[4])).returncode == 0
+    h_rad = {"Authorization": f"Bearer {radiologist}"}
+    _wait(lambda: [w for w in httpx.get(f"{service.base}/v1/worklist", headers=h_rad).json() if w["state"] == "delivered"])
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or ""
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                f"--user-data-dir={service.data_dir / 'chromium-profile'}"):
+        options.add_argument(arg)
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager fetch a driver
+    driver = webdriver.Chrome(options=options, service=DriverService(executable_path=shutil.which("chromedriver")))
+    try:
+        wait = WebDriverWait(driver, 60)
+        driver.get(f"{service.base}/review")
+        driver.find_element(By.ID, "token").send_keys(radiologist)
+        driver.find_element(By.ID, "connect").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "tr.study"))
+        driver.find_element(By.CSS_SELECTOR, "tr.study").click()
+        wait.until(lambda d: d.find_element(By.ID, "impression").get_attribute("value"))
+        wait.until(lambda d: d.execute_script("const i = document.getElementById('preview');"
+                                              "return i.complete && i.naturalWidth > 0;"))
+        box = driver.find_element(By.ID, "impression")
+        box.clear()
+        box.send_keys("Signed through the review page.")
+        driver.find_element(By.ID, "sign").click()
+        wait.until(lambda d: "signed" in d.find_element(By.ID, "status").text)
+    finally:
+        driver.quit()
+    sid = httpx.get(f"{service.base}/v1/worklist", headers=h_rad).json()[0]["study_key"]
+    report = httpx.get(f"{service.base}/v1/studies/{sid}/report", headers=h_rad).json()
+    assert report["status"] == "final" and report["conclusion"] == "Signed through the review page."
+    assert report["performer"][0]["display"] == "Dr. Browser"

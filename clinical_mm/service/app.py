@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink
@@ -147,7 +147,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         response = await call_next(request)
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
-        if template not in ("/healthz", "/readyz"):
+        if template not in ("/healthz", "/readyz", "/review", "/review.js"):
             actor = getattr(request.state, "key_id", "anonymous")
             try:
                 ctx.audit.append(AuditRecord(actor=actor, action=f"http {request.method} {template}",
@@ -155,6 +155,21 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             except Exception:  # noqa: BLE001 - an unauditable request is refused
                 return JSONResponse({"detail": "audit log unavailable"}, status_code=503)
         return response
+
+    static = Path(__file__).resolve().parent / "static"
+    page_headers = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
+                                               "frame-ancestors 'none'", "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+    @app.get("/review", tags=["review page"], response_class=HTMLResponse, include_in_schema=False)
+    def review_page() -> HTMLResponse:
+        """The review page (static, holds no data; every call it makes carries the user's credential)."""
+        return HTMLResponse((static / "review.html").read_text(encoding="utf-8"), headers=page_headers)
+
+    @app.get("/review.js", tags=["review page"], include_in_schema=False)
+    def review_script() -> Response:
+        return Response((static / "review.js").read_text(encoding="utf-8"), media_type="text/javascript",
+                        headers=page_headers)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
