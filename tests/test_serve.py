@@ -219,7 +219,7 @@ def test_when_credentials_are_missing_wrong_or_of_another_role_then_requests_are
     h_admin = {"Authorization": f"Bearer {admin}"}
     for url in ("http://10.0.0.5/hook", "http://169.254.169.254/latest", "file:///etc/passwd", "http://user@127.0.0.1/x"):
         r = httpx.post(f"{service.base}/v1/subscribers", headers=h_admin, json={"url": url, "secret": SECRET})
-        assert r.status_code == 422, url
+        assert r.status_code in (400, 422), url  # refused by the allow-list or by the schema
     key_id = json.loads(json.dumps(httpx.get(f"{service.base}/v1/subscribers", headers=h_admin).json()))
     assert key_id == []
     revoke_id = subprocess.run([sys.executable, "-m", "clinical_mm.cli", "keys", "create", "--role", "admin"],

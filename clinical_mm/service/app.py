@@ -11,18 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink
 from clinical_mm.errors import ClinicalMMError, DeidentificationError, InputError
-from clinical_mm.findings import PRIORITIES
 from clinical_mm.service.auth import JwtVerifier
 from clinical_mm.service.spool import Spool
-from clinical_mm.service.store import STATES, ServiceStore
+from clinical_mm.service.store import ServiceStore
 from clinical_mm.service.worker import callback_allowed
 
 __all__ = ["ServiceContext", "create_app"]
@@ -65,12 +64,12 @@ class RejectIn(BaseModel):
 
 
 class SubscriberIn(BaseModel):
-    url: str = Field(description="Callback URL (http or https, host on the allow-list)",
-                     examples=["http://127.0.0.1:9000/triage"])
+    url: str = Field(description="Callback URL (http or https, host on the allow-list)", max_length=2000,
+                     pattern=r"^https?://[^\s/@]+(/\S*)?$", examples=["http://127.0.0.1:9000/triage"])
     secret: str = Field(min_length=16, max_length=256, description="HMAC-SHA256 key for X-ClinicalMM-Signature",
                         examples=["s3cr3t-shared-with-the-receiver"])
-    min_priority: str = Field("routine", description="Lowest priority that triggers a callback",
-                              examples=["urgent"])
+    min_priority: Literal["routine", "urgent", "critical"] = Field(
+        "routine", description="Lowest priority that triggers a callback", examples=["urgent"])
 
 
 def _principal(request: Request) -> Principal:
@@ -139,7 +138,9 @@ async def _body(request: Request) -> bytes:
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
-    app = FastAPI(title="clinical-mm", version="1", description=__doc__)
+    app = FastAPI(title="clinical-mm", version="1", description=__doc__, responses={
+        401: {"description": "missing, invalid or expired credentials"},
+        403: {"description": "the credential's role may not use this route"}})
     app.state.ctx = ctx
 
     @app.middleware("http")
@@ -195,8 +196,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     @app.post("/dicomweb/studies", tags=["ingest"], responses={
         200: {"content": {"application/dicom+json": {}}, "description": "every instance stored"},
-        202: {"description": "some instances stored"}, 409: {"description": "no instance stored"},
-        415: {"description": "not multipart/related"}})
+        202: {"description": "some instances stored"}, 400: {"description": "malformed multipart body"},
+        409: {"description": "no instance stored"}, 413: {"description": "upload too large"},
+        415: {"description": "not multipart/related"}, 503: {"description": "cannot store now; retry"}},
+        openapi_extra={"requestBody": {"required": True, "content": {
+            'multipart/related; type="application/dicom"': {"schema": {"type": "string", "format": "binary"}}}}})
     async def stow_rs(request: Request, _: Pacs) -> JSONResponse:
         """DICOMweb STOW-RS (multipart/related; type="application/dicom"). The response's Referenced SOP
         Sequence names each stored instance by its pseudonymous SOP Instance UID."""
@@ -210,7 +214,12 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return JSONResponse(body, status_code=status, media_type="application/dicom+json")
 
     @app.post("/v1/studies", tags=["ingest"], status_code=200, responses={
-        409: {"description": "no instance stored"}, 415: {"description": "not multipart"}})
+        400: {"description": "malformed multipart body"}, 409: {"description": "no instance stored"},
+        413: {"description": "upload too large"}, 415: {"description": "not multipart"},
+        503: {"description": "cannot store now; retry"}},
+        openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+            "required": ["file"]}}}}})
     async def upload(request: Request, _: Pacs) -> JSONResponse:
         """Upload DICOM files (multipart/form-data, one file per part); studies are queued like C-STORE ones."""
         stored, failed = ingest(_parts(request.headers.get("content-type", ""), await _body(request)))
@@ -331,11 +340,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     @app.get("/v1/jobs", tags=["operations"])
-    def jobs(_: Admin, state: str | None = None) -> list[dict[str, Any]]:
-        """Jobs (studies) in the queue, optionally of one state (received, deidentified, analyzed,
-        delivered, failed)."""
-        if state is not None and state not in STATES:
-            raise HTTPException(422, f"state must be one of {', '.join(STATES)}")
+    def jobs(_: Admin, state: Literal["received", "deidentified", "analyzed", "delivered", "failed"] | None = None
+             ) -> list[dict[str, Any]]:
+        """Jobs (studies) in the queue, optionally of one state."""
         return ctx.store.studies(state)
 
     @app.post("/v1/jobs/{study_id}/retry", tags=["operations"], responses={409: {"description": "not failed"}})
@@ -346,13 +353,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return {"study": study_id, "state": "received"}
 
     @app.post("/v1/subscribers", tags=["callbacks"], status_code=201,
-              responses={422: {"description": "URL not allowed or priority unknown"}})
+              responses={400: {"description": "callback URL not http(s) to an allow-listed host"}})
     def add_subscriber(body: SubscriberIn, _: Admin) -> dict[str, str]:
         """Register a triage callback receiver (the host must be on the allow-list)."""
         if not callback_allowed(body.url, ctx.callback_hosts):
-            raise HTTPException(422, "callback URL must be http(s) to an allow-listed host")
-        if body.min_priority not in PRIORITIES:
-            raise HTTPException(422, f"min_priority must be one of {', '.join(PRIORITIES)}")
+            raise HTTPException(400, "callback URL must be http(s) to an allow-listed host")
         return {"id": ctx.store.add_subscriber(body.url, body.secret, body.min_priority)}
 
     @app.get("/v1/subscribers", tags=["callbacks"])
@@ -373,10 +378,10 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return ctx.store.deliveries(sub_id)
 
     @app.get("/v1/audit", tags=["audit"])
-    def audit(_: Auditor, limit: int = 100) -> list[dict[str, Any]]:
+    def audit(_: Auditor, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
         """The latest audit records (PHI-free by construction)."""
         records = getattr(ctx.audit, "records", None)
         rows = records() if callable(records) else []
-        return list(rows[-max(1, min(limit, 1000)):])
+        return list(rows[-limit:])
 
     return app
