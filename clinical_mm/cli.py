@@ -507,9 +507,12 @@ def keys_revoke(key_id: str) -> None:
     from clinical_mm.service.server import service_db_path
     from clinical_mm.service.store import ServiceStore
 
-    store = ServiceStore(service_db_path(Settings()))
-    ok = store.revoke_api_key(key_id)
-    store.close()
+    try:
+        store = ServiceStore(service_db_path(Settings()))
+        ok = store.revoke_api_key(key_id)
+        store.close()
+    except ClinicalMMError as exc:
+        _fail(exc)
     if not ok:
         _fail(ConfigurationError(f"no such key id {key_id}"))
     click.echo(f"revoked {key_id}")

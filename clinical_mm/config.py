@@ -10,6 +10,7 @@ CLINICAL_MM_KEY                  pseudonymisation key (hex, >= 32 B)  none: refu
 CLINICAL_MM_KEY_FILE             file holding the key (hex)           none
 CLINICAL_MM_AUDIT_DB             audit log (SQLite path)              ``DATA_DIR/audit.sqlite``
 CLINICAL_MM_ACTOR                who the audit log names as actor     ``clinical-mm``
+CLINICAL_MM_DATABASE_URL         serve: postgresql:// URL of state    ``DATA_DIR/service.sqlite``
 CLINICAL_MM_JWT_SECRET           serve: HS256 key of bearer JWTs      none (API keys only)
 CLINICAL_MM_JWT_PUBLIC_KEY_FILE  serve: PEM key of RS256/ES256 JWTs   none
 CLINICAL_MM_JWT_ISSUER           serve: required ``iss`` of JWTs      none (not checked)
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     key_file: Path | None = Field(None, description="file holding the pseudonymisation key")
     audit_db: Path | None = Field(None, description="audit log SQLite file (default DATA_DIR/audit.sqlite)")
     actor: str = Field("clinical-mm", description="actor recorded in the audit log")
+    database_url: SecretStr | None = Field(None, description="serve: PostgreSQL URL of the job queue and review state")
     jwt_secret: SecretStr | None = Field(None, description="serve: HS256 key of OAuth2 bearer JWTs")
     jwt_public_key_file: Path | None = Field(None, description="serve: PEM public key of RS256/ES256 bearer JWTs")
     jwt_issuer: str | None = Field(None, description="serve: required iss of bearer JWTs")

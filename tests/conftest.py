@@ -1,7 +1,14 @@
-"""Shared fixtures: a small synthetic study set, keys, the shipped model."""
+"""Shared fixtures: a small synthetic study set, keys, the shipped model, a PostgreSQL server on loopback."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,3 +34,40 @@ def model_path() -> Path:
     if not (DEFAULT_MODEL_PATH / "manifest.json").is_file():
         pytest.fail("the shipped model is missing from clinical_mm/weights/default")
     return DEFAULT_MODEL_PATH
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    return str(versions[0] / name) if versions and (versions[0] / name).exists() else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL server binaries are installed by make test (Debian postgresql)")
+    # its own folder under /tmp: pytest's temporary folders are private to root, and the server may not run as root
+    root = Path(tempfile.mkdtemp(prefix="clinical-mm-pg-"))
+    data, sock = root / "data", root / "sock"
+    sock.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: use Debian's postgres user
+        user = pwd.getpwnam("postgres")
+        for path in (root, sock):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*run_as, initdb, "-D", str(data), "-A", "trust", "-U", "cmm", "--no-sync"], check=True,
+                   capture_output=True)
+    subprocess.run([*run_as, pg_ctl, "-D", str(data), "-l", str(root / "pg.log"), "-w", "-o",
+                    f"-h 127.0.0.1 -p {port} -k {sock} -F", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://cmm@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

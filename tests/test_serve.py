@@ -395,3 +395,21 @@ def test_when_a_radiologist_signs_through_the_review_page_then_the_report_is_fin
     report = httpx.get(f"{service.base}/v1/studies/{sid}/report", headers=h_rad).json()
     assert report["status"] == "final" and report["conclusion"] == "Signed through the review page."
     assert report["performer"][0]["display"] == "Dr. Browser"
+
+
+@pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk (storescu) is installed by make test")
+def test_when_serve_runs_on_postgresql_then_a_study_is_analysed_and_delivered(
+        postgres_url: str, tmp_path: Path, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
+    root, studies = synth_dir
+    svc = _Service(tmp_path / "data")
+    svc.env["CLINICAL_MM_DATABASE_URL"] = postgres_url
+    admin = svc.cli("keys", "create", "--role", "admin")
+    svc.start()
+    try:
+        assert _storescu(svc.dicom_port, _files(root, studies[5])).returncode == 0
+        h = {"Authorization": f"Bearer {admin}"}
+        jobs = _wait(lambda: [j for j in httpx.get(f"{svc.base}/v1/jobs?state=delivered", headers=h).json()])
+        assert len(jobs) == 1
+    finally:
+        svc.stop()
+    assert not (tmp_path / "data" / "service.sqlite").exists()  # the state lives in PostgreSQL

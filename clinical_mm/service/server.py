@@ -26,7 +26,10 @@ class ServeOptions:
     model_path: Path | None = None
 
 
-def service_db_path(settings: Settings) -> Path:
+def service_db_path(settings: Settings) -> Path | str:
+    """The service database: CLINICAL_MM_DATABASE_URL (PostgreSQL) or DATA_DIR/service.sqlite."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
     return settings.data_dir / "service.sqlite"
 
 

@@ -1,8 +1,9 @@
 """The service's durable state: spooled instances, the study job queue, API keys, callback subscribers and
-deliveries, in one SQLite file (WAL, every change its own transaction).
+deliveries, in one database (every change its own transaction).
 
 A study moves received -> deidentified -> analyzed -> delivered, or to failed after its last retry.
-Studies are keyed by their pseudonymous StudyInstanceUID (the keyed UID the de-identifier issues), so the
+The database is SQLite (a file in WAL mode, the embedded default) or PostgreSQL (a ``postgresql://`` URL). Studies are
+keyed by their pseudonymous StudyInstanceUID (the keyed UID the de-identifier issues), so the
 database holds no original identifier; the original files live only in the spool until analysed.
 Idempotency: an instance is recorded once per SOPInstanceUID; a study's job runs until delivered and is
 not queued again by instances it already has. Work is claimed with a lease, so a process killed
@@ -32,27 +33,26 @@ STATES = ("received", "deidentified", "analyzed", "delivered", "failed")
 ROLES = ("pacs", "radiologist", "auditor", "admin")
 
 _SCHEMA = """
-PRAGMA journal_mode=WAL;
 CREATE TABLE IF NOT EXISTS instances (
-    sop_key TEXT PRIMARY KEY, study_key TEXT NOT NULL, path TEXT NOT NULL, received_at REAL NOT NULL);
+    sop_key TEXT PRIMARY KEY, study_key TEXT NOT NULL, path TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS instances_study ON instances (study_key);
 CREATE TABLE IF NOT EXISTS studies (
-    study_key TEXT PRIMARY KEY, state TEXT NOT NULL, arrived_at REAL NOT NULL, last_instance_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL DEFAULT 0, lease_until REAL NOT NULL DEFAULT 0,
-    error TEXT, result TEXT, priority TEXT, priority_rank INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL);
+    study_key TEXT PRIMARY KEY, state TEXT NOT NULL, arrived_at DOUBLE PRECISION NOT NULL, last_instance_at DOUBLE PRECISION NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+    error TEXT, result TEXT, priority TEXT, priority_rank INTEGER NOT NULL DEFAULT 0, updated_at DOUBLE PRECISION NOT NULL);
 CREATE TABLE IF NOT EXISTS api_keys (
-    key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, created_at REAL NOT NULL,
+    key_id TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, role TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0, name TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS reviews (
     study_key TEXT PRIMARY KEY, status TEXT NOT NULL, findings TEXT NOT NULL, impression TEXT NOT NULL,
-    reviewer TEXT NOT NULL, reason TEXT, diff TEXT, report TEXT, updated_at REAL NOT NULL);
+    reviewer TEXT NOT NULL, reason TEXT, diff TEXT, report TEXT, updated_at DOUBLE PRECISION NOT NULL);
 CREATE TABLE IF NOT EXISTS subscribers (
     id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, min_priority TEXT NOT NULL,
-    created_at REAL NOT NULL, active INTEGER NOT NULL DEFAULT 1);
+    created_at DOUBLE PRECISION NOT NULL, active INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS deliveries (
     event_id TEXT NOT NULL, subscriber_id TEXT NOT NULL, study_key TEXT NOT NULL, body TEXT NOT NULL,
-    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL DEFAULT 0,
-    lease_until REAL NOT NULL DEFAULT 0, last_status TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, last_status TEXT, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (event_id, subscriber_id));
 """
 
@@ -71,34 +71,79 @@ def _hash_key(key: str) -> str:
     return hashlib.sha256(b"clinical-mm api key\x00" + key.encode()).hexdigest()
 
 
-class ServiceStore:
-    """Thread-safe access to the service database (one connection, one lock; SQLite serialises writers
-    across processes)."""
+class _Connection:
+    """One database connection in autocommit mode, SQLite or PostgreSQL, with ``?`` placeholders and rows
+    as dicts; ``begin()`` opens a write transaction (``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL row
+    locks are taken by the claims' ``FOR UPDATE SKIP LOCKED``)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, target: Path | str) -> None:
+        self.postgres = isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+        self.errors: tuple[type[Exception], ...]
+        if self.postgres:
+            import psycopg
+            from psycopg.rows import dict_row
+
+            self.errors = (psycopg.Error,)
+            self.db: Any = psycopg.connect(str(target), autocommit=True, row_factory=dict_row, connect_timeout=10)
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+        else:
+            path = Path(target)
+            self.errors = (sqlite3.Error,)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(_SCHEMA)
+            self.db.row_factory = sqlite3.Row
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return self.db.execute(sql.replace("?", "%s") if self.postgres else sql, args)
+
+    def begin(self) -> None:
+        self.db.execute("BEGIN" if self.postgres else "BEGIN IMMEDIATE")
+
+    @property
+    def skip_locked(self) -> str:
+        return " FOR UPDATE SKIP LOCKED" if self.postgres else ""
+
+
+class ServiceStore:
+    """Thread-safe access to the service database: SQLite (a file path, the embedded default) or
+    PostgreSQL (a ``postgresql://`` URL, for deployments). One connection, one lock per process; the
+    database serialises writers across processes."""
+
+    def __init__(self, target: Path | str) -> None:
+        self.path = target if isinstance(target, Path) else Path("postgresql") if "://" in target else Path(target)
+        self._where = "PostgreSQL" if isinstance(target, str) and "://" in target else str(target)
         self._lock = threading.Lock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigurationError(f"{path}: cannot open the service database ({exc.__class__.__name__})") from None
-        self._db.row_factory = sqlite3.Row
+            self._db = _Connection(target)
+        except Exception as exc:  # noqa: BLE001 - driver errors of either database; never echo the URL
+            raise ConfigurationError(f"{self._where}: cannot open the service database ({exc.__class__.__name__})") from None
 
     def close(self) -> None:
-        self._db.close()
+        self._db.db.close()
 
-    def _tx(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    def _tx(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         with self._lock:
             try:
                 return self._db.execute(sql, args)
-            except sqlite3.Error as exc:
-                raise OutputError(f"{self.path}: service database write failed ({exc.__class__.__name__})") from None
+            except self._db.errors as exc:
+                raise OutputError(f"{self._where}: service database write failed ({exc.__class__.__name__})") from None
 
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._lock:
-            return [dict(r) for r in self._db.execute(sql, args).fetchall()]
+            try:
+                return [dict(r) for r in self._db.execute(sql, args).fetchall()]
+            except self._db.errors as exc:
+                raise OutputError(f"{self._where}: service database read failed ({exc.__class__.__name__})") from None
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except self._db.errors:
+            pass
 
     # ------------------------------------------------------------------ instances and jobs
     def add_instance(self, sop_key: str, study_key: str, path: Path) -> bool:
@@ -107,22 +152,22 @@ class ServiceStore:
         now = time.time()
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                cur = self._db.execute("INSERT OR IGNORE INTO instances VALUES (?, ?, ?, ?)",
+                self._db.begin()
+                cur = self._db.execute("INSERT INTO instances VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                                        (sop_key, study_key, str(path), now))
-                new = cur.rowcount == 1
+                new = bool(cur.rowcount == 1)
                 if new:
                     self._db.execute(
                         "INSERT INTO studies (study_key, state, arrived_at, last_instance_at, updated_at) "
                         "VALUES (?, 'received', ?, ?, ?) ON CONFLICT (study_key) DO UPDATE SET "
                         "last_instance_at = excluded.last_instance_at, updated_at = excluded.updated_at, "
-                        "state = CASE WHEN state IN ('delivered', 'failed') THEN 'received' ELSE state END, "
-                        "attempts = CASE WHEN state IN ('delivered', 'failed') THEN 0 ELSE attempts END",
+                        "state = CASE WHEN studies.state IN ('delivered', 'failed') THEN 'received' ELSE studies.state END, "
+                        "attempts = CASE WHEN studies.state IN ('delivered', 'failed') THEN 0 ELSE studies.attempts END",
                         (study_key, now, now, now))
                 self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise OutputError(f"{self.path}: cannot record an instance ({exc.__class__.__name__})") from None
+            except self._db.errors as exc:
+                self._rollback()
+                raise OutputError(f"{self._where}: cannot record an instance ({exc.__class__.__name__})") from None
         return new
 
     def recover(self) -> None:
@@ -142,19 +187,23 @@ class ServiceStore:
         """The oldest study whose quiet period is over and that is due and not leased; leased to the caller."""
         now = time.time()
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute(
-                "SELECT study_key, state, attempts FROM studies WHERE state IN ('received', 'deidentified') "
-                "AND last_instance_at <= ? AND next_attempt_at <= ? AND lease_until <= ? ORDER BY arrived_at LIMIT 1",
-                (now - quiet_s, now, now)).fetchone()
-            if row is None:
+            try:
+                self._db.begin()
+                row = self._db.execute(
+                    "SELECT study_key, state, attempts FROM studies WHERE state IN ('received', 'deidentified') "
+                    "AND last_instance_at <= ? AND next_attempt_at <= ? AND lease_until <= ? ORDER BY arrived_at "
+                    "LIMIT 1" + self._db.skip_locked, (now - quiet_s, now, now)).fetchone()
+                if row is None:
+                    self._db.execute("COMMIT")
+                    return None
+                self._db.execute("UPDATE studies SET lease_until = ?, updated_at = ? WHERE study_key = ?",
+                                 (now + lease_s, now, row["study_key"]))
+                files = [Path(r["path"]) for r in self._db.execute(
+                    "SELECT path FROM instances WHERE study_key = ? ORDER BY received_at", (row["study_key"],))]
                 self._db.execute("COMMIT")
-                return None
-            self._db.execute("UPDATE studies SET lease_until = ?, updated_at = ? WHERE study_key = ?",
-                             (now + lease_s, now, row["study_key"]))
-            files = [Path(r[0]) for r in self._db.execute(
-                "SELECT path FROM instances WHERE study_key = ? ORDER BY received_at", (row["study_key"],))]
-            self._db.execute("COMMIT")
+            except self._db.errors as exc:
+                self._rollback()
+                raise OutputError(f"{self._where}: cannot claim a study ({exc.__class__.__name__})") from None
         return StudyJob(row["study_key"], row["state"], row["attempts"], files)
 
     def set_state(self, study_key: str, state: str, *, result: dict[str, Any] | None = None,
@@ -189,7 +238,7 @@ class ServiceStore:
         """Put a failed study back in the queue (an operator's retry)."""
         cur = self._tx("UPDATE studies SET state = 'received', attempts = 0, next_attempt_at = 0, lease_until = 0, "
                        "error = NULL, updated_at = ? WHERE study_key = ? AND state = 'failed'", (time.time(), study_key))
-        return cur.rowcount == 1
+        return bool(cur.rowcount == 1)
 
     def study(self, study_key: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT study_key, state, arrived_at, attempts, error, result, priority, updated_at, "
@@ -230,7 +279,7 @@ class ServiceStore:
         return (rows[0]["key_id"], rows[0]["role"], rows[0]["name"]) if rows else None
 
     def revoke_api_key(self, key_id: str) -> bool:
-        return self._tx("UPDATE api_keys SET revoked = 1 WHERE key_id = ?", (key_id,)).rowcount == 1
+        return bool(self._tx("UPDATE api_keys SET revoked = 1 WHERE key_id = ?", (key_id,)).rowcount == 1)
 
     # ------------------------------------------------------------------ review
     def review(self, study_key: str) -> dict[str, Any] | None:
@@ -245,16 +294,24 @@ class ServiceStore:
                     reason: str | None = None, diff: str | None = None, report: dict[str, Any] | None = None) -> bool:
         """Write a study's review; False when it is already signed or rejected (final: never overwritten)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute("SELECT status FROM reviews WHERE study_key = ?", (study_key,)).fetchone()
-            if row is not None and row["status"] in ("signed", "rejected"):
+            try:
+                self._db.begin()
+                row = self._db.execute("SELECT status FROM reviews WHERE study_key = ?" + self._db.skip_locked,
+                                       (study_key,)).fetchone()
+                if row is not None and row["status"] in ("signed", "rejected"):
+                    self._db.execute("COMMIT")
+                    return False
+                self._db.execute(
+                    "INSERT INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (study_key) DO UPDATE SET "
+                    "status = excluded.status, findings = excluded.findings, impression = excluded.impression, "
+                    "reviewer = excluded.reviewer, reason = excluded.reason, diff = excluded.diff, "
+                    "report = excluded.report, updated_at = excluded.updated_at",
+                    (study_key, status, findings, impression, reviewer, reason, diff,
+                     json.dumps(report) if report is not None else None, time.time()))
                 self._db.execute("COMMIT")
-                return False
-            self._db.execute(
-                "INSERT OR REPLACE INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (study_key, status, findings, impression, reviewer, reason, diff,
-                 json.dumps(report) if report is not None else None, time.time()))
-            self._db.execute("COMMIT")
+            except self._db.errors as exc:
+                self._rollback()
+                raise OutputError(f"{self._where}: cannot save a review ({exc.__class__.__name__})") from None
         return True
 
     # ------------------------------------------------------------------ subscribers and deliveries
@@ -268,26 +325,33 @@ class ServiceStore:
         return self._rows(f"SELECT {cols} FROM subscribers WHERE active = 1 ORDER BY created_at")
 
     def remove_subscriber(self, sub_id: str) -> bool:
-        return self._tx("UPDATE subscribers SET active = 0 WHERE id = ? AND active = 1", (sub_id,)).rowcount == 1
+        return bool(self._tx("UPDATE subscribers SET active = 0 WHERE id = ? AND active = 1", (sub_id,)).rowcount == 1)
 
     def enqueue_delivery(self, event_id: str, subscriber_id: str, study_key: str, body: str) -> None:
         """Queue an event for a subscriber once (the same event id again is ignored)."""
         now = time.time()
-        self._tx("INSERT OR IGNORE INTO deliveries (event_id, subscriber_id, study_key, body, state, created_at, "
-                 "updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)", (event_id, subscriber_id, study_key, body, now, now))
+        self._tx("INSERT INTO deliveries (event_id, subscriber_id, study_key, body, state, created_at, updated_at) "
+                 "VALUES (?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
+                 (event_id, subscriber_id, study_key, body, now, now))
 
     def claim_delivery(self, lease_s: float = 60.0) -> dict[str, Any] | None:
         now = time.time()
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            row = self._db.execute(
-                "SELECT d.event_id, d.subscriber_id, d.body, d.attempts, s.url, s.secret FROM deliveries d "
-                "JOIN subscribers s ON s.id = d.subscriber_id WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
-                "AND d.lease_until <= ? ORDER BY d.created_at LIMIT 1", (now, now)).fetchone()
-            if row is not None:
-                self._db.execute("UPDATE deliveries SET lease_until = ? WHERE event_id = ? AND subscriber_id = ?",
-                                 (now + lease_s, row["event_id"], row["subscriber_id"]))
-            self._db.execute("COMMIT")
+            try:
+                self._db.begin()
+                row = self._db.execute(
+                    "SELECT d.event_id, d.subscriber_id, d.body, d.attempts, s.url, s.secret FROM deliveries d "
+                    "JOIN subscribers s ON s.id = d.subscriber_id WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
+                    "AND d.lease_until <= ? ORDER BY d.created_at LIMIT 1" + (" FOR UPDATE OF d SKIP LOCKED"
+                                                                              if self._db.postgres else ""),
+                    (now, now)).fetchone()
+                if row is not None:
+                    self._db.execute("UPDATE deliveries SET lease_until = ? WHERE event_id = ? AND subscriber_id = ?",
+                                     (now + lease_s, row["event_id"], row["subscriber_id"]))
+                self._db.execute("COMMIT")
+            except self._db.errors as exc:
+                self._rollback()
+                raise OutputError(f"{self._where}: cannot claim a delivery ({exc.__class__.__name__})") from None
         return dict(row) if row is not None else None
 
     def delivery_done(self, event_id: str, subscriber_id: str, status: str) -> None:
