@@ -457,10 +457,11 @@ def audit_verify(db: Path | None) -> None:
               help="Host callbacks may go to (repeatable; default 127.0.0.1 and localhost).")
 @click.option("--quiet-period", type=float, default=2.0, show_default=True,
               help="Seconds without a new instance after which a study is complete and queued.")
+@click.option("--public-url", help="Base URL callback receivers use to reach the API (default http://HOST:PORT).")
 @click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Model folder (default: CLINICAL_MM_MODEL_PATH or the shipped model).")
 def serve(host: str, port: int, dicom_port: int, ae_title: str, allowed_aets: tuple[str, ...],
-          callback_hosts: tuple[str, ...], quiet_period: float, model_path: Path | None) -> None:
+          callback_hosts: tuple[str, ...], quiet_period: float, public_url: str | None, model_path: Path | None) -> None:
     """Run the service: HTTP API, DICOM listener (C-ECHO, C-STORE), job queue and signed triage callbacks.
 
     State lives in CLINICAL_MM_DATA_DIR (service.sqlite, spool/, results/, audit.sqlite); a restart picks up
@@ -472,7 +473,7 @@ def serve(host: str, port: int, dicom_port: int, ae_title: str, allowed_aets: tu
         run_server(Settings(), ServeOptions(
             host=host, port=port, dicom_port=dicom_port, ae_title=ae_title, allowed_aets=list(allowed_aets),
             callback_hosts=list(callback_hosts) or ["127.0.0.1", "localhost"], quiet_period_s=quiet_period,
-            model_path=model_path))
+            model_path=model_path, public_url=public_url))
     except ClinicalMMError as exc:
         _fail(exc)
 

@@ -24,6 +24,7 @@ class ServeOptions:
     callback_hosts: list[str] = field(default_factory=lambda: ["127.0.0.1", "localhost"])
     quiet_period_s: float = 2.0
     model_path: Path | None = None
+    public_url: str | None = None  # how callback receivers reach the API (report_url); default http://host:port
 
 
 def service_db_path(settings: Settings) -> Path | str:
@@ -60,7 +61,8 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                              allowed_aets=options.allowed_aets)
     worker = ServiceWorker(store, pipeline, settings.data_dir / "results",
                            config=WorkerConfig(quiet_period_s=options.quiet_period_s,
-                                               base_url=f"http://{options.host}:{options.port}"),
+                                               base_url=(options.public_url or f"http://{options.host}:{options.port}")
+                                               .rstrip("/")),
                            callback_hosts=options.callback_hosts)
     preview = StudyPreview(DicomDeidentifier(key))
     verifier = None
