@@ -1,5 +1,6 @@
-"""schemathesis against the service's OpenAPI: generated requests to every operation, with a credential
-holding every role, cause no server error and no response that breaks the schema."""
+"""The service's OpenAPI: schemathesis-generated requests to every operation (with a credential holding every
+role) cause no server error and no response that breaks the schema; every operation but health refuses a
+missing, unknown or expired credential (401) and a credential of another role (403)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 import jwt
 import pytest
 import schemathesis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -27,14 +30,19 @@ schemathesis.serializer.alias('multipart/related; type="application/dicom"', "ap
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSchema:
+def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
     root = tmp_path_factory.mktemp("openapi")
     key = PseudonymKey(b"\x42" * 32)
     store = ServiceStore(root / "service.sqlite")
     ctx = ServiceContext(store, SQLiteAuditSink(root / "audit.sqlite"), ["127.0.0.1"], root / "results",
                          StudyPreview(DicomDeidentifier(key)).render, Spool(root / "spool", store, Pseudonymizer(key)),
                          JwtVerifier(secret=SECRET, public_key_file=None, issuer=None, audience="clinical-mm"))
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(ctx))
+    return create_app(ctx)
+
+
+@pytest.fixture(scope="module")
+def api_schema(app: FastAPI) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 def test_when_requests_are_generated_from_the_openapi_then_no_server_error_or_schema_violation(
@@ -72,3 +80,33 @@ def test_when_the_openapi_is_read_then_every_operation_is_documented_with_exampl
     assert any("examples" in prop for s in bodies for prop in s["properties"].values())
 
 
+#: the roles each operation admits; every other route needs a credential too
+ROUTE_ROLES = {"/dicomweb/studies": "pacs", "/v1/studies": "pacs", "/v1/audit": "auditor", "/v1/jobs": "admin",
+               "/v1/jobs/{study_id}/retry": "admin", "/v1/subscribers": "admin", "/v1/subscribers/{sub_id}": "admin",
+               "/v1/subscribers/{sub_id}/deliveries": "admin"}
+
+
+def test_when_any_route_but_health_is_called_without_the_right_credential_then_it_is_refused(app: FastAPI) -> None:
+    client = TestClient(app)
+    now = int(time.time())
+
+    def bearer(roles: list[str], exp: int = now + 600) -> dict[str, str]:
+        token = jwt.encode({"sub": "t", "roles": roles, "aud": "clinical-mm", "exp": exp}, SECRET, algorithm="HS256")
+        return {"Authorization": f"Bearer {token}"}
+
+    checked = 0
+    for path, ops in app.openapi()["paths"].items():
+        url = path.replace("{study_id}", "2.25.1").replace("{sub_id}", "sub_1")
+        for method in ops:
+            if path in ("/healthz", "/readyz"):
+                assert client.request(method, url).status_code == 200
+                continue
+            role = ROUTE_ROLES.get(path, "radiologist")
+            others = [r for r in ROLES if r != role]
+            assert client.request(method, url).status_code == 401, (method, path)
+            assert client.request(method, url, headers={"Authorization": "Bearer cmm_not_a_key"}).status_code == 401
+            assert client.request(method, url, headers=bearer([role], exp=now - 120)).status_code == 401
+            assert client.request(method, url, headers=bearer(others)).status_code == 403, (method, path)
+            assert client.request(method, url, headers=bearer([role])).status_code not in (401, 403), (method, path)
+            checked += 1
+    assert checked >= 15
