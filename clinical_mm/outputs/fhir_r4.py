@@ -47,6 +47,18 @@ def _check_status(resource: dict[str, Any]) -> None:
         raise OutputError(f"{resource['resourceType']}.status {resource.get('status')!r} is not a valid code")
 
 
+def _validated(model: Any, resource: dict[str, Any], what: str) -> dict[str, Any]:
+    """``resource`` validated against its R4 model and dumped as JSON; the error names the field, never the value."""
+    try:
+        validated = model.model_validate(resource)
+    except Exception as exc:  # pydantic ValidationError
+        errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
+        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else exc.__class__.__name__
+        raise OutputError(f"{what} failed R4 validation at {where}") from None
+    out: dict[str, Any] = validated.model_dump(mode="json", exclude_none=True)
+    return out
+
+
 def _uuid(*parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "clinical-mm:" + "|".join(parts)))
 
@@ -153,14 +165,7 @@ class ReportBundleBuilder:
             if if_none_exist:
                 request["ifNoneExist"] = if_none_exist
             bundle["entry"].append({"fullUrl": f"urn:uuid:{rid}", "resource": resource, "request": request})
-        try:
-            validated = Bundle.model_validate(bundle)
-        except Exception as exc:  # pydantic ValidationError: name the field, never the value
-            errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
-            where = ".".join(str(p) for p in errors[0]["loc"]) if errors else exc.__class__.__name__
-            raise OutputError(f"FHIR Bundle failed R4 validation at {where}") from None
-        out: dict[str, Any] = validated.model_dump(mode="json", exclude_none=True)
-        return out
+        return _validated(Bundle, bundle, "FHIR Bundle")
 
 
 def final_report(draft_bundle: dict[str, Any], *, findings: str, impression: str, signer_name: str, signer_id: str,
@@ -193,11 +198,4 @@ def final_report(draft_bundle: dict[str, Any], *, findings: str, impression: str
     else:
         report.pop("conclusion", None)
     _check_status(report)
-    try:
-        validated = DiagnosticReport.model_validate(report)
-    except Exception as exc:  # pydantic ValidationError: name the field, never the value
-        errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
-        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else exc.__class__.__name__
-        raise OutputError(f"signed DiagnosticReport failed R4 validation at {where}") from None
-    out: dict[str, Any] = validated.model_dump(mode="json", exclude_none=True)
-    return out
+    return _validated(DiagnosticReport, report, "signed DiagnosticReport")

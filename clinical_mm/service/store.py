@@ -18,6 +18,8 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,35 +141,39 @@ class ServiceStore:
             except self._db.errors as exc:
                 raise OutputError(f"{self._where}: service database read failed ({exc.__class__.__name__})") from None
 
-    def _rollback(self) -> None:
-        try:
-            self._db.execute("ROLLBACK")
-        except self._db.errors:
-            pass
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[_Connection]:
+        """One write transaction under the lock: committed when the block ends, rolled back on a database error
+        (raised as :class:`OutputError` naming ``what``)."""
+        with self._lock:
+            try:
+                self._db.begin()
+                yield self._db
+                self._db.execute("COMMIT")
+            except self._db.errors as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except self._db.errors:
+                    pass
+                raise OutputError(f"{self._where}: cannot {what} ({exc.__class__.__name__})") from None
 
     # ------------------------------------------------------------------ instances and jobs
     def add_instance(self, sop_key: str, study_key: str, path: Path) -> bool:
         """Record a spooled instance (after its file is on disk); False when this instance was already here.
         A new instance of a study that is not being worked on (re)opens its job."""
         now = time.time()
-        with self._lock:
-            try:
-                self._db.begin()
-                cur = self._db.execute("INSERT INTO instances VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                                       (sop_key, study_key, str(path), now))
-                new = bool(cur.rowcount == 1)
-                if new:
-                    self._db.execute(
-                        "INSERT INTO studies (study_key, state, arrived_at, last_instance_at, updated_at) "
-                        "VALUES (?, 'received', ?, ?, ?) ON CONFLICT (study_key) DO UPDATE SET "
-                        "last_instance_at = excluded.last_instance_at, updated_at = excluded.updated_at, "
-                        "state = CASE WHEN studies.state IN ('delivered', 'failed') THEN 'received' ELSE studies.state END, "
-                        "attempts = CASE WHEN studies.state IN ('delivered', 'failed') THEN 0 ELSE studies.attempts END",
-                        (study_key, now, now, now))
-                self._db.execute("COMMIT")
-            except self._db.errors as exc:
-                self._rollback()
-                raise OutputError(f"{self._where}: cannot record an instance ({exc.__class__.__name__})") from None
+        with self._transaction("record an instance") as db:
+            cur = db.execute("INSERT INTO instances VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                             (sop_key, study_key, str(path), now))
+            new = bool(cur.rowcount == 1)
+            if new:
+                db.execute(
+                    "INSERT INTO studies (study_key, state, arrived_at, last_instance_at, updated_at) "
+                    "VALUES (?, 'received', ?, ?, ?) ON CONFLICT (study_key) DO UPDATE SET "
+                    "last_instance_at = excluded.last_instance_at, updated_at = excluded.updated_at, "
+                    "state = CASE WHEN studies.state IN ('delivered', 'failed') THEN 'received' ELSE studies.state END, "
+                    "attempts = CASE WHEN studies.state IN ('delivered', 'failed') THEN 0 ELSE studies.attempts END",
+                    (study_key, now, now, now))
         return new
 
     def recover(self) -> None:
@@ -186,24 +192,17 @@ class ServiceStore:
     def claim_study(self, quiet_s: float, lease_s: float = 300.0) -> StudyJob | None:
         """The oldest study whose quiet period is over and that is due and not leased; leased to the caller."""
         now = time.time()
-        with self._lock:
-            try:
-                self._db.begin()
-                row = self._db.execute(
-                    "SELECT study_key, state, attempts FROM studies WHERE state IN ('received', 'deidentified') "
-                    "AND last_instance_at <= ? AND next_attempt_at <= ? AND lease_until <= ? ORDER BY arrived_at "
-                    "LIMIT 1" + self._db.skip_locked, (now - quiet_s, now, now)).fetchone()
-                if row is None:
-                    self._db.execute("COMMIT")
-                    return None
-                self._db.execute("UPDATE studies SET lease_until = ?, updated_at = ? WHERE study_key = ?",
-                                 (now + lease_s, now, row["study_key"]))
-                files = [Path(r["path"]) for r in self._db.execute(
-                    "SELECT path FROM instances WHERE study_key = ? ORDER BY received_at", (row["study_key"],))]
-                self._db.execute("COMMIT")
-            except self._db.errors as exc:
-                self._rollback()
-                raise OutputError(f"{self._where}: cannot claim a study ({exc.__class__.__name__})") from None
+        with self._transaction("claim a study") as db:
+            row = db.execute(
+                "SELECT study_key, state, attempts FROM studies WHERE state IN ('received', 'deidentified') "
+                "AND last_instance_at <= ? AND next_attempt_at <= ? AND lease_until <= ? ORDER BY arrived_at "
+                "LIMIT 1" + db.skip_locked, (now - quiet_s, now, now)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE studies SET lease_until = ?, updated_at = ? WHERE study_key = ?",
+                       (now + lease_s, now, row["study_key"]))
+            files = [Path(r["path"]) for r in db.execute(
+                "SELECT path FROM instances WHERE study_key = ? ORDER BY received_at", (row["study_key"],))]
         return StudyJob(row["study_key"], row["state"], row["attempts"], files)
 
     def set_state(self, study_key: str, state: str, *, result: dict[str, Any] | None = None,
@@ -293,25 +292,17 @@ class ServiceStore:
     def save_review(self, study_key: str, *, status: str, findings: str, impression: str, reviewer: str,
                     reason: str | None = None, diff: str | None = None, report: dict[str, Any] | None = None) -> bool:
         """Write a study's review; False when it is already signed or rejected (final: never overwritten)."""
-        with self._lock:
-            try:
-                self._db.begin()
-                row = self._db.execute("SELECT status FROM reviews WHERE study_key = ?" + self._db.skip_locked,
-                                       (study_key,)).fetchone()
-                if row is not None and row["status"] in ("signed", "rejected"):
-                    self._db.execute("COMMIT")
-                    return False
-                self._db.execute(
-                    "INSERT INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (study_key) DO UPDATE SET "
-                    "status = excluded.status, findings = excluded.findings, impression = excluded.impression, "
-                    "reviewer = excluded.reviewer, reason = excluded.reason, diff = excluded.diff, "
-                    "report = excluded.report, updated_at = excluded.updated_at",
-                    (study_key, status, findings, impression, reviewer, reason, diff,
-                     json.dumps(report) if report is not None else None, time.time()))
-                self._db.execute("COMMIT")
-            except self._db.errors as exc:
-                self._rollback()
-                raise OutputError(f"{self._where}: cannot save a review ({exc.__class__.__name__})") from None
+        with self._transaction("save a review") as db:
+            row = db.execute("SELECT status FROM reviews WHERE study_key = ?" + db.skip_locked, (study_key,)).fetchone()
+            if row is not None and row["status"] in ("signed", "rejected"):
+                return False
+            db.execute(
+                "INSERT INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (study_key) DO UPDATE SET "
+                "status = excluded.status, findings = excluded.findings, impression = excluded.impression, "
+                "reviewer = excluded.reviewer, reason = excluded.reason, diff = excluded.diff, "
+                "report = excluded.report, updated_at = excluded.updated_at",
+                (study_key, status, findings, impression, reviewer, reason, diff,
+                 json.dumps(report) if report is not None else None, time.time()))
         return True
 
     # ------------------------------------------------------------------ subscribers and deliveries
@@ -336,22 +327,16 @@ class ServiceStore:
 
     def claim_delivery(self, lease_s: float = 60.0) -> dict[str, Any] | None:
         now = time.time()
-        with self._lock:
-            try:
-                self._db.begin()
-                row = self._db.execute(
-                    "SELECT d.event_id, d.subscriber_id, d.body, d.attempts, s.url, s.secret FROM deliveries d "
-                    "JOIN subscribers s ON s.id = d.subscriber_id WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
-                    "AND d.lease_until <= ? ORDER BY d.created_at LIMIT 1" + (" FOR UPDATE OF d SKIP LOCKED"
-                                                                              if self._db.postgres else ""),
-                    (now, now)).fetchone()
-                if row is not None:
-                    self._db.execute("UPDATE deliveries SET lease_until = ? WHERE event_id = ? AND subscriber_id = ?",
-                                     (now + lease_s, row["event_id"], row["subscriber_id"]))
-                self._db.execute("COMMIT")
-            except self._db.errors as exc:
-                self._rollback()
-                raise OutputError(f"{self._where}: cannot claim a delivery ({exc.__class__.__name__})") from None
+        with self._transaction("claim a delivery") as db:
+            row = db.execute(
+                "SELECT d.event_id, d.subscriber_id, d.body, d.attempts, s.url, s.secret FROM deliveries d "
+                "JOIN subscribers s ON s.id = d.subscriber_id WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
+                "AND d.lease_until <= ? ORDER BY d.created_at LIMIT 1" + (" FOR UPDATE OF d SKIP LOCKED"
+                                                                          if db.postgres else ""),
+                (now, now)).fetchone()
+            if row is not None:
+                db.execute("UPDATE deliveries SET lease_until = ? WHERE event_id = ? AND subscriber_id = ?",
+                           (now + lease_s, row["event_id"], row["subscriber_id"]))
         return dict(row) if row is not None else None
 
     def delivery_done(self, event_id: str, subscriber_id: str, status: str) -> None:
