@@ -72,6 +72,46 @@ class SubscriberIn(BaseModel):
         "routine", description="Lowest priority that triggers a callback", examples=["urgent"])
 
 
+_STUDY = "2.25.181093627262535716218472861139924730015"
+_WORKLIST_ROW = {"study_key": _STUDY, "state": "delivered", "arrived_at": 1795000000.0, "attempts": 0, "error": None,
+                 "priority": "urgent", "updated_at": 1795000001.2, "review": None}
+_RESULT = {"study": _STUDY, "flags": {"pneumothorax": 0.91, "effusion": 0.08}, "thresholds": {"pneumothorax": 0.42},
+           "raised": ["pneumothorax"], "priority": "urgent", "findings": "Small right apical pneumothorax.",
+           "impression": "Small right pneumothorax.", "fhir": f"fhir/{_STUDY}.json"}
+_EXAMPLES: dict[str, Any] = {
+    "health": {"status": "ok"},
+    "ready": {"status": "ready"},
+    "report": {"resourceType": "DiagnosticReport", "status": "final", "conclusion": "Small right pneumothorax.",
+               "performer": [{"identifier": {"system": "urn:clinical-mm:reviewer", "value": "k_1a2b3c4d5e6f"},
+                              "display": "Dr. A. Reader"}]},
+    "worklist": [_WORKLIST_ROW],
+    "study": {**_WORKLIST_ROW, "result": _RESULT, "instances": 2},
+    "draft": {"study": _STUDY, "findings": _RESULT["findings"], "impression": _RESULT["impression"],
+              "ai_findings": _RESULT["findings"], "ai_impression": _RESULT["impression"], "status": "draft",
+              "flags": _RESULT["flags"], "raised": ["pneumothorax"], "priority": "urgent"},
+    "edited": {"study": _STUDY, "status": "edited"},
+    "signed": {"study": _STUDY, "status": "signed", "report": {"resourceType": "DiagnosticReport", "status": "final"},
+               "diff": "--- ai-draft\n+++ signed\n"},
+    "rejected": {"study": _STUDY, "status": "rejected"},
+    "retried": {"study": _STUDY, "state": "received"},
+    "upload": {"stored": 2, "duplicates": 0, "studies": [_STUDY], "failed": []},
+    "subscriber": {"id": "sub_3f9a0c1d2e4b"},
+    "subscribers": [{"id": "sub_3f9a0c1d2e4b", "url": "http://127.0.0.1:9000/triage", "min_priority": "urgent",
+                     "created_at": 1795000000.0, "active": 1}],
+    "deliveries": [{"event_id": "evt_5d41402abc4b2a76b9719d911017c592", "subscriber_id": "sub_3f9a0c1d2e4b",
+                    "study_key": _STUDY, "state": "delivered", "attempts": 1, "last_status": "204",
+                    "created_at": 1795000002.0, "updated_at": 1795000002.1}],
+    "audit": [{"id": 7, "actor": "k_1a2b3c4d5e6f", "action": "http GET /v1/worklist", "outcome": "200"}],
+}
+
+
+def _ok(name: str, **more: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """An operation's documented responses: the success example plus ``more`` (status code as a string)."""
+    out: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {"example": _EXAMPLES[name]}}}}
+    out.update(more)
+    return out
+
+
 def _principal(request: Request) -> Principal:
     """The caller of a request, from ``Authorization: Bearer <API key>``; 401 without a valid key."""
     ctx: ServiceContext = request.app.state.ctx
@@ -172,12 +212,12 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return Response((static / "review.js").read_text(encoding="utf-8"), media_type="text/javascript",
                         headers=page_headers)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], responses=_ok("health"))
     def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+    @app.get("/readyz", tags=["health"], responses=_ok("ready", **{"503": {"description": "not ready"}}))
     def readyz() -> JSONResponse:
         """Readiness: database, model, DICOM listener and worker are up."""
         ok = ctx.ready()
@@ -214,6 +254,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return JSONResponse(body, status_code=status, media_type="application/dicom+json")
 
     @app.post("/v1/studies", tags=["ingest"], status_code=200, responses={
+        200: {"content": {"application/json": {"example": _EXAMPLES["upload"]}}},
         400: {"description": "malformed multipart body"}, 409: {"description": "no instance stored"},
         413: {"description": "upload too large"}, 415: {"description": "not multipart"},
         503: {"description": "cannot store now; retry"}},
@@ -228,12 +269,12 @@ def create_app(ctx: ServiceContext) -> FastAPI:
                 "failed": [{"part": i, "reason": reason} for i, reason in failed]}
         return JSONResponse(body, status_code=200 if stored else 409)
 
-    @app.get("/v1/worklist", tags=["review"])
+    @app.get("/v1/worklist", tags=["review"], responses=_ok("worklist"))
     def worklist(_: Radiologist) -> list[dict[str, Any]]:
         """Every study, highest priority first, then by arrival; no case is ever hidden."""
         return ctx.store.studies()
 
-    @app.get("/v1/studies/{study_id}", tags=["review"], responses={404: {"description": "no such study"}})
+    @app.get("/v1/studies/{study_id}", tags=["review"], responses=_ok("study", **{"404": {"description": "no such study"}}))
     def get_study(study_id: str, _: Radiologist) -> dict[str, Any]:
         """A study's state and draft (pseudonymous id, PHI-free findings, impression and flags)."""
         found = ctx.store.study(study_id)
@@ -255,8 +296,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             return review["findings"], review["impression"]
         return str(found["result"].get("findings") or ""), str(found["result"].get("impression") or "")
 
-    @app.get("/v1/studies/{study_id}/draft", tags=["review"],
-             responses={404: {"description": "no such study"}, 409: {"description": "no draft yet"}})
+    @app.get("/v1/studies/{study_id}/draft", tags=["review"], responses=_ok(
+        "draft", **{"404": {"description": "no such study"}, "409": {"description": "no draft yet"}}))
     def get_draft(study_id: str, _: Radiologist) -> dict[str, Any]:
         """The draft under review (the AI draft, or the radiologist's edit of it) and the review status."""
         found = analysed(study_id)
@@ -267,8 +308,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
                 "status": review["status"] if review else "draft", "flags": found["result"].get("flags", {}),
                 "raised": found["result"].get("raised", []), "priority": found["priority"]}
 
-    @app.put("/v1/studies/{study_id}/draft", tags=["review"],
-             responses={404: {"description": "no such study"}, 409: {"description": "already signed or rejected"}})
+    @app.put("/v1/studies/{study_id}/draft", tags=["review"], responses=_ok(
+        "edited", **{"404": {"description": "no such study"}, "409": {"description": "already signed or rejected"}}))
     def edit_draft(study_id: str, body: DraftIn, who: Radiologist) -> dict[str, str]:
         """Save the radiologist's edit of the draft (not final until signed)."""
         analysed(study_id)
@@ -277,8 +318,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             raise HTTPException(409, "the study is already signed or rejected")
         return {"study": study_id, "status": "edited"}
 
-    @app.post("/v1/studies/{study_id}/sign", tags=["review"],
-              responses={404: {"description": "no such study"}, 409: {"description": "already signed or rejected"}})
+    @app.post("/v1/studies/{study_id}/sign", tags=["review"], responses=_ok(
+        "signed", **{"404": {"description": "no such study"}, "409": {"description": "already signed or rejected"}}))
     def sign(study_id: str, body: SignIn, who: Radiologist) -> dict[str, Any]:
         """Sign the report: the final DiagnosticReport (status final, the signer as performer); the diff between
         the AI draft and the signed text is kept for evaluation."""
@@ -304,8 +345,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             raise HTTPException(409, "the study is already signed or rejected")
         return {"study": study_id, "status": "signed", "report": report, "diff": diff}
 
-    @app.post("/v1/studies/{study_id}/reject", tags=["review"],
-              responses={404: {"description": "no such study"}, 409: {"description": "already signed or rejected"}})
+    @app.post("/v1/studies/{study_id}/reject", tags=["review"], responses=_ok(
+        "rejected", **{"404": {"description": "no such study"}, "409": {"description": "already signed or rejected"}}))
     def reject(study_id: str, body: RejectIn, who: Radiologist) -> dict[str, str]:
         """Reject the AI draft with a reason (the case stays on the worklist for a human report)."""
         found = analysed(study_id)
@@ -316,7 +357,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return {"study": study_id, "status": "rejected"}
 
     @app.get("/v1/studies/{study_id}/report", tags=["review"],
-             responses={404: {"description": "not signed"}})
+             responses=_ok("report", **{"404": {"description": "not signed"}}))
     def get_report(study_id: str, _: Radiologist) -> dict[str, Any]:
         """The signed (final) DiagnosticReport."""
         review = ctx.store.review(study_id)
@@ -339,28 +380,29 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             raise HTTPException(422, f"no preview ({exc.__class__.__name__})") from None
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
-    @app.get("/v1/jobs", tags=["operations"])
+    @app.get("/v1/jobs", tags=["operations"], responses=_ok("worklist"))
     def jobs(_: Admin, state: Literal["received", "deidentified", "analyzed", "delivered", "failed"] | None = None
              ) -> list[dict[str, Any]]:
         """Jobs (studies) in the queue, optionally of one state."""
         return ctx.store.studies(state)
 
-    @app.post("/v1/jobs/{study_id}/retry", tags=["operations"], responses={409: {"description": "not failed"}})
+    @app.post("/v1/jobs/{study_id}/retry", tags=["operations"], responses=_ok("retried", **{"409": {"description": "not failed"}}))
     def retry(study_id: str, _: Admin) -> dict[str, str]:
         """Queue a failed study again."""
         if not ctx.store.retry_now(study_id):
             raise HTTPException(409, "only a failed study can be retried")
         return {"study": study_id, "state": "received"}
 
-    @app.post("/v1/subscribers", tags=["callbacks"], status_code=201,
-              responses={400: {"description": "callback URL not http(s) to an allow-listed host"}})
+    @app.post("/v1/subscribers", tags=["callbacks"], status_code=201, responses={
+        201: {"content": {"application/json": {"example": _EXAMPLES["subscriber"]}}},
+        400: {"description": "callback URL not http(s) to an allow-listed host"}})
     def add_subscriber(body: SubscriberIn, _: Admin) -> dict[str, str]:
         """Register a triage callback receiver (the host must be on the allow-list)."""
         if not callback_allowed(body.url, ctx.callback_hosts):
             raise HTTPException(400, "callback URL must be http(s) to an allow-listed host")
         return {"id": ctx.store.add_subscriber(body.url, body.secret, body.min_priority)}
 
-    @app.get("/v1/subscribers", tags=["callbacks"])
+    @app.get("/v1/subscribers", tags=["callbacks"], responses=_ok("subscribers"))
     def list_subscribers(_: Admin) -> list[dict[str, Any]]:
         """Active subscribers (secrets are never returned)."""
         return ctx.store.subscribers()
@@ -372,16 +414,27 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             raise HTTPException(404, "no such subscriber")
         return Response(status_code=204)
 
-    @app.get("/v1/subscribers/{sub_id}/deliveries", tags=["callbacks"])
+    @app.get("/v1/subscribers/{sub_id}/deliveries", tags=["callbacks"], responses=_ok("deliveries"))
     def deliveries(sub_id: str, _: Admin) -> list[dict[str, Any]]:
         """The delivery log of one subscriber: event, state (pending, delivered, dead), attempts, last status."""
         return ctx.store.deliveries(sub_id)
 
-    @app.get("/v1/audit", tags=["audit"])
+    @app.get("/v1/audit", tags=["audit"], responses=_ok("audit"))
     def audit(_: Auditor, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
         """The latest audit records (PHI-free by construction)."""
         records = getattr(ctx.audit, "records", None)
         rows = records() if callable(records) else []
         return list(rows[-limit:])
 
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        doc = base_openapi()
+        for path in ("/healthz", "/readyz"):  # open routes: no credential, so no 401/403
+            for op in doc["paths"][path].values():
+                op["responses"].pop("401", None)
+                op["responses"].pop("403", None)
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
