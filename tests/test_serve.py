@@ -220,8 +220,12 @@ def test_when_credentials_are_missing_wrong_or_of_another_role_then_requests_are
     for url in ("http://10.0.0.5/hook", "http://169.254.169.254/latest", "file:///etc/passwd", "http://user@127.0.0.1/x"):
         r = httpx.post(f"{service.base}/v1/subscribers", headers=h_admin, json={"url": url, "secret": SECRET})
         assert r.status_code in (400, 422), url  # refused by the allow-list or by the schema
-    key_id = json.loads(json.dumps(httpx.get(f"{service.base}/v1/subscribers", headers=h_admin).json()))
-    assert key_id == []
+    assert httpx.get(f"{service.base}/v1/subscribers", headers=h_admin).json() == []
+    auditor = service.cli("keys", "create", "--role", "auditor")
+    audit = httpx.get(f"{service.base}/v1/audit?limit=1000", headers={"Authorization": f"Bearer {auditor}"}).json()
+    seen = {(r["actor"], r["action"], r["outcome"]) for r in audit}
+    assert ("anonymous", "http GET /v1/worklist", "401") in seen  # refused requests are audited too
+    assert any(a.startswith("k_") and act == "http POST /v1/subscribers" and out == "400" for a, act, out in seen)
     revoke_id = subprocess.run([sys.executable, "-m", "clinical_mm.cli", "keys", "create", "--role", "admin"],
                                env=service.env, capture_output=True, check=True)
     new_key = revoke_id.stdout.decode().strip()
