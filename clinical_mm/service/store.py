@@ -234,7 +234,11 @@ class ServiceStore:
         return "retry"
 
     def retry_now(self, study_key: str) -> bool:
-        """Put a failed study back in the queue (an operator's retry)."""
+        """Put a failed study back in the queue (an operator's retry); its dead-lettered callbacks are tried
+        again."""
+        self._tx("UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0 WHERE study_key = ? "
+                 "AND state = 'dead' AND EXISTS (SELECT 1 FROM studies WHERE study_key = ? AND state = 'failed')",
+                 (study_key, study_key))
         cur = self._tx("UPDATE studies SET state = 'received', attempts = 0, next_attempt_at = 0, lease_until = 0, "
                        "error = NULL, updated_at = ? WHERE study_key = ? AND state = 'failed'", (time.time(), study_key))
         return bool(cur.rowcount == 1)

@@ -118,7 +118,8 @@ class ServiceWorker:
         except Exception as exc:  # noqa: BLE001 - keep the loop alive; the job stays visible and retryable
             outcome = self.store.retry_later(study_key, f"internal error ({exc.__class__.__name__})",
                                              max_attempts=self.config.max_attempts, backoff_s=self.config.backoff_s)
-            _log.exception("study %s: internal error (%s)", study_key, outcome)
+            _log.error("study %s: internal error %s (%s)", study_key, exc.__class__.__name__, outcome)  # no traceback:
+            # a third-party message may quote a value
             return
         done = [r for r in results if r.error is None]
         if not done:  # refused (not a chest radiograph, unreadable): permanent, reason kept, retryable by hand
