@@ -169,6 +169,7 @@ def test_when_storescu_sends_a_study_then_a_signed_callback_arrives_and_the_work
 
     study = _wait(lambda: (s := httpx.get(event["report_url"], headers=h_rad).json())["state"] == "delivered" and s)
     assert study["result"]["impression"] and study["instances"] == len(studies[0].files)
+    assert study["result"]["study"] == event["study"]["id"]  # the queue's key is the pipeline's pseudonymous UID
     worklist = httpx.get(f"{service.base}/v1/worklist", headers=h_rad).json()
     assert [w["study_key"] for w in worklist] == [event["study"]["id"]]
     log = httpx.get(f"{service.base}/v1/subscribers/{sub_id}/deliveries", headers=h_admin).json()

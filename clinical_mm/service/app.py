@@ -1,8 +1,9 @@
 """The HTTP API of ``serve`` (FastAPI).
 
-Every route but ``/healthz`` and ``/readyz`` needs an API key (``Authorization: Bearer <key>``; only its
-hash is stored) whose role the route allows: pacs (ingest), radiologist (worklist and studies), auditor
-(audit log), admin (subscribers, jobs). Every request is audited (actor = key id, route template,
+Every route but ``/healthz``, ``/readyz`` and the static review page needs a credential in
+``Authorization: Bearer``: an API key (only its hash is stored) or an OAuth2 JWT, whose role the route
+allows: pacs (ingest), radiologist (worklist, review and sign), auditor (audit log), admin (subscribers,
+jobs). Every request is audited (actor = key id, route template,
 outcome = status code). Responses carry pseudonymous study ids and PHI-free results only.
 """
 
