@@ -40,7 +40,7 @@ class WorkerConfig:
     quiet_period_s: float = 2.0
     max_attempts: int = 5
     backoff_s: float = 1.0
-    callback_attempts: int = 8
+    callback_attempts: int = 20  # with backoff capped at 5 min: a receiver may be down for about an hour
     callback_backoff_s: float = 0.5
     callback_timeout_s: float = 5.0
     base_url: str = "http://127.0.0.1:8000"
