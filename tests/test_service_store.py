@@ -80,14 +80,14 @@ def test_when_keys_and_deliveries_are_used_then_they_behave_on_both_back_ends(st
     sub = store.add_subscriber("http://127.0.0.1:9/x", "secret-secret-secret", "routine")
     store.enqueue_delivery("evt_1", sub, "2.25.9", "{}")
     store.enqueue_delivery("evt_1", sub, "2.25.9", "{}")  # the same event again: ignored
-    assert len(store.deliveries(sub)) == 1 and store.pending_deliveries("2.25.9") == 1
+    assert len(store.deliveries(sub)) == 1 and store.delivery_states("2.25.9") == {"pending": 1}
     item = store.claim_delivery()
     assert item is not None and store.claim_delivery() is None
     assert store.delivery_failed("evt_1", sub, "503", max_attempts=2, backoff_s=0) == "pending"
     item = store.claim_delivery()
     assert item is not None
     assert store.delivery_failed("evt_1", sub, "503", max_attempts=2, backoff_s=0) == "dead"
-    assert store.deliveries(sub)[0]["state"] == "dead" and store.pending_deliveries("2.25.9") == 0
+    assert store.deliveries(sub)[0]["state"] == "dead" and store.delivery_states("2.25.9") == {"dead": 1}
     store.add_instance("2.25.90", "2.25.9", Path("/spool/9.dcm"))
     store.retry_later("2.25.9", "1 callback deliveries dead-lettered", max_attempts=1, backoff_s=0)
-    assert store.retry_now("2.25.9") and store.pending_deliveries("2.25.9") == 1  # an operator's retry re-sends
+    assert store.retry_now("2.25.9") and store.delivery_states("2.25.9") == {"pending": 1}  # an operator's retry re-sends

@@ -359,11 +359,12 @@ class ServiceStore:
                  (state, attempts, status, now + min(backoff_s * 2 ** (attempts - 1), 300.0), now, event_id, subscriber_id))
         return state
 
-    def deliveries(self, subscriber_id: str | None = None) -> list[dict[str, Any]]:
-        where, args = ("WHERE subscriber_id = ?", (subscriber_id,)) if subscriber_id else ("", ())
-        return self._rows(f"SELECT event_id, subscriber_id, study_key, state, attempts, last_status, created_at, "
-                          f"updated_at FROM deliveries {where} ORDER BY created_at", args)
+    def deliveries(self, subscriber_id: str) -> list[dict[str, Any]]:
+        """The delivery log of one subscriber, oldest first."""
+        return self._rows("SELECT event_id, subscriber_id, study_key, state, attempts, last_status, created_at, "
+                          "updated_at FROM deliveries WHERE subscriber_id = ? ORDER BY created_at", (subscriber_id,))
 
-    def pending_deliveries(self, study_key: str) -> int:
-        return int(self._rows("SELECT COUNT(*) AS n FROM deliveries WHERE study_key = ? AND state = 'pending'",
-                              (study_key,))[0]["n"])
+    def delivery_states(self, study_key: str) -> dict[str, int]:
+        """How many of a study's callback deliveries are in each state (pending, delivered, dead)."""
+        return {r["state"]: int(r["n"]) for r in self._rows(
+            "SELECT state, COUNT(*) AS n FROM deliveries WHERE study_key = ? GROUP BY state", (study_key,))}

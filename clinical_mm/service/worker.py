@@ -153,11 +153,11 @@ class ServiceWorker:
 
     def _settle(self, study_key: str) -> None:
         """A study whose callbacks are all done is delivered (failed when one was dead-lettered)."""
-        if self.store.pending_deliveries(study_key):
+        states = self.store.delivery_states(study_key)
+        if states.get("pending"):
             return
-        dead = [d for d in self.store.deliveries() if d["study_key"] == study_key and d["state"] == "dead"]
-        if dead:
-            self.store.retry_later(study_key, f"{len(dead)} callback deliveries dead-lettered", max_attempts=1,
+        if states.get("dead"):
+            self.store.retry_later(study_key, f"{states['dead']} callback deliveries dead-lettered", max_attempts=1,
                                    backoff_s=0)
         else:
             self.store.set_state(study_key, "delivered")
