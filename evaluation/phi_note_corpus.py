@@ -111,6 +111,22 @@ _HOSPITALS = ["Mercy General Hospital", "St. Anselm Medical Center", "Riverbend 
               "Northshore Rehabilitation Center", "Good Samaritan Hospital", "Lakeview Nursing Home",
               "Bayside Health Center", "Holy Cross Hospital", "Westfield Family Clinic", "Saint Brigid Infirmary",
               "Valley Regional Medical Center", "Harborview Medical Center"]
+
+
+@dataclass(frozen=True)
+class _Pools:
+    """The names, cities and hospitals a template set draws from."""
+
+    first: list[str]
+    last: list[str]
+    cities: list[str] = field(default_factory=lambda: _CITIES)
+    hospitals: list[str] = field(default_factory=lambda: _HOSPITALS)
+
+
+_POOLS = {"dev": _Pools(_FIRST, _LAST), "held-out": _Pools(_FIRST, _LAST),
+          "blind": _Pools(_BLIND_FIRST, _BLIND_LAST), "blind-2": _Pools(_BLIND2_FIRST, _BLIND2_LAST),
+          "blind-3": _Pools(_BLIND3_FIRST, _BLIND3_LAST, _BLIND3_CITIES),
+          "blind-4": _Pools(_BLIND4_FIRST, _BLIND4_LAST, _BLIND4_CITIES, _BLIND4_HOSPITALS)}
 _EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "comcast.net", "outlook.com", "aol.com", "verizon.net"]
 _RELATION = ["wife", "husband", "daughter", "son", "sister", "brother", "niece", "nephew", "mother", "father",
              "partner", "friend", "granddaughter", "grandson", "HCP"]
@@ -176,11 +192,11 @@ class PhiNoteCorpus:
 
     def __init__(self, seed: int = 2031) -> None:
         self.seed = seed
-        self.first, self.last, self.cities, self.hospitals = _FIRST, _LAST, _CITIES, _HOSPITALS
 
     # ------------------------------------------------------------------ PHI values
-    def _person(self, r: random.Random) -> tuple[str, str]:
-        return r.choice(self.first), r.choice(self.last)
+    @staticmethod
+    def _person(r: random.Random, pools: _Pools) -> tuple[str, str]:
+        return r.choice(pools.first), r.choice(pools.last)
 
     def _date(self, r: random.Random, year: int | None = None, forms: str = "all") -> str:
         y = year or r.randint(2024, 2035)
@@ -210,17 +226,17 @@ class PhiNoteCorpus:
     def _digits(r: random.Random, n: int) -> str:
         return "".join(str(r.randint(0, 9)) for _ in range(n))
 
-    def _values(self, r: random.Random) -> dict[str, _Value]:
-        pf, pl = self._person(r)
-        rf, rl = r.choice(self.first), r.choice([pl, r.choice(self.last)])
-        cf, cl = self._person(r)
-        c2f, c2l = self._person(r)
+    def _values(self, r: random.Random, pools: _Pools) -> dict[str, _Value]:
+        pf, pl = self._person(r, pools)
+        rf, rl = r.choice(pools.first), r.choice([pl, r.choice(pools.last)])
+        cf, cl = self._person(r, pools)
+        c2f, c2l = self._person(r, pools)
         sex = r.choice(["male", "female"])
         title = "Mr." if sex == "male" else r.choice(["Mrs.", "Ms."])
         old = r.random() < 0.45
         age = r.randint(90, 104) if old else r.randint(19, 89)
         age_suffix = r.choice([" yo", "-year-old", " y/o", " year old", "yo"])
-        city, state = r.choice(self.cities), r.choice(_STATES)
+        city, state = r.choice(pools.cities), r.choice(_STATES)
         zip_ = f"0{r.randint(1000, 2799)}" if r.random() < 0.7 else f"{r.randint(10000, 99999)}"
         user = r.choice([f"{pf.lower()}.{pl.lower().replace(' ', '').replace(chr(39), '')}",
                          f"{pf[0].lower()}{pl.lower().replace(' ', '').replace(chr(39), '')}{r.randint(1, 99)}"])
@@ -253,7 +269,7 @@ class PhiNoteCorpus:
             "street": ("STREET", f"{r.randint(2, 9899)} {r.choice(_STREETS)} {r.choice(_SUFFIX)}"
                                   + (f", Apt {r.randint(1, 40)}{r.choice(['', 'B', 'C'])}" if r.random() < 0.3 else "")),
             "city": ("CITY", city), "state": ("", state), "zip": ("ZIP", zip_),
-            "hospital": ("HOSPITAL", r.choice(self.hospitals)), "hospital2": ("HOSPITAL", r.choice(self.hospitals)),
+            "hospital": ("HOSPITAL", r.choice(pools.hospitals)), "hospital2": ("HOSPITAL", r.choice(pools.hospitals)),
             "time": ("", r.choice(["0700", "1900", "14:30", "2315", "08:45", "3 pm", "0300"])),
             "mg": ("", str(r.choice([5, 10, 12.5, 20, 25, 40, 81, 325, 500, 650, 1000]))),
             "bp": ("", f"{r.randint(92, 178)}/{r.randint(48, 99)}"),
@@ -462,34 +478,26 @@ class PhiNoteCorpus:
         """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
         shipped set), "held-out", "blind", "blind-2", "blind-3" or "blind-4" (the blind sets have their own names
         too; the third its own cities, the fourth its own cities and hospitals)."""
+        if template_set not in _POOLS:
+            raise ValueError(f"unknown template set {template_set!r}")
         r = random.Random(self.seed)
+        pools = _POOLS[template_set]
         styles = [("nursing", self._NURSING), ("radiology", self._RADIOLOGY), ("discharge", self._DISCHARGE)]
-        if template_set == "blind":
-            self.first, self.last = _BLIND_FIRST, _BLIND_LAST
-        if template_set == "blind-2":
-            self.first, self.last = _BLIND2_FIRST, _BLIND2_LAST
-        if template_set == "blind-3":
-            self.first, self.last, self.cities = _BLIND3_FIRST, _BLIND3_LAST, _BLIND3_CITIES
-        if template_set == "blind-4":
-            self.first, self.last, self.cities, self.hospitals = _BLIND4_FIRST, _BLIND4_LAST, _BLIND4_CITIES, _BLIND4_HOSPITALS
-        if template_set in ("held-out", "blind", "blind-2", "blind-3", "blind-4"):
+        if template_set != "dev":
             pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2,
                     "blind-3": self._BLIND3, "blind-4": self._BLIND4}[template_set]
             styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
-        elif template_set != "dev":
-            raise ValueError(f"unknown template set {template_set!r}")
         notes = []
         for i in range(n):
             style, templates = styles[i % 3]
             w = _Writer()
-            w.fill(r.choice(templates), self._values(r))
+            w.fill(r.choice(templates), self._values(r, pools))
             text = "".join(w.parts)
             case = "upper" if (i // 3) % 3 == 2 else "mixed"
             if case == "upper":
                 text = text.upper()
             prefix = "note" if template_set == "dev" else template_set
             notes.append(AnnotatedNote(f"{prefix}-{i:04d}", style, case, text, w.spans))
-        self.first, self.last, self.cities, self.hospitals = _FIRST, _LAST, _CITIES, _HOSPITALS
         return notes
 
     def write(self, path: Path, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
