@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
@@ -199,6 +200,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         return response
 
     static = Path(__file__).resolve().parent / "static"
+    page, script = ((static / name).read_text(encoding="utf-8") for name in ("review.html", "review.js"))
     page_headers = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
                                                "frame-ancestors 'none'", "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
@@ -206,12 +208,11 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     @app.get("/review", tags=["review page"], response_class=HTMLResponse, include_in_schema=False)
     def review_page() -> HTMLResponse:
         """The review page (static, holds no data; every call it makes carries the user's credential)."""
-        return HTMLResponse((static / "review.html").read_text(encoding="utf-8"), headers=page_headers)
+        return HTMLResponse(page, headers=page_headers)
 
     @app.get("/review.js", tags=["review page"], include_in_schema=False)
     def review_script() -> Response:
-        return Response((static / "review.js").read_text(encoding="utf-8"), media_type="text/javascript",
-                        headers=page_headers)
+        return Response(script, media_type="text/javascript", headers=page_headers)
 
     @app.get("/healthz", tags=["health"], responses=_ok("health"))
     def healthz() -> dict[str, str]:
@@ -245,7 +246,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     async def stow_rs(request: Request, _: Pacs) -> JSONResponse:
         """DICOMweb STOW-RS (multipart/related; type="application/dicom"). The response's Referenced SOP
         Sequence names each stored instance by its pseudonymous SOP Instance UID."""
-        stored, failed = ingest(_parts(request.headers.get("content-type", ""), await _body(request)))
+        parts = _parts(request.headers.get("content-type", ""), await _body(request))
+        stored, failed = await run_in_threadpool(ingest, parts)  # fsyncs: off the event loop
         body: dict[str, Any] = {}
         if stored:
             body["00081199"] = {"vr": "SQ", "Value": [{"00081155": {"vr": "UI", "Value": [sop]}} for sop, _, _ in stored]}
@@ -264,7 +266,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             "required": ["file"]}}}}})
     async def upload(request: Request, _: Pacs) -> JSONResponse:
         """Upload DICOM files (multipart/form-data, one file per part); studies are queued like C-STORE ones."""
-        stored, failed = ingest(_parts(request.headers.get("content-type", ""), await _body(request)))
+        parts = _parts(request.headers.get("content-type", ""), await _body(request))
+        stored, failed = await run_in_threadpool(ingest, parts)  # fsyncs: off the event loop
         body = {"stored": sum(new for _, _, new in stored), "duplicates": sum(not new for _, _, new in stored),
                 "studies": sorted({study for _, study, _ in stored}),
                 "failed": [{"part": i, "reason": reason} for i, reason in failed]}
