@@ -245,8 +245,7 @@ def name_lexicon() -> tuple[frozenset[str], frozenset[str]]:
                            ("last_names", last)):
             values = getattr(provider, attr, None)
             if isinstance(values, (dict, list, tuple)):
-                into.update(v.lower() for v in values
-                            if isinstance(v, str) and v.isascii() and v[:1].isupper() and len(v) > 2)
+                into.update(v.lower() for v in values if isinstance(v, str) and v.isascii() and v[:1].isupper())
     common = common_english()
     return (frozenset(w for w in first if len(w) > 2 and w not in common and not is_common_word(w)),
             frozenset(w for w in last if len(w) > 2 and w not in common and not is_common_word(w)))
