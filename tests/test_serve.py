@@ -8,145 +8,48 @@ import hmac
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support.serve_harness import (
+    JWT_SECRET,
+    Receiver,
+    Service,
+    files_of,
+    free_port,
+    storescu,
+    wait_for,
+)
 
 from clinical_mm.synth.study_synthesizer import SynthStudy
 
-KEY_HEX = "5a" * 32
-JWT_SECRET = "jwt-test-secret-of-at-least-32-characters"
 SECRET = "receiver-shared-secret-0123456789"
 
 pytestmark = pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk (storescu) is installed by make test")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _Receiver:
-    """A callback receiver on 127.0.0.1 that records what it gets; ``down`` makes it answer 503."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[dict[str, str], bytes]] = []
-        self.down = False
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if receiver.down:
-                    self.send_response(503)
-                else:
-                    receiver.events.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/triage"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
-class _Service:
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port, self.dicom_port = _free_port(), _free_port()
-        self.env = {**os.environ, "CLINICAL_MM_DATA_DIR": str(data_dir), "CLINICAL_MM_KEY": KEY_HEX,
-                    "CLINICAL_MM_JWT_SECRET": JWT_SECRET, "CLINICAL_MM_JWT_ISSUER": "https://idp.test"}
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir / "serve.log"
-
-    def cli(self, *args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "clinical_mm.cli", *args], env=self.env, capture_output=True,
-                             check=True, timeout=120)
-        return out.stdout.decode().strip()
-
-    def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "clinical_mm.cli", "-v", "serve", "--port", str(self.port), "--dicom-port",
-                 str(self.dicom_port), "--allow-aet", "TESTPACS", "--allow-aet", "ORTHANC", "--quiet-period", "0.5"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.proc.poll() is None, self.log.read_text()
-            time.sleep(0.3)
-        raise AssertionError("serve did not become ready")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def _storescu(port: int, files: list[Path], aet: str = "TESTPACS") -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["storescu", "-aet", aet, "-aec", "CLINICALMM", "127.0.0.1", str(port), *map(str, files)],
-                          capture_output=True, timeout=120)
-
-
-def _files(root: Path, study: SynthStudy) -> list[Path]:
-    return [root / f for f in study.files]
-
-
-def _wait(predicate: Any, timeout: float = 120.0) -> Any:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError("timed out")
-
-
 @pytest.fixture()
-def service(tmp_path: Path) -> Iterator[_Service]:
-    svc = _Service(tmp_path / "data")
+def service(tmp_path: Path) -> Iterator[Service]:
+    svc = Service(tmp_path / "data")
     yield svc
     svc.stop()
 
 
 @pytest.fixture()
-def receiver() -> Iterator[_Receiver]:
-    r = _Receiver()
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
     yield r
     r.close()
 
 
 def test_when_storescu_sends_a_study_then_a_signed_callback_arrives_and_the_worklist_shows_it(
-        service: _Service, receiver: _Receiver, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
+        service: Service, receiver: Receiver, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
     root, studies = synth_dir
     admin = service.cli("keys", "create", "--role", "admin")
     radiologist = service.cli("keys", "create", "--role", "radiologist", "--name", "Dr. Reviewer (staff)")
@@ -157,9 +60,9 @@ def test_when_storescu_sends_a_study_then_a_signed_callback_arrives_and_the_work
     assert r.status_code == 201, r.text
     sub_id = r.json()["id"]
 
-    sent = _storescu(service.dicom_port, _files(root, studies[0]))
+    sent = storescu(service.dicom_port, files_of(root, studies[0]))
     assert sent.returncode == 0, sent.stderr.decode()
-    headers, body = _wait(lambda: receiver.events and receiver.events[0])
+    headers, body = wait_for(lambda: receiver.events and receiver.events[0])
     expected = "sha256=" + hmac.new(SECRET.encode(), headers["x-clinicalmm-timestamp"].encode() + b"." + body,
                                     hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["x-clinicalmm-signature"], expected)
@@ -167,7 +70,7 @@ def test_when_storescu_sends_a_study_then_a_signed_callback_arrives_and_the_work
     assert set(event) == {"event_id", "event", "study", "priority", "flags", "raised", "report_url", "model", "created"}
     assert event["priority"] in ("routine", "urgent", "critical") and event["study"]["id"].startswith("2.25.")
 
-    study = _wait(lambda: (s := httpx.get(event["report_url"], headers=h_rad).json())["state"] == "delivered" and s)
+    study = wait_for(lambda: (s := httpx.get(event["report_url"], headers=h_rad).json())["state"] == "delivered" and s)
     assert study["result"]["impression"] and study["instances"] == len(studies[0].files)
     assert study["result"]["study"] == event["study"]["id"]  # the queue's key is the pipeline's pseudonymous UID
     worklist = httpx.get(f"{service.base}/v1/worklist", headers=h_rad).json()
@@ -176,7 +79,7 @@ def test_when_storescu_sends_a_study_then_a_signed_callback_arrives_and_the_work
     assert [(d["event_id"], d["state"]) for d in log] == [(event["event_id"], "delivered")]
 
     # the same study again: instances already held, nothing queued, no second callback
-    assert _storescu(service.dicom_port, _files(root, studies[0])).returncode == 0
+    assert storescu(service.dicom_port, files_of(root, studies[0])).returncode == 0
     time.sleep(2.0)
     assert len(receiver.events) == 1
 
@@ -208,7 +111,7 @@ def test_when_storescu_sends_a_study_then_a_signed_callback_arrives_and_the_work
 
 
 def test_when_credentials_are_missing_wrong_or_of_another_role_then_requests_are_refused(
-        service: _Service, receiver: _Receiver) -> None:
+        service: Service, receiver: Receiver) -> None:
     pacs = service.cli("keys", "create", "--role", "pacs")
     admin = service.cli("keys", "create", "--role", "admin")
     service.start()
@@ -261,16 +164,16 @@ def test_when_credentials_are_missing_wrong_or_of_another_role_then_requests_are
 
 
 def test_when_an_unlisted_ae_title_calls_then_the_association_is_rejected(
-        service: _Service, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
+        service: Service, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
     root, studies = synth_dir
     service.start()
-    sent = _storescu(service.dicom_port, _files(root, studies[1]), aet="ROGUE")
+    sent = storescu(service.dicom_port, files_of(root, studies[1]), aet="ROGUE")
     assert sent.returncode != 0
     assert not (service.data_dir / "spool").exists() or not any((service.data_dir / "spool").rglob("*.dcm"))
 
 
 def test_when_the_receiver_is_down_or_serve_is_killed_then_every_study_is_delivered_once(
-        service: _Service, receiver: _Receiver, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
+        service: Service, receiver: Receiver, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
     root, studies = synth_dir
     admin = service.cli("keys", "create", "--role", "admin")
     service.start()
@@ -279,12 +182,12 @@ def test_when_the_receiver_is_down_or_serve_is_killed_then_every_study_is_delive
                json={"url": receiver.url, "secret": SECRET, "min_priority": "routine"}).raise_for_status()
     receiver.down = True
     for study in studies[:3]:
-        assert _storescu(service.dicom_port, _files(root, study)).returncode == 0
-    _wait(lambda: len(httpx.get(f"{service.base}/v1/jobs?state=analyzed", headers=h_admin).json()) >= 1)
+        assert storescu(service.dicom_port, files_of(root, study)).returncode == 0
+    wait_for(lambda: len(httpx.get(f"{service.base}/v1/jobs?state=analyzed", headers=h_admin).json()) >= 1)
     service.kill()  # SIGKILL mid-queue: spooled instances and queued events survive
     receiver.down = False
     service.start()
-    _wait(lambda: len(httpx.get(f"{service.base}/v1/jobs?state=delivered", headers=h_admin).json()) == 3, 180)
+    wait_for(lambda: len(httpx.get(f"{service.base}/v1/jobs?state=delivered", headers=h_admin).json()) == 3, 180)
     ids = [json.loads(body)["event_id"] for _, body in receiver.events]
     assert len(ids) == len(set(ids)) == 3
 
@@ -303,20 +206,20 @@ def _multipart(parts: list[bytes], subtype: str) -> tuple[str, bytes]:
 
 
 def test_when_a_client_uploads_by_stow_rs_or_multipart_then_studies_are_queued_and_bad_parts_reported(
-        service: _Service, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
+        service: Service, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
     root, studies = synth_dir
     pacs = service.cli("keys", "create", "--role", "pacs")
     radiologist = service.cli("keys", "create", "--role", "radiologist")
     service.start()
     h_pacs, h_rad = {"Authorization": f"Bearer {pacs}"}, {"Authorization": f"Bearer {radiologist}"}
 
-    ctype, body = _multipart([p.read_bytes() for p in _files(root, studies[2])] + [b"not a dicom file"], "related")
+    ctype, body = _multipart([p.read_bytes() for p in files_of(root, studies[2])] + [b"not a dicom file"], "related")
     r = httpx.post(f"{service.base}/dicomweb/studies", headers={**h_pacs, "Content-Type": ctype}, content=body)
     assert r.status_code == 202 and r.headers["content-type"].startswith("application/dicom+json")
     assert len(r.json()["00081199"]["Value"]) == len(studies[2].files) and len(r.json()["00081198"]["Value"]) == 1
     assert str(studies[2].files[0]) not in r.text
 
-    ctype, body = _multipart([p.read_bytes() for p in _files(root, studies[3])], "form-data")
+    ctype, body = _multipart([p.read_bytes() for p in files_of(root, studies[3])], "form-data")
     r = httpx.post(f"{service.base}/v1/studies", headers={**h_pacs, "Content-Type": ctype}, content=body)
     assert r.status_code == 200 and r.json()["stored"] == len(studies[3].files) and len(r.json()["studies"]) == 1
     again = httpx.post(f"{service.base}/v1/studies", headers={**h_pacs, "Content-Type": ctype}, content=body).json()
@@ -330,10 +233,10 @@ def test_when_a_client_uploads_by_stow_rs_or_multipart_then_studies_are_queued_a
         worklist = httpx.get(f"{service.base}/v1/worklist", headers=h_rad).json()
         return len(worklist) == 2 and all(w["state"] == "delivered" for w in worklist)
 
-    _wait(all_delivered)
+    wait_for(all_delivered)
 
 
-def test_when_20_associations_send_10_studies_each_at_once_then_none_is_lost(service: _Service, tmp_path: Path) -> None:
+def test_when_20_associations_send_10_studies_each_at_once_then_none_is_lost(service: Service, tmp_path: Path) -> None:
     from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
     studies = StudySynthesizer(45).write(200, tmp_path / "many", progress=False, workers=2)
@@ -350,7 +253,7 @@ def test_when_20_associations_send_10_studies_each_at_once_then_none_is_lost(ser
         jobs = httpx.get(f"{service.base}/v1/jobs", headers=h_admin).json()
         return jobs if len(jobs) == 200 and all(j["state"] == "delivered" for j in jobs) else None
 
-    jobs = _wait(delivered, 600)
+    jobs = wait_for(delivered, 600)
     assert len({j["study_key"] for j in jobs}) == 200
     spooled = list((service.data_dir / "spool").rglob("*.dcm"))
     assert len(spooled) == sum(len(s.files) for s in studies)
@@ -359,7 +262,7 @@ def test_when_20_associations_send_10_studies_each_at_once_then_none_is_lost(ser
 @pytest.mark.skipif(shutil.which("chromedriver") is None or shutil.which("chromium") is None,
                     reason="Debian chromium and chromium-driver are installed by make test")
 def test_when_a_radiologist_signs_through_the_review_page_then_the_report_is_final(
-        service: _Service, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
+        service: Service, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service as DriverService
     from selenium.webdriver.common.by import By
@@ -368,9 +271,9 @@ def test_when_a_radiologist_signs_through_the_review_page_then_the_report_is_fin
     root, studies = synth_dir
     radiologist = service.cli("keys", "create", "--role", "radiologist", "--name", "Dr. Browser")
     service.start()
-    assert _storescu(service.dicom_port, _files(root, studies[4])).returncode == 0
+    assert storescu(service.dicom_port, files_of(root, studies[4])).returncode == 0
     h_rad = {"Authorization": f"Bearer {radiologist}"}
-    _wait(lambda: [w for w in httpx.get(f"{service.base}/v1/worklist", headers=h_rad).json() if w["state"] == "delivered"])
+    wait_for(lambda: [w for w in httpx.get(f"{service.base}/v1/worklist", headers=h_rad).json() if w["state"] == "delivered"])
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or ""
@@ -406,14 +309,14 @@ def test_when_a_radiologist_signs_through_the_review_page_then_the_report_is_fin
 def test_when_serve_runs_on_postgresql_then_a_study_is_analysed_and_delivered(
         postgres_url: str, tmp_path: Path, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
     root, studies = synth_dir
-    svc = _Service(tmp_path / "data")
+    svc = Service(tmp_path / "data")
     svc.env["CLINICAL_MM_DATABASE_URL"] = postgres_url
     admin = svc.cli("keys", "create", "--role", "admin")
     svc.start()
     try:
-        assert _storescu(svc.dicom_port, _files(root, studies[5])).returncode == 0
+        assert storescu(svc.dicom_port, files_of(root, studies[5])).returncode == 0
         h = {"Authorization": f"Bearer {admin}"}
-        jobs = _wait(lambda: [j for j in httpx.get(f"{svc.base}/v1/jobs?state=delivered", headers=h).json()])
+        jobs = wait_for(lambda: [j for j in httpx.get(f"{svc.base}/v1/jobs?state=delivered", headers=h).json()])
         assert len(jobs) == 1
     finally:
         svc.stop()
@@ -439,7 +342,7 @@ def _listening_on(port: int) -> set[str]:
 @pytest.mark.skipif(shutil.which("Orthanc") is None or shutil.which("gcc") is None,
                     reason="Debian orthanc (and gcc for the loopback shim) are installed by make test")
 def test_when_a_study_becomes_stable_in_orthanc_then_it_is_forwarded_to_serve_and_triaged(
-        service: _Service, receiver: _Receiver, synth_dir: tuple[Path, list[SynthStudy]], tmp_path: Path) -> None:
+        service: Service, receiver: Receiver, synth_dir: tuple[Path, list[SynthStudy]], tmp_path: Path) -> None:
     """Route 1 of the Orthanc integration: the shipped Lua script forwards a stable study by C-STORE."""
     root, studies = synth_dir
     repo = Path(__file__).resolve().parent.parent
@@ -450,7 +353,7 @@ def test_when_a_study_becomes_stable_in_orthanc_then_it_is_forwarded_to_serve_an
     service.start()
     httpx.post(f"{service.base}/v1/subscribers", headers={"Authorization": f"Bearer {admin}"},
                json={"url": receiver.url, "secret": SECRET, "min_priority": "routine"}).raise_for_status()
-    http_port, dicom_port = _free_port(), _free_port()
+    http_port, dicom_port = free_port(), free_port()
     config = json.loads((repo / "docker/orthanc/orthanc.json").read_text())
     config.update({"StorageDirectory": str(tmp_path / "orthanc-db"), "IndexDirectory": str(tmp_path / "orthanc-db"),
                    "HttpPort": http_port, "DicomPort": dicom_port, "RemoteAccessAllowed": False, "StableAge": 1,
@@ -461,13 +364,13 @@ def test_when_a_study_becomes_stable_in_orthanc_then_it_is_forwarded_to_serve_an
         orthanc = subprocess.Popen(["Orthanc", str(tmp_path / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, "LD_PRELOAD": str(shim)})
     try:
-        _wait(lambda: httpx.get(f"http://127.0.0.1:{http_port}/system", timeout=2).status_code == 200
+        wait_for(lambda: httpx.get(f"http://127.0.0.1:{http_port}/system", timeout=2).status_code == 200
               if _listening_on(http_port) else None, 60)
         assert _listening_on(http_port) | _listening_on(dicom_port) <= {"0100007F", "00000000000000000000000001000000"}
         sent = subprocess.run(["storescu", "-aet", "TESTPACS", "-aec", "ORTHANC", "127.0.0.1", str(dicom_port),
-                               *map(str, _files(root, studies[1]))], capture_output=True, timeout=120)
+                               *map(str, files_of(root, studies[1]))], capture_output=True, timeout=120)
         assert sent.returncode == 0, sent.stderr.decode()
-        headers, body = _wait(lambda: receiver.events and receiver.events[0], 120)
+        headers, body = wait_for(lambda: receiver.events and receiver.events[0], 120)
         event = json.loads(body)
         assert event["event"] == "study.analyzed" and event["study"]["id"].startswith("2.25.")
         stored = httpx.get(f"http://127.0.0.1:{http_port}/studies").json()
