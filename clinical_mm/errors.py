@@ -16,6 +16,9 @@ Messages name the file, tag or field and the problem, never a PHI value::
     ├── ModelError                  the model cannot be loaded or run
     │   └── CheckpointError         weights missing, corrupt, or not matching their manifest
     ├── OutputError                 a result could not be written (FHIR validation, file system)
+    ├── ConnectorError              a remote system (PACS, FHIR server) could not be used
+    │   ├── RemoteUnavailableError  unreachable, timed out or busy after the retries: queued work tries again later
+    │   └── RemoteRefusedError      the remote refused the request or answered with something invalid
     └── AuditError                  the audit log cannot be written or read
         └── AuditChainError         the hash chain is broken (tampering or corruption)
 """
@@ -28,6 +31,7 @@ __all__ = [
     "CheckpointError",
     "ClinicalMMError",
     "ConfigurationError",
+    "ConnectorError",
     "DeidentificationError",
     "DicomReadError",
     "InputError",
@@ -36,6 +40,8 @@ __all__ = [
     "OutputError",
     "QuarantinedError",
     "ReidentificationError",
+    "RemoteRefusedError",
+    "RemoteUnavailableError",
     "UnsupportedStudyError",
 ]
 
@@ -93,6 +99,24 @@ class CheckpointError(ModelError):
 
 class OutputError(ClinicalMMError):
     """A result could not be produced or written."""
+
+
+class ConnectorError(ClinicalMMError):
+    """A remote system (PACS, FHIR server) could not be used. Messages name the system, the interaction and
+    the status, never a value from the request or the answer."""
+
+
+class RemoteUnavailableError(ConnectorError):
+    """The remote is unreachable, timed out or busy (429, 5xx) after the retries; queued work tries again later."""
+
+
+class RemoteRefusedError(ConnectorError):
+    """The remote refused the request (4xx other than 429) or answered with something invalid; retrying the
+    same request will not help."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AuditError(ClinicalMMError):

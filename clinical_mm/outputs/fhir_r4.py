@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
@@ -27,13 +28,15 @@ from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from clinical_mm.errors import OutputError
 from clinical_mm.findings import FINDING_LABELS
 
-__all__ = ["FHIR_RELEASE", "ReportBundleBuilder", "final_report"]
+__all__ = ["FHIR_RELEASE", "HospitalLinks", "ReportBundleBuilder", "final_report", "final_for_hospital", "for_hospital", "report_identifier",
+           "validate_resource"]
 
 FHIR_RELEASE = "R4 (fhir.resources.R4B)"
 _AI_LABEL = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "AIAST",
              "display": "Artificial Intelligence asserted"}
 _FLAG_SYSTEM = "urn:clinical-mm:triage-flag"
 _ID_SYSTEM = "urn:clinical-mm:id"
+_PROVENANCE_TAG = "urn:clinical-mm:provenance"
 _STATUSES = {"DiagnosticReport": {"registered", "partial", "preliminary", "final", "amended", "corrected",
                                   "appended", "cancelled", "entered-in-error", "unknown"},
              "Observation": {"registered", "preliminary", "final", "amended", "corrected", "cancelled",
@@ -57,6 +60,87 @@ def _validated(model: Any, resource: dict[str, Any], what: str) -> dict[str, Any
         raise OutputError(f"{what} failed R4 validation at {where}") from None
     out: dict[str, Any] = validated.model_dump(mode="json", exclude_none=True)
     return out
+
+
+def validate_resource(resource: Any, what: str = "FHIR resource") -> dict[str, Any]:
+    """Any R4 resource (by its ``resourceType``) validated and dumped as JSON; :class:`OutputError` naming the
+    type and the field, never the value, when it is not valid R4."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        raise OutputError(f"{what} is not a FHIR resource (no resourceType)")
+    try:
+        model = get_fhir_model_class(resource["resourceType"])
+    except (KeyError, ValueError, AttributeError):
+        raise OutputError(f"{what}: unknown R4 resource type") from None
+    return _validated(model, resource, f"{what} ({resource['resourceType']})")
+
+
+@dataclass(frozen=True)
+class HospitalLinks:
+    """What a result is re-linked to at egress (to the hospital's own FHIR server, never elsewhere): the
+    original accession and StudyInstanceUID (from the key vault) and the references of the order, imaging
+    study and patient on that server (``{"reference": "Type/id"}``, None when the server has none)."""
+
+    accession: str
+    study_uid: str
+    service_request: dict[str, str] | None = None
+    imaging_study: dict[str, str] | None = None
+    patient: dict[str, str] | None = None
+
+
+_ACCESSION_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN",
+                               "display": "Accession ID"}]}
+
+
+def _relink(resource: dict[str, Any], links: HospitalLinks) -> dict[str, Any]:
+    """One resource of ours with its pseudonymous study and accession replaced by the hospital's originals
+    and references (subject, basedOn, imagingStudy / derivedFrom / entity)."""
+    out = dict(resource)
+    study: dict[str, Any] = links.imaging_study or {"type": "ImagingStudy", "identifier": {
+        "system": "urn:dicom:uid", "value": f"urn:oid:{links.study_uid}"}}
+    rtype = out["resourceType"]
+    if rtype in ("DiagnosticReport", "Observation"):
+        if links.patient is not None:
+            out["subject"] = links.patient
+        if links.service_request is not None:
+            out["basedOn"] = [links.service_request]
+    if rtype == "DiagnosticReport":
+        out["imagingStudy"] = [study]
+        ids = [i for i in out.get("identifier", []) if i.get("system") != "urn:clinical-mm:accession-pseudonym"]
+        if links.accession:
+            ids.append({"type": _ACCESSION_TYPE, "value": links.accession})
+        out["identifier"] = ids
+    elif rtype == "Observation":
+        out["derivedFrom"] = [study]
+    elif rtype == "Provenance":
+        out["entity"] = [{"role": "source", "what": study}]
+    return out
+
+
+def for_hospital(draft_bundle: dict[str, Any], links: HospitalLinks) -> dict[str, Any]:
+    """The draft's transaction Bundle re-linked for the hospital's FHIR server (see :class:`HospitalLinks`):
+    the same resources and conditional creates, so a re-delivery makes no duplicates. Validated against R4."""
+    bundle = dict(draft_bundle)
+    bundle["entry"] = [{**e, "resource": _relink(e["resource"], links)} for e in draft_bundle.get("entry", [])]
+    return _validated(Bundle, bundle, "FHIR Bundle for the hospital")
+
+
+def final_for_hospital(report: dict[str, Any], links: HospitalLinks) -> dict[str, Any]:
+    """The signed DiagnosticReport (:func:`final_report`) re-linked like :func:`for_hospital`; its results
+    (the AI flag Observations) are left to the draft's resources."""
+    return _validated(DiagnosticReport, _relink(report, links), "signed DiagnosticReport for the hospital")
+
+
+def report_identifier(bundle_or_report: dict[str, Any]) -> str:
+    """``system|value`` of our DiagnosticReport identifier (the key of conditional create and update)."""
+    resources = [e.get("resource", {}) for e in bundle_or_report.get("entry", [])] or [bundle_or_report]
+    for resource in resources:
+        if resource.get("resourceType") == "DiagnosticReport":
+            for ident in resource.get("identifier", []):
+                if ident.get("system") == _ID_SYSTEM:
+                    return f"{_ID_SYSTEM}|{ident['value']}"
+    raise OutputError("no DiagnosticReport with a clinical-mm identifier")
 
 
 def _uuid(*parts: str) -> str:
@@ -146,7 +230,9 @@ class ReportBundleBuilder:
         provenance_id = _uuid("provenance", key)
         targets = [{"reference": f"urn:uuid:{report_id}"}] + [{"reference": f"urn:uuid:{o}"} for o, _ in observations]
         provenance: dict[str, Any] = {
-            "resourceType": "Provenance", "target": targets, "recorded": issued_s,
+            # Provenance has no identifier: a tag of its own keys its conditional create (no duplicate on re-delivery)
+            "resourceType": "Provenance", "meta": {"tag": [{"system": _PROVENANCE_TAG, "code": provenance_id}]},
+            "target": targets, "recorded": issued_s,
             "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
                                      "code": "CREATE", "display": "create"}]},
             "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
@@ -157,7 +243,7 @@ class ReportBundleBuilder:
         entries: list[tuple[str, dict[str, Any], str | None]] = [(device_id, device, f"identifier=urn:clinical-mm:model-sha256|{self.model_sha256}"),
                    (report_id, report, f"identifier={_ID_SYSTEM}|{report_id}")]
         entries += [(oid, obs, f"identifier={_ID_SYSTEM}|{oid}") for oid, obs in observations]
-        entries.append((provenance_id, provenance, None))
+        entries.append((provenance_id, provenance, f"_tag={_PROVENANCE_TAG}|{provenance_id}"))
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": []}
         for rid, resource, if_none_exist in entries:
             _check_status(resource)

@@ -1,0 +1,233 @@
+"""A FHIR R4 REST client for the hospital's FHIR server: orders, studies, patients and notes in; reports out.
+
+httpx under the hood, with a bearer token, paging (``next`` links, same server only), and retries with
+exponential backoff on what is worth retrying: no connection, a timeout, 429 and 5xx (``Retry-After``
+honoured up to the cap). After the last try a :class:`RemoteUnavailableError` says the server is down, so
+queued work tries again later; a refusal (other 4xx) or an answer that is not valid R4 is a
+:class:`RemoteRefusedError`, not retried. Every resource read is validated with ``fhir.resources.R4B``
+(through :func:`clinical_mm.outputs.fhir_r4.validate_resource`). Errors name the interaction and the
+status, never an identifier or a value from the answer (an OperationOutcome's text may quote PHI).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import httpx
+
+from clinical_mm.errors import OutputError, RemoteRefusedError, RemoteUnavailableError
+
+__all__ = ["ACCESSION_TYPE", "FhirClient", "StudyContext"]
+
+#: the identifier type of an accession number (HL7 v2 table 0203)
+ACCESSION_TYPE = {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"}
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+_FHIR_JSON = "application/fhir+json"
+
+
+@dataclass
+class StudyContext:
+    """What the FHIR server knows about one accession: the order, the imaging study, the patient and the
+    patient's notes (DocumentReference). Resources are validated R4 JSON; any may be missing but the order."""
+
+    service_request: dict[str, Any]
+    imaging_study: dict[str, Any] | None = None
+    patient: dict[str, Any] | None = None
+    documents: list[dict[str, Any]] = field(default_factory=list)
+
+    @staticmethod
+    def reference(resource: dict[str, Any] | None) -> dict[str, str] | None:
+        """``{"reference": "Type/id"}`` of a resource read from the server (None for None)."""
+        if resource is None:
+            return None
+        return {"reference": f"{resource['resourceType']}/{resource['id']}"}
+
+
+class FhirClient:
+    """A FHIR R4 server at ``base_url`` (e.g. ``https://fhir.example.org/fhir/R4``).
+
+    Parameters
+    ----------
+    token
+        Bearer token sent as ``Authorization: Bearer ...`` (none: no header).
+    retries
+        Attempts after the first for a retryable failure.
+    backoff_s
+        First wait between attempts; doubles each time, capped at ``max_wait_s``.
+    max_pages
+        Search pages followed at most (a server that pages forever is refused).
+    """
+
+    def __init__(self, base_url: str, *, token: str | None = None, timeout_s: float = 10.0, retries: int = 3,
+                 backoff_s: float = 0.5, max_wait_s: float = 10.0, max_pages: int = 50,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"Accept": _FHIR_JSON}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.retries, self.backoff_s, self.max_wait_s, self.max_pages = retries, backoff_s, max_wait_s, max_pages
+        self._origin = urlsplit(self.base_url)[:2]
+        self._http = httpx.Client(headers=headers, timeout=timeout_s, follow_redirects=False, trust_env=False,
+                                  transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> FhirClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ HTTP
+    def _request(self, method: str, url: str, what: str, *, json: Any = None,
+                 params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Any:
+        """One interaction with retries; the parsed JSON answer."""
+        if not url.startswith("http"):
+            url = f"{self.base_url}/{url.lstrip('/')}"
+        send_headers = dict(headers or {})
+        if json is not None:
+            send_headers["Content-Type"] = _FHIR_JSON
+        last, last_retry_after = "", cast(str | None, None)
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self._wait(attempt, last_retry_after))
+            last_retry_after = None
+            try:
+                response = self._http.request(method, url, json=json, params=params, headers=send_headers)
+            except httpx.HTTPError as exc:  # no connection, timeout, protocol error: worth another try
+                last = exc.__class__.__name__
+                continue
+            if response.status_code in _RETRY_STATUS:
+                last, last_retry_after = f"HTTP {response.status_code}", response.headers.get("Retry-After")
+                continue
+            if response.status_code >= 400:
+                raise RemoteRefusedError(f"FHIR server refused {what}: HTTP {response.status_code}"
+                                         f"{_issue_code(response)}", status=response.status_code)
+            try:
+                return response.json() if response.content else None
+            except ValueError:
+                raise RemoteRefusedError(f"FHIR server answered {what} with something that is not JSON",
+                                         status=response.status_code) from None
+        raise RemoteUnavailableError(f"FHIR server unavailable for {what} after {self.retries + 1} attempts ({last})")
+
+    def _wait(self, attempt: int, retry_after: str | None) -> float:
+        wait = self.backoff_s * 2 ** (attempt - 1)
+        if retry_after is not None and retry_after.strip().isdigit():
+            wait = max(wait, float(retry_after))
+        return float(min(wait, self.max_wait_s))
+
+    @staticmethod
+    def _resource(body: Any, what: str, expect: str | None = None) -> dict[str, Any]:
+        try:
+            resource = _validate(body, what)
+        except OutputError as exc:
+            raise RemoteRefusedError(f"FHIR server answered {what} with invalid R4: {exc}") from None
+        if expect is not None and resource.get("resourceType") != expect:
+            raise RemoteRefusedError(f"FHIR server answered {what} with a {resource.get('resourceType')}, "
+                                     f"not a {expect}")
+        return resource
+
+    # ------------------------------------------------------------------ interactions
+    def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
+        """GET ``Type/id``, validated."""
+        return self._resource(self._request("GET", f"{resource_type}/{resource_id}", f"read {resource_type}"),
+                              f"read {resource_type}", resource_type)
+
+    def read_reference(self, reference: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The resource a relative reference (``Type/id``) points to; None for no or another kind of reference."""
+        ref = (reference or {}).get("reference", "")
+        parts = ref.split("/")
+        if len(parts) != 2 or not all(parts):
+            return None
+        return self.read(parts[0], parts[1])
+
+    def search(self, resource_type: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every matching resource of ``resource_type`` (``search.mode`` match), following ``next`` links on
+        the same server; each validated."""
+        what = f"search {resource_type}"
+        url, out = f"{self.base_url}/{resource_type}", []
+        query: dict[str, str] | None = dict(params)
+        for _ in range(self.max_pages):
+            bundle = self._resource(self._request("GET", url, what, params=query), what, "Bundle")
+            for entry in bundle.get("entry", []):
+                resource = entry.get("resource")
+                if resource and resource.get("resourceType") == resource_type and \
+                        entry.get("search", {}).get("mode", "match") == "match":
+                    out.append(resource)
+            nxt = next((link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), None)
+            if nxt is None:
+                return out
+            if urlsplit(nxt)[:2] != self._origin:
+                raise RemoteRefusedError(f"FHIR server paged {what} to another server")
+            url, query = nxt, None
+        raise RemoteRefusedError(f"FHIR server paged {what} past {self.max_pages} pages")
+
+    def transaction(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """POST a transaction Bundle; the validated ``transaction-response``."""
+        response = self._resource(self._request("POST", self.base_url, "transaction", json=bundle),
+                                  "transaction", "Bundle")
+        if response.get("type") != "transaction-response":
+            raise RemoteRefusedError("FHIR server answered the transaction with a Bundle that is not a "
+                                     "transaction-response")
+        return response
+
+    def conditional_update(self, resource: dict[str, Any], search: dict[str, str]) -> dict[str, Any]:
+        """PUT ``Type?search`` (update the one match, create when none); the validated resource."""
+        rtype = resource["resourceType"]
+        body = {k: v for k, v in resource.items() if k != "id"}
+        what = f"conditional update of {rtype}"
+        answer = self._request("PUT", f"{self.base_url}/{rtype}", what, json=body, params=search,
+                               headers={"Prefer": "return=representation"})
+        return self._resource(answer, what, rtype)
+
+    # ------------------------------------------------------------------ the study's context
+    def study_context(self, accession: str, study_uid: str | None = None) -> StudyContext:
+        """The order (ServiceRequest by accession identifier), its ImagingStudy (by StudyInstanceUID when given,
+        else by accession or ``basedon``), the patient (the order's subject) and the patient's notes.
+
+        :class:`RemoteRefusedError` when no order or more than one carries the accession."""
+        orders = self.search("ServiceRequest", {"identifier": accession})
+        if len(orders) > 1:  # prefer the ones typed as an accession number
+            orders = [o for o in orders if any(_is_accession(i, accession) for i in o.get("identifier", []))]
+        if len(orders) != 1:
+            raise RemoteRefusedError(f"FHIR server holds {len(orders) or 'no'} ServiceRequest"
+                                     f"{'s' if len(orders) != 1 else ''} for the accession")
+        order = orders[0]
+        studies: list[dict[str, Any]] = []
+        if study_uid:
+            studies = self.search("ImagingStudy", {"identifier": f"urn:dicom:uid|urn:oid:{study_uid}"})
+        if not studies:
+            studies = self.search("ImagingStudy", {"basedon": f"ServiceRequest/{order['id']}"})
+        if not studies:
+            studies = self.search("ImagingStudy", {"identifier": accession})
+        patient = self.read_reference(order.get("subject"))
+        if patient is not None and patient["resourceType"] != "Patient":
+            patient = None
+        documents = self.search("DocumentReference", {"subject": f"Patient/{patient['id']}"}) if patient else []
+        return StudyContext(service_request=order, imaging_study=studies[0] if len(studies) == 1 else None,
+                            patient=patient, documents=documents)
+
+
+def _validate(body: Any, what: str) -> dict[str, Any]:
+    from clinical_mm.outputs.fhir_r4 import validate_resource
+
+    return validate_resource(body, what)
+
+
+def _is_accession(identifier: dict[str, Any], accession: str) -> bool:
+    codings = (identifier.get("type") or {}).get("coding", [])
+    return identifier.get("value") == accession and any(c.get("code") == ACCESSION_TYPE["code"] for c in codings)
+
+
+def _issue_code(response: httpx.Response) -> str:
+    """`` (issue code: X)`` from an OperationOutcome answer: the code only, its text may quote a value."""
+    try:
+        body = response.json()
+        code = body["issue"][0]["code"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ""
+    return f" (issue code: {code})" if isinstance(code, str) and code.isascii() and len(code) < 40 else ""
