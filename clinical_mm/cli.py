@@ -40,6 +40,9 @@ def cli(verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request's full URL at INFO: a FHIR search URL carries an accession number
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @cli.command()
@@ -276,7 +279,7 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
         spec = BatchSpec(key, chosen,
                          SafePrivateList.from_json(safe_private_list) if safe_private_list else None,
                          KnownTextRegions.from_json(text_regions) if text_regions else None,
-                         settings.audit_path, None if key.ephemeral else vault_path or settings.data_dir / "vault.sqlite",
+                         settings.audit_path, None if key.ephemeral else vault_path or settings.vault_path,
                          settings.actor)
         report = run_batch(spec, src, dst, quarantine, workers or min(2, os.cpu_count() or 1))
     except ClinicalMMError as exc:
@@ -399,7 +402,7 @@ def deid_reidentify(pseudonym: str, kind: str, key_file: Path | None, vault_path
     try:
         settings = Settings()
         key = _key(settings, key_file)
-        path = vault_path or settings.data_dir / "vault.sqlite"
+        path = vault_path or settings.vault_path
         if not path.is_file():
             raise ConfigurationError(f"{path}: no vault")
         vault = PseudonymVault(path, key)

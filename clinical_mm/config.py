@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     jwt_public_key_file: Path | None = Field(None, description="serve: PEM public key of RS256/ES256 bearer JWTs")
     jwt_issuer: str | None = Field(None, description="serve: required iss of bearer JWTs")
     jwt_audience: str = Field("clinical-mm", description="serve: required aud of bearer JWTs")
+    fhir_url: str | None = Field(None, description="serve: base URL of the hospital's FHIR R4 server (results go there)")
+    fhir_token: SecretStr | None = Field(None, description="serve: bearer token for the FHIR server")
+
+    @property
+    def vault_path(self) -> Path:
+        """The re-identification vault: DATA_DIR/vault.sqlite."""
+        return self.data_dir / "vault.sqlite"
 
     @property
     def audit_path(self) -> Path:

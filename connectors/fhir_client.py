@@ -59,16 +59,19 @@ class FhirClient:
         First wait between attempts; doubles each time, capped at ``max_wait_s``.
     max_pages
         Search pages followed at most (a server that pages forever is refused).
+    max_transaction_entries
+        Larger transactions are sent in steps (:meth:`send_transaction`).
     """
 
     def __init__(self, base_url: str, *, token: str | None = None, timeout_s: float = 10.0, retries: int = 3,
                  backoff_s: float = 0.5, max_wait_s: float = 10.0, max_pages: int = 50,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 max_transaction_entries: int = 8, transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         headers = {"Accept": _FHIR_JSON}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.retries, self.backoff_s, self.max_wait_s, self.max_pages = retries, backoff_s, max_wait_s, max_pages
+        self.max_transaction_entries = max_transaction_entries
         self._origin = urlsplit(self.base_url)[:2]
         self._http = httpx.Client(headers=headers, timeout=timeout_s, follow_redirects=False, trust_env=False,
                                   transport=transport)
@@ -175,6 +178,40 @@ class FhirClient:
                                      "transaction-response")
         return response
 
+    def send_transaction(self, bundle: dict[str, Any]) -> list[dict[str, Any]]:
+        """Send a transaction Bundle whole when it has at most ``max_transaction_entries`` entries, else in steps:
+        entries in the order of their ``urn:uuid`` references (what is referenced goes first), at most that many
+        per transaction, references to earlier steps rewritten to the ids the server gave. Every step is its own
+        transaction; with conditional creates a retry after a failed step matches what the earlier steps wrote.
+        (Medplum's FHIR engine refuses a transaction of conditional creates with more than 8 entries.)
+        Returns the transaction-response entries in the order of ``bundle``'s entries."""
+        entries = bundle.get("entry", [])
+        if len(entries) <= self.max_transaction_entries:
+            return list(self.transaction(bundle).get("entry", []))
+        placeholders = {e["fullUrl"] for e in entries if str(e.get("fullUrl", "")).startswith("urn:uuid:")}
+        needs = [{p for p in placeholders if p != e.get("fullUrl") and _mentions(e.get("resource"), p)} for e in entries]
+        resolved: dict[str, str] = {}
+        results: list[dict[str, Any] | None] = [None] * len(entries)
+        while len(resolved) < len(placeholders) or any(r is None for r in results):
+            ready = [i for i, e in enumerate(entries) if results[i] is None and needs[i] <= resolved.keys()]
+            if not ready:
+                raise RemoteRefusedError("the transaction's references go round in a circle: it cannot be sent in steps")
+            for start in range(0, len(ready), self.max_transaction_entries):
+                step = ready[start:start + self.max_transaction_entries]
+                answer = self.transaction({"resourceType": "Bundle", "type": "transaction", "entry": [
+                    _rewrite(entries[i], resolved) for i in step]})
+                got = answer.get("entry", [])
+                if len(got) != len(step):
+                    raise RemoteRefusedError("FHIR server answered a transaction step with the wrong number of entries")
+                for i, result in zip(step, got, strict=True):
+                    results[i] = result
+                    location = str(result.get("response", {}).get("location", "")).split("/_history")[0]
+                    if entries[i].get("fullUrl") in placeholders:
+                        if location.count("/") != 1:
+                            raise RemoteRefusedError("FHIR server answered a transaction step without a location")
+                        resolved[entries[i]["fullUrl"]] = location
+        return [r for r in results if r is not None]
+
     def conditional_update(self, resource: dict[str, Any], search: dict[str, str]) -> dict[str, Any]:
         """PUT ``Type?search`` (update the one match, create when none); the validated resource."""
         rtype = resource["resourceType"]
@@ -216,6 +253,23 @@ def _validate(body: Any, what: str) -> dict[str, Any]:
     from clinical_mm.outputs.fhir_r4 import validate_resource
 
     return validate_resource(body, what)
+
+
+def _mentions(value: Any, placeholder: str) -> bool:
+    if isinstance(value, dict):
+        return any(_mentions(v, placeholder) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions(v, placeholder) for v in value)
+    return bool(value == placeholder)
+
+
+def _rewrite(value: Any, resolved: dict[str, str]) -> Any:
+    """``value`` with every reference to a resolved placeholder replaced by the server's ``Type/id``."""
+    if isinstance(value, dict):
+        return {k: _rewrite(v, resolved) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(v, resolved) for v in value]
+    return resolved.get(value, value) if isinstance(value, str) else value
 
 
 def _is_accession(identifier: dict[str, Any], accession: str) -> bool:

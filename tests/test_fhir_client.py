@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from support.fhir_harness import TOKEN, FhirServer
+from support.serve_harness import free_port
 
 from clinical_mm.connectors.fhir_client import FhirClient
 from clinical_mm.errors import RemoteRefusedError, RemoteUnavailableError
@@ -23,8 +25,6 @@ from clinical_mm.outputs.fhir_r4 import (
     for_hospital,
     report_identifier,
 )
-from support.fhir_harness import TOKEN, FhirServer
-from support.serve_harness import free_port
 
 ACCESSION = "ACC-CANARY-7731"
 STUDY_UID = "1.2.826.0.1.3680043.8.498.77310001"
@@ -168,3 +168,23 @@ def test_when_the_server_is_busy_then_the_client_retries_and_an_invalid_answer_i
     client = FhirClient("http://fhir.invalid/R4", transport=httpx.MockTransport(other_server))
     with pytest.raises(RemoteRefusedError, match="another server"):
         client.search("Patient", {"name": "x"})
+
+
+def test_when_a_transaction_is_larger_than_the_server_takes_then_it_goes_in_steps_in_reference_order(
+        fhir: FhirServer) -> None:
+    draft = _draft("2.25.98765")  # Device, report, 2 observations, Provenance: 5 entries
+    links = HospitalLinks(accession="ACC-STEPS-1", study_uid="1.2.3.4")
+    with _client(fhir, max_transaction_entries=2) as client:
+        first = client.send_transaction(for_hospital(draft, links))
+        again = client.send_transaction(for_hospital(draft, links))
+    # the model's Device is there from the tests before (same checkpoint): matched, not created again
+    assert [e["response"]["status"][:3] for e in first] == ["200"] + ["201"] * 4
+    assert [e["response"]["status"][:3] for e in again] == ["200"] * 5
+    report = fhir.search("DiagnosticReport", identifier=report_identifier(draft))
+    assert len(report) == 1
+    device = fhir.search("Device", identifier=f"urn:clinical-mm:model-sha256|{'ab' * 32}")
+    assert len(device) == 1 and report[0]["performer"][0]["reference"] == f"Device/{device[0]['id']}"
+    observations = [fhir.search("Observation", _id=r["reference"].split("/")[1])[0] for r in report[0]["result"]]
+    assert len(observations) == 2 and all(o["device"]["reference"] == f"Device/{device[0]['id']}" for o in observations)
+    provenance = fhir.search("Provenance", target=f"DiagnosticReport/{report[0]['id']}")
+    assert len(provenance) == 1 and provenance[0]["agent"][0]["who"]["reference"] == f"Device/{device[0]['id']}"

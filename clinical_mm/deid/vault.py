@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -52,11 +53,12 @@ class PseudonymVault:
         if key.ephemeral:
             raise ConfigurationError("a throwaway demo key has no vault: its pseudonyms are not meant to be re-linked")
         self.path, self.key_id = path, key.key_id
+        self._lock = threading.Lock()
         self._aead = AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                                  info=b"clinical-mm re-identification vault").derive(key.secret))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path)
+            self._db = sqlite3.connect(path, check_same_thread=False)  # shared by serve's threads, under _lock
             self._db.execute("PRAGMA journal_mode = WAL")  # durable commits with one fsync of the log
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute(_SCHEMA)
@@ -74,15 +76,16 @@ class PseudonymVault:
             nonce = os.urandom(12)
             rows.append((self.key_id, kind, pseudonym, nonce,
                          self._aead.encrypt(nonce, original.encode("utf-8"), self._aad(kind, pseudonym))))
-        with self._db:
+        with self._lock, self._db:
             before = self._db.total_changes
             self._db.executemany("INSERT OR IGNORE INTO vault VALUES (?, ?, ?, ?, ?)", rows)
             return self._db.total_changes - before
 
     def lookup(self, kind: str, pseudonym: str) -> str:
         """The original behind ``pseudonym``; :class:`ReidentificationError` when this key never issued it."""
-        row = self._db.execute("SELECT nonce, ciphertext FROM vault WHERE key_id = ? AND kind = ? AND pseudonym = ?",
-                               (self.key_id, kind, pseudonym.strip())).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT nonce, ciphertext FROM vault WHERE key_id = ? AND kind = ? AND pseudonym = ?",
+                                   (self.key_id, kind, pseudonym.strip())).fetchone()
         if row is None:
             raise ReidentificationError(f"{self.path}: no {kind} pseudonym of that value under key {self.key_id}")
         try:
@@ -91,7 +94,9 @@ class PseudonymVault:
             raise ReidentificationError(f"{self.path}: the vault row does not authenticate (altered or moved)") from None
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM vault WHERE key_id = ?", (self.key_id,)).fetchone()[0])
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM vault WHERE key_id = ?", (self.key_id,)).fetchone()[0])
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()

@@ -34,8 +34,10 @@ class ServiceContext:
 
     def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str], results_dir: Path,
                  preview: Callable[[list[Path]], bytes], spool: Spool, jwt: JwtVerifier | None = None,
-                 ready: Callable[[], bool] = lambda: True) -> None:
+                 ready: Callable[[], bool] = lambda: True,
+                 on_signed: Callable[[str, dict[str, Any]], None] = lambda study, report: None) -> None:
         self.jwt = jwt
+        self.on_signed = on_signed  # queues the signed report for the hospital's FHIR server
         self.spool = spool
         self.store = store
         self.audit = audit
@@ -347,6 +349,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         if not ctx.store.save_review(study_id, status="signed", findings=findings, impression=impression,
                                      reviewer=who.key_id, diff=diff, report=report):
             raise HTTPException(409, "the study is already signed or rejected")
+        ctx.on_signed(study_id, report)
         return {"study": study_id, "status": "signed", "report": report, "diff": diff}
 
     @app.post("/v1/studies/{study_id}/reject", tags=["review"], responses=_ok(

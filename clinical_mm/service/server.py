@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clinical_mm.config import Settings
+from clinical_mm.errors import ConfigurationError
 from clinical_mm.service.store import ServiceStore
 
 __all__ = ["ServeOptions", "run_server", "service_db_path"]
@@ -40,13 +41,16 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     import uvicorn
 
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+    from clinical_mm.connectors.fhir_client import FhirClient
     from clinical_mm.deid import DicomDeidentifier
     from clinical_mm.deid.pseudonymizer import Pseudonymizer
+    from clinical_mm.deid.vault import PseudonymVault
     from clinical_mm.model.report_generator import ReportGenerator
     from clinical_mm.pipeline import AnalysisPipeline
     from clinical_mm.service.app import ServiceContext, create_app
     from clinical_mm.service.auth import JwtVerifier
     from clinical_mm.service.dicom_listener import DicomListener
+    from clinical_mm.service.egress import FhirEgress
     from clinical_mm.service.preview import StudyPreview
     from clinical_mm.service.spool import Spool
     from clinical_mm.service.worker import ServiceWorker, WorkerConfig
@@ -55,7 +59,16 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     store = ServiceStore(service_db_path(settings))
     audit = SQLiteAuditSink(settings.audit_path)
     generator = ReportGenerator.from_path(options.model_path or settings.model_path)
-    pipeline = AnalysisPipeline(generator, DicomDeidentifier(key), audit, actor=settings.actor)
+    # a throwaway demo key has no vault (its pseudonyms are not meant to be re-linked), so no egress either
+    vault = None if key.ephemeral else PseudonymVault(settings.vault_path, key)
+    fhir = None
+    if settings.fhir_url:
+        if vault is None:
+            raise ConfigurationError("FHIR egress needs a pseudonymisation key (not a throwaway demo key)")
+        fhir = FhirEgress(FhirClient(settings.fhir_url, token=settings.fhir_token.get_secret_value()
+                                     if settings.fhir_token else None), vault, store, settings.data_dir / "results")
+    pipeline = AnalysisPipeline(generator, DicomDeidentifier(key, remember=vault is not None), audit,
+                                actor=settings.actor)
     spool = Spool(settings.data_dir / "spool", store, Pseudonymizer(key))
     listener = DicomListener(spool, ae_title=options.ae_title, host=options.host, port=options.dicom_port,
                              allowed_aets=options.allowed_aets)
@@ -63,7 +76,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                            config=WorkerConfig(quiet_period_s=options.quiet_period_s,
                                                base_url=(options.public_url or f"http://{options.host}:{options.port}")
                                                .rstrip("/")),
-                           callback_hosts=options.callback_hosts)
+                           callback_hosts=options.callback_hosts, vault=vault, fhir=fhir)
     preview = StudyPreview(DicomDeidentifier(key))
     verifier = None
     if settings.jwt_secret is not None or settings.jwt_public_key_file is not None:
@@ -71,7 +84,8 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                                public_key_file=settings.jwt_public_key_file, issuer=settings.jwt_issuer,
                                audience=settings.jwt_audience)
     app = create_app(ServiceContext(store, audit, options.callback_hosts, settings.data_dir / "results",
-                                    preview.render, spool, verifier, ready=lambda: worker.running))
+                                    preview.render, spool, verifier, ready=lambda: worker.running,
+                                    on_signed=worker.queue_signed))
     listener.start()
     worker.start()
     _log.info("serving HTTP on %s:%d, DICOM %s on %s:%d", options.host, options.port, options.ae_title,
@@ -83,3 +97,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
         worker.stop()
         store.close()
         audit.close()
+        if fhir is not None:
+            fhir.client.close()
+        if vault is not None:
+            vault.close()

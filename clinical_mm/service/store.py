@@ -334,7 +334,7 @@ class ServiceStore:
         with self._transaction("claim a delivery") as db:
             row = db.execute(
                 "SELECT d.event_id, d.subscriber_id, d.body, d.attempts, s.url, s.secret FROM deliveries d "
-                "JOIN subscribers s ON s.id = d.subscriber_id WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
+                "LEFT JOIN subscribers s ON s.id = d.subscriber_id WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
                 "AND d.lease_until <= ? ORDER BY d.created_at LIMIT 1" + (" FOR UPDATE OF d SKIP LOCKED"
                                                                           if db.postgres else ""),
                 (now, now)).fetchone()

@@ -7,6 +7,11 @@ callback is a POST of the event JSON with ``X-ClinicalMM-Timestamp`` and ``X-Cli
 sha256=<hex HMAC-SHA256 of timestamp + "." + body>`` keyed with the subscriber's secret; a failed POST is
 retried with exponential backoff and dead-lettered after the last try. Event ids are derived from the
 study and its result, so a re-run after a crash queues nothing twice.
+
+With FHIR egress configured, the same queue carries the study's results to the hospital's FHIR server
+(subscriber ``egress:fhir``, see :mod:`clinical_mm.service.egress`): the draft once analysed, the signed
+report once signed. The pseudonyms the analysis issued are kept in the key vault first, so egress can
+re-identify the study.
 """
 
 from __future__ import annotations
@@ -20,14 +25,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from clinical_mm.connectors.file_source import SourceStudy
+from clinical_mm.deid.vault import PseudonymVault
 from clinical_mm.errors import ClinicalMMError, ConfigurationError
 from clinical_mm.findings import PRIORITIES
 from clinical_mm.pipeline import AnalysisPipeline
+from clinical_mm.service.egress import FHIR_TARGET, FhirEgress
 from clinical_mm.service.store import ServiceStore
 
 __all__ = ["ServiceWorker", "WorkerConfig", "callback_allowed", "sign"]
@@ -65,8 +73,13 @@ class ServiceWorker:
     """Runs the analysis loop and the delivery loop in two threads until :meth:`stop`."""
 
     def __init__(self, store: ServiceStore, pipeline: AnalysisPipeline, results_dir: Path, *,
-                 config: WorkerConfig, callback_hosts: list[str]) -> None:
+                 config: WorkerConfig, callback_hosts: list[str], vault: PseudonymVault | None = None,
+                 fhir: FhirEgress | None = None) -> None:
+        if fhir is not None and (vault is None or not pipeline.deidentifier.pseudo.remember):
+            raise ConfigurationError("FHIR egress needs the key vault and a de-identifier that remembers pseudonyms")
         self.store = store
+        self.vault = vault
+        self.fhir = fhir
         self.pipeline = pipeline
         self.results_dir = results_dir
         self.config = config
@@ -110,6 +123,9 @@ class ServiceWorker:
         item = SourceStudy(key=study_key, files=files, sources=[f.name for f in files])
         try:
             results = self.pipeline.analyze_study(item, self.results_dir)
+            issued = self.pipeline.deidentifier.pseudo.drain()
+            if self.vault is not None:  # before any result leaves: egress re-identifies through the vault
+                self.vault.record(issued)
         except ClinicalMMError as exc:  # audit or output failure: transient, try again later
             outcome = self.store.retry_later(study_key, exc.__class__.__name__, max_attempts=self.config.max_attempts,
                                              backoff_s=self.config.backoff_s)
@@ -150,6 +166,18 @@ class ServiceWorker:
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
             self.store.enqueue_delivery(event_id, sub["id"], study_key, json.dumps(event, separators=(",", ":")))
+        self._queue_egress("draft", study_key, digest)
+
+    def _queue_egress(self, kind: str, study_key: str, digest: str) -> None:
+        if self.fhir is None:
+            return
+        event_id = f"fhir_{kind}_" + hashlib.sha256(f"{study_key}|{digest}".encode()).hexdigest()[:32]
+        self.store.enqueue_delivery(event_id, FHIR_TARGET, study_key, json.dumps(
+            {"event_id": event_id, "event": f"fhir.{kind}", "kind": kind, "study": {"id": study_key}}))
+
+    def queue_signed(self, study_key: str, report: dict[str, object]) -> None:
+        """Queue the signed report for the FHIR server (nothing without FHIR egress)."""
+        self._queue_egress("final", study_key, hashlib.sha256(json.dumps(report, sort_keys=True).encode()).hexdigest())
 
     def _settle(self, study_key: str) -> None:
         """A study whose callbacks are all done is delivered (failed when one was dead-lettered)."""
@@ -177,6 +205,9 @@ class ServiceWorker:
     def deliver(self, item: dict[str, str]) -> None:
         body = item["body"].encode()
         event = json.loads(item["body"])
+        if item["subscriber_id"] == FHIR_TARGET:
+            self._deliver_fhir(item, event)
+            return
         try:
             if not callback_allowed(item["url"], self.callback_hosts):
                 raise ConfigurationError("callback host not allow-listed")
@@ -196,3 +227,20 @@ class ServiceWorker:
                                                backoff_s=self.config.callback_backoff_s)
             _log.info("callback %s not delivered (%s): %s", item["event_id"], status, state)
         self._settle(event["study"]["id"])
+
+    def _deliver_fhir(self, item: dict[str, str], event: dict[str, Any]) -> None:
+        study_key = event["study"]["id"]
+        try:
+            if self.fhir is None:
+                raise ConfigurationError("FHIR egress is not configured")
+            status = self.fhir.send(event["kind"], study_key)
+        except ClinicalMMError as exc:  # messages are PHI-free by design: kept in the delivery log
+            status = f"{exc.__class__.__name__}: {exc}"[:300]
+            state = self.store.delivery_failed(item["event_id"], item["subscriber_id"], status,
+                                               max_attempts=self.config.callback_attempts,
+                                               backoff_s=self.config.callback_backoff_s)
+            _log.info("FHIR %s of study %s not delivered (%s): %s", event["kind"], study_key,
+                      exc.__class__.__name__, state)
+        else:
+            self.store.delivery_done(item["event_id"], item["subscriber_id"], status)
+        self._settle(study_key)
