@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     jwt_audience: str = Field("clinical-mm", description="serve: required aud of bearer JWTs")
     fhir_url: str | None = Field(None, description="serve: base URL of the hospital's FHIR R4 server (results go there)")
     fhir_token: SecretStr | None = Field(None, description="serve: bearer token for the FHIR server")
+    sr_destination: str | None = Field(None, description="serve: PACS taking the draft as DICOM SR, AET@host:port")
+    dicomweb_url: str | None = Field(None, description="serve: the PACS's DICOMweb root, studies are pulled from")
+    dicomweb_token: SecretStr | None = Field(None, description="serve: bearer token for the PACS's DICOMweb")
 
     @property
     def vault_path(self) -> Path:

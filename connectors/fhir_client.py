@@ -1,8 +1,8 @@
 """A FHIR R4 REST client for the hospital's FHIR server: orders, studies, patients and notes in; reports out.
 
 httpx under the hood, with a bearer token, paging (``next`` links, same server only), and retries with
-exponential backoff on what is worth retrying: no connection, a timeout, 429 and 5xx (``Retry-After``
-honoured up to the cap). After the last try a :class:`RemoteUnavailableError` says the server is down, so
+exponential backoff on what is worth retrying (:mod:`clinical_mm.connectors.http_retry`: no connection, a
+timeout, 429 and 5xx). After the last try a :class:`RemoteUnavailableError` says the server is down, so
 queued work tries again later; a refusal (other 4xx) or an answer that is not valid R4 is a
 :class:`RemoteRefusedError`, not retried. Every resource read is validated with ``fhir.resources.R4B``
 (through :func:`clinical_mm.outputs.fhir_r4.validate_resource`). Errors name the interaction and the
@@ -11,20 +11,19 @@ status, never an identifier or a value from the answer (an OperationOutcome's te
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from clinical_mm.errors import OutputError, RemoteRefusedError, RemoteUnavailableError
+from clinical_mm.connectors.http_retry import RetryPolicy
+from clinical_mm.errors import OutputError, RemoteRefusedError
 
 __all__ = ["ACCESSION_TYPE", "FhirClient", "StudyContext"]
 
 #: the identifier type of an accession number (HL7 v2 table 0203)
 ACCESSION_TYPE = {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"}
-_RETRY_STATUS = {429, 500, 502, 503, 504}
 _FHIR_JSON = "application/fhir+json"
 
 
@@ -70,7 +69,8 @@ class FhirClient:
         headers = {"Accept": _FHIR_JSON}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.retries, self.backoff_s, self.max_wait_s, self.max_pages = retries, backoff_s, max_wait_s, max_pages
+        self.policy = RetryPolicy(retries, backoff_s, max_wait_s)
+        self.max_pages = max_pages
         self.max_transaction_entries = max_transaction_entries
         self._origin = urlsplit(self.base_url)[:2]
         self._http = httpx.Client(headers=headers, timeout=timeout_s, follow_redirects=False, trust_env=False,
@@ -94,34 +94,16 @@ class FhirClient:
         send_headers = dict(headers or {})
         if json is not None:
             send_headers["Content-Type"] = _FHIR_JSON
-        last, last_retry_after = "", cast(str | None, None)
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self._wait(attempt, last_retry_after))
-            last_retry_after = None
-            try:
-                response = self._http.request(method, url, json=json, params=params, headers=send_headers)
-            except httpx.HTTPError as exc:  # no connection, timeout, protocol error: worth another try
-                last = exc.__class__.__name__
-                continue
-            if response.status_code in _RETRY_STATUS:
-                last, last_retry_after = f"HTTP {response.status_code}", response.headers.get("Retry-After")
-                continue
-            if response.status_code >= 400:
-                raise RemoteRefusedError(f"FHIR server refused {what}: HTTP {response.status_code}"
-                                         f"{_issue_code(response)}", status=response.status_code)
-            try:
-                return response.json() if response.content else None
-            except ValueError:
-                raise RemoteRefusedError(f"FHIR server answered {what} with something that is not JSON",
-                                         status=response.status_code) from None
-        raise RemoteUnavailableError(f"FHIR server unavailable for {what} after {self.retries + 1} attempts ({last})")
-
-    def _wait(self, attempt: int, retry_after: str | None) -> float:
-        wait = self.backoff_s * 2 ** (attempt - 1)
-        if retry_after is not None and retry_after.strip().isdigit():
-            wait = max(wait, float(retry_after))
-        return float(min(wait, self.max_wait_s))
+        response = self.policy.request(self._http, method, url, system="FHIR server", what=what, json=json,
+                                       params=params, headers=send_headers)
+        if response.status_code >= 400:
+            raise RemoteRefusedError(f"FHIR server refused {what}: HTTP {response.status_code}"
+                                     f"{_issue_code(response)}", status=response.status_code)
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            raise RemoteRefusedError(f"FHIR server answered {what} with something that is not JSON",
+                                     status=response.status_code) from None
 
     @staticmethod
     def _resource(body: Any, what: str, expect: str | None = None) -> dict[str, Any]:

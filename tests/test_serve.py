@@ -22,7 +22,6 @@ from support.serve_harness import (
     Receiver,
     Service,
     files_of,
-    free_port,
     storescu,
     wait_for,
 )
@@ -321,60 +320,3 @@ def test_when_serve_runs_on_postgresql_then_a_study_is_analysed_and_delivered(
     finally:
         svc.stop()
     assert not (tmp_path / "data" / "service.sqlite").exists()  # the state lives in PostgreSQL
-
-
-def _listening_on(port: int) -> set[str]:
-    """Local addresses listening on ``port`` (from /proc/net/tcp and tcp6), as hex as the kernel writes them."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            local, state = row.split()[1], row.split()[3]
-            address, _, hex_port = local.partition(":")
-            if state == "0A" and int(hex_port, 16) == port:
-                found.add(address)
-    return found
-
-
-@pytest.mark.skipif(shutil.which("Orthanc") is None or shutil.which("gcc") is None,
-                    reason="Debian orthanc (and gcc for the loopback shim) are installed by make test")
-def test_when_a_study_becomes_stable_in_orthanc_then_it_is_forwarded_to_serve_and_triaged(
-        service: Service, receiver: Receiver, synth_dir: tuple[Path, list[SynthStudy]], tmp_path: Path) -> None:
-    """Route 1 of the Orthanc integration: the shipped Lua script forwards a stable study by C-STORE."""
-    root, studies = synth_dir
-    repo = Path(__file__).resolve().parent.parent
-    shim = tmp_path / "loopback_bind.so"
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(repo / "tests/support/loopback_bind.c"),
-                    "-ldl"], check=True, capture_output=True)
-    admin = service.cli("keys", "create", "--role", "admin")
-    service.start()
-    httpx.post(f"{service.base}/v1/subscribers", headers={"Authorization": f"Bearer {admin}"},
-               json={"url": receiver.url, "secret": SECRET, "min_priority": "routine"}).raise_for_status()
-    http_port, dicom_port = free_port(), free_port()
-    config = json.loads((repo / "docker/orthanc/orthanc.json").read_text())
-    config.update({"StorageDirectory": str(tmp_path / "orthanc-db"), "IndexDirectory": str(tmp_path / "orthanc-db"),
-                   "HttpPort": http_port, "DicomPort": dicom_port, "RemoteAccessAllowed": False, "StableAge": 1,
-                   "LuaScripts": [str(repo / "docker/orthanc/forward-stable-studies.lua")],
-                   "DicomModalities": {"clinicalmm": ["CLINICALMM", "127.0.0.1", service.dicom_port]}})
-    (tmp_path / "orthanc.json").write_text(json.dumps(config))
-    with (tmp_path / "orthanc.log").open("wb") as log:
-        orthanc = subprocess.Popen(["Orthanc", str(tmp_path / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "LD_PRELOAD": str(shim)})
-    try:
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{http_port}/system", timeout=2).status_code == 200
-              if _listening_on(http_port) else None, 60)
-        assert _listening_on(http_port) | _listening_on(dicom_port) <= {"0100007F", "00000000000000000000000001000000"}
-        sent = subprocess.run(["storescu", "-aet", "TESTPACS", "-aec", "ORTHANC", "127.0.0.1", str(dicom_port),
-                               *map(str, files_of(root, studies[1]))], capture_output=True, timeout=120)
-        assert sent.returncode == 0, sent.stderr.decode()
-        headers, body = wait_for(lambda: receiver.events and receiver.events[0], 120)
-        event = json.loads(body)
-        assert event["event"] == "study.analyzed" and event["study"]["id"].startswith("2.25.")
-        stored = httpx.get(f"http://127.0.0.1:{http_port}/studies").json()
-        assert len(stored) == 1  # the study stays in the PACS; clinical-mm received a copy
-    finally:
-        orthanc.terminate()
-        orthanc.wait(timeout=30)

@@ -17,11 +17,12 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink
 from clinical_mm.errors import ClinicalMMError, DeidentificationError, InputError
 from clinical_mm.service.auth import JwtVerifier
+from clinical_mm.service.pull import StudyPuller
 from clinical_mm.service.spool import Spool
 from clinical_mm.service.store import ServiceStore
 from clinical_mm.service.worker import callback_allowed
@@ -35,7 +36,9 @@ class ServiceContext:
     def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str], results_dir: Path,
                  preview: Callable[[list[Path]], bytes], spool: Spool, jwt: JwtVerifier | None = None,
                  ready: Callable[[], bool] = lambda: True,
-                 on_signed: Callable[[str, dict[str, Any]], None] = lambda study, report: None) -> None:
+                 on_signed: Callable[[str, dict[str, Any]], None] = lambda study, report: None,
+                 puller: StudyPuller | None = None) -> None:
+        self.puller = puller  # pulls from the PACS by DICOMweb (None: no DICOMweb source configured)
         self.jwt = jwt
         self.on_signed = on_signed  # queues the signed report for the hospital's FHIR server
         self.spool = spool
@@ -65,6 +68,21 @@ class SignIn(BaseModel):
 
 class RejectIn(BaseModel):
     reason: str = Field(min_length=3, max_length=2000, examples=["Wrong laterality in the draft; dictating from scratch."])
+
+
+class PullIn(BaseModel):
+    """Exactly one of the two: the study to pull from the PACS (DICOMweb), or the accession whose studies to pull."""
+
+    study_uid: str | None = Field(None, max_length=64, pattern=r"^[0-9]+(\.[0-9]+)*$",
+                                  description="StudyInstanceUID", examples=["1.2.826.0.1.3680043.8.498.1"])
+    accession: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[^\\\x00-\x1f]+$",
+                                  description="AccessionNumber", examples=["ACC0001"])
+
+    @model_validator(mode="after")
+    def _one(self) -> PullIn:
+        if (self.study_uid is None) == (self.accession is None):
+            raise ValueError("give exactly one of study_uid and accession")
+        return self
 
 
 class SubscriberIn(BaseModel):
@@ -156,20 +174,14 @@ _MAX_UPLOAD = 512 * 1024 * 1024
 
 def _parts(content_type: str, body: bytes) -> list[bytes]:
     """The bodies of a multipart request (multipart/related for STOW-RS, multipart/form-data for uploads)."""
-    from email.parser import BytesParser
-    from email.policy import HTTP
+    from clinical_mm.connectors.dicomweb_client import parse_multipart
 
     if not content_type.lower().startswith("multipart/") or "boundary=" not in content_type.lower():
         raise HTTPException(415, "expected a multipart body with a boundary")
-    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
-    if not message.is_multipart():
-        raise HTTPException(400, "malformed multipart body")
-    out = []
-    for part in message.iter_parts():
-        payload = part.get_payload(decode=True)
-        if isinstance(payload, bytes):
-            out.append(payload)
-    return out
+    try:
+        return parse_multipart(content_type, body)
+    except ValueError:
+        raise HTTPException(400, "malformed multipart body") from None
 
 
 async def _body(request: Request) -> bytes:
@@ -274,6 +286,30 @@ def create_app(ctx: ServiceContext) -> FastAPI:
                 "studies": sorted({study for _, study, _ in stored}),
                 "failed": [{"part": i, "reason": reason} for i, reason in failed]}
         return JSONResponse(body, status_code=200 if stored else 409)
+
+    @app.post("/v1/pulls", tags=["ingest"], status_code=202, responses={
+        202: {"content": {"application/json": {"example": {"pull_id": "pull_3f0c9d3b6a2e41d7b8c5e9a1", "state": "pending"}}}},
+        409: {"description": "no PACS DICOMweb source is configured"}})
+    def request_pull(body: PullIn, _: Pacs) -> dict[str, str]:
+        """Pull a study from the PACS (QIDO-RS to find it, WADO-RS to retrieve it) and analyse it like a pushed
+        one; by StudyInstanceUID or accession number (what Orthanc's stable-study script posts). Queued: the
+        answer is the pull's id; the identifier itself is never echoed or stored in the clear."""
+        if ctx.puller is None:
+            raise HTTPException(409, "no PACS DICOMweb source is configured (CLINICAL_MM_DICOMWEB_URL)")
+        kind, value = ("study", body.study_uid) if body.study_uid else ("accession", body.accession)
+        return {"pull_id": ctx.puller.request(kind, str(value)), "state": "pending"}
+
+    @app.get("/v1/pulls/{pull_id}", tags=["ingest"], responses={
+        200: {"content": {"application/json": {"example": {
+            "pull_id": "pull_3f0c9d3b6a2e41d7b8c5e9a1", "kind": "study", "state": "done", "attempts": 1,
+            "last_status": "1 study retrieved", "studies": [_STUDY], "created_at": 1.8e9, "updated_at": 1.8e9}}}},
+        404: {"description": "no such pull"}})
+    def get_pull(pull_id: str, _: Pacs) -> dict[str, Any]:
+        """A pull's state (pending, done, failed), attempts, last status and the pseudonymous studies it brought."""
+        found = ctx.store.pull(pull_id)
+        if found is None:
+            raise HTTPException(404, "no such pull")
+        return found
 
     @app.get("/v1/worklist", tags=["review"], responses=_ok("worklist"))
     def worklist(_: Radiologist) -> list[dict[str, Any]]:

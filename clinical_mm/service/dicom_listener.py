@@ -16,6 +16,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from clinical_mm.errors import ClinicalMMError
+from clinical_mm.outputs.dicom_sr import COMPREHENSIVE_SR
 from clinical_mm.service.spool import Spool
 
 __all__ = ["DicomListener"]
@@ -69,6 +70,10 @@ class DicomListener:
         except Exception:  # noqa: BLE001 - a dataset pydicom cannot decode or without UIDs
             _log.warning("C-STORE refused: dataset without readable SOP/Study Instance UIDs")
             return _CANNOT_UNDERSTAND
+        if str(ds.get("SOPClassUID", "")) == COMPREHENSIVE_SR and ds.get("Manufacturer") == "clinical-mm":
+            # our own draft SR, echoed back by a PACS that forwards whole studies: stored there, not analysed here
+            _log.info("C-STORE of clinical-mm's own SR acknowledged, not spooled")
+            return _SUCCESS
         try:
             _, study_key, _ = self.spool.put(event.encoded_dataset(include_meta=True), sop_uid, study_uid)
         except (OSError, ClinicalMMError) as exc:

@@ -11,43 +11,64 @@ on that server by accession. What goes out:
 * ``final``: after sign-off, the signed DiagnosticReport (``final``) by conditional update of the same
   report (``PUT DiagnosticReport?identifier=...``).
 
-Each send is a queued delivery of the study (subscriber id ``egress:fhir``) with the callbacks' retries and
-backoff: a FHIR server that is down gets the results once it is back. Nothing is logged but pseudonyms.
+and to the PACS (:class:`PacsEgress`, subscriber ``egress:pacs``): the draft as a DICOM Comprehensive SR in
+the original study (:mod:`clinical_mm.outputs.dicom_sr`), by C-STORE.
+
+Each send is a queued delivery of the study (subscriber id ``egress:fhir`` or ``egress:pacs``) with the
+callbacks' retries and backoff: a server that is down gets the results once it is back. Nothing is logged
+but pseudonyms.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from clinical_mm.connectors.fhir_client import FhirClient, StudyContext
 from clinical_mm.deid.vault import PseudonymVault
-from clinical_mm.errors import ReidentificationError, RemoteRefusedError
+from clinical_mm.errors import (
+    ConfigurationError,
+    ReidentificationError,
+    RemoteRefusedError,
+    RemoteUnavailableError,
+)
 from clinical_mm.outputs.fhir_r4 import HospitalLinks, final_for_hospital, for_hospital, report_identifier
 from clinical_mm.service.store import ServiceStore
 
-__all__ = ["FHIR_TARGET", "FhirEgress"]
+__all__ = ["DicomDestination", "Egress", "FhirEgress", "PacsEgress"]
 
-#: the subscriber id of FHIR egress deliveries in the delivery queue
-FHIR_TARGET = "egress:fhir"
+
+class Egress(Protocol):
+    """A hospital system results go back to: its subscriber id in the delivery queue, the kinds it takes
+    (``draft``, ``final``), and the send (a short PHI-free status, or a :class:`ClinicalMMError`)."""
+
+    target: ClassVar[str]
+    kinds: ClassVar[frozenset[str]]
+
+    def send(self, kind: str, study_key: str) -> str: ...
+
+
+def _draft_bundle(store: ServiceStore, results_dir: Path, study_key: str) -> dict[str, Any]:
+    found = store.study(study_key)
+    if found is None or not found.get("result") or "fhir" not in found["result"]:
+        raise RemoteRefusedError("no analysed result to send for the study")
+    bundle: dict[str, Any] = json.loads((results_dir / str(found["result"]["fhir"])).read_text(encoding="utf-8"))
+    return bundle
 
 
 class FhirEgress:
     """Sends a study's draft and signed report to the hospital's FHIR server."""
+
+    target: ClassVar[str] = "egress:fhir"
+    kinds: ClassVar[frozenset[str]] = frozenset({"draft", "final"})
 
     def __init__(self, client: FhirClient, vault: PseudonymVault, store: ServiceStore, results_dir: Path) -> None:
         self.client = client
         self.vault = vault
         self.store = store
         self.results_dir = results_dir
-
-    def _draft_bundle(self, study_key: str) -> dict[str, Any]:
-        found = self.store.study(study_key)
-        if found is None or not found.get("result") or "fhir" not in found["result"]:
-            raise RemoteRefusedError("no analysed result to send for the study")
-        bundle: dict[str, Any] = json.loads((self.results_dir / str(found["result"]["fhir"])).read_text(encoding="utf-8"))
-        return bundle
 
     def links(self, study_key: str, draft_bundle: dict[str, Any]) -> HospitalLinks:
         """The originals from the vault and the order, imaging study and patient on the FHIR server."""
@@ -69,7 +90,7 @@ class FhirEgress:
         """Send the study's ``draft`` or ``final`` report; a short PHI-free status for the delivery log.
         Raises :class:`RemoteUnavailableError` (try again later), :class:`RemoteRefusedError` or
         :class:`ReidentificationError`."""
-        draft = self._draft_bundle(study_key)
+        draft = _draft_bundle(self.store, self.results_dir, study_key)
         links = self.links(study_key, draft)
         if kind == "draft":
             answers = self.client.send_transaction(for_hospital(draft, links))
@@ -83,3 +104,97 @@ class FhirEgress:
             self.client.conditional_update(report, {"identifier": report_identifier(report)})
             return "final report updated"
         raise ValueError(f"unknown egress kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class DicomDestination:
+    """A DICOM node taking C-STORE: ``AET@host:port`` (e.g. ``ORTHANC@pacs.example.org:4242``)."""
+
+    ae_title: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> DicomDestination:
+        aet, at, address = text.partition("@")
+        host, colon, port = address.rpartition(":")
+        if not (at and colon and aet.strip() and host and port.isdigit()) or len(aet.strip()) > 16:
+            raise ConfigurationError("a DICOM destination is AET@host:port (AE title of at most 16 characters)")
+        return cls(aet.strip(), host.strip("[]"), int(port))
+
+
+class PacsEgress:
+    """Sends a study's draft to the PACS as a DICOM Comprehensive SR in the original study, by C-STORE.
+
+    The original Patient and Study modules come from the study's instances in the spool (where serve keeps
+    what it received); their StudyInstanceUID must be the one the vault gives back for the study's pseudonym.
+    """
+
+    target: ClassVar[str] = "egress:pacs"
+    kinds: ClassVar[frozenset[str]] = frozenset({"draft"})
+
+    def __init__(self, destination: DicomDestination, vault: PseudonymVault, store: ServiceStore, results_dir: Path,
+                 *, calling_ae_title: str = "CLINICALMM", timeout_s: float = 30.0) -> None:
+        self.destination = destination
+        self.vault = vault
+        self.store = store
+        self.results_dir = results_dir
+        self.calling_ae_title = calling_ae_title
+        self.timeout_s = timeout_s
+
+    def build(self, study_key: str) -> Any:
+        """The SR dataset of the study's draft."""
+        import pydicom
+
+        from clinical_mm.outputs.dicom_sr import build_report_sr
+
+        found = self.store.study(study_key)
+        if found is None or not found.get("result"):
+            raise RemoteRefusedError("no analysed result to send for the study")
+        result = found["result"]
+        study_uid = self.vault.lookup("uid", study_key)
+        originals = []
+        for path in self.store.files_of(study_key):
+            try:
+                originals.append(pydicom.dcmread(path, stop_before_pixels=True))
+            except Exception as exc:  # noqa: BLE001 - pydicom raises many types
+                raise RemoteRefusedError(f"a spooled instance of the study cannot be read ({exc.__class__.__name__})") \
+                    from None
+        originals = [ds for ds in originals if str(ds.get("StudyInstanceUID", "")) == study_uid]
+        if not originals:
+            raise ReidentificationError("the spool holds no instance of the study the vault names")
+        device = next(e["resource"] for e in _draft_bundle(self.store, self.results_dir, study_key)["entry"]
+                      if e["resource"]["resourceType"] == "Device")
+        return build_report_sr(originals[0], originals, findings=str(result.get("findings") or ""),
+                               impression=str(result.get("impression") or ""), flags=result.get("flags", {}),
+                               thresholds=result.get("thresholds", {}), raised=list(result.get("raised", [])),
+                               priority=str(found.get("priority") or "routine"),
+                               model_id=str(device["deviceName"][0]["name"]),
+                               model_sha256=str(device["identifier"][0]["value"]))
+
+    def send(self, kind: str, study_key: str) -> str:
+        if kind != "draft":
+            raise ValueError(f"the PACS takes drafts only, not {kind!r}")
+        from pynetdicom import AE
+
+        from clinical_mm.outputs.dicom_sr import COMPREHENSIVE_SR
+
+        sr = self.build(study_key)
+        ae = AE(ae_title=self.calling_ae_title)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.timeout_s
+        ae.add_requested_context(COMPREHENSIVE_SR, sr.file_meta.TransferSyntaxUID)
+        dest = self.destination
+        assoc = ae.associate(dest.host, dest.port, ae_title=dest.ae_title)
+        if not assoc.is_established:
+            raise RemoteUnavailableError(f"PACS {dest.ae_title}: no association "
+                                         f"({'rejected' if assoc.is_rejected else 'unreachable or aborted'})")
+        try:
+            status = assoc.send_c_store(sr)
+        finally:
+            assoc.release()
+        code = int(status.Status) if status and "Status" in status else None
+        if code is None:
+            raise RemoteUnavailableError(f"PACS {dest.ae_title}: no C-STORE response")
+        if code == 0 or 0xB000 <= code <= 0xBFFF:  # success, or a warning (e.g. coerced elements)
+            return f"SR stored (0x{code:04X})"
+        raise RemoteRefusedError(f"PACS {dest.ae_title} refused the SR: C-STORE status 0x{code:04X}")

@@ -41,6 +41,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     import uvicorn
 
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+    from clinical_mm.connectors.dicomweb_client import DicomWebClient
     from clinical_mm.connectors.fhir_client import FhirClient
     from clinical_mm.deid import DicomDeidentifier
     from clinical_mm.deid.pseudonymizer import Pseudonymizer
@@ -50,8 +51,9 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     from clinical_mm.service.app import ServiceContext, create_app
     from clinical_mm.service.auth import JwtVerifier
     from clinical_mm.service.dicom_listener import DicomListener
-    from clinical_mm.service.egress import FhirEgress
+    from clinical_mm.service.egress import DicomDestination, Egress, FhirEgress, PacsEgress
     from clinical_mm.service.preview import StudyPreview
+    from clinical_mm.service.pull import StudyPuller
     from clinical_mm.service.spool import Spool
     from clinical_mm.service.worker import ServiceWorker, WorkerConfig
 
@@ -61,22 +63,33 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     generator = ReportGenerator.from_path(options.model_path or settings.model_path)
     # a throwaway demo key has no vault (its pseudonyms are not meant to be re-linked), so no egress either
     vault = None if key.ephemeral else PseudonymVault(settings.vault_path, key)
-    fhir = None
-    if settings.fhir_url:
+    egress: list[Egress] = []
+    if (settings.fhir_url or settings.sr_destination) and vault is None:
+        raise ConfigurationError("sending results to FHIR or the PACS needs a pseudonymisation key (not a throwaway "
+                                 "demo key)")
+    if settings.fhir_url and vault is not None:
+        egress.append(FhirEgress(FhirClient(settings.fhir_url, token=settings.fhir_token.get_secret_value()
+                                            if settings.fhir_token else None), vault, store, settings.data_dir / "results"))
+    if settings.sr_destination and vault is not None:
+        egress.append(PacsEgress(DicomDestination.parse(settings.sr_destination), vault, store,
+                                 settings.data_dir / "results", calling_ae_title=options.ae_title))
+    spool = Spool(settings.data_dir / "spool", store, Pseudonymizer(key))
+    puller = None
+    if settings.dicomweb_url:
         if vault is None:
-            raise ConfigurationError("FHIR egress needs a pseudonymisation key (not a throwaway demo key)")
-        fhir = FhirEgress(FhirClient(settings.fhir_url, token=settings.fhir_token.get_secret_value()
-                                     if settings.fhir_token else None), vault, store, settings.data_dir / "results")
+            raise ConfigurationError("pulling from the PACS needs a pseudonymisation key (not a throwaway demo key)")
+        puller = StudyPuller(DicomWebClient(settings.dicomweb_url, token=settings.dicomweb_token.get_secret_value()
+                                            if settings.dicomweb_token else None), vault, spool)
     pipeline = AnalysisPipeline(generator, DicomDeidentifier(key, remember=vault is not None), audit,
                                 actor=settings.actor)
-    spool = Spool(settings.data_dir / "spool", store, Pseudonymizer(key))
     listener = DicomListener(spool, ae_title=options.ae_title, host=options.host, port=options.dicom_port,
                              allowed_aets=options.allowed_aets)
     worker = ServiceWorker(store, pipeline, settings.data_dir / "results",
                            config=WorkerConfig(quiet_period_s=options.quiet_period_s,
                                                base_url=(options.public_url or f"http://{options.host}:{options.port}")
                                                .rstrip("/")),
-                           callback_hosts=options.callback_hosts, vault=vault, fhir=fhir)
+                           callback_hosts=options.callback_hosts, vault=vault, egress=egress,
+                           puller=puller)
     preview = StudyPreview(DicomDeidentifier(key))
     verifier = None
     if settings.jwt_secret is not None or settings.jwt_public_key_file is not None:
@@ -85,7 +98,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                                audience=settings.jwt_audience)
     app = create_app(ServiceContext(store, audit, options.callback_hosts, settings.data_dir / "results",
                                     preview.render, spool, verifier, ready=lambda: worker.running,
-                                    on_signed=worker.queue_signed))
+                                    on_signed=worker.queue_signed, puller=puller))
     listener.start()
     worker.start()
     _log.info("serving HTTP on %s:%d, DICOM %s on %s:%d", options.host, options.port, options.ae_title,
@@ -97,7 +110,10 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
         worker.stop()
         store.close()
         audit.close()
-        if fhir is not None:
-            fhir.client.close()
+        if puller is not None:
+            puller.client.close()
+        for sender in egress:
+            if isinstance(sender, FhirEgress):
+                sender.client.close()
         if vault is not None:
             vault.close()

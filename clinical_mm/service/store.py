@@ -1,5 +1,5 @@
 """The service's durable state: spooled instances, the study job queue, API keys, callback subscribers and
-deliveries, in one database (every change its own transaction).
+deliveries, and pulls from the PACS, in one database (every change its own transaction).
 
 A study moves received -> deidentified -> analyzed -> delivered, or to failed after its last retry.
 The database is SQLite (a file in WAL mode, the embedded default) or PostgreSQL (a ``postgresql://`` URL). Studies are
@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
     lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, last_status TEXT, created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (event_id, subscriber_id));
+CREATE TABLE IF NOT EXISTS pulls (
+    pull_id TEXT PRIMARY KEY, kind TEXT NOT NULL, pseudonym TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, last_status TEXT, studies TEXT,
+    created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL);
 """
 
 
@@ -181,6 +186,7 @@ class ServiceStore:
         killed between its analysis and the queueing of its callbacks is analysed again (same event ids)."""
         self._tx("UPDATE studies SET lease_until = 0")
         self._tx("UPDATE deliveries SET lease_until = 0")
+        self._tx("UPDATE pulls SET lease_until = 0")
         self._tx("UPDATE studies SET state = 'received' WHERE state = 'analyzed' AND NOT EXISTS "
                  "(SELECT 1 FROM deliveries d WHERE d.study_key = studies.study_key)")
 
@@ -368,3 +374,51 @@ class ServiceStore:
         """How many of a study's callback deliveries are in each state (pending, delivered, dead)."""
         return {r["state"]: int(r["n"]) for r in self._rows(
             "SELECT state, COUNT(*) AS n FROM deliveries WHERE study_key = ? GROUP BY state", (study_key,))}
+
+    # ------------------------------------------------------------------ pulls from the PACS
+    def add_pull(self, kind: str, pseudonym: str) -> str:
+        """Queue a pull of a study (``kind`` ``study``: a pseudonymous StudyInstanceUID) or of an accession's
+        studies (``accession``: its pseudonym); the originals are in the vault. The same request while one is
+        queued is that one; after it finished, it is queued again."""
+        pull_id = "pull_" + hashlib.sha256(f"{kind}|{pseudonym}".encode()).hexdigest()[:24]
+        now = time.time()
+        self._tx("INSERT INTO pulls (pull_id, kind, pseudonym, state, created_at, updated_at) "
+                 "VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (pull_id) DO UPDATE SET state = 'pending', "
+                 "attempts = 0, next_attempt_at = 0, updated_at = excluded.updated_at WHERE pulls.state <> 'pending'",
+                 (pull_id, kind, pseudonym, now, now))
+        return pull_id
+
+    def claim_pull(self, lease_s: float = 300.0) -> dict[str, Any] | None:
+        now = time.time()
+        with self._transaction("claim a pull") as db:
+            row = db.execute("SELECT pull_id, kind, pseudonym, attempts FROM pulls WHERE state = 'pending' AND "
+                             "next_attempt_at <= ? AND lease_until <= ? ORDER BY created_at LIMIT 1"
+                             + (" FOR UPDATE SKIP LOCKED" if db.postgres else ""), (now, now)).fetchone()
+            if row is not None:
+                db.execute("UPDATE pulls SET lease_until = ? WHERE pull_id = ?", (now + lease_s, row["pull_id"]))
+        return dict(row) if row is not None else None
+
+    def pull_done(self, pull_id: str, status: str, studies: list[str]) -> None:
+        self._tx("UPDATE pulls SET state = 'done', attempts = attempts + 1, last_status = ?, studies = ?, "
+                 "lease_until = 0, updated_at = ? WHERE pull_id = ?", (status, json.dumps(studies), time.time(), pull_id))
+
+    def pull_failed(self, pull_id: str, status: str, *, max_attempts: int, backoff_s: float) -> str:
+        """A failed try: pending again after the backoff, or failed after the last try. Returns the state."""
+        rows = self._rows("SELECT attempts FROM pulls WHERE pull_id = ?", (pull_id,))
+        attempts = (rows[0]["attempts"] if rows else 0) + 1
+        state = "failed" if attempts >= max_attempts else "pending"
+        now = time.time()
+        self._tx("UPDATE pulls SET state = ?, attempts = ?, last_status = ?, lease_until = 0, next_attempt_at = ?, "
+                 "updated_at = ? WHERE pull_id = ?",
+                 (state, attempts, status, now + min(backoff_s * 2 ** (attempts - 1), 300.0), now, pull_id))
+        return state
+
+    def pull(self, pull_id: str) -> dict[str, Any] | None:
+        """A pull's state, attempts, last status and the (pseudonymous) studies it brought."""
+        rows = self._rows("SELECT pull_id, kind, state, attempts, last_status, studies, created_at, updated_at "
+                          "FROM pulls WHERE pull_id = ?", (pull_id,))
+        if not rows:
+            return None
+        row = rows[0]
+        row["studies"] = json.loads(row["studies"]) if row["studies"] else []
+        return row

@@ -8,10 +8,10 @@ sha256=<hex HMAC-SHA256 of timestamp + "." + body>`` keyed with the subscriber's
 retried with exponential backoff and dead-lettered after the last try. Event ids are derived from the
 study and its result, so a re-run after a crash queues nothing twice.
 
-With FHIR egress configured, the same queue carries the study's results to the hospital's FHIR server
-(subscriber ``egress:fhir``, see :mod:`clinical_mm.service.egress`): the draft once analysed, the signed
-report once signed. The pseudonyms the analysis issued are kept in the key vault first, so egress can
-re-identify the study.
+With egress configured, the same queue carries the study's results to the hospital's systems (see
+:mod:`clinical_mm.service.egress`): the FHIR server (subscriber ``egress:fhir``: the draft once analysed,
+the signed report once signed) and the PACS (``egress:pacs``: the draft as a DICOM SR). The pseudonyms the
+analysis issued are kept in the key vault first, so egress can re-identify the study.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from clinical_mm.deid.vault import PseudonymVault
 from clinical_mm.errors import ClinicalMMError, ConfigurationError
 from clinical_mm.findings import PRIORITIES
 from clinical_mm.pipeline import AnalysisPipeline
-from clinical_mm.service.egress import FHIR_TARGET, FhirEgress
+from clinical_mm.service.egress import Egress
+from clinical_mm.service.pull import StudyPuller
 from clinical_mm.service.store import ServiceStore
 
 __all__ = ["ServiceWorker", "WorkerConfig", "callback_allowed", "sign"]
@@ -74,12 +75,13 @@ class ServiceWorker:
 
     def __init__(self, store: ServiceStore, pipeline: AnalysisPipeline, results_dir: Path, *,
                  config: WorkerConfig, callback_hosts: list[str], vault: PseudonymVault | None = None,
-                 fhir: FhirEgress | None = None) -> None:
-        if fhir is not None and (vault is None or not pipeline.deidentifier.pseudo.remember):
-            raise ConfigurationError("FHIR egress needs the key vault and a de-identifier that remembers pseudonyms")
+                 egress: list[Egress] | None = None, puller: StudyPuller | None = None) -> None:
+        if egress and (vault is None or not pipeline.deidentifier.pseudo.remember):
+            raise ConfigurationError("egress needs the key vault and a de-identifier that remembers pseudonyms")
         self.store = store
         self.vault = vault
-        self.fhir = fhir
+        self.egress = {e.target: e for e in egress or []}
+        self.puller = puller
         self.pipeline = pipeline
         self.results_dir = results_dir
         self.config = config
@@ -91,7 +93,10 @@ class ServiceWorker:
 
     def start(self) -> None:
         self.store.recover()
-        for target, name in ((self._analysis_loop, "cmm-analysis"), (self._delivery_loop, "cmm-delivery")):
+        loops = [(self._analysis_loop, "cmm-analysis"), (self._delivery_loop, "cmm-delivery")]
+        if self.puller is not None:
+            loops.append((self._pull_loop, "cmm-pull"))
+        for target, name in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -169,14 +174,16 @@ class ServiceWorker:
         self._queue_egress("draft", study_key, digest)
 
     def _queue_egress(self, kind: str, study_key: str, digest: str) -> None:
-        if self.fhir is None:
-            return
-        event_id = f"fhir_{kind}_" + hashlib.sha256(f"{study_key}|{digest}".encode()).hexdigest()[:32]
-        self.store.enqueue_delivery(event_id, FHIR_TARGET, study_key, json.dumps(
-            {"event_id": event_id, "event": f"fhir.{kind}", "kind": kind, "study": {"id": study_key}}))
+        for target, sender in self.egress.items():
+            if kind not in sender.kinds:
+                continue
+            event_id = f"{target.partition(':')[2]}_{kind}_" + \
+                hashlib.sha256(f"{study_key}|{digest}".encode()).hexdigest()[:32]
+            self.store.enqueue_delivery(event_id, target, study_key, json.dumps(
+                {"event_id": event_id, "event": f"{target}.{kind}", "kind": kind, "study": {"id": study_key}}))
 
     def queue_signed(self, study_key: str, report: dict[str, object]) -> None:
-        """Queue the signed report for the FHIR server (nothing without FHIR egress)."""
+        """Queue the signed report for the targets that take it (the FHIR server)."""
         self._queue_egress("final", study_key, hashlib.sha256(json.dumps(report, sort_keys=True).encode()).hexdigest())
 
     def _settle(self, study_key: str) -> None:
@@ -205,8 +212,8 @@ class ServiceWorker:
     def deliver(self, item: dict[str, str]) -> None:
         body = item["body"].encode()
         event = json.loads(item["body"])
-        if item["subscriber_id"] == FHIR_TARGET:
-            self._deliver_fhir(item, event)
+        if item["subscriber_id"].startswith("egress:"):
+            self._deliver_egress(item, event)
             return
         try:
             if not callback_allowed(item["url"], self.callback_hosts):
@@ -228,19 +235,44 @@ class ServiceWorker:
             _log.info("callback %s not delivered (%s): %s", item["event_id"], status, state)
         self._settle(event["study"]["id"])
 
-    def _deliver_fhir(self, item: dict[str, str], event: dict[str, Any]) -> None:
-        study_key = event["study"]["id"]
+    def _deliver_egress(self, item: dict[str, str], event: dict[str, Any]) -> None:
+        study_key, target = event["study"]["id"], item["subscriber_id"]
         try:
-            if self.fhir is None:
-                raise ConfigurationError("FHIR egress is not configured")
-            status = self.fhir.send(event["kind"], study_key)
+            sender = self.egress.get(target)
+            if sender is None:
+                raise ConfigurationError(f"{target} is not configured")
+            status = sender.send(event["kind"], study_key)
         except ClinicalMMError as exc:  # messages are PHI-free by design: kept in the delivery log
             status = f"{exc.__class__.__name__}: {exc}"[:300]
-            state = self.store.delivery_failed(item["event_id"], item["subscriber_id"], status,
+            state = self.store.delivery_failed(item["event_id"], target, status,
                                                max_attempts=self.config.callback_attempts,
                                                backoff_s=self.config.callback_backoff_s)
-            _log.info("FHIR %s of study %s not delivered (%s): %s", event["kind"], study_key,
+            _log.info("%s %s of study %s not delivered (%s): %s", target, event["kind"], study_key,
                       exc.__class__.__name__, state)
         else:
-            self.store.delivery_done(item["event_id"], item["subscriber_id"], status)
+            self.store.delivery_done(item["event_id"], target, status)
         self._settle(study_key)
+
+    # ------------------------------------------------------------------ pulls
+    def _pull_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self.store.claim_pull()
+            except ClinicalMMError:
+                item = None
+            if item is None:
+                self._stop.wait(self.config.poll_s)
+                continue
+            self.pull(item)
+
+    def pull(self, item: dict[str, Any]) -> None:
+        assert self.puller is not None
+        try:
+            keys = self.puller.pull(item["kind"], item["pseudonym"])
+        except (ClinicalMMError, OSError) as exc:  # messages are PHI-free by design: kept as the pull's status
+            status = f"{exc.__class__.__name__}: {exc}"[:300]
+            state = self.store.pull_failed(item["pull_id"], status, max_attempts=self.config.callback_attempts,
+                                           backoff_s=self.config.callback_backoff_s)
+            _log.warning("pull %s failed (%s): %s", item["pull_id"], exc.__class__.__name__, state)
+        else:
+            self.store.pull_done(item["pull_id"], f"{len(keys)} stud{'y' if len(keys) == 1 else 'ies'} retrieved", keys)
