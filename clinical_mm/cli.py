@@ -481,6 +481,57 @@ def serve(host: str, port: int, dicom_port: int, ae_title: str, allowed_aets: tu
         _fail(exc)
 
 
+@cli.command()
+@click.option("--study-uid", help="StudyInstanceUID of the study to fetch.")
+@click.option("--accession", help="Accession number whose studies to fetch.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder the studies are written to (study-1/0001.dcm, ...); they hold PHI until de-identified.")
+@click.option("--dicomweb", "dicomweb_url", help="The PACS's DICOMweb root (default: CLINICAL_MM_DICOMWEB_URL).")
+def fetch(study_uid: str | None, accession: str | None, out: Path, dicomweb_url: str | None) -> None:
+    """Pull studies from the PACS by DICOMweb (QIDO-RS to find them, WADO-RS to retrieve them) into OUT, for
+    `clinical-mm analyze OUT` or `deid dicom`. Audited (counts and a hash of the request, no identifier)."""
+    from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
+    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+    from clinical_mm.connectors.dicomweb_client import DicomWebClient
+
+    try:
+        if (study_uid is None) == (accession is None):
+            raise ConfigurationError("give exactly one of --study-uid and --accession")
+        settings = Settings()
+        url = dicomweb_url or settings.dicomweb_url
+        if not url:
+            raise ConfigurationError("no DICOMweb source: give --dicomweb or set CLINICAL_MM_DICOMWEB_URL")
+        token = settings.dicomweb_token.get_secret_value() if settings.dicomweb_token else None
+        request_hash = sha256_hex(f"{study_uid or ''}|{accession or ''}")
+        sink = SQLiteAuditSink(settings.audit_path)
+        try:
+            with DicomWebClient(url, token=token) as client:
+                try:
+                    uids = client.find_studies(study_uid=study_uid, accession=accession)
+                    written = 0
+                    for n, uid in enumerate(uids, 1):
+                        folder = out / f"study-{n}"
+                        folder.mkdir(parents=True, exist_ok=True)
+                        for i, data in enumerate(client.retrieve_study(uid), 1):
+                            (folder / f"{i:04d}.dcm").write_bytes(data)
+                            written += 1
+                except ClinicalMMError as exc:
+                    sink.append(AuditRecord(settings.actor, "fetch", "failed", input_hash=request_hash,
+                                            detail=exc.__class__.__name__))
+                    raise
+            sink.append(AuditRecord(settings.actor, "fetch", "ok", input_hash=request_hash,
+                                    detail=f"{len(uids)} studies, {written} instances"))
+        finally:
+            sink.close()
+    except ClinicalMMError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(ConfigurationError(f"{out}: cannot write ({exc.strerror})"))
+    if not uids:
+        _fail(ConfigurationError("the PACS holds no study for that request"))
+    click.echo(f"fetched {written} instances of {len(uids)} stud{'y' if len(uids) == 1 else 'ies'} into {out}")
+
+
 @cli.group()
 def keys() -> None:
     """API keys of the service (stored hashed in CLINICAL_MM_DATA_DIR/service.sqlite)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,6 +209,21 @@ def test_when_orthanc_is_down_during_a_pull_then_the_pull_says_so_and_is_retried
         wait_for(lambda: httpx.get(f"{service.base}/v1/jobs", headers={"Authorization": f"Bearer {admin}"},
                                    params={"state": "delivered"}).json(), 120)
         assert study_uid not in service.log.read_text()
+
+        # the same PACS from the command line: clinical-mm fetch by accession, then with the PACS down
+        accession = str(pydicom.dcmread(root / study.files[0], stop_before_pixels=True).AccessionNumber)
+        fetch = [sys.executable, "-m", "clinical_mm.cli", "fetch", "--accession", accession, "--out",
+                 str(tmp_path / "fetched"), "--dicomweb", f"{orthanc.base}/dicom-web"]
+        done_cli = subprocess.run(fetch, env=service.env, capture_output=True, text=True, timeout=120)
+        assert done_cli.returncode == 0, done_cli.stderr
+        assert done_cli.stdout.strip() == f"fetched {len(study.files)} instances of 1 study into {tmp_path / 'fetched'}"
+        fetched = sorted((tmp_path / "fetched" / "study-1").glob("*.dcm"))
+        assert {str(pydicom.dcmread(f).SOPInstanceUID) for f in fetched} == \
+            {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files_of(root, study)}
+        orthanc.stop()
+        down = subprocess.run(fetch, env=service.env, capture_output=True, text=True, timeout=120)
+        assert down.returncode != 0 and "PACS (DICOMweb) unavailable for a study search" in down.stderr
+        assert accession not in down.stderr + down.stdout
     finally:
         orthanc.stop()
         service.stop()
