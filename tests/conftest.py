@@ -1,4 +1,5 @@
-"""Shared fixtures: a small synthetic study set, keys, the shipped model, a PostgreSQL server on loopback."""
+"""Shared fixtures: a small synthetic study set, keys, the shipped model, a PostgreSQL server and a FHIR server
+on loopback."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.fhir_harness import FhirServer
+from support.serve_harness import free_port
 
 from clinical_mm.config import DEFAULT_MODEL_PATH, PseudonymKey
 from clinical_mm.synth.study_synthesizer import StudySynthesizer, SynthStudy
@@ -71,3 +74,11 @@ def postgres_url() -> Iterator[str]:
     finally:
         subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture()
+def fhir(tmp_path: Path) -> Iterator[FhirServer]:
+    """A FHIR server on 127.0.0.1, not started (a test may start it late: a server that was down)."""
+    server = FhirServer(free_port(), tmp_path / "fhir.log")
+    yield server
+    server.stop()

@@ -15,18 +15,11 @@ import httpx
 import pydicom
 import pytest
 from support.fhir_harness import TOKEN, FhirServer
-from support.serve_harness import Service, files_of, free_port, storescu, wait_for
+from support.serve_harness import Service, files_of, storescu, wait_for
 
 from clinical_mm.synth.study_synthesizer import SynthStudy
 
 pytestmark = pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk (storescu) is installed by make test")
-
-
-@pytest.fixture()
-def fhir(tmp_path: Path) -> Iterator[FhirServer]:
-    server = FhirServer(free_port(), tmp_path / "fhir.log")
-    yield server
-    server.stop()
 
 
 @pytest.fixture()

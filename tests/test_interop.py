@@ -22,7 +22,7 @@ import pydicom
 import pytest
 from support.fhir_harness import TOKEN, FhirServer
 from support.orthanc_harness import Orthanc, orthanc_available
-from support.serve_harness import Receiver, Service, files_of, free_port, wait_for
+from support.serve_harness import Receiver, Service, files_of, wait_for
 
 from clinical_mm.synth.study_synthesizer import SynthStudy
 
@@ -31,13 +31,6 @@ SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"
 
 pytestmark = pytest.mark.skipif(shutil.which("storescu") is None or not orthanc_available(),
                                 reason="dcmtk, Debian orthanc and gcc are installed by make test")
-
-
-@pytest.fixture()
-def fhir(tmp_path: Path) -> Iterator[FhirServer]:
-    server = FhirServer(free_port(), tmp_path / "fhir.log")
-    yield server
-    server.stop()
 
 
 @pytest.fixture()

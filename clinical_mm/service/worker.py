@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,14 @@ def callback_allowed(url: str, allowed_hosts: list[str]) -> bool:
     return parts.scheme in ("http", "https") and (parts.hostname or "") in allowed_hosts and not parts.username
 
 
+def _status(exc: Exception) -> str:
+    """A failure for a delivery or pull log: our own errors with their message (PHI-free by design), any
+    other only by its class (a third-party message may quote a value)."""
+    if isinstance(exc, ClinicalMMError):
+        return f"{exc.__class__.__name__}: {exc}"[:300]
+    return f"internal error ({exc.__class__.__name__})"
+
+
 class ServiceWorker:
     """Runs the analysis loop and the delivery loop in two threads until :meth:`stop`."""
 
@@ -93,13 +102,28 @@ class ServiceWorker:
 
     def start(self) -> None:
         self.store.recover()
-        loops = [(self._analysis_loop, "cmm-analysis"), (self._delivery_loop, "cmm-delivery")]
+        loops: list[tuple[Callable[[], Any], Callable[[Any], None], str]] = [
+            (lambda: self.store.claim_study(self.config.quiet_period_s),
+             lambda job: self.process(job.study_key, job.files), "cmm-analysis"),
+            (self.store.claim_delivery, self.deliver, "cmm-delivery")]
         if self.puller is not None:
-            loops.append((self._pull_loop, "cmm-pull"))
-        for target, name in loops:
-            thread = threading.Thread(target=target, name=name, daemon=True)
+            loops.append((self.store.claim_pull, self.pull, "cmm-pull"))
+        for claim, handle, name in loops:
+            thread = threading.Thread(target=self._loop, args=(claim, handle), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def _loop(self, claim: Callable[[], Any], handle: Callable[[Any], None]) -> None:
+        """Claim the next piece of work and handle it, until stopped; poll when there is none."""
+        while not self._stop.is_set():
+            try:
+                item = claim()
+            except ClinicalMMError:
+                item = None
+            if item is None:
+                self._stop.wait(self.config.poll_s)
+                continue
+            handle(item)
 
     def stop(self) -> None:
         self._stop.set()
@@ -112,17 +136,6 @@ class ServiceWorker:
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
     # ------------------------------------------------------------------ analysis
-    def _analysis_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                job = self.store.claim_study(self.config.quiet_period_s)
-            except ClinicalMMError:
-                job = None
-            if job is None:
-                self._stop.wait(self.config.poll_s)
-                continue
-            self.process(job.study_key, job.files)
-
     def process(self, study_key: str, files: list[Path]) -> None:
         """Analyse one claimed study and queue its callbacks; failures are retried or failed, never lost."""
         item = SourceStudy(key=study_key, files=files, sources=[f.name for f in files])
@@ -198,17 +211,6 @@ class ServiceWorker:
             self.store.set_state(study_key, "delivered")
 
     # ------------------------------------------------------------------ callbacks
-    def _delivery_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                item = self.store.claim_delivery()
-            except ClinicalMMError:
-                item = None
-            if item is None:
-                self._stop.wait(self.config.poll_s)
-                continue
-            self.deliver(item)
-
     def deliver(self, item: dict[str, str]) -> None:
         body = item["body"].encode()
         event = json.loads(item["body"])
@@ -242,8 +244,8 @@ class ServiceWorker:
             if sender is None:
                 raise ConfigurationError(f"{target} is not configured")
             status = sender.send(event["kind"], study_key)
-        except ClinicalMMError as exc:  # messages are PHI-free by design: kept in the delivery log
-            status = f"{exc.__class__.__name__}: {exc}"[:300]
+        except Exception as exc:  # noqa: BLE001 - keep the loop alive; the delivery stays visible and retried
+            status = _status(exc)
             state = self.store.delivery_failed(item["event_id"], target, status,
                                                max_attempts=self.config.callback_attempts,
                                                backoff_s=self.config.callback_backoff_s)
@@ -254,23 +256,12 @@ class ServiceWorker:
         self._settle(study_key)
 
     # ------------------------------------------------------------------ pulls
-    def _pull_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                item = self.store.claim_pull()
-            except ClinicalMMError:
-                item = None
-            if item is None:
-                self._stop.wait(self.config.poll_s)
-                continue
-            self.pull(item)
-
     def pull(self, item: dict[str, Any]) -> None:
         assert self.puller is not None
         try:
             keys = self.puller.pull(item["kind"], item["pseudonym"])
-        except (ClinicalMMError, OSError) as exc:  # messages are PHI-free by design: kept as the pull's status
-            status = f"{exc.__class__.__name__}: {exc}"[:300]
+        except Exception as exc:  # noqa: BLE001 - keep the loop alive; the pull stays visible and retried
+            status = _status(exc)
             state = self.store.pull_failed(item["pull_id"], status, max_attempts=self.config.callback_attempts,
                                            backoff_s=self.config.callback_backoff_s)
             _log.warning("pull %s failed (%s): %s", item["pull_id"], exc.__class__.__name__, state)
