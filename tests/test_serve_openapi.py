@@ -83,7 +83,7 @@ def test_when_the_openapi_is_read_then_every_operation_is_documented_with_exampl
 #: the roles each operation admits; every other route needs a credential too
 ROUTE_ROLES = {"/dicomweb/studies": "pacs", "/v1/studies": "pacs", "/v1/audit": "auditor", "/v1/jobs": "admin",
                "/v1/jobs/{study_id}/retry": "admin", "/v1/subscribers": "admin", "/v1/subscribers/{sub_id}": "admin",
-               "/v1/subscribers/{sub_id}/deliveries": "admin"}
+               "/v1/subscribers/{sub_id}/deliveries": "admin", "/v1/pulls": "pacs", "/v1/pulls/{pull_id}": "pacs"}
 
 
 def test_when_any_route_but_health_is_called_without_the_right_credential_then_it_is_refused(app: FastAPI) -> None:
@@ -96,7 +96,7 @@ def test_when_any_route_but_health_is_called_without_the_right_credential_then_i
 
     checked = 0
     for path, ops in app.openapi()["paths"].items():
-        url = path.replace("{study_id}", "2.25.1").replace("{sub_id}", "sub_1")
+        url = path.replace("{study_id}", "2.25.1").replace("{sub_id}", "sub_1").replace("{pull_id}", "pull_1")
         for method in ops:
             if path in ("/healthz", "/readyz"):
                 assert client.request(method, url).status_code == 200
