@@ -355,14 +355,21 @@ class ServiceStore:
 
     def delivery_failed(self, event_id: str, subscriber_id: str, status: str, *, max_attempts: int,
                         backoff_s: float) -> str:
-        rows = self._rows("SELECT attempts FROM deliveries WHERE event_id = ? AND subscriber_id = ?",
-                          (event_id, subscriber_id))
+        return self._failed_try("deliveries", "event_id = ? AND subscriber_id = ?", (event_id, subscriber_id), status,
+                                last_state="dead", max_attempts=max_attempts, backoff_s=backoff_s)
+
+    def _failed_try(self, table: str, where: str, key: tuple[str, ...], status: str, *, last_state: str,
+                    max_attempts: int, backoff_s: float) -> str:
+        """Count a failed try of a queued delivery or pull (``table`` and ``where`` are ours, never input):
+        pending again after an exponential backoff capped at 5 minutes, or ``last_state`` after the last try.
+        Returns the state."""
+        rows = self._rows(f"SELECT attempts FROM {table} WHERE {where}", key)
         attempts = (rows[0]["attempts"] if rows else 0) + 1
-        state = "dead" if attempts >= max_attempts else "pending"
+        state = last_state if attempts >= max_attempts else "pending"
         now = time.time()
-        self._tx("UPDATE deliveries SET state = ?, attempts = ?, last_status = ?, lease_until = 0, next_attempt_at = ?, "
-                 "updated_at = ? WHERE event_id = ? AND subscriber_id = ?",
-                 (state, attempts, status, now + min(backoff_s * 2 ** (attempts - 1), 300.0), now, event_id, subscriber_id))
+        self._tx(f"UPDATE {table} SET state = ?, attempts = ?, last_status = ?, lease_until = 0, next_attempt_at = ?, "
+                 f"updated_at = ? WHERE {where}",
+                 (state, attempts, status, now + min(backoff_s * 2 ** (attempts - 1), 300.0), now, *key))
         return state
 
     def deliveries(self, subscriber_id: str) -> list[dict[str, Any]]:
@@ -404,14 +411,8 @@ class ServiceStore:
 
     def pull_failed(self, pull_id: str, status: str, *, max_attempts: int, backoff_s: float) -> str:
         """A failed try: pending again after the backoff, or failed after the last try. Returns the state."""
-        rows = self._rows("SELECT attempts FROM pulls WHERE pull_id = ?", (pull_id,))
-        attempts = (rows[0]["attempts"] if rows else 0) + 1
-        state = "failed" if attempts >= max_attempts else "pending"
-        now = time.time()
-        self._tx("UPDATE pulls SET state = ?, attempts = ?, last_status = ?, lease_until = 0, next_attempt_at = ?, "
-                 "updated_at = ? WHERE pull_id = ?",
-                 (state, attempts, status, now + min(backoff_s * 2 ** (attempts - 1), 300.0), now, pull_id))
-        return state
+        return self._failed_try("pulls", "pull_id = ?", (pull_id,), status, last_state="failed",
+                                max_attempts=max_attempts, backoff_s=backoff_s)
 
     def pull(self, pull_id: str) -> dict[str, Any] | None:
         """A pull's state, attempts, last status and the (pseudonymous) studies it brought."""
