@@ -204,9 +204,10 @@ class FhirClient:
         return self._resource(answer, what, rtype)
 
     # ------------------------------------------------------------------ the study's context
-    def study_context(self, accession: str, study_uid: str | None = None) -> StudyContext:
+    def study_context(self, accession: str, study_uid: str | None = None, *, documents: bool = True) -> StudyContext:
         """The order (ServiceRequest by accession identifier), its ImagingStudy (by StudyInstanceUID when given,
-        else by accession or ``basedon``), the patient (the order's subject) and the patient's notes.
+        else by accession or ``basedon``), the patient (the order's subject) and, with ``documents``, the
+        patient's notes (egress links results and needs no notes: it leaves them on the server).
 
         :class:`RemoteRefusedError` when no order or more than one carries the accession."""
         orders = self.search("ServiceRequest", {"identifier": accession})
@@ -226,9 +227,9 @@ class FhirClient:
         patient = self.read_reference(order.get("subject"))
         if patient is not None and patient["resourceType"] != "Patient":
             patient = None
-        documents = self.search("DocumentReference", {"subject": f"Patient/{patient['id']}"}) if patient else []
+        notes = self.search("DocumentReference", {"subject": f"Patient/{patient['id']}"}) if patient and documents else []
         return StudyContext(service_request=order, imaging_study=studies[0] if len(studies) == 1 else None,
-                            patient=patient, documents=documents)
+                            patient=patient, documents=notes)
 
 
 def _validate(body: Any, what: str) -> dict[str, Any]:

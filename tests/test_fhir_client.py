@@ -62,6 +62,7 @@ def test_when_an_accession_is_asked_for_then_its_order_study_patient_and_notes_a
         assert ctx.imaging_study is not None and ctx.imaging_study["id"] == seeded["study"]["id"]
         assert ctx.patient is not None and ctx.patient["id"] == seeded["patient"]["id"]
         assert [d["id"] for d in ctx.documents] == [seeded["note"]["id"]]
+        assert client.study_context(ACCESSION, STUDY_UID, documents=False).documents == []
         # without the UID the study is found through the order it is based on
         assert client.study_context(ACCESSION).imaging_study["id"] == seeded["study"]["id"]  # type: ignore[index]
         with pytest.raises(RemoteRefusedError) as refused:

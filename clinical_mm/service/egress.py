@@ -80,7 +80,7 @@ class FhirEgress:
         if not pseudo_accession:
             raise ReidentificationError("the study has no accession number to find its order by")
         accession = self.vault.lookup("accession", pseudo_accession)
-        ctx = self.client.study_context(accession, study_uid)
+        ctx = self.client.study_context(accession, study_uid, documents=False)
         return HospitalLinks(accession=accession, study_uid=study_uid,
                              service_request=StudyContext.reference(ctx.service_request),
                              imaging_study=StudyContext.reference(ctx.imaging_study),
