@@ -50,12 +50,13 @@ class Egress(Protocol):
     def send(self, kind: str, study_key: str) -> str: ...
 
 
-def _draft_bundle(store: ServiceStore, results_dir: Path, study_key: str) -> dict[str, Any]:
+def _analysed(store: ServiceStore, results_dir: Path, study_key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The study's row and its draft's FHIR bundle."""
     found = store.study(study_key)
     if found is None or not found.get("result") or "fhir" not in found["result"]:
         raise RemoteRefusedError("no analysed result to send for the study")
     bundle: dict[str, Any] = json.loads((results_dir / str(found["result"]["fhir"])).read_text(encoding="utf-8"))
-    return bundle
+    return found, bundle
 
 
 class FhirEgress:
@@ -90,7 +91,7 @@ class FhirEgress:
         """Send the study's ``draft`` or ``final`` report; a short PHI-free status for the delivery log.
         Raises :class:`RemoteUnavailableError` (try again later), :class:`RemoteRefusedError` or
         :class:`ReidentificationError`."""
-        draft = _draft_bundle(self.store, self.results_dir, study_key)
+        _, draft = _analysed(self.store, self.results_dir, study_key)
         links = self.links(study_key, draft)
         if kind == "draft":
             answers = self.client.send_transaction(for_hospital(draft, links))
@@ -148,9 +149,7 @@ class PacsEgress:
 
         from clinical_mm.outputs.dicom_sr import build_report_sr
 
-        found = self.store.study(study_key)
-        if found is None or not found.get("result"):
-            raise RemoteRefusedError("no analysed result to send for the study")
+        found, draft = _analysed(self.store, self.results_dir, study_key)
         result = found["result"]
         study_uid = self.vault.lookup("uid", study_key)
         originals = []
@@ -163,8 +162,7 @@ class PacsEgress:
         originals = [ds for ds in originals if str(ds.get("StudyInstanceUID", "")) == study_uid]
         if not originals:
             raise ReidentificationError("the spool holds no instance of the study the vault names")
-        device = next(e["resource"] for e in _draft_bundle(self.store, self.results_dir, study_key)["entry"]
-                      if e["resource"]["resourceType"] == "Device")
+        device = next(e["resource"] for e in draft["entry"] if e["resource"]["resourceType"] == "Device")
         return build_report_sr(originals[0], originals, findings=str(result.get("findings") or ""),
                                impression=str(result.get("impression") or ""), flags=result.get("flags", {}),
                                thresholds=result.get("thresholds", {}), raised=list(result.get("raised", [])),
