@@ -16,20 +16,24 @@ import httpx
 from clinical_mm.connectors.http_retry import RetryPolicy
 from clinical_mm.errors import RemoteRefusedError
 
-__all__ = ["DicomWebClient", "parse_multipart"]
+__all__ = ["DicomWebClient", "NotMultipartError", "parse_multipart"]
 
 _STUDY_UID_TAG = "0020000D"
 _ACCEPT_DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 
+class NotMultipartError(ValueError):
+    """The content type is not multipart with a boundary (as opposed to a malformed multipart body)."""
+
+
 def parse_multipart(content_type: str, body: bytes) -> list[bytes]:
     """The payloads of a multipart body (multipart/related for STOW-RS and WADO-RS, multipart/form-data for
-    uploads); ValueError when it is not multipart with a boundary, or malformed."""
+    uploads); :class:`NotMultipartError` when it is not multipart with a boundary, ValueError when malformed."""
     from email.parser import BytesParser
     from email.policy import HTTP
 
     if not content_type.lower().startswith("multipart/") or "boundary=" not in content_type.lower():
-        raise ValueError("not a multipart body with a boundary")
+        raise NotMultipartError("not a multipart body with a boundary")
     message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
                                                   + body)
     if not message.is_multipart():

@@ -174,12 +174,12 @@ _MAX_UPLOAD = 512 * 1024 * 1024
 
 def _parts(content_type: str, body: bytes) -> list[bytes]:
     """The bodies of a multipart request (multipart/related for STOW-RS, multipart/form-data for uploads)."""
-    from clinical_mm.connectors.dicomweb_client import parse_multipart
+    from clinical_mm.connectors.dicomweb_client import NotMultipartError, parse_multipart
 
-    if not content_type.lower().startswith("multipart/") or "boundary=" not in content_type.lower():
-        raise HTTPException(415, "expected a multipart body with a boundary")
     try:
         return parse_multipart(content_type, body)
+    except NotMultipartError:
+        raise HTTPException(415, "expected a multipart body with a boundary") from None
     except ValueError:
         raise HTTPException(400, "malformed multipart body") from None
 
