@@ -174,7 +174,7 @@ class FhirClient:
         needs = [{p for p in placeholders if p != e.get("fullUrl") and _mentions(e.get("resource"), p)} for e in entries]
         resolved: dict[str, str] = {}
         results: list[dict[str, Any] | None] = [None] * len(entries)
-        while len(resolved) < len(placeholders) or any(r is None for r in results):
+        while any(r is None for r in results):  # every placeholder entry resolves when its step is answered
             ready = [i for i, e in enumerate(entries) if results[i] is None and needs[i] <= resolved.keys()]
             if not ready:
                 raise RemoteRefusedError("the transaction's references go round in a circle: it cannot be sent in steps")
