@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     sr_destination: str | None = Field(None, description="serve: PACS taking the draft as DICOM SR, AET@host:port")
     dicomweb_url: str | None = Field(None, description="serve: the PACS's DICOMweb root, studies are pulled from")
     dicomweb_token: SecretStr | None = Field(None, description="serve: bearer token for the PACS's DICOMweb")
+    qr_pacs: str | None = Field(None, description="serve: the PACS studies are pulled from by C-FIND/C-MOVE, "
+                                "AET@host:port (instead of DICOMweb)")
 
     @property
     def vault_path(self) -> Path:

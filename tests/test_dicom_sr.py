@@ -12,9 +12,9 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from clinical_mm.connectors.dimse_client import DicomDestination
 from clinical_mm.errors import ConfigurationError
 from clinical_mm.outputs.dicom_sr import COMPREHENSIVE_SR, build_report_sr
-from clinical_mm.service.egress import DicomDestination
 from clinical_mm.synth.study_synthesizer import SynthStudy
 
 

@@ -22,22 +22,17 @@ but pseudonyms.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from clinical_mm.connectors.dimse_client import DimseClient
 from clinical_mm.connectors.fhir_client import FhirClient, StudyContext
 from clinical_mm.deid.vault import PseudonymVault
-from clinical_mm.errors import (
-    ConfigurationError,
-    ReidentificationError,
-    RemoteRefusedError,
-    RemoteUnavailableError,
-)
+from clinical_mm.errors import ReidentificationError, RemoteRefusedError
 from clinical_mm.outputs.fhir_r4 import HospitalLinks, final_for_hospital, for_hospital, report_identifier
 from clinical_mm.service.store import ServiceStore
 
-__all__ = ["DicomDestination", "Egress", "FhirEgress", "PacsEgress"]
+__all__ = ["Egress", "FhirEgress", "PacsEgress"]
 
 
 class Egress(Protocol):
@@ -107,23 +102,6 @@ class FhirEgress:
         raise ValueError(f"unknown egress kind {kind!r}")
 
 
-@dataclass(frozen=True)
-class DicomDestination:
-    """A DICOM node taking C-STORE: ``AET@host:port`` (e.g. ``ORTHANC@pacs.example.org:4242``)."""
-
-    ae_title: str
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, text: str) -> DicomDestination:
-        aet, at, address = text.partition("@")
-        host, colon, port = address.rpartition(":")
-        if not (at and colon and aet.strip() and host and port.isdigit()) or len(aet.strip()) > 16:
-            raise ConfigurationError("a DICOM destination is AET@host:port (AE title of at most 16 characters)")
-        return cls(aet.strip(), host.strip("[]"), int(port))
-
-
 class PacsEgress:
     """Sends a study's draft to the PACS as a DICOM Comprehensive SR in the original study, by C-STORE.
 
@@ -134,14 +112,11 @@ class PacsEgress:
     target: ClassVar[str] = "egress:pacs"
     kinds: ClassVar[frozenset[str]] = frozenset({"draft"})
 
-    def __init__(self, destination: DicomDestination, vault: PseudonymVault, store: ServiceStore, results_dir: Path,
-                 *, calling_ae_title: str = "CLINICALMM", timeout_s: float = 30.0) -> None:
-        self.destination = destination
+    def __init__(self, client: DimseClient, vault: PseudonymVault, store: ServiceStore, results_dir: Path) -> None:
+        self.client = client
         self.vault = vault
         self.store = store
         self.results_dir = results_dir
-        self.calling_ae_title = calling_ae_title
-        self.timeout_s = timeout_s
 
     def build(self, study_key: str) -> Any:
         """The SR dataset of the study's draft."""
@@ -173,26 +148,4 @@ class PacsEgress:
     def send(self, kind: str, study_key: str) -> str:
         if kind != "draft":
             raise ValueError(f"the PACS takes drafts only, not {kind!r}")
-        from pynetdicom import AE
-
-        from clinical_mm.outputs.dicom_sr import COMPREHENSIVE_SR
-
-        sr = self.build(study_key)
-        ae = AE(ae_title=self.calling_ae_title)
-        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.timeout_s
-        ae.add_requested_context(COMPREHENSIVE_SR, sr.file_meta.TransferSyntaxUID)
-        dest = self.destination
-        assoc = ae.associate(dest.host, dest.port, ae_title=dest.ae_title)
-        if not assoc.is_established:
-            raise RemoteUnavailableError(f"PACS {dest.ae_title}: no association "
-                                         f"({'rejected' if assoc.is_rejected else 'unreachable or aborted'})")
-        try:
-            status = assoc.send_c_store(sr)
-        finally:
-            assoc.release()
-        code = int(status.Status) if status and "Status" in status else None
-        if code is None:
-            raise RemoteUnavailableError(f"PACS {dest.ae_title}: no C-STORE response")
-        if code == 0 or 0xB000 <= code <= 0xBFFF:  # success, or a warning (e.g. coerced elements)
-            return f"SR stored (0x{code:04X})"
-        raise RemoteRefusedError(f"PACS {dest.ae_title} refused the SR: C-STORE status 0x{code:04X}")
+        return "SR " + self.client.store(self.build(study_key))

@@ -42,6 +42,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
 
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
     from clinical_mm.connectors.dicomweb_client import DicomWebClient
+    from clinical_mm.connectors.dimse_client import DicomDestination, DimseClient
     from clinical_mm.connectors.fhir_client import FhirClient
     from clinical_mm.deid import DicomDeidentifier
     from clinical_mm.deid.pseudonymizer import Pseudonymizer
@@ -51,7 +52,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     from clinical_mm.service.app import ServiceContext, create_app
     from clinical_mm.service.auth import JwtVerifier
     from clinical_mm.service.dicom_listener import DicomListener
-    from clinical_mm.service.egress import DicomDestination, Egress, FhirEgress, PacsEgress
+    from clinical_mm.service.egress import Egress, FhirEgress, PacsEgress
     from clinical_mm.service.preview import StudyPreview
     from clinical_mm.service.pull import StudyPuller
     from clinical_mm.service.spool import Spool
@@ -71,15 +72,22 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
         egress.append(FhirEgress(FhirClient(settings.fhir_url, token=settings.fhir_token.get_secret_value()
                                             if settings.fhir_token else None), vault, store, settings.data_dir / "results"))
     if settings.sr_destination and vault is not None:
-        egress.append(PacsEgress(DicomDestination.parse(settings.sr_destination), vault, store,
-                                 settings.data_dir / "results", calling_ae_title=options.ae_title))
+        egress.append(PacsEgress(DimseClient(DicomDestination.parse(settings.sr_destination),
+                                             calling_ae_title=options.ae_title), vault, store,
+                                 settings.data_dir / "results"))
     spool = Spool(settings.data_dir / "spool", store, Pseudonymizer(key))
     puller = None
-    if settings.dicomweb_url:
-        if vault is None:
-            raise ConfigurationError("pulling from the PACS needs a pseudonymisation key (not a throwaway demo key)")
+    if settings.dicomweb_url and settings.qr_pacs:
+        raise ConfigurationError("set one pull route: CLINICAL_MM_DICOMWEB_URL (DICOMweb) or CLINICAL_MM_QR_PACS "
+                                 "(C-FIND/C-MOVE), not both")
+    if (settings.dicomweb_url or settings.qr_pacs) and vault is None:
+        raise ConfigurationError("pulling from the PACS needs a pseudonymisation key (not a throwaway demo key)")
+    if settings.dicomweb_url and vault is not None:
         puller = StudyPuller(DicomWebClient(settings.dicomweb_url, token=settings.dicomweb_token.get_secret_value()
                                             if settings.dicomweb_token else None), vault, spool)
+    elif settings.qr_pacs and vault is not None:  # the PACS moves studies to our own listener
+        puller = StudyPuller(DimseClient(DicomDestination.parse(settings.qr_pacs), calling_ae_title=options.ae_title),
+                             vault, spool, move_destination=options.ae_title)
     pipeline = AnalysisPipeline(generator, DicomDeidentifier(key, remember=vault is not None), audit,
                                 actor=settings.actor)
     listener = DicomListener(spool, ae_title=options.ae_title, host=options.host, port=options.dicom_port,

@@ -12,6 +12,10 @@ With egress configured, the same queue carries the study's results to the hospit
 :mod:`clinical_mm.service.egress`): the FHIR server (subscriber ``egress:fhir``: the draft once analysed,
 the signed report once signed) and the PACS (``egress:pacs``: the draft as a DICOM SR). The pseudonyms the
 analysis issued are kept in the key vault first, so egress can re-identify the study.
+
+Every disclosure is in the audit log: each callback, egress send and pull, with its outcome (pseudonymous
+study, target, PHI-free status). A success is recorded before the delivery or pull counts as done, so one
+the log could not take is tried again (egress and pulls are idempotent; a callback carries its event id).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from clinical_mm.audit.audit_record import AuditRecord
 from clinical_mm.connectors.file_source import SourceStudy
 from clinical_mm.deid.vault import PseudonymVault
 from clinical_mm.errors import ClinicalMMError, ConfigurationError
@@ -226,7 +231,9 @@ class ServiceWorker:
                 "X-ClinicalMM-Signature": sign(item["secret"], ts, body), "X-ClinicalMM-Event-Id": item["event_id"]})
             status = str(response.status_code)
             ok = 200 <= response.status_code < 300
-        except (httpx.HTTPError, ConfigurationError) as exc:
+            if ok:
+                self._audit("callback", "sent", event["study"]["id"], f"{item['subscriber_id']}: HTTP {status}")
+        except (httpx.HTTPError, ClinicalMMError) as exc:
             status, ok = exc.__class__.__name__, False
         if ok:
             self.store.delivery_done(item["event_id"], item["subscriber_id"], status)
@@ -234,6 +241,7 @@ class ServiceWorker:
             state = self.store.delivery_failed(item["event_id"], item["subscriber_id"], status,
                                                max_attempts=self.config.callback_attempts,
                                                backoff_s=self.config.callback_backoff_s)
+            self._audit_failure("callback", event["study"]["id"], f"{item['subscriber_id']}: {status}")
             _log.info("callback %s not delivered (%s): %s", item["event_id"], status, state)
         self._settle(event["study"]["id"])
 
@@ -244,11 +252,13 @@ class ServiceWorker:
             if sender is None:
                 raise ConfigurationError(f"{target} is not configured")
             status = sender.send(event["kind"], study_key)
+            self._audit(target, "sent", study_key, f"{event['kind']}: {status}")
         except Exception as exc:  # noqa: BLE001 - keep the loop alive; the delivery stays visible and retried
             status = _status(exc)
             state = self.store.delivery_failed(item["event_id"], target, status,
                                                max_attempts=self.config.callback_attempts,
                                                backoff_s=self.config.callback_backoff_s)
+            self._audit_failure(target, study_key, f"{event['kind']}: {status}")
             _log.info("%s %s of study %s not delivered (%s): %s", target, event["kind"], study_key,
                       exc.__class__.__name__, state)
         else:
@@ -260,10 +270,27 @@ class ServiceWorker:
         assert self.puller is not None
         try:
             keys = self.puller.pull(item["kind"], item["pseudonym"])
+            status = f"{len(keys)} stud{'y' if len(keys) == 1 else 'ies'} retrieved"
+            for key in keys:
+                self._audit("pull", "retrieved", key, f"{item['pull_id']} ({item['kind']})")
         except Exception as exc:  # noqa: BLE001 - keep the loop alive; the pull stays visible and retried
             status = _status(exc)
             state = self.store.pull_failed(item["pull_id"], status, max_attempts=self.config.callback_attempts,
                                            backoff_s=self.config.callback_backoff_s)
+            self._audit_failure("pull", "", f"{item['pull_id']} ({item['kind']}): {status}")
             _log.warning("pull %s failed (%s): %s", item["pull_id"], exc.__class__.__name__, state)
         else:
-            self.store.pull_done(item["pull_id"], f"{len(keys)} stud{'y' if len(keys) == 1 else 'ies'} retrieved", keys)
+            self.store.pull_done(item["pull_id"], status, keys)
+
+    # ------------------------------------------------------------------ audit
+    def _audit(self, action: str, outcome: str, study_key: str, detail: str) -> None:
+        """One disclosure or retrieval in the audit log (raises :class:`AuditError` when it cannot be written)."""
+        self.pipeline.audit.append(AuditRecord(actor=self.pipeline.actor, action=action, outcome=outcome,
+                                               study=study_key, detail=detail[:300]))
+
+    def _audit_failure(self, action: str, study_key: str, detail: str) -> None:
+        """A failed try in the audit log; an audit log that cannot take it is logged, the try stays failed."""
+        try:
+            self._audit(action, "failed", study_key, detail)
+        except ClinicalMMError as exc:
+            _log.error("audit record of a failed %s not written (%s)", action, exc.__class__.__name__)
