@@ -484,6 +484,103 @@ def serve(host: str, port: int, dicom_port: int, ae_title: str, allowed_aets: tu
         _fail(exc)
 
 
+def _read_items(file: Any, jsonl: Any, targets: tuple[str, ...]) -> list[tuple[str, str, list[str]]]:
+    """(id, text, targets) from FILE or from --jsonl lines {"id", "text", "targets"}."""
+    import json
+
+    if jsonl is None:
+        return [("-" if file.name == "<stdin>" else file.name, file.read(), list(targets))]
+    items = []
+    for n, line in enumerate(jsonl, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            own = row.get("targets") or []
+            if not isinstance(own, list):
+                raise TypeError
+            items.append((str(row["id"]), str(row["text"]), [*targets, *map(str, own)]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise ConfigurationError(f"{jsonl.name}: line {n}: expected a JSON object with id, text and optional "
+                                     "targets (a list)") from None
+    return items
+
+
+@cli.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--jsonl", "jsonl", type=click.File("r", encoding="utf-8"),
+              help='Input lines {"id", "text", "targets": [optional terms]}: one output line each.')
+@click.option("--target", "targets", multiple=True, help="A term to find and assert (repeatable; added to each line's).")
+@click.option("--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True,
+              help='{"id", "targets": [{"target", "found", "start", "end", "assertion", "section", "cues"}]} per input.')
+@click.option("--assume-deidentified", is_flag=True,
+              help="The input is de-identified already (a corpus that is): skip de-identification; audited.")
+@click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Pseudonymisation key (hex) for de-identification; default CLINICAL_MM_KEY / CLINICAL_MM_KEY_FILE.")
+def extract(file: Any, jsonl: Any, targets: tuple[str, ...], fmt: str, assume_deidentified: bool,
+            key_file: Path | None) -> None:
+    """Find target terms in clinical text and assert each occurrence (present, absent, possible, historical,
+    family, hypothetical) with ConText, by section and sentence. The text is de-identified first (PHI masked,
+    offsets kept): offsets are into the input text. Audited (counts and hashes, no text)."""
+    import json
+
+    from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
+    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+    from clinical_mm.extraction.extractor import ClinicalExtractor
+
+    try:
+        settings = Settings()
+        items = _read_items(file, jsonl, targets)
+        texts = [text for _, text, _ in items]
+        if not assume_deidentified:
+            from clinical_mm.deid.text_deidentifier import TextDeidentifier
+
+            deid = TextDeidentifier(_key(settings, key_file))
+            texts = [deid.mask(text, spans) for text, spans in zip(texts, deid.find_many(texts), strict=True)]
+        extractor = ClinicalExtractor()
+        lines = []
+        for (ident, _, wanted), text in zip(items, texts, strict=True):
+            found = [m if isinstance(m, dict) else m.to_dict() for m in extractor.find_targets(text, wanted)]
+            lines.append(json.dumps({"id": ident, "targets": found}))
+        sink = SQLiteAuditSink(settings.audit_path)
+        try:
+            sink.append(AuditRecord(settings.actor, "extract", "ok",
+                                    input_hash=sha256_hex("\x00".join(t for _, t, _ in items)),
+                                    output_hash=sha256_hex("\n".join(lines)),
+                                    detail=f"{len(items)} texts"
+                                           + (", assumed de-identified" if assume_deidentified else ", de-identified")))
+        finally:
+            sink.close()
+    except ClinicalMMError as exc:
+        _fail(exc)
+    for line in lines:
+        click.echo(line)
+
+
+@cli.command("evaluate-assertions")
+@click.option("--sentences", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help='Annotated sentences, one JSON object per line {"id", "text", "start", "end", "assertion"} '
+                   "(default: the shipped set).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def evaluate_assertions(sentences: Path | None, fmt: str) -> None:
+    """Accuracy of the assertion of annotated mentions, overall and per assertion and note style."""
+    import json
+
+    from clinical_mm.evaluation.assertion_evaluation import SHIPPED_SENTENCES, score_assertions
+
+    try:
+        report = score_assertions(sentences or SHIPPED_SENTENCES)
+    except ClinicalMMError as exc:
+        _fail(exc)
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"accuracy {report['accuracy']:.3f} on {report['n']} mentions")
+    for group in ("by_assertion", "by_style"):
+        for name, row in report[group].items():
+            click.echo(f"  {name:<14} {row['accuracy']:.3f}  (n={row['n']})")
+
+
 @cli.command()
 @click.option("--study-uid", help="StudyInstanceUID of the study to fetch.")
 @click.option("--accession", help="Accession number whose studies to fetch.")

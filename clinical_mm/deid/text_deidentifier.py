@@ -55,6 +55,7 @@ chest lung lungs heart abdomen pelvis cxr ct mri ekg ecg icu ed er gcs nyha bmi
 md do rn np pa dds phd
 foley picc hickman dobhoff yankauer pleurx swan ganz jackson pratt
 mammo neuro cardio gastro ortho derm psych onc heme tele rehab peds gyn uro pulm endo nephro
+hpi pmh pmhx psh fh fhx sh shx ros cc hx dx tx sx rx a/p
 """.split())
 _FIRST = ["Alex", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Reese", "Rowan",
           "Emerson", "Hayden", "Parker", "Sawyer", "Skyler"]
@@ -217,6 +218,17 @@ class TextDeidentifier:
         return bool(tokens) and all(t in ALLOW_LIST for t in tokens) and not _DIGIT.search(word)
 
     # ------------------------------------------------------------------ replacing
+    @staticmethod
+    def mask(text: str, spans: list[TextSpan]) -> str:
+        """``text`` with every PHI span overwritten by ``*`` (line breaks kept): offsets stay those of the
+        original, for tools that report spans in it (extraction)."""
+        chars = list(text)
+        for span in spans:
+            for i in range(span.start, span.end):
+                if chars[i] not in "\r\n":
+                    chars[i] = "*"
+        return "".join(chars)
+
     def deidentify(self, text: str, patient: str = "") -> tuple[str, list[TextSpan]]:
         """The de-identified text and the PHI spans found in the original."""
         return self.deidentify_many([text], [patient])[0]
