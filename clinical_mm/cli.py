@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 
 def _fail(exc: ClinicalMMError) -> None:
@@ -335,15 +336,9 @@ def deid_text(file: Any, jsonl: Any, fmt: str, patient: str, key_file: Path | No
         if jsonl is None:
             items = [("-" if file.name == "<stdin>" else file.name, file.read(), patient)]
         else:
-            items = []
-            for n, line in enumerate(jsonl, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    items.append((str(row["id"]), str(row["text"]), str(row.get("patient", patient))))
-                except (ValueError, KeyError, TypeError):
-                    raise ConfigurationError(f"{jsonl.name}: line {n}: expected a JSON object with id and text") from None
+            items = _jsonl_items(jsonl, lambda row: (str(row["id"]), str(row["text"]),
+                                                     str(row.get("patient", patient))),
+                                 "a JSON object with id and text")
         n_workers = min(workers or min(2, os.cpu_count() or 1), len(items))
         size = max(1, min(64, len(items) // (4 * n_workers)))  # spaCy reads each batch in one pass
         batches = [items[i : i + size] for i in range(0, len(items), size)]
@@ -484,26 +479,34 @@ def serve(host: str, port: int, dicom_port: int, ae_title: str, allowed_aets: tu
         _fail(exc)
 
 
-def _read_items(file: Any, jsonl: Any, targets: tuple[str, ...]) -> list[tuple[str, str, list[str]]]:
-    """(id, text, targets) from FILE or from --jsonl lines {"id", "text", "targets"}."""
+def _jsonl_items(jsonl: Any, item: Callable[[Any], _T], expected: str) -> list[_T]:
+    """``item`` of each non-blank line of a JSON-lines file; a line it cannot take (not JSON, a field missing
+    or of the wrong type) is a :class:`ConfigurationError` naming the file, the line and what was ``expected``."""
     import json
 
-    if jsonl is None:
-        return [("-" if file.name == "<stdin>" else file.name, file.read(), list(targets))]
     items = []
     for n, line in enumerate(jsonl, start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            own = row.get("targets") or []
-            if not isinstance(own, list):
-                raise TypeError
-            items.append((str(row["id"]), str(row["text"]), [*targets, *map(str, own)]))
+            items.append(item(json.loads(line)))
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise ConfigurationError(f"{jsonl.name}: line {n}: expected a JSON object with id, text and optional "
-                                     "targets (a list)") from None
+            raise ConfigurationError(f"{jsonl.name}: line {n}: expected {expected}") from None
     return items
+
+
+def _read_items(file: Any, jsonl: Any, targets: tuple[str, ...]) -> list[tuple[str, str, list[str]]]:
+    """(id, text, targets) from FILE or from --jsonl lines {"id", "text", "targets"}."""
+    if jsonl is None:
+        return [("-" if file.name == "<stdin>" else file.name, file.read(), list(targets))]
+
+    def item(row: Any) -> tuple[str, str, list[str]]:
+        own = row.get("targets") or []
+        if not isinstance(own, list):
+            raise TypeError
+        return str(row["id"]), str(row["text"]), [*targets, *map(str, own)]
+
+    return _jsonl_items(jsonl, item, "a JSON object with id, text and optional targets (a list)")
 
 
 @cli.command()

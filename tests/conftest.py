@@ -14,10 +14,18 @@ from pathlib import Path
 
 import pytest
 from support.fhir_harness import FhirServer
-from support.serve_harness import free_port
+from support.serve_harness import Receiver, free_port
 
 from clinical_mm.config import DEFAULT_MODEL_PATH, PseudonymKey
 from clinical_mm.synth.study_synthesizer import StudySynthesizer, SynthStudy
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    """A callback receiver on 127.0.0.1 that records what it is sent."""
+    r = Receiver()
+    yield r
+    r.close()
 
 
 @pytest.fixture(scope="session")

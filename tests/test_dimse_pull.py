@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,13 +25,6 @@ SECRET = "receiver-shared-secret-0123456789"
 
 pytestmark = pytest.mark.skipif(shutil.which("storescu") is None or not orthanc_available(),
                                 reason="dcmtk, Debian orthanc and gcc are installed by make test")
-
-
-@pytest.fixture()
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def _sop_uids(files: list[Path]) -> set[str]:

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,6 @@ SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"
 
 pytestmark = pytest.mark.skipif(shutil.which("storescu") is None or not orthanc_available(),
                                 reason="dcmtk, Debian orthanc and gcc are installed by make test")
-
-
-@pytest.fixture()
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def _fhir_reports(fhir: FhirServer, accession: str) -> list[dict[str, Any]]:

@@ -40,13 +40,6 @@ def service(tmp_path: Path) -> Iterator[Service]:
     svc.stop()
 
 
-@pytest.fixture()
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
-
-
 def test_when_storescu_sends_a_study_then_a_signed_callback_arrives_and_the_worklist_shows_it(
         service: Service, receiver: Receiver, synth_dir: tuple[Path, list[SynthStudy]]) -> None:
     root, studies = synth_dir
