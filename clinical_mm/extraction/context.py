@@ -213,6 +213,7 @@ class ConText:
         """Each modifying trigger with its scope [start, end) in the sentence: cut at a termination term, at
         a trigger of another category (a new claim begins), and after its maximum number of tokens."""
         modifiers = [t for t in triggers if t.rule.category not in ("terminate", "pseudo")]
+        lower = sentence.lower()
         out = []
         for t in modifiers:
             stops = [s for s in triggers if s.rule.category == "terminate"
@@ -221,13 +222,13 @@ class ConText:
             if t.rule.direction in ("forward", "both"):
                 end = min([s.start for s in stops if s.start >= t.end] + [len(sentence)])
                 if t.rule.max_scope is not None:
-                    tokens = list(_TOKEN.finditer(sentence.lower(), t.end, end))
+                    tokens = list(_TOKEN.finditer(lower, t.end, end))
                     if len(tokens) > t.rule.max_scope:
                         end = tokens[t.rule.max_scope - 1].end()
             if t.rule.direction in ("backward", "both"):
                 start = max([s.end for s in stops if s.end <= t.start] + [0])
                 if t.rule.max_scope is not None:
-                    tokens = list(_TOKEN.finditer(sentence.lower(), start, t.start))
+                    tokens = list(_TOKEN.finditer(lower, start, t.start))
                     if len(tokens) > t.rule.max_scope:
                         start = tokens[-t.rule.max_scope].start()
             out.append((t, start, end))
