@@ -514,17 +514,23 @@ def _read_items(file: Any, jsonl: Any, targets: tuple[str, ...]) -> list[tuple[s
 @click.option("--jsonl", "jsonl", type=click.File("r", encoding="utf-8"),
               help='Input lines {"id", "text", "targets": [optional terms]}: one output line each.')
 @click.option("--target", "targets", multiple=True, help="A term to find and assert (repeatable; added to each line's).")
-@click.option("--format", "fmt", type=click.Choice(["json"]), default="json", show_default=True,
-              help='{"id", "targets": [{"target", "found", "start", "end", "assertion", "section", "cues"}]} per input.')
+@click.option("--format", "fmt", type=click.Choice(["json", "fhir"]), default="json", show_default=True,
+              help='json: {"id", "entities": [...], "targets": [...]} per input; fhir: one FHIR R4 transaction '
+                   "Bundle per input (Condition, FamilyMemberHistory, MedicationStatement, Observation, Provenance).")
+@click.option("--vocabulary", "vocabularies", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A vocabulary file (the shipped one's form) added on top of the shipped vocabulary (repeatable; "
+                   "also CLINICAL_MM_VOCABULARY).")
 @click.option("--assume-deidentified", is_flag=True,
               help="The input is de-identified already (a corpus that is): skip de-identification; audited.")
 @click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Pseudonymisation key (hex) for de-identification; default CLINICAL_MM_KEY / CLINICAL_MM_KEY_FILE.")
-def extract(file: Any, jsonl: Any, targets: tuple[str, ...], fmt: str, assume_deidentified: bool,
-            key_file: Path | None) -> None:
-    """Find target terms in clinical text and assert each occurrence (present, absent, possible, historical,
-    family, hypothetical) with ConText, by section and sentence. The text is de-identified first (PHI masked,
-    offsets kept): offsets are into the input text. Audited (counts and hashes, no text)."""
+def extract(file: Any, jsonl: Any, targets: tuple[str, ...], fmt: str, vocabularies: tuple[Path, ...],
+            assume_deidentified: bool, key_file: Path | None) -> None:
+    """Structured facts from clinical text: coded entities (problems, medications with dose, route, frequency
+    and duration, labs and vital signs with values, measurements, procedures, devices, anatomy and laterality)
+    and the target terms asked for, each asserted (present, absent, possible, historical, family, hypothetical)
+    by ConText, by section and sentence. The text is de-identified first (PHI masked, offsets kept): offsets are
+    into the input text. Audited (counts and hashes, no text)."""
     import json
 
     from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
@@ -540,17 +546,15 @@ def extract(file: Any, jsonl: Any, targets: tuple[str, ...], fmt: str, assume_de
 
             deid = TextDeidentifier(_key(settings, key_file))
             texts = [deid.mask(text, spans) for text, spans in zip(texts, deid.find_many(texts), strict=True)]
-        extractor = ClinicalExtractor()
-        lines = []
-        for (ident, _, wanted), text in zip(items, texts, strict=True):
-            found = [m if isinstance(m, dict) else m.to_dict() for m in extractor.find_targets(text, wanted)]
-            lines.append(json.dumps({"id": ident, "targets": found}))
+        extractor = ClinicalExtractor(vocabulary=_vocabulary(settings, vocabularies))
+        lines = [json.dumps(extractor.document(ident, text, wanted, fmt))
+                 for (ident, _, wanted), text in zip(items, texts, strict=True)]
         sink = SQLiteAuditSink(settings.audit_path)
         try:
             sink.append(AuditRecord(settings.actor, "extract", "ok",
                                     input_hash=sha256_hex("\x00".join(t for _, t, _ in items)),
                                     output_hash=sha256_hex("\n".join(lines)),
-                                    detail=f"{len(items)} texts"
+                                    detail=f"{len(items)} texts, {fmt}"
                                            + (", assumed de-identified" if assume_deidentified else ", de-identified")))
         finally:
             sink.close()
@@ -558,6 +562,12 @@ def extract(file: Any, jsonl: Any, targets: tuple[str, ...], fmt: str, assume_de
         _fail(exc)
     for line in lines:
         click.echo(line)
+
+
+def _vocabulary(settings: Settings, files: tuple[Path, ...]) -> Any:
+    from clinical_mm.extraction.vocabulary import Vocabulary
+
+    return Vocabulary.load([*([settings.vocabulary] if settings.vocabulary else []), *files])
 
 
 @cli.command("evaluate-assertions")

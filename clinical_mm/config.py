@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     dicomweb_token: SecretStr | None = Field(None, description="serve: bearer token for the PACS's DICOMweb")
     qr_pacs: str | None = Field(None, description="serve: the PACS studies are pulled from by C-FIND/C-MOVE, "
                                 "AET@host:port (instead of DICOMweb)")
+    vocabulary: Path | None = Field(None, description="extraction: a vocabulary file (the shipped one's form) "
+                                    "added on top of the shipped vocabulary")
 
     @property
     def vault_path(self) -> Path:

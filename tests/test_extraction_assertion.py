@@ -132,7 +132,7 @@ def test_when_extract_runs_then_targets_are_asserted_in_input_offsets_phi_is_mas
         records = [(r["action"], r["detail"]) for r in sink.records()]
     finally:
         sink.close()
-    assert records == [("extract", "2 texts, de-identified"), ("extract", "1 texts, assumed de-identified")]
+    assert records == [("extract", "2 texts, json, de-identified"), ("extract", "1 texts, json, assumed de-identified")]
 
     monkeypatch.delenv("CLINICAL_MM_KEY")
     refused = CliRunner().invoke(cli, ["extract", "--target", "cough", "-"], input="Dr. Halvorsen: cough.\n")

@@ -153,6 +153,7 @@ RULES: tuple[ContextRule, ...] = tuple([
         "prevention of", "screening for", "would", "will need", "whether", "unless",
     ]),
     *_rules("hypothetical", "backward", ["precautions", "prophylaxis"], max_scope=3),
+    *_rules("hypothetical", "forward", [r"p\.?r\.?n\.?(?: for)?", "as needed for", "if needed for"], max_scope=4),
     # --- what ends a trigger's scope
     *_rules("terminate", "none", [
         "but", "however", "although", "though", "yet", "except", "aside from", "apart from", "other than",

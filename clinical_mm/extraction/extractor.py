@@ -1,19 +1,34 @@
-"""Clinical text -> asserted mentions of the terms asked for (targets), with sections and sentences.
+"""Clinical text -> coded, asserted entities and asserted mentions of the terms asked for (targets).
 
-A target is found wherever its words occur as whole words (case and white space ignored); each occurrence
-is asserted by ConText within its sentence, with its section's default (see
-:mod:`clinical_mm.extraction.context`). Offsets are into the text given.
+Entities are the vocabulary's terms found in the text (:mod:`clinical_mm.extraction.vocabulary`): problems,
+medications with their instructions, labs and vital signs with their values, measurements (sizes, ejection
+fraction), procedures, devices and anatomy, each with its laterality where the text gives one. A lab or vital
+sign counts only with a value after it ("K 5.8", "troponin negative"); a size ("8 mm") is a measurement of
+the problem or anatomy it stands next to.
+
+A target is found wherever its words occur as whole words (case and white space ignored).
+
+Every entity and target occurrence is asserted by ConText within its sentence, with its section's default
+(see :mod:`clinical_mm.extraction.context`). Offsets are into the text given.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
+from clinical_mm.extraction.attributes import find_sizes, laterality_near, parse_sig, parse_value
 from clinical_mm.extraction.context import Assertion, ConText
 from clinical_mm.extraction.text import Sentence, find_sections, split_sentences
+from clinical_mm.extraction.vocabulary import Concept, EntityType, Vocabulary
 
-__all__ = ["ClinicalExtractor", "TargetMention"]
+__all__ = ["ClinicalExtractor", "Entity", "TargetMention"]
+
+_DISTANCE = re.compile(r"\s*(?:above|below|beyond|from|proximal to|distal to|into|within|past|short of)\b", re.I)
+_MEASURED = re.compile(r"[\s,]*(?:(?:which|that)\s+)?(?:measuring|measures|measured|sized|of|is|at)?\s*"
+                       r"(?:approximately|about|up to|roughly|~)?\s*", re.I)
+_SIDED: frozenset[str] = frozenset({"problem", "anatomy", "device", "procedure", "measurement"})
 
 
 @dataclass(frozen=True)
@@ -32,14 +47,39 @@ class TargetMention:
                 "assertion": self.assertion, "section": self.section, "cues": list(self.cues)}
 
 
+@dataclass(frozen=True)
+class Entity:
+    """An entity found in the text: [start, end) of its name, its concept, assertion, section and deciding cues,
+    and what the text says about it (``attributes``: a medication's dose, route, frequency, duration and
+    as-needed reason; a lab's or vital's value and unit; a measurement's value, unit and what it measures;
+    laterality)."""
+
+    type: EntityType
+    text: str
+    start: int
+    end: int
+    concept: Concept | None
+    assertion: Assertion
+    section: str
+    cues: tuple[str, ...]
+    attributes: dict[str, object]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": self.type, "text": self.text, "start": self.start, "end": self.end,
+                "code": self.concept.coding() if self.concept else None,
+                "concept": self.concept.display if self.concept else None,
+                "assertion": self.assertion, "section": self.section, "cues": list(self.cues), **self.attributes}
+
+
 def _target_pattern(term: str) -> re.Pattern[str]:
     words = [re.escape(w) for w in term.split()]
     return re.compile(r"(?<![A-Za-z0-9])" + r"\s+".join(words) + r"(?![A-Za-z0-9])", re.I)
 
 
 class ClinicalExtractor:
-    def __init__(self, context: ConText | None = None) -> None:
+    def __init__(self, context: ConText | None = None, vocabulary: Vocabulary | None = None) -> None:
         self.context = context or ConText()
+        self.vocabulary = vocabulary or Vocabulary.shipped()
 
     def sentences(self, text: str) -> list[Sentence]:
         return split_sentences(text, find_sections(text))
@@ -77,3 +117,77 @@ class ClinicalExtractor:
                                                                   strict=True):
                 out.append(TargetMention(target, start, end, assertion, section, cues))
         return out
+
+    def document(self, ident: str, text: str, targets: list[str], fmt: str = "json") -> dict[str, object]:
+        """One document's output: ``{"id", "entities", "targets"}`` (``fmt`` json) or its FHIR R4 Bundle
+        (``fmt`` fhir; targets are not facts and are left out)."""
+        entities = [e.to_dict() for e in self.entities(text)]
+        if fmt == "fhir":
+            from clinical_mm import __version__
+            from clinical_mm.outputs.fhir_r4 import extraction_bundle
+
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            return extraction_bundle(ident, digest, entities, f"clinical-mm-extract@{__version__}")
+        found = [m if isinstance(m, dict) else m.to_dict() for m in self.find_targets(text, targets)]
+        return {"id": ident, "entities": entities, "targets": found}
+
+    def entities(self, text: str) -> list[Entity]:
+        """The vocabulary's entities in ``text`` with their attributes and assertions, in text order."""
+        sentences = self.sentences(text)
+        matches = self.vocabulary.match(text)
+
+        def bounds(pos: int) -> tuple[int, int]:
+            s = next((s for s in sentences if s.start <= pos < s.end), None)
+            if s is not None:
+                return s.start, s.end
+            line_end = text.find("\n", pos)
+            return text.rfind("\n", 0, pos) + 1, len(text) if line_end == -1 else line_end
+
+        found: list[tuple[int, int, EntityType, Concept | None, dict[str, object]]] = []
+        value_spans: list[tuple[int, int]] = []
+        for i, m in enumerate(matches):
+            kind = m.concept.type
+            lo, hi = bounds(m.start)
+            attrs: dict[str, object] = {}
+            if kind == "medication":
+                nxt = next((n.start for n in matches[i + 1:] if n.concept.type == "medication"), hi)
+                line_end = text.find("\n", m.end)
+                limit = min(nxt, hi, len(text) if line_end == -1 else line_end)
+                attrs.update(parse_sig(text, m.end, limit).to_dict())
+            elif kind in ("lab", "vital", "measurement"):
+                nxt = next((n.start for n in matches[i + 1:]), hi)
+                value = parse_value(text, m.end, min(nxt, hi))
+                if value is None or (kind == "measurement" and not value.numeric):
+                    continue  # a lab or vital named without a value is not a result
+                attrs["value"] = value.value
+                if value.unit:
+                    attrs["unit"] = value.unit
+                value_spans.append((value.start, value.end))
+            if kind in _SIDED:
+                side = laterality_near(text, m.start, m.end, lo, hi)
+                if side:
+                    attrs["laterality"] = side
+            found.append((m.start, m.end, kind, m.concept, attrs))
+        # sizes: a measurement of the problem or anatomy next to it ("8 mm nodule", "mass measuring 2 x 3 cm")
+        for lo, hi in {(s.start, s.end) for s in sentences}:
+            for size in find_sizes(text, lo, hi):
+                if any(a <= size.start < b for a, b in value_spans):
+                    continue
+                subjects = [f for f in found if f[2] in ("problem", "anatomy", "device") and lo <= f[0] < hi]
+                # "4 cm above the carina" is a distance: it measures what stands before it (the tube)
+                distance = _DISTANCE.match(text, size.end) is not None
+                after = [f for f in subjects if f[0] >= size.end and len(text[size.end:f[0]].split()) <= 3
+                         and not distance]
+                before = [f for f in subjects if f[1] <= size.start and len(text[f[1]:size.start].split()) <= 6]
+                # "a mass measuring 2 x 3 cm in the upper lobe" measures the mass, not the lobe
+                named = [f for f in before if _MEASURED.fullmatch(text, f[1], size.start)]
+                subject = named[-1] if named else after[0] if after else before[-1] if before else None
+                attrs = {"value": " x ".join(size.dims), "unit": size.unit}
+                if subject is not None:
+                    attrs["of"] = text[subject[0]:subject[1]]
+                    attrs["of_start"] = subject[0]
+                found.append((size.start, size.end, "measurement", None, attrs))
+        found.sort(key=lambda f: f[0])
+        asserted = self.assert_spans(text, [(a, b) for a, b, *_ in found], sentences)
+        return [Entity(kind, text[a:b], a, b, concept, assertion, section, cues, attrs)
+                for (a, b, kind, concept, attrs), (assertion, section, cues) in zip(found, asserted, strict=True)]

@@ -28,7 +28,7 @@ from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from clinical_mm.errors import OutputError
 from clinical_mm.findings import FINDING_LABELS
 
-__all__ = ["FHIR_RELEASE", "HospitalLinks", "ReportBundleBuilder", "final_report", "final_for_hospital", "for_hospital", "report_identifier",
+__all__ = ["FHIR_RELEASE", "HospitalLinks", "ReportBundleBuilder", "extraction_bundle", "final_report", "final_for_hospital", "for_hospital", "report_identifier",
            "validate_resource"]
 
 FHIR_RELEASE = "R4 (fhir.resources.R4B)"
@@ -285,3 +285,191 @@ def final_report(draft_bundle: dict[str, Any], *, findings: str, impression: str
         report.pop("conclusion", None)
     _check_status(report)
     return _validated(DiagnosticReport, report, "signed DiagnosticReport")
+
+
+# --- structured extraction -> Condition, FamilyMemberHistory, MedicationStatement, Observation, Provenance
+
+_ASSERTION_URL = "urn:clinical-mm:assertion"
+_CONDITION_VERIFICATION = {"present": "confirmed", "historical": "confirmed", "possible": "unconfirmed",
+                           "absent": "refuted"}
+_CONDITION_CLINICAL = {"present": "active"}
+_MEDICATION_STATUS = {"present": "active", "historical": "completed", "possible": "unknown", "absent": "not-taken"}
+_STATUSES["MedicationStatement"] = {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold",
+                                    "unknown", "not-taken"}
+_STATUSES["FamilyMemberHistory"] = {"partial", "completed", "entered-in-error", "health-unknown"}
+_UCUM = {"%": "%", "mmhg": "mm[Hg]", "bpm": "/min", "/min": "/min", "beats/min": "/min", "breaths/min": "/min",
+         "c": "Cel", "°c": "Cel", "degc": "Cel", "f": "[degF]", "°f": "[degF]", "degf": "[degF]", "mg/dl": "mg/dL",
+         "g/dl": "g/dL", "mmol/l": "mmol/L", "meq/l": "meq/L", "ng/ml": "ng/mL", "ng/dl": "ng/dL", "pg/ml": "pg/mL",
+         "ng/l": "ng/L", "u/l": "U/L", "iu/l": "[IU]/L", "k/ul": "10*3/uL", "kg": "kg", "lb": "[lb_av]",
+         "lbs": "[lb_av]", "cm": "cm", "mm": "mm", "in": "[in_i]", "kg/m2": "kg/m2", "mg/l": "mg/L", "mg": "mg",
+         "mcg": "ug", "g": "g", "units": "[U]", "ml": "mL", "l": "L", "meq": "meq", "mmol": "mmol"}
+_DURATION_UCUM = {"day": "d", "days": "d", "week": "wk", "weeks": "wk", "month": "mo", "months": "mo",
+                  "hour": "h", "hours": "h"}
+_CATEGORY = {"vital": ("vital-signs", "Vital Signs"), "lab": ("laboratory", "Laboratory"),
+             "measurement": ("exam", "Exam")}
+#: the unit a vital sign is in when the text gives none
+_VITAL_UNITS = {"8867-4": "/min", "9279-1": "/min", "59408-5": "%", "85354-9": "mmHg"}
+_BP_PARTS = (("8480-6", "Systolic blood pressure"), ("8462-4", "Diastolic blood pressure"))
+
+
+def _quantity(value: str, unit: str | None) -> dict[str, Any]:
+    q: dict[str, Any] = {"value": float(value)}
+    if unit:
+        q["unit"] = unit
+        code = _UCUM.get(unit.lower())
+        if code:
+            q.update(system="http://unitsofmeasure.org", code=code)
+    return q
+
+
+def _concept(entity: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"text": entity["text"]}
+    if entity.get("code"):
+        out["coding"] = [entity["code"]]
+    return out
+
+
+def _dosage(entity: dict[str, Any]) -> dict[str, Any]:
+    from clinical_mm.extraction.attributes import FREQUENCY_TIMING
+
+    parts = [entity.get(k) for k in ("dose", "route", "frequency", "duration")]
+    dosage: dict[str, Any] = {"text": " ".join(str(p) for p in parts if p) or entity["text"]}
+    frequency = entity.get("frequency")
+    repeat: dict[str, Any] | None = None
+    if frequency in FREQUENCY_TIMING:
+        repeat = dict(FREQUENCY_TIMING[frequency])
+    elif isinstance(frequency, str) and frequency.startswith("Q") and frequency.endswith("H"):
+        hours = frequency[1:-1].split("-")
+        repeat = {"frequency": 1, "period": float(hours[0]), "periodUnit": "h"}
+        if len(hours) == 2:
+            repeat["periodMax"] = float(hours[1])
+    duration = entity.get("duration")
+    if isinstance(duration, str):
+        value, _, unit = duration.partition(" ")
+        repeat = repeat or {}
+        repeat["boundsDuration"] = {"value": float(value), "unit": unit,
+                                    "system": "http://unitsofmeasure.org", "code": _DURATION_UCUM[unit]}
+    if repeat:
+        dosage["timing"] = {"repeat": repeat}
+    if entity.get("as_needed"):
+        reason = entity.get("as_needed_for")
+        if reason:
+            dosage["asNeededCodeableConcept"] = {"text": reason}
+        else:
+            dosage["asNeededBoolean"] = True
+    if entity.get("route"):
+        dosage["route"] = {"coding": [{"system": "urn:clinical-mm:route", "code": entity["route"]}],
+                           "text": entity["route"]}
+    dose = entity.get("dose")
+    if isinstance(dose, str):
+        value, _, unit = dose.partition(" ")
+        if "-" in value:
+            low, high = value.split("-", 1)
+            dosage["doseAndRate"] = [{"doseRange": {"low": _quantity(low, unit), "high": _quantity(high, unit)}}]
+        else:
+            dosage["doseAndRate"] = [{"doseQuantity": _quantity(value, unit)}]
+    return dosage
+
+
+def extraction_bundle(document_id: str, text_sha256: str, entities: list[dict[str, Any]], tool: str,
+                      issued: dt.datetime | None = None) -> dict[str, Any]:
+    """The entities extracted from one document (``ClinicalExtractor.entities(...)[i].to_dict()``) as a FHIR R4
+    transaction Bundle: a Condition per problem about the patient (verificationStatus from the assertion:
+    refuted when absent, unconfirmed when possible), a FamilyMemberHistory per problem about a relative, a
+    MedicationStatement per medication (not those in an allergies section), an Observation per lab, vital sign
+    and measurement with a value, and a Provenance naming the extractor and the source document (by hash).
+    Hypothetical mentions are not facts and make no resource. Every resource carries the AIAST security label
+    and its assertion; the subject is the source document's patient, by display only (the text is
+    de-identified)."""
+    issued_s = (issued or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    meta = {"security": [_AI_LABEL]}
+    subject = {"type": "Patient", "display": f"patient of source document {document_id}"}
+    source = {"identifier": {"system": "urn:clinical-mm:source-sha256", "value": text_sha256},
+              "display": f"source document {document_id}"}
+    device_id = _uuid("extractor", tool)
+    entries: list[tuple[str, dict[str, Any], str | None]] = []
+    for e in entities:
+        assertion = e["assertion"]
+        rid = _uuid("extracted", text_sha256, e["type"], str(e["start"]), str(e["end"]))
+        common: dict[str, Any] = {"meta": meta, "identifier": [{"system": _ID_SYSTEM, "value": rid}],
+                                  "extension": [{"url": _ASSERTION_URL, "valueCode": assertion}]}
+        resource: dict[str, Any] | None = None
+        if assertion == "hypothetical":
+            continue
+        if e["type"] == "problem" and assertion == "family":
+            resource = {"resourceType": "FamilyMemberHistory", **common, "status": "partial",
+                        "patient": subject, "date": issued_s,
+                        "relationship": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                                                     "code": "FAMMEMB", "display": "family member"}]},
+                        "condition": [{"code": _concept(e)}]}
+        elif e["type"] == "problem":
+            resource = {"resourceType": "Condition", **common, "subject": subject, "code": _concept(e),
+                        "verificationStatus": {"coding": [{
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                            "code": _CONDITION_VERIFICATION[assertion]}]},
+                        "recordedDate": issued_s}
+            if assertion in _CONDITION_CLINICAL:
+                resource["clinicalStatus"] = {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": _CONDITION_CLINICAL[assertion]}]}
+            if e.get("laterality"):
+                resource["bodySite"] = [{"text": e["laterality"]}]
+        elif e["type"] == "medication" and e.get("section") != "allergies" and assertion != "family":
+            resource = {"resourceType": "MedicationStatement", **common, "status": _MEDICATION_STATUS[assertion],
+                        "medicationCodeableConcept": _concept(e), "subject": subject, "dateAsserted": issued_s,
+                        "informationSource": {"reference": f"urn:uuid:{device_id}"}, "dosage": [_dosage(e)]}
+        elif e["type"] in _CATEGORY and "value" in e and assertion != "family":
+            code, display = _CATEGORY[e["type"]]
+            resource = {"resourceType": "Observation", **common, "status": "preliminary",
+                        "category": [{"coding": [{
+                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                            "code": code, "display": display}]}],
+                        "code": _concept(e) if e.get("code") else {"text": f"size of {e.get('of', e['text'])}"},
+                        "subject": subject, "issued": issued_s, "device": {"reference": f"urn:uuid:{device_id}"}}
+            value, unit = str(e["value"]), e.get("unit")
+            loinc = (e.get("code") or {}).get("code")
+            if unit is None and e["type"] == "vital":
+                unit = _VITAL_UNITS.get(loinc or "")
+            numbers = value.lstrip("<>=").replace(" x ", "x").split("x")
+            if loinc == "85354-9" and "/" in value:
+                resource["component"] = [{"code": {"coding": [{"system": "http://loinc.org", "code": c, "display": d}]},
+                                          "valueQuantity": _quantity(v, unit or "mmHg")}
+                                         for (c, d), v in zip(_BP_PARTS, value.split("/", 1), strict=True)]
+            elif all(n.replace(".", "", 1).isdigit() for n in numbers) and len(numbers) == 1:
+                resource["valueQuantity"] = _quantity(numbers[0], unit)
+            elif "-" in value and all(p.replace(".", "", 1).isdigit() for p in value.split("-", 1)):
+                low, high = value.split("-", 1)
+                resource["valueRange"] = {"low": _quantity(low, unit), "high": _quantity(high, unit)}
+            else:
+                resource["valueString"] = f"{value} {unit}" if unit else value
+            if e.get("laterality"):
+                resource["bodySite"] = {"text": e["laterality"]}
+        if resource is not None:
+            entries.append((rid, resource, f"identifier={_ID_SYSTEM}|{rid}"))
+    device: dict[str, Any] = {"resourceType": "Device", "status": "active",
+                              "deviceName": [{"name": tool, "type": "model-name"}],
+                              "identifier": [{"system": "urn:clinical-mm:extractor", "value": tool}],
+                              "note": [{"text": "clinical-mm structured extraction (rules and vocabulary); "
+                                                "machine-extracted facts need clinical review"}]}
+    provenance_id = _uuid("extraction-provenance", text_sha256, tool)
+    provenance: dict[str, Any] = {
+        "resourceType": "Provenance", "meta": {"tag": [{"system": _PROVENANCE_TAG, "code": provenance_id}]},
+        "target": [{"reference": f"urn:uuid:{rid}"} for rid, _, _ in entries] or [{"reference": f"urn:uuid:{device_id}"}],
+        "recorded": issued_s,
+        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                                 "code": "CREATE", "display": "create"}]},
+        "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                                        "code": "assembler", "display": "Assembler"}]},
+                   "who": {"reference": f"urn:uuid:{device_id}", "display": tool}}],
+        "entity": [{"role": "source", "what": source}],
+    }
+    all_entries = [(device_id, device, f"identifier=urn:clinical-mm:extractor|{tool}"), *entries,
+                   (provenance_id, provenance, f"_tag={_PROVENANCE_TAG}|{provenance_id}")]
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    for rid, resource, if_none_exist in all_entries:
+        _check_status(resource)
+        request: dict[str, Any] = {"method": "POST", "url": resource["resourceType"]}
+        if if_none_exist:
+            request["ifNoneExist"] = if_none_exist
+        bundle["entry"].append({"fullUrl": f"urn:uuid:{rid}", "resource": resource, "request": request})
+    return _validated(Bundle, bundle, "FHIR Bundle")
