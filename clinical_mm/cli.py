@@ -594,6 +594,38 @@ def evaluate_assertions(sentences: Path | None, fmt: str) -> None:
             click.echo(f"  {name:<14} {row['accuracy']:.3f}  (n={row['n']})")
 
 
+@cli.command("evaluate-medications")
+@click.option("--lines", "lines_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help='Annotated medication lines, one JSON object per line {"id", "text", "drug", "dose", "route", '
+                   '"frequency", "duration", "as_needed"} (default: the shipped development set).')
+@click.option("--heldout", is_flag=True, help="Score the shipped held-out set instead.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def evaluate_medications(lines_path: Path | None, heldout: bool, fmt: str) -> None:
+    """Precision, recall and F1 of medication dose, route, frequency, duration and as-needed on annotated
+    medication lines."""
+    import json
+
+    from clinical_mm.evaluation.medication_evaluation import (
+        HELDOUT_MEDICATION_LINES,
+        SHIPPED_MEDICATION_LINES,
+        score_medications,
+    )
+
+    try:
+        report = score_medications(lines_path or (HELDOUT_MEDICATION_LINES if heldout else SHIPPED_MEDICATION_LINES))
+    except ClinicalMMError as exc:
+        _fail(exc)
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    core = report["dose_route_frequency"]
+    click.echo(f"dose/route/frequency F1 {core['f1']:.3f} (precision {core['precision']:.3f}, recall "
+               f"{core['recall']:.3f}) on {report['n']} lines; drugs found {report['drugs_found']}/{report['n']}")
+    for name, row in report["by_attribute"].items():
+        click.echo(f"  {name:<10} F1 {row['f1']:.3f}  precision {row['precision']:.3f}  recall {row['recall']:.3f}"
+                   f"  (tp {row['tp']}, fp {row['fp']}, fn {row['fn']})")
+
+
 @cli.command()
 @click.option("--study-uid", help="StudyInstanceUID of the study to fetch.")
 @click.option("--accession", help="Accession number whose studies to fetch.")

@@ -10,12 +10,11 @@ no sentence-specific ones), so its score is a development score: the first run s
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.evaluation.annotated_jsonl import read_annotated
 from clinical_mm.extraction.extractor import ClinicalExtractor
 
 __all__ = ["SHIPPED_SENTENCES", "load_sentences", "score_assertions"]
@@ -23,26 +22,16 @@ __all__ = ["SHIPPED_SENTENCES", "load_sentences", "score_assertions"]
 SHIPPED_SENTENCES = Path(__file__).resolve().parent / "data" / "assertion_sentences.jsonl"
 
 
+def _sentence(row: dict[str, Any]) -> dict[str, Any]:
+    start, end, text = int(row["start"]), int(row["end"]), str(row["text"])
+    if not 0 <= start < end <= len(text):
+        raise ValueError
+    return {**row, "start": start, "end": end, "text": text, "assertion": str(row["assertion"]),
+            "style": str(row.get("style", "unspecified"))}
+
+
 def load_sentences(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            start, end, text = int(row["start"]), int(row["end"]), str(row["text"])
-            if not 0 <= start < end <= len(text):
-                raise ValueError
-            rows.append({**row, "start": start, "end": end, "text": text, "assertion": str(row["assertion"]),
-                         "style": str(row.get("style", "unspecified"))})
-        except (ValueError, KeyError, TypeError):
-            raise ConfigurationError(f"{path}: line {n}: expected {{text, start, end, assertion}} with a span "
-                                     "inside the text") from None
-    return rows
+    return read_annotated(path, _sentence, "{text, start, end, assertion} with a span inside the text")
 
 
 def score_assertions(path: Path, extractor: ClinicalExtractor | None = None) -> dict[str, Any]:

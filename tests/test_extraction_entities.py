@@ -44,10 +44,10 @@ def test_the_vocabulary_covers_each_entity_type_and_codes_problems_drugs_labs_an
     by_type: dict[str, set[str | None]] = {}
     for c in concepts:
         by_type.setdefault(c.type, set()).add(c.system)
-    assert by_type["problem"] == {"ICD-10-CM"} and by_type["medication"] == {"RxNorm"}
+    assert by_type["problem"] == {"ICD-10-CM"} and by_type["medication"] <= {"RxNorm", None}
     assert by_type["lab"] == {"LOINC"} and by_type["vital"] == {"LOINC"}
     assert by_type["procedure"] == by_type["device"] == by_type["anatomy"] == {None}
-    assert sum(c.type == "medication" for c in concepts) >= 100
+    assert sum(c.type == "medication" and c.system == "RxNorm" for c in concepts) >= 100
 
 
 @pytest.mark.parametrize(("text", "term", "code", "assertion", "laterality"), [
@@ -268,3 +268,27 @@ def test_extract_format_fhir_end_to_end_with_a_site_vocabulary(tmp_path: Path, m
     entities = json.loads(json_out.output)["entities"]
     assert [(e["type"], e["concept"], e["assertion"]) for e in entities] == [
         ("problem", "Pneumothorax, unspecified", "absent"), ("medication", "made-up drug", "present")]
+
+
+def test_medication_dose_route_frequency_f1_on_both_annotated_sets_and_the_cli(tmp_path: Path) -> None:
+    from clinical_mm.evaluation.medication_evaluation import (
+        HELDOUT_MEDICATION_LINES,
+        SHIPPED_MEDICATION_LINES,
+        score_medications,
+    )
+
+    for path, n in ((SHIPPED_MEDICATION_LINES, 158), (HELDOUT_MEDICATION_LINES, 60)):
+        report = score_medications(path, EXTRACTOR)
+        assert report["n"] == n
+        assert report["dose_route_frequency"]["f1"] >= 0.9, report["disagreements"]
+    result = CliRunner().invoke(cli, ["evaluate-medications", "--heldout"])
+    assert result.exit_code == 0 and "dose/route/frequency F1 0.9" in result.output and "on 60 lines" in result.output
+    # a wrong dose counts against precision and recall; a line that does not parse is refused with its number
+    own = tmp_path / "own.jsonl"
+    own.write_text(json.dumps({"id": "x", "text": "Lisinopril 10 mg PO daily", "drug": "Lisinopril",
+                               "dose": ["20 mg"], "route": "PO", "frequency": "DAILY"}) + "\n")
+    dose = score_medications(own, EXTRACTOR)["by_attribute"]["dose"]
+    assert (dose["tp"], dose["fp"], dose["fn"]) == (0, 1, 1)
+    own.write_text("\n" + json.dumps({"text": "Lisinopril 10 mg", "drug": "metformin"}) + "\n")
+    refused = CliRunner().invoke(cli, ["evaluate-medications", "--lines", str(own)])
+    assert refused.exit_code != 0 and "line 2: expected" in refused.output

@@ -21,12 +21,12 @@ _NUMBER = r"(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|one|two|three|four|five|six|half|1
 # --- routes: code -> patterns (lower case)
 ROUTES: dict[str, str] = {
     "PO": r"p\.?o\.?|by mouth|orally|oral|per os|po/ng",
-    "IV": r"i\.?v\.?(?: push| piggyback| infusion| drip)?|ivpb|intravenous(?:ly)?",
+    "IV": r"i\.?v\.?(?: push| piggyback| infusion| drip)?|ivpb|intravenous(?:ly)?|drip|gtt|infusion",
     "IM": r"i\.?m\.?|intramuscular(?:ly)?",
     "SC": r"s\.?c\.?|s\.?q\.?|subq|sub-q|subcut|subcutaneous(?:ly)?",
     "SL": r"s\.?l\.?|sublingual(?:ly)?|under the tongue",
     "PR": r"p\.?r\.?|per rectum|rectal(?:ly)?",
-    "INH": r"inh|inhaled|inhalation|via nebulizer|nebulized|neb|nebs|mdi|via inhaler",
+    "INH": r"inh|inhaled|inhalation|via nebulizer|nebulized|neb|nebs|nebulizer|mdi|inhaler|inhale",
     "TOP": r"topical(?:ly)?|to affected area",
     "TD": r"transdermal(?:ly)?|patch",
     "NAS": r"intranasal(?:ly)?|nasal(?:ly)?|per nostril|each nostril",
@@ -46,8 +46,8 @@ _FREQUENCIES: list[tuple[str, str]] = [
     ("TID", r"t\.?\s?i\.?\s?d\.?|three times (?:a|per) day|three times daily|3 times (?:a|per) day|3 times daily"),
     ("BID", r"b\.?\s?i\.?\s?d\.?|twice (?:a|per) day|twice daily|two times (?:a|per) day|2 times (?:a|per) day|"
             r"2 times daily"),
-    ("WEEKLY", r"weekly|once (?:a|per) week|every week|q\s?week|q\s?wk|qweek"),
-    ("MONTHLY", r"monthly|once (?:a|per) month|every month"),
+    ("WEEKLY", r"weekly|once weekly|once (?:a|per) week|every week|q\s?week|q\s?wk|qweek"),
+    ("MONTHLY", r"monthly|once monthly|once (?:a|per) month|every month"),
     ("DAILY", r"q\.?\s?d\.?|daily|once daily|once (?:a|per) day|every day|each day|per day|/day|a day|q\s?day|"
               r"qdaily"),
     ("ONCE", r"once|x\s?1|one time|stat|single dose|now"),
@@ -74,11 +74,12 @@ _DOSE_UNITS = (r"mg/kg/h(?:r|our)?|mcg/kg/min|mg/kg|units?/kg(?:/h(?:r|our)?)?|u
                r"patch(?:es)?|inhalations?|vials?|ampules?|suppositor(?:y|ies)|%")
 _DOSE = re.compile(rf"(?<![a-z0-9./])(?P<value>{_NUMBER}(?:\s*(?:-|to)\s*{_NUMBER})?)\s*(?P<unit>{_DOSE_UNITS})"
                    rf"(?![a-z0-9])")
+_FORM = re.compile(r"\s*(?:er|xl|sr|dr|ec|odt)?\s*(tablets?|tabs?|capsules?|caps?)(?![a-z])")
 _DURATION = re.compile(
-    rf"(?:for|x|times|over|during)\s*(?:the\s+next\s+|a\s+total\s+of\s+|another\s+)?(?P<value>{_NUMBER}|a|an)\s*"
+    rf"(?<![a-z])(?:for|x|over|during)\s*(?:the\s+next\s+|a\s+total\s+of\s+|another\s+)?(?P<value>{_NUMBER}|a|an)\s*"
     r"(?:more\s+)?(?P<unit>days?|d|weeks?|wks?|w|months?|mos?|hours?|hrs?|doses?)(?![a-z0-9])")
 _PRN = re.compile(r"(?<![a-z0-9])(?:p\.?r\.?n\.?|as needed|if needed|when needed)(?![a-z0-9])"
-                  r"(?:\s*(?:for|for\s+the)?\s*(?P<reason>(?!for\b)[a-z][a-z -]{1,30}?))?"
+                  r"(?:\s*(?:for|for\s+the)?\s*(?P<reason>(?!for\b)[a-z][a-z /-]{1,30}?))?"
                   r"(?=$|[,.;)\n]|\s+(?:and|or|max|maximum|not to|up to|x|for \d|q\d|every)\b)")
 
 
@@ -145,25 +146,34 @@ def parse_sig(text: str, start: int, end: int) -> Sig:
         spans["duration"] = (start + m.start(), start + m.end())
         taken.append((m.start(), m.end()))
         break
-    for m in _DOSE.finditer(window):
-        if not free(m.start(), m.end()):
-            continue
+    doses = [m for m in _DOSE.finditer(window) if free(m.start(), m.end())]
+    if doses:
+        m = doses[0]
         dose_value, dose_unit = _number(m.group("value")), _unit(m.group("unit"))
+        # "500 mg tablet ... take 2 tablets": 500 mg is the strength, the dose is 2 tablets = 1000 mg
+        form = _FORM.match(window, m.end())
+        count = next((d for d in doses[1:] if _unit(d.group("unit")) == _unit(form.group(1))), None) if form else None
+        if count is not None:
+            n = _number(count.group("value"))
+            try:
+                dose_value = f"{float(n) * float(dose_value):g}"
+            except ValueError:
+                dose_value, dose_unit = n, _unit(count.group("unit"))
+            m = count
         dose = f"{dose_value} {dose_unit}"
         spans["dose"] = (start + m.start(), start + m.end())
         taken.append((m.start(), m.end()))
-        break
     for m in _PRN.finditer(window):
         as_needed = True
         reason = (m.group("reason") or "").strip() or None
         spans["as_needed"] = (start + m.start(), start + m.end())
         taken.append((m.start(), m.end()))
         break
-    for code, pattern in _FREQUENCY:
-        hit = next((h for h in pattern.finditer(window) if free(h.start(), h.end())), None)
-        if hit is None:
-            continue
-        m = hit
+    # the first frequency stated ("125 mg IV once, then 40 mg IV q8h" is once); at one place the longest
+    hits = [(h.start(), -(h.end() - h.start()), code, h) for code, pattern in _FREQUENCY
+            for h in pattern.finditer(window) if free(h.start(), h.end())]
+    if hits:
+        _, _, code, m = min(hits, key=lambda h: (h[0], h[1]))
         if code.startswith("Q{n}"):
             n = m.group("n") or (m.groupdict().get("n2") or "")
             frequency = code.replace("{n}", n).replace("{m}", m.groupdict().get("m") or "")
@@ -171,7 +181,6 @@ def parse_sig(text: str, start: int, end: int) -> Sig:
             frequency = code
         spans["frequency"] = (start + m.start(), start + m.end())
         taken.append((m.start(), m.end()))
-        break
     for m in _ROUTE.finditer(window):
         if free(m.start(), m.end()):
             route = m.lastgroup

@@ -28,6 +28,7 @@ __all__ = ["ClinicalExtractor", "Entity", "TargetMention"]
 _DISTANCE = re.compile(r"\s*(?:above|below|beyond|from|proximal to|distal to|into|within|past|short of)\b", re.I)
 _MEASURED = re.compile(r"[\s,]*(?:(?:which|that)\s+)?(?:measuring|measures|measured|sized|of|is|at)?\s*"
                        r"(?:approximately|about|up to|roughly|~)?\s*", re.I)
+_SIG_VERB = re.compile(r"\s*(?:take|inhale|apply|inject|instill|use|give|place|dissolve|chew)\b", re.I)
 _SIDED: frozenset[str] = frozenset({"problem", "anatomy", "device", "procedure", "measurement"})
 
 
@@ -150,9 +151,14 @@ class ClinicalExtractor:
             lo, hi = bounds(m.start)
             attrs: dict[str, object] = {}
             if kind == "medication":
-                nxt = next((n.start for n in matches[i + 1:] if n.concept.type == "medication"), hi)
                 line_end = text.find("\n", m.end)
-                limit = min(nxt, hi, len(text) if line_end == -1 else line_end)
+                line_end = len(text) if line_end == -1 else line_end
+                nxt = next((n.start for n in matches[i + 1:] if n.concept.type == "medication"), line_end)
+                # "Atorvastatin 40 mg tablet. Take 1 tablet by mouth at bedtime.": the instructions go on
+                end = hi
+                while end < line_end and _SIG_VERB.match(text, end):
+                    end = bounds(_SIG_VERB.match(text, end).end())[1]  # type: ignore[union-attr]
+                limit = min(nxt, max(end, hi), line_end)
                 attrs.update(parse_sig(text, m.end, limit).to_dict())
             elif kind in ("lab", "vital", "measurement"):
                 nxt = next((n.start for n in matches[i + 1:]), hi)

@@ -1,0 +1,35 @@
+"""The one reader of annotated JSON-lines sets (assertion sentences, medication lines): a row that does not
+parse is refused with its line number and what a line must hold, never with its text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from clinical_mm.errors import ConfigurationError
+
+__all__ = ["read_annotated"]
+
+
+def read_annotated(path: Path, parse: Callable[[dict[str, Any]], dict[str, Any]], expected: str
+                   ) -> list[dict[str, Any]]:
+    """``parse(row)`` of each non-empty line of ``path``; ``parse`` raises ValueError, KeyError or TypeError
+    for a row it cannot take."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from None
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise TypeError
+            rows.append(parse(row))
+        except (ValueError, KeyError, TypeError):
+            raise ConfigurationError(f"{path}: line {n}: expected {expected}") from None
+    return rows
