@@ -533,29 +533,17 @@ def extract(file: Any, jsonl: Any, targets: tuple[str, ...], fmt: str, vocabular
     into the input text. Audited (counts and hashes, no text)."""
     import json
 
-    from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
-    from clinical_mm.extraction.extractor import ClinicalExtractor
+    from clinical_mm.extraction.notes import NoteExtraction
 
     try:
         settings = Settings()
         items = _read_items(file, jsonl, targets)
-        texts = [text for _, text, _ in items]
-        if not assume_deidentified:
-            from clinical_mm.deid.text_deidentifier import TextDeidentifier
-
-            deid = TextDeidentifier(_key(settings, key_file))
-            texts = [deid.mask(text, spans) for text, spans in zip(texts, deid.find_many(texts), strict=True)]
-        extractor = ClinicalExtractor(vocabulary=_vocabulary(settings, vocabularies))
-        lines = [json.dumps(extractor.document(ident, text, wanted, fmt))
-                 for (ident, _, wanted), text in zip(items, texts, strict=True)]
+        extraction = NoteExtraction(None if assume_deidentified else _key(settings, key_file),
+                                    _vocabulary(settings, vocabularies))
         sink = SQLiteAuditSink(settings.audit_path)
         try:
-            sink.append(AuditRecord(settings.actor, "extract", "ok",
-                                    input_hash=sha256_hex("\x00".join(t for _, t, _ in items)),
-                                    output_hash=sha256_hex("\n".join(lines)),
-                                    detail=f"{len(items)} texts, {fmt}"
-                                           + (", assumed de-identified" if assume_deidentified else ", de-identified")))
+            lines = [json.dumps(o) for o in extraction.run(items, fmt, assume_deidentified, sink, settings.actor)]
         finally:
             sink.close()
     except ClinicalMMError as exc:
@@ -592,6 +580,78 @@ def evaluate_assertions(sentences: Path | None, fmt: str) -> None:
     for group in ("by_assertion", "by_style"):
         for name, row in report[group].items():
             click.echo(f"  {name:<14} {row['accuracy']:.3f}  (n={row['n']})")
+
+
+@cli.command("label-report")
+@click.argument("file", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--jsonl", "jsonl", type=click.File("r", encoding="utf-8"),
+              help='Input lines {"id", "text"}: one output line each.')
+def label_report(file: Any, jsonl: Any) -> None:
+    """Label radiology reports: each of the 14 CheXpert observations and each triage flag as positive, negative,
+    uncertain or not_mentioned. Prints {"id", "chexpert", "flags"} per report (labels only, no text); audited."""
+    import json
+
+    from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
+    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+    from clinical_mm.extraction.chexpert import RadiologyReportLabeler
+
+    try:
+        settings = Settings()
+        items = _read_items(file, jsonl, ())
+        labeler = RadiologyReportLabeler()
+        lines = [json.dumps({"id": ident, **labeler.label(text)}) for ident, text, _ in items]
+        sink = SQLiteAuditSink(settings.audit_path)
+        try:
+            sink.append(AuditRecord(settings.actor, "label-report", "ok",
+                                    input_hash=sha256_hex("\x00".join(t for _, t, _ in items)),
+                                    output_hash=sha256_hex("\n".join(lines)), detail=f"{len(items)} reports"))
+        finally:
+            sink.close()
+    except ClinicalMMError as exc:
+        _fail(exc)
+    for line in lines:
+        click.echo(line)
+
+
+@cli.command("evaluate-report-labels")
+@click.option("--reports", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help='Labelled reports, one JSON object per line {"id", "text", "chexpert": {...}, "flags": {...}} '
+                   "(default: the shipped hand-written set).")
+@click.option("--heldout", is_flag=True, help="Score the shipped held-out reports instead.")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Score the flags on a synthetic study manifest (clinical-mm synth) instead.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def evaluate_report_labels(reports: Path | None, heldout: bool, manifest: Path | None, fmt: str) -> None:
+    """Agreement of the report labeler with labelled reports (F1 per class: positive, negative, uncertain) or
+    with a synthetic manifest's flags (F1 of positive flags)."""
+    import json
+
+    from clinical_mm.evaluation.report_label_evaluation import (
+        HELDOUT_REPORTS,
+        SHIPPED_REPORTS,
+        score_manifest,
+        score_reports,
+    )
+
+    try:
+        if manifest is not None:
+            report = score_manifest(manifest)
+        else:
+            report = score_reports(reports or (HELDOUT_REPORTS if heldout else SHIPPED_REPORTS))
+    except ClinicalMMError as exc:
+        _fail(exc)
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    if manifest is not None:
+        click.echo(f"flags F1 {report['micro']['f1']:.3f} on {report['n']} reports")
+        for name, row in report["by_flag"].items():
+            click.echo(f"  {name:<18} F1 {row['f1']:.3f}  (tp {row['tp']}, fp {row['fp']}, fn {row['fn']})")
+        return
+    for kind in ("chexpert", "flags"):
+        row = report[kind]
+        classes = "  ".join(f"{c} {v['f1']:.3f}" for c, v in row["by_class"].items())
+        click.echo(f"{kind}: F1 {row['micro']['f1']:.3f} on {report['n']} reports ({classes})")
 
 
 @cli.command("evaluate-medications")

@@ -20,6 +20,7 @@ from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.connectors.file_source import FileStudySource, SourceStudy
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.errors import ClinicalMMError, DeidentificationError, InputError, OutputError
+from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 from clinical_mm.model.report_generator import ReportGenerator
 from clinical_mm.outputs.fhir_r4 import ReportBundleBuilder
 from clinical_mm.study_scope import ChestRadiographScope
@@ -62,6 +63,17 @@ class AnalysisPipeline:
         self.scope = scope or ChestRadiographScope()
         loaded = generator.loaded
         self.fhir = ReportBundleBuilder(loaded.model_id, loaded.sha256)
+        self.report_labeler = RadiologyReportLabeler()
+
+    def check_draft(self, findings: str, impression: str, flags: dict[str, float], raised: list[str]
+                    ) -> dict[str, object]:
+        """What the draft states of each flag (positive, negative, uncertain, not mentioned, read by the report
+        labeler), and the flags where draft and flags disagree: raised but not stated (negative or not
+        mentioned), or stated positive but not raised. For the reviewer's attention; it changes no priority."""
+        stated = self.report_labeler.flags(f"FINDINGS: {findings}\nIMPRESSION: {impression}")
+        disagree = [f for f in flags if (f in raised and stated[f] in ("negative", "not_mentioned"))
+                    or (f not in raised and stated[f] == "positive")]
+        return {"stated": stated, "disagree": disagree}
 
     def _audit(self, *, outcome: str, input_hash: str = "", study: str = "", output_hash: str = "",
                detail: str = "") -> None:
@@ -137,7 +149,8 @@ class AnalysisPipeline:
         result = StudyResult(source=source, study_uid=study.study_uid, flags=draft.flags, thresholds=draft.thresholds,
                              raised=draft.raised, priority=draft.priority, findings=draft.findings,
                              impression=draft.impression, fhir=fhir_path.relative_to(out_dir).as_posix(),
-                             accession=study.accession)
+                             accession=study.accession,
+                             draft_check=self.check_draft(draft.findings, draft.impression, draft.flags, draft.raised))
         t = time.perf_counter()
         output_hash = sha256_hex(json.dumps(result.to_json(), sort_keys=True) + bundle_text)
         self._audit(outcome="analyzed", input_hash=input_hash, study=study.study_uid, output_hash=output_hash,

@@ -69,6 +69,7 @@ class StudyResult:
     error: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     accession: str | None = None  # the accession pseudonym (not in results.jsonl)
+    draft_check: dict[str, object] | None = None  # what the draft states of each flag, and where it disagrees
 
     def to_json(self) -> dict[str, object]:
         """The results.jsonl line: no PHI, sources relative to the analysed path."""
@@ -78,4 +79,5 @@ class StudyResult:
             "source": self.source, "study": self.study_uid, "flags": self.flags, "thresholds": self.thresholds,
             "raised": self.raised, "priority": self.priority, "findings": self.findings,
             "impression": self.impression, "fhir": self.fhir,
+            **({"draft_check": self.draft_check} if self.draft_check is not None else {}),
         }

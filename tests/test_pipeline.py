@@ -15,7 +15,8 @@ from clinical_mm.cli import cli
 from clinical_mm.findings import FINDINGS, PRIORITIES
 from clinical_mm.synth.study_synthesizer import SynthStudy
 
-RESULT_KEYS = {"source", "study", "flags", "thresholds", "raised", "priority", "findings", "impression", "fhir"}
+RESULT_KEYS = {"source", "study", "flags", "thresholds", "raised", "priority", "findings", "impression", "fhir",
+               "draft_check"}
 
 
 def _analyze(src: Path, out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
@@ -53,6 +54,14 @@ def test_when_batch_is_mixed_then_every_study_gets_one_line_and_the_batch_goes_o
         assert all(0.0 <= p <= 1.0 for p in line["flags"].values())  # type: ignore[union-attr]
         assert line["priority"] in PRIORITIES and line["impression"]
         assert set(line["raised"]) <= set(FINDINGS)  # type: ignore[arg-type]
+        check = line["draft_check"]  # the draft read back by the report labeler, disagreements listed
+        assert set(check["stated"]) == set(FINDINGS)  # type: ignore[index]
+        for flag in FINDINGS:
+            stated = check["stated"][flag]  # type: ignore[index]
+            assert stated in ("positive", "negative", "uncertain", "not_mentioned")
+            expected = (flag in line["raised"] and stated in ("negative", "not_mentioned")) or (  # type: ignore[operator]
+                flag not in line["raised"] and stated == "positive")  # type: ignore[operator]
+            assert (flag in check["disagree"]) == expected  # type: ignore[index]
         bundle = json.loads((tmp_path / "out" / str(line["fhir"])).read_text())
         Bundle.model_validate(bundle)
         kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]

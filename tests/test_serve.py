@@ -313,3 +313,37 @@ def test_when_serve_runs_on_postgresql_then_a_study_is_analysed_and_delivered(
     finally:
         svc.stop()
     assert not (tmp_path / "data" / "service.sqlite").exists()  # the state lives in PostgreSQL
+
+
+def test_when_a_radiologist_posts_a_note_then_entities_come_back_de_identified_and_audited(service: Service) -> None:
+    radiologist = service.cli("keys", "create", "--role", "radiologist")
+    pacs = service.cli("keys", "create", "--role", "pacs")
+    auditor = service.cli("keys", "create", "--role", "auditor")
+    service.start()
+    note = ("Seen by Dr. Halvorsen on 07/22/2031, MRN 4417820.\nHPI: Denies chest pain.\n"
+            "Meds: lisinopril 10 mg PO daily.\nIMPRESSION: No pneumothorax. Small left pleural effusion.")
+    url = f"{service.base}/v1/notes/extract"
+    body = {"id": "n1", "text": note, "targets": ["pneumothorax"]}
+    assert httpx.post(url, json=body).status_code == 401
+    assert httpx.post(url, json=body, headers={"Authorization": f"Bearer {pacs}"}).status_code == 403
+    h = {"Authorization": f"Bearer {radiologist}"}
+    r = httpx.post(url, json=body, headers=h, timeout=120)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["id"] == "n1" and out["targets"][0]["assertion"] == "absent"
+    by_text = {e["text"]: e for e in out["entities"]}
+    assert note[by_text["lisinopril"]["start"]:by_text["lisinopril"]["end"]] == "lisinopril"
+    assert by_text["lisinopril"]["dose"] == "10 mg" and by_text["lisinopril"]["code"]["code"] == "29046"
+    assert by_text["chest pain"]["assertion"] == "absent"
+    assert by_text["pleural effusion"]["laterality"] == "left"
+    fhir = httpx.post(url, json={**body, "format": "fhir"}, headers=h, timeout=120)
+    assert fhir.status_code == 200 and fhir.json()["resourceType"] == "Bundle"
+    for text in (r.text, fhir.text):
+        assert "Halvorsen" not in text and "07/22/2031" not in text and "4417820" not in text
+    too_long = httpx.post(url, json={"text": "x" * 200_001}, headers=h)
+    assert too_long.status_code == 422
+    audit = httpx.get(f"{service.base}/v1/audit?limit=1000", headers={"Authorization": f"Bearer {auditor}"}).json()
+    extracts = [a for a in audit if a["action"] == "extract"]
+    assert [a["detail"] for a in extracts] == ["1 texts, json, de-identified", "1 texts, fhir, de-identified"]
+    assert all(a["actor"].startswith("k_") for a in extracts)
+    assert "Halvorsen" not in json.dumps(audit) and "Halvorsen" not in service.log.read_text()

@@ -18,6 +18,7 @@ from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.config import PseudonymKey
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
+from clinical_mm.extraction.notes import NoteExtraction
 from clinical_mm.service.app import ServiceContext, create_app
 from clinical_mm.service.auth import JwtVerifier
 from clinical_mm.service.preview import StudyPreview
@@ -36,7 +37,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
     store = ServiceStore(root / "service.sqlite")
     ctx = ServiceContext(store, SQLiteAuditSink(root / "audit.sqlite"), ["127.0.0.1"], root / "results",
                          StudyPreview(DicomDeidentifier(key)).render, Spool(root / "spool", store, Pseudonymizer(key)),
-                         JwtVerifier(secret=SECRET, public_key_file=None, issuer=None, audience="clinical-mm"))
+                         JwtVerifier(secret=SECRET, public_key_file=None, issuer=None, audience="clinical-mm"),
+                         extraction=NoteExtraction(key))
     return create_app(ctx)
 
 

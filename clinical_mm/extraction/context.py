@@ -82,6 +82,7 @@ RULES: tuple[ContextRule, ...] = tuple([
         "no acute", "patient was not", "cannot see", "no focal", "denies history of", "denies any history of",
         "no prior history of", "no previous", "no past history of", "no personal history of", "denies any",
         "no prior", "not had", "no recent", r"(?:is|was|were|are) negative for",
+        "removal of", "interval removal of",
     ]),
     *_rules("absent", "backward", [
         "is ruled out", "are ruled out", "was ruled out", "were ruled out", "has been ruled out",
@@ -91,16 +92,18 @@ RULES: tuple[ContextRule, ...] = tuple([
         "have resolved", "was negative", "is negative", "were negative",
         "not evident", "no longer seen", "no longer present", "not found", "not observed", "unlikely",
         "is unlikely", "very unlikely", "highly unlikely",
+        "has been removed", "have been removed", "was removed", "were removed",
     ]),
     *_rules("absent", "backward", ["none", "free", "negative"], max_scope=3),
-    *_rules("absent", "both", ["resolved", "ruled out", "absent"], max_scope=5),
+    *_rules("absent", "both", ["resolved", "ruled out", "absent", "removed"], max_scope=5),
     # --- possible (uncertain)
     *_rules("possible", "forward", [
         "possibly", "probably", "suspect", "suspicion of", "suspicious for", "concerning for", "concern for",
         "question of", "rule out", "r/o", "to rule out", "evaluate for", "eval for", "assess for",
         "cannot exclude", "cannot rule out", "can not exclude", "can not rule out", "could not exclude",
         "could not rule out", "may represent", "may be", "might be", "could be", "could represent", "may reflect",
-        "may have", "differential diagnosis includes", "ddx", "differential includes", "presumed", "presumably",
+        "may have", "could reflect", "might reflect", "may indicate", "could indicate", "might represent",
+        "differential diagnosis includes", "ddx", "differential includes", "presumed", "presumably",
         "worrisome for", "suggestive of", "suggests", "suggesting", "equivocal", "borderline",
         "uncertain", "unclear if", "unclear whether", "concern is for", "thought to be", "felt to be", "favored",
         "favor", "correlation for", "correlate for", "possible", "probable", "likely", "questionable",
@@ -217,8 +220,10 @@ class ConText:
         lower = sentence.lower()
         out = []
         for t in modifiers:
+            # a new claim (a trigger of another category) ends a scope; dating a mention ("seen previously")
+            # does not end a claim about it ("the pneumothorax seen previously has resolved")
             stops = [s for s in triggers if s.rule.category == "terminate"
-                     or (s.rule.category != "pseudo" and s.rule.category != t.rule.category)]
+                     or (s.rule.category not in ("pseudo", "historical") and s.rule.category != t.rule.category)]
             start, end = t.start, t.end
             if t.rule.direction in ("forward", "both"):
                 end = min([s.start for s in stops if s.start >= t.end] + [len(sentence)])

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink
 from clinical_mm.errors import ClinicalMMError, DeidentificationError, InputError
+from clinical_mm.extraction.notes import NoteExtraction
 from clinical_mm.service.auth import JwtVerifier
 from clinical_mm.service.pull import StudyPuller
 from clinical_mm.service.spool import Spool
@@ -37,7 +38,8 @@ class ServiceContext:
                  preview: Callable[[list[Path]], bytes], spool: Spool, jwt: JwtVerifier | None = None,
                  ready: Callable[[], bool] = lambda: True,
                  on_signed: Callable[[str, dict[str, Any]], None] = lambda study, report: None,
-                 puller: StudyPuller | None = None) -> None:
+                 puller: StudyPuller | None = None, extraction: NoteExtraction | None = None) -> None:
+        self.extraction = extraction  # de-identifies and extracts notes for POST /v1/notes/extract
         self.puller = puller  # pulls from the PACS by DICOMweb (None: no DICOMweb source configured)
         self.jwt = jwt
         self.on_signed = on_signed  # queues the signed report for the hospital's FHIR server
@@ -68,6 +70,17 @@ class SignIn(BaseModel):
 
 class RejectIn(BaseModel):
     reason: str = Field(min_length=3, max_length=2000, examples=["Wrong laterality in the draft; dictating from scratch."])
+
+
+class NoteIn(BaseModel):
+    """A clinical note or report to extract from (it may hold PHI: it is de-identified before anything reads it)."""
+
+    id: str = Field("note", max_length=200, pattern=r"^[^\x00-\x1f]*$", description="Echoed in the output")
+    text: str = Field(max_length=200_000, examples=["HPI: 67M with HTN. Denies chest pain.\nMeds: lisinopril 10 mg "
+                                                     "PO daily.\nIMPRESSION: No pneumothorax."])
+    targets: list[str] = Field(default_factory=list, max_length=50, description="Terms to find and assert")
+    format: Literal["json", "fhir"] = Field("json", description="json: entities and targets; fhir: an R4 Bundle")
+    assume_deidentified: bool = Field(False, description="The text is de-identified already (recorded in the audit log)")
 
 
 class PullIn(BaseModel):
@@ -102,6 +115,13 @@ _RESULT = {"study": _STUDY, "flags": {"pneumothorax": 0.91, "effusion": 0.08}, "
            "impression": "Small right pneumothorax.", "fhir": f"fhir/{_STUDY}.json"}
 _EXAMPLES: dict[str, Any] = {
     "health": {"status": "ok"},
+    "extraction": {"id": "note", "entities": [
+        {"type": "medication", "text": "lisinopril", "start": 28, "end": 38,
+         "code": {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "29046", "display": "lisinopril"},
+         "concept": "lisinopril", "assertion": "present", "section": "medications", "cues": [], "dose": "10 mg",
+         "route": "PO", "frequency": "DAILY"}],
+        "targets": [{"target": "pneumothorax", "found": True, "start": 66, "end": 78, "assertion": "absent",
+                     "section": "impression", "cues": ["No"]}]},
     "ready": {"status": "ready"},
     "report": {"resourceType": "DiagnosticReport", "status": "final", "conclusion": "Small right pneumothorax.",
                "performer": [{"identifier": {"system": "urn:clinical-mm:reviewer", "value": "k_1a2b3c4d5e6f"},
@@ -422,6 +442,22 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         except (InputError, DeidentificationError) as exc:
             raise HTTPException(422, f"no preview ({exc.__class__.__name__})") from None
         return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    @app.post("/v1/notes/extract", tags=["extraction"], responses=_ok(
+        "extraction", **{"503": {"description": "extraction is not configured"}}))
+    async def extract_note(body: NoteIn, who: Radiologist) -> dict[str, Any]:
+        """Structured facts from a clinical note or report: coded entities (problems, medications with dose,
+        route and frequency, labs and vitals with values, measurements, procedures, devices, anatomy) and the
+        targets asked for, each asserted (present, absent, possible, historical, family, hypothetical), or the
+        same as a FHIR R4 Bundle. The text is de-identified first (PHI masked, offsets kept); audited (hashes
+        and counts, no text)."""
+        extraction = ctx.extraction
+        if extraction is None:
+            raise HTTPException(503, "extraction is not configured")
+        targets = [t for t in body.targets if t.strip()]
+        out = await run_in_threadpool(extraction.run, [(body.id, body.text, targets)], body.format,
+                                      body.assume_deidentified, ctx.audit, who.key_id)
+        return out[0]
 
     @app.get("/v1/jobs", tags=["operations"], responses=_ok("worklist"))
     def jobs(_: Admin, state: Literal["received", "deidentified", "analyzed", "delivered", "failed"] | None = None

@@ -47,6 +47,8 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     from clinical_mm.deid import DicomDeidentifier
     from clinical_mm.deid.pseudonymizer import Pseudonymizer
     from clinical_mm.deid.vault import PseudonymVault
+    from clinical_mm.extraction.notes import NoteExtraction
+    from clinical_mm.extraction.vocabulary import Vocabulary
     from clinical_mm.model.report_generator import ReportGenerator
     from clinical_mm.pipeline import AnalysisPipeline
     from clinical_mm.service.app import ServiceContext, create_app
@@ -99,6 +101,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                            callback_hosts=options.callback_hosts, vault=vault, egress=egress,
                            puller=puller)
     preview = StudyPreview(DicomDeidentifier(key))
+    extraction = NoteExtraction(key, Vocabulary.load([settings.vocabulary] if settings.vocabulary else []))
     verifier = None
     if settings.jwt_secret is not None or settings.jwt_public_key_file is not None:
         verifier = JwtVerifier(secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
@@ -106,7 +109,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                                audience=settings.jwt_audience)
     app = create_app(ServiceContext(store, audit, options.callback_hosts, settings.data_dir / "results",
                                     preview.render, spool, verifier, ready=lambda: worker.running,
-                                    on_signed=worker.queue_signed, puller=puller))
+                                    on_signed=worker.queue_signed, puller=puller, extraction=extraction))
     listener.start()
     worker.start()
     _log.info("serving HTTP on %s:%d, DICOM %s on %s:%d", options.host, options.port, options.ae_title,

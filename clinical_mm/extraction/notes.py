@@ -1,0 +1,47 @@
+"""Extraction as the CLI and the service run it: de-identify the texts first (PHI masked in place, so offsets
+stay those of the input), then extract, and record one audit entry (counts and hashes, never text)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
+from clinical_mm.config import PseudonymKey
+from clinical_mm.errors import ConfigurationError
+from clinical_mm.extraction.extractor import ClinicalExtractor
+from clinical_mm.extraction.vocabulary import Vocabulary
+
+__all__ = ["NoteExtraction"]
+
+
+class NoteExtraction:
+    """De-identify, extract, audit. ``key`` may be None only for callers that always pass
+    ``assume_deidentified``."""
+
+    def __init__(self, key: PseudonymKey | None, vocabulary: Vocabulary | None = None) -> None:
+        self.key = key
+        self.extractor = ClinicalExtractor(vocabulary=vocabulary)
+        self._deid: Any = None
+
+    def run(self, items: Sequence[tuple[str, str, list[str]]], fmt: str, assume_deidentified: bool,
+            audit: AuditSink, actor: str) -> list[dict[str, Any]]:
+        """One output per (id, text, targets): ``{"id", "entities", "targets"}`` or a FHIR Bundle (``fmt``)."""
+        texts = [text for _, text, _ in items]
+        if not assume_deidentified:
+            if self._deid is None:
+                from clinical_mm.deid.text_deidentifier import TextDeidentifier
+
+                if self.key is None:
+                    raise ConfigurationError("de-identifying notes needs a pseudonymisation key")
+                self._deid = TextDeidentifier(self.key)
+            texts = [self._deid.mask(t, spans) for t, spans in zip(texts, self._deid.find_many(texts), strict=True)]
+        out = [self.extractor.document(ident, text, wanted, fmt)
+               for (ident, _, wanted), text in zip(items, texts, strict=True)]
+        audit.append(AuditRecord(actor, "extract", "ok",
+                                 input_hash=sha256_hex("\x00".join(t for _, t, _ in items)),
+                                 output_hash=sha256_hex("\n".join(json.dumps(o) for o in out)),
+                                 detail=f"{len(items)} texts, {fmt}"
+                                        + (", assumed de-identified" if assume_deidentified else ", de-identified")))
+        return out
