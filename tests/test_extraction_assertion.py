@@ -51,6 +51,9 @@ def _assert(text: str, target: str) -> str:
     ("Return if chest pain recurs.", "chest pain", "hypothetical"),                        # forward
     ("Enoxaparin for DVT prophylaxis.", "DVT", "hypothetical"),                            # backward
     ("NO PNEUMOTHORAX.", "PNEUMOTHORAX", "absent"),                                        # upper case
+    ("H/o MI in 2019.", "MI", "historical"),                                               # a cue with a slash
+    ("Daughter-in-law has asthma.", "asthma", "family"),                                   # inside a hyphenated word
+    ("Meds given; no.", "Meds", "present"),                                                # punctuation between
     ("Hyponatremia, likely secondary to SIADH.", "SIADH", "possible"),
     ("Hyponatremia, likely secondary to SIADH.", "Hyponatremia", "present"),
 ])

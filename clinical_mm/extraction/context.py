@@ -173,12 +173,18 @@ RULES: tuple[ContextRule, ...] = tuple([
 # A trigger that is a single word must not be a whole-word part of a longer word; ";" and ":" and "?" are
 # their own tokens.
 _TOKEN = re.compile(r"[a-z0-9]+(?:['/-][a-z0-9]+)*|[^\sa-z0-9]")
+# what terms are matched by: runs of letters and digits, and each other character alone
+_PIECE = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
+
+
+def _is_pattern(term: str) -> bool:
+    return any(c in term for c in "([\\")
 
 
 def _pattern(term: str) -> str:
     """A term's regular expression: words joined by any white space; a term with ``(``, ``[`` or a backslash
     is a regular expression already."""
-    body = r"\s+".join(w if any(c in term for c in "([\\") else re.escape(w) for w in term.split(" "))
+    body = r"\s+".join(w if _is_pattern(term) else re.escape(w) for w in term.split(" "))
     left = r"(?<![a-z0-9])" if term[:1].isalnum() else ""
     right = r"(?![a-z0-9])" if term[-1:].isalnum() or term.endswith(")") else ""
     return left + body + right
@@ -198,18 +204,53 @@ class ConText:
 
     def __init__(self, rules: Iterable[ContextRule] = RULES, extra_rules: Iterable[ContextRule] = ()) -> None:
         self.rules = [*rules, *extra_rules]
-        # one alternation, the longest terms first, so that a pseudo-trigger or a longer term wins over a
-        # trigger word it contains; each alternative a named group whose number is the rule's index
-        order = sorted(range(len(self.rules)), key=lambda i: -len(self.rules[i].term))
-        self._regex = re.compile("|".join(f"(?P<r{i}>{_pattern(self.rules[i].term)})" for i in order))
+        # Where terms compete for the same words, the longer term wins ("no increase" over "no", "no history
+        # of" over "no"). Plain terms (words) are looked up by their words, a dictionary lookup per word and
+        # length; the few terms that are regular expressions run as one alternation, longest first.
+        self._words: dict[tuple[str, ...], tuple[int, tuple[bool, ...]]] = {}
+        patterns: list[int] = []
+        for i in sorted(range(len(self.rules)), key=lambda i: -len(self.rules[i].term)):
+            term = self.rules[i].term
+            if _is_pattern(term):
+                patterns.append(i)
+                continue
+            pieces = list(_PIECE.finditer(term))
+            # which neighbouring pieces the term writes apart (white space) and which together ("h/o")
+            apart = tuple(a.end() < b.start() for a, b in zip(pieces, pieces[1:], strict=False))
+            self._words.setdefault(tuple(p.group() for p in pieces), (i, apart))
+        self._longest = max((len(k) for k in self._words), default=0)
+        self._regex = (re.compile("|".join(f"(?P<r{i}>{_pattern(self.rules[i].term)})" for i in patterns))
+                       if patterns else None)
 
     def triggers(self, sentence: str) -> list[Trigger]:
         """The triggers in ``sentence`` (lower-cased inside), left to right, not overlapping."""
-        out = []
-        for m in self._regex.finditer(sentence.lower()):
-            group = m.lastgroup
-            assert group is not None
-            out.append(Trigger(self.rules[int(group[1:])], m.start(), m.end()))
+        lower = sentence.lower()
+        pieces = list(_PIECE.finditer(lower))
+        words = [p.group() for p in pieces]
+        found: list[tuple[int, int, int, int]] = []  # (start, -len(term), end, rule)
+        for i in range(len(pieces)):
+            for n in range(min(self._longest, len(pieces) - i), 0, -1):
+                hit = self._words.get(tuple(words[i:i + n]))
+                if hit is None:
+                    continue
+                rule, apart = hit
+                last = pieces[i + n - 1]
+                # a piece is a whole run of letters and digits, so a term's words never match inside a word
+                if all((pieces[j].end() < pieces[j + 1].start()) == apart[j - i] for j in range(i, i + n - 1)):
+                    found.append((pieces[i].start(), -len(self.rules[rule].term), last.end(), rule))
+                    break
+        if self._regex is not None:
+            for m in self._regex.finditer(lower):
+                group = m.lastgroup
+                assert group is not None
+                rule = int(group[1:])
+                found.append((m.start(), -len(self.rules[rule].term), m.end(), rule))
+        out: list[Trigger] = []
+        end = 0
+        for start, _, stop, rule in sorted(found):
+            if start >= end:
+                out.append(Trigger(self.rules[rule], start, stop))
+                end = stop
         return out
 
     @staticmethod
