@@ -565,21 +565,31 @@ def _vocabulary(settings: Settings, files: tuple[Path, ...]) -> Any:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def evaluate_assertions(sentences: Path | None, fmt: str) -> None:
     """Accuracy of the assertion of annotated mentions, overall and per assertion and note style."""
-    import json
 
     from clinical_mm.evaluation.assertion_evaluation import SHIPPED_SENTENCES, score_assertions
 
-    try:
-        report = score_assertions(sentences or SHIPPED_SENTENCES)
-    except ClinicalMMError as exc:
-        _fail(exc)
-    if fmt == "json":
-        click.echo(json.dumps(report, indent=2))
+    report = _evaluation(lambda: score_assertions(sentences or SHIPPED_SENTENCES), fmt)
+    if report is None:
         return
     click.echo(f"accuracy {report['accuracy']:.3f} on {report['n']} mentions")
     for group in ("by_assertion", "by_style"):
         for name, row in report[group].items():
             click.echo(f"  {name:<14} {row['accuracy']:.3f}  (n={row['n']})")
+
+
+def _evaluation(score: Callable[[], dict[str, Any]], fmt: str) -> dict[str, Any] | None:
+    """The report ``score()`` makes; with ``--format json`` printed here (and None returned). A typed error
+    ends the command with its message."""
+    import json
+
+    try:
+        report = score()
+    except ClinicalMMError as exc:
+        _fail(exc)
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=2))
+        return None
+    return report
 
 
 @cli.command("label-report")
@@ -624,7 +634,6 @@ def label_report(file: Any, jsonl: Any) -> None:
 def evaluate_report_labels(reports: Path | None, heldout: bool, manifest: Path | None, fmt: str) -> None:
     """Agreement of the report labeler with labelled reports (F1 per class: positive, negative, uncertain) or
     with a synthetic manifest's flags (F1 of positive flags)."""
-    import json
 
     from clinical_mm.evaluation.report_label_evaluation import (
         HELDOUT_REPORTS,
@@ -633,15 +642,9 @@ def evaluate_report_labels(reports: Path | None, heldout: bool, manifest: Path |
         score_reports,
     )
 
-    try:
-        if manifest is not None:
-            report = score_manifest(manifest)
-        else:
-            report = score_reports(reports or (HELDOUT_REPORTS if heldout else SHIPPED_REPORTS))
-    except ClinicalMMError as exc:
-        _fail(exc)
-    if fmt == "json":
-        click.echo(json.dumps(report, indent=2))
+    report = _evaluation(lambda: score_manifest(manifest) if manifest is not None else score_reports(
+        reports or (HELDOUT_REPORTS if heldout else SHIPPED_REPORTS)), fmt)
+    if report is None:
         return
     if manifest is not None:
         click.echo(f"flags F1 {report['micro']['f1']:.3f} on {report['n']} reports")
@@ -663,7 +666,6 @@ def evaluate_report_labels(reports: Path | None, heldout: bool, manifest: Path |
 def evaluate_medications(lines_path: Path | None, heldout: bool, fmt: str) -> None:
     """Precision, recall and F1 of medication dose, route, frequency, duration and as-needed on annotated
     medication lines."""
-    import json
 
     from clinical_mm.evaluation.medication_evaluation import (
         HELDOUT_MEDICATION_LINES,
@@ -671,12 +673,9 @@ def evaluate_medications(lines_path: Path | None, heldout: bool, fmt: str) -> No
         score_medications,
     )
 
-    try:
-        report = score_medications(lines_path or (HELDOUT_MEDICATION_LINES if heldout else SHIPPED_MEDICATION_LINES))
-    except ClinicalMMError as exc:
-        _fail(exc)
-    if fmt == "json":
-        click.echo(json.dumps(report, indent=2))
+    report = _evaluation(lambda: score_medications(
+        lines_path or (HELDOUT_MEDICATION_LINES if heldout else SHIPPED_MEDICATION_LINES)), fmt)
+    if report is None:
         return
     core = report["dose_route_frequency"]
     click.echo(f"dose/route/frequency F1 {core['f1']:.3f} (precision {core['precision']:.3f}, recall "

@@ -244,14 +244,20 @@ class ReportBundleBuilder:
                    (report_id, report, f"identifier={_ID_SYSTEM}|{report_id}")]
         entries += [(oid, obs, f"identifier={_ID_SYSTEM}|{oid}") for oid, obs in observations]
         entries.append((provenance_id, provenance, f"_tag={_PROVENANCE_TAG}|{provenance_id}"))
-        bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": []}
-        for rid, resource, if_none_exist in entries:
-            _check_status(resource)
-            request: dict[str, Any] = {"method": "POST", "url": resource["resourceType"]}
-            if if_none_exist:
-                request["ifNoneExist"] = if_none_exist
-            bundle["entry"].append({"fullUrl": f"urn:uuid:{rid}", "resource": resource, "request": request})
-        return _validated(Bundle, bundle, "FHIR Bundle")
+        return _transaction(entries)
+
+
+def _transaction(entries: list[tuple[str, dict[str, Any], str | None]]) -> dict[str, Any]:
+    """A validated transaction Bundle of conditional creates: (id, resource, ifNoneExist) each, status codes
+    checked."""
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    for rid, resource, if_none_exist in entries:
+        _check_status(resource)
+        request: dict[str, Any] = {"method": "POST", "url": resource["resourceType"]}
+        if if_none_exist:
+            request["ifNoneExist"] = if_none_exist
+        bundle["entry"].append({"fullUrl": f"urn:uuid:{rid}", "resource": resource, "request": request})
+    return _validated(Bundle, bundle, "FHIR Bundle")
 
 
 def final_report(draft_bundle: dict[str, Any], *, findings: str, impression: str, signer_name: str, signer_id: str,
@@ -463,13 +469,5 @@ def extraction_bundle(document_id: str, text_sha256: str, entities: list[dict[st
                    "who": {"reference": f"urn:uuid:{device_id}", "display": tool}}],
         "entity": [{"role": "source", "what": source}],
     }
-    all_entries = [(device_id, device, f"identifier=urn:clinical-mm:extractor|{tool}"), *entries,
-                   (provenance_id, provenance, f"_tag={_PROVENANCE_TAG}|{provenance_id}")]
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction", "entry": []}
-    for rid, resource, if_none_exist in all_entries:
-        _check_status(resource)
-        request: dict[str, Any] = {"method": "POST", "url": resource["resourceType"]}
-        if if_none_exist:
-            request["ifNoneExist"] = if_none_exist
-        bundle["entry"].append({"fullUrl": f"urn:uuid:{rid}", "resource": resource, "request": request})
-    return _validated(Bundle, bundle, "FHIR Bundle")
+    return _transaction([(device_id, device, f"identifier=urn:clinical-mm:extractor|{tool}"), *entries,
+                         (provenance_id, provenance, f"_tag={_PROVENANCE_TAG}|{provenance_id}")])
