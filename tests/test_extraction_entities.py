@@ -103,6 +103,7 @@ def test_medications_carry_dose_route_frequency_duration_and_prn(line: str, rxcu
     assert e["code"]["code"] == rxcui and e["code"]["system"] == "http://www.nlm.nih.gov/research/umls/rxnorm"
     assert {k: e[k] for k in ("dose", "route", "frequency", "duration", "as_needed", "as_needed_for") if k in e} \
         == expected
+    assert f"{e['dose_value']} {e['dose_unit']}" == e["dose"]
 
 
 def test_two_drugs_on_one_line_keep_their_own_instructions() -> None:

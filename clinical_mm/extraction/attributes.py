@@ -99,7 +99,8 @@ class Sig:
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {k: v for k, v in (("dose", self.dose), ("route", self.route),
+        out: dict[str, object] = {k: v for k, v in (("dose", self.dose), ("dose_value", self.dose_value),
+                                                    ("dose_unit", self.dose_unit), ("route", self.route),
                                                     ("frequency", self.frequency), ("duration", self.duration))
                                   if v is not None}
         if self.as_needed:
