@@ -129,6 +129,24 @@ def test_when_clinical_vocabulary_then_nothing_is_flagged(deid: TextDeidentifier
     assert out == note and spans == []
 
 
+@pytest.mark.parametrize("note", [
+    "63 YO MALE. STOPPED: GLIPIZIDE. STARTED: EMPAGLIFLOZIN 10 MG.",
+    "INDICATION: 31 Y/O MALE WITH COUGH AND FEVER. COMPARISON: NONE.",
+    "Screening mammogram: BI-RADS 4. Biopsy scheduled next week.",
+    "FINDINGS: SMALL LEFT EFFUSION. IMPRESSION: PULMONARY EDEMA. CALLED TO THE FLOOR.",
+])
+def test_when_words_of_the_extraction_vocabulary_then_they_are_not_taken_for_names_or_places(
+        deid: TextDeidentifier, note: str) -> None:
+    # spaCy calls "GLIPIZIDE" a person and "FEVER" or "Biopsy" a place; the extraction vocabulary's words are
+    # kept (extraction must still see them)
+    assert [note[s.start:s.end] for s in deid.find(note)] == []
+
+
+def test_when_a_vocabulary_word_is_also_a_surname_then_it_is_still_a_name(deid: TextDeidentifier) -> None:
+    note = "Seen with his wife Angela Mass at bedside."
+    assert [note[s.start:s.end] for s in deid.find(note)] == ["Angela Mass"]
+
+
 def test_when_a_45_year_old_then_age_is_kept_and_over_89_becomes_90_plus(deid: TextDeidentifier) -> None:
     out, _ = deid.deidentify("A 45 y/o man and his 97 year old mother.")
     assert "45 y/o" in out and "97" not in out and "90+ year old" in out

@@ -67,6 +67,19 @@ _DATE_FORMATS = [("%m/%d/%Y", "%m/%d/%Y"), ("%m/%d/%y", "%m/%d/%y"), ("%m-%d-%Y"
 _YEARLESS = [("%m/%d", "%m/%d"), ("%d-%b", "%d-%b"), ("%B %d", "%B %d"), ("%b %d", "%b %d"), ("%d %b", "%d %b")]
 
 
+@lru_cache(maxsize=1)
+def _clinical_words() -> frozenset[str]:
+    """Words of the extraction vocabulary's terms (drugs and brands, problems, procedures, devices, anatomy,
+    labs) that the models take for names or places ("Glipizide", "biopsy", "Fever"), less any word that is a
+    given name or a surname in the name lexicon (a name is never allowed for being a word of a term too)."""
+    from clinical_mm.deid.clinical_recognizers import name_lexicon
+    from clinical_mm.extraction.vocabulary import Vocabulary
+
+    first, last = name_lexicon()
+    return frozenset(w for w in Vocabulary.shipped().words()
+                     if len(w) > 2 and not w.isdigit() and w not in first and w not in last)
+
+
 @dataclass(frozen=True)
 class TextSpan:
     """A PHI span in the original text: [start, end), its type and the detector's score."""
@@ -215,7 +228,8 @@ class TextDeidentifier:
     @staticmethod
     def _allowed(word: str) -> bool:
         tokens = _LETTERS.findall(word.lower())
-        return bool(tokens) and all(t in ALLOW_LIST for t in tokens) and not _DIGIT.search(word)
+        allowed = _clinical_words()
+        return bool(tokens) and all(t in ALLOW_LIST or t in allowed for t in tokens) and not _DIGIT.search(word)
 
     # ------------------------------------------------------------------ replacing
     @staticmethod

@@ -98,6 +98,10 @@ class Vocabulary:
                 self.concepts.append(concept)
         self._longest = max((len(k) for k in (*self._folded, *self._exact)), default=0)
 
+    def words(self) -> frozenset[str]:
+        """Every word (lower case) of the terms matched regardless of case ("=PE" style terms are left out)."""
+        return frozenset(w for key in self._folded for w in key)
+
     @classmethod
     def shipped(cls) -> Vocabulary:
         return cls.load(())
