@@ -27,7 +27,7 @@ from pathlib import Path
 
 from clinical_mm.errors import InputError
 
-__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
@@ -44,6 +44,9 @@ BLIND3_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind3.json
 #: the fourth blind set, written after the third was scored and its rules added, scored once:
 #: ``PhiNoteCorpus(seed=2036).generate(240, "blind-4")``
 BLIND4_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind4.jsonl"
+#: the fifth blind set, written after issue 6's vocabulary joined the allow-list, scored once:
+#: ``PhiNoteCorpus(seed=2037).generate(240, "blind-5")``
+BLIND5_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind5.jsonl"
 
 #: annotation types and the HIPAA Safe Harbor identifier each one is
 PHI_TYPES: dict[str, str] = {
@@ -100,6 +103,17 @@ _BLIND4_CITIES = ["Amherst", "Biddeford", "Claremont", "Dover", "Easthampton", "
 _BLIND4_HOSPITALS = ["Pinecrest Regional Hospital", "Lakes Region General Hospital", "Seacoast Community Hospital",
                      "Berkshire Valley Medical Center", "Our Lady of Mercy Hospital", "Maplewood Rehabilitation Center",
                      "Copley Hospital", "Saint Vincent Hospital"]
+_BLIND5_FIRST = ["Delphine", "Kwabena", "Mirabel", "Anselm", "Tuyet", "Rohan", "Gabriela", "Leif", "Chiamaka", "Dashiell",
+                 "Ines", "Matthias", "Yaretzi", "Sven", "Amara", "Bronislaw", "Catalina", "Jedediah", "Noor", "Tiberius"]
+_BLIND5_LAST = ["Ashcroft", "Bautista", "Czarnecki", "Dlamini", "Everhart", "Fujimoto", "Gonsalves", "Hargrove", "Idowu",
+                "Juarez", "Kellerman", "Lombardi", "Mbatha", "Nordstrom", "Ochoa", "Pritchard", "Ramaswamy", "Sokolov",
+                "Thackeray", "Underwood"]
+_BLIND5_CITIES = ["Burlington", "Concord", "Derry", "Augusta", "Bristol", "Middletown", "Norwich", "Schenectady",
+                  "Poughkeepsie", "Kingston", "Lebanon", "Hanover", "Waterville", "Presque Isle", "Westport", "Groton",
+                  "Greenfield", "Northampton", "Gardner", "Athol"]
+_BLIND5_HOSPITALS = ["Elm Ridge Medical Center", "Saint Luke's Hospital", "Hudson Valley Regional Hospital",
+                     "Cornerstone Rehabilitation Hospital", "Marshside Community Hospital", "Fletcher Allen Clinic",
+                     "Green Mountain Surgical Center", "Bay State Kidney Center"]
 _STREETS = ["Maple", "Elmwood", "Chestnut Hill", "Harbor View", "Old Mill", "Juniper", "Lakeshore", "Briarcliff",
             "Kingsley", "Prospect", "Willow Creek", "Beacon", "Orchard", "Sycamore", "Fairmount", "Quarry"]
 _SUFFIX = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Court", "Boulevard", "Way", "Terrace"]
@@ -126,7 +140,8 @@ class _Pools:
 _POOLS = {"dev": _Pools(_FIRST, _LAST), "held-out": _Pools(_FIRST, _LAST),
           "blind": _Pools(_BLIND_FIRST, _BLIND_LAST), "blind-2": _Pools(_BLIND2_FIRST, _BLIND2_LAST),
           "blind-3": _Pools(_BLIND3_FIRST, _BLIND3_LAST, _BLIND3_CITIES),
-          "blind-4": _Pools(_BLIND4_FIRST, _BLIND4_LAST, _BLIND4_CITIES, _BLIND4_HOSPITALS)}
+          "blind-4": _Pools(_BLIND4_FIRST, _BLIND4_LAST, _BLIND4_CITIES, _BLIND4_HOSPITALS),
+          "blind-5": _Pools(_BLIND5_FIRST, _BLIND5_LAST, _BLIND5_CITIES, _BLIND5_HOSPITALS)}
 _EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "comcast.net", "outlook.com", "aol.com", "verizon.net"]
 _RELATION = ["wife", "husband", "daughter", "son", "sister", "brother", "niece", "nephew", "mother", "father",
              "partner", "friend", "granddaughter", "grandson", "HCP"]
@@ -474,10 +489,39 @@ class PhiNoteCorpus:
                       "and may return to work on {date_short}. {dr_full}, MD. {hospital}, {city}, {state}."),
     ]
 
+    #: the fifth blind set: written after issue 6's vocabulary joined the allow-list, with its own names, cities
+    #: and hospitals, four templates per style; scored once
+    _BLIND5 = [
+        ("nursing", "0300 check: {pt_first} restless, pulling at lines. Redirected. Sitter requested. {rel_full} "
+                    "({rel}) phoned for update, prefers texts to {phone}. Covering: {dr2_full}."),
+        ("nursing", "WOUND CARE: sacral stage 2 dressed. Pt {pt_lastfirst}, {age} {sex}, DOB {dob}. Supplies ordered. "
+                    "Wound RN {dr_full} to reassess {date_short}."),
+        ("nursing", "Pt and {rel} {rel_name} taught insulin pen technique; return demonstration good. {pt_first} lives "
+                    "alone in {city}, {rel_name} checks in daily. Outpatient diabetes educator at {hospital}."),
+        ("nursing", "Belongings list signed by {pt_full} and witnessed by {dr2_full}. Valuables sent home with "
+                    "{rel_full}. MRN {mrn}."),
+        ("radiology", "CT ABDOMEN/PELVIS WITH CONTRAST. HISTORY: {age} {sex}, RLQ pain. Acc {acc}. Images reviewed with "
+                      "Dr. {dr_last} at {time}. Outside films from {hospital} uploaded {date}."),
+        ("radiology", "Addendum {date_short}: prior exam from {city} now available; findings unchanged. Addended by "
+                      "{dr_full}. Patient: {pt_full}, MRN {mrn}."),
+        ("radiology", "US carotid. Ordering: {dr_init}. Pt {pt_title} declined contrast. Report faxed to {fax} and "
+                      "copied to {dr2_full} at {hospital2}."),
+        ("radiology", "Portable chest for line placement. {pt_full}, room 4. Tech {initials}. Critical result called to "
+                      "{dr2_full} who read back. Device serial {serial}."),
+        ("discharge", "Dear {rel_name}, your father {pt_full} was discharged today ({date}) to {hospital}. Medications "
+                      "changed: see list. Questions: {phone} or {email}."),
+        ("discharge", "DISPOSITION: Home with VNA from {city}. Follow up with {dr_full} in 2 weeks and with cardiology "
+                      "({dr2_full}). Insurance {plan}. Address on file {street}, {city}, {state} {zip}."),
+        ("discharge", "{pt_first} {pt_last} is a {age} {sex} who was transferred from {hospital} on {date_full} for "
+                      "higher level of care; seen by {dr_init}. Discharged {date2}. SSN on file {ssn}."),
+        ("discharge", "Pt portal: {url}. {pt_title} may resume driving after {date_short}. Emergency contact: "
+                      "{rel_full}, {rel}, {phone2}."),
+    ]
+
     def generate(self, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
         """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
-        shipped set), "held-out", "blind", "blind-2", "blind-3" or "blind-4" (the blind sets have their own names
-        too; the third its own cities, the fourth its own cities and hospitals)."""
+        shipped set), "held-out", "blind", "blind-2", "blind-3", "blind-4" or "blind-5" (the blind sets have their own
+        names too; the third its own cities, the fourth and fifth their own cities and hospitals)."""
         if template_set not in _POOLS:
             raise ValueError(f"unknown template set {template_set!r}")
         r = random.Random(self.seed)
@@ -485,7 +529,7 @@ class PhiNoteCorpus:
         styles = [("nursing", self._NURSING), ("radiology", self._RADIOLOGY), ("discharge", self._DISCHARGE)]
         if template_set != "dev":
             pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2,
-                    "blind-3": self._BLIND3, "blind-4": self._BLIND4}[template_set]
+                    "blind-3": self._BLIND3, "blind-4": self._BLIND4, "blind-5": self._BLIND5}[template_set]
             styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
         notes = []
         for i in range(n):
