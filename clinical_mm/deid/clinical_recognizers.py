@@ -41,7 +41,8 @@ _NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physic
                 "final by|seen by|discussed with|paged|called to|reported to|verbal order from|surrogate|proxy|attn|attention|"
                 "communicated to|report from|report given to|handoff to|handoff from|signed out to|md|covering md|"
                 "covering physician|covering provider|on-call|on call|chaplain|operator|assistant|accepting|transcriptionist|"
-                "technologist|sonographer|therapist|pharmacist|interpreter|social worker|case manager|[a-z]+ologist")
+                "technologist|sonographer|therapist|pharmacist|interpreter|social worker|case manager|[a-z]+ologist|"
+                "covering|addended by|amended by|copied to|cc'd to|follow up with|follow-up with|f/u with")
 _STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
            "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
 _STREET_SUFFIX = ("(?i:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Lane|Ln|Dr|Drive|Way|Ct|Court|Pl|Place|Terrace|Ter|"
@@ -103,6 +104,9 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME}),?\s+{_CRED}\b", name=True),
     ClinicalPattern("PERSON", rf"\b([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+{_CRED}\b(?!\s+[a-z])", score=0.7, name=True),
     ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b", score=0.6, name=True),
+    # initials after a role word without a colon ("Tech JR.", "SCRIBE: AB" has its label row): not a modality
+    ClinicalPattern("PERSON", r"\b(?i:tech|technologist|sonographer|scribe|transcriptionist|interpreter)\b\.?\s+"
+                    r"(?!(?:CT|MR|MRI|US|XR|IR|NM|PET|RN|RT|DR|CR|DX)\b)([A-Z]{2,3})\b", score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:{_RELATIVES})\b(?:\s*[,:(]\s*|\s+)((?:{_NAME}))", score=0.75, name=True,
                     overlap=True),
     ClinicalPattern("PERSON", rf"\b({_NAME})\s*\((?i:{_RELATIVES})\)", score=0.75, name=True),
@@ -129,7 +133,9 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("ZIP", r"(?i:\b(?:zip|zip code|postal code))\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b"),
     ClinicalPattern("HOSPITAL", r"\b((?:(?i:St|Saint)\.?\s+)?(?:[A-Z][A-Za-z'\-]+\s+(?:(?:of|the|and)\s+)?){1,4}"
                     r"(?i:Hospital|Medical Center|Health Center|Health System|Clinic|Infirmary|Nursing Home|"
-                    r"Rehab(?:ilitation)? Center|Hospice|Care Center|Surgical Center|Medical Group))\b", score=0.85),
+                    r"Rehab(?:ilitation)? Center|Hospice|Care Center|Surgical Center|Medical Group|"
+                    r"(?:Kidney|Cancer|Dialysis|Heart|Vascular|Wound|Sleep|Imaging|Eye|Surgery|Transplant|Spine|"
+                    r"Orthopedic|Women's|Children's) Center))\b", score=0.85),
     ClinicalPattern("WARD", r"(?i:\b(?:Ward|Room|Rm\.?|Bed))\s+([A-Z]?\d{1,4}[A-Z]?)\b", score=0.6),
 )
 
