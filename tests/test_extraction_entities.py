@@ -249,6 +249,20 @@ def test_the_fhir_bundle_holds_conditions_medications_observations_and_provenanc
     assert all(r["meta"]["security"][0]["code"] == "AIAST" for r in resources[1:-1])
 
 
+@pytest.mark.parametrize(("line", "repeat"), [
+    ("Potassium chloride 40 mEq PO x 2 doses", {"count": 2}),
+    ("Cefepime 2 g IV q8h for 14 days", {"frequency": 1, "period": 8.0, "periodUnit": "h", "boundsDuration": {
+        "value": 14.0, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}}),
+    ("Albuterol 2 puffs q4-6h prn", {"frequency": 1, "period": 4.0, "periodMax": 6.0, "periodUnit": "h"}),
+    ("Furosemide 40 mg IV once", {"count": 1}),
+    ("Atorvastatin 40 mg nightly", {"frequency": 1, "period": 1.0, "periodUnit": "d", "when": ["HS"]}),
+])
+def test_every_parsed_frequency_and_duration_becomes_a_valid_fhir_timing(line: str, repeat: dict[str, object]) -> None:
+    bundle = extraction_bundle("l", "cd" * 32, _entities(line), "clinical-mm-extract@test")
+    (statement,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationStatement"]
+    assert statement["dosage"][0]["timing"]["repeat"] == repeat
+
+
 def test_extract_format_fhir_end_to_end_with_a_site_vocabulary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                ) -> None:
     monkeypatch.setenv("CLINICAL_MM_KEY", "0d" * 32)
@@ -282,6 +296,10 @@ def test_medication_dose_route_frequency_f1_on_both_annotated_sets_and_the_cli(t
         report = score_medications(path, EXTRACTOR)
         assert report["n"] == n
         assert report["dose_route_frequency"]["f1"] >= 0.9, report["disagreements"]
+        for line in path.read_text().splitlines():  # and every line's instructions make a valid FHIR Dosage
+            text = json.loads(line)["text"]
+            bundle = extraction_bundle("l", "ef" * 32, _entities(text), "clinical-mm-extract@test")
+            assert any(e["resource"]["resourceType"] == "MedicationStatement" for e in bundle["entry"]), text
     result = CliRunner().invoke(cli, ["evaluate-medications", "--heldout"])
     assert result.exit_code == 0 and "dose/route/frequency F1 0.9" in result.output and "on 60 lines" in result.output
     # a wrong dose counts against precision and recall; a line that does not parse is refused with its number
@@ -293,3 +311,15 @@ def test_medication_dose_route_frequency_f1_on_both_annotated_sets_and_the_cli(t
     own.write_text("\n" + json.dumps({"text": "Lisinopril 10 mg", "drug": "metformin"}) + "\n")
     refused = CliRunner().invoke(cli, ["evaluate-medications", "--lines", str(own)])
     assert refused.exit_code != 0 and "line 2: expected" in refused.output
+
+
+def test_every_shipped_note_style_makes_a_valid_fhir_bundle() -> None:
+    # 330 nursing, radiology and discharge notes (vitals, doses, dates, upper case): no input the extractor reads
+    # may make an invalid R4 resource
+    from clinical_mm.evaluation.phi_note_corpus import SHIPPED_NOTES
+
+    kinds: set[str] = set()
+    for line in SHIPPED_NOTES.read_text().splitlines():
+        bundle = EXTRACTOR.document("n", json.loads(line)["text"], [], "fhir")
+        kinds |= {e["resource"]["resourceType"] for e in bundle["entry"]}  # type: ignore[index]
+    assert {"Condition", "MedicationStatement", "Observation", "Provenance"} <= kinds

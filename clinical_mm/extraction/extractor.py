@@ -156,8 +156,10 @@ class ClinicalExtractor:
                 nxt = next((n.start for n in matches[i + 1:] if n.concept.type == "medication"), line_end)
                 # "Atorvastatin 40 mg tablet. Take 1 tablet by mouth at bedtime.": the instructions go on
                 end = hi
-                while end < line_end and _SIG_VERB.match(text, end):
-                    end = bounds(_SIG_VERB.match(text, end).end())[1]  # type: ignore[union-attr]
+                verb = _SIG_VERB.match(text, end)
+                while end < line_end and verb is not None:
+                    end = bounds(verb.end())[1]
+                    verb = _SIG_VERB.match(text, end)
                 limit = min(nxt, max(end, hi), line_end)
                 attrs.update(parse_sig(text, m.end, limit).to_dict())
             elif kind in ("lab", "vital", "measurement"):

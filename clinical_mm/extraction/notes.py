@@ -4,6 +4,7 @@ stay those of the input), then extract, and record one audit entry (counts and h
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,16 +19,23 @@ __all__ = ["NoteExtraction"]
 
 class NoteExtraction:
     """De-identify, extract, audit. ``key`` may be None only for callers that always pass
-    ``assume_deidentified``."""
+    ``assume_deidentified``. One run at a time (the service calls it from several threads; spaCy's pipeline
+    and the de-identifier's caches are not shared safely)."""
 
     def __init__(self, key: PseudonymKey | None, vocabulary: Vocabulary | None = None) -> None:
         self.key = key
         self.extractor = ClinicalExtractor(vocabulary=vocabulary)
         self._deid: Any = None
+        self._lock = threading.Lock()
 
     def run(self, items: Sequence[tuple[str, str, list[str]]], fmt: str, assume_deidentified: bool,
             audit: AuditSink, actor: str) -> list[dict[str, Any]]:
         """One output per (id, text, targets): ``{"id", "entities", "targets"}`` or a FHIR Bundle (``fmt``)."""
+        with self._lock:
+            return self._run(items, fmt, assume_deidentified, audit, actor)
+
+    def _run(self, items: Sequence[tuple[str, str, list[str]]], fmt: str, assume_deidentified: bool,
+             audit: AuditSink, actor: str) -> list[dict[str, Any]]:
         texts = [text for _, text, _ in items]
         if not assume_deidentified:
             if self._deid is None:

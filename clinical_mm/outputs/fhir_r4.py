@@ -353,8 +353,11 @@ def _dosage(entity: dict[str, Any]) -> dict[str, Any]:
     if isinstance(duration, str):
         value, _, unit = duration.partition(" ")
         repeat = repeat or {}
-        repeat["boundsDuration"] = {"value": float(value), "unit": unit,
-                                    "system": "http://unitsofmeasure.org", "code": _DURATION_UCUM[unit]}
+        if unit in _DURATION_UCUM:
+            repeat["boundsDuration"] = {"value": float(value), "unit": unit,
+                                        "system": "http://unitsofmeasure.org", "code": _DURATION_UCUM[unit]}
+        elif value.isdigit():  # "x 2 doses"
+            repeat["count"] = int(value)
     if repeat:
         dosage["timing"] = {"repeat": repeat}
     if entity.get("as_needed"):
