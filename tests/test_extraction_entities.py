@@ -201,7 +201,7 @@ def test_a_bad_vocabulary_file_is_refused_with_its_line(tmp_path: Path, content:
 
 NOTE = """HPI: 67M with HTN and CAD presents with SOB. Denies fever.
 Medications: apixaban 5 mg PO BID; albuterol 2 puffs inhaled q4h prn wheezing.
-Allergies: penicillin.
+Allergies: amoxicillin.
 Vitals: BP 142/88, HR 104, SpO2 91%.
 Labs: K 5.8, troponin negative.
 FINDINGS: 8 mm nodule in the right upper lobe. No pneumothorax. Possible left lower lobe pneumonia.
@@ -234,8 +234,11 @@ def test_the_fhir_bundle_holds_conditions_medications_observations_and_provenanc
                                                         "system": "http://unitsofmeasure.org", "code": "mg"}
     assert dosage["timing"]["repeat"] == {"frequency": 2, "period": 1.0, "periodUnit": "d"}
     assert by_code["435"]["dosage"][0]["asNeededCodeableConcept"] == {"text": "wheezing"}
-    assert "7980" not in by_code and not any(r.get("medicationCodeableConcept", {}).get("text") == "penicillin"
-                                             for r in resources)  # an allergy is not a medication taken
+    allergy = by_code["723"]  # "Allergies: amoxicillin": an allergy, not a medication taken
+    assert allergy["resourceType"] == "AllergyIntolerance" and allergy["category"] == ["medication"]
+    assert allergy["verificationStatus"]["coding"][0]["code"] == "confirmed"
+    assert not any(r["resourceType"] == "MedicationStatement" and r["medicationCodeableConcept"]["text"] ==
+                   "amoxicillin" for r in resources)
     bp = by_code["85354-9"]
     assert [c["valueQuantity"]["value"] for c in bp["component"]] == [142.0, 88.0]
     assert by_code["8867-4"]["valueQuantity"]["code"] == "/min"

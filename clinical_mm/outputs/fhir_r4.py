@@ -293,7 +293,8 @@ def final_report(draft_bundle: dict[str, Any], *, findings: str, impression: str
     return _validated(DiagnosticReport, report, "signed DiagnosticReport")
 
 
-# --- structured extraction -> Condition, FamilyMemberHistory, MedicationStatement, Observation, Provenance
+# --- structured extraction -> Condition, FamilyMemberHistory, MedicationStatement, AllergyIntolerance,
+#     Observation, Provenance
 
 _ASSERTION_URL = "urn:clinical-mm:assertion"
 _CONDITION_VERIFICATION = {"present": "confirmed", "historical": "confirmed", "possible": "unconfirmed",
@@ -385,8 +386,9 @@ def extraction_bundle(document_id: str, text_sha256: str, entities: list[dict[st
     """The entities extracted from one document (``ClinicalExtractor.entities(...)[i].to_dict()``) as a FHIR R4
     transaction Bundle: a Condition per problem about the patient (verificationStatus from the assertion:
     refuted when absent, unconfirmed when possible), a FamilyMemberHistory per problem about a relative, a
-    MedicationStatement per medication (not those in an allergies section), an Observation per lab, vital sign
-    and measurement with a value, and a Provenance naming the extractor and the source document (by hash).
+    MedicationStatement per medication, an AllergyIntolerance per drug of an allergies section, an Observation
+    per lab, vital sign and measurement with a value, and a Provenance naming the extractor and the source
+    document (by hash).
     Hypothetical mentions are not facts and make no resource. Every resource carries the AIAST security label
     and its assertion; the subject is the source document's patient, by display only (the text is
     de-identified)."""
@@ -423,7 +425,18 @@ def extraction_bundle(document_id: str, text_sha256: str, entities: list[dict[st
                     "code": _CONDITION_CLINICAL[assertion]}]}
             if e.get("laterality"):
                 resource["bodySite"] = [{"text": e["laterality"]}]
-        elif e["type"] == "medication" and e.get("section") != "allergies" and assertion != "family":
+        elif e["type"] == "medication" and e.get("section") == "allergies":
+            if assertion in ("absent", "family"):
+                continue  # "no known allergy to penicillin" states no allergy
+            resource = {"resourceType": "AllergyIntolerance", **common, "patient": subject, "recordedDate": issued_s,
+                        "type": "allergy", "category": ["medication"], "code": _concept(e),
+                        "clinicalStatus": {"coding": [{
+                            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                            "code": "active"}]},
+                        "verificationStatus": {"coding": [{
+                            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                            "code": "unconfirmed" if assertion == "possible" else "confirmed"}]}}
+        elif e["type"] == "medication" and assertion != "family":
             resource = {"resourceType": "MedicationStatement", **common, "status": _MEDICATION_STATUS[assertion],
                         "medicationCodeableConcept": _concept(e), "subject": subject, "dateAsserted": issued_s,
                         "informationSource": {"reference": f"urn:uuid:{device_id}"}, "dosage": [_dosage(e)]}
