@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from clinical_mm.evaluation.annotated_jsonl import read_annotated
+from clinical_mm.evaluation.metrics import precision_recall_f1
 from clinical_mm.extraction.extractor import ClinicalExtractor
 
 __all__ = ["ATTRIBUTES", "HELDOUT_MEDICATION_LINES", "SHIPPED_MEDICATION_LINES", "load_medication_lines", "score_medications"]
@@ -101,11 +102,6 @@ def score_medications(path: Path, extractor: ClinicalExtractor | None = None) ->
             if gold is not None or predicted is not None:
                 disagreements.append({"id": row["id"], "attribute": attribute, "gold": gold, "predicted": predicted})
 
-    def prf(c: dict[str, int]) -> dict[str, float | int]:
-        p = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 0.0
-        r = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 0.0
-        return {**c, "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
-
     core = {k: sum(counts[a][k] for a in ("dose", "route", "frequency")) for k in ("tp", "fp", "fn")}
-    return {"n": len(rows), "drugs_found": found, "dose_route_frequency": prf(core),
-            "by_attribute": {a: prf(counts[a]) for a in ATTRIBUTES}, "disagreements": disagreements}
+    return {"n": len(rows), "drugs_found": found, "dose_route_frequency": precision_recall_f1(**core),
+            "by_attribute": {a: precision_recall_f1(**counts[a]) for a in ATTRIBUTES}, "disagreements": disagreements}

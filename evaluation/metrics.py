@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["auroc", "expected_calibration_error", "f1_score", "sensitivity_specificity", "sigmoid"]
+__all__ = ["auroc", "expected_calibration_error", "f1_score", "precision_recall_f1", "sensitivity_specificity", "sigmoid"]
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
@@ -39,6 +39,13 @@ def f1_score(labels: np.ndarray, predicted: np.ndarray) -> float:
     tp = int((y & p).sum())
     denom = int(y.sum()) + int(p.sum())
     return 1.0 if denom == 0 else 2.0 * tp / denom
+
+
+def precision_recall_f1(tp: int, fp: int, fn: int) -> dict[str, float | int]:
+    """The counts with precision, recall and F1 (0.0 where undefined)."""
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
 def sensitivity_specificity(labels: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from clinical_mm.errors import ConfigurationError
 from clinical_mm.evaluation.annotated_jsonl import read_annotated
+from clinical_mm.evaluation.metrics import precision_recall_f1
 from clinical_mm.extraction.chexpert import CHEXPERT_OBSERVATIONS, RadiologyReportLabeler
 from clinical_mm.findings import FINDINGS
 
@@ -50,12 +51,6 @@ def load_reports(path: Path) -> list[dict[str, Any]]:
                                          'flags: {flag: ...}} with CheXpert observation and flag names')
 
 
-def _f1(tp: int, fp: int, fn: int) -> dict[str, float | int]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
-
-
 def _compare(pairs: list[tuple[str, str, str]]) -> dict[str, Any]:
     """pairs: (observation, gold, predicted), gold and predicted including not_mentioned."""
     by_class = {}
@@ -63,8 +58,8 @@ def _compare(pairs: list[tuple[str, str, str]]) -> dict[str, Any]:
         tp = sum(g == c and p == c for _, g, p in pairs)
         fp = sum(g != c and p == c for _, g, p in pairs)
         fn = sum(g == c and p != c for _, g, p in pairs)
-        by_class[c] = _f1(tp, fp, fn)
-    micro = _f1(*(sum(int(by_class[c][k]) for c in _CLASSES) for k in ("tp", "fp", "fn")))
+        by_class[c] = precision_recall_f1(tp, fp, fn)
+    micro = precision_recall_f1(*(sum(int(by_class[c][k]) for c in _CLASSES) for k in ("tp", "fp", "fn")))
     names = sorted({o for o, _, _ in pairs})
     agreement = {o: sum(g == p for n, g, p in pairs if n == o) / sum(n == o for n, _, _ in pairs) for o in names}
     return {"micro": micro, "by_class": by_class, "agreement": agreement}
@@ -106,5 +101,5 @@ def score_manifest(manifest: Path, labeler: RadiologyReportLabeler | None = None
             counts[f][0] += gold and pred
             counts[f][1] += pred and not gold
             counts[f][2] += gold and not pred
-    micro = _f1(*(sum(c[i] for c in counts.values()) for i in range(3)))
-    return {"n": len(rows), "micro": micro, "by_flag": {f: _f1(*c) for f, c in counts.items()}}
+    micro = precision_recall_f1(*(sum(c[i] for c in counts.values()) for i in range(3)))
+    return {"n": len(rows), "micro": micro, "by_flag": {f: precision_recall_f1(*c) for f, c in counts.items()}}

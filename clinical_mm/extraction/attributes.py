@@ -9,7 +9,7 @@ the input's coordinates. Frequencies and routes are normalised to short codes (`
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["FREQUENCY_TIMING", "ROUTES", "Sig", "Value", "Size", "laterality_near", "parse_sig", "parse_size",
            "parse_value", "find_sizes"]
@@ -95,8 +95,6 @@ class Sig:
     duration: str | None = None      # "7 days"
     as_needed: bool = False
     as_needed_for: str | None = None
-    end: int = 0                     # where the instructions stop (offset into the text)
-    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {k: v for k, v in (("dose", self.dose), ("dose_value", self.dose_value),
@@ -130,7 +128,6 @@ def parse_sig(text: str, start: int, end: int) -> Sig:
     """The medication instructions in ``text[start:end]`` (the words after a drug's name, up to the next drug
     or the end of its line or sentence)."""
     window = text[start:end].lower()
-    spans: dict[str, tuple[int, int]] = {}
     dose = dose_value = dose_unit = route = frequency = duration = reason = None
     as_needed = False
     taken: list[tuple[int, int]] = []
@@ -144,7 +141,6 @@ def parse_sig(text: str, start: int, end: int) -> Sig:
         unit = {"d": "day", "w": "week", "wk": "week", "wks": "week", "mo": "month", "mos": "month",
                 "hr": "hour", "hrs": "hour"}.get(m.group("unit"), m.group("unit").rstrip("s"))
         duration = f"{number} {unit}{'' if number == '1' else 's'}"
-        spans["duration"] = (start + m.start(), start + m.end())
         taken.append((m.start(), m.end()))
         break
     doses = [m for m in _DOSE.finditer(window) if free(m.start(), m.end())]
@@ -162,12 +158,10 @@ def parse_sig(text: str, start: int, end: int) -> Sig:
                 dose_value, dose_unit = n, _unit(count.group("unit"))
             m = count
         dose = f"{dose_value} {dose_unit}"
-        spans["dose"] = (start + m.start(), start + m.end())
         taken.append((m.start(), m.end()))
     for m in _PRN.finditer(window):
         as_needed = True
         reason = (m.group("reason") or "").strip() or None
-        spans["as_needed"] = (start + m.start(), start + m.end())
         taken.append((m.start(), m.end()))
         break
     # the first frequency stated ("125 mg IV once, then 40 mg IV q8h" is once); at one place the longest
@@ -180,15 +174,12 @@ def parse_sig(text: str, start: int, end: int) -> Sig:
             frequency = code.replace("{n}", n).replace("{m}", m.groupdict().get("m") or "")
         else:
             frequency = code
-        spans["frequency"] = (start + m.start(), start + m.end())
         taken.append((m.start(), m.end()))
     for m in _ROUTE.finditer(window):
         if free(m.start(), m.end()):
             route = m.lastgroup
-            spans["route"] = (start + m.start(), start + m.end())
             break
-    last = max((b for _, b in spans.values()), default=start)
-    return Sig(dose, dose_value, dose_unit, route, frequency, duration, as_needed, reason, last, spans)
+    return Sig(dose, dose_value, dose_unit, route, frequency, duration, as_needed, reason)
 
 
 # --- lab and vital values
@@ -241,10 +232,6 @@ class Size:
     unit: str
     start: int
     end: int
-
-    @property
-    def text(self) -> str:
-        return " x ".join(self.dims) + " " + self.unit
 
 
 def parse_size(match: re.Match[str]) -> Size:

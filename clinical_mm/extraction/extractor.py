@@ -177,7 +177,8 @@ class ClinicalExtractor:
                     attrs["laterality"] = side
             found.append((m.start, m.end, kind, m.concept, attrs))
         # sizes: a measurement of the problem or anatomy next to it ("8 mm nodule", "mass measuring 2 x 3 cm")
-        for lo, hi in {(s.start, s.end) for s in sentences}:
+        for sentence in sentences:
+            lo, hi = sentence.start, sentence.end
             for size in find_sizes(text, lo, hi):
                 if any(a <= size.start < b for a, b in value_spans):
                     continue

@@ -122,14 +122,17 @@ class Vocabulary:
     def match(self, text: str) -> list[ConceptMatch]:
         """The terms in ``text``, left to right, longest first at each position, not overlapping."""
         words = list(_WORD.finditer(text))
+        # joined[k]: words k and k + 1 may belong to one term
+        joined = [_JOINER.fullmatch(text, a.end(), b.start()) is not None
+                  for a, b in zip(words, words[1:], strict=False)]
         out: list[ConceptMatch] = []
         i = 0
         while i < len(words):
             found = None
             for n in range(min(self._longest, len(words) - i), 0, -1):
-                span = words[i:i + n]
-                if any(_JOINER.fullmatch(text, a.end(), b.start()) is None for a, b in zip(span, span[1:], strict=False)):
+                if not all(joined[i:i + n - 1]):
                     continue
+                span = words[i:i + n]
                 found = self._lookup([w.group() for w in span])
                 if found is not None:
                     out.append(ConceptMatch(span[0].start(), span[-1].end(), found))

@@ -41,7 +41,10 @@ _STATUSES = {"DiagnosticReport": {"registered", "partial", "preliminary", "final
                                   "appended", "cancelled", "entered-in-error", "unknown"},
              "Observation": {"registered", "preliminary", "final", "amended", "corrected", "cancelled",
                              "entered-in-error", "unknown"},
-             "Device": {"active", "inactive", "entered-in-error", "unknown"}}
+             "Device": {"active", "inactive", "entered-in-error", "unknown"},
+             "MedicationStatement": {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold",
+                                     "unknown", "not-taken"},
+             "FamilyMemberHistory": {"partial", "completed", "entered-in-error", "health-unknown"}}
 
 
 def _check_status(resource: dict[str, Any]) -> None:
@@ -301,9 +304,6 @@ _CONDITION_VERIFICATION = {"present": "confirmed", "historical": "confirmed", "p
                            "absent": "refuted"}
 _CONDITION_CLINICAL = {"present": "active"}
 _MEDICATION_STATUS = {"present": "active", "historical": "completed", "possible": "unknown", "absent": "not-taken"}
-_STATUSES["MedicationStatement"] = {"active", "completed", "entered-in-error", "intended", "stopped", "on-hold",
-                                    "unknown", "not-taken"}
-_STATUSES["FamilyMemberHistory"] = {"partial", "completed", "entered-in-error", "health-unknown"}
 _UCUM = {"%": "%", "mmhg": "mm[Hg]", "bpm": "/min", "/min": "/min", "beats/min": "/min", "breaths/min": "/min",
          "c": "Cel", "°c": "Cel", "degc": "Cel", "f": "[degF]", "°f": "[degF]", "degf": "[degF]", "mg/dl": "mg/dL",
          "g/dl": "g/dL", "mmol/l": "mmol/L", "meq/l": "meq/L", "ng/ml": "ng/mL", "ng/dl": "ng/dL", "pg/ml": "pg/mL",
