@@ -266,6 +266,15 @@ def test_every_parsed_frequency_and_duration_becomes_a_valid_fhir_timing(line: s
     assert statement["dosage"][0]["timing"]["repeat"] == repeat
 
 
+def test_a_value_stated_as_below_or_above_keeps_its_comparator_in_fhir() -> None:
+    entities = _entities("Troponin <0.01 ng/mL. Lactate >= 4 mmol/L.")
+    bundle = extraction_bundle("l", "aa" * 32, entities, "clinical-mm-extract@test")
+    quantities = [e["resource"]["valueQuantity"] for e in bundle["entry"]
+                  if e["resource"]["resourceType"] == "Observation"]
+    assert [(q["value"], q.get("comparator"), q["unit"]) for q in quantities] == [(0.01, "<", "ng/mL"),
+                                                                                   (4.0, ">=", "mmol/L")]
+
+
 def test_extract_format_fhir_end_to_end_with_a_site_vocabulary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                ) -> None:
     monkeypatch.setenv("CLINICAL_MM_KEY", "0d" * 32)

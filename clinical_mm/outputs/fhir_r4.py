@@ -452,13 +452,16 @@ def extraction_bundle(document_id: str, text_sha256: str, entities: list[dict[st
             loinc = (e.get("code") or {}).get("code")
             if unit is None and e["type"] == "vital":
                 unit = _VITAL_UNITS.get(loinc or "")
-            numbers = value.lstrip("<>=").replace(" x ", "x").split("x")
+            comparator = value[:len(value) - len(value.lstrip("<>="))]  # "<0.01" is below 0.01, not 0.01
+            numbers = value[len(comparator):].replace(" x ", "x").split("x")
             if loinc == "85354-9" and "/" in value:
                 resource["component"] = [{"code": {"coding": [{"system": "http://loinc.org", "code": c, "display": d}]},
                                           "valueQuantity": _quantity(v, unit or "mmHg")}
                                          for (c, d), v in zip(_BP_PARTS, value.split("/", 1), strict=True)]
             elif all(n.replace(".", "", 1).isdigit() for n in numbers) and len(numbers) == 1:
                 resource["valueQuantity"] = _quantity(numbers[0], unit)
+                if comparator:
+                    resource["valueQuantity"]["comparator"] = comparator
             elif "-" in value and all(p.replace(".", "", 1).isdigit() for p in value.split("-", 1)):
                 low, high = value.split("-", 1)
                 resource["valueRange"] = {"low": _quantity(low, unit), "high": _quantity(high, unit)}
