@@ -9,12 +9,13 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-# Debian packages the code and tests run: tesseract (OCR of burned-in pixel text), dcmtk (storescu sends
+# Debian packages the code and tests run: tesseract (OCR of burned-in pixel text), wamerican (the English word
+# list the name-likeness model is trained on; `clinical-mm deid train-name-model`), dcmtk (storescu sends
 # studies to `serve` in the tests), chromium and chromium-driver (the review page test), postgresql (the
 # service database on PostgreSQL; the tests start their own server on 127.0.0.1), orthanc and orthanc-dicomweb
 # (the PACS the integration tests forward from, run on 127.0.0.1 through tests/support/loopback_bind.c).
 # Installed when missing.
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng dcmtk chromium chromium-driver postgresql orthanc orthanc-dicomweb
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng wamerican dcmtk chromium chromium-driver postgresql orthanc orthanc-dicomweb
 
 .PHONY: sysdeps install demo test lint typecheck bench clean
 

@@ -383,6 +383,24 @@ def deid_evaluate_text(notes: Path | None, fmt: str) -> None:
     click.echo(json.dumps(score.to_dict(), indent=2) if fmt == "json" else score.table())
 
 
+@deid.command("train-name-model")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the model (gzip JSON); the shipped one is clinical_mm/data/name_likeness.json.gz.")
+@click.option("--dictionary", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="English word list, one word per line (default /usr/share/dict/words, Debian's wamerican).")
+def deid_train_name_model(out: Path, dictionary: Path | None) -> None:
+    """Train the name-likeness model the text de-identifier asks about unknown capitalised words (about 20 s)."""
+    import json
+
+    from clinical_mm.deid.name_likeness import DICTIONARY, train
+
+    try:
+        figures = train(out, dictionary or DICTIONARY)
+    except ClinicalMMError as exc:
+        _fail(exc)
+    click.echo(json.dumps(figures, indent=2))
+
+
 @deid.command("reidentify")
 @click.argument("pseudonym")
 @click.option("--kind", type=click.Choice(["patient", "accession", "uid"]), default="patient", show_default=True,

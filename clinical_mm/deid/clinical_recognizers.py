@@ -10,6 +10,7 @@ BEDSIDE" does not become a name. Imported only when text de-identification runs 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -179,6 +180,9 @@ class ClinicalPatternRecognizer(EntityRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         out = []
         wanted = set(entities) if entities else None
+        # in UPPER CASE a context guesses at the words after it ("PT DENIES", "FATHER DIED"): there a known English
+        # or clinical word that no lexicon holds as a name ends the name too
+        plain = _plain_word if text.upper() == text else None
         for p, rx, not_after in self.patterns:
             if wanted is not None and p.entity not in wanted:
                 continue
@@ -187,7 +191,7 @@ class ClinicalPatternRecognizer(EntityRecognizer):
                 if not_after is not None and not_after.search(text[max(0, start - 16):start]):
                     continue
                 if p.name:
-                    start, end = _trim_name(text, start, end)
+                    start, end = _trim_name(text, start, end, plain)
                 if end > start:
                     out.append(RecognizerResult(p.entity, start, end, p.score))
         return out
@@ -196,14 +200,23 @@ class ClinicalPatternRecognizer(EntityRecognizer):
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*\.?")
 
 
-def _trim_name(text: str, start: int, end: int) -> tuple[int, int]:
-    """A context-found name without its leading common words ("Signed", "Pt") and cut before the next one;
-    (start, start) when nothing is left."""
+def _plain_word(word: str) -> bool:
+    """A known English, clinical or drug word (the name-likeness model's) that is not a lexicon name."""
+    from clinical_mm.deid.name_likeness import name_likeness
+
+    first, last = name_lexicon()
+    w = word.lower().rstrip(".")
+    return w in name_likeness().known and w not in first and w not in last
+
+
+def _trim_name(text: str, start: int, end: int, plain: Callable[[str], bool] | None = None) -> tuple[int, int]:
+    """A context-found name without its leading common words ("Signed", "Pt") and cut before the next one
+    (or the next word ``plain`` accepts); (start, start) when nothing is left."""
     first = stop = -1
     for m in _WORD.finditer(text, start, end):
         word = m.group(0)
         initial = len(word) == 2 and word.endswith(".")  # "I. Varga": an initial, not the pronoun
-        if not initial and (is_common_word(word) or len(word.rstrip(".")) == 1):
+        if not initial and (is_common_word(word) or len(word.rstrip(".")) == 1 or plain is not None and plain(word)):
             if first >= 0:
                 break
             continue
@@ -265,6 +278,11 @@ class NameLexiconRecognizer(EntityRecognizer):
 
     In UPPER CASE text, where capitals say nothing, both words must be in the lexicon (given name and
     surname). Common words never count as names.
+
+    A word no lexicon holds counts as a name where a lexicon name would when it looks like one
+    (:mod:`clinical_mm.deid.name_likeness`: not a known English or clinical word, letters typical of names):
+    a lone word at a clause opening or inside a sentence, either word of a pair whose other word is a lexicon
+    name, both words of a capitalised pair in mixed case, the given name of "Surname, Given".
     """
 
     _PAIR = re.compile(rf"(?<![A-Za-z'\-])(?=({_W})\s+({_W})(?![A-Za-z'\-]))")  # overlapping pairs
@@ -278,8 +296,21 @@ class NameLexiconRecognizer(EntityRecognizer):
     _OPENING_UPPER = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z]+(?:-[A-Z]+)?)(?=,?\s+[A-Z])")
 
     def __init__(self) -> None:
+        from clinical_mm.deid.name_likeness import name_likeness
+
         self.first, self.last = name_lexicon()
+        self.shape = name_likeness()
         super().__init__(supported_entities=["PERSON"], name="NameLexiconRecognizer", supported_language="en")
+
+    def _looks_like_name(self, word: str) -> bool:
+        """A word no lexicon holds that looks like a name (every part of a hyphenated one)."""
+        return not is_common_word(word) and all(self.shape.looks_like_name(part) for part in word.split("-"))
+
+    def _given(self, word: str) -> bool:
+        return word.lower() in self.first or self._looks_like_name(word)
+
+    def _family(self, word: str) -> bool:
+        return word.lower() in self.last or self._looks_like_name(word)
 
     def load(self) -> None:
         """The lexicon is read in the constructor."""
@@ -291,20 +322,29 @@ class NameLexiconRecognizer(EntityRecognizer):
             given, family = m.group(1), m.group(2)
             if is_common_word(family) or is_common_word(given):
                 continue
-            if upper and (given.lower() not in self.first or family.lower() not in self.last):
-                continue
-            if not upper and given.lower() not in self.first:
-                # an unknown capitalised word before a known capitalised surname ("Hae-won Quintero"), not
-                # a phrase of common words ("Daughter-in-law Lamar")
-                if not (given[1:].islower() and family[1:].islower() and family.lower() in self.last) or \
-                        any(is_common_word(part) for part in re.split(r"['\-]", given)):
+            if upper:
+                known_given, known_family = given.lower() in self.first, family.lower() in self.last
+                # both in the lexicon, or one of them and the other looking like a name ("BRONISLAW HARGROVE")
+                if not (known_given and known_family or known_given and self._family(family)
+                        or known_family and self._given(given)):
                     continue
-            elif not upper and not (family[0].isupper() and family[1:].islower() or family.lower() in self.last):
+            elif given.lower() not in self.first:
+                if not (given[1:].islower() and family[1:].islower()):
+                    continue
+                if family.lower() in self.last:
+                    # an unknown capitalised word before a known capitalised surname ("Hae-won Quintero"), not
+                    # a phrase of common words ("Daughter-in-law Lamar")
+                    if any(is_common_word(part) for part in re.split(r"['\-]", given)):
+                        continue
+                elif not (self._looks_like_name(given) and self._looks_like_name(family)):
+                    continue
+            elif not (family[0].isupper() and family[1:].islower() or family.lower() in self.last):
                 continue
             out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
         for m in self._LAST_FIRST.finditer(text):
             family, given = m.group(1), m.group(2)
-            if given.lower() not in self.first or is_common_word(family):
+            if is_common_word(family) or not (given.lower() in self.first
+                                              or family.lower() in self.last and self._looks_like_name(given)):
                 continue
             if upper and family.lower() not in self.last:
                 continue
@@ -313,7 +353,7 @@ class NameLexiconRecognizer(EntityRecognizer):
             out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
         for rx in ((self._OPENING_UPPER,) if upper else (self._INNER, self._OPENING)):
             for m in rx.finditer(text):
-                if m.group(1).lower() in self.first:  # the lexicon holds no common words
+                if self._given(m.group(1)):  # the lexicon holds no common words
                     out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
         return out
 

