@@ -38,6 +38,10 @@ CASES = [
     ("INSURANCE MEMBER ID W200766768 ON FILE.", ["W200766768"], ["INSURANCE MEMBER ID"]),
     ("Medicare/health plan ID: 089-87-3165A.", ["089-87-3165A"], ["Medicare"]),
     ("Dictated by Horace Zielinski, MD. License MK8671339.", ["Horace Zielinski", "MK8671339"], ["Dictated by"]),
+    # forms of real notes beyond the annotated sets: internal numbers, month and year, transcription initials
+    ("Questions: pager 34512 or ext. 4-5231.", ["34512", "4-5231"], ["Questions"]),
+    ("Last colonoscopy Jul-2029, normal.", ["Jul-2029"], ["Last colonoscopy"]),
+    ("TK/mc DD: 04/07/2069", ["TK/mc", "04/07/2069"], ["DD:"]),
     ("CPAP brought from home, serial 4890-B041.", ["4890-B041"], ["CPAP"]),
     ("acct #46716587448 on hold", ["46716587448"], ["on hold"]),
     ("ACCESSION: RAD2981649. DOB: 12/09/1944.", ["RAD2981649", "12/09/1944"], ["ACCESSION"]),
@@ -116,9 +120,10 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "PLAN TO MONITOR AND ADVANCE DIET AS TOLERATED. C/O NAUSEA.",
     "DIAGNOSES: CKD STAGE 3. FINDINGS: NO ACUTE HEMORRHAGE.",
     "Daughter-in-law will pick pt up tomorrow. Rest in bed, up to chair.",
+    "AP/lat views. Heparin 18 units/kg/hr, flow 5 ML/min; x2 doses, page 2 of 3. Extension of the fracture.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
-        "relatives and common words"])
+        "relatives and common words", "views, units and counts"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 
