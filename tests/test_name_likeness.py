@@ -37,7 +37,7 @@ def test_when_a_name_is_in_no_lexicon_then_it_still_looks_like_a_name(word: str)
 
 
 @pytest.mark.parametrize("word", ["melena", "Sitter", "afebrile", "Diuresing", "Lasix", "Entresto", "Kcentra",
-                                  "Fleischner", "Anasarca", "NKDA", "Tele"])
+                                  "Fleischner", "Anasarca", "Tele"])
 def test_when_a_clinical_word_or_drug_then_it_does_not_look_like_a_name(word: str) -> None:
     assert not name_likeness().looks_like_name(word)
 
@@ -54,6 +54,7 @@ def test_known_words_are_never_names_whatever_their_score() -> None:
     ("OLUWASEUN HARGROVE IS A 97 YO FEMALE WITH CHF.", ["OLUWASEUN HARGROVE"]),
     ("Spoke with Aigerim Bakhyt about the results.", ["Aigerim Bakhyt"]),
     ("Hargrove, Oluwaseun seen in clinic.", ["Hargrove, Oluwaseun"]),
+    ("EDUCATED BY THIS RN. PT WOULD LIKE HARUTO PRESENT FOR ANY PROCEDURE.", ["HARUTO"]),  # lexicon given name
 ])
 def test_when_a_name_is_in_no_lexicon_then_the_note_recognizers_find_it(
         deid: TextDeidentifier, note: str, names: list[str]) -> None:
@@ -66,10 +67,21 @@ def test_when_a_name_is_in_no_lexicon_then_the_note_recognizers_find_it(
     "Entresto held for hypotension. Kcentra given before the procedure. Sitter at bedside.",
     "Recommend follow-up CT in 12 months per Fleischner. Melena overnight, hemoglobin stable.",
     "PT DENIES CHEST PAIN. FATHER DIED OF LUNG CANCER. DUONEB ADMINISTERED. NAUSEA RESOLVED.",
+    "HX OF KIDNEY STONES. NEVER SMOKER. FAMILY HISTORY: LUNG CANCER IN FATHER.",
+    "ASA 81 MG P.O. Q.D.; LASIX 40 MG P.O. B.I.D. NO FOCAL CONSOLIDATION, EFFUSION, OR PNEUMOTHORAX.",
 ])
 def test_when_clinical_words_stand_where_names_may_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
-    # capitalised at clause openings or after a context ("PT", "FATHER") that in UPPER CASE guesses at a name
+    # capitalised at clause openings or after a context ("PT", "FATHER") that in UPPER CASE guesses at a name;
+    # the name model reads UPPER CASE in title case and takes "Kidney Stones" for a person; "OR" is Oregon
     assert [note[s.start:s.end] for s in deid.find(note)] == []
+
+
+def test_when_a_state_code_is_also_a_word_then_a_place_before_it_still_counts(deid: TextDeidentifier) -> None:
+    note = "MOVED FROM SALEM, OR 97301 LAST YEAR; VISITS PORTLAND, ME."
+    spans = deid.find(note)
+    for place in ("SALEM", "PORTLAND", "97301"):
+        start = note.index(place)
+        assert any(s.start <= start and start + len(place) <= s.end for s in spans), place
 
 
 def test_when_trained_again_then_the_shipped_model_is_reproduced(tmp_path: Path) -> None:

@@ -46,6 +46,9 @@ _NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physic
                 "covering|addended by|amended by|copied to|cc'd to|follow up with|follow-up with|f/u with")
 _STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
            "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
+#: state codes that are also English words or clinical abbreviations
+_WORD_STATES = "OR|IN|ME|OK|HI|ID|PA|MD|MS|LA|DE|OH|CO|MA|AL|ND|MO|NE|SC"
+_OTHER_STATES = "|".join(c for c in _STATES.split("|") if c not in _WORD_STATES.split("|"))
 _STREET_SUFFIX = ("(?i:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Lane|Ln|Dr|Drive|Way|Ct|Court|Pl|Place|Terrace|Ter|"
                   "Pkwy|Parkway|Hwy|Highway|Circle|Cir|Sq|Square)")
 _ID = r"[A-Z0-9](?:[A-Z0-9\-]*\d[A-Z0-9\-]*)"
@@ -126,7 +129,9 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s+((?:[A-Z]\.\s*)?{_NAME})", score=0.6, name=True, overlap=True),
     ClinicalPattern("PERSON", rf"\b((?:{_W},\s+)?{_NAME})\s*[(,]?\s*\b(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7,
                     name=True),
-    ClinicalPattern("PERSON", rf"(?<![A-Za-z.])([A-Z]\.\s?{_W}(?:\s+{_W})?)", score=0.6, name=True),
+    # an initial and a name ("J. Smith"), not a dotted abbreviation ("P.O.", "B.I.D.")
+    ClinicalPattern("PERSON", rf"(?<![A-Za-z.])([A-Z]\.\s?[A-Z][A-Za-z]+(?:['\-][A-Za-z]+)*(?:\s+{_W})?)", score=0.6,
+                    name=True),
     # contact details and places
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s])\d{3}[-.\s]\d{4})(?!\d)"
                     r"(?:\s*(?i:ext|x)\.?\s*\d{1,5})?"),
@@ -137,7 +142,9 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("ADDRESS", rf"\b(\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\s+){{1,3}}{_STREET_SUFFIX}\b\.?"
                     rf"(?:,?\s+(?i:Apt|Apartment|Unit|Suite|Ste|#)\.?\s*#?\s*\w+)?"
                     rf"(?:,\s*[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?(?=[\s,.;)]|$))?(?:,?\s+(?:{_STATES}))?(?:,?\s+\d{{5}}(?:-\d{{4}})?)?)"),
-    ClinicalPattern("LOCATION", rf"\b([A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?),\s*(?:{_STATES})\b", score=0.7),
+    # "Salem, OR": a state code that is also a word ("EFFUSION, OR PNEUMOTHORAX") only when no word follows it
+    ClinicalPattern("LOCATION", rf"\b([A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?),\s*(?:(?:{_WORD_STATES})\b(?!\s+[A-Za-z])|"
+                    rf"(?:{_OTHER_STATES})\b)", score=0.7),
     ClinicalPattern("ZIP", rf"\b(?:{_STATES})\.?,?\s+(\d{{5}}(?:-\d{{4}})?)\b"),
     ClinicalPattern("ZIP", r"(?i:\b(?:zip|zip code|postal code))\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b"),
     ClinicalPattern("HOSPITAL", r"\b((?:(?i:St|Saint)\.?\s+)?(?:[A-Z][A-Za-z'\-]+\s+(?:(?:of|the|and)\s+)?){1,4}"
@@ -209,12 +216,12 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*\.?")
 
 
 def _plain_word(word: str) -> bool:
-    """A known English, clinical or drug word (the name-likeness model's) that is not a lexicon name."""
+    """A known English, clinical or drug word (the name-likeness model's) that is not a lexicon given name
+    (surnames are left out: the census holds "Given", "Kidney", "Cancer")."""
     from clinical_mm.deid.name_likeness import name_likeness
 
-    first, last = name_lexicon()
     w = word.lower().rstrip(".")
-    return w in name_likeness().known and w not in first and w not in last
+    return w in name_likeness().known and w not in name_lexicon()[0]
 
 
 def _trim_name(text: str, start: int, end: int, plain: Callable[[str], bool] | None = None) -> tuple[int, int]:
@@ -302,6 +309,7 @@ class NameLexiconRecognizer(EntityRecognizer):
     _OPENING = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z][a-z]+(?:-[A-Za-z]+)?)(?=,?\s+[a-z])")
     #: in UPPER CASE, a word opening a sentence or clause and followed by another word ("ANNIKA AMBULATED")
     _OPENING_UPPER = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z]+(?:-[A-Z]+)?)(?=,?\s+[A-Z])")
+    _UPPER_WORD = re.compile(r"(?<![A-Za-z'\-])([A-Z]+)(?![A-Za-z'\-])")
 
     def __init__(self) -> None:
         from clinical_mm.deid.name_likeness import name_likeness
@@ -331,6 +339,8 @@ class NameLexiconRecognizer(EntityRecognizer):
             if is_common_word(family) or is_common_word(given):
                 continue
             if upper:
+                if self.shape.is_known_word(given) and self.shape.is_known_word(family):
+                    continue  # "COLON CANCER": where capitals say nothing, two words of the word lists are words
                 known_given, known_family = given.lower() in self.first, family.lower() in self.last
                 # both in the lexicon, or one of them and the other looking like a name ("BRONISLAW HARGROVE")
                 if not (known_given and known_family or known_given and self._family(family)
@@ -361,8 +371,18 @@ class NameLexiconRecognizer(EntityRecognizer):
             out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
         for rx in ((self._OPENING_UPPER,) if upper else (self._INNER, self._OPENING)):
             for m in rx.finditer(text):
-                if self._given(m.group(1)):  # the lexicon holds no common words
+                # the lexicon holds no common words; a given name that is also a word stays a name here
+                # ("Precious ambulated"; "Trace left effusion" is the price)
+                if self._given(m.group(1)):
                     out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
+        if upper:
+            # anywhere else in UPPER CASE, a lexicon given name that is no English, clinical or drug word
+            # ("WOULD LIKE HARUTO PRESENT"; not "MAE", moves all extremities, which the word lists know)
+            for m in self._UPPER_WORD.finditer(text):
+                word = m.group(1)
+                if len(word) >= 4 and word.lower() in self.first and not self.shape.is_known_word(word) \
+                        and not is_common_word(word):
+                    out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.45))
         return out
 
 

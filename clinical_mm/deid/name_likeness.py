@@ -143,7 +143,8 @@ def training_words(dictionary: Path = DICTIONARY) -> tuple[set[str], set[str], d
     vocabulary = {w for w in Vocabulary.shipped().words() if _WORD.fullmatch(w)}
     # drug names and brands (a pickle inside the installed package, read as that package itself reads it)
     drugs_by_variant = pickle.loads(bz2.decompress(drug_dictionary.read_bytes()))["drug_variant_to_canonical"]
-    drugs = {w for variant in drugs_by_variant for w in _WORD.findall(variant)}
+    drugs = {variant for variant in drugs_by_variant if _WORD.fullmatch(variant)}  # one-word names: the words of
+    # longer ones include people ("Leif D", a vitamin's inventor) and plant names ("Quassia amara")
     notes = set(common_english()) | set(ALLOW_LIST) | set(_NOT_NAMES) | EPONYMS
     words = {w for w in english | icd_words | vocabulary | drugs | notes if len(w) > 2 and _WORD.fullmatch(w)}
     sources = {"names": len(names), "english_words": len(english), "icd10cm_words": len(icd_words),

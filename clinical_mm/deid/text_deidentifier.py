@@ -49,7 +49,7 @@ _PRESIDIO_TYPES = {"PERSON", "LOCATION", "DATE_TIME", "PHONE_NUMBER", "EMAIL_ADD
 ALLOW_LIST: frozenset[str] = frozenset("""
 daily nightly weekly monthly yearly annually bid tid qid qd qhs qam qpm prn q4h q6h q8h q12h q24h qod hs ac pc
 morning evening night noon midnight today tonight yesterday tomorrow now overnight daytime weekend
-mg mcg ml g kg mmhg bpm po iv im sc sq sl pr inh neb gtt tab tabs cap caps
+mg mcg ml g kg mmhg bpm po iv im sc sq sl pr inh neb gtt tab tabs cap caps kcl nacl med meds rec
 aspirin metoprolol lisinopril atorvastatin metformin insulin heparin warfarin furosemide amlodipine
 albuterol prednisone vancomycin ceftriaxone piperacillin tazobactam acetaminophen ibuprofen morphine
 oxycodone hydromorphone ondansetron pantoprazole omeprazole levothyroxine enoxaparin apixaban
@@ -82,9 +82,11 @@ def _clinical_words() -> frozenset[str]:
                      if len(w) > 2 and not w.isdigit() and w not in first and w not in last)
 
 
-def _known_words_only(phrase: str) -> bool:
+def _known_words_only(phrase: str, upper: bool = False) -> bool:
     """Every word of ``phrase`` is a known English, clinical or drug word (the name-likeness model's) and none
-    is a name of the lexicon or a place of the gazetteer: the name model's "DUONEB GIVEN", "Hemophilia"."""
+    is a name of the lexicon or a place of the gazetteer: the name model's "DUONEB GIVEN", "Hemophilia". In a
+    note the name model read in title case (``upper``), only given names count as names: the census surnames
+    hold the words the model takes for names there ("KIDNEY STONES", "NEVER SMOKER")."""
     from clinical_mm.deid.clinical_recognizers import name_lexicon, place_gazetteer
     from clinical_mm.deid.name_likeness import name_likeness
 
@@ -92,7 +94,7 @@ def _known_words_only(phrase: str) -> bool:
     known, places = name_likeness().known, place_gazetteer()
     words = [w.lower() for w in _NAME_WORD.findall(phrase)]
     return bool(words) and phrase.lower() not in places and all(
-        w in known and w not in first and w not in last and w not in places for w in words)
+        w in known and w not in first and (upper or w not in last) and w not in places for w in words)
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,8 @@ class TextDeidentifier:
                     continue
                 if r.entity_type == "DATE_TIME" and not _DATE_LIKE.search(word):
                     continue  # spaCy calls "HR 72" or "97 year old" a date: keep only what looks like one
-                if r.entity_type in ("PERSON", "LOCATION", "ORGANIZATION") and (_DIGIT.search(word) or _known_words_only(word)):
+                if r.entity_type in ("PERSON", "LOCATION", "ORGANIZATION") and (
+                        _DIGIT.search(word) or _known_words_only(word, upper=view is not text)):
                     continue  # "Zofran 4 mg IV" is not a name, nor "DUONEB GIVEN"
                 spans.append(TextSpan(r.start, r.end, "DATE" if r.entity_type == "DATE_TIME" else r.entity_type, r.score))
             out.append(_merge(_propagate_names(text, _merge(spans))))
