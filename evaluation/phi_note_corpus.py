@@ -27,7 +27,7 @@ from pathlib import Path
 
 from clinical_mm.errors import InputError
 
-__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
@@ -47,6 +47,9 @@ BLIND4_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind4.json
 #: the fifth blind set, written after issue 6's vocabulary joined the allow-list, scored once:
 #: ``PhiNoteCorpus(seed=2037).generate(240, "blind-5")``
 BLIND5_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind5.jsonl"
+#: the sixth blind set, written after the name-likeness model and the UPPER CASE rules, scored once:
+#: ``PhiNoteCorpus(seed=2038).generate(240, "blind-6")``
+BLIND6_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind6.jsonl"
 
 #: annotation types and the HIPAA Safe Harbor identifier each one is
 PHI_TYPES: dict[str, str] = {
@@ -114,6 +117,17 @@ _BLIND5_CITIES = ["Burlington", "Concord", "Derry", "Augusta", "Bristol", "Middl
 _BLIND5_HOSPITALS = ["Elm Ridge Medical Center", "Saint Luke's Hospital", "Hudson Valley Regional Hospital",
                      "Cornerstone Rehabilitation Hospital", "Marshside Community Hospital", "Fletcher Allen Clinic",
                      "Green Mountain Surgical Center", "Bay State Kidney Center"]
+_BLIND6_FIRST = ["Thandiwe", "Ruairi", "Marisela", "Bartosz", "Ifeanyi", "Hyun-woo", "Solveig", "Jacinta", "Mehmet",
+                 "Xochitl", "Dov", "Pania", "Zainab", "Ewan", "Graciela", "Radomir", "Ama", "Cosimo", "Hope", "Deshawn"]
+_BLIND6_LAST = ["Abara", "Bergstrom", "Cuthbert", "Dzurinda", "Etxeberria", "Frobisher", "Gallardo", "Huckabee", "Iqbal",
+                "Jovanovic", "Kaminski", "Llewellyn", "Moynihan", "Nwachukwu", "Ostrowski", "Paquette", "Rinaldi",
+                "Saperstein", "Tshabalala", "Wexler"]
+_BLIND6_CITIES = ["Bar Harbor", "Brunswick", "Littleton", "Lowville", "Malone", "Ogdensburg", "Oneida", "Cortland",
+                  "Geneva", "Winsted", "Putnam", "Willimantic", "Westfield", "Chelsea", "Lynn", "Wakefield", "Bath",
+                  "Belfast", "Calais", "Berlin"]
+_BLIND6_HOSPITALS = ["Eastern Maine Medical Center", "Champlain Valley Physicians Hospital", "Samaritan Medical Center",
+                     "Cheshire Medical Center", "Mid Coast Hospital", "Windham Community Memorial Hospital",
+                     "Heywood Hospital", "Alice Peck Day Memorial Hospital"]
 _STREETS = ["Maple", "Elmwood", "Chestnut Hill", "Harbor View", "Old Mill", "Juniper", "Lakeshore", "Briarcliff",
             "Kingsley", "Prospect", "Willow Creek", "Beacon", "Orchard", "Sycamore", "Fairmount", "Quarry"]
 _SUFFIX = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Court", "Boulevard", "Way", "Terrace"]
@@ -141,7 +155,8 @@ _POOLS = {"dev": _Pools(_FIRST, _LAST), "held-out": _Pools(_FIRST, _LAST),
           "blind": _Pools(_BLIND_FIRST, _BLIND_LAST), "blind-2": _Pools(_BLIND2_FIRST, _BLIND2_LAST),
           "blind-3": _Pools(_BLIND3_FIRST, _BLIND3_LAST, _BLIND3_CITIES),
           "blind-4": _Pools(_BLIND4_FIRST, _BLIND4_LAST, _BLIND4_CITIES, _BLIND4_HOSPITALS),
-          "blind-5": _Pools(_BLIND5_FIRST, _BLIND5_LAST, _BLIND5_CITIES, _BLIND5_HOSPITALS)}
+          "blind-5": _Pools(_BLIND5_FIRST, _BLIND5_LAST, _BLIND5_CITIES, _BLIND5_HOSPITALS),
+          "blind-6": _Pools(_BLIND6_FIRST, _BLIND6_LAST, _BLIND6_CITIES, _BLIND6_HOSPITALS)}
 _EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "comcast.net", "outlook.com", "aol.com", "verizon.net"]
 _RELATION = ["wife", "husband", "daughter", "son", "sister", "brother", "niece", "nephew", "mother", "father",
              "partner", "friend", "granddaughter", "grandson", "HCP"]
@@ -518,10 +533,40 @@ class PhiNoteCorpus:
                       "{rel_full}, {rel}, {phone2}."),
     ]
 
+    #: the sixth blind set: written after the name-likeness model and the UPPER CASE rules, with its own names,
+    #: cities and hospitals, four templates per style; scored once
+    _BLIND6 = [
+        ("nursing", "Shift summary {time}: {pt_first} slept poorly, asked for her {rel} several times. Called "
+                    "{rel_name} at {phone} - no answer, left voicemail. Wound vac intact. Endorsed to {dr2_full}, RN."),
+        ("nursing", "PT/OT: {pt_title} ambulated 150 ft with rolling walker, min assist. Goals reviewed with {pt_first} "
+                    "and {rel_full}. Plan d/c to home in {city} when cleared by {dr_full}. Next session {date_short}."),
+        ("nursing", "Fall precautions. {age} {sex}, bed alarm on. Per {rel_name}, baseline oriented x3 at home on "
+                    "{street}. Pharmacy at {hospital} called re: heparin drip; spoke w/ {dr2_last}."),
+        ("nursing", "Admission note {date}: {pt_lastfirst} arrived via stretcher from {hospital}. MRN {mrn}, account "
+                    "{acct}. Belongings with {rel}. Primary RN {dr2_full}; charge {initials}."),
+        ("radiology", "EXAM: MRI brain w/wo. DATE OF SERVICE: {date_full}. PATIENT: {pt_full}. DOB: {dob}. ACCESSION: "
+                      "{acc}. COMPARISON: {date2}, outside study from {hospital}. FINDINGS: no acute infarct. Reading "
+                      "radiologist: {dr_full}."),
+        ("radiology", "Findings were discussed by telephone with {dr2_full} on {date_short} at {time}, who acknowledged "
+                      "receipt. Prior imaging at {hospital2} ({city}) requested. Ref: {dr_init}."),
+        ("radiology", "Chest CT PE protocol for {pt_first} {pt_last}, {age} {sex}. Study flagged urgent by ED attending "
+                      "{dr_last}. Result relayed to covering resident {dr2_full}, pager {phone2}. Device ID {serial}."),
+        ("radiology", "Mammo callback: {pt_title} ({mrn}) returns {date_short} for spot compression. Letter mailed to "
+                      "{street}, {city}, {state} {zip}. Questions to breast center at {phone}."),
+        ("discharge", "Summary prepared for {dr_full} (PCP) and {dr2_full} (nephrology). {pt_full} was admitted {date} "
+                      "with AKI; creatinine peaked 3.1. Discharged {date2} to {rel}'s home in {city}."),
+        ("discharge", "Pt instructions: {pt_first}, take your medicines as listed. Your next appointment is {date_short} "
+                      "with {dr_init}. If you have chest pain call 911. Your nurse line: {phone}. Portal: {url}."),
+        ("discharge", "Home health referral faxed to {fax}: {pt_full}, {age} {sex}, {street}, {city}. Insurance {plan}. "
+                      "Caregiver {rel_full} ({rel}), cell {phone2}, email {email}."),
+        ("discharge", "Transfer summary: {pt_lastfirst} leaving {hospital} for {hospital2} on {date_full}; accepting "
+                      "physician {dr2_full}; sending {dr_full}. License of sending MD {lic}. SSN {ssn}."),
+    ]
+
     def generate(self, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
         """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
-        shipped set), "held-out", "blind", "blind-2", "blind-3", "blind-4" or "blind-5" (the blind sets have their own
-        names too; the third its own cities, the fourth and fifth their own cities and hospitals)."""
+        shipped set), "held-out", "blind", "blind-2", ... "blind-6" (the blind sets have their own names too; the third
+        its own cities, the fourth to sixth their own cities and hospitals)."""
         if template_set not in _POOLS:
             raise ValueError(f"unknown template set {template_set!r}")
         r = random.Random(self.seed)
@@ -529,7 +574,8 @@ class PhiNoteCorpus:
         styles = [("nursing", self._NURSING), ("radiology", self._RADIOLOGY), ("discharge", self._DISCHARGE)]
         if template_set != "dev":
             pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2,
-                    "blind-3": self._BLIND3, "blind-4": self._BLIND4, "blind-5": self._BLIND5}[template_set]
+                    "blind-3": self._BLIND3, "blind-4": self._BLIND4, "blind-5": self._BLIND5,
+                    "blind-6": self._BLIND6}[template_set]
             styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
         notes = []
         for i in range(n):

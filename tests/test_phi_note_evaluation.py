@@ -15,6 +15,7 @@ from clinical_mm.evaluation.phi_note_corpus import (
     BLIND3_NOTES,
     BLIND4_NOTES,
     BLIND5_NOTES,
+    BLIND6_NOTES,
     BLIND_NOTES,
     HELD_OUT_NOTES,
     PHI_TYPES,
@@ -36,6 +37,7 @@ def test_when_generated_again_then_the_shipped_sets_are_reproduced_byte_for_byte
     assert BLIND3_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2035).generate(150, "blind-3"))
     assert BLIND4_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2036).generate(240, "blind-4"))
     assert BLIND5_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2037).generate(240, "blind-5"))
+    assert BLIND6_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2038).generate(240, "blind-6"))
 
 
 def test_when_shipped_set_is_read_then_it_has_the_size_styles_and_cases_asked_for() -> None:
