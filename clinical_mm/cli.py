@@ -387,7 +387,7 @@ def deid_evaluate_text(notes: Path | None, fmt: str) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the model (gzip JSON); the shipped one is clinical_mm/data/name_likeness.json.gz.")
 @click.option("--dictionary", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="English word list, one word per line (default /usr/share/dict/words, Debian's wamerican).")
+              help="English word list, one word per line (default /usr/share/dict/american-english, Debian's wamerican).")
 def deid_train_name_model(out: Path, dictionary: Path | None) -> None:
     """Train the name-likeness model the text de-identifier asks about unknown capitalised words (about 20 s)."""
     import json

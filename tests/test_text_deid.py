@@ -42,6 +42,14 @@ CASES = [
     ("Questions: pager 34512 or ext. 4-5231.", ["34512", "4-5231"], ["Questions"]),
     ("Last colonoscopy Jul-2029, normal.", ["Jul-2029"], ["Last colonoscopy"]),
     ("TK/mc DD: 04/07/2069", ["TK/mc", "04/07/2069"], ["DD:"]),
+    # names and places after the cues a sixth note set showed (spoke w/, charge, a place after an institution,
+    # a given name that is a word before a surname, a short given name after a lexicon surname)
+    ("Pharmacy called re: heparin drip; spoke w/ Wexler.", ["Wexler"], ["Pharmacy called"]),
+    ("Primary RN Pania Gallardo; charge PG.", ["Pania Gallardo", "PG"], ["; charge"]),
+    ("Prior imaging at Mid Coast Hospital (Bath) requested.", ["Mid Coast Hospital", "Bath"], ["requested"]),
+    ("READING RADIOLOGIST: HOPE LLEWELLYN.", ["HOPE LLEWELLYN"], ["READING RADIOLOGIST"]),
+    ("BED ALARM ON. PER RADOMIR, BASELINE ORIENTED X3.", ["RADOMIR"], ["BASELINE ORIENTED"]),
+    ("Admission note: Paquette, Dov arrived via stretcher.", ["Paquette, Dov"], ["arrived via stretcher"]),
     ("CPAP brought from home, serial 4890-B041.", ["4890-B041"], ["CPAP"]),
     ("acct #46716587448 on hold", ["46716587448"], ["on hold"]),
     ("ACCESSION: RAD2981649. DOB: 12/09/1944.", ["RAD2981649", "12/09/1944"], ["ACCESSION"]),
@@ -121,9 +129,10 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "DIAGNOSES: CKD STAGE 3. FINDINGS: NO ACUTE HEMORRHAGE.",
     "Daughter-in-law will pick pt up tomorrow. Rest in bed, up to chair.",
     "AP/lat views. Heparin 18 units/kg/hr, flow 5 ML/min; x2 doses, page 2 of 3. Extension of the fracture.",
+    "WOUND CULTURE GREW MSSA, NOT MRSA. CONTINUE CEFAZOLIN.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
-        "relatives and common words", "views, units and counts"])
+        "relatives and common words", "views, units and counts", "upper-case acronyms"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

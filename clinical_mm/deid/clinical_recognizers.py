@@ -21,7 +21,8 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from clinical_mm.deid.text_deidentifier import ALLOW_LIST
 
 __all__ = ["CLINICAL_PATTERNS", "ClinicalPattern", "ClinicalPatternRecognizer", "NameLexiconRecognizer",
-           "PlaceLexiconRecognizer", "common_english", "is_common_word", "name_lexicon", "place_gazetteer"]
+           "PlaceLexiconRecognizer", "common_english", "is_common_word", "name_lexicon", "place_gazetteer",
+           "word_given_names"]
 
 _MONTHS = ("(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
            "|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
@@ -43,7 +44,10 @@ _NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physic
                 "communicated to|report from|report given to|handoff to|handoff from|signed out to|md|covering md|"
                 "covering physician|covering provider|on-call|on call|chaplain|operator|assistant|accepting|transcriptionist|"
                 "technologist|sonographer|therapist|pharmacist|interpreter|social worker|case manager|[a-z]+ologist|"
-                "covering|addended by|amended by|copied to|cc'd to|follow up with|follow-up with|f/u with")
+                "covering|addended by|amended by|copied to|cc'd to|follow up with|follow-up with|f/u with|"
+                "spoke with|spoke w/|spoke to|talked with|talked to|reviewed with|relayed to|cleared by|"
+                "prepared for|sending|sending physician|accepting physician|charge nurse|charge rn|primary rn|"
+                "primary nurse")
 _STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
            "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
 #: state codes that are also English words or clinical abbreviations
@@ -114,7 +118,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     r"(?!(?:min|hr|hrs|day|wk|kg|lat|ml|dl|mg|mcg|mm|cm|mmol|meq|oblique|obl)\b)[a-z]{2,4})(?![\w/])",
                     score=0.6),
     # initials after a role word without a colon ("Tech JR.", "SCRIBE: AB" has its label row): not a modality
-    ClinicalPattern("PERSON", r"\b(?i:tech|technologist|sonographer|scribe|transcriptionist|interpreter)\b\.?\s+"
+    ClinicalPattern("PERSON", r"\b(?i:tech|technologist|sonographer|scribe|transcriptionist|interpreter|charge)\b\.?\s+"
                     r"(?!(?:CT|MR|MRI|US|XR|IR|NM|PET|RN|RT|DR|CR|DX)\b)([A-Z]{2,3})\b", score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:{_RELATIVES})\b(?:\s*[,:(]\s*|\s+)((?:{_NAME}))", score=0.75, name=True,
                     overlap=True),
@@ -213,6 +217,7 @@ class ClinicalPatternRecognizer(EntityRecognizer):
 
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*\.?")
+_VOWELS = re.compile(r"[AEIOUYaeiouy]")
 
 
 def _plain_word(word: str) -> bool:
@@ -228,15 +233,21 @@ def _trim_name(text: str, start: int, end: int, plain: Callable[[str], bool] | N
     """A context-found name without its leading common words ("Signed", "Pt") and cut before the next one
     (or the next word ``plain`` accepts); (start, start) when nothing is left."""
     first = stop = -1
+    before: re.Match[str] | None = None  # the common word just before the first name word
     for m in _WORD.finditer(text, start, end):
         word = m.group(0)
         initial = len(word) == 2 and word.endswith(".")  # "I. Varga": an initial, not the pronoun
         if not initial and (is_common_word(word) or len(word.rstrip(".")) == 1 or plain is not None and plain(word)):
             if first >= 0:
                 break
+            before = m
             continue
         if first < 0:
             first = m.start()
+            # a given name that is also a word, right before the name ("READING RADIOLOGIST: HOPE LLEWELLYN")
+            if before is not None and before.group(0).rstrip(".").lower() in word_given_names() \
+                    and text[before.end():m.start()].strip() == "":
+                first = before.start()
         stop = m.end()
     return (first, stop) if first >= 0 else (start, start)
 
@@ -263,6 +274,23 @@ def _census_names(resource: str) -> set[str]:
 def name_lexicon() -> tuple[frozenset[str], frozenset[str]]:
     """Given names and surnames (lower case) from Faker's person providers of every locale written in Latin
     letters and the US Census 1990 name files (about 19,000 and 98,000), less common words."""
+    first, last = _raw_names()
+    common = common_english()
+    return (frozenset(w for w in first if len(w) > 2 and w not in common and not is_common_word(w)),
+            frozenset(w for w in last if len(w) > 2 and w not in common and not is_common_word(w)))
+
+
+@lru_cache(maxsize=1)
+def word_given_names() -> frozenset[str]:
+    """Given names left out of the lexicon for being common words ("Hope", "Grace", "Will", "Mark"): a name
+    only where a context already says a name stands."""
+    first = _raw_names()[0]
+    return frozenset(w for w in first if len(w) > 2 and w not in name_lexicon()[0] and w not in STOP_WORDS
+                     and w not in _NOT_NAMES and w not in ALLOW_LIST)
+
+
+@lru_cache(maxsize=1)
+def _raw_names() -> tuple[frozenset[str], frozenset[str]]:
     import importlib
     import pkgutil
 
@@ -280,9 +308,7 @@ def name_lexicon() -> tuple[frozenset[str], frozenset[str]]:
             values = getattr(provider, attr, None)
             if isinstance(values, (dict, list, tuple)):
                 into.update(v.lower() for v in values if isinstance(v, str) and v.isascii() and v[:1].isupper())
-    common = common_english()
-    return (frozenset(w for w in first if len(w) > 2 and w not in common and not is_common_word(w)),
-            frozenset(w for w in last if len(w) > 2 and w not in common and not is_common_word(w)))
+    return frozenset(first), frozenset(last)
 
 
 class NameLexiconRecognizer(EntityRecognizer):
@@ -321,6 +347,11 @@ class NameLexiconRecognizer(EntityRecognizer):
     def _looks_like_name(self, word: str) -> bool:
         """A word no lexicon holds that looks like a name (every part of a hyphenated one)."""
         return not is_common_word(word) and all(self.shape.looks_like_name(part) for part in word.split("-"))
+
+    def _unknown_short_name(self, word: str, upper: bool) -> bool:
+        """A word of three letters or more with a vowel, capitalised (in mixed case), that no word list knows."""
+        return (len(word) >= 3 and _VOWELS.search(word) is not None and (upper or word[1:].islower())
+                and not self.shape.is_known_word(word) and not is_common_word(word))
 
     def _given(self, word: str) -> bool:
         return word.lower() in self.first or self._looks_like_name(word)
@@ -361,8 +392,10 @@ class NameLexiconRecognizer(EntityRecognizer):
             out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
         for m in self._LAST_FIRST.finditer(text):
             family, given = m.group(1), m.group(2)
-            if is_common_word(family) or not (given.lower() in self.first
-                                              or family.lower() in self.last and self._looks_like_name(given)):
+            # the given name is a lexicon one, or after a lexicon surname a word that looks like one or, too short
+            # for its letters to say much, any word the word lists do not know ("Paquette, Dov"; not "Tran, SW")
+            if is_common_word(family) or not (given.lower() in self.first or family.lower() in self.last and (
+                    self._looks_like_name(given) or self._unknown_short_name(given, upper))):
                 continue
             if upper and family.lower() not in self.last:
                 continue
@@ -377,11 +410,13 @@ class NameLexiconRecognizer(EntityRecognizer):
                     out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
         if upper:
             # anywhere else in UPPER CASE, a lexicon given name that is no English, clinical or drug word
-            # ("WOULD LIKE HARUTO PRESENT"; not "MAE", moves all extremities, which the word lists know)
+            # ("WOULD LIKE HARUTO PRESENT"; not "MAE", moves all extremities, which the word lists know), or a
+            # word with two vowels or more that looks like a name ("PER RADOMIR"; not an acronym, "MRSA")
             for m in self._UPPER_WORD.finditer(text):
                 word = m.group(1)
-                if len(word) >= 4 and word.lower() in self.first and not self.shape.is_known_word(word) \
-                        and not is_common_word(word):
+                if len(word) >= 4 and (word.lower() in self.first or len(_VOWELS.findall(word)) >= 2
+                                       and self._looks_like_name(word)) \
+                        and not self.shape.is_known_word(word) and not is_common_word(word):
                     out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.45))
         return out
 
@@ -402,10 +437,16 @@ def place_gazetteer() -> frozenset[str]:
 
 class PlaceLexiconRecognizer(EntityRecognizer):
     """Cities and towns without an address: a known US place name after "in", "from", "near", "to", "at",
-    "outside" or "visiting" ("stay with her mother in Leominster", "MOVED FROM REVERE"). Up to three words,
-    the longest known name wins; a single word must not be a common word."""
+    "outside" or "visiting" ("stay with her mother in Leominster", "MOVED FROM REVERE"), or right after an
+    institution ("Mid Coast Hospital (Bath)", "Visiting Nurse of Laconia"). Up to three words, the longest
+    known name wins; a single word must not be a common word."""
 
     _PLACE = re.compile(rf"(?=\b((?i:in|from|near|to|at|outside|visiting))\s+({_W}(?:\s+{_W}){{0,2}}))")  # overlapping
+    #: a place right after an institution, in parentheses or after a comma ("Mid Coast Hospital (Bath)",
+    #: "SNF (Seacoast Community Hospital), Amherst", "Visiting Nurse of Laconia")
+    _AFTER_INSTITUTION = re.compile(
+        rf"(?i:hospital|center|centre|clinic|infirmary|nursing home|hospice|rehab|snf|visiting nurses?)\)?"
+        rf"(?:\s*\(\s*|,\s*|\s+(?i:of)\s+)({_W}(?:\s+{_W}){{0,2}})")
 
     def __init__(self) -> None:
         self.places = place_gazetteer()
@@ -420,10 +461,16 @@ class PlaceLexiconRecognizer(EntityRecognizer):
         for m in self._PLACE.finditer(text):
             if upper and m.group(1).lower() == "to":
                 continue  # "TO MONITOR", "TO ADVANCE": in UPPER CASE a verb follows "to" more often than a place
-            words = list(re.finditer(r"\S+", m.group(2)))
-            for n in range(len(words), 0, -1):
-                name = " ".join(w.group(0) for w in words[:n])
-                if name.lower() in self.places:
-                    out.append(RecognizerResult("LOCATION", m.start(2), m.start(2) + words[n - 1].end(), 0.6))
-                    break
+            out.extend(self._longest_place(m, 2))
+        for m in self._AFTER_INSTITUTION.finditer(text):
+            out.extend(self._longest_place(m, 1))
         return out
+
+    def _longest_place(self, m: re.Match[str], group: int) -> list[RecognizerResult]:
+        """The longest known place the words of ``m.group(group)`` open with (none or one result)."""
+        words = list(re.finditer(r"\S+", m.group(group)))
+        for n in range(len(words), 0, -1):
+            name = " ".join(w.group(0) for w in words[:n])
+            if name.lower() in self.places:
+                return [RecognizerResult("LOCATION", m.start(group), m.start(group) + words[n - 1].end(), 0.6)]
+        return []

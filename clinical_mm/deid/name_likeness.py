@@ -7,7 +7,8 @@ trained by :func:`train` (``clinical-mm deid train-name-model``) and shipped as
 - names: the given names and surnames of :func:`~clinical_mm.deid.clinical_recognizers.name_lexicon`
   (US Census 1990 and Faker's Latin-script locales);
 - words: the lower-case words of the SCOWL American English word list (Debian's ``wamerican``,
-  ``/usr/share/dict/words``), the words of the ICD-10-CM descriptions (CMS, public domain, through
+  ``/usr/share/dict/american-english``; the large list was tried and knows rare words that are names too,
+  "stroud", "kamala"), the words of the ICD-10-CM descriptions (CMS, public domain, through
   ``simple-icd-10-cm``), drug names and brands (the DrugBank open vocabulary, CC0, and MeSH, public domain,
   through ``drug-named-entity-recognition``), the extraction vocabulary, the note words the recognizers already know and
   clinical eponyms used as words (:data:`EPONYMS`);
@@ -47,7 +48,7 @@ C = 4.0
 THRESHOLD = 0.8
 #: the shortest word asked about: shorter ones are initials and abbreviations more often than names
 MIN_LENGTH = 4
-DICTIONARY = Path("/usr/share/dict/words")
+DICTIONARY = Path("/usr/share/dict/american-english")
 _WORD = re.compile(r"[a-z]+(?:['\-][a-z]+)*")
 #: eponyms notes use bare, as words rather than names ("per Fleischner", "Kerley B lines", "Wenckebach"): signs,
 #: tests, scores, classifications, diseases, fractures and devices (written from clinical usage, not from notes)
