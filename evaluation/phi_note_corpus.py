@@ -27,7 +27,7 @@ from pathlib import Path
 
 from clinical_mm.errors import InputError
 
-__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
@@ -50,6 +50,9 @@ BLIND5_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind5.json
 #: the sixth blind set, written after the name-likeness model and the UPPER CASE rules, scored once:
 #: ``PhiNoteCorpus(seed=2038).generate(240, "blind-6")``
 BLIND6_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind6.jsonl"
+#: the seventh blind set, written after the rules the sixth set showed, scored once:
+#: ``PhiNoteCorpus(seed=2039).generate(240, "blind-7")``
+BLIND7_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind7.jsonl"
 
 #: annotation types and the HIPAA Safe Harbor identifier each one is
 PHI_TYPES: dict[str, str] = {
@@ -128,6 +131,17 @@ _BLIND6_CITIES = ["Bar Harbor", "Brunswick", "Littleton", "Lowville", "Malone", 
 _BLIND6_HOSPITALS = ["Eastern Maine Medical Center", "Champlain Valley Physicians Hospital", "Samaritan Medical Center",
                      "Cheshire Medical Center", "Mid Coast Hospital", "Windham Community Memorial Hospital",
                      "Heywood Hospital", "Alice Peck Day Memorial Hospital"]
+_BLIND7_FIRST = ["Amadou", "Brigid", "Cassius", "Dagny", "Efua", "Florentino", "Gioia", "Hamish", "Iolanthe", "Jin-soo",
+                 "Kaveh", "Ludmila", "Mercy", "Nnamdi", "Orla", "Pascual", "Rhiannon", "Stellan", "Taini", "Wren"]
+_BLIND7_LAST = ["Adebayo", "Blackwood", "Cervantes", "Dellinger", "Eskildsen", "Farquhar", "Grzelak", "Hotchkiss",
+                "Ishida", "Jaramillo", "Kowalewski", "Lindemann", "Mwangi-Otieno", "Nakashima", "Oduya", "Pirozzi",
+                "Rautenbach", "Szczepanski", "Thorvaldsen", "Vukovic"]
+_BLIND7_CITIES = ["Auburn", "Brewer", "Caribou", "Dexter", "Ellsworth", "Farmington", "Gorham", "Houlton", "Keeseville",
+                  "Lisbon", "Massena", "Norway", "Orono", "Potsdam", "Rumford", "Skowhegan", "Ticonderoga", "Sidney",
+                  "Windsor", "Marion"]
+_BLIND7_HOSPITALS = ["Northern Light Inland Hospital", "Franklin Memorial Hospital", "Canton-Potsdam Hospital",
+                     "Rumford Hospital", "Redington-Fairview General Hospital", "Down East Community Hospital",
+                     "Adirondack Health Clinic", "Stephens Memorial Hospital"]
 _STREETS = ["Maple", "Elmwood", "Chestnut Hill", "Harbor View", "Old Mill", "Juniper", "Lakeshore", "Briarcliff",
             "Kingsley", "Prospect", "Willow Creek", "Beacon", "Orchard", "Sycamore", "Fairmount", "Quarry"]
 _SUFFIX = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Court", "Boulevard", "Way", "Terrace"]
@@ -156,7 +170,8 @@ _POOLS = {"dev": _Pools(_FIRST, _LAST), "held-out": _Pools(_FIRST, _LAST),
           "blind-3": _Pools(_BLIND3_FIRST, _BLIND3_LAST, _BLIND3_CITIES),
           "blind-4": _Pools(_BLIND4_FIRST, _BLIND4_LAST, _BLIND4_CITIES, _BLIND4_HOSPITALS),
           "blind-5": _Pools(_BLIND5_FIRST, _BLIND5_LAST, _BLIND5_CITIES, _BLIND5_HOSPITALS),
-          "blind-6": _Pools(_BLIND6_FIRST, _BLIND6_LAST, _BLIND6_CITIES, _BLIND6_HOSPITALS)}
+          "blind-6": _Pools(_BLIND6_FIRST, _BLIND6_LAST, _BLIND6_CITIES, _BLIND6_HOSPITALS),
+          "blind-7": _Pools(_BLIND7_FIRST, _BLIND7_LAST, _BLIND7_CITIES, _BLIND7_HOSPITALS)}
 _EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "comcast.net", "outlook.com", "aol.com", "verizon.net"]
 _RELATION = ["wife", "husband", "daughter", "son", "sister", "brother", "niece", "nephew", "mother", "father",
              "partner", "friend", "granddaughter", "grandson", "HCP"]
@@ -563,10 +578,41 @@ class PhiNoteCorpus:
                       "physician {dr2_full}; sending {dr_full}. License of sending MD {lic}. SSN {ssn}."),
     ]
 
+    #: the seventh blind set: written after the rules the sixth set showed, with its own names, cities and
+    #: hospitals, four templates per style; scored once
+    _BLIND7 = [
+        ("nursing", "Pt resting comfortably. {pt_first} states pain is better since the 0600 dose. Visitor {rel_name} "
+                    "stayed overnight; consent to share info with {rel_name} on file. Contact {phone}. Ask {dr2_last} "
+                    "to renew PRN orders."),
+        ("nursing", "NEURO CHECKS Q2H. {pt_title} AAOX3, MAE. {rel} AT BEDSIDE ({rel_full}) - UPDATED BY PHONE BY "
+                    "{dr_full} AT {time}. TRANSFER TO {hospital} PENDING BED, REF #{acct}."),
+        ("nursing", "Skin assessment with {dr2_full}: heels intact. {pt_first}'s {rel}, {rel_name}, brought in "
+                    "slippers from home ({city}). Next assessment {date_short}. MRN {mrn}."),
+        ("nursing", "Telemetry: NSR 70s. Pt {pt_full} up to chair x2. Discussed plan of care w/ {rel_name} and "
+                    "{pt_first}; both agree. Report to oncoming {dr2_full} at {time}."),
+        ("radiology", "CLINICAL INFORMATION: {age} {sex} with cough. ORDERING PROVIDER: {dr_init}. EXAM DATE: {date_full}. "
+                      "PATIENT NAME: {pt_lastfirst}. MEDICAL RECORD #: {mrn}. ACCESSION #: {acc}. IMPRESSION: no acute "
+                      "process. Electronically signed: {dr_full}, {date2}."),
+        ("radiology", "Comparison made to outside CT from {hospital} dated {date}. Dr. {dr2_last} was paged with the "
+                      "preliminary findings; {dr2_last} requested a formal read by {date_short}. Pt: {pt_full}."),
+        ("radiology", "Screening low-dose CT, {pt_first} {pt_last} ({age} {sex}, 40 pack-years). Lung-RADS 2. Results "
+                      "letter to {street}, {city}, {state} {zip}; copy to PCP {dr_full} (fax {fax})."),
+        ("radiology", "IR consult: {pt_title}, MRN {mrn}, referred by {dr_full} at {hospital2} for port placement "
+                      "on {date_short}. Consent obtained from {rel} {rel_full}. Serial of port {serial}."),
+        ("discharge", "Discharge summary for {pt_full}, DOB {dob}. Admitted {date} to {dr_full}'s service. Brief "
+                      "course: cellulitis treated with cefazolin. To follow up in clinic with {dr2_last} on {date_short}."),
+        ("discharge", "{pt_first} was seen today with {rel} {rel_name}. Home: {street}, {city}. Insurance {plan}. "
+                      "Return precautions given. Email summary to {email}. SSN {ssn}."),
+        ("discharge", "DISCHARGE CONDITION: STABLE. {pt_lastfirst} TO GO HOME WITH {rel} {rel_name} TODAY, {date}. "
+                      "HOME O2 VIA {hospital}. PCP {dr_full}, PH {phone}. {age} {sex}."),
+        ("discharge", "Thank you for allowing us to participate in the care of {pt_title}. Please call {dr_full} at "
+                      "{phone2} with questions. cc: {dr2_full}, {hospital2}. Portal {url}. License {lic}."),
+    ]
+
     def generate(self, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
         """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
-        shipped set), "held-out", "blind", "blind-2", ... "blind-6" (the blind sets have their own names too; the third
-        its own cities, the fourth to sixth their own cities and hospitals)."""
+        shipped set), "held-out", "blind", "blind-2", ... "blind-7" (the blind sets have their own names too; the third
+        its own cities, the fourth to seventh their own cities and hospitals)."""
         if template_set not in _POOLS:
             raise ValueError(f"unknown template set {template_set!r}")
         r = random.Random(self.seed)
@@ -575,7 +621,7 @@ class PhiNoteCorpus:
         if template_set != "dev":
             pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2,
                     "blind-3": self._BLIND3, "blind-4": self._BLIND4, "blind-5": self._BLIND5,
-                    "blind-6": self._BLIND6}[template_set]
+                    "blind-6": self._BLIND6, "blind-7": self._BLIND7}[template_set]
             styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
         notes = []
         for i in range(n):

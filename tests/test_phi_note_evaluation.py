@@ -16,6 +16,7 @@ from clinical_mm.evaluation.phi_note_corpus import (
     BLIND4_NOTES,
     BLIND5_NOTES,
     BLIND6_NOTES,
+    BLIND7_NOTES,
     BLIND_NOTES,
     HELD_OUT_NOTES,
     PHI_TYPES,
@@ -38,6 +39,7 @@ def test_when_generated_again_then_the_shipped_sets_are_reproduced_byte_for_byte
     assert BLIND4_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2036).generate(240, "blind-4"))
     assert BLIND5_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2037).generate(240, "blind-5"))
     assert BLIND6_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2038).generate(240, "blind-6"))
+    assert BLIND7_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2039).generate(240, "blind-7"))
 
 
 def test_when_shipped_set_is_read_then_it_has_the_size_styles_and_cases_asked_for() -> None:
