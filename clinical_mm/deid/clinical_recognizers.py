@@ -35,10 +35,11 @@ _CRED = r"(?:MD|M\.D\.|DO|RN|LPN|NP|PA-C|PA|PhD|CNA|APRN|FNP|DNP|PT|OT|RT|MSW|LC
 _RELATIVES = ("(?:(?:step|grand|great-grand)-?)?(?:daughter|son|mother|father|child|parent)(?:-in-law)?|"
               "(?:sister|brother)(?:-in-law)?|wife|husband|spouse|partner|mom|dad|niece|nephew|aunt|uncle|cousin|"
               "friend|neighbor|neighbour|fianc[eé]e?|guardian|HCP|health care proxy|POA|caregiver|roommate|"
-              "significant other|girlfriend|boyfriend|companion")
+              "significant other|girlfriend|boyfriend|companion|visitor")
 _NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physician|pcp|primary care|referring|"
                 "referring physician|ordering physician|ordering|requesting physician|dictated by|signed by|"
-                "electronically signed by|read by|reviewed by|radiologist|physician|surgeon|resident|fellow|"
+                "electronically signed by|electronically signed|signed|e-signed|cosigned by|co-signed by|attested by|"
+                "ordering provider|referring provider|read by|reviewed by|radiologist|physician|surgeon|resident|fellow|"
                 "nurse|rn|np|cc|contact|emergency contact|sending md|accepting md|prescriber|preliminary read by|"
                 "final by|seen by|discussed with|paged|called to|reported to|verbal order from|surrogate|proxy|attn|attention|"
                 "communicated to|report from|report given to|handoff to|handoff from|signed out to|md|covering md|"
@@ -88,7 +89,8 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("LICENSE", rf"(?i:\b(?:License|Licence|Lic\.?|DEA|NPI|UPIN|Certificate|Cert\.?|Driver'?s License|DL)"
                     rf"(?:\s*(?:No\.?|#|Number))?)\s*[:#]?\s*((?i:{_ID}))\b"),
     ClinicalPattern("DEVICE_ID", rf"(?i:\b(?:Serial|S/N|SN|Device ID|UDI|Lot|Model/Serial|Implant ID|Pump ID)"
-                    rf"(?:\s*(?:No\.?|#|Number))?)\s*[:#]?\s*((?i:{_ID}))\b"),
+                    rf"(?:\s*(?:No\.?|#|Number))?(?:\s+(?:of|for|on)\s+(?:the\s+)?[a-z]+(?:\s+[a-z]+)?)?)"  # "serial of port"
+                    rf"\s*[:#]?\s*((?i:{_ID}))\b"),
     ClinicalPattern("US_SSN", r"(?i:\b(?:SSN|SS#|Social Security(?: No\.?| Number| #)?))\s*[:#]?\s*(\d{3}[- ]?\d{2}[- ]?\d{4})\b"),
     # any other number long enough to identify (six or more digits, optionally with a letter prefix): lab
     # values and doses are shorter or carry a decimal point or comma
@@ -123,6 +125,9 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b(?i:{_RELATIVES})\b(?:\s*[,:(]\s*|\s+)((?:{_NAME}))", score=0.75, name=True,
                     overlap=True),
     ClinicalPattern("PERSON", rf"\b({_NAME})\s*\((?i:{_RELATIVES})\)", score=0.75, name=True),
+    # a possessive before a relative or a service ("Orla's son", "admitted to Kaveh Vukovic's service")
+    ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME})'s\s+(?i:{_RELATIVES}|service|team|clinic|office|patient)\b",
+                    score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s*[:#]\s*((?:{_W}(?:\s+{_W})?,\s+)?{_NAME})", score=0.8, name=True,
                     overlap=True),
     ClinicalPattern("PERSON", rf"\b(?i:pt|patient)\s+({_W}\s+{_W})(?=\s*[,(])", score=0.7, name=True),
@@ -329,7 +334,7 @@ class NameLexiconRecognizer(EntityRecognizer):
     _PAIR = re.compile(rf"(?<![A-Za-z'\-])(?=({_W})\s+({_W})(?![A-Za-z'\-]))")  # overlapping pairs
     _LAST_FIRST = re.compile(rf"(?<![A-Za-z'\-])({_W}),\s+({_W})(?![A-Za-z'\-])")
     #: a capitalised word inside a sentence (after a lower-case word or a comma), for a lone given name
-    _INNER = re.compile(r"(?<=[a-z,]\s)([A-Z][a-z]+(?:-[A-Za-z]+)?)(?![A-Za-z'\-])")
+    _INNER = re.compile(r"(?<=[a-z,/]\s)([A-Z][a-z]+(?:-[A-Za-z]+)?)(?![A-Za-z'\-])")  # "/": "w/ Taini"
     #: a capitalised word opening a sentence or clause and followed by a lower-case word ("Ingeborg asked",
     #: "Instructions: Ezekiel, call ...")
     _OPENING = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z][a-z]+(?:-[A-Za-z]+)?)(?=,?\s+[a-z])")
@@ -437,11 +442,14 @@ def place_gazetteer() -> frozenset[str]:
 
 class PlaceLexiconRecognizer(EntityRecognizer):
     """Cities and towns without an address: a known US place name after "in", "from", "near", "to", "at",
-    "outside" or "visiting" ("stay with her mother in Leominster", "MOVED FROM REVERE"), or right after an
-    institution ("Mid Coast Hospital (Bath)", "Visiting Nurse of Laconia"). Up to three words, the longest
-    known name wins; a single word must not be a common word."""
+    "outside" or "visiting" ("stay with her mother in Leominster", "MOVED FROM REVERE"), right after an
+    institution ("Mid Coast Hospital (Bath)", "Visiting Nurse of Laconia"), or alone in parentheses ("home
+    (Massena)"). Up to three words, the longest known name wins; a single word must not be a common word."""
 
     _PLACE = re.compile(rf"(?=\b((?i:in|from|near|to|at|outside|visiting))\s+({_W}(?:\s+{_W}){{0,2}}))")  # overlapping
+    #: a known place that is all a pair of parentheses holds ("brought in slippers from home (Massena)"), unless a
+    #: single word of the word lists ("(Normal)")
+    _IN_PARENTHESES = re.compile(rf"\(\s*({_W}(?:\s+{_W}){{0,2}})\s*\)")
     #: a place right after an institution, in parentheses or after a comma ("Mid Coast Hospital (Bath)",
     #: "SNF (Seacoast Community Hospital), Amherst", "Visiting Nurse of Laconia")
     _AFTER_INSTITUTION = re.compile(
@@ -449,7 +457,10 @@ class PlaceLexiconRecognizer(EntityRecognizer):
         rf"(?:\s*\(\s*|,\s*|\s+(?i:of)\s+)({_W}(?:\s+{_W}){{0,2}})")
 
     def __init__(self) -> None:
+        from clinical_mm.deid.name_likeness import name_likeness
+
         self.places = place_gazetteer()
+        self.shape = name_likeness()
         super().__init__(supported_entities=["LOCATION"], name="PlaceLexiconRecognizer", supported_language="en")
 
     def load(self) -> None:
@@ -464,6 +475,10 @@ class PlaceLexiconRecognizer(EntityRecognizer):
             out.extend(self._longest_place(m, 2))
         for m in self._AFTER_INSTITUTION.finditer(text):
             out.extend(self._longest_place(m, 1))
+        for m in self._IN_PARENTHESES.finditer(text):
+            name = m.group(1)
+            if name.lower() in self.places and not (" " not in name and self.shape.is_known_word(name)):
+                out.append(RecognizerResult("LOCATION", m.start(1), m.end(1), 0.55))
         return out
 
     def _longest_place(self, m: re.Match[str], group: int) -> list[RecognizerResult]:
