@@ -322,8 +322,9 @@ class NameLexiconRecognizer(EntityRecognizer):
     capitalised word, a comma and a known given name ("Novak, Gustavo"), or, in mixed-case text, a known
     given name capitalised inside a sentence ("per Gustavo and family").
 
-    In UPPER CASE text, where capitals say nothing, both words must be in the lexicon (given name and
-    surname). Common words never count as names.
+    In UPPER CASE text, where capitals say nothing, a pair needs a lexicon name and not two known words, and
+    a lone lexicon given name counts anywhere when it is no English, clinical or drug word ("WOULD LIKE
+    HARUTO PRESENT"). Common words never count as names.
 
     A word no lexicon holds counts as a name where a lexicon name would when it looks like one
     (:mod:`clinical_mm.deid.name_likeness`: not a known English or clinical word, letters typical of names):
@@ -378,9 +379,8 @@ class NameLexiconRecognizer(EntityRecognizer):
                 if self.shape.is_known_word(given) and self.shape.is_known_word(family):
                     continue  # "COLON CANCER": where capitals say nothing, two words of the word lists are words
                 known_given, known_family = given.lower() in self.first, family.lower() in self.last
-                # both in the lexicon, or one of them and the other looking like a name ("BRONISLAW HARGROVE")
-                if not (known_given and known_family or known_given and self._family(family)
-                        or known_family and self._given(given)):
+                # one in the lexicon and the other in it too or looking like a name ("BRONISLAW HARGROVE")
+                if not (known_given and self._family(family) or known_family and self._given(given)):
                     continue
             elif given.lower() not in self.first:
                 if not (given[1:].islower() and family[1:].islower()):

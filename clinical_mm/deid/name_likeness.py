@@ -9,15 +9,16 @@ trained by :func:`train` (``clinical-mm deid train-name-model``) and shipped as
 - words: the lower-case words of the SCOWL American English word list (Debian's ``wamerican``,
   ``/usr/share/dict/american-english``; the large list was tried and knows rare words that are names too,
   "stroud", "kamala"), the words of the ICD-10-CM descriptions (CMS, public domain, through
-  ``simple-icd-10-cm``), drug names and brands (the DrugBank open vocabulary, CC0, and MeSH, public domain,
-  through ``drug-named-entity-recognition``), the extraction vocabulary, the note words the recognizers already know and
-  clinical eponyms used as words (:data:`EPONYMS`);
-  a word found on both sides ("baker", "grant") is left out of training.
+  ``simple-icd-10-cm``), one-word drug names and brands (the DrugBank open vocabulary, CC0, and MeSH,
+  public domain, through ``drug-named-entity-recognition``), the extraction vocabulary, the note words the
+  recognizers already know and clinical eponyms used as words (:data:`EPONYMS`); a word found on both
+  sides ("baker", "grant") is left out of training.
 
 One word in ten (by a hash of the word) is held out; the model file records the held-out figures. The same
 file carries the known words (every word of the second list): a known word is never taken for a name for
 its shape, whatever its score. The recognizers ask only about capitalised words where a name may stand
-(clause openings, inside a sentence, next to a known name), never about every word.
+(clause openings, inside a sentence, next to a known name, after a lexicon surname and a comma), and in
+UPPER CASE, where every word is capitalised, about words of two vowels or more.
 """
 
 from __future__ import annotations
@@ -144,13 +145,12 @@ def training_words(dictionary: Path = DICTIONARY) -> tuple[set[str], set[str], d
     vocabulary = {w for w in Vocabulary.shipped().words() if _WORD.fullmatch(w)}
     # drug names and brands (a pickle inside the installed package, read as that package itself reads it)
     drugs_by_variant = pickle.loads(bz2.decompress(drug_dictionary.read_bytes()))["drug_variant_to_canonical"]
-    drugs = {variant for variant in drugs_by_variant if _WORD.fullmatch(variant)}  # one-word names: the words of
-    # longer ones include people ("Leif D", a vitamin's inventor) and plant names ("Quassia amara")
+    # one-word names only: the words of longer ones include people ("Leif D") and plants ("Quassia amara")
+    drugs = {variant for variant in drugs_by_variant if _WORD.fullmatch(variant)}
     notes = set(common_english()) | set(ALLOW_LIST) | set(_NOT_NAMES) | EPONYMS
     words = {w for w in english | icd_words | vocabulary | drugs | notes if len(w) > 2 and _WORD.fullmatch(w)}
     sources = {"names": len(names), "english_words": len(english), "icd10cm_words": len(icd_words),
-               "drug_words": len(drugs),
-               "vocabulary_words": len(vocabulary), "note_words": len(notes)}
+               "drug_words": len(drugs), "vocabulary_words": len(vocabulary), "note_words": len(notes)}
     return names, words, sources
 
 

@@ -5,10 +5,10 @@ installed package, nothing downloaded; the e-mail recognizer's public-suffix lis
 snapshot; only spaCy's NER runs, texts in batches), its pattern recognizers (e-mail, URL, IP, SSN,
 licences), and the clinical recognizers of :mod:`clinical_mm.deid.clinical_recognizers` (identifiers by
 label, clinical dates, ages over 89, names by context, from a name lexicon and, for names no lexicon holds,
-by the shape of the word (:mod:`clinical_mm.deid.name_likeness`), phone and fax, addresses, hospitals, wards).
-A name or place the spaCy model finds made only of known English, clinical or drug words that are no
-lexicon name ("DUONEB ADMINISTERED", "Hemophilia") is dropped. UPPER CASE notes are given to the name model in title case (same offsets); the
-clinical recognizers read the original. A name found once is marked everywhere in the note. An
+by the shape of the word (:mod:`clinical_mm.deid.name_likeness`), phone and fax, addresses, hospitals,
+wards). A name or place the spaCy model finds made only of known English, clinical or drug words that are
+no lexicon name ("DUONEB ADMINISTERED", "Hemophilia") is dropped. UPPER CASE notes are given to the name
+model in title case (same offsets); the clinical recognizers read the original. A name found once is marked everywhere in the note. An
 allow-list keeps clinical vocabulary (frequencies, units, routes, common drugs, eponymous devices) from
 being flagged. Spans are in the ORIGINAL text's coordinates; overlapping spans are merged.
 
@@ -84,9 +84,9 @@ def _clinical_words() -> frozenset[str]:
 
 def _known_words_only(phrase: str, upper: bool = False) -> bool:
     """Every word of ``phrase`` is a known English, clinical or drug word (the name-likeness model's) and none
-    is a name of the lexicon or a place of the gazetteer: the name model's "DUONEB GIVEN", "Hemophilia". In a
-    note the name model read in title case (``upper``), only given names count as names: the census surnames
-    hold the words the model takes for names there ("KIDNEY STONES", "NEVER SMOKER")."""
+    is a name of the lexicon or a place of the gazetteer: the name model's "DUONEB ADMINISTERED",
+    "Hemophilia". In a note the name model read in title case (``upper``), only given names count as names:
+    the census surnames hold the words the model takes for names there ("KIDNEY STONES", "NEVER SMOKER")."""
     from clinical_mm.deid.clinical_recognizers import name_lexicon, place_gazetteer
     from clinical_mm.deid.name_likeness import name_likeness
 
@@ -238,7 +238,7 @@ class TextDeidentifier:
                     continue  # spaCy calls "HR 72" or "97 year old" a date: keep only what looks like one
                 if r.entity_type in ("PERSON", "LOCATION", "ORGANIZATION") and (
                         _DIGIT.search(word) or _known_words_only(word, upper=view is not text)):
-                    continue  # "Zofran 4 mg IV" is not a name, nor "DUONEB GIVEN"
+                    continue  # "Zofran 4 mg IV" is not a name, nor "DUONEB ADMINISTERED"
                 spans.append(TextSpan(r.start, r.end, "DATE" if r.entity_type == "DATE_TIME" else r.entity_type, r.score))
             out.append(_merge(_propagate_names(text, _merge(spans))))
         return out
