@@ -56,6 +56,8 @@ CASES = [
     ("Orla's son, Jin-soo, brought in slippers from home (Massena).", ["Orla", "Jin-soo", "Massena"], ["slippers"]),
     ("Discussed plan of care w/ Taini and Ludmila; visitor Iolanthe stayed.", ["Taini", "Ludmila", "Iolanthe"],
      ["plan of care"]),
+    ("Jin-soo was seen today; per Hyun-woo, baseline. ABDUL-RAHMAN WILL CALL.", ["Jin-soo", "Hyun-woo", "ABDUL-RAHMAN"],
+     ["was seen today", "WILL CALL"]),
     ("Electronically signed: Iolanthe Adebayo, 2025-01-20. Serial of port 5149-A138.",
      ["Iolanthe Adebayo", "2025-01-20", "5149-A138"], ["Serial of port"]),
     ("CPAP brought from home, serial 4890-B041.", ["4890-B041"], ["CPAP"]),
@@ -138,9 +140,10 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "Daughter-in-law will pick pt up tomorrow. Rest in bed, up to chair.",
     "AP/lat views. Heparin 18 units/kg/hr, flow 5 ML/min; x2 doses, page 2 of 3. Extension of the fracture.",
     "WOUND CULTURE GREW MSSA, NOT MRSA. CONTINUE CEFAZOLIN.",
+    "Pre-op labs drawn. Peri-hilar opacity, post-op day 2. Hemo-dynamically stable, Non-verbal at baseline.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
-        "relatives and common words", "views, units and counts", "upper-case acronyms"])
+        "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

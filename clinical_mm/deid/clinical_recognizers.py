@@ -223,6 +223,10 @@ class ClinicalPatternRecognizer(EntityRecognizer):
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*\.?")
 _VOWELS = re.compile(r"[AEIOUYaeiouy]")
+#: word-forming prefixes written with a hyphen ("Pre-op", "Peri-hilar"), never a given name's first part
+_PREFIXES = frozenset("""pre post peri para hemo hypo hyper anti non sub trans intra inter extra mid semi multi
+micro macro retro infra supra endo exo neuro cardio gastro uro nephro pulmo broncho osteo ortho pseudo poly
+mono tele auto self ante""".split())
 
 
 def _plain_word(word: str) -> bool:
@@ -341,7 +345,7 @@ class NameLexiconRecognizer(EntityRecognizer):
     _OPENING = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z][a-z]+(?:-[A-Za-z]+)?)(?=,?\s+[a-z])")
     #: in UPPER CASE, a word opening a sentence or clause and followed by another word ("ANNIKA AMBULATED")
     _OPENING_UPPER = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z]+(?:-[A-Z]+)?)(?=,?\s+[A-Z])")
-    _UPPER_WORD = re.compile(r"(?<![A-Za-z'\-])([A-Z]+)(?![A-Za-z'\-])")
+    _UPPER_WORD = re.compile(r"(?<![A-Za-z'\-])([A-Z]+(?:-[A-Z]+)?)(?![A-Za-z'\-])")
 
     def __init__(self) -> None:
         from clinical_mm.deid.name_likeness import name_likeness
@@ -351,8 +355,18 @@ class NameLexiconRecognizer(EntityRecognizer):
         super().__init__(supported_entities=["PERSON"], name="NameLexiconRecognizer", supported_language="en")
 
     def _looks_like_name(self, word: str) -> bool:
-        """A word no lexicon holds that looks like a name (every part of a hyphenated one)."""
-        return not is_common_word(word) and all(self.shape.looks_like_name(part) for part in word.split("-"))
+        """A word no lexicon holds that looks like a name: by its letters (every part of a hyphenated one), or a
+        hyphenated given name whose parts are too short for their letters to say much ("Jin-soo", "Hae-won"):
+        a first part of three letters or more that no word list knows and is no prefix ("Pre-op", "Peri-hilar"),
+        and no known word of four letters or more after it ("Hemo-dynamically")."""
+        if is_common_word(word):
+            return False
+        parts = word.split("-")
+        if all(self.shape.looks_like_name(part) for part in parts):
+            return True
+        return (len(parts) == 2 and len(parts[0]) >= 3 and parts[0].lower() not in _PREFIXES
+                and not self.shape.is_known_word(parts[0]) and not is_common_word(parts[0])
+                and not (len(parts[1]) >= 4 and self.shape.is_known_word(parts[1])))
 
     def _unknown_short_name(self, word: str, upper: bool) -> bool:
         """A word of three letters or more with a vowel, capitalised (in mixed case), that no word list knows."""
