@@ -214,3 +214,22 @@ def test_when_no_key_then_text_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
         monkeypatch.delenv(var, raising=False)
     result = CliRunner().invoke(cli, ["deid", "text", "-"], input="Dr. Alvarez\n")
     assert result.exit_code == 1 and "no pseudonymisation key" in result.output and "Alvarez" not in result.output
+
+
+def test_when_text_is_deidentified_then_presidio_came_without_transformers_and_transformers_still_imports() -> None:
+    # presidio imports Hugging Face transformers for an engine we do not use (seconds of start-up per process);
+    # clinical_mm.deid._presidio keeps it out of that import only
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from clinical_mm.config import PseudonymKey\n"
+            "from clinical_mm.deid.text_deidentifier import TextDeidentifier\n"
+            "spans = TextDeidentifier(PseudonymKey(bytes(32))).find('Seen by Dr. Alvarez.')\n"
+            "assert [s.entity_type for s in spans] == ['PERSON'], spans\n"
+            "assert 'transformers' not in sys.modules\n"
+            "import transformers\n"
+            "print('ok', transformers.__name__)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok transformers"

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
 from spacy.lang.en.stop_words import STOP_WORDS
 
+from clinical_mm.deid._presidio import EntityRecognizer, NlpArtifacts, RecognizerResult
 from clinical_mm.deid.text_deidentifier import ALLOW_LIST
 
 __all__ = ["CLINICAL_PATTERNS", "ClinicalPattern", "ClinicalPatternRecognizer", "NameLexiconRecognizer",

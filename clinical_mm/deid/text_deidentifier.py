@@ -126,12 +126,15 @@ def _engines() -> _Engines:
     """presidio's analyzer (spaCy NER only, offline), the clinical recognizer and the anonymizer (once per process)."""
     try:
         import tldextract
-        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
-        from presidio_analyzer.nlp_engine import NlpEngineProvider
-        from presidio_analyzer.predefined_recognizers import EmailRecognizer
-        from presidio_anonymizer import AnonymizerEngine
 
+        from clinical_mm.deid._presidio import (
+            AnalyzerEngine,
+            AnonymizerEngine,
+            ContextAwareEnhancer,
+            EmailRecognizer,
+            NlpEngineProvider,
+            RecognizerRegistry,
+        )
         from clinical_mm.deid.clinical_recognizers import (
             ClinicalPatternRecognizer,
             NameLexiconRecognizer,
@@ -267,7 +270,7 @@ class TextDeidentifier:
 
     def deidentify_many(self, texts: list[str], patients: list[str]) -> list[tuple[str, list[TextSpan]]]:
         """:meth:`deidentify` for several texts (``patients[i]`` is the patient of ``texts[i]``)."""
-        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+        from clinical_mm.deid._presidio import AnonymizerSpan, OperatorConfig
 
         anonymizer = _engines().anonymizer
         out = []
@@ -284,7 +287,7 @@ class TextDeidentifier:
             operators = {e: OperatorConfig("custom", {"lambda": lambda o, e=e: surrogate(e, o)})
                          for e in {s.entity_type for s in spans}}
             result = anonymizer.anonymize(
-                text, [RecognizerResult(s.entity_type, s.start, s.end, s.score) for s in spans], operators)
+                text, [AnonymizerSpan(s.entity_type, s.start, s.end, s.score) for s in spans], operators)
             out.append((result.text, spans))
         return out
 
