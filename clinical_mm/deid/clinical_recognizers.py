@@ -345,6 +345,9 @@ class NameLexiconRecognizer(EntityRecognizer):
     #: in UPPER CASE, a word opening a sentence or clause and followed by another word ("ANNIKA AMBULATED")
     _OPENING_UPPER = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z]+(?:-[A-Z]+)?)(?=,?\s+[A-Z])")
     _UPPER_WORD = re.compile(r"(?<![A-Za-z'\-])([A-Z]+(?:-[A-Z]+)?)(?![A-Za-z'\-])")
+    #: a word right before "at" and a telephone number ("Called Hope at 447.788.4096", "reach Dov at (617) ...")
+    _BEFORE_PHONE = re.compile(rf"(?<![A-Za-z'\-])({_W})\s+(?i:at|@|on)\s+(?=(?:\+?1[-.\s]?)?(?:\(\d{{3}}\)\s*|\d{{3}}[-.\s])"
+                               rf"\d{{3}}[-.\s]\d{{4}}(?!\d))")
 
     def __init__(self) -> None:
         from clinical_mm.deid.name_likeness import name_likeness
@@ -426,6 +429,12 @@ class NameLexiconRecognizer(EntityRecognizer):
                 # ("Precious ambulated"; "Trace left effusion" is the price)
                 if self._given(m.group(1)):
                     out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
+        for m in self._BEFORE_PHONE.finditer(text):
+            # a name of the lexicon, a given name that is also a word, or a word no word list knows
+            word = m.group(1)
+            if word.lower() in self.first or word.lower() in self.last or word.lower() in word_given_names() \
+                    or self._looks_like_name(word) or self._unknown_short_name(word, upper):
+                out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
         if upper:
             # anywhere else in UPPER CASE, a lexicon given name that is no English, clinical or drug word
             # ("WOULD LIKE HARUTO PRESENT"; not "MAE", moves all extremities, which the word lists know), or a
