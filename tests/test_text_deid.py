@@ -58,6 +58,7 @@ CASES = [
      ["plan of care"]),
     ("Jin-soo was seen today; per Hyun-woo, baseline. ABDUL-RAHMAN WILL CALL.", ["Jin-soo", "Hyun-woo", "ABDUL-RAHMAN"],
      ["was seen today", "WILL CALL"]),
+    ("PAIN 3/10. SOLVEIG ETXEBERRIA TOLERATED REGULAR DIET.", ["SOLVEIG ETXEBERRIA"], ["TOLERATED REGULAR DIET"]),
     ("Called Hope at 447.788.4096, no answer; call Pharmacy at 617-555-0199.", ["Hope", "447.788.4096", "617-555-0199"],
      ["call Pharmacy at"]),
     ("Electronically signed: Iolanthe Adebayo, 2025-01-20. Serial of port 5149-A138.",

@@ -395,8 +395,10 @@ class NameLexiconRecognizer(EntityRecognizer):
                 if self.shape.is_known_word(given) and self.shape.is_known_word(family):
                     continue  # "COLON CANCER": where capitals say nothing, two words of the word lists are words
                 known_given, known_family = given.lower() in self.first, family.lower() in self.last
-                # one in the lexicon and the other in it too or looking like a name ("BRONISLAW HARGROVE")
-                if not (known_given and self._family(family) or known_family and self._given(given)):
+                # one in the lexicon and the other in it too or looking like a name ("BRONISLAW HARGROVE"), or a
+                # lexicon given name before a surname no word list knows ("SOLVEIG ETXEBERRIA")
+                if not (known_given and (self._family(family) or self._unknown_short_name(family, upper))
+                        or known_family and self._given(given)):
                     continue
             elif given.lower() not in self.first:
                 if not (given[1:].islower() and family[1:].islower()):
