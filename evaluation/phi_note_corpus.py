@@ -27,7 +27,7 @@ from pathlib import Path
 
 from clinical_mm.errors import InputError
 
-__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND8_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
@@ -53,6 +53,9 @@ BLIND6_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind6.json
 #: the seventh blind set, written after the rules the sixth set showed, scored once:
 #: ``PhiNoteCorpus(seed=2039).generate(240, "blind-7")``
 BLIND7_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind7.jsonl"
+#: the eighth blind set, written after the rules the seventh set showed, scored once:
+#: ``PhiNoteCorpus(seed=2040).generate(240, "blind-8")``
+BLIND8_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind8.jsonl"
 
 #: annotation types and the HIPAA Safe Harbor identifier each one is
 PHI_TYPES: dict[str, str] = {
@@ -142,6 +145,18 @@ _BLIND7_CITIES = ["Auburn", "Brewer", "Caribou", "Dexter", "Ellsworth", "Farming
 _BLIND7_HOSPITALS = ["Northern Light Inland Hospital", "Franklin Memorial Hospital", "Canton-Potsdam Hospital",
                      "Rumford Hospital", "Redington-Fairview General Hospital", "Down East Community Hospital",
                      "Adirondack Health Clinic", "Stephens Memorial Hospital"]
+_BLIND8_FIRST = ["Agnieszka", "Babajide", "Clementine", "Dmitar", "Eilidh", "Fenella", "Gaspard", "Hualing", "Ikaika",
+                 "Jorunn", "Kenneth", "Lorcan", "Maaike", "Nikhil", "Ottilie", "Paz", "Quilla", "Roisin", "Sung-min",
+                 "Faith"]
+_BLIND8_LAST = ["Aguilar-Reyes", "Brannigan", "Czerwinski", "Dufresne", "Ekwueme-Obi", "Fairweather", "Giordano",
+                "Hakobyan", "Inglethorpe", "Jeyaratnam", "Kristiansen", "Lachapelle", "Mbeki", "Nakamura-Holt",
+                "Oyelowo", "Prendergast", "Quarshie", "Rasmussen", "Sithole", "Vandermeer"]
+_BLIND8_CITIES = ["Amsterdam", "Bennington", "Canandaigua", "Dunkirk", "Elmira", "Fredonia", "Gloversville", "Hornell",
+                  "Jamestown", "Kennebunk", "Lockport", "Millinocket", "Olean", "Penn Yan", "Rome", "Salamanca",
+                  "Tupper Lake", "Waterbury", "Sanford", "Warsaw"]
+_BLIND8_HOSPITALS = ["Arnot Ogden Medical Center", "Olean General Hospital", "Jones Memorial Hospital",
+                     "Nathan Littauer Hospital", "Soldiers and Sailors Memorial Hospital", "Millinocket Regional Hospital",
+                     "Brooks Memorial Hospital", "Southwestern Vermont Medical Center"]
 _STREETS = ["Maple", "Elmwood", "Chestnut Hill", "Harbor View", "Old Mill", "Juniper", "Lakeshore", "Briarcliff",
             "Kingsley", "Prospect", "Willow Creek", "Beacon", "Orchard", "Sycamore", "Fairmount", "Quarry"]
 _SUFFIX = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Court", "Boulevard", "Way", "Terrace"]
@@ -171,7 +186,8 @@ _POOLS = {"dev": _Pools(_FIRST, _LAST), "held-out": _Pools(_FIRST, _LAST),
           "blind-4": _Pools(_BLIND4_FIRST, _BLIND4_LAST, _BLIND4_CITIES, _BLIND4_HOSPITALS),
           "blind-5": _Pools(_BLIND5_FIRST, _BLIND5_LAST, _BLIND5_CITIES, _BLIND5_HOSPITALS),
           "blind-6": _Pools(_BLIND6_FIRST, _BLIND6_LAST, _BLIND6_CITIES, _BLIND6_HOSPITALS),
-          "blind-7": _Pools(_BLIND7_FIRST, _BLIND7_LAST, _BLIND7_CITIES, _BLIND7_HOSPITALS)}
+          "blind-7": _Pools(_BLIND7_FIRST, _BLIND7_LAST, _BLIND7_CITIES, _BLIND7_HOSPITALS),
+          "blind-8": _Pools(_BLIND8_FIRST, _BLIND8_LAST, _BLIND8_CITIES, _BLIND8_HOSPITALS)}
 _EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "comcast.net", "outlook.com", "aol.com", "verizon.net"]
 _RELATION = ["wife", "husband", "daughter", "son", "sister", "brother", "niece", "nephew", "mother", "father",
              "partner", "friend", "granddaughter", "grandson", "HCP"]
@@ -609,10 +625,39 @@ class PhiNoteCorpus:
                       "{phone2} with questions. cc: {dr2_full}, {hospital2}. Portal {url}. License {lic}."),
     ]
 
+    #: the eighth blind set: written after the rules the seventh set showed, with its own names, cities and
+    #: hospitals, four templates per style; scored once
+    _BLIND8 = [
+        ("nursing", "Received pt from PACU at {time}. {pt_first} drowsy but arousable. {rel} {rel_name} in waiting "
+                    "room, updated. Incentive spirometer teaching done. Report received from {dr2_full}."),
+        ("nursing", "SOCIAL WORK NOTE: MET WITH {pt_title} AND {rel_name} ({rel}). LIVES IN {city}, {state}. HOME "
+                    "PHONE {phone}. NEEDS RIDE TO DIALYSIS AT {hospital} MWF. SW {dr2_full} FOLLOWING."),
+        ("nursing", "Restraint check: bilateral soft wrist restraints, CMS intact. Order renewed by {dr_init} at "
+                    "{time}. Pt {pt_full} continues to pull at NG tube. Family ({rel_full}) aware."),
+        ("nursing", "Pt ambulated in hall with {rel}. Tolerated well. {rel_name} asks that {pt_first}'s pastor be "
+                    "called; left message at {phone2}. Dressing change due {date_short}."),
+        ("radiology", "US RENAL. {pt_lastfirst} ({mrn}). HX: AKI. PRIOR: {date} at {hospital}. FINDINGS: no "
+                      "hydronephrosis. Dictated by {dr_full}; transcribed {date2}; read {date_short}."),
+        ("radiology", "Critical finding (new PE) telephoned to {dr2_full} by {dr_init} at {time} on {date_full}; read "
+                      "back confirmed. Patient location: ED bay 7, {hospital}. Accession {acc}."),
+        ("radiology", "Fluoroscopy time 2.1 min. Procedure performed by {dr_full} with fellow {dr2_full}. Patient "
+                      "{pt_first} {pt_last}, DOB {dob}, tolerated well. Implant lot {serial}."),
+        ("radiology", "Outside CT from {city} reviewed at the request of {dr_last}. Original images on CD brought by "
+                      "{rel}. Pt: {pt_title}; {age} {sex}. Contact {email} for the final report."),
+        ("discharge", "Mr./Ms. {pt_last} is a {age} {sex} admitted {date} with sepsis from a urinary source. Seen in "
+                      "consultation by {dr2_full} (ID). Discharged home in {city} {date2}; {rel} {rel_full} to assist."),
+        ("discharge", "DISCHARGE MEDS REVIEWED WITH {pt_first} AND {rel_name}. PCP: {dr_full}, {hospital2}, "
+                      "PHONE {phone}, FAX {fax}. MEDICARE ID {plan}."),
+        ("discharge", "Follow-up: {dr2_last} clinic in 1 week ({date_short}); labs at {hospital} lab. Work note for "
+                      "employer given to {pt_full}. SSN on file {ssn}. Acct {acct}."),
+        ("discharge", "Addendum: spoke with {pt_first}'s {rel}, {rel_full}, who will bring {pt_title} home from "
+                      "{hospital}. Patient portal {url}; license of attending {lic}."),
+    ]
+
     def generate(self, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
         """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
-        shipped set), "held-out", "blind", "blind-2", ... "blind-7" (the blind sets have their own names too; the third
-        its own cities, the fourth to seventh their own cities and hospitals)."""
+        shipped set), "held-out", "blind", "blind-2", ... "blind-8" (the blind sets have their own names too; the third
+        its own cities, the fourth to eighth their own cities and hospitals)."""
         if template_set not in _POOLS:
             raise ValueError(f"unknown template set {template_set!r}")
         r = random.Random(self.seed)
@@ -621,7 +666,7 @@ class PhiNoteCorpus:
         if template_set != "dev":
             pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2,
                     "blind-3": self._BLIND3, "blind-4": self._BLIND4, "blind-5": self._BLIND5,
-                    "blind-6": self._BLIND6, "blind-7": self._BLIND7}[template_set]
+                    "blind-6": self._BLIND6, "blind-7": self._BLIND7, "blind-8": self._BLIND8}[template_set]
             styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
         notes = []
         for i in range(n):
