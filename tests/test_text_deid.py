@@ -59,6 +59,13 @@ CASES = [
     ("Jin-soo was seen today; per Hyun-woo, baseline. ABDUL-RAHMAN WILL CALL.", ["Jin-soo", "Hyun-woo", "ABDUL-RAHMAN"],
      ["was seen today", "WILL CALL"]),
     ("PAIN 3/10. SOLVEIG ETXEBERRIA TOLERATED REGULAR DIET.", ["SOLVEIG ETXEBERRIA"], ["TOLERATED REGULAR DIET"]),
+    # and after those an eighth set showed: any possessive of a name, "Family (...)", "at the request of",
+    # "in consultation by", "received from", names joined by "and"
+    ("She asks that Fenella's pastor be called.", ["Fenella"], ["pastor be called"]),
+    ("Family (Hualing Nakamura-Holt) aware. Discharge meds reviewed with Fenella and Gaspard.",
+     ["Hualing Nakamura-Holt", "Fenella", "Gaspard"], ["Discharge meds reviewed with"]),
+    ("Reviewed at the request of Prendergast. Seen in consultation by Hualing Quarshie (ID).",
+     ["Prendergast", "Hualing Quarshie"], ["Seen in consultation by"]),
     ("Called Hope at 447.788.4096, no answer; call Pharmacy at 617-555-0199.", ["Hope", "447.788.4096", "617-555-0199"],
      ["call Pharmacy at"]),
     ("Electronically signed: Iolanthe Adebayo, 2025-01-20. Serial of port 5149-A138.",
@@ -144,9 +151,11 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "AP/lat views. Heparin 18 units/kg/hr, flow 5 ML/min; x2 doses, page 2 of 3. Extension of the fracture.",
     "WOUND CULTURE GREW MSSA, NOT MRSA. CONTINUE CEFAZOLIN.",
     "Pre-op labs drawn. Peri-hilar opacity, post-op day 2. Hemo-dynamically stable, Non-verbal at baseline.",
+    "Parkinson's disease with a Crohn's flare; the Patient's own meds. Called Pharmacy and Radiology.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
-        "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes"])
+        "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
+        "eponyms' possessives"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

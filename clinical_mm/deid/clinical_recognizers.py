@@ -47,7 +47,7 @@ _NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physic
                 "covering|addended by|amended by|copied to|cc'd to|follow up with|follow-up with|f/u with|"
                 "spoke with|spoke w/|spoke to|talked with|talked to|reviewed with|relayed to|cleared by|"
                 "prepared for|sending|sending physician|accepting physician|charge nurse|charge rn|primary rn|"
-                "primary nurse")
+                "primary nurse|request of|consultation by|consulted by|received from|sw|social work")
 _STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
            "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
 #: state codes that are also English words or clinical abbreviations
@@ -124,6 +124,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b(?i:{_RELATIVES})\b(?:\s*[,:(]\s*|\s+)((?:{_NAME}))", score=0.75, name=True,
                     overlap=True),
     ClinicalPattern("PERSON", rf"\b({_NAME})\s*\((?i:{_RELATIVES})\)", score=0.75, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:family)\s*\(\s*({_NAME})", score=0.75, name=True),  # "Family (Hualing Holt)"
     # a possessive before a relative or a service ("Orla's son", "admitted to Kaveh Vukovic's service")
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME})'s\s+(?i:{_RELATIVES}|service|team|clinic|office|patient)\b",
                     score=0.7, name=True),
@@ -345,6 +346,7 @@ class NameLexiconRecognizer(EntityRecognizer):
     #: in UPPER CASE, a word opening a sentence or clause and followed by another word ("ANNIKA AMBULATED")
     _OPENING_UPPER = re.compile(r"(?:^|(?<=[.;:!?]\s)|(?<=\n))([A-Z]+(?:-[A-Z]+)?)(?=,?\s+[A-Z])")
     _UPPER_WORD = re.compile(r"(?<![A-Za-z'\-])([A-Z]+(?:-[A-Z]+)?)(?![A-Za-z'\-])")
+    _POSSESSIVE = re.compile(r"(?<![A-Za-z'\-])([A-Z][A-Za-z]+(?:-[A-Za-z]+)?)'[sS]\b")
     #: a word right before "at" and a telephone number ("Called Hope at 447.788.4096", "reach Dov at (617) ...")
     _BEFORE_PHONE = re.compile(rf"(?<![A-Za-z'\-])({_W})\s+(?i:at|@|on)\s+(?=(?:\+?1[-.\s]?)?(?:\(\d{{3}}\)\s*|\d{{3}}[-.\s])"
                                rf"\d{{3}}[-.\s]\d{{4}}(?!\d))")
@@ -431,6 +433,14 @@ class NameLexiconRecognizer(EntityRecognizer):
                 # ("Precious ambulated"; "Trace left effusion" is the price)
                 if self._given(m.group(1)):
                     out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
+        for m in self._POSSESSIVE.finditer(text):
+            # a capitalised word with "'s" that no word list knows, or a lexicon name ("Fenella's pastor"; not
+            # "Parkinson's", "Patient's")
+            word = m.group(1)
+            if not self.shape.is_known_word(word) and not is_common_word(word) and (
+                    word.lower() in self.first or word.lower() in self.last or self._looks_like_name(word)
+                    or self._unknown_short_name(word, upper)):
+                out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
         for m in self._BEFORE_PHONE.finditer(text):
             # a name of the lexicon, a given name that is also a word, or a word no word list knows
             word = m.group(1)

@@ -243,7 +243,8 @@ class TextDeidentifier:
                         _DIGIT.search(word) or _known_words_only(word, upper=view is not text)):
                     continue  # "Zofran 4 mg IV" is not a name, nor "DUONEB ADMINISTERED"
                 spans.append(TextSpan(r.start, r.end, "DATE" if r.entity_type == "DATE_TIME" else r.entity_type, r.score))
-            out.append(_merge(_propagate_names(text, _merge(spans))))
+            merged = _merge(spans)
+            out.append(_merge(_propagate_names(text, merged + _coordinated_names(text, merged))))
         return out
 
     @staticmethod
@@ -342,6 +343,26 @@ def _merge(spans: list[TextSpan]) -> list[TextSpan]:
         else:
             merged.append(s)
     return merged
+
+
+_AND_NEXT = re.compile(r"\s+(?:and|AND|&)\s+([A-Z][A-Za-z]+(?:-[A-Za-z]+)?)(?![A-Za-z'\-])")
+
+
+def _coordinated_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
+    """A capitalised word joined by "and" to a found name when no word list knows it ("with Fenella and
+    Gaspard"; not "Dr. Smith and Pharmacy")."""
+    from clinical_mm.deid.clinical_recognizers import is_common_word
+    from clinical_mm.deid.name_likeness import name_likeness
+
+    known = name_likeness()
+    out = []
+    for s in spans:
+        if s.entity_type != "PERSON":
+            continue
+        m = _AND_NEXT.match(text, s.end)
+        if m and not is_common_word(m.group(1)) and not known.is_known_word(m.group(1)):
+            out.append(TextSpan(m.start(1), m.end(1), "PERSON", 0.5))
+    return out
 
 
 def _propagate_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
