@@ -377,6 +377,11 @@ class NameLexiconRecognizer(EntityRecognizer):
         return (len(word) >= 3 and _VOWELS.search(word) is not None and (upper or word[1:].islower())
                 and not self.shape.is_known_word(word) and not is_common_word(word))
 
+    def _name_word(self, word: str, upper: bool) -> bool:
+        """A lexicon given name or surname, a word that looks like a name, or a short word no list knows."""
+        return (word.lower() in self.first or word.lower() in self.last or self._looks_like_name(word)
+                or self._unknown_short_name(word, upper))
+
     def _given(self, word: str) -> bool:
         return word.lower() in self.first or self._looks_like_name(word)
 
@@ -437,15 +442,12 @@ class NameLexiconRecognizer(EntityRecognizer):
             # a capitalised word with "'s" that no word list knows, or a lexicon name ("Fenella's pastor"; not
             # "Parkinson's", "Patient's")
             word = m.group(1)
-            if not self.shape.is_known_word(word) and not is_common_word(word) and (
-                    word.lower() in self.first or word.lower() in self.last or self._looks_like_name(word)
-                    or self._unknown_short_name(word, upper)):
+            if not self.shape.is_known_word(word) and not is_common_word(word) and self._name_word(word, upper):
                 out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
         for m in self._BEFORE_PHONE.finditer(text):
             # a name of the lexicon, a given name that is also a word, or a word no word list knows
             word = m.group(1)
-            if word.lower() in self.first or word.lower() in self.last or word.lower() in word_given_names() \
-                    or self._looks_like_name(word) or self._unknown_short_name(word, upper):
+            if self._name_word(word, upper) or word.lower() in word_given_names():
                 out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
         if upper:
             # anywhere else in UPPER CASE, a lexicon given name that is no English, clinical or drug word
