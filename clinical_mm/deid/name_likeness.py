@@ -221,13 +221,15 @@ def train(out: Path, dictionary: Path = DICTIONARY) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in ("weights", "known_words", "about")}
 
 
-def _fit(x: Any, xt: Any, y: Any) -> tuple[list[float], float]:
-    """Class-balanced L2 logistic regression (sklearn's objective with :data:`C`) by full-batch L-BFGS; ``xt`` is
-    ``x`` transposed, for the gradient computed by hand (autograd through a sparse product is slow)."""
+def _fit(x: Any, xt: Any, y: Any, c: float = C, balanced: bool = True) -> tuple[list[float], float]:
+    """L2 logistic regression (sklearn's objective with inverse strength ``c``; classes weighted to balance when
+    ``balanced``) by full-batch L-BFGS; ``xt`` is ``x`` transposed, for the gradient computed by hand (autograd
+    through a sparse product is slow)."""
     import torch
 
     n_pos = float(y.sum())
-    sample_weight = torch.where(y > 0, len(y) / (2 * n_pos), len(y) / (2 * (len(y) - n_pos)))
+    sample_weight = (torch.where(y > 0, len(y) / (2 * n_pos), len(y) / (2 * (len(y) - n_pos))) if balanced
+                     else torch.ones_like(y))
     coef = torch.zeros(x.shape[1], dtype=torch.float64)
     intercept = torch.zeros(1, dtype=torch.float64)
     coef.grad, intercept.grad = torch.zeros_like(coef), torch.zeros_like(intercept)
@@ -236,9 +238,9 @@ def _fit(x: Any, xt: Any, y: Any) -> tuple[list[float], float]:
 
     def closure() -> float:
         z = (x @ coef.unsqueeze(1)).squeeze(1) + intercept
-        loss = C * (sample_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+        loss = c * (sample_weight * torch.nn.functional.binary_cross_entropy_with_logits(
             z, y, reduction="none")).sum() + 0.5 * (coef * coef).sum()
-        residual = C * sample_weight * (torch.sigmoid(z) - y)
+        residual = c * sample_weight * (torch.sigmoid(z) - y)
         torch.add((xt @ residual.unsqueeze(1)).squeeze(1), coef, out=coef.grad)
         torch.sum(residual, dim=0, keepdim=True, out=intercept.grad)
         return float(loss)

@@ -227,7 +227,10 @@ class TextDeidentifier:
 
     def find_many(self, texts: list[str]) -> list[list[TextSpan]]:
         """:meth:`find` for several texts; spaCy reads them as one batch."""
+        from clinical_mm.deid.context_tagger import context_tagger
+
         engines = _engines()
+        tagger = context_tagger()
         views = [_ner_view(t) for t in texts]
         artifacts = engines.analyzer.nlp_engine.process_batch(views, language="en", batch_size=64)
         out = []
@@ -245,6 +248,8 @@ class TextDeidentifier:
                         _DIGIT.search(word) or _known_words_only(word, upper=view is not text)):
                     continue  # "Zofran 4 mg IV" is not a name, nor "DUONEB ADMINISTERED"
                 spans.append(TextSpan(r.start, r.end, "DATE" if r.entity_type == "DATE_TIME" else r.entity_type, r.score))
+            spans.extend(TextSpan(start, end, kind, p) for start, end, kind, p in tagger.spans(text)
+                         if not self._allowed(text[start:end]))  # names and places by their context
             merged = _merge(spans)
             out.append(_merge(_propagate_names(text, merged + _coordinated_names(text, merged))))
         return out

@@ -1,0 +1,362 @@
+"""Names and places by the words around them: a token classifier for the capitalised words no rule reads.
+
+The clinical recognizers find a name by a cue they know ("spoke with", "Dr.", "'s son") or by the word
+itself (a lexicon name, a word that looks like one). A note written in phrasings they have not met ("Called
+Hope at ...", "Report received from HUALING CZERWINSKI") slips past both. This tagger reads every
+capitalised word of two letters or more (every word, in UPPER CASE notes) and asks a logistic regression
+whether it is part of a name or a place, from:
+
+- the word itself without its identity: whether it is a known English, clinical or drug word, a lexicon
+  given name or surname, a given name that is also a word ("Hope"), a US place name, its name-likeness
+  score (:mod:`clinical_mm.deid.name_likeness`), its shape, length and vowels (acronyms have few), and
+  whether it opens a sentence or follows a colon;
+- the words around it: the two before and the two after, and what kind of word each is (the same classes
+  as above). A neighbour is itself (lower case) only when it is a known word that no list holds as a name
+  or a place ("with", "per", "called"); lower-case words of mixed-case notes and punctuation are
+  themselves too; any other word stands as its class, digits as "#".
+
+No word that could be a name is read as itself, the word's own or a neighbour, so that the names of the
+training notes are not learned; what it learns is how notes put names in their sentences. A second
+regression on the same features says whether a taken word is a person (``PERSON``) or a place
+(``LOCATION``). A word next to a taken word (only a space, a hyphen or a comma between) is taken from a
+lower probability (:data:`NEIGHBOUR_THRESHOLD`): "CHARITY" in "REINFORCED WITH CHARITY OKONJO-IWEALA". A
+known English or clinical word is taken only when it is a given name, or in mixed case a surname or a
+place (:func:`_may_take`): in the sets, every known word of another kind the tagger took in UPPER CASE was
+a name the rules had found already, and every false one of the PHI-free texts was one ("MASS", "FALLS").
+
+Training (:func:`train`, ``clinical-mm deid train-context-model``): the annotated PHI note sets of
+``evaluation/data`` (:data:`TRAINING_SETS`; a word inside a patient, clinician or relative span is a
+person, inside a city, hospital or street span a place, every other candidate word neither) and, as words
+that are neither, half of the PHI-free texts of the extraction sets (chosen by a hash of the text), as
+written and in UPPER CASE; the other half is held out and the model file records the words it wrongly
+takes there. One known word in :data:`HIDDEN_KNOWN_WORDS` is shown to training as a word no list knows
+(:func:`_kind_in_training`), as clinical words our lists lack are in real notes. Full-batch L-BFGS in
+float64 on one thread: the same inputs give the same file, byte for byte.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ContextTagger", "TRAINING_SETS", "context_tagger", "features", "tokens", "train"]
+
+#: the annotated PHI note sets the tagger learns from (``evaluation/data/<name>.jsonl``)
+TRAINING_SETS = ("phi_notes", "phi_notes_held_out", "phi_notes_blind", "phi_notes_blind2", "phi_notes_blind3",
+                 "phi_notes_blind4", "phi_notes_blind5", "phi_notes_blind6", "phi_notes_blind7", "phi_notes_blind8")
+#: the PHI-free texts (extraction sets), half of them words that are neither names nor places
+PHI_FREE_SETS = ("assertion_sentences", "chest_reports", "chest_reports_holdout", "medication_lines",
+                 "medication_lines_holdout")
+PERSON_TYPES = frozenset({"PATIENT", "CLINICIAN", "RELATIVE"})
+PLACE_TYPES = frozenset({"CITY", "HOSPITAL", "STREET"})
+#: inverse L2 regularisation strength of both regressions
+C = 1.0
+#: a feature is kept when at least this many training words have it
+MIN_FEATURE_COUNT = 3
+#: probability from which a word is taken
+THRESHOLD = 0.5
+#: one known word in this many is hidden from the tagger in training (see :func:`_kind_in_training`)
+HIDDEN_KNOWN_WORDS = 10
+#: probability from which a word right next to a taken word is taken too
+NEIGHBOUR_THRESHOLD = 0.2
+_TOKEN = re.compile(r"[A-Za-z]+(?:['\u2019\-][A-Za-z]+)*|\d+|\S")
+_SHAPE_UPPER = re.compile(r"[A-Z]+")
+_SHAPE_LOWER = re.compile(r"[a-z]+")
+
+
+def tokens(text: str) -> list[tuple[int, int, str]]:
+    """Words (apostrophes and hyphens inside them kept, a possessive "'s" split off), digit runs and single
+    other characters, with their offsets."""
+    out = []
+    for m in _TOKEN.finditer(text):
+        w = m.group()
+        if len(w) > 3 and w[-2] in "'\u2019" and w[-1] in "sS":
+            out.append((m.start(), m.end() - 2, w[:-2]))
+            out.append((m.end() - 2, m.end(), "'s"))
+        else:
+            out.append((m.start(), m.end(), w))
+    return out
+
+
+def _upper_note(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(c.isupper() for c in letters) / len(letters) > 0.6
+
+
+@lru_cache(maxsize=100_000)
+def _kind(word: str) -> tuple[str, int]:
+    """What word lists say of ``word`` (K known word, or hyphenated known words and prefixes, G lexicon given
+    name, S lexicon surname, W given name that is a word, P US place) and its name-likeness score in tenths (-1 under three letters)."""
+    from clinical_mm.deid.clinical_recognizers import (
+        _PREFIXES,
+        is_common_word,
+        name_lexicon,
+        place_gazetteer,
+        word_given_names,
+    )
+    from clinical_mm.deid.name_likeness import name_likeness
+
+    first, last = name_lexicon()
+    model = name_likeness()
+    w = word.lower()
+
+    def known(part: str) -> bool:
+        return model.is_known_word(part) or is_common_word(part)
+
+    hyphenated = "-" in w and all(known(p) or p in _PREFIXES for p in w.split("-"))  # "LOW-DOSE", "Non-verbal"
+    flags = "".join(flag for flag, holds in (
+        ("K", known(w) or hyphenated), ("G", w in first), ("S", w in last),
+        ("W", w in word_given_names()), ("P", w in place_gazetteer())) if holds)
+    return flags, (min(9, int(model.score(w) * 10)) if len(w) >= 3 else -1)
+
+
+Kind = Callable[[str], tuple[str, int]]
+
+
+def _word(toks: list[tuple[int, int, str]], j: int, upper: bool, kind: Kind) -> str:
+    """A neighbour as a context word: itself (lower case) when it is a known word that no list holds as a name
+    or a place ("with", "per", "called"), else its class (:func:`_class`), so that names are not learned."""
+    if j < 0:
+        return "^"
+    if j >= len(toks):
+        return "$"
+    w = toks[j][2]
+    if w[0].isdigit():
+        return "#"
+    if not w[0].isalpha() or (not upper and not w[0].isupper()) or kind(w)[0] == "K":
+        return w.lower()
+    return "?" + _class(toks, j, upper, kind)
+
+
+def _class(toks: list[tuple[int, int, str]], j: int, upper: bool, kind: Kind) -> str:
+    if j < 0 or j >= len(toks):
+        return "^"
+    w = toks[j][2]
+    if w[0].isdigit():
+        return "#"
+    if not w[0].isalpha():
+        return w
+    if not upper and not w[0].isupper():
+        return "l"
+    flags, tenths = kind(w)
+    return f"{flags}{tenths}"
+
+
+def features(text: str, kind: Kind = _kind) -> list[tuple[int, int, list[str]]]:
+    """The candidate words of ``text`` (capitalised, two letters or more, not glued to a digit as in "O2")
+    with their offsets and feature names."""
+    toks = tokens(text)
+    upper = _upper_note(text)
+    m = "U" if upper else "M"
+    rows = []
+    for i, (s, e, w) in enumerate(toks):
+        if len(w) < 2 or not (w[0].isalpha() and w[0].isupper()) or text[e:e + 1].isdigit() or text[s - 1:s].isdigit():
+            continue
+        flags, tenths = kind(w)
+        prev = toks[i - 1] if i else None
+        pos = ("S" if prev is None or prev[2] in ".!?" or "\n" in text[prev[1]:s]
+               else "C" if prev[2] in ":;" else "I")
+        p1, p2 = _word(toks, i - 1, upper, kind), _word(toks, i - 2, upper, kind)
+        n1, n2 = _word(toks, i + 1, upper, kind), _word(toks, i + 2, upper, kind)
+        c1, c2 = _class(toks, i - 1, upper, kind), _class(toks, i - 2, upper, kind)
+        d1, d2 = _class(toks, i + 1, upper, kind), _class(toks, i + 2, upper, kind)
+        shape = _SHAPE_UPPER.sub("X", _SHAPE_LOWER.sub("x", w))
+        vowels = min(3, sum(c in "aeiouyAEIOUY" for c in w))
+        rows.append((s, e, [
+            f"m|{m}", f"o|{m}|{flags}", f"o|{m}|nl{tenths}", f"o|{m}|{flags}|{tenths}", f"sh|{m}|{shape}",
+            f"len|{min(len(w), 9)}", f"len|{m}|{min(len(w), 9)}|{vowels}", f"v|{m}|{vowels}|{flags}", f"pos|{m}|{pos}", f"pos|{m}|{pos}|{flags}",
+            f"p1|{p1}", f"p2|{p2}", f"n1|{n1}", f"n2|{n2}", f"p2p1|{p2}|{p1}", f"n1n2|{n1}|{n2}", f"p1n1|{p1}|{n1}",
+            f"c1|{m}|{c1}", f"c2|{m}|{c2}", f"d1|{m}|{d1}", f"d2|{m}|{d2}", f"c1o|{m}|{c1}|{flags}",
+            f"d1o|{m}|{d1}|{flags}", f"p1o|{p1}|{flags}", f"n1o|{n1}|{flags}"]))
+    return rows
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+@dataclass(frozen=True)
+class ContextTagger:
+    """The shipped (or a trained) tagger: weights of the name-or-place regression and of the person-or-place one."""
+
+    bias: float
+    weights: dict[str, float]
+    person_bias: float
+    person_weights: dict[str, float]
+    threshold: float = THRESHOLD
+    neighbour_threshold: float = NEIGHBOUR_THRESHOLD
+
+    def probability(self, names: list[str]) -> float:
+        """Probability that a word with these features is part of a name or a place."""
+        return _sigmoid(self.bias + sum(self.weights.get(f, 0.0) for f in names))
+
+    def spans(self, text: str) -> list[tuple[int, int, str, float]]:
+        """The words of ``text`` taken for names (``PERSON``) or places (``LOCATION``): start, end, type and
+        probability."""
+        rows = features(text)
+        upper = _upper_note(text)
+        probs = [self.probability(names) for _, _, names in rows]
+        taken = [p >= self.threshold for p in probs]
+        grew = True
+        while grew:  # neighbours of taken words, from the lower threshold, until nothing more is taken
+            grew = False
+            for j, (s, e, _) in enumerate(rows):
+                if taken[j] or probs[j] < self.neighbour_threshold:
+                    continue
+                if any(0 <= k < len(rows) and taken[k] and _adjacent(text, rows[k][:2], (s, e)) for k in (j - 1, j + 1)):
+                    taken[j] = grew = True
+        out = []
+        for (s, e, names), p, t in zip(rows, probs, taken, strict=True):
+            if t and _may_take(text[s:e], upper):
+                person = _sigmoid(self.person_bias + sum(self.person_weights.get(f, 0.0) for f in names)) >= 0.5
+                out.append((s, e, "PERSON" if person else "LOCATION", p))
+        return out
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ContextTagger:
+        """The tagger in ``path`` (a file written by :func:`train`), else the shipped one."""
+        if path is None:
+            raw = resources.files("clinical_mm").joinpath("data/context_tagger.json.gz").read_bytes()
+        else:
+            raw = path.read_bytes()
+        data = json.loads(gzip.decompress(raw))
+        return cls(float(data["bias"]), {k: float(v) for k, v in data["weights"].items()},
+                   float(data["person_bias"]), {k: float(v) for k, v in data["person_weights"].items()},
+                   float(data["threshold"]), float(data["neighbour_threshold"]))
+
+
+def _may_take(word: str, upper: bool) -> bool:
+    """Not a known English or clinical word, unless a given name ("Hope"), or in mixed case a surname or a
+    place: a known word no list holds as a name or place is never taken ("Kernig and Brudzinski signs"), nor in
+    UPPER CASE a known word that is only a surname or a place ("MASS", "FALLS", "GREW")."""
+    flags = _kind(word)[0]
+    return "K" not in flags or "G" in flags or "W" in flags or (not upper and flags != "K")
+
+
+def _adjacent(text: str, a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Only a space, a hyphen or a comma (and spaces) between the two words."""
+    (s1, e1), (s2, e2) = sorted([a, b])
+    return text[e1:s2].strip(" ") in ("", ",", "-")
+
+
+@lru_cache(maxsize=1)
+def context_tagger() -> ContextTagger:
+    """The shipped tagger (read once per process)."""
+    return ContextTagger.load()
+
+
+def _held_out(text: str) -> bool:
+    return hashlib.sha256(text.encode()).digest()[0] % 2 == 1
+
+
+def _phi_free_texts(data_dir: Path) -> tuple[list[str], list[str]]:
+    texts = []
+    for name in PHI_FREE_SETS:
+        for line in (data_dir / f"{name}.jsonl").read_text("utf-8").splitlines():
+            text = json.loads(line).get("text") if line.strip() else None
+            if isinstance(text, str):
+                texts.append(text)
+    return [t for t in texts if not _held_out(t)], [t for t in texts if _held_out(t)]
+
+
+def _kind_in_training(word: str) -> tuple[str, int]:
+    """:func:`_kind`, except that one known word in :data:`HIDDEN_KNOWN_WORDS` (by a hash of the word) is
+    given as a word no list knows, in the text and as a neighbour: notes hold clinical words our lists lack
+    ("Anasarca", "MSSA"), and without them the tagger would learn that every word no list knows is a name."""
+    flags, tenths = _kind(word)
+    if flags == "K" and hashlib.sha256(word.lower().encode()).digest()[0] % HIDDEN_KNOWN_WORDS == 0:
+        return "", tenths
+    return flags, tenths
+
+
+def training_rows(data_dir: Path) -> list[tuple[list[str], int]]:
+    """Every candidate word of the training texts with its label: 2 person, 1 place, 0 neither."""
+    from clinical_mm.evaluation.phi_note_corpus import load_notes
+
+    rows: list[tuple[list[str], int]] = []
+    for name in TRAINING_SETS:
+        for note in load_notes(data_dir / f"{name}.jsonl"):
+            gold = [(int(str(g["start"])), int(str(g["end"])), str(g["type"])) for g in note.spans]
+            for s, e, names in features(note.text, _kind_in_training):
+                kinds = {kind for a, b, kind in gold if a < e and s < b}
+                rows.append((names, 2 if kinds & PERSON_TYPES else 1 if kinds & PLACE_TYPES else 0))
+    train_texts, _ = _phi_free_texts(data_dir)
+    for text in train_texts:
+        for view in (text, text.upper()):
+            rows.extend((names, 0) for _, _, names in features(view, _kind_in_training))
+    return rows
+
+
+def _regression(rows: list[tuple[list[str], int]]) -> tuple[float, dict[str, float], int]:
+    """Weights of an L2 logistic regression on binary labels (features kept from :data:`MIN_FEATURE_COUNT`)."""
+    import torch
+
+    from clinical_mm.deid.name_likeness import _fit
+
+    counts: dict[str, int] = {}
+    for names, _ in rows:
+        for f in set(names):
+            counts[f] = counts.get(f, 0) + 1
+    vocab = sorted(f for f, n in counts.items() if n >= MIN_FEATURE_COUNT)
+    index = {f: i for i, f in enumerate(vocab)}
+    crow, col = [0], []
+    for names, _ in rows:
+        col.extend(sorted({index[f] for f in names if f in index}))
+        crow.append(len(col))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        x = torch.sparse_csr_tensor(torch.tensor(crow), torch.tensor(col, dtype=torch.int64),
+                                    torch.ones(len(col), dtype=torch.float64), size=(len(rows), len(vocab)),
+                                    check_invariants=True)
+        coef, intercept = _fit(x, x.t().to_sparse_csr(), torch.tensor([float(y) for _, y in rows], dtype=torch.float64),
+                               c=C, balanced=False)
+    return round(intercept, 4), {f: round(v, 4) for f, v in zip(vocab, coef, strict=True) if round(v, 4)}, len(vocab)
+
+
+def train(out: Path, data_dir: Path | None = None) -> dict[str, Any]:
+    """Train both regressions on :func:`training_rows`, write the tagger to ``out`` (gzip JSON) and return its figures."""
+    import torch
+
+    from clinical_mm.errors import ConfigurationError
+    from clinical_mm.evaluation.phi_note_corpus import SHIPPED_NOTES
+
+    data_dir = data_dir or SHIPPED_NOTES.parent
+    missing = [n for n in TRAINING_SETS + PHI_FREE_SETS if not (data_dir / f"{n}.jsonl").is_file()]
+    if missing:
+        raise ConfigurationError(f"training the context tagger needs {len(missing)} annotated sets missing from {data_dir}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rows = training_rows(data_dir)
+        bias, weights, n_features = _regression([(names, int(y > 0)) for names, y in rows])
+        person_bias, person_weights, n_person = _regression([(names, int(y == 2)) for names, y in rows if y])
+    finally:
+        torch.set_num_threads(threads)
+    tagger = ContextTagger(bias, weights, person_bias, person_weights)
+    _, held_out = _phi_free_texts(data_dir)
+    false_words = sum(len(tagger.spans(view)) for text in held_out for view in (text, text.upper()))
+    figures = {
+        "training_words": len(rows), "person_words": sum(y == 2 for _, y in rows), "place_words": sum(y == 1 for _, y in rows),
+        "features": n_features, "person_features": n_person,
+        "held_out_phi_free_texts": len(held_out), "held_out_phi_free_words_taken": false_words,
+    }
+    data = {
+        "about": "clinical-mm context tagger: logistic regressions on the words around a capitalised word; see "
+                 "clinical_mm/deid/context_tagger.py. Trained on clinical-mm's own annotated PHI note sets.",
+        "training_sets": list(TRAINING_SETS), "phi_free_sets": list(PHI_FREE_SETS), "C": C,
+        "min_feature_count": MIN_FEATURE_COUNT, "threshold": THRESHOLD, "neighbour_threshold": NEIGHBOUR_THRESHOLD,
+        "figures": figures, "bias": bias, "weights": weights, "person_bias": person_bias, "person_weights": person_weights,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(gzip.compress(json.dumps(data, sort_keys=True, separators=(",", ":")).encode(), mtime=0))
+    return {k: v for k, v in data.items() if k not in ("weights", "person_weights", "about")}

@@ -1,0 +1,99 @@
+"""The context tagger: names and places found by the words around them where no rule has the cue, no name
+learned from the training notes, known words never taken, and the shipped tagger reproduced by its command."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from click.testing import CliRunner
+
+import clinical_mm.deid.context_tagger as context_module
+from clinical_mm.cli import cli
+from clinical_mm.config import PseudonymKey
+from clinical_mm.deid.context_tagger import ContextTagger, context_tagger, features, tokens
+from clinical_mm.deid.text_deidentifier import TextDeidentifier
+
+SHIPPED = Path(__file__).resolve().parents[1] / "clinical_mm" / "data" / "context_tagger.json.gz"
+
+
+@pytest.fixture(scope="module")
+def deid() -> TextDeidentifier:
+    return TextDeidentifier(PseudonymKey(b"\x0d" * 32))
+
+
+class _NoTagger:
+    def spans(self, text: str) -> list[tuple[int, int, str, float]]:
+        return []
+
+
+def _found(deid: TextDeidentifier, note: str) -> list[tuple[str, str]]:
+    return [(note[s.start:s.end], s.entity_type) for s in deid.find(note)]
+
+
+def test_tokens_split_a_possessive_and_keep_hyphens_and_apostrophes_inside_names() -> None:
+    assert [w for _, _, w in tokens("Orla's son, Jin-soo O'Brien: 2x")] == [
+        "Orla", "'s", "son", ",", "Jin-soo", "O'Brien", ":", "2", "x"]
+
+
+def test_no_feature_holds_a_name_of_the_note_its_own_or_a_neighbours() -> None:
+    note = "Report received from Hualing Czerwinski and Zebulon at 1900. PER ZEBULON, BASELINE."
+    rows = features(note)
+    assert [note[s:e] for s, e, _ in rows] == ["Report", "Hualing", "Czerwinski", "Zebulon", "PER", "ZEBULON",
+                                               "BASELINE"]
+    for _, _, names in rows:
+        assert not any(n in f.lower() for f in names for n in ("hualing", "czerwinski", "zebulon"))
+    assert "p1|from" in rows[1][2] and "p2p1|received|from" in rows[1][2]  # known words are read as themselves
+
+
+@pytest.mark.parametrize(("note", "expected"), [
+    # a given name that is a word, after a header and a colon the rules do not know
+    ("Overnight events: Dov slept poorly and asked for water twice.", [("Dov", "PERSON")]),
+    # a given name that is an English word, in UPPER CASE, after "explained to"
+    ("PLAN OF CARE EXPLAINED TO MERCY, WHO AGREES.", [("MERCY", "PERSON")]),
+    # a town in UPPER CASE after "home to", no place cue the rules have; typed as a place
+    ("TRANSPORT ARRANGED; EULALIA WILL DRIVE HIM HOME TO TICONDEROGA.",
+     [("EULALIA", "PERSON"), ("TICONDEROGA", "LOCATION")]),
+])
+def test_when_no_rule_has_the_cue_then_the_context_finds_the_name_or_place(
+        deid: TextDeidentifier, note: str, expected: list[tuple[str, str]]) -> None:
+    assert _found(deid, note) == expected
+    with mock.patch.object(context_module, "context_tagger", _NoTagger):
+        assert _found(deid, note) != expected  # the rules alone miss it: the case the tagger is for
+
+
+def test_a_word_next_to_a_taken_name_is_taken_from_the_lower_threshold() -> None:
+    tagger = context_tagger()
+    note = "TEACHING REINFORCED WITH CHARITY OKONJO-IWEALA."
+    rows = {note[s:e]: tagger.probability(names) for s, e, names in features(note)}
+    assert tagger.neighbour_threshold <= rows["CHARITY"] < tagger.threshold <= rows["OKONJO-IWEALA"]
+    assert [note[s:e] for s, e, kind, _ in tagger.spans(note)] == ["CHARITY", "OKONJO-IWEALA"]
+
+
+@pytest.mark.parametrize("note", [
+    "Kernig and Brudzinski signs negative. Trace bilateral effusions.",
+    "Heparin drip titrated per protocol; aPTT in 6 hours. Foley removed at 0600.",
+    "NO FOCAL CONSOLIDATION. CARDIOMEDIASTINAL SILHOUETTE WITHIN NORMAL LIMITS. NO PNEUMOTHORAX.",
+])
+def test_known_clinical_words_are_not_taken_for_their_context(note: str) -> None:
+    assert context_tagger().spans(note) == []
+
+
+def test_when_trained_again_then_the_shipped_tagger_is_reproduced_byte_for_byte(tmp_path: Path) -> None:
+    out = tmp_path / "tagger.json.gz"
+    result = CliRunner().invoke(cli, ["deid", "train-context-model", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    shipped = json.loads(gzip.decompress(SHIPPED.read_bytes()))
+    assert json.loads(result.output)["figures"] == shipped["figures"]
+    assert out.read_bytes() == SHIPPED.read_bytes()
+    assert ContextTagger.load(out) == context_tagger()
+
+
+def test_when_training_sets_are_missing_then_training_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["deid", "train-context-model", "--out", str(tmp_path / "t.json.gz"),
+                                      "--data-dir", str(tmp_path)])
+    assert result.exit_code != 0 and "annotated sets missing" in result.output
+    assert not (tmp_path / "t.json.gz").exists()
