@@ -97,3 +97,17 @@ def test_when_training_sets_are_missing_then_training_is_refused_with_a_clear_er
                                       "--data-dir", str(tmp_path)])
     assert result.exit_code != 0 and "annotated sets missing" in result.output
     assert not (tmp_path / "t.json.gz").exists()
+
+
+def test_first_contact_scoring_adds_what_the_tagger_finds_to_the_old_spans() -> None:
+    from clinical_mm.evaluation.first_contact import FIRST_CONTACT, score_with_tagger
+    from clinical_mm.evaluation.phi_note_corpus import AnnotatedNote
+
+    text = "PLAN OF CARE EXPLAINED TO MERCY, WHO AGREES. CALL 617-555-0199."
+    note = AnnotatedNote("n1", "nursing", "upper", text, [
+        {"start": text.index("MERCY"), "end": text.index("MERCY") + 5, "type": "RELATIVE"},
+        {"start": text.index("617"), "end": text.index("617") + 12, "type": "PHONE"}])
+    base = [[(text.index("617"), text.index("617") + 12, "PHONE_NUMBER", 0.9)]]
+    assert score_with_tagger([note], base, _NoTagger()).recall() == 0.5  # the old rules' spans alone
+    assert score_with_tagger([note], base, context_tagger()).recall() == 1.0
+    assert set(FIRST_CONTACT) <= set(context_module.TRAINING_SETS)

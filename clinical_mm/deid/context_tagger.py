@@ -49,7 +49,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ContextTagger", "TRAINING_SETS", "context_tagger", "features", "tokens", "train"]
+__all__ = ["ContextTagger", "TRAINING_SETS", "context_tagger", "features", "fit", "tokens", "train", "training_rows"]
 
 #: the annotated PHI note sets the tagger learns from (``evaluation/data/<name>.jsonl``)
 TRAINING_SETS = ("phi_notes", "phi_notes_held_out", "phi_notes_blind", "phi_notes_blind2", "phi_notes_blind3",
@@ -279,12 +279,13 @@ def _kind_in_training(word: str) -> tuple[str, int]:
     return flags, tenths
 
 
-def training_rows(data_dir: Path) -> list[tuple[list[str], int]]:
-    """Every candidate word of the training texts with its label: 2 person, 1 place, 0 neither."""
+def training_rows(data_dir: Path, sets: tuple[str, ...] = TRAINING_SETS) -> list[tuple[list[str], int]]:
+    """Every candidate word of the annotated ``sets`` and of the training half of the PHI-free texts with its
+    label: 2 person, 1 place, 0 neither."""
     from clinical_mm.evaluation.phi_note_corpus import load_notes
 
     rows: list[tuple[list[str], int]] = []
-    for name in TRAINING_SETS:
+    for name in sets:
         for note in load_notes(data_dir / f"{name}.jsonl"):
             gold = [(int(str(g["start"])), int(str(g["end"])), str(g["type"])) for g in note.spans]
             for s, e, names in features(note.text, _kind_in_training):
@@ -323,6 +324,13 @@ def _regression(rows: list[tuple[list[str], int]]) -> tuple[float, dict[str, flo
     return round(intercept, 4), {f: round(v, 4) for f, v in zip(vocab, coef, strict=True) if round(v, 4)}, len(vocab)
 
 
+def fit(rows: list[tuple[list[str], int]]) -> tuple[ContextTagger, int, int]:
+    """Both regressions on :func:`training_rows`: the tagger and the number of features of each."""
+    bias, weights, n_features = _regression([(names, int(y > 0)) for names, y in rows])
+    person_bias, person_weights, n_person = _regression([(names, int(y == 2)) for names, y in rows if y])
+    return ContextTagger(bias, weights, person_bias, person_weights), n_features, n_person
+
+
 def train(out: Path, data_dir: Path | None = None) -> dict[str, Any]:
     """Train both regressions on :func:`training_rows`, write the tagger to ``out`` (gzip JSON) and return its figures."""
     import torch
@@ -338,11 +346,10 @@ def train(out: Path, data_dir: Path | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     try:
         rows = training_rows(data_dir)
-        bias, weights, n_features = _regression([(names, int(y > 0)) for names, y in rows])
-        person_bias, person_weights, n_person = _regression([(names, int(y == 2)) for names, y in rows if y])
+        tagger, n_features, n_person = fit(rows)
     finally:
         torch.set_num_threads(threads)
-    tagger = ContextTagger(bias, weights, person_bias, person_weights)
+    bias, weights, person_bias, person_weights = tagger.bias, tagger.weights, tagger.person_bias, tagger.person_weights
     _, held_out = _phi_free_texts(data_dir)
     false_words = sum(len(tagger.spans(view)) for text in held_out for view in (text, text.upper()))
     figures = {

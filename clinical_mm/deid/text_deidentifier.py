@@ -248,10 +248,7 @@ class TextDeidentifier:
                         _DIGIT.search(word) or _known_words_only(word, upper=view is not text)):
                     continue  # "Zofran 4 mg IV" is not a name, nor "DUONEB ADMINISTERED"
                 spans.append(TextSpan(r.start, r.end, "DATE" if r.entity_type == "DATE_TIME" else r.entity_type, r.score))
-            spans.extend(TextSpan(start, end, kind, p) for start, end, kind, p in tagger.spans(text)
-                         if not self._allowed(text[start:end]))  # names and places by their context
-            merged = _merge(spans)
-            out.append(_merge(_propagate_names(text, merged + _coordinated_names(text, merged))))
+            out.append(with_context(text, spans, tagger))
         return out
 
     @staticmethod
@@ -335,6 +332,16 @@ class TextDeidentifier:
             except ValueError:
                 continue
         return "[DATE]"
+
+
+def with_context(text: str, spans: list[TextSpan], tagger: Any) -> list[TextSpan]:
+    """``spans`` and the names and places the context tagger (:mod:`clinical_mm.deid.context_tagger`) finds,
+    merged; then every word of a found name marked wherever it stands in the note and a word joined to a
+    found name by "and" taken too (:func:`_propagate_names`, :func:`_coordinated_names`)."""
+    tagged = [TextSpan(start, end, kind, p) for start, end, kind, p in tagger.spans(text)
+              if not TextDeidentifier._allowed(text[start:end])]
+    merged = _merge(spans + tagged)
+    return _merge(_propagate_names(text, merged + _coordinated_names(text, merged)))
 
 
 def _merge(spans: list[TextSpan]) -> list[TextSpan]:
