@@ -27,7 +27,7 @@ from pathlib import Path
 
 from clinical_mm.errors import InputError
 
-__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND8_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND8_NOTES", "BLIND9_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
@@ -56,6 +56,9 @@ BLIND7_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind7.json
 #: the eighth blind set, written after the rules the seventh set showed, scored once:
 #: ``PhiNoteCorpus(seed=2040).generate(240, "blind-8")``
 BLIND8_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind8.jsonl"
+#: the ninth blind set, written after the context tagger, never trained on, scored once:
+#: ``PhiNoteCorpus(seed=2041).generate(240, "blind-9")``
+BLIND9_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind9.jsonl"
 
 #: annotation types and the HIPAA Safe Harbor identifier each one is
 PHI_TYPES: dict[str, str] = {
@@ -157,6 +160,17 @@ _BLIND8_CITIES = ["Amsterdam", "Bennington", "Canandaigua", "Dunkirk", "Elmira",
 _BLIND8_HOSPITALS = ["Arnot Ogden Medical Center", "Olean General Hospital", "Jones Memorial Hospital",
                      "Nathan Littauer Hospital", "Soldiers and Sailors Memorial Hospital", "Millinocket Regional Hospital",
                      "Brooks Memorial Hospital", "Southwestern Vermont Medical Center"]
+_BLIND9_FIRST = ["Anouk", "Bolat", "Cressida", "Dagmar", "Eamon", "Fumiko", "Gwilym", "Hollis", "Ines", "Jarrah",
+                 "Kwabena", "Liesel", "Marisol", "Nnamdi", "Oksana", "Pilar", "Rosalind", "Tavita", "Ugo", "Joy"]
+_BLIND9_LAST = ["Achterberg", "Bakshi", "Cavanagh", "Delacroix-Moss", "Etemadi", "Fonoti", "Gallagher", "Hutchings",
+                "Iwu", "Jablonski", "Kerrigan", "Lopes-Ferreira", "Mahoney", "Nieminen", "Ostergaard", "Pemberton",
+                "Quintanilla", "Ruelas", "Stavros", "Winter"]
+_BLIND9_CITIES = ["Barre", "Claremont", "Derby", "Enfield", "Gardner", "Hudson", "Ithaca", "Johnstown", "Kingston",
+                  "Lebanon", "Malone", "Newport", "Oneonta", "Plattsburgh", "Rutland", "Saratoga Springs", "Torrington",
+                  "Utica", "Vergennes", "Woodstock"]
+_BLIND9_HOSPITALS = ["Gifford Medical Center", "Copley Hospital", "Alice Hyde Medical Center",
+                     "Cortland Regional Medical Center", "Bassett Medical Center", "Northwestern Medical Center",
+                     "Springfield Hospital", "Champlain Valley Physicians Hospital"]
 _STREETS = ["Maple", "Elmwood", "Chestnut Hill", "Harbor View", "Old Mill", "Juniper", "Lakeshore", "Briarcliff",
             "Kingsley", "Prospect", "Willow Creek", "Beacon", "Orchard", "Sycamore", "Fairmount", "Quarry"]
 _SUFFIX = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Court", "Boulevard", "Way", "Terrace"]
@@ -187,7 +201,8 @@ _POOLS = {"dev": _Pools(_FIRST, _LAST), "held-out": _Pools(_FIRST, _LAST),
           "blind-5": _Pools(_BLIND5_FIRST, _BLIND5_LAST, _BLIND5_CITIES, _BLIND5_HOSPITALS),
           "blind-6": _Pools(_BLIND6_FIRST, _BLIND6_LAST, _BLIND6_CITIES, _BLIND6_HOSPITALS),
           "blind-7": _Pools(_BLIND7_FIRST, _BLIND7_LAST, _BLIND7_CITIES, _BLIND7_HOSPITALS),
-          "blind-8": _Pools(_BLIND8_FIRST, _BLIND8_LAST, _BLIND8_CITIES, _BLIND8_HOSPITALS)}
+          "blind-8": _Pools(_BLIND8_FIRST, _BLIND8_LAST, _BLIND8_CITIES, _BLIND8_HOSPITALS),
+          "blind-9": _Pools(_BLIND9_FIRST, _BLIND9_LAST, _BLIND9_CITIES, _BLIND9_HOSPITALS)}
 _EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "comcast.net", "outlook.com", "aol.com", "verizon.net"]
 _RELATION = ["wife", "husband", "daughter", "son", "sister", "brother", "niece", "nephew", "mother", "father",
              "partner", "friend", "granddaughter", "grandson", "HCP"]
@@ -654,10 +669,39 @@ class PhiNoteCorpus:
                       "{hospital}. Patient portal {url}; license of attending {lic}."),
     ]
 
+    #: the ninth blind set: written after the context tagger, with its own names, cities and hospitals, four
+    #: templates per style; never trained on, scored once
+    _BLIND9 = [
+        ("nursing", "Overnight: {pt_first} restless 0200-0400, reoriented x3. Sitter requested. {rel} {rel_name} "
+                    "phoned twice asking for updates; general info only. Handoff given to {dr2_full} at {time}."),
+        ("nursing", "FALL RISK REASSESSED. {pt_title} UP WITH ASSIST OF 1. {rel_full} ({rel}) PREFERS CALLS AFTER 5 PM "
+                    "AT {phone}. CHAPLAIN {dr2_last} VISITED; {pt_first} APPRECIATIVE."),
+        ("nursing", "Blood transfusion: 1 unit PRBC started {time}, double-checked at bedside with {dr2_full}. Consent "
+                    "signed {date_short}; witness {rel_name}. Pt {pt_full}, MRN {mrn}; no reaction."),
+        ("nursing", "Afternoon quiet. {rel_name} sat with the patient until supper; emotional support given. "
+                    "{pt_first} would like the {rel} to bring glasses from home in {city}. Spiritual care consult placed."),
+        ("radiology", "COMPARISON: {hospital} STUDY OF {date}, READ BY {dr_last}. PATIENT {pt_lastfirst}, ACC {acc}. "
+                      "NEW 6 MM NODULE RLL. FOLLOW-UP CT ADVISED; DISCUSSED WITH {dr2_full}, WHO WILL INFORM {pt_first}."),
+        ("radiology", "Exam performed at the {city} imaging center on {date_full}. Technologist: {initials}. Images "
+                      "sent to {hospital2} PACS from station {ip}. Pt {pt_title}, {age} {sex}."),
+        ("radiology", "Addendum by {dr_full}: on second review the opacity described is atelectasis. Ordering clinician "
+                      "{dr2_last} notified via secure chat {date_short}. Patient ID {mrn}."),
+        ("radiology", "Pre-procedure timeout: patient {pt_full} confirmed name and DOB ({dob}) with nurse {dr2_full}. "
+                      "Sedation by {dr_init}. Infusion pump serial {serial}."),
+        ("discharge", "Goals of care conversation held with {pt_first}, {rel} {rel_full}, and palliative care "
+                      "({dr2_full}). Decision: DNR/DNI. HCP document on file; HCP contact {phone}."),
+        ("discharge", "PATIENT WILL STAY WITH {rel} IN {city} FOR TWO WEEKS. ADDRESS THERE: {street}, {city}, {state} "
+                      "{zip}. HOME PT ARRANGED THROUGH {hospital}. PCP {dr_last} TO SEE {date_short}."),
+        ("discharge", "Pt {pt_last}, {pt_first} ({age} {sex}) leaves AMA {date} after discussion with {dr_full}; risks "
+                      "explained and understood. Given {hospital} clinic number {phone}. Insurance ID {plan}."),
+        ("discharge", "Prescriptions e-sent; questions to {dr2_full} at {email}. Work note for {pt_title}. Next INR "
+                      "check at {dr_last}'s office {date_short}. Account {acct}. Portal {url}."),
+    ]
+
     def generate(self, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
         """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
-        shipped set), "held-out", "blind", "blind-2", ... "blind-8" (the blind sets have their own names too; the third
-        its own cities, the fourth to eighth their own cities and hospitals)."""
+        shipped set), "held-out", "blind", "blind-2", ... "blind-9" (the blind sets have their own names too; the third
+        its own cities, the fourth to ninth their own cities and hospitals)."""
         if template_set not in _POOLS:
             raise ValueError(f"unknown template set {template_set!r}")
         r = random.Random(self.seed)
@@ -666,7 +710,8 @@ class PhiNoteCorpus:
         if template_set != "dev":
             pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2,
                     "blind-3": self._BLIND3, "blind-4": self._BLIND4, "blind-5": self._BLIND5,
-                    "blind-6": self._BLIND6, "blind-7": self._BLIND7, "blind-8": self._BLIND8}[template_set]
+                    "blind-6": self._BLIND6, "blind-7": self._BLIND7, "blind-8": self._BLIND8,
+                    "blind-9": self._BLIND9}[template_set]
             styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
         notes = []
         for i in range(n):

@@ -111,3 +111,9 @@ def test_first_contact_scoring_adds_what_the_tagger_finds_to_the_old_spans() -> 
     assert score_with_tagger([note], base, _NoTagger()).recall() == 0.5  # the old rules' spans alone
     assert score_with_tagger([note], base, context_tagger()).recall() == 1.0
     assert set(FIRST_CONTACT) <= set(context_module.TRAINING_SETS)
+
+
+def test_the_ninth_blind_set_is_never_trained_on() -> None:
+    from clinical_mm.evaluation.phi_note_corpus import BLIND9_NOTES
+
+    assert BLIND9_NOTES.stem not in context_module.TRAINING_SETS
