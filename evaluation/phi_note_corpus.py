@@ -27,7 +27,7 @@ from pathlib import Path
 
 from clinical_mm.errors import InputError
 
-__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND8_NOTES", "BLIND9_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND8_NOTES", "BLIND9_NOTES", "BLIND10_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
@@ -59,6 +59,9 @@ BLIND8_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind8.json
 #: the ninth blind set, written after the context tagger, never trained on, scored once:
 #: ``PhiNoteCorpus(seed=2041).generate(240, "blind-9")``
 BLIND9_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind9.jsonl"
+#: the tenth blind set, written after the ninth was scored and before anything changed, never trained on,
+#: scored once: ``PhiNoteCorpus(seed=2042).generate(300, "blind-10")``
+BLIND10_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind10.jsonl"
 
 #: annotation types and the HIPAA Safe Harbor identifier each one is
 PHI_TYPES: dict[str, str] = {
@@ -171,6 +174,18 @@ _BLIND9_CITIES = ["Barre", "Claremont", "Derby", "Enfield", "Gardner", "Hudson",
 _BLIND9_HOSPITALS = ["Gifford Medical Center", "Copley Hospital", "Alice Hyde Medical Center",
                      "Cortland Regional Medical Center", "Bassett Medical Center", "Northwestern Medical Center",
                      "Springfield Hospital", "Champlain Valley Physicians Hospital"]
+_BLIND10_FIRST = ["Aurelio", "Brigitta", "Caoimhe", "Desmond", "Elif", "Florin", "Genevieve", "Hamza", "Isolde",
+                  "Jovan", "Kalani", "Leopold", "Mireille", "Nizhoni", "Osric", "Priyanka", "Quentin", "Renata", "Sol",
+                  "Bea"]
+_BLIND10_LAST = ["Abernethy-Lowe", "Bergstrom", "Castellano", "Drummond", "Esposito", "Fairbanks", "Gunasekara",
+                 "Holmquist", "Ibarra", "Jankowski", "Kovalenko", "Lindqvist", "Moreau", "Nakagawa", "Okonjo", "Pfeiffer",
+                 "Rasheed", "Sorensen", "Takahashi", "Vance"]
+_BLIND10_CITIES = ["Berlin", "Concord", "Dover", "Exeter", "Glens Falls", "Hanover", "Keene", "Littleton", "Middlebury",
+                   "Presque Isle", "Randolph", "St. Albans", "Swanton", "Troy", "Watertown", "Windham", "Bethel",
+                   "Lancaster", "Colebrook", "Brattleboro"]
+_BLIND10_HOSPITALS = ["Concord Hospital", "Littleton Regional Healthcare", "Porter Medical Center", "Glens Falls Hospital",
+                      "Speare Memorial Hospital", "Upper Connecticut Valley Hospital", "Mt. Ascutney Hospital",
+                      "Samaritan Medical Center"]
 _STREETS = ["Maple", "Elmwood", "Chestnut Hill", "Harbor View", "Old Mill", "Juniper", "Lakeshore", "Briarcliff",
             "Kingsley", "Prospect", "Willow Creek", "Beacon", "Orchard", "Sycamore", "Fairmount", "Quarry"]
 _SUFFIX = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Court", "Boulevard", "Way", "Terrace"]
@@ -202,7 +217,8 @@ _POOLS = {"dev": _Pools(_FIRST, _LAST), "held-out": _Pools(_FIRST, _LAST),
           "blind-6": _Pools(_BLIND6_FIRST, _BLIND6_LAST, _BLIND6_CITIES, _BLIND6_HOSPITALS),
           "blind-7": _Pools(_BLIND7_FIRST, _BLIND7_LAST, _BLIND7_CITIES, _BLIND7_HOSPITALS),
           "blind-8": _Pools(_BLIND8_FIRST, _BLIND8_LAST, _BLIND8_CITIES, _BLIND8_HOSPITALS),
-          "blind-9": _Pools(_BLIND9_FIRST, _BLIND9_LAST, _BLIND9_CITIES, _BLIND9_HOSPITALS)}
+          "blind-9": _Pools(_BLIND9_FIRST, _BLIND9_LAST, _BLIND9_CITIES, _BLIND9_HOSPITALS),
+          "blind-10": _Pools(_BLIND10_FIRST, _BLIND10_LAST, _BLIND10_CITIES, _BLIND10_HOSPITALS)}
 _EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "comcast.net", "outlook.com", "aol.com", "verizon.net"]
 _RELATION = ["wife", "husband", "daughter", "son", "sister", "brother", "niece", "nephew", "mother", "father",
              "partner", "friend", "granddaughter", "grandson", "HCP"]
@@ -698,10 +714,40 @@ class PhiNoteCorpus:
                       "check at {dr_last}'s office {date_short}. Account {acct}. Portal {url}."),
     ]
 
+    #: the tenth blind set: written after the ninth was scored, before anything changed, with its own names,
+    #: cities and hospitals, four templates per style; never trained on, scored once
+    _BLIND10 = [
+        ("nursing", "0400 rounds: {pt_first} found sitting at edge of bed, steady. Reminded to call for help. "
+                    "{rel_name} ({rel}) left a voicemail at {time}; returned call to {phone}. Charge nurse {dr2_full} "
+                    "informed."),
+        ("nursing", "PT REFUSED EVENING INSULIN. EDUCATION PROVIDED BY {dr2_full}, CDE. {pt_first} STATES {rel_name} "
+                    "GIVES SHOTS AT HOME. WILL READDRESS IN AM. MRN {mrn}."),
+        ("nursing", "Interpreter ({rel_name}, phone line) used for consent discussion with {pt_title}. Procedure "
+                    "explained by {dr_full}. Copy of consent mailed to {street}, {city} {zip}."),
+        ("nursing", "Belongings list: glasses, phone, wallet. Valuables sent home with {rel} {rel_full} on "
+                    "{date_short}. {pt_full} agrees. Security envelope #{acct}."),
+        ("radiology", "HISTORY: {age} {sex}, TRAUMA. TECHNIQUE: CT C-SPINE. PRELIMINARY INTERPRETATION BY RESIDENT "
+                      "{dr2_full} CONFIRMED BY ATTENDING {dr_last}. NO FRACTURE. NAME: {pt_lastfirst}. MRN {mrn}."),
+        ("radiology", "Mammogram, screening. Patient {pt_first} {pt_last} (DOB {dob}) reports her {rel} had breast "
+                      "cancer at 45. BI-RADS 1. Letter mailed {date_short}. Reader: {dr_init}."),
+        ("radiology", "Results were conveyed to {dr2_last}'s nurse practitioner, {dr_full}, at {time} {date_full}; "
+                      "she will contact the patient. Acc {acc}. Ordered at {hospital}."),
+        ("radiology", "DEXA: T-score -2.6 at the femoral neck. Compared with {hospital2} exam of {date}. {pt_title}. "
+                      "Scanner serial {serial}. Follow-up per {dr_last}."),
+        ("discharge", "Hospital course complicated by delirium. {pt_first}'s {rel}, {rel_name}, stayed at the bedside "
+                      "most nights. Discharged to {hospital2} on {date}. Summary sent to {dr_full}, fax {fax}."),
+        ("discharge", "FOLLOW UP: {dr_full} (CARDIOLOGY) IN 2 WEEKS; {dr2_full} (PCP) IN 1 MONTH. TRANSPORT BY {rel} "
+                      "{rel_name}. PATIENT PHONE {phone}. DOB {dob}."),
+        ("discharge", "Patient {pt_full} asked that records be released only to {rel_full}. Release form signed "
+                      "{date_short}. Email copy to {email}. MRN {mrn}; SSN {ssn}."),
+        ("discharge", "Home oxygen vendor notified; concentrator to be delivered to {street}, {city}, {state} {zip} by "
+                      "{date_short}. Contact {rel_name} at {phone2}. Ordering provider {dr_init}."),
+    ]
+
     def generate(self, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
         """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
-        shipped set), "held-out", "blind", "blind-2", ... "blind-9" (the blind sets have their own names too; the third
-        its own cities, the fourth to ninth their own cities and hospitals)."""
+        shipped set), "held-out", "blind", "blind-2", ... "blind-10" (the blind sets have their own names too; the third
+        its own cities, the fourth to tenth their own cities and hospitals)."""
         if template_set not in _POOLS:
             raise ValueError(f"unknown template set {template_set!r}")
         r = random.Random(self.seed)
@@ -711,7 +757,7 @@ class PhiNoteCorpus:
             pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2,
                     "blind-3": self._BLIND3, "blind-4": self._BLIND4, "blind-5": self._BLIND5,
                     "blind-6": self._BLIND6, "blind-7": self._BLIND7, "blind-8": self._BLIND8,
-                    "blind-9": self._BLIND9}[template_set]
+                    "blind-9": self._BLIND9, "blind-10": self._BLIND10}[template_set]
             styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
         notes = []
         for i in range(n):

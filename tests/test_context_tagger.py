@@ -113,7 +113,8 @@ def test_first_contact_scoring_adds_what_the_tagger_finds_to_the_old_spans() -> 
     assert set(FIRST_CONTACT) <= set(context_module.TRAINING_SETS)
 
 
-def test_the_ninth_blind_set_is_never_trained_on() -> None:
-    from clinical_mm.evaluation.phi_note_corpus import BLIND9_NOTES
+def test_the_ninth_and_tenth_blind_sets_are_never_trained_on() -> None:
+    from clinical_mm.evaluation.phi_note_corpus import BLIND9_NOTES, BLIND10_NOTES
 
     assert BLIND9_NOTES.stem not in context_module.TRAINING_SETS
+    assert BLIND10_NOTES.stem not in context_module.TRAINING_SETS
