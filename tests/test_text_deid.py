@@ -71,6 +71,11 @@ CASES = [
     ("Electronically signed: Iolanthe Adebayo, 2025-01-20. Serial of port 5149-A138.",
      ["Iolanthe Adebayo", "2025-01-20", "5149-A138"], ["Serial of port"]),
     ("CPAP brought from home, serial 4890-B041.", ["4890-B041"], ["CPAP"]),
+    # and after the tenth (scored once with the context tagger): a city written "St." after a street, with its
+    # ZIP; a hospital named "... Healthcare"
+    ("Consent mailed to 2485 Quarry Road, St. Albans 01554 today.", ["2485 Quarry Road, St. Albans 01554"], ["today"]),
+    ("Discharged to Littleton Regional Healthcare on 5/14/33.", ["Littleton Regional Healthcare", "5/14/33"],
+     ["Discharged to"]),
     ("acct #46716587448 on hold", ["46716587448"], ["on hold"]),
     ("ACCESSION: RAD2981649. DOB: 12/09/1944.", ["RAD2981649", "12/09/1944"], ["ACCESSION"]),
     ("Pt ID 5521890 verified.", ["5521890"], ["verified"]),

@@ -150,14 +150,15 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w+])(\+(?:[2-9]\d{0,2})[\s.\-]?(?:\(?\d{1,4}\)?[\s.\-]?)?\d{2,4}(?:[\s.\-]?\d{2,4}){1,3})(?!\d)"),
     ClinicalPattern("ADDRESS", rf"\b(\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\s+){{1,3}}{_STREET_SUFFIX}\b\.?"
                     rf"(?:,?\s+(?i:Apt|Apartment|Unit|Suite|Ste|#)\.?\s*#?\s*\w+)?"
-                    rf"(?:,\s*[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?(?=[\s,.;)]|$))?(?:,?\s+(?:{_STATES}))?(?:,?\s+\d{{5}}(?:-\d{{4}})?)?)"),
+                    rf"(?:,\s*(?:(?:St|Ste|Mt|Ft)\.\s)?[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?(?=[\s,.;)]|$))?"
+                    rf"(?:,?\s+(?:{_STATES}))?(?:,?\s+\d{{5}}(?:-\d{{4}})?)?)"),
     # "Salem, OR": a state code that is also a word ("EFFUSION, OR PNEUMOTHORAX") only when no word follows it
     ClinicalPattern("LOCATION", rf"\b([A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?),\s*(?:(?:{_WORD_STATES})\b(?!\s+[A-Za-z])|"
                     rf"(?:{_OTHER_STATES})\b)", score=0.7),
     ClinicalPattern("ZIP", rf"\b(?:{_STATES})\.?,?\s+(\d{{5}}(?:-\d{{4}})?)\b"),
     ClinicalPattern("ZIP", r"(?i:\b(?:zip|zip code|postal code))\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b"),
     ClinicalPattern("HOSPITAL", r"\b((?:(?i:St|Saint)\.?\s+)?(?:[A-Z][A-Za-z'\-]+\s+(?:(?:of|the|and)\s+)?){1,4}"
-                    r"(?i:Hospital|Medical Center|Health Center|Health System|Clinic|Infirmary|Nursing Home|"
+                    r"(?i:Hospital|Medical Center|Health Center|Health System|Healthcare|Clinic|Infirmary|Nursing Home|"
                     r"Rehab(?:ilitation)? Center|Hospice|Care Center|Surgical Center|Medical Group|"
                     r"(?:Kidney|Cancer|Dialysis|Heart|Vascular|Wound|Sleep|Imaging|Eye|Surgery|Transplant|Spine|"
                     r"Orthopedic|Women's|Children's) Center))\b", score=0.85),
