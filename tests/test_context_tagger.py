@@ -118,3 +118,14 @@ def test_the_ninth_and_tenth_blind_sets_are_never_trained_on() -> None:
 
     assert BLIND9_NOTES.stem not in context_module.TRAINING_SETS
     assert BLIND10_NOTES.stem not in context_module.TRAINING_SETS
+
+
+def test_deid_text_command_replaces_what_only_the_context_finds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLINICAL_MM_KEY", "0e" * 32)
+    note = "TRANSPORT ARRANGED; EULALIA WILL DRIVE HIM HOME TO TICONDEROGA. PLAN EXPLAINED TO MERCY, WHO AGREES.\n"
+    result = CliRunner().invoke(cli, ["deid", "text", "-", "--format", "json"], input=note)
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output.splitlines()[-1])
+    assert not any(word in out["text"] for word in ("EULALIA", "TICONDEROGA", "MERCY"))
+    assert {note[s["start"]:s["end"]] for s in out["spans"]} >= {"TICONDEROGA", "MERCY"}
+    assert "[LOCATION]" in out["text"]
