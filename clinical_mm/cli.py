@@ -407,7 +407,7 @@ def deid_train_name_model(out: Path, dictionary: Path | None) -> None:
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Folder of the annotated PHI note sets and PHI-free texts (default: the shipped evaluation/data).")
 def deid_train_context_model(out: Path, data_dir: Path | None) -> None:
-    """Train the context tagger that finds names and places by the words around them (about 15 s)."""
+    """Train the context tagger that finds names and places by the words around them (about 10 s)."""
     import json
 
     from clinical_mm.deid.context_tagger import train

@@ -1,8 +1,9 @@
 """Names and places by the words around them: a token classifier for the capitalised words no rule reads.
 
 The clinical recognizers find a name by a cue they know ("spoke with", "Dr.", "'s son") or by the word
-itself (a lexicon name, a word that looks like one). A note written in phrasings they have not met ("Called
-Hope at ...", "Report received from HUALING CZERWINSKI") slips past both. This tagger reads every
+itself (a lexicon name, a word that looks like one). A note written in phrasings they have not met
+("Overnight events: Dov slept poorly", "PLAN EXPLAINED TO MERCY, WHO AGREES", "HOME TO TICONDEROGA") slips
+past both. This tagger reads every
 capitalised word of two letters or more (every word, in UPPER CASE notes) and asks a logistic regression
 whether it is part of a name or a place, from:
 
@@ -96,7 +97,8 @@ def _upper_note(text: str) -> bool:
 @lru_cache(maxsize=100_000)
 def _kind(word: str) -> tuple[str, int]:
     """What word lists say of ``word`` (K known word, or hyphenated known words and prefixes, G lexicon given
-    name, S lexicon surname, W given name that is a word, P US place) and its name-likeness score in tenths (-1 under three letters)."""
+    name, S lexicon surname, W given name that is a word, P US place) and its name-likeness score in tenths
+    (-1 under three letters)."""
     from clinical_mm.deid.clinical_recognizers import (
         _PREFIXES,
         is_common_word,
@@ -139,6 +141,8 @@ def _word(toks: list[tuple[int, int, str]], j: int, upper: bool, kind: Kind) -> 
 
 
 def _class(toks: list[tuple[int, int, str]], j: int, upper: bool, kind: Kind) -> str:
+    """A neighbour's kind: its flags and name-likeness tenths, "l" for a lower-case word of a mixed-case note,
+    punctuation as itself, "#" for digits, "^" past either end."""
     if j < 0 or j >= len(toks):
         return "^"
     w = toks[j][2]
@@ -160,7 +164,8 @@ def features(text: str, kind: Kind = _kind) -> list[tuple[int, int, list[str]]]:
     m = "U" if upper else "M"
     rows = []
     for i, (s, e, w) in enumerate(toks):
-        if len(w) < 2 or not (w[0].isalpha() and w[0].isupper()) or text[e:e + 1].isdigit() or text[s - 1:s].isdigit():
+        glued = text[e:e + 1].isdigit() or text[s - 1:s].isdigit()
+        if len(w) < 2 or not (w[0].isalpha() and w[0].isupper()) or glued:
             continue
         flags, tenths = kind(w)
         prev = toks[i - 1] if i else None
@@ -174,7 +179,8 @@ def features(text: str, kind: Kind = _kind) -> list[tuple[int, int, list[str]]]:
         vowels = min(3, sum(c in "aeiouyAEIOUY" for c in w))
         rows.append((s, e, [
             f"m|{m}", f"o|{m}|{flags}", f"o|{m}|nl{tenths}", f"o|{m}|{flags}|{tenths}", f"sh|{m}|{shape}",
-            f"len|{min(len(w), 9)}", f"len|{m}|{min(len(w), 9)}|{vowels}", f"v|{m}|{vowels}|{flags}", f"pos|{m}|{pos}", f"pos|{m}|{pos}|{flags}",
+            f"len|{min(len(w), 9)}", f"len|{m}|{min(len(w), 9)}|{vowels}", f"v|{m}|{vowels}|{flags}",
+            f"pos|{m}|{pos}", f"pos|{m}|{pos}|{flags}",
             f"p1|{p1}", f"p2|{p2}", f"n1|{n1}", f"n2|{n2}", f"p2p1|{p2}|{p1}", f"n1n2|{n1}|{n2}", f"p1n1|{p1}|{n1}",
             f"c1|{m}|{c1}", f"c2|{m}|{c2}", f"d1|{m}|{d1}", f"d2|{m}|{d2}", f"c1o|{m}|{c1}|{flags}",
             f"d1o|{m}|{d1}|{flags}", f"p1o|{p1}|{flags}", f"n1o|{n1}|{flags}"]))

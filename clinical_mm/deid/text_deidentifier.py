@@ -8,8 +8,10 @@ label, clinical dates, ages over 89, names by context, from a name lexicon and, 
 by the shape of the word (:mod:`clinical_mm.deid.name_likeness`), phone and fax, addresses, hospitals,
 wards). A name or place the spaCy model finds made only of known English, clinical or drug words that are
 no lexicon name ("DUONEB ADMINISTERED", "Hemophilia") is dropped. UPPER CASE notes are given to the name
-model in title case (same offsets); the clinical recognizers read the original. A name found once is marked
-everywhere in the note, and a word no word list knows joined to it by "and" is a name too. An allow-list
+model in title case (same offsets); the clinical recognizers read the original. Names and places in
+phrasings no rule knows come from the context tagger (:mod:`clinical_mm.deid.context_tagger`, the words
+around a capitalised word). A name found once is marked everywhere in the note, and a word no word list
+knows joined to it by "and" is a name too. An allow-list
 keeps clinical vocabulary (frequencies, units, routes, common drugs, eponymous devices) from being flagged.
 Spans are in the ORIGINAL text's coordinates; overlapping spans are merged. presidio is imported through
 :mod:`clinical_mm.deid._presidio` (without Hugging Face transformers, which it would load for nothing).
