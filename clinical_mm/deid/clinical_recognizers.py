@@ -181,6 +181,7 @@ portable film films view views pa ap lateral upright supine left right bilateral
 north south east west january february march april june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday christmas easter thanksgiving
 senna echo braden morse wells geneva milan duke hunt hess fisher gleason apgar glasgow ranson pugh child
+id
 """.split())
 
 
