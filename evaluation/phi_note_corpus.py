@@ -27,7 +27,7 @@ from pathlib import Path
 
 from clinical_mm.errors import InputError
 
-__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND8_NOTES", "BLIND9_NOTES", "BLIND10_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND8_NOTES", "BLIND9_NOTES", "BLIND10_NOTES", "BLIND11_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
@@ -62,6 +62,9 @@ BLIND9_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind9.json
 #: the tenth blind set, written after the ninth was scored and before anything changed, never trained on,
 #: scored once: ``PhiNoteCorpus(seed=2042).generate(300, "blind-10")``
 BLIND10_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind10.jsonl"
+#: the eleventh blind set, written after the rules the tenth showed, never trained on, scored once:
+#: ``PhiNoteCorpus(seed=2043).generate(300, "blind-11")``
+BLIND11_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes_blind11.jsonl"
 
 #: annotation types and the HIPAA Safe Harbor identifier each one is
 PHI_TYPES: dict[str, str] = {
@@ -186,6 +189,17 @@ _BLIND10_CITIES = ["Berlin", "Concord", "Dover", "Exeter", "Glens Falls", "Hanov
 _BLIND10_HOSPITALS = ["Concord Hospital", "Littleton Regional Healthcare", "Porter Medical Center", "Glens Falls Hospital",
                       "Speare Memorial Hospital", "Upper Connecticut Valley Hospital", "Mt. Ascutney Hospital",
                       "Samaritan Medical Center"]
+_BLIND11_FIRST = ["Adaeze", "Bjorn", "Catalina", "Dariusz", "Esme", "Fergus", "Giselle", "Haruki", "Imogen", "Jalen",
+                  "Kerensa", "Lachlan", "Margit", "Nuno", "Odalys", "Perpetua", "Rafferty", "Siobhan", "Tomas", "Ivy"]
+_BLIND11_LAST = ["Ashworth", "Boateng", "Cifuentes", "Dvorak", "Engstrom", "Fitzroy-Hale", "Grabowski", "Halvorsen",
+                 "Ilunga", "Juarez", "Kowalczyk", "Lachance", "Mbatha", "Nordstrom", "Oyarzun", "Pacheco", "Rousseau",
+                 "Sutherland", "Tremblay", "Wolfe"]
+_BLIND11_CITIES = ["Augusta", "Bath", "Camden", "Dover-Foxcroft", "Eastport", "Fort Kent", "Greenville", "Hallowell",
+                   "Jay", "Kittery", "Lubec", "Machias", "Norridgewock", "Old Town", "Pittsfield", "Rockland",
+                   "Saco", "Thomaston", "Van Buren", "Winslow"]
+_BLIND11_HOSPITALS = ["MaineGeneral Medical Center", "Pen Bay Medical Center", "Cary Medical Center",
+                      "Calais Community Hospital", "Mayo Regional Hospital", "Waldo County General Hospital",
+                      "York Hospital", "St. Mary's Regional Medical Center"]
 _STREETS = ["Maple", "Elmwood", "Chestnut Hill", "Harbor View", "Old Mill", "Juniper", "Lakeshore", "Briarcliff",
             "Kingsley", "Prospect", "Willow Creek", "Beacon", "Orchard", "Sycamore", "Fairmount", "Quarry"]
 _SUFFIX = ["Street", "St", "Avenue", "Ave", "Road", "Rd", "Lane", "Drive", "Court", "Boulevard", "Way", "Terrace"]
@@ -218,7 +232,8 @@ _POOLS = {"dev": _Pools(_FIRST, _LAST), "held-out": _Pools(_FIRST, _LAST),
           "blind-7": _Pools(_BLIND7_FIRST, _BLIND7_LAST, _BLIND7_CITIES, _BLIND7_HOSPITALS),
           "blind-8": _Pools(_BLIND8_FIRST, _BLIND8_LAST, _BLIND8_CITIES, _BLIND8_HOSPITALS),
           "blind-9": _Pools(_BLIND9_FIRST, _BLIND9_LAST, _BLIND9_CITIES, _BLIND9_HOSPITALS),
-          "blind-10": _Pools(_BLIND10_FIRST, _BLIND10_LAST, _BLIND10_CITIES, _BLIND10_HOSPITALS)}
+          "blind-10": _Pools(_BLIND10_FIRST, _BLIND10_LAST, _BLIND10_CITIES, _BLIND10_HOSPITALS),
+          "blind-11": _Pools(_BLIND11_FIRST, _BLIND11_LAST, _BLIND11_CITIES, _BLIND11_HOSPITALS)}
 _EMAIL_DOMAINS = ["gmail.com", "yahoo.com", "comcast.net", "outlook.com", "aol.com", "verizon.net"]
 _RELATION = ["wife", "husband", "daughter", "son", "sister", "brother", "niece", "nephew", "mother", "father",
              "partner", "friend", "granddaughter", "grandson", "HCP"]
@@ -744,10 +759,39 @@ class PhiNoteCorpus:
                       "{date_short}. Contact {rel_name} at {phone2}. Ordering provider {dr_init}."),
     ]
 
+    #: the eleventh blind set: written after the rules the tenth showed, with its own names, cities and
+    #: hospitals, four templates per style; never trained on, scored once
+    _BLIND11 = [
+        ("nursing", "ED triage {time}: {pt_full}, {age} {sex}, arrived by private car with {rel} ({rel_name}). "
+                    "Chief complaint SOB x2 days. Triage RN {dr2_full}. ESI 3. Belongings with {rel_name}."),
+        ("nursing", "TELEPHONE ENCOUNTER {date_short}: {rel} {rel_full} CALLING ABOUT {pt_first}'S MEDS. CALLBACK "
+                    "NUMBER {phone}. MESSAGE ROUTED TO {dr_last}'S POOL. TAKEN BY {dr2_full}."),
+        ("nursing", "ICU event note: at {time} {pt_first} self-extubated; reintubated by {dr_full} without "
+                    "difficulty. Family ({rel_full}, {rel}) notified by {dr2_last}. RT present."),
+        ("nursing", "Home health visit. Met {pt_title} and caregiver {rel_name} at the home on {street} in {city}. "
+                    "Meds set up in pillbox. Next visit {date_short}; agency line {phone2}."),
+        ("radiology", "CTA CHEST. CLINICAL: {age} {sex}, DYSPNEA. WET READ BY {dr2_last} AT {time}; FINAL BY {dr_full}. "
+                      "NO PE. PATIENT: {pt_lastfirst}, MRN {mrn}, ACC {acc}, STUDY DATE {date}."),
+        ("radiology", "Bone scan at {hospital}: no osseous metastases. Tracer lot {serial}. {pt_full} tolerated the "
+                      "exam; her {rel} {rel_name} drove her home. Referred by {dr_init}."),
+        ("radiology", "Outside films from {hospital2} ({city}) uploaded by {dr2_full} on {date_full}; overread "
+                      "requested by {dr_last}. Pt {pt_title}. Portal access {url}."),
+        ("radiology", "Echo: EF 55%. Sonographer {initials}. Interpreting cardiologist {dr_full}. Pt {pt_first} "
+                      "{pt_last}, DOB {dob}. Report routed to PCP {dr2_last}."),
+        ("discharge", "Dear Dr. {dr2_last}, I saw your patient {pt_full} ({age} {sex}) in clinic on {date}. She "
+                      "came with {rel_name}, her {rel}. Sincerely, {dr_full}, {hospital}."),
+        ("discharge", "DISCHARGE TO {hospital2} (SNF) ON {date}. REPORT CALLED TO {dr2_full} AT {phone}. {pt_lastfirst}, "
+                      "MRN {mrn}. {rel} {rel_name} AWARE AND AGREEABLE."),
+        ("discharge", "Return to work note: {pt_full} may return {date_short} without restriction. Employer fax "
+                      "{fax}. Signed {dr_full}. Acct {acct}. Questions: {email}."),
+        ("discharge", "Advance directive on file; health care agent {rel_full} ({rel}), {phone}. {pt_first} prefers "
+                      "to be called by a nickname. Lives in {city}, {state} {zip}. SSN {ssn}."),
+    ]
+
     def generate(self, n: int = 330, template_set: str = "dev") -> list[AnnotatedNote]:
         """``n`` notes, styles in turn; every third note of a style is UPPER CASE. ``template_set``: "dev" (the
-        shipped set), "held-out", "blind", "blind-2", ... "blind-10" (the blind sets have their own names too; the third
-        its own cities, the fourth to tenth their own cities and hospitals)."""
+        shipped set), "held-out", "blind", "blind-2", ... "blind-11" (the blind sets have their own names too; the third
+        its own cities, the fourth to eleventh their own cities and hospitals)."""
         if template_set not in _POOLS:
             raise ValueError(f"unknown template set {template_set!r}")
         r = random.Random(self.seed)
@@ -757,7 +801,8 @@ class PhiNoteCorpus:
             pool = {"held-out": self._HELD_OUT, "blind": self._BLIND, "blind-2": self._BLIND2,
                     "blind-3": self._BLIND3, "blind-4": self._BLIND4, "blind-5": self._BLIND5,
                     "blind-6": self._BLIND6, "blind-7": self._BLIND7, "blind-8": self._BLIND8,
-                    "blind-9": self._BLIND9, "blind-10": self._BLIND10}[template_set]
+                    "blind-9": self._BLIND9, "blind-10": self._BLIND10,
+                    "blind-11": self._BLIND11}[template_set]
             styles = [(st, [t for s2, t in pool if s2 == st]) for st, _ in styles]
         notes = []
         for i in range(n):

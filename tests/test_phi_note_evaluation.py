@@ -20,6 +20,7 @@ from clinical_mm.evaluation.phi_note_corpus import (
     BLIND8_NOTES,
     BLIND9_NOTES,
     BLIND10_NOTES,
+    BLIND11_NOTES,
     BLIND_NOTES,
     HELD_OUT_NOTES,
     PHI_TYPES,
@@ -47,6 +48,8 @@ def test_when_generated_again_then_the_shipped_sets_are_reproduced_byte_for_byte
     assert BLIND9_NOTES.read_text() == "".join(n.to_json() + "\n" for n in PhiNoteCorpus(2041).generate(240, "blind-9"))
     assert BLIND10_NOTES.read_text() == "".join(
         n.to_json() + "\n" for n in PhiNoteCorpus(2042).generate(300, "blind-10"))
+    assert BLIND11_NOTES.read_text() == "".join(
+        n.to_json() + "\n" for n in PhiNoteCorpus(2043).generate(300, "blind-11"))
 
 
 def test_when_shipped_set_is_read_then_it_has_the_size_styles_and_cases_asked_for() -> None:
