@@ -80,6 +80,7 @@ CASES = [
     ("ACCESSION: RAD2981649. DOB: 12/09/1944.", ["RAD2981649", "12/09/1944"], ["ACCESSION"]),
     ("Pt ID 5521890 verified.", ["5521890"], ["verified"]),
     ("Addendum. Patient ID 1234567; insurance ID W123456789.", ["1234567", "W123456789"], ["Patient ID", "insurance ID"]),
+    ("ED triage 2315. Triage RN Odalys Mbatha. ESI 3.", ["Odalys Mbatha"], ["ED triage", "Triage RN"]),
     ("Old film number 88123456 was pulled.", ["88123456"], ["film number"]),
     ("WOUND CARE NOTE SEPTEMBER 6TH, DRESSING CHANGED.", ["SEPTEMBER 6TH"], ["DRESSING CHANGED"]),
     ("Pt is a 101-year-old man, age 95 per chart.", ["101", "95"], ["year-old man"]),

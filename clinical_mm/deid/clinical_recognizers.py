@@ -173,7 +173,7 @@ pain alert oriented resting ambulating ambulated discharge discharged admitted a
 history exam study findings impression comparison technique indication clinical signed dictated read reviewed
 called spoke unable able per via re with at on in to by from for of the and or not no yes is was are be
 ed er icu ccu micu sicu or pacu floor unit ward room bed rounds team service clinic hospital center
-oncoming incoming outgoing covering charge
+oncoming incoming outgoing covering charge triage
 nursing nurse physician attending resident fellow radiology radiologist cardiology surgery medicine
 cxr ct mri us xr ekg ecg bp hr rr spo2 temp vs gcs nyha dnr dni full code
 ordered requested notified informed aware present absent stable unchanged reviewed consulted
