@@ -390,15 +390,9 @@ def deid_evaluate_text(notes: Path | None, fmt: str) -> None:
               help="English word list, one word per line (default /usr/share/dict/american-english, Debian's wamerican).")
 def deid_train_name_model(out: Path, dictionary: Path | None) -> None:
     """Train the name-likeness model the text de-identifier asks about unknown capitalised words (about 20 s)."""
-    import json
-
     from clinical_mm.deid.name_likeness import DICTIONARY, train
 
-    try:
-        figures = train(out, dictionary or DICTIONARY)
-    except ClinicalMMError as exc:
-        _fail(exc)
-    click.echo(json.dumps(figures, indent=2))
+    _train_and_print(lambda: train(out, dictionary or DICTIONARY))
 
 
 @deid.command("train-context-model")
@@ -408,12 +402,17 @@ def deid_train_name_model(out: Path, dictionary: Path | None) -> None:
               help="Folder of the annotated PHI note sets and PHI-free texts (default: the shipped evaluation/data).")
 def deid_train_context_model(out: Path, data_dir: Path | None) -> None:
     """Train the context tagger that finds names and places by the words around them (about 10 s)."""
-    import json
-
     from clinical_mm.deid.context_tagger import train
 
+    _train_and_print(lambda: train(out, data_dir))
+
+
+def _train_and_print(train: Callable[[], dict[str, Any]]) -> None:
+    """Run a de-identification model's training and print its figures as JSON (a clear error if it cannot)."""
+    import json
+
     try:
-        figures = train(out, data_dir)
+        figures = train()
     except ClinicalMMError as exc:
         _fail(exc)
     click.echo(json.dumps(figures, indent=2))

@@ -37,7 +37,6 @@ float64 on one thread: the same inputs give the same file, byte for byte.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import math
@@ -46,9 +45,11 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from clinical_mm.deid import _model_file
+from clinical_mm.deid.text_deidentifier import upper_case_note
 
 __all__ = ["ContextTagger", "TRAINING_SETS", "context_tagger", "features", "fit", "tokens", "train", "training_rows"]
 
@@ -87,11 +88,6 @@ def tokens(text: str) -> list[tuple[int, int, str]]:
         else:
             out.append((m.start(), m.end(), w))
     return out
-
-
-def _upper_note(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    return bool(letters) and sum(c.isupper() for c in letters) / len(letters) > 0.6
 
 
 @lru_cache(maxsize=100_000)
@@ -160,7 +156,7 @@ def features(text: str, kind: Kind = _kind) -> list[tuple[int, int, list[str]]]:
     """The candidate words of ``text`` (capitalised, two letters or more, not glued to a digit as in "O2")
     with their offsets and feature names."""
     toks = tokens(text)
-    upper = _upper_note(text)
+    upper = upper_case_note(text)
     m = "U" if upper else "M"
     rows = []
     for i, (s, e, w) in enumerate(toks):
@@ -210,7 +206,7 @@ class ContextTagger:
         """The words of ``text`` taken for names (``PERSON``) or places (``LOCATION``): start, end, type and
         probability."""
         rows = features(text)
-        upper = _upper_note(text)
+        upper = upper_case_note(text)
         probs = [self.probability(names) for _, _, names in rows]
         taken = [p >= self.threshold for p in probs]
         grew = True
@@ -231,11 +227,7 @@ class ContextTagger:
     @classmethod
     def load(cls, path: Path | None = None) -> ContextTagger:
         """The tagger in ``path`` (a file written by :func:`train`), else the shipped one."""
-        if path is None:
-            raw = resources.files("clinical_mm").joinpath("data/context_tagger.json.gz").read_bytes()
-        else:
-            raw = path.read_bytes()
-        data = json.loads(gzip.decompress(raw))
+        data = _model_file.read("context_tagger.json.gz", path)
         return cls(float(data["bias"]), {k: float(v) for k, v in data["weights"].items()},
                    float(data["person_bias"]), {k: float(v) for k, v in data["person_weights"].items()},
                    float(data["threshold"]), float(data["neighbour_threshold"]))
@@ -370,6 +362,5 @@ def train(out: Path, data_dir: Path | None = None) -> dict[str, Any]:
         "min_feature_count": MIN_FEATURE_COUNT, "threshold": THRESHOLD, "neighbour_threshold": NEIGHBOUR_THRESHOLD,
         "figures": figures, "bias": bias, "weights": weights, "person_bias": person_bias, "person_weights": person_weights,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(gzip.compress(json.dumps(data, sort_keys=True, separators=(",", ":")).encode(), mtime=0))
+    _model_file.write(out, data)
     return {k: v for k, v in data.items() if k not in ("weights", "person_weights", "about")}

@@ -24,9 +24,7 @@ UPPER CASE, where every word is capitalised, about words of two vowels or more.
 from __future__ import annotations
 
 import bz2
-import gzip
 import hashlib
-import json
 import math
 import pickle  # noqa: S403 - the drug dictionary of an installed development dependency
 import re
@@ -36,6 +34,8 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from clinical_mm.deid import _model_file
 
 __all__ = ["EPONYMS", "NameLikeness", "name_likeness", "ngrams", "train", "training_words"]
 
@@ -102,11 +102,7 @@ class NameLikeness:
     @classmethod
     def load(cls, path: Path | None = None) -> NameLikeness:
         """The model in ``path`` (a file written by :func:`train`), else the shipped one."""
-        if path is None:
-            raw = resources.files("clinical_mm").joinpath("data/name_likeness.json.gz").read_bytes()
-        else:
-            raw = path.read_bytes()
-        data = json.loads(gzip.decompress(raw))
+        data = _model_file.read("name_likeness.json.gz", path)
         return cls(float(data["bias"]), {k: float(v) for k, v in data["weights"].items()}, float(data["threshold"]),
                    frozenset(data["known_words"]))
 
@@ -216,8 +212,7 @@ def train(out: Path, dictionary: Path = DICTIONARY) -> dict[str, Any]:
         "threshold": THRESHOLD, "figures": figures, "bias": bias, "weights": weights,
         "known_words": sorted(words),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(gzip.compress(json.dumps(data, sort_keys=True, separators=(",", ":")).encode(), mtime=0))
+    _model_file.write(out, data)
     return {k: v for k, v in data.items() if k not in ("weights", "known_words", "about")}
 
 

@@ -196,10 +196,15 @@ def _engines() -> _Engines:
                     AnonymizerEngine())  # type: ignore[no-untyped-call]
 
 
+def upper_case_note(text: str) -> bool:
+    """A note written in UPPER CASE: more than 60% of its letters are capitals."""
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(c.isupper() for c in letters) / len(letters) > 0.6
+
+
 def _ner_view(text: str) -> str:
     """The text the name model reads: UPPER CASE notes in title case (same offsets for ASCII text)."""
-    letters = [c for c in text if c.isalpha()]
-    if letters and sum(c.isupper() for c in letters) / len(letters) > 0.6:
+    if upper_case_note(text):
         titled = text.title()
         if len(titled) == len(text):
             return titled
