@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
-from clinical_mm.errors import AuditChainError, AuditError
+from clinical_mm.core.errors import AuditChainError, AuditError
 
 __all__ = ["ChainReport", "SQLiteAuditSink"]
 

@@ -7,12 +7,12 @@ import secrets
 from pathlib import Path
 
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
-from clinical_mm.config import DEFAULT_MODEL_PATH, PseudonymKey
+from clinical_mm.core.config import DEFAULT_MODEL_PATH, PseudonymKey
+from clinical_mm.core.types import StudyResult
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.model.report_generator import ReportGenerator
 from clinical_mm.pipeline import AnalysisPipeline
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
-from clinical_mm.types import StudyResult
 
 
 def make_studies(n: int, seed: int, root: Path) -> list[dict[str, str]]:

@@ -21,9 +21,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import run_pipeline  # noqa: E402
 
-from clinical_mm.evaluation.metrics import auroc, f1_score, sensitivity_specificity  # noqa: E402
+from clinical_mm.core.findings import FINDINGS  # noqa: E402
+from clinical_mm.core.metrics import auroc, f1_score, sensitivity_specificity  # noqa: E402
 from clinical_mm.extraction.report_labeler import ReportLabeler  # noqa: E402
-from clinical_mm.findings import FINDINGS  # noqa: E402
 
 
 def main() -> int:

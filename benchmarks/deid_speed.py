@@ -25,7 +25,7 @@ import pydicom
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_studies  # noqa: E402
 
-from clinical_mm.config import PseudonymKey  # noqa: E402
+from clinical_mm.core.config import PseudonymKey  # noqa: E402
 from clinical_mm.deid.dicom_batch import BatchSpec, run_batch  # noqa: E402
 
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.text_deidentifier import TextDeidentifier
 from clinical_mm.evaluation.phi_note_corpus import load_notes
 from clinical_mm.evaluation.text_deid_evaluation import score_notes

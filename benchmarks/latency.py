@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import run_pipeline  # noqa: E402
 
-from clinical_mm.config import DEFAULT_MODEL_PATH  # noqa: E402
+from clinical_mm.core.config import DEFAULT_MODEL_PATH  # noqa: E402
 from clinical_mm.model.checkpoint import load_model  # noqa: E402
 from clinical_mm.pipeline import STAGES  # noqa: E402
 

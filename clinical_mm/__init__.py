@@ -6,9 +6,9 @@ written to a hash-chained audit log. ``import clinical_mm`` is light: torch, tra
 only where a command needs them.
 """
 
-from clinical_mm.config import PseudonymKey, Settings
-from clinical_mm.errors import ClinicalMMError
-from clinical_mm.findings import FINDINGS
+from clinical_mm.core import __version__
+from clinical_mm.core.config import PseudonymKey, Settings
+from clinical_mm.core.errors import ClinicalMMError
+from clinical_mm.core.findings import FINDINGS
 
-__version__ = "0.1.0"
 __all__ = ["FINDINGS", "ClinicalMMError", "PseudonymKey", "Settings", "__version__"]

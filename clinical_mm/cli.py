@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from clinical_mm.config import PseudonymKey, Settings
-from clinical_mm.errors import AuditChainError, ClinicalMMError, ConfigurationError, RemoteRefusedError
+from clinical_mm.core.config import PseudonymKey, Settings
+from clinical_mm.core.errors import AuditChainError, ClinicalMMError, ConfigurationError, RemoteRefusedError
 
 if TYPE_CHECKING:
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink

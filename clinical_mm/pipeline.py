@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.connectors.file_source import FileStudySource, SourceStudy
+from clinical_mm.core.errors import ClinicalMMError, DeidentificationError, InputError, OutputError
+from clinical_mm.core.types import StudyResult
 from clinical_mm.deid import DicomDeidentifier
-from clinical_mm.errors import ClinicalMMError, DeidentificationError, InputError, OutputError
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 from clinical_mm.model.report_generator import ReportGenerator
+from clinical_mm.model.study_scope import ChestRadiographScope
 from clinical_mm.outputs.fhir_r4 import ReportBundleBuilder
-from clinical_mm.study_scope import ChestRadiographScope
-from clinical_mm.types import StudyResult
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

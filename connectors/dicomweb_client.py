@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from clinical_mm.connectors.http_retry import RetryPolicy
-from clinical_mm.errors import RemoteRefusedError
+from clinical_mm.core.errors import RemoteRefusedError
 
 __all__ = ["DicomWebClient", "NotMultipartError", "parse_multipart"]
 

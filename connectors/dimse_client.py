@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from clinical_mm.errors import ConfigurationError, RemoteRefusedError, RemoteUnavailableError
+from clinical_mm.core.errors import ConfigurationError, RemoteRefusedError, RemoteUnavailableError
 
 __all__ = ["DicomDestination", "DimseClient", "MoveOutcome", "StoreReceiver"]
 

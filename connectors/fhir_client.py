@@ -5,7 +5,7 @@ exponential backoff on what is worth retrying (:mod:`clinical_mm.connectors.http
 timeout, 429 and 5xx). After the last try a :class:`RemoteUnavailableError` says the server is down, so
 queued work tries again later; a refusal (other 4xx) or an answer that is not valid R4 is a
 :class:`RemoteRefusedError`, not retried. Every resource read is validated with ``fhir.resources.R4B``
-(through :func:`clinical_mm.outputs.fhir_r4.validate_resource`). Errors name the interaction and the
+(through :func:`clinical_mm.core.fhir_release.validate_resource`). Errors name the interaction and the
 status, never an identifier or a value from the answer (an OperationOutcome's text may quote PHI).
 """
 
@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from clinical_mm.connectors.http_retry import RetryPolicy
-from clinical_mm.errors import OutputError, RemoteRefusedError
+from clinical_mm.core.errors import OutputError, RemoteRefusedError
+from clinical_mm.core.fhir_release import validate_resource
 
 __all__ = ["ACCESSION_TYPE", "FhirClient", "StudyContext"]
 
@@ -108,7 +109,7 @@ class FhirClient:
     @staticmethod
     def _resource(body: Any, what: str, expect: str | None = None) -> dict[str, Any]:
         try:
-            resource = _validate(body, what)
+            resource = validate_resource(body, what)
         except OutputError as exc:
             raise RemoteRefusedError(f"FHIR server answered {what} with invalid R4: {exc}") from None
         if expect is not None and resource.get("resourceType") != expect:
@@ -231,11 +232,6 @@ class FhirClient:
         return StudyContext(service_request=order, imaging_study=studies[0] if len(studies) == 1 else None,
                             patient=patient, documents=notes)
 
-
-def _validate(body: Any, what: str) -> dict[str, Any]:
-    from clinical_mm.outputs.fhir_r4 import validate_resource
-
-    return validate_resource(body, what)
 
 
 def _mentions(value: Any, placeholder: str) -> bool:

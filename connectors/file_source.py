@@ -16,7 +16,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from clinical_mm.errors import DicomReadError, InputError
+from clinical_mm.core.errors import DicomReadError, InputError
 
 __all__ = ["FileStudySource", "SourceStudy"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from clinical_mm.errors import RemoteUnavailableError
+from clinical_mm.core.errors import RemoteUnavailableError
 
 __all__ = ["RETRY_STATUS", "RetryPolicy"]
 

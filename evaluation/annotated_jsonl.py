@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.core.errors import ConfigurationError
 
 __all__ = ["read_annotated"]
 

@@ -36,7 +36,7 @@ _REPOSITORY = Path(__file__).resolve().parents[1]
 #: run inside the old commit's worktree: its de-identifier's spans of every note, as JSON
 _DUMP = """
 import json, sys
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.text_deidentifier import TextDeidentifier
 texts = [json.loads(line)["text"] for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
 spans = TextDeidentifier(PseudonymKey(bytes(32))).find_many(texts)

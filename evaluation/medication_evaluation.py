@@ -25,8 +25,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from clinical_mm.core.metrics import precision_recall_f1
 from clinical_mm.evaluation.annotated_jsonl import read_annotated
-from clinical_mm.evaluation.metrics import precision_recall_f1
 from clinical_mm.extraction.extractor import ClinicalExtractor
 
 __all__ = ["ATTRIBUTES", "HELDOUT_MEDICATION_LINES", "SHIPPED_MEDICATION_LINES", "load_medication_lines", "score_medications"]

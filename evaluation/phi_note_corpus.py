@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clinical_mm.errors import InputError
+from clinical_mm.core.errors import InputError
 
 __all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND8_NOTES", "BLIND9_NOTES", "BLIND10_NOTES", "BLIND11_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 

@@ -24,11 +24,11 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.core.errors import ConfigurationError
+from clinical_mm.core.findings import FINDINGS
+from clinical_mm.core.metrics import precision_recall_f1
 from clinical_mm.evaluation.annotated_jsonl import read_annotated
-from clinical_mm.evaluation.metrics import precision_recall_f1
 from clinical_mm.extraction.chexpert import CHEXPERT_OBSERVATIONS, RadiologyReportLabeler
-from clinical_mm.findings import FINDINGS
 
 __all__ = ["HELDOUT_REPORTS", "SHIPPED_REPORTS", "load_reports", "score_manifest", "score_reports"]
 

@@ -16,7 +16,7 @@ import pytest
 from support.fhir_harness import FhirServer
 from support.serve_harness import Receiver, free_port
 
-from clinical_mm.config import DEFAULT_MODEL_PATH, PseudonymKey
+from clinical_mm.core.config import DEFAULT_MODEL_PATH, PseudonymKey
 from clinical_mm.synth.study_synthesizer import StudySynthesizer, SynthStudy
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from clinical_mm.audit.audit_record import AuditRecord
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
-from clinical_mm.errors import AuditChainError
+from clinical_mm.core.errors import AuditChainError
 
 
 def _filled(path: Path, n: int = 5) -> SQLiteAuditSink:

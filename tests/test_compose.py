@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from clinical_mm.config import Settings
 from clinical_mm.connectors.dimse_client import DicomDestination
+from clinical_mm.core.config import Settings
 from clinical_mm.service.server import ServeOptions
 
 DOCKER = Path(__file__).resolve().parent.parent / "docker"

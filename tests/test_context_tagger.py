@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 import clinical_mm.deid.context_tagger as context_module
 from clinical_mm.cli import cli
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.context_tagger import ContextTagger, context_tagger, features, tokens
 from clinical_mm.deid.text_deidentifier import TextDeidentifier
 

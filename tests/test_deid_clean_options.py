@@ -16,7 +16,7 @@ from pydicom.pixels import pack_bits
 from pydicom.sequence import Sequence
 
 from clinical_mm.cli import cli
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.deid.confidentiality_profile import Option
 from clinical_mm.deid.pixel_text import PixelTextCleaner

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from clinical_mm.cli import cli
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid import Option
 from clinical_mm.deid.pixel_text import PixelTextCleaner
 from clinical_mm.deid.pseudonymizer import Pseudonymizer

@@ -7,7 +7,7 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid import ConfidentialityProfile, DicomDeidentifier, Option
 from clinical_mm.deid.confidentiality_profile import OPTION_COLUMNS, ProfileRow
 
@@ -243,7 +243,7 @@ def test_when_attribute_is_not_in_the_table_then_conservative_default(
 
 
 def test_when_options_conflict_then_refused() -> None:
-    from clinical_mm.errors import ConfigurationError
+    from clinical_mm.core.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError):
         ConfidentialityProfile(frozenset({Option.RETAIN_LONG_FULL_DATES.value, Option.RETAIN_LONG_MODIFIED_DATES.value}))

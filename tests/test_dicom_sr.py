@@ -13,7 +13,7 @@ import pydicom
 import pytest
 
 from clinical_mm.connectors.dimse_client import DicomDestination
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.outputs.dicom_sr import COMPREHENSIVE_SR, build_report_sr
 from clinical_mm.synth.study_synthesizer import SynthStudy
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from clinical_mm.cli import cli
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.extraction.extractor import ClinicalExtractor
 from clinical_mm.extraction.vocabulary import Vocabulary
 from clinical_mm.outputs.fhir_r4 import extraction_bundle, validate_resource

@@ -16,7 +16,7 @@ from support.fhir_harness import TOKEN, FhirServer
 from support.serve_harness import free_port
 
 from clinical_mm.connectors.fhir_client import FhirClient
-from clinical_mm.errors import RemoteRefusedError, RemoteUnavailableError
+from clinical_mm.core.errors import RemoteRefusedError, RemoteUnavailableError
 from clinical_mm.outputs.fhir_r4 import (
     HospitalLinks,
     ReportBundleBuilder,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from clinical_mm.config import PseudonymKey, Settings
-from clinical_mm.errors import ClinicalMMError, ConfigurationError
+from clinical_mm.core.config import PseudonymKey, Settings
+from clinical_mm.core.errors import ClinicalMMError, ConfigurationError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +69,7 @@ def test_when_key_is_printed_then_secret_is_not_shown(tmp_path: Path, monkeypatc
 
 
 def test_when_any_error_is_raised_on_purpose_then_it_has_one_root() -> None:
-    import clinical_mm.errors as errors
+    import clinical_mm.core.errors as errors
 
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), ClinicalMMError)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from clinical_mm.evaluation.metrics import auroc, expected_calibration_error, f1_score
+from clinical_mm.core.metrics import auroc, expected_calibration_error, f1_score
 
 
 def test_when_scores_separate_perfectly_then_auroc_is_one() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from clinical_mm.errors import CheckpointError, ModelError
+from clinical_mm.core.errors import CheckpointError, ModelError
 from clinical_mm.model.checkpoint import load_model, save_model
 from clinical_mm.model.configuration import ClinicalMMConfig, QFormerSettings
 from clinical_mm.model.initialization import init_qformer_from_minilm

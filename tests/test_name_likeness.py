@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from clinical_mm.cli import cli
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.clinical_recognizers import name_lexicon
 from clinical_mm.deid.name_likeness import DICTIONARY, NameLikeness, name_likeness, ngrams
 from clinical_mm.deid.text_deidentifier import TextDeidentifier

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from clinical_mm.cli import cli
-from clinical_mm.errors import InputError
+from clinical_mm.core.errors import InputError
 from clinical_mm.evaluation.phi_note_corpus import (
     BLIND2_NOTES,
     BLIND3_NOTES,

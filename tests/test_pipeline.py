@@ -12,7 +12,7 @@ from fhir.resources.R4B.bundle import Bundle
 from pydicom.data import get_testdata_file
 
 from clinical_mm.cli import cli
-from clinical_mm.findings import FINDINGS, PRIORITIES
+from clinical_mm.core.findings import FINDINGS, PRIORITIES
 from clinical_mm.synth.study_synthesizer import SynthStudy
 
 RESULT_KEYS = {"source", "study", "flags", "thresholds", "raised", "priority", "findings", "impression", "fhir",

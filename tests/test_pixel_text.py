@@ -9,8 +9,8 @@ import pydicom
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from clinical_mm.core.errors import ConfigurationError, QuarantinedError
 from clinical_mm.deid.pixel_text import KnownTextRegions, PixelTextCleaner
-from clinical_mm.errors import ConfigurationError, QuarantinedError
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
 TEXT = [((20, 40), "QXSMITH^JOHN  MRN 4471234", 16), ((20, 452), "03/04/1961 RIVERTON GEN", 14)]
@@ -151,7 +151,7 @@ def test_when_file_cannot_be_verified_then_quarantined(tmp_path: Path) -> None:
 
 def test_when_a_study_is_deidentified_for_the_model_then_its_pixels_carry_no_legible_text(tmp_path: Path) -> None:
     """The PHI boundary type: what `analyze` hands the model has been through OCR and redaction."""
-    from clinical_mm.config import PseudonymKey
+    from clinical_mm.core.config import PseudonymKey
     from clinical_mm.deid import DicomDeidentifier
 
     ds = _study(tmp_path)

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from clinical_mm.cli import cli
+from clinical_mm.core.findings import FINDINGS
 from clinical_mm.evaluation.report_label_evaluation import (
     HELDOUT_REPORTS,
     SHIPPED_REPORTS,
@@ -20,7 +21,6 @@ from clinical_mm.evaluation.report_label_evaluation import (
     score_reports,
 )
 from clinical_mm.extraction.chexpert import CHEXPERT_OBSERVATIONS, RadiologyReportLabeler
-from clinical_mm.findings import FINDINGS
 from clinical_mm.synth.report_writer import ReportWriter
 from clinical_mm.synth.study_synthesizer import SynthConfig, _sample_findings
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.extraction.notes import NoteExtraction

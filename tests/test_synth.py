@@ -8,8 +8,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from clinical_mm.core.findings import FINDINGS
 from clinical_mm.extraction.report_labeler import ReportLabeler
-from clinical_mm.findings import FINDINGS
 from clinical_mm.synth.study_synthesizer import MANIFEST_COLUMNS, StudySynthesizer, SynthStudy
 
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from clinical_mm.cli import cli
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.text_deidentifier import TextDeidentifier
 
@@ -242,7 +242,7 @@ def test_when_text_is_deidentified_then_presidio_came_without_transformers_and_t
     import sys
 
     code = ("import sys\n"
-            "from clinical_mm.config import PseudonymKey\n"
+            "from clinical_mm.core.config import PseudonymKey\n"
             "from clinical_mm.deid.text_deidentifier import TextDeidentifier\n"
             "spans = TextDeidentifier(PseudonymKey(bytes(32))).find('Seen by Dr. Alvarez.')\n"
             "assert [s.entity_type for s in spans] == ['PERSON'], spans\n"

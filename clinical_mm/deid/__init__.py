@@ -1,6 +1,6 @@
 """De-identification: the PS3.15 confidentiality profile on DICOM headers, keyed pseudonyms.
 
-Only this package constructs :class:`clinical_mm.types.DeidentifiedStudy`.
+Only this package constructs :class:`clinical_mm.core.types.DeidentifiedStudy`.
 """
 
 from clinical_mm.deid.confidentiality_profile import ConfidentialityProfile, Option

@@ -17,7 +17,7 @@ from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
 
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.core.errors import ConfigurationError
 
 __all__ = ["OPTION_COLUMNS", "OPTION_CODES", "ConfidentialityProfile", "Option", "ProfileRow"]
 

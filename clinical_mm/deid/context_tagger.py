@@ -333,7 +333,7 @@ def train(out: Path, data_dir: Path | None = None) -> dict[str, Any]:
     """Train both regressions on :func:`training_rows`, write the tagger to ``out`` (gzip JSON) and return its figures."""
     import torch
 
-    from clinical_mm.errors import ConfigurationError
+    from clinical_mm.core.errors import ConfigurationError
     from clinical_mm.evaluation.phi_note_corpus import SHIPPED_NOTES
 
     data_dir = data_dir or SHIPPED_NOTES.parent

@@ -31,13 +31,13 @@ import pydicom
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
+from clinical_mm.core.errors import DeidentificationError, DicomReadError, OutputError
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES
 from clinical_mm.deid.dicom_deidentifier import PROFILE_NAME, DicomDeidentifier
 from clinical_mm.deid.pixel_text import KnownTextRegions, PixelTextCleaner
 from clinical_mm.deid.safe_private import SafePrivateList
 from clinical_mm.deid.vault import PseudonymVault
-from clinical_mm.errors import DeidentificationError, DicomReadError, OutputError
 
 __all__ = ["BatchReport", "BatchSpec", "DicomBatchDeidentifier", "QuarantineEntry", "run_batch"]
 

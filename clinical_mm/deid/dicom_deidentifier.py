@@ -35,13 +35,13 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
+from clinical_mm.core.errors import DeidentificationError, QuarantinedError
+from clinical_mm.core.types import DEID_CONSTRUCTION_TOKEN, DeidentifiedStudy, DeidReceipt
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES, ConfidentialityProfile, Option
 from clinical_mm.deid.pixel_text import PixelTextCleaner
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.safe_private import SafePrivateList
-from clinical_mm.errors import DeidentificationError, QuarantinedError
-from clinical_mm.types import _DEID_TOKEN, DeidentifiedStudy, DeidReceipt
 
 __all__ = ["DicomDeidentifier"]
 
@@ -340,4 +340,4 @@ class DicomDeidentifier:
             raise DeidentificationError("tag (0020,000D) StudyInstanceUID is missing")
         receipt = DeidReceipt(PROFILE_NAME, tuple(sorted(self.profile.options)), self.key.key_id, dict(total),
                               self.method)
-        return DeidentifiedStudy(_DEID_TOKEN, study_uid, str(out[0].get("AccessionNumber", "")), out, receipt)
+        return DeidentifiedStudy(DEID_CONSTRUCTION_TOKEN, study_uid, str(out[0].get("AccessionNumber", "")), out, receipt)

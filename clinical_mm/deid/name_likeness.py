@@ -121,9 +121,9 @@ def training_words(dictionary: Path = DICTIONARY) -> tuple[set[str], set[str], d
     """Names, words, and the count each source gave (before the words on both sides are dropped).
 
     Needs the ``wamerican`` word list and the ``simple-icd-10-cm`` package (a development dependency)."""
+    from clinical_mm.core.errors import ConfigurationError
     from clinical_mm.deid.clinical_recognizers import _NOT_NAMES, common_english, name_lexicon
     from clinical_mm.deid.text_deidentifier import ALLOW_LIST
-    from clinical_mm.errors import ConfigurationError
     from clinical_mm.extraction.vocabulary import Vocabulary
 
     try:

@@ -23,7 +23,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from clinical_mm.errors import ConfigurationError, QuarantinedError
+from clinical_mm.core.errors import ConfigurationError, QuarantinedError
 
 __all__ = ["KnownTextRegions", "PixelTextCleaner"]
 

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
 
 __all__ = ["Pseudonymizer"]
 

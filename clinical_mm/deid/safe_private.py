@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.core.errors import ConfigurationError
 
 __all__ = ["SafePrivateList"]
 

@@ -33,9 +33,9 @@ from functools import lru_cache
 from hashlib import sha256
 from typing import Any
 
-from clinical_mm.config import PseudonymKey
+from clinical_mm.core.config import PseudonymKey
+from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
-from clinical_mm.errors import ConfigurationError
 
 __all__ = ["TextDeidentifier", "TextSpan"]
 

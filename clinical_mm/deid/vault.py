@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from clinical_mm.config import PseudonymKey
-from clinical_mm.errors import ConfigurationError, ReidentificationError
+from clinical_mm.core.config import PseudonymKey
+from clinical_mm.core.errors import ConfigurationError, ReidentificationError
 
 __all__ = ["PseudonymVault"]
 

@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from clinical_mm.core.findings import FINDINGS
 from clinical_mm.extraction.extractor import ClinicalExtractor
-from clinical_mm.findings import FINDINGS
 
 __all__ = ["CHEXPERT_OBSERVATIONS", "Label", "LabelMention", "RadiologyReportLabeler"]
 

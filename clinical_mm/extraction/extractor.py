@@ -124,7 +124,7 @@ class ClinicalExtractor:
         (``fmt`` fhir; targets are not facts and are left out)."""
         entities = [e.to_dict() for e in self.entities(text)]
         if fmt == "fhir":
-            from clinical_mm import __version__
+            from clinical_mm.core import __version__
             from clinical_mm.outputs.fhir_r4 import extraction_bundle
 
             digest = hashlib.sha256(text.encode("utf-8")).hexdigest()

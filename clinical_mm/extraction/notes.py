@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
-from clinical_mm.config import PseudonymKey
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.core.config import PseudonymKey
+from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.extraction.extractor import ClinicalExtractor
 from clinical_mm.extraction.vocabulary import Vocabulary
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from clinical_mm.findings import FINDINGS
+from clinical_mm.core.findings import FINDINGS
 
 __all__ = ["FindingMention", "ReportLabeler"]
 

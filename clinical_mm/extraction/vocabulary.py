@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.core.errors import ConfigurationError
 
 __all__ = ["CODE_SYSTEMS", "Concept", "ConceptMatch", "ENTITY_TYPES", "Vocabulary"]
 

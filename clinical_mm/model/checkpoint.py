@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from clinical_mm.errors import CheckpointError
+from clinical_mm.core.errors import CheckpointError
 from clinical_mm.model.configuration import ClinicalMMConfig
 from clinical_mm.model.modeling import ClinicalMMModel
 from clinical_mm.model.tokenizer import ReportTokenizer

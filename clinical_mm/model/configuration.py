@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from clinical_mm.findings import FINDINGS
+from clinical_mm.core.findings import FINDINGS
 
 __all__ = ["ClinicalMMConfig", "HeadsConfig", "QFormerSettings", "TextSettings", "VisionSettings"]
 

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
 
-from clinical_mm.errors import ModelError
+from clinical_mm.core.errors import ModelError
 from clinical_mm.model.modeling import ClinicalMMModel
 from clinical_mm.model.tokenizer import SPECIAL_TOKENS, ReportTokenizer
 

@@ -13,7 +13,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-from clinical_mm.errors import UnsupportedStudyError
+from clinical_mm.core.errors import UnsupportedStudyError
 
 __all__ = ["ChestXrayPreprocessor"]
 

@@ -1,6 +1,6 @@
 """Inference: a de-identified study in, a preliminary draft and calibrated triage flags out.
 
-Only :class:`clinical_mm.types.DeidentifiedStudy` is accepted: the PHI boundary is a type.
+Only :class:`clinical_mm.core.types.DeidentifiedStudy` is accepted: the PHI boundary is a type.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 
 import torch
 
-from clinical_mm.evaluation.metrics import sigmoid
-from clinical_mm.findings import FINDINGS, priority_for
+from clinical_mm.core.findings import FINDINGS, priority_for
+from clinical_mm.core.metrics import sigmoid
+from clinical_mm.core.types import DeidentifiedStudy
 from clinical_mm.model.checkpoint import LoadedModel, load_model
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
 from clinical_mm.model.tokenizer import split_report
-from clinical_mm.types import DeidentifiedStudy
 
 __all__ = ["DraftReport", "ReportGenerator"]
 
@@ -44,7 +44,7 @@ class ReportGenerator:
     preprocessor
         Pixel preprocessing (default: the model's image size).
     flag_priority
-        Priority each raised flag lifts a study to (default :data:`clinical_mm.findings.DEFAULT_FLAG_PRIORITY`).
+        Priority each raised flag lifts a study to (default :data:`clinical_mm.core.findings.DEFAULT_FLAG_PRIORITY`).
     """
 
     def __init__(self, loaded: LoadedModel, preprocessor: ChestXrayPreprocessor | None = None,

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from clinical_mm.errors import CheckpointError
+from clinical_mm.core.errors import CheckpointError
 
 __all__ = ["SPECIAL_IDS", "SPECIAL_TOKENS", "ReportTokenizer", "format_report", "split_report"]
 

@@ -27,18 +27,18 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from clinical_mm.config import PseudonymKey
-from clinical_mm.deid import DicomDeidentifier
-from clinical_mm.errors import InputError, ManifestError
-from clinical_mm.evaluation.metrics import (
+from clinical_mm.core.config import PseudonymKey
+from clinical_mm.core.errors import InputError, ManifestError
+from clinical_mm.core.findings import FINDINGS
+from clinical_mm.core.metrics import (
     auroc,
     expected_calibration_error,
     f1_score,
     sensitivity_specificity,
     sigmoid,
 )
+from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.extraction.report_labeler import ReportLabeler
-from clinical_mm.findings import FINDINGS
 from clinical_mm.model.checkpoint import save_model
 from clinical_mm.model.configuration import ClinicalMMConfig
 from clinical_mm.model.initialization import init_qformer_from_minilm

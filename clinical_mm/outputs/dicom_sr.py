@@ -26,7 +26,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from clinical_mm.findings import FINDING_LABELS, PRIORITIES
+from clinical_mm.core.findings import FINDING_LABELS, PRIORITIES
 
 __all__ = ["COMPREHENSIVE_SR", "build_report_sr"]
 

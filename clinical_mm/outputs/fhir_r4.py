@@ -1,4 +1,4 @@
-"""FHIR R4 output. This module alone chooses the FHIR release: ``fhir.resources.R4B`` (R4-family JSON).
+"""FHIR R4 output, in the release :mod:`clinical_mm.core.fhir_release` chooses.
 
 One analysed study becomes a transaction Bundle (conditional creates, so re-delivery makes no duplicates):
 
@@ -22,16 +22,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from fhir.resources.R4B.bundle import Bundle
-from fhir.resources.R4B.diagnosticreport import DiagnosticReport
-
-from clinical_mm.errors import OutputError
-from clinical_mm.findings import FINDING_LABELS
+from clinical_mm.core.errors import OutputError
+from clinical_mm.core.fhir_release import FHIR_RELEASE, Bundle, DiagnosticReport, validate_resource, validated
+from clinical_mm.core.findings import FINDING_LABELS
 
 __all__ = ["FHIR_RELEASE", "HospitalLinks", "ReportBundleBuilder", "extraction_bundle", "final_report", "final_for_hospital", "for_hospital", "report_identifier",
            "validate_resource"]
 
-FHIR_RELEASE = "R4 (fhir.resources.R4B)"
 _AI_LABEL = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "AIAST",
              "display": "Artificial Intelligence asserted"}
 _FLAG_SYSTEM = "urn:clinical-mm:triage-flag"
@@ -51,32 +48,6 @@ def _check_status(resource: dict[str, Any]) -> None:
     allowed = _STATUSES.get(resource["resourceType"])
     if allowed is not None and resource.get("status") not in allowed:
         raise OutputError(f"{resource['resourceType']}.status {resource.get('status')!r} is not a valid code")
-
-
-def _validated(model: Any, resource: dict[str, Any], what: str) -> dict[str, Any]:
-    """``resource`` validated against its R4 model and dumped as JSON; the error names the field, never the value."""
-    try:
-        validated = model.model_validate(resource)
-    except Exception as exc:  # pydantic ValidationError
-        errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
-        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else exc.__class__.__name__
-        raise OutputError(f"{what} failed R4 validation at {where}") from None
-    out: dict[str, Any] = validated.model_dump(mode="json", exclude_none=True)
-    return out
-
-
-def validate_resource(resource: Any, what: str = "FHIR resource") -> dict[str, Any]:
-    """Any R4 resource (by its ``resourceType``) validated and dumped as JSON; :class:`OutputError` naming the
-    type and the field, never the value, when it is not valid R4."""
-    from fhir.resources.R4B import get_fhir_model_class
-
-    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
-        raise OutputError(f"{what} is not a FHIR resource (no resourceType)")
-    try:
-        model = get_fhir_model_class(resource["resourceType"])
-    except (KeyError, ValueError, AttributeError):
-        raise OutputError(f"{what}: unknown R4 resource type") from None
-    return _validated(model, resource, f"{what} ({resource['resourceType']})")
 
 
 @dataclass(frozen=True)
@@ -126,13 +97,13 @@ def for_hospital(draft_bundle: dict[str, Any], links: HospitalLinks) -> dict[str
     the same resources and conditional creates, so a re-delivery makes no duplicates. Validated against R4."""
     bundle = dict(draft_bundle)
     bundle["entry"] = [{**e, "resource": _relink(e["resource"], links)} for e in draft_bundle.get("entry", [])]
-    return _validated(Bundle, bundle, "FHIR Bundle for the hospital")
+    return validated(Bundle, bundle, "FHIR Bundle for the hospital")
 
 
 def final_for_hospital(report: dict[str, Any], links: HospitalLinks) -> dict[str, Any]:
     """The signed DiagnosticReport (:func:`final_report`) re-linked like :func:`for_hospital`; its results
     (the AI flag Observations) are left to the draft's resources."""
-    return _validated(DiagnosticReport, _relink(report, links), "signed DiagnosticReport for the hospital")
+    return validated(DiagnosticReport, _relink(report, links), "signed DiagnosticReport for the hospital")
 
 
 def report_identifier(bundle_or_report: dict[str, Any]) -> str:
@@ -260,7 +231,7 @@ def _transaction(entries: list[tuple[str, dict[str, Any], str | None]]) -> dict[
         if if_none_exist:
             request["ifNoneExist"] = if_none_exist
         bundle["entry"].append({"fullUrl": f"urn:uuid:{rid}", "resource": resource, "request": request})
-    return _validated(Bundle, bundle, "FHIR Bundle")
+    return validated(Bundle, bundle, "FHIR Bundle")
 
 
 def final_report(draft_bundle: dict[str, Any], *, findings: str, impression: str, signer_name: str, signer_id: str,
@@ -293,7 +264,7 @@ def final_report(draft_bundle: dict[str, Any], *, findings: str, impression: str
     else:
         report.pop("conclusion", None)
     _check_status(report)
-    return _validated(DiagnosticReport, report, "signed DiagnosticReport")
+    return validated(DiagnosticReport, report, "signed DiagnosticReport")
 
 
 # --- structured extraction -> Condition, FamilyMemberHistory, MedicationStatement, AllergyIntolerance,

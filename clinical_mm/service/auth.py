@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jwt
 
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.service.store import ROLES
 
 __all__ = ["Credential", "JwtVerifier"]

@@ -15,7 +15,7 @@ from typing import Any
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from clinical_mm.errors import ClinicalMMError
+from clinical_mm.core.errors import ClinicalMMError
 from clinical_mm.outputs.dicom_sr import COMPREHENSIVE_SR
 from clinical_mm.service.spool import Spool
 

@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Protocol
 
 from clinical_mm.connectors.dimse_client import DimseClient
 from clinical_mm.connectors.fhir_client import FhirClient, StudyContext
+from clinical_mm.core.errors import ReidentificationError, RemoteRefusedError
 from clinical_mm.deid.vault import PseudonymVault
-from clinical_mm.errors import ReidentificationError, RemoteRefusedError
 from clinical_mm.outputs.fhir_r4 import HospitalLinks, final_for_hospital, for_hospital, report_identifier
 from clinical_mm.service.store import ServiceStore
 

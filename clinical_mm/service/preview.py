@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
+from clinical_mm.core.errors import InputError
 from clinical_mm.deid import DicomDeidentifier
-from clinical_mm.errors import InputError
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
-from clinical_mm.study_scope import ChestRadiographScope
+from clinical_mm.model.study_scope import ChestRadiographScope
 
 __all__ = ["StudyPreview", "png_grey"]
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from clinical_mm.connectors.dicomweb_client import DicomWebClient
 from clinical_mm.connectors.dimse_client import DimseClient
+from clinical_mm.core.errors import DicomReadError, RemoteRefusedError
 from clinical_mm.deid.vault import PseudonymVault
-from clinical_mm.errors import DicomReadError, RemoteRefusedError
 from clinical_mm.service.spool import Spool
 
 __all__ = ["PULL_KINDS", "StudyPuller"]

@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clinical_mm.config import Settings
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.core.config import Settings
+from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.service.store import ServiceStore
 
 __all__ = ["ServeOptions", "run_server", "service_db_path"]

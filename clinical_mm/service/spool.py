@@ -11,8 +11,8 @@ import io
 import os
 from pathlib import Path
 
+from clinical_mm.core.errors import DicomReadError
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
-from clinical_mm.errors import DicomReadError
 from clinical_mm.service.store import ServiceStore
 
 __all__ = ["Spool"]

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clinical_mm.errors import ConfigurationError, OutputError
-from clinical_mm.findings import PRIORITIES
+from clinical_mm.core.errors import ConfigurationError, OutputError
+from clinical_mm.core.findings import PRIORITIES
 
 __all__ = ["ROLES", "STATES", "ServiceStore", "StudyJob"]
 

@@ -23,8 +23,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
-from clinical_mm.errors import ConfigurationError
-from clinical_mm.findings import FINDINGS
+from clinical_mm.core.errors import ConfigurationError
+from clinical_mm.core.findings import FINDINGS
 from clinical_mm.synth.chest_phantom import Acquisition, ChestPhantom, FindingSpec, PatientAnatomy
 from clinical_mm.synth.report_writer import ReportWriter
 

@@ -1,7 +1,8 @@
 """Records that cross stage boundaries.
 
 The PHI boundary is a type: the model accepts only :class:`DeidentifiedStudy`, which only the ``deid``
-package constructs (it needs the module-private construction token), carrying a
+package constructs (it needs :data:`DEID_CONSTRUCTION_TOKEN`, which only ``clinical_mm.deid`` imports: an
+architecture test checks that), carrying a
 :class:`DeidReceipt` (profile, options, key id, counts of each action).
 """
 
@@ -13,9 +14,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["DeidReceipt", "DeidentifiedStudy", "StudyResult"]
+__all__ = ["DEID_CONSTRUCTION_TOKEN", "DeidReceipt", "DeidentifiedStudy", "StudyResult"]
 
-_DEID_TOKEN = object()
+#: passed by ``clinical_mm.deid`` alone when it constructs a :class:`DeidentifiedStudy`
+DEID_CONSTRUCTION_TOKEN = object()
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class DeidentifiedStudy:
     def __init__(
         self, token: object, study_uid: str, accession: str, instances: list[Dataset], receipt: DeidReceipt
     ) -> None:
-        if token is not _DEID_TOKEN:
+        if token is not DEID_CONSTRUCTION_TOKEN:
             raise TypeError("DeidentifiedStudy is constructed only by clinical_mm.deid")
         self.study_uid = study_uid
         self.accession = accession

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-from clinical_mm.errors import UnsupportedStudyError
+from clinical_mm.core.errors import UnsupportedStudyError
 
 __all__ = ["ChestRadiographScope"]
 

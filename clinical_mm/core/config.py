@@ -33,7 +33,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from clinical_mm.errors import ConfigurationError
+from clinical_mm.core.errors import ConfigurationError
 
 __all__ = ["DEFAULT_MODEL_PATH", "PseudonymKey", "Settings"]
 
