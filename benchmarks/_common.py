@@ -11,7 +11,7 @@ from clinical_mm.core.config import DEFAULT_MODEL_PATH, PseudonymKey
 from clinical_mm.core.types import StudyResult
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.model.report_generator import ReportGenerator
-from clinical_mm.pipeline import AnalysisPipeline
+from clinical_mm.pipeline.analysis import AnalysisPipeline
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
 

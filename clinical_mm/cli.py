@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
     from clinical_mm.connectors.dicomweb_client import DicomWebClient
     from clinical_mm.connectors.dimse_client import DimseClient
-    from clinical_mm.pipeline import AnalysisPipeline
+    from clinical_mm.pipeline.analysis import AnalysisPipeline
 
 __all__ = ["main"]
 
@@ -131,7 +131,7 @@ def _pipeline(settings: Settings, model_path: Path | None) -> tuple[AnalysisPipe
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
     from clinical_mm.deid import DicomDeidentifier
     from clinical_mm.model.report_generator import ReportGenerator
-    from clinical_mm.pipeline import AnalysisPipeline
+    from clinical_mm.pipeline.analysis import AnalysisPipeline
 
     key = settings.load_key()
     generator = ReportGenerator.from_path(model_path or settings.model_path)
@@ -268,9 +268,9 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
     import os
 
     from clinical_mm.deid.confidentiality_profile import ConfidentialityProfile
-    from clinical_mm.deid.dicom_batch import BatchSpec, run_batch
     from clinical_mm.deid.pixel_text import KnownTextRegions
     from clinical_mm.deid.safe_private import SafePrivateList
+    from clinical_mm.pipeline.dicom_batch import BatchSpec, run_batch
 
     if dst.resolve() == src.resolve() or dst.resolve().is_relative_to(src.resolve()):
         raise click.ClickException("DST must not be SRC or inside it")
@@ -569,7 +569,7 @@ def extract(file: Any, jsonl: Any, targets: tuple[str, ...], fmt: str, vocabular
     import json
 
     from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
-    from clinical_mm.extraction.notes import NoteExtraction
+    from clinical_mm.pipeline.notes import NoteExtraction
 
     try:
         settings = Settings()

@@ -18,10 +18,10 @@ from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
-from clinical_mm.extraction.notes import NoteExtraction
+from clinical_mm.pipeline.notes import NoteExtraction
+from clinical_mm.pipeline.preview import StudyPreview
 from clinical_mm.service.app import ServiceContext, create_app
 from clinical_mm.service.auth import JwtVerifier
-from clinical_mm.service.preview import StudyPreview
 from clinical_mm.service.spool import Spool
 from clinical_mm.service.store import ROLES, ServiceStore
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink
 from clinical_mm.core.errors import ClinicalMMError, DeidentificationError, InputError
-from clinical_mm.extraction.notes import NoteExtraction
+from clinical_mm.pipeline.notes import NoteExtraction
 from clinical_mm.service.auth import JwtVerifier
 from clinical_mm.service.pull import StudyPuller
 from clinical_mm.service.spool import Spool

@@ -47,15 +47,15 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     from clinical_mm.deid import DicomDeidentifier
     from clinical_mm.deid.pseudonymizer import Pseudonymizer
     from clinical_mm.deid.vault import PseudonymVault
-    from clinical_mm.extraction.notes import NoteExtraction
     from clinical_mm.extraction.vocabulary import Vocabulary
     from clinical_mm.model.report_generator import ReportGenerator
-    from clinical_mm.pipeline import AnalysisPipeline
+    from clinical_mm.pipeline.analysis import AnalysisPipeline
+    from clinical_mm.pipeline.notes import NoteExtraction
+    from clinical_mm.pipeline.preview import StudyPreview
     from clinical_mm.service.app import ServiceContext, create_app
     from clinical_mm.service.auth import JwtVerifier
     from clinical_mm.service.dicom_listener import DicomListener
     from clinical_mm.service.egress import Egress, FhirEgress, PacsEgress
-    from clinical_mm.service.preview import StudyPreview
     from clinical_mm.service.pull import StudyPuller
     from clinical_mm.service.spool import Spool
     from clinical_mm.service.worker import ServiceWorker, WorkerConfig

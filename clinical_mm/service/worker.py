@@ -40,7 +40,7 @@ from clinical_mm.connectors.file_source import SourceStudy
 from clinical_mm.core.errors import ClinicalMMError, ConfigurationError
 from clinical_mm.core.findings import PRIORITIES
 from clinical_mm.deid.vault import PseudonymVault
-from clinical_mm.pipeline import AnalysisPipeline
+from clinical_mm.pipeline.analysis import AnalysisPipeline
 from clinical_mm.service.egress import Egress
 from clinical_mm.service.pull import StudyPuller
 from clinical_mm.service.store import ServiceStore
