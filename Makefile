@@ -47,11 +47,13 @@ demo: install
 
 test: install $(FHIR_TEST_SERVER)/node_modules/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy

@@ -2,7 +2,7 @@
 
 Triage: AUROC of each flag's calibrated probability against the manifest labels, and sensitivity /
 specificity at the shipped operating thresholds. Drafts: per-finding F1 of "stated as present in the
-draft" against the manifest, where "stated as present" is decided by clinical_mm.extraction.ReportLabeler
+draft" against the manifest, where "stated as present" is decided by clinical_mm.extraction.training_report_labeler.TrainingReportLabeler
 (synonym patterns per finding; a mention preceded by a negation cue in its clause, e.g. "No pneumothorax",
 is absent; a hedged one, e.g. "cannot be excluded", is uncertain and does not count as stated).
 
@@ -23,7 +23,7 @@ from _common import run_pipeline  # noqa: E402
 
 from clinical_mm.core.findings import FINDINGS  # noqa: E402
 from clinical_mm.core.metrics import auroc, f1_score, sensitivity_specificity  # noqa: E402
-from clinical_mm.extraction.report_labeler import ReportLabeler  # noqa: E402
+from clinical_mm.extraction.training_report_labeler import TrainingReportLabeler  # noqa: E402
 
 
 def main() -> int:
@@ -38,7 +38,7 @@ def main() -> int:
     root = args.work or Path(tempfile.mkdtemp(prefix="cmm-acc-"))
     rows, results, pipeline = run_pipeline(args.n, args.seed, root, args.model)
     by_path = {r.source: r for r in results}
-    labeler = ReportLabeler()
+    labeler = TrainingReportLabeler()
     y, p, stated, raised = [], [], [], []
     refused = 0
     for row in rows:
@@ -52,8 +52,7 @@ def main() -> int:
         stated.append([s[f] for f in FINDINGS])
         raised.append([int(f in res.raised) for f in FINDINGS])
     Y, P, S, R = (np.array(a) for a in (y, p, stated, raised))
-    loaded = pipeline.generator.loaded
-    print(f"model {loaded.model_id} sha256 {loaded.sha256[:16]}...  studies {len(Y)} (seed {args.seed}), refused {refused}")
+    print(f"model {pipeline.generator.model_id} sha256 {pipeline.generator.model_sha256[:16]}...  studies {len(Y)} (seed {args.seed}), refused {refused}")
     print(f"{'flag':18} {'prev':>5} {'AUROC':>7} {'sens@thr':>9} {'spec@thr':>9} {'draft F1':>9}")
     aurocs, f1s = [], []
     for j, name in enumerate(FINDINGS):

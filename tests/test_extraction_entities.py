@@ -15,6 +15,7 @@ from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.extraction.extractor import ClinicalExtractor
 from clinical_mm.extraction.vocabulary import Vocabulary
 from clinical_mm.outputs.fhir_r4 import extraction_bundle, validate_resource
+from clinical_mm.pipeline.notes import extraction_document
 
 EXTRACTOR = ClinicalExtractor()
 
@@ -332,6 +333,6 @@ def test_every_shipped_note_style_makes_a_valid_fhir_bundle() -> None:
 
     kinds: set[str] = set()
     for line in SHIPPED_NOTES.read_text().splitlines():
-        bundle = EXTRACTOR.document("n", json.loads(line)["text"], [], "fhir")
+        bundle = extraction_document(EXTRACTOR, "n", json.loads(line)["text"], [], "fhir")
         kinds |= {e["resource"]["resourceType"] for e in bundle["entry"]}  # type: ignore[index]
     assert {"Condition", "MedicationStatement", "Observation", "Provenance"} <= kinds

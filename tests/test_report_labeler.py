@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from clinical_mm.extraction.report_labeler import ReportLabeler
+from clinical_mm.extraction.training_report_labeler import TrainingReportLabeler
 
-L = ReportLabeler()
+L = TrainingReportLabeler()
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ duration and as-needed reason; a lab's or vital sign's value and unit; a size me
 
 Each parser reads plain text from a given offset and returns offsets into it, so that callers keep spans in
 the input's coordinates. Frequencies and routes are normalised to short codes (``BID``, ``Q6H``, ``PO``,
-``IV``) with the FHIR Timing each frequency means (:data:`FREQUENCY_TIMING`).
+``IV``); the FHIR output maps each frequency code onto an R4 Timing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["FREQUENCY_TIMING", "ROUTES", "Sig", "Value", "Size", "laterality_near", "parse_sig", "parse_size",
+__all__ = ["ROUTES", "Sig", "Value", "Size", "laterality_near", "parse_sig", "parse_size",
            "parse_value", "find_sizes"]
 
 _NUM_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "half": "0.5",
@@ -53,20 +53,6 @@ _FREQUENCIES: list[tuple[str, str]] = [
     ("ONCE", r"once|x\s?1|one time|stat|single dose|now"),
 ]
 _FREQUENCY = [(code, re.compile(r"(?<![a-z0-9])(?:" + pattern + r")(?![a-z0-9])")) for code, pattern in _FREQUENCIES]
-
-#: frequency code -> FHIR Timing.repeat (frequency per period periodUnit)
-FREQUENCY_TIMING: dict[str, dict[str, object]] = {
-    "DAILY": {"frequency": 1, "period": 1, "periodUnit": "d"},
-    "BID": {"frequency": 2, "period": 1, "periodUnit": "d"},
-    "TID": {"frequency": 3, "period": 1, "periodUnit": "d"},
-    "QID": {"frequency": 4, "period": 1, "periodUnit": "d"},
-    "QHS": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]},
-    "QAM": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["MORN"]},
-    "QOD": {"frequency": 1, "period": 2, "periodUnit": "d"},
-    "WEEKLY": {"frequency": 1, "period": 1, "periodUnit": "wk"},
-    "MONTHLY": {"frequency": 1, "period": 1, "periodUnit": "mo"},
-    "ONCE": {"count": 1},
-}
 
 _DOSE_UNITS = (r"mg/kg/h(?:r|our)?|mcg/kg/min|mg/kg|units?/kg(?:/h(?:r|our)?)?|units?/h(?:r|our)?|mg/h(?:r|our)?|"
                r"mcg/h(?:r|our)?|ml/h(?:r|our)?|mg|mcg|µg|ug|micrograms?|milligrams?|grams?|gm|g|kg|meq|"

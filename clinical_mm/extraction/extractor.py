@@ -14,7 +14,6 @@ Every entity and target occurrence is asserted by ConText within its sentence, w
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
@@ -119,16 +118,9 @@ class ClinicalExtractor:
                 out.append(TargetMention(target, start, end, assertion, section, cues))
         return out
 
-    def document(self, ident: str, text: str, targets: list[str], fmt: str = "json") -> dict[str, object]:
-        """One document's output: ``{"id", "entities", "targets"}`` (``fmt`` json) or its FHIR R4 Bundle
-        (``fmt`` fhir; targets are not facts and are left out)."""
+    def document(self, ident: str, text: str, targets: list[str]) -> dict[str, object]:
+        """One document's output: ``{"id", "entities", "targets"}``."""
         entities = [e.to_dict() for e in self.entities(text)]
-        if fmt == "fhir":
-            from clinical_mm.core import __version__
-            from clinical_mm.outputs.fhir_r4 import extraction_bundle
-
-            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-            return extraction_bundle(ident, digest, entities, f"clinical-mm-extract@{__version__}")
         found = [m if isinstance(m, dict) else m.to_dict() for m in self.find_targets(text, targets)]
         return {"id": ident, "entities": entities, "targets": found}
 

@@ -6,7 +6,6 @@ Only :class:`clinical_mm.core.types.DeidentifiedStudy` is accepted: the PHI boun
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -14,6 +13,7 @@ import torch
 from clinical_mm.core.findings import FINDINGS, priority_for
 from clinical_mm.core.metrics import sigmoid
 from clinical_mm.core.types import DeidentifiedStudy
+from clinical_mm.model.base import DraftReport
 from clinical_mm.model.checkpoint import LoadedModel, load_model
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
 from clinical_mm.model.tokenizer import split_report
@@ -21,21 +21,8 @@ from clinical_mm.model.tokenizer import split_report
 __all__ = ["DraftReport", "ReportGenerator"]
 
 
-@dataclass
-class DraftReport:
-    """The model's output for one study. ``flags``: calibrated probabilities; ``raised``: flags at or above threshold."""
-
-    findings: str
-    impression: str
-    flags: dict[str, float]
-    thresholds: dict[str, float]
-    raised: list[str]
-    priority: str
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-
 class ReportGenerator:
-    """Runs the model on the frontal image of a de-identified study.
+    """Runs our model on the frontal image of a de-identified study (a :class:`~clinical_mm.model.base.ReportGenerator`).
 
     Parameters
     ----------
@@ -56,6 +43,14 @@ class ReportGenerator:
         flags = tuple(loaded.model.config.heads.flags)
         if flags != FINDINGS:
             raise ValueError(f"model flags {flags} differ from this version's flags {FINDINGS}")
+
+    @property
+    def model_id(self) -> str:
+        return self.loaded.model_id
+
+    @property
+    def model_sha256(self) -> str:
+        return self.loaded.sha256
 
     @classmethod
     def from_path(cls, path: Path) -> ReportGenerator:

@@ -8,8 +8,6 @@ On CPUs with bfloat16 support, matrix work runs under bfloat16 autocast.
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import logging
 import math
@@ -22,13 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from clinical_mm.core.config import PseudonymKey
-from clinical_mm.core.errors import InputError, ManifestError
 from clinical_mm.core.findings import FINDINGS
 from clinical_mm.core.metrics import (
     auroc,
@@ -37,16 +32,14 @@ from clinical_mm.core.metrics import (
     sensitivity_specificity,
     sigmoid,
 )
-from clinical_mm.deid import DicomDeidentifier
-from clinical_mm.extraction.report_labeler import ReportLabeler
+from clinical_mm.model.base import DraftReader
 from clinical_mm.model.checkpoint import save_model
 from clinical_mm.model.configuration import ClinicalMMConfig
 from clinical_mm.model.initialization import init_qformer_from_minilm
 from clinical_mm.model.modeling import ClinicalMMModel
-from clinical_mm.model.preprocessing import ChestXrayPreprocessor
-from clinical_mm.model.tokenizer import ReportTokenizer, format_report, split_report
+from clinical_mm.model.tokenizer import ReportTokenizer, split_report
 
-__all__ = ["StudyTensors", "Trainer", "TrainingPlan", "load_studies", "native_bf16"]
+__all__ = ["StudyTensors", "Trainer", "TrainingPlan", "native_bf16"]
 
 _log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=\.)\s+")
@@ -103,69 +96,6 @@ def native_bf16() -> bool:
         return False
 
 
-def _read_manifest(path: Path) -> list[dict[str, str]]:
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read manifest ({exc.strerror})") from None
-    required = {"study_id", "path", "findings", "impression", *FINDINGS}
-    if not rows:
-        raise ManifestError(f"{path}: manifest has no rows")
-    missing = required - set(rows[0])
-    if missing:
-        raise ManifestError(f"{path}: manifest lacks columns {sorted(missing)}")
-    for i, row in enumerate(rows, start=2):
-        for f in FINDINGS:
-            if row[f] not in ("0", "1"):
-                raise ManifestError(f"{path}: line {i}: column {f} must be 0 or 1")
-    return rows
-
-
-def load_studies(manifest: Path, config: ClinicalMMConfig, cache_dir: Path | None = None,
-                 progress: bool = True) -> StudyTensors:
-    """Read, de-identify and preprocess the studies of ``manifest`` (cached by manifest hash)."""
-    rows = _read_manifest(manifest)
-    digest = hashlib.sha256(manifest.read_bytes() + str(config.vision.image_size).encode()).hexdigest()[:16]
-    cache = cache_dir / f"studies-{digest}.pt" if cache_dir else None
-    if cache is not None and cache.is_file():
-        data: StudyTensors = torch.load(cache, weights_only=False)
-        return data
-    pre = ChestXrayPreprocessor(config.vision.image_size)
-    deid = DicomDeidentifier(PseudonymKey(hashlib.sha256(b"training-ephemeral" + digest.encode()).digest(),
-                                          ephemeral=True))
-    labeler = ReportLabeler()
-    lateral_flags = config.heads.lateral_flags
-    images, labels, lateral, reports, qtexts, ids = [], [], [], [], [], []
-    for row in tqdm(rows, desc=f"read {manifest.parent.name}", unit="study", disable=not progress):
-        file = manifest.parent / row["path"]
-        try:
-            ds = pydicom.dcmread(file)
-        except (OSError, pydicom.errors.InvalidDicomError):
-            raise InputError(f"{file}: not a readable DICOM file") from None
-        study = deid.deidentify_study([ds])
-        images.append(torch.from_numpy(pre(study.instances[0])).to(torch.float16))
-        y = [int(row[f]) for f in FINDINGS]
-        labels.append(y)
-        text = f"{row['findings']} {row['impression']}"
-        sides = labeler.sides(text)
-        lat = []
-        for name in lateral_flags:
-            present = int(row[name]) == 1
-            for side in ("right", "left"):
-                lat.append(float(side in sides[name]) if (not present or sides[name]) else -1.0)
-        lateral.append(lat)
-        reports.append(format_report(row["findings"], row["impression"]))
-        qtexts.append(f"{row['impression']} {row['findings']}")
-        ids.append(row["study_id"])
-    data = StudyTensors(torch.stack(images), torch.tensor(labels, dtype=torch.float32),
-                        torch.tensor(lateral, dtype=torch.float32), reports, qtexts, ids)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(data, cache)
-    return data
-
-
 def _batches(n: int, size: int, gen: torch.Generator, shuffle: bool = True) -> Iterator[torch.Tensor]:
     order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
     for i in range(0, n, size):
@@ -199,15 +129,18 @@ class Trainer:
         Stage schedule.
     work_dir
         Caches and resumable state.
+    draft_reader
+        Reads which findings a generated draft states as present (validation draft F1).
     seed
         Seed of model initialisation, batching and augmentation.
     """
 
-    def __init__(self, config: ClinicalMMConfig, plan: TrainingPlan, work_dir: Path, seed: int = 0,
-                 progress: bool = True, log: Callable[[str], None] | None = None) -> None:
+    def __init__(self, config: ClinicalMMConfig, plan: TrainingPlan, work_dir: Path, draft_reader: DraftReader,
+                 seed: int = 0, progress: bool = True, log: Callable[[str], None] | None = None) -> None:
         if plan.bf16 is None:
             plan = replace(plan, bf16=native_bf16())
         self.config, self.plan, self.work_dir, self.seed = config, plan, work_dir, seed
+        self.draft_reader = draft_reader
         self.progress = progress
         self.log = log or (lambda msg: _log.info("%s", msg))
         self.state_dir = work_dir / "state"
@@ -407,7 +340,6 @@ class Trainer:
                               "sensitivity": round(sens, 4), "specificity": round(spec, 4),
                               "prevalence": round(float(t.mean()), 4)}
         # drafts: stated-as-present F1 against the labels
-        labeler = ReportLabeler()
         n_gen = min(self.plan.val_generate, len(val))
         stated = np.zeros((n_gen, len(FINDINGS)))
         for i in range(0, n_gen, 32):
@@ -415,7 +347,7 @@ class Trainer:
                 out = model.generate(q[i : min(n_gen, i + 32)])
             for r, ids in enumerate(out.tolist()):
                 findings, impression = split_report(tokenizer.decode(ids))
-                s = labeler.stated_present(f"{findings} {impression}")
+                s = self.draft_reader.stated_present(f"{findings} {impression}")
                 stated[i + r] = [s[f] for f in FINDINGS]
         draft_f1 = {name: round(f1_score(y[:n_gen, j], stated[:, j]), 4) for j, name in enumerate(FINDINGS)}
         metrics = {

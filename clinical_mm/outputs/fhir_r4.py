@@ -43,6 +43,20 @@ _STATUSES = {"DiagnosticReport": {"registered", "partial", "preliminary", "final
                                      "unknown", "not-taken"},
              "FamilyMemberHistory": {"partial", "completed", "entered-in-error", "health-unknown"}}
 
+# frequency code of the extraction attributes -> FHIR Timing.repeat (frequency per period periodUnit)
+_FREQUENCY_TIMING: dict[str, dict[str, object]] = {
+    "DAILY": {"frequency": 1, "period": 1, "periodUnit": "d"},
+    "BID": {"frequency": 2, "period": 1, "periodUnit": "d"},
+    "TID": {"frequency": 3, "period": 1, "periodUnit": "d"},
+    "QID": {"frequency": 4, "period": 1, "periodUnit": "d"},
+    "QHS": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["HS"]},
+    "QAM": {"frequency": 1, "period": 1, "periodUnit": "d", "when": ["MORN"]},
+    "QOD": {"frequency": 1, "period": 2, "periodUnit": "d"},
+    "WEEKLY": {"frequency": 1, "period": 1, "periodUnit": "wk"},
+    "MONTHLY": {"frequency": 1, "period": 1, "periodUnit": "mo"},
+    "ONCE": {"count": 1},
+}
+
 
 def _check_status(resource: dict[str, Any]) -> None:
     allowed = _STATUSES.get(resource["resourceType"])
@@ -308,14 +322,12 @@ def _concept(entity: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dosage(entity: dict[str, Any]) -> dict[str, Any]:
-    from clinical_mm.extraction.attributes import FREQUENCY_TIMING
-
     parts = [entity.get(k) for k in ("dose", "route", "frequency", "duration")]
     dosage: dict[str, Any] = {"text": " ".join(str(p) for p in parts if p) or entity["text"]}
     frequency = entity.get("frequency")
     repeat: dict[str, Any] | None = None
-    if frequency in FREQUENCY_TIMING:
-        repeat = dict(FREQUENCY_TIMING[frequency])
+    if frequency in _FREQUENCY_TIMING:
+        repeat = dict(_FREQUENCY_TIMING[frequency])
     elif isinstance(frequency, str) and frequency.startswith("Q") and frequency.endswith("H"):
         hours = frequency[1:-1].split("-")
         repeat = {"frequency": 1, "period": float(hours[0]), "periodUnit": "h"}
@@ -364,100 +376,140 @@ def extraction_bundle(document_id: str, text_sha256: str, entities: list[dict[st
     and its assertion; the subject is the source document's patient, by display only (the text is
     de-identified)."""
     issued_s = (issued or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
-    meta = {"security": [_AI_LABEL]}
-    subject = {"type": "Patient", "display": f"patient of source document {document_id}"}
-    source = {"identifier": {"system": "urn:clinical-mm:source-sha256", "value": text_sha256},
-              "display": f"source document {document_id}"}
     device_id = _uuid("extractor", tool)
+    about = _Extracted(subject={"type": "Patient", "display": f"patient of source document {document_id}"},
+                       issued=issued_s, device_id=device_id)
     entries: list[tuple[str, dict[str, Any], str | None]] = []
     for e in entities:
-        assertion = e["assertion"]
         rid = _uuid("extracted", text_sha256, e["type"], str(e["start"]), str(e["end"]))
-        common: dict[str, Any] = {"meta": meta, "identifier": [{"system": _ID_SYSTEM, "value": rid}],
-                                  "extension": [{"url": _ASSERTION_URL, "valueCode": assertion}]}
-        resource: dict[str, Any] | None = None
-        if assertion == "hypothetical":
-            continue
-        if e["type"] == "problem" and assertion == "family":
-            resource = {"resourceType": "FamilyMemberHistory", **common, "status": "partial",
-                        "patient": subject, "date": issued_s,
-                        "relationship": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
-                                                     "code": "FAMMEMB", "display": "family member"}]},
-                        "condition": [{"code": _concept(e)}]}
-        elif e["type"] == "problem":
-            resource = {"resourceType": "Condition", **common, "subject": subject, "code": _concept(e),
-                        "verificationStatus": {"coding": [{
-                            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                            "code": _CONDITION_VERIFICATION[assertion]}]},
-                        "recordedDate": issued_s}
-            if assertion in _CONDITION_CLINICAL:
-                resource["clinicalStatus"] = {"coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                    "code": _CONDITION_CLINICAL[assertion]}]}
-            if e.get("laterality"):
-                resource["bodySite"] = [{"text": e["laterality"]}]
-        elif e["type"] == "medication" and e.get("section") == "allergies":
-            if assertion in ("absent", "family"):
-                continue  # "no known allergy to penicillin" states no allergy
-            resource = {"resourceType": "AllergyIntolerance", **common, "patient": subject, "recordedDate": issued_s,
-                        "type": "allergy", "category": ["medication"], "code": _concept(e),
-                        "clinicalStatus": {"coding": [{
-                            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
-                            "code": "active"}]},
-                        "verificationStatus": {"coding": [{
-                            "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
-                            "code": "unconfirmed" if assertion == "possible" else "confirmed"}]}}
-        elif e["type"] == "medication" and assertion != "family":
-            resource = {"resourceType": "MedicationStatement", **common, "status": _MEDICATION_STATUS[assertion],
-                        "medicationCodeableConcept": _concept(e), "subject": subject, "dateAsserted": issued_s,
-                        "informationSource": {"reference": f"urn:uuid:{device_id}"}, "dosage": [_dosage(e)]}
-        elif e["type"] in _CATEGORY and "value" in e and assertion != "family":
-            code, display = _CATEGORY[e["type"]]
-            resource = {"resourceType": "Observation", **common, "status": "preliminary",
-                        "category": [{"coding": [{
-                            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                            "code": code, "display": display}]}],
-                        "code": _concept(e) if e.get("code") else {"text": f"size of {e.get('of', e['text'])}"},
-                        "subject": subject, "issued": issued_s, "device": {"reference": f"urn:uuid:{device_id}"}}
-            value, unit = str(e["value"]), e.get("unit")
-            loinc = (e.get("code") or {}).get("code")
-            if unit is None and e["type"] == "vital":
-                unit = _VITAL_UNITS.get(loinc or "")
-            comparator = value[:len(value) - len(value.lstrip("<>="))]  # "<0.01" is below 0.01, not 0.01
-            numbers = value[len(comparator):].replace(" x ", "x").split("x")
-            if loinc == "85354-9" and "/" in value:
-                resource["component"] = [{"code": {"coding": [{"system": "http://loinc.org", "code": c, "display": d}]},
-                                          "valueQuantity": _quantity(v, unit or "mmHg")}
-                                         for (c, d), v in zip(_BP_PARTS, value.split("/", 1), strict=True)]
-            elif all(n.replace(".", "", 1).isdigit() for n in numbers) and len(numbers) == 1:
-                resource["valueQuantity"] = _quantity(numbers[0], unit)
-                if comparator:
-                    resource["valueQuantity"]["comparator"] = comparator
-            elif "-" in value and all(p.replace(".", "", 1).isdigit() for p in value.split("-", 1)):
-                low, high = value.split("-", 1)
-                resource["valueRange"] = {"low": _quantity(low, unit), "high": _quantity(high, unit)}
-            else:
-                resource["valueString"] = f"{value} {unit}" if unit else value
-            if e.get("laterality"):
-                resource["bodySite"] = {"text": e["laterality"]}
+        resource = _entity_resource(e, rid, about)
         if resource is not None:
             entries.append((rid, resource, f"identifier={_ID_SYSTEM}|{rid}"))
+    device, provenance_id, provenance = _extraction_device_and_provenance(document_id, text_sha256, tool, about,
+                                                                          [rid for rid, _, _ in entries])
+    return _transaction([(device_id, device, f"identifier=urn:clinical-mm:extractor|{tool}"), *entries,
+                         (provenance_id, provenance, f"_tag={_PROVENANCE_TAG}|{provenance_id}")])
+
+
+@dataclass(frozen=True)
+class _Extracted:
+    """What every resource of one extraction bundle shares: the subject, the time, the extractor device."""
+
+    subject: dict[str, Any]
+    issued: str
+    device_id: str
+
+
+def _entity_resource(e: dict[str, Any], rid: str, about: _Extracted) -> dict[str, Any] | None:
+    """The R4 resource stating one extracted entity, or None where it states no fact."""
+    assertion = e["assertion"]
+    common: dict[str, Any] = {"meta": {"security": [_AI_LABEL]}, "identifier": [{"system": _ID_SYSTEM, "value": rid}],
+                              "extension": [{"url": _ASSERTION_URL, "valueCode": assertion}]}
+    if assertion == "hypothetical":
+        return None
+    if e["type"] == "problem" and assertion == "family":
+        return {"resourceType": "FamilyMemberHistory", **common, "status": "partial",
+                "patient": about.subject, "date": about.issued,
+                "relationship": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                                             "code": "FAMMEMB", "display": "family member"}]},
+                "condition": [{"code": _concept(e)}]}
+    if e["type"] == "problem":
+        return _condition(e, common, about)
+    if e["type"] == "medication" and e.get("section") == "allergies":
+        return None if assertion in ("absent", "family") else _allergy(e, common, about)
+    if e["type"] == "medication" and assertion != "family":
+        return {"resourceType": "MedicationStatement", **common, "status": _MEDICATION_STATUS[assertion],
+                "medicationCodeableConcept": _concept(e), "subject": about.subject, "dateAsserted": about.issued,
+                "informationSource": {"reference": f"urn:uuid:{about.device_id}"}, "dosage": [_dosage(e)]}
+    if e["type"] in _CATEGORY and "value" in e and assertion != "family":
+        return _observation(e, common, about)
+    return None
+
+
+def _condition(e: dict[str, Any], common: dict[str, Any], about: _Extracted) -> dict[str, Any]:
+    """A problem about the patient: verificationStatus from the assertion (refuted when absent, unconfirmed
+    when possible)."""
+    assertion = e["assertion"]
+    resource = {"resourceType": "Condition", **common, "subject": about.subject, "code": _concept(e),
+                "verificationStatus": {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                    "code": _CONDITION_VERIFICATION[assertion]}]},
+                "recordedDate": about.issued}
+    if assertion in _CONDITION_CLINICAL:
+        resource["clinicalStatus"] = {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+            "code": _CONDITION_CLINICAL[assertion]}]}
+    if e.get("laterality"):
+        resource["bodySite"] = [{"text": e["laterality"]}]
+    return resource
+
+
+def _allergy(e: dict[str, Any], common: dict[str, Any], about: _Extracted) -> dict[str, Any]:
+    """A drug of an allergies section ("no known allergy to penicillin" states none and makes no resource)."""
+    return {"resourceType": "AllergyIntolerance", **common, "patient": about.subject, "recordedDate": about.issued,
+            "type": "allergy", "category": ["medication"], "code": _concept(e),
+            "clinicalStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                "code": "active"}]},
+            "verificationStatus": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                "code": "unconfirmed" if e["assertion"] == "possible" else "confirmed"}]}}
+
+
+def _observation(e: dict[str, Any], common: dict[str, Any], about: _Extracted) -> dict[str, Any]:
+    """A lab, vital sign or measurement with its value: a quantity, a range, blood pressure components or a
+    string."""
+    code, display = _CATEGORY[e["type"]]
+    resource: dict[str, Any] = {
+        "resourceType": "Observation", **common, "status": "preliminary",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                  "code": code, "display": display}]}],
+        "code": _concept(e) if e.get("code") else {"text": f"size of {e.get('of', e['text'])}"},
+        "subject": about.subject, "issued": about.issued, "device": {"reference": f"urn:uuid:{about.device_id}"}}
+    value, unit = str(e["value"]), e.get("unit")
+    loinc = (e.get("code") or {}).get("code")
+    if unit is None and e["type"] == "vital":
+        unit = _VITAL_UNITS.get(loinc or "")
+    comparator = value[:len(value) - len(value.lstrip("<>="))]  # "<0.01" is below 0.01, not 0.01
+    numbers = value[len(comparator):].replace(" x ", "x").split("x")
+    if loinc == "85354-9" and "/" in value:
+        resource["component"] = [{"code": {"coding": [{"system": "http://loinc.org", "code": c, "display": d}]},
+                                  "valueQuantity": _quantity(v, unit or "mmHg")}
+                                 for (c, d), v in zip(_BP_PARTS, value.split("/", 1), strict=True)]
+    elif all(n.replace(".", "", 1).isdigit() for n in numbers) and len(numbers) == 1:
+        resource["valueQuantity"] = _quantity(numbers[0], unit)
+        if comparator:
+            resource["valueQuantity"]["comparator"] = comparator
+    elif "-" in value and all(p.replace(".", "", 1).isdigit() for p in value.split("-", 1)):
+        low, high = value.split("-", 1)
+        resource["valueRange"] = {"low": _quantity(low, unit), "high": _quantity(high, unit)}
+    else:
+        resource["valueString"] = f"{value} {unit}" if unit else value
+    if e.get("laterality"):
+        resource["bodySite"] = {"text": e["laterality"]}
+    return resource
+
+
+def _extraction_device_and_provenance(document_id: str, text_sha256: str, tool: str, about: _Extracted,
+                                      targets: list[str]) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """The extractor as a Device, and the Provenance naming it and the source document (by hash)."""
     device: dict[str, Any] = {"resourceType": "Device", "status": "active",
                               "deviceName": [{"name": tool, "type": "model-name"}],
                               "identifier": [{"system": "urn:clinical-mm:extractor", "value": tool}],
                               "note": [{"text": "clinical-mm structured extraction (rules and vocabulary); "
                                                 "machine-extracted facts need clinical review"}]}
+    source = {"identifier": {"system": "urn:clinical-mm:source-sha256", "value": text_sha256},
+              "display": f"source document {document_id}"}
     provenance_id = _uuid("extraction-provenance", text_sha256, tool)
     provenance: dict[str, Any] = {
         "resourceType": "Provenance", "meta": {"tag": [{"system": _PROVENANCE_TAG, "code": provenance_id}]},
-        "target": [{"reference": f"urn:uuid:{rid}"} for rid, _, _ in entries] or [{"reference": f"urn:uuid:{device_id}"}],
-        "recorded": issued_s,
+        "target": [{"reference": f"urn:uuid:{rid}"} for rid in targets] or [{"reference": f"urn:uuid:{about.device_id}"}],
+        "recorded": about.issued,
         "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
                                  "code": "CREATE", "display": "create"}]},
         "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
                                         "code": "assembler", "display": "Assembler"}]},
-                   "who": {"reference": f"urn:uuid:{device_id}", "display": tool}}],
+                   "who": {"reference": f"urn:uuid:{about.device_id}", "display": tool}}],
         "entity": [{"role": "source", "what": source}],
     }
-    return _transaction([(device_id, device, f"identifier=urn:clinical-mm:extractor|{tool}"), *entries,
-                         (provenance_id, provenance, f"_tag={_PROVENANCE_TAG}|{provenance_id}")])
+    return device, provenance_id, provenance

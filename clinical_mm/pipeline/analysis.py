@@ -1,4 +1,4 @@
-"""The pipeline: the only place that composes stages.
+"""Study analysis, composed of the stages.
 
 read (connectors) -> scope check -> de-identify (deid) -> preprocess, encode, generate (model)
 -> FHIR Bundle (outputs) -> audit record (audit), per study. A study that cannot be analysed is refused
@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
+from clinical_mm.connectors.base import StudySource
 from clinical_mm.connectors.file_source import FileStudySource, SourceStudy
 from clinical_mm.core.errors import ClinicalMMError, DeidentificationError, InputError, OutputError
 from clinical_mm.core.types import StudyResult
-from clinical_mm.deid import DicomDeidentifier
+from clinical_mm.deid.base import Deidentifier
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
-from clinical_mm.model.report_generator import ReportGenerator
+from clinical_mm.model.base import ReportGenerator
 from clinical_mm.model.study_scope import ChestRadiographScope
 from clinical_mm.outputs.fhir_r4 import ReportBundleBuilder
 
@@ -41,7 +42,7 @@ class AnalysisPipeline:
     Parameters
     ----------
     generator
-        The model wrapper.
+        The model (ours: :class:`~clinical_mm.model.report_generator.ReportGenerator`).
     deidentifier
         The DICOM de-identifier (holds the pseudonymisation key).
     audit
@@ -50,20 +51,28 @@ class AnalysisPipeline:
         The audit log's actor.
     scope
         The scope check (default: frontal chest radiographs).
+    on_deidentified
+        Told the pseudonymous study UID once a study is de-identified.
+    report_labeler
+        Reads what a draft states of each flag (default: the CheXpert labeler).
+    source
+        Makes the study source of a path given to :meth:`run` (default: files, folders, DICOMDIR).
     """
 
-    def __init__(self, generator: ReportGenerator, deidentifier: DicomDeidentifier, audit: AuditSink, *,
+    def __init__(self, generator: ReportGenerator, deidentifier: Deidentifier, audit: AuditSink, *,
                  actor: str = "clinical-mm", scope: ChestRadiographScope | None = None,
-                 on_deidentified: Callable[[str], None] | None = None) -> None:
-        self.on_deidentified = on_deidentified  # told the pseudonymous study UID once a study is de-identified
+                 on_deidentified: Callable[[str], None] | None = None,
+                 report_labeler: RadiologyReportLabeler | None = None,
+                 source: Callable[[Path], StudySource] = FileStudySource) -> None:
+        self.on_deidentified = on_deidentified
         self.generator = generator
         self.deidentifier = deidentifier
         self.audit = audit
         self.actor = actor
         self.scope = scope or ChestRadiographScope()
-        loaded = generator.loaded
-        self.fhir = ReportBundleBuilder(loaded.model_id, loaded.sha256)
-        self.report_labeler = RadiologyReportLabeler()
+        self.fhir = ReportBundleBuilder(generator.model_id, generator.model_sha256)
+        self.report_labeler = report_labeler or RadiologyReportLabeler()
+        self.source = source
 
     def check_draft(self, findings: str, impression: str, flags: dict[str, float], raised: list[str]
                     ) -> dict[str, object]:
@@ -77,9 +86,9 @@ class AnalysisPipeline:
 
     def _audit(self, *, outcome: str, input_hash: str = "", study: str = "", output_hash: str = "",
                detail: str = "") -> None:
-        loaded = self.generator.loaded
         self.audit.append(AuditRecord(actor=self.actor, action="analyze", outcome=outcome, input_hash=input_hash,
-                                      study=study, model_id=loaded.model_id, model_sha256=loaded.sha256,
+                                      study=study, model_id=self.generator.model_id,
+                                      model_sha256=self.generator.model_sha256,
                                       output_hash=output_hash, detail=detail))
 
     def analyze_study(self, item: SourceStudy, out_dir: Path) -> list[StudyResult]:
@@ -164,7 +173,7 @@ class AnalysisPipeline:
             on_result: Callable[[StudyResult], None] | None = None) -> list[StudyResult]:
         """Analyse every study under ``path``; write ``out_dir/results.jsonl`` (one line per study, as it goes)."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        items = FileStudySource(path).studies()
+        items = self.source(path).studies()
         results = []
         with (out_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
             for item in items:

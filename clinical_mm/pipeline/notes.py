@@ -3,18 +3,32 @@ stay those of the input), then extract, and record one audit entry (counts and h
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
+from clinical_mm.core import __version__
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.extraction.extractor import ClinicalExtractor
 from clinical_mm.extraction.vocabulary import Vocabulary
+from clinical_mm.outputs.fhir_r4 import extraction_bundle
 
-__all__ = ["NoteExtraction"]
+__all__ = ["NoteExtraction", "extraction_document"]
+
+
+def extraction_document(extractor: ClinicalExtractor, ident: str, text: str, targets: list[str],
+                        fmt: str = "json") -> dict[str, object]:
+    """One document's output: ``{"id", "entities", "targets"}`` (``fmt`` json) or its FHIR R4 Bundle
+    (``fmt`` fhir; targets are not facts and are left out)."""
+    if fmt != "fhir":
+        return extractor.document(ident, text, targets)
+    entities = [e.to_dict() for e in extractor.entities(text)]
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return extraction_bundle(ident, digest, entities, f"clinical-mm-extract@{__version__}")
 
 
 class NoteExtraction:
@@ -45,7 +59,7 @@ class NoteExtraction:
                     raise ConfigurationError("de-identifying notes needs a pseudonymisation key")
                 self._deid = TextDeidentifier(self.key)
             texts = [self._deid.mask(t, spans) for t, spans in zip(texts, self._deid.find_many(texts), strict=True)]
-        out = [self.extractor.document(ident, text, wanted, fmt)
+        out = [extraction_document(self.extractor, ident, text, wanted, fmt)
                for (ident, _, wanted), text in zip(items, texts, strict=True)]
         audit.append(AuditRecord(actor, "extract", "ok",
                                  input_hash=sha256_hex("\x00".join(t for _, t, _ in items)),

@@ -5,6 +5,11 @@ when a negation cue precedes it in the same clause ("No pleural effusion or pneu
 when a hedge cue is in its clause ("cannot be excluded", "possible"), otherwise *present*. The labeler
 also reads the laterality of present mentions. It is how drafts are scored against the manifest
 ("stated as present"): a finding counts as stated when at least one mention is present.
+
+Why a second labeler beside :class:`~clinical_mm.extraction.chexpert.RadiologyReportLabeler` (the one the
+pipeline, ``label-report`` and evaluation use): the shipped model was trained and validated with this one
+(laterality targets of its training reports, draft F1 in its manifest), so it is kept, under a name that says
+so, until the model is retrained with the CheXpert labeler.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Literal
 
 from clinical_mm.core.findings import FINDINGS
 
-__all__ = ["FindingMention", "ReportLabeler"]
+__all__ = ["FindingMention", "TrainingReportLabeler"]
 
 Status = Literal["present", "absent", "uncertain", "not_mentioned"]
 
@@ -50,8 +55,8 @@ class FindingMention:
     sides: frozenset[str]
 
 
-class ReportLabeler:
-    """Labels the triage findings in report text."""
+class TrainingReportLabeler:
+    """Labels the triage findings in report text, as the shipped model's training read them."""
 
     def __init__(self) -> None:
         self._patterns = {k: re.compile(rf"\b(?:{v})", re.I) for k, v in _PATTERNS.items()}

@@ -1,0 +1,144 @@
+"""The model's training data and a whole training run, composed of the stages.
+
+Every study of a manifest is read, de-identified (the PHI boundary holds for training too), preprocessed as
+at inference and labelled with the laterality its report states (:class:`TrainingReportLabeler`, the
+reading the shipped model was trained with); :func:`train_model` synthesises the manifests it is not
+given, loads both splits and runs :class:`~clinical_mm.model.training.Trainer`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import torch
+from tqdm import tqdm
+
+from clinical_mm.core.config import PseudonymKey
+from clinical_mm.core.errors import InputError, ManifestError
+from clinical_mm.core.findings import FINDINGS
+from clinical_mm.deid import DicomDeidentifier
+from clinical_mm.extraction.training_report_labeler import TrainingReportLabeler
+from clinical_mm.model.configuration import ClinicalMMConfig
+from clinical_mm.model.preprocessing import ChestXrayPreprocessor
+from clinical_mm.model.tokenizer import format_report
+from clinical_mm.model.training import StudyTensors, Trainer, TrainingPlan
+from clinical_mm.synth.study_synthesizer import StudySynthesizer
+
+__all__ = ["TrainingRun", "load_studies", "read_manifest", "train_model"]
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    """The rows of a training manifest, checked: its columns, and every finding column 0 or 1."""
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read manifest ({exc.strerror})") from None
+    required = {"study_id", "path", "findings", "impression", *FINDINGS}
+    if not rows:
+        raise ManifestError(f"{path}: manifest has no rows")
+    missing = required - set(rows[0])
+    if missing:
+        raise ManifestError(f"{path}: manifest lacks columns {sorted(missing)}")
+    for i, row in enumerate(rows, start=2):
+        for f in FINDINGS:
+            if row[f] not in ("0", "1"):
+                raise ManifestError(f"{path}: line {i}: column {f} must be 0 or 1")
+    return rows
+
+
+def load_studies(manifest: Path, config: ClinicalMMConfig, cache_dir: Path | None = None,
+                 progress: bool = True) -> StudyTensors:
+    """Read, de-identify and preprocess the studies of ``manifest`` (cached by manifest hash)."""
+    rows = read_manifest(manifest)
+    digest = hashlib.sha256(manifest.read_bytes() + str(config.vision.image_size).encode()).hexdigest()[:16]
+    cache = cache_dir / f"studies-{digest}.pt" if cache_dir else None
+    if cache is not None and cache.is_file():
+        data: StudyTensors = torch.load(cache, weights_only=False)
+        return data
+    pre = ChestXrayPreprocessor(config.vision.image_size)
+    deid = DicomDeidentifier(PseudonymKey(hashlib.sha256(b"training-ephemeral" + digest.encode()).digest(),
+                                          ephemeral=True))
+    labeler = TrainingReportLabeler()  # the reading the shipped model was trained with
+    lateral_flags = config.heads.lateral_flags
+    images, labels, lateral, reports, qtexts, ids = [], [], [], [], [], []
+    for row in tqdm(rows, desc=f"read {manifest.parent.name}", unit="study", disable=not progress):
+        file = manifest.parent / row["path"]
+        try:
+            ds = pydicom.dcmread(file)
+        except (OSError, pydicom.errors.InvalidDicomError):
+            raise InputError(f"{file}: not a readable DICOM file") from None
+        study = deid.deidentify_study([ds])
+        images.append(torch.from_numpy(pre(study.instances[0])).to(torch.float16))
+        y = [int(row[f]) for f in FINDINGS]
+        labels.append(y)
+        text = f"{row['findings']} {row['impression']}"
+        sides = labeler.sides(text)
+        lat = []
+        for name in lateral_flags:
+            present = int(row[name]) == 1
+            for side in ("right", "left"):
+                lat.append(float(side in sides[name]) if (not present or sides[name]) else -1.0)
+        lateral.append(lat)
+        reports.append(format_report(row["findings"], row["impression"]))
+        qtexts.append(f"{row['impression']} {row['findings']}")
+        ids.append(row["study_id"])
+    data = StudyTensors(torch.stack(images), torch.tensor(labels, dtype=torch.float32),
+                        torch.tensor(lateral, dtype=torch.float32), reports, qtexts, ids)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(data, cache)
+    return data
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What ``clinical-mm train`` was asked: the manifests (None: synthesise with the seed and count), the
+    work folder (caches, resumable state, synthesised data), the model folder and the schedule."""
+
+    manifest: Path | None
+    val_manifest: Path | None
+    synth_seed: int
+    synth_n: int
+    val_seed: int
+    val_n: int
+    seed: int
+    work: Path
+    out: Path
+    quick: bool
+    progress: bool
+    command: str
+
+
+def synthetic_manifest(work: Path, seed: int, n: int, progress: bool) -> Path:
+    """``work/synth-<seed>/manifest.csv``, synthesised unless it is there already."""
+    manifest = work / f"synth-{seed}" / "manifest.csv"
+    if not manifest.is_file():
+        StudySynthesizer(seed).write(n, manifest.parent, progress=progress)
+    return manifest
+
+
+def train_model(run: TrainingRun, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train the model as ``run`` says and write it to ``run.out``; the model manifest written there."""
+    run.work.mkdir(parents=True, exist_ok=True)
+    manifest = run.manifest or synthetic_manifest(run.work, run.synth_seed, run.synth_n, run.progress)
+    val_manifest = run.val_manifest or synthetic_manifest(run.work, run.val_seed, run.val_n, run.progress)
+    config = ClinicalMMConfig()
+    plan = TrainingPlan.quick() if run.quick else TrainingPlan()
+    train_data = load_studies(manifest, config, run.work / "cache", progress=run.progress)
+    val_data = load_studies(val_manifest, config, run.work / "cache", progress=run.progress)
+    trainer = Trainer(config, plan, run.work, draft_reader=TrainingReportLabeler(), seed=run.seed,
+                      progress=run.progress, log=log)
+    synthetic = manifest.parent.name.startswith("synth-")
+    data_info = {"data": {"train_manifest": str(manifest), "val_manifest": str(val_manifest),
+                          "synthetic": synthetic,
+                          "data_seed": run.synth_seed if synthetic else None,
+                          "val_seed": run.val_seed if val_manifest.parent.name.startswith("synth-") else None},
+                 "training_command": run.command}
+    return trainer.fit(train_data, val_data, run.out, data_info)
