@@ -10,7 +10,18 @@ from typing import Any
 
 from clinical_mm.core.errors import ConfigurationError
 
-__all__ = ["read_annotated"]
+__all__ = ["DATA", "missing_set_hint", "read_annotated"]
+
+#: the annotated sets of the source repository (not in the runtime wheel)
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def missing_set_hint(path: Path) -> str:
+    """What to do when one of the repository's own sets is not there: they ship with the source, not the wheel."""
+    if Path(path).resolve().parent == DATA and not Path(path).exists():
+        return ("; the annotated sets are in the source repository (evaluation/data/), not in the installed "
+                "package: run from a checkout or name a file")
+    return ""
 
 
 def read_annotated(path: Path, parse: Callable[[dict[str, Any]], dict[str, Any]], expected: str
@@ -20,7 +31,7 @@ def read_annotated(path: Path, parse: Callable[[dict[str, Any]], dict[str, Any]]
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read ({exc.strerror})") from None
+        raise ConfigurationError(f"{path}: cannot read ({exc.strerror}){missing_set_hint(path)}") from None
     rows = []
     for n, line in enumerate(lines, start=1):
         if not line.strip():

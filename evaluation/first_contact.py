@@ -3,9 +3,10 @@
 Each blind set was committed before it was scored once; the rules written after it saw it. For a set, this
 script checks out the commit that added it (the rules as they stood when it was first scored) in a temporary
 git worktree, runs that commit's text de-identifier over the set, trains the context tagger
-(:mod:`clinical_mm.deid.context_tagger`) only on the sets written before it, adds what the tagger finds the way
-the de-identifier does (:func:`~clinical_mm.deid.text_deidentifier.with_context`), and prints recall and
-character precision with and without it. The tagger's features read today's word lists and name model.
+(:mod:`clinical_mm.deid.text.context_tagger`) only on the sets written before it, adds what the tagger finds
+the way the de-identifier does (:meth:`~clinical_mm.deid.text.text_deidentifier.TextDeidentifier.with_context`),
+and prints recall and character precision with and without it. The tagger's features read today's word lists
+and name model.
 
     python -m clinical_mm.evaluation.first_contact [--sets phi_notes_blind6,phi_notes_blind7]
 
@@ -22,8 +23,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from clinical_mm.core.config import PseudonymKey
+from clinical_mm.deid.text.text_deidentifier import TextSpan
+from clinical_mm.evaluation.deid_training import TRAINING_SETS, fit, training_rows
 from clinical_mm.evaluation.phi_note_corpus import SHIPPED_NOTES, AnnotatedNote, load_notes
 from clinical_mm.evaluation.text_deid_evaluation import TextDeidScore, score_notes
+from clinical_mm.pipeline.text_deidentification import text_deidentifier
 
 __all__ = ["FIRST_CONTACT", "score_with_tagger"]
 
@@ -33,10 +38,10 @@ FIRST_CONTACT = {
     "phi_notes_blind6": "5a107b1", "phi_notes_blind7": "fa43a27", "phi_notes_blind8": "489683a",
 }
 _REPOSITORY = Path(__file__).resolve().parents[1]
-#: run inside the old commit's worktree: its de-identifier's spans of every note, as JSON
+#: run inside the old commit's worktree (its module paths): its de-identifier's spans of every note, as JSON
 _DUMP = """
 import json, sys
-from clinical_mm.core.config import PseudonymKey
+from clinical_mm.config import PseudonymKey
 from clinical_mm.deid.text_deidentifier import TextDeidentifier
 texts = [json.loads(line)["text"] for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
 spans = TextDeidentifier(PseudonymKey(bytes(32))).find_many(texts)
@@ -47,10 +52,9 @@ json.dump([[[s.start, s.end, s.entity_type, s.score] for s in found] for found i
 def score_with_tagger(notes: list[AnnotatedNote], base: list[list[tuple[int, int, str, float]]],
                       tagger: object) -> TextDeidScore:
     """Score ``base`` (each note's spans) with what ``tagger`` adds to them."""
-    from clinical_mm.deid.text_deidentifier import TextSpan, with_context
-
+    deid = text_deidentifier(PseudonymKey(bytes(32)))
     found = {note.text: [(s.start, s.end, s.entity_type)
-                         for s in with_context(note.text, [TextSpan(*span) for span in spans], tagger)]
+                         for s in deid.with_context(note.text, [TextSpan(*span) for span in spans], tagger)]
              for note, spans in zip(notes, base, strict=True)}
     return score_notes(notes, lambda text: found[text])
 
@@ -71,8 +75,6 @@ def _old_spans(commit: str, notes_path: Path) -> list[list[tuple[int, int, str, 
 
 def main(argv: list[str] | None = None) -> None:
     import torch
-
-    from clinical_mm.deid.context_tagger import TRAINING_SETS, fit, training_rows
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default=",".join(FIRST_CONTACT), help="comma-separated blind sets")

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clinical_mm.core.errors import InputError
+from clinical_mm.evaluation.annotated_jsonl import missing_set_hint
 
 __all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND8_NOTES", "BLIND9_NOTES", "BLIND10_NOTES", "BLIND11_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
 
@@ -834,7 +835,8 @@ def load_notes(path: Path) -> list[AnnotatedNote]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read annotated notes ({exc.__class__.__name__})") from None
+        raise InputError(f"{path}: cannot read annotated notes ({exc.__class__.__name__}){missing_set_hint(path)}"
+                         ) from None
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue

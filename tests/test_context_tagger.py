@@ -11,18 +11,20 @@ from unittest import mock
 import pytest
 from click.testing import CliRunner
 
-import clinical_mm.deid.context_tagger as context_module
+import clinical_mm.deid.text.context_tagger as context_module
 from clinical_mm.cli import cli
 from clinical_mm.core.config import PseudonymKey
-from clinical_mm.deid.context_tagger import ContextTagger, context_tagger, features, tokens
-from clinical_mm.deid.text_deidentifier import TextDeidentifier
+from clinical_mm.deid.text.context_tagger import ContextTagger, context_tagger, features, tokens
+from clinical_mm.deid.text.text_deidentifier import TextDeidentifier
+from clinical_mm.evaluation.deid_training import TRAINING_SETS
+from clinical_mm.pipeline.text_deidentification import text_deidentifier
 
 SHIPPED = Path(__file__).resolve().parents[1] / "clinical_mm" / "data" / "context_tagger.json.gz"
 
 
 @pytest.fixture(scope="module")
 def deid() -> TextDeidentifier:
-    return TextDeidentifier(PseudonymKey(b"\x0d" * 32))
+    return text_deidentifier(PseudonymKey(b"\x0d" * 32))
 
 
 class _NoTagger:
@@ -82,6 +84,7 @@ def test_known_clinical_words_are_not_taken_for_their_context(note: str) -> None
     assert context_tagger().spans(note) == []
 
 
+@pytest.mark.slow
 def test_when_trained_again_then_the_shipped_tagger_is_reproduced_byte_for_byte(tmp_path: Path) -> None:
     out = tmp_path / "tagger.json.gz"
     result = CliRunner().invoke(cli, ["deid", "train-context-model", "--out", str(out)])
@@ -111,14 +114,14 @@ def test_first_contact_scoring_adds_what_the_tagger_finds_to_the_old_spans() -> 
     base = [[(text.index("617"), text.index("617") + 12, "PHONE_NUMBER", 0.9)]]
     assert score_with_tagger([note], base, _NoTagger()).recall() == 0.5  # the old rules' spans alone
     assert score_with_tagger([note], base, context_tagger()).recall() == 1.0
-    assert set(FIRST_CONTACT) <= set(context_module.TRAINING_SETS)
+    assert set(FIRST_CONTACT) <= set(TRAINING_SETS)
 
 
 def test_the_blind_sets_written_after_the_tagger_are_never_trained_on() -> None:
     from clinical_mm.evaluation.phi_note_corpus import BLIND9_NOTES, BLIND10_NOTES, BLIND11_NOTES
 
     for path in (BLIND9_NOTES, BLIND10_NOTES, BLIND11_NOTES):
-        assert path.stem not in context_module.TRAINING_SETS
+        assert path.stem not in TRAINING_SETS
 
 
 def test_deid_text_command_replaces_what_only_the_context_finds(monkeypatch: pytest.MonkeyPatch) -> None:

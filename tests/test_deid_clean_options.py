@@ -21,6 +21,7 @@ from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.deid.confidentiality_profile import Option
 from clinical_mm.deid.pixel_text import PixelTextCleaner
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
+from clinical_mm.pipeline.text_deidentification import allowed_terms
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
 KEY = PseudonymKey(b"\x2c" * 32)
@@ -63,7 +64,7 @@ def _planted(tmp_path: Path) -> pydicom.Dataset:
 def test_when_clean_options_are_on_then_text_is_cleaned_in_place_and_overlays_are_verified(tmp_path: Path) -> None:
     ds = _planted(tmp_path)
     patient = str(ds.PatientID)
-    out, counts = DicomDeidentifier(KEY, CLEAN).deidentify(ds)
+    out, counts = DicomDeidentifier(KEY, CLEAN, allowed_terms=allowed_terms()).deidentify(ds)
     # descriptors: kept, cleaned by the text de-identifier
     assert out.StudyDescription.startswith("CHEST PA") and "PATEL" not in out.StudyDescription
     assert "Portable film" in out.ImageComments and "MRN" in out.ImageComments
@@ -100,7 +101,7 @@ def test_when_clean_options_are_off_then_the_same_attributes_are_removed(tmp_pat
 def test_when_overlay_cannot_be_verified_then_it_is_removed_and_the_file_goes_on(tmp_path: Path) -> None:
     ds = _planted(tmp_path)
     ds[0x60003000].value = b"\x00\x01"  # far too short for 256 x 256 bits
-    out, counts = DicomDeidentifier(KEY, CLEAN).deidentify(ds)
+    out, counts = DicomDeidentifier(KEY, CLEAN, allowed_terms=allowed_terms()).deidentify(ds)
     assert (0x6000, 0x3000) not in out and counts["C:overlay-removed"] == 1
 
 

@@ -12,16 +12,18 @@ from click.testing import CliRunner
 
 from clinical_mm.cli import cli
 from clinical_mm.core.config import PseudonymKey
-from clinical_mm.deid.clinical_recognizers import name_lexicon
-from clinical_mm.deid.name_likeness import DICTIONARY, NameLikeness, name_likeness, ngrams
-from clinical_mm.deid.text_deidentifier import TextDeidentifier
+from clinical_mm.deid.text.lexicons import name_lexicon
+from clinical_mm.deid.text.name_likeness import NameLikeness, name_likeness, ngrams
+from clinical_mm.deid.text.text_deidentifier import TextDeidentifier
+from clinical_mm.evaluation.deid_training import DICTIONARY
+from clinical_mm.pipeline.text_deidentification import text_deidentifier
 
 SHIPPED = Path(__file__).resolve().parents[1] / "clinical_mm" / "data" / "name_likeness.json.gz"
 
 
 @pytest.fixture(scope="module")
 def deid() -> TextDeidentifier:
-    return TextDeidentifier(PseudonymKey(b"\x0c" * 32))
+    return text_deidentifier(PseudonymKey(b"\x0c" * 32))
 
 
 def test_ngrams_mark_the_word_ends_and_ignore_case() -> None:
@@ -84,6 +86,7 @@ def test_when_a_state_code_is_also_a_word_then_a_place_before_it_still_counts(de
         assert any(s.start <= start and start + len(place) <= s.end for s in spans), place
 
 
+@pytest.mark.slow
 def test_when_trained_again_then_the_shipped_model_is_reproduced(tmp_path: Path) -> None:
     if not DICTIONARY.is_file():
         pytest.fail(f"{DICTIONARY} is missing: `make install` installs Debian's wamerican")

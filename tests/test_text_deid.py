@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from clinical_mm.cli import cli
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
-from clinical_mm.deid.text_deidentifier import TextDeidentifier
+from clinical_mm.deid.text.text_deidentifier import TextDeidentifier
+from clinical_mm.pipeline.text_deidentification import text_deidentifier
 
 KEY = PseudonymKey(b"\x0b" * 32)
 
@@ -128,7 +129,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def deid() -> TextDeidentifier:
-    return TextDeidentifier(KEY)
+    return text_deidentifier(KEY)  # the extraction vocabulary's words allowed, as the CLI and the service run it
 
 
 @pytest.mark.parametrize(("note", "phi", "kept"), CASES, ids=[c[1][0] for c in CASES])
@@ -237,13 +238,13 @@ def test_when_no_key_then_text_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_when_text_is_deidentified_then_presidio_came_without_transformers_and_transformers_still_imports() -> None:
     # presidio imports Hugging Face transformers for an engine we do not use (seconds of start-up per process);
-    # clinical_mm.deid._presidio keeps it out of that import only
+    # clinical_mm.deid.text.presidio_loader keeps it out of that import only
     import subprocess
     import sys
 
     code = ("import sys\n"
             "from clinical_mm.core.config import PseudonymKey\n"
-            "from clinical_mm.deid.text_deidentifier import TextDeidentifier\n"
+            "from clinical_mm.deid.text.text_deidentifier import TextDeidentifier\n"
             "spans = TextDeidentifier(PseudonymKey(bytes(32))).find('Seen by Dr. Alvarez.')\n"
             "assert [s.entity_type for s in spans] == ['PERSON'], spans\n"
             "assert 'transformers' not in sys.modules\n"

@@ -15,6 +15,7 @@ CLINICAL_MM_JWT_SECRET           serve: HS256 key of bearer JWTs      none (API 
 CLINICAL_MM_JWT_PUBLIC_KEY_FILE  serve: PEM key of RS256/ES256 JWTs   none
 CLINICAL_MM_JWT_ISSUER           serve: required ``iss`` of JWTs      none (not checked)
 CLINICAL_MM_JWT_AUDIENCE         serve: required ``aud`` of JWTs      ``clinical-mm``
+CLINICAL_MM_RECOGNIZERS          deid: site PHI recognizers (YAML)    none (the shipped recognizers)
 ===============================  ===================================  ================================
 
 Unsafe defaults are refused outside demo mode: without a key nothing runs. Demo mode creates a
@@ -39,7 +40,7 @@ __all__ = ["DEFAULT_MODEL_PATH", "PseudonymKey", "Settings"]
 
 _log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "default"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "weights" / "default"  # clinical_mm/weights/default
 _MIN_KEY_BYTES = 32
 
 
@@ -107,7 +108,10 @@ class Settings(BaseSettings):
     qr_pacs: str | None = Field(None, description="serve: the PACS studies are pulled from by C-FIND/C-MOVE, "
                                 "AET@host:port (instead of DICOMweb)")
     vocabulary: Path | None = Field(None, description="extraction: a vocabulary file (the shipped one's form) "
-                                    "added on top of the shipped vocabulary")
+                                    "added on top of the shipped vocabulary; its words are on every text "
+                                    "de-identifier's allow-list too")
+    recognizers: Path | None = Field(None, description="deid: a YAML file in presidio's recognizer form that adds "
+                                     "PHI recognizers to the text de-identifier's, or removes one (enabled: false)")
 
     @property
     def vault_path(self) -> Path:

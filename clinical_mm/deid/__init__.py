@@ -1,4 +1,5 @@
-"""De-identification: the PS3.15 confidentiality profile on DICOM headers, keyed pseudonyms.
+"""De-identification: the PS3.15 confidentiality profile on DICOM headers, keyed pseudonyms, and clinical free
+text (:mod:`clinical_mm.deid.text`).
 
 Only this package constructs :class:`clinical_mm.core.types.DeidentifiedStudy`.
 """

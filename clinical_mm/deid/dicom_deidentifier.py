@@ -26,6 +26,7 @@ import copy
 import logging
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from pydicom.datadict import dictionary_has_tag, keyword_for_tag, repeater_has_tag
@@ -85,16 +86,24 @@ class DicomDeidentifier:
     remember
         Keep every pseudonym issued with its original for the re-identification vault
         (``self.pseudo.drain()``).
+    allowed_terms
+        Clinical terms the text de-identifier of the clean options never takes for PHI (its
+        ``allowed_terms``: the composition layer passes the extraction vocabulary's words).
+    recognizers
+        The site's PHI recognizer file for that text de-identifier (``CLINICAL_MM_RECOGNIZERS``).
     """
 
     def __init__(self, key: PseudonymKey, options: Iterable[str | Option] = (), *, remember: bool = False,
-                 safe_private: SafePrivateList | None = None, pixels: PixelTextCleaner | None = None) -> None:
+                 safe_private: SafePrivateList | None = None, pixels: PixelTextCleaner | None = None,
+                 allowed_terms: Iterable[str] = (), recognizers: Path | None = None) -> None:
         opts = frozenset(o.value if isinstance(o, Option) else str(o) for o in options)
         self.profile = ConfidentialityProfile(opts)
         self.safe_private = safe_private or SafePrivateList()
         self.pixels = pixels or PixelTextCleaner()
         self.pseudo = Pseudonymizer(key, remember=remember)
         self.key = key
+        self.allowed_terms = frozenset(allowed_terms)
+        self.recognizers = recognizers
         self._text: Any = None  # the text de-identifier, loaded on the first clean action that needs it
 
     @property
@@ -267,9 +276,9 @@ class DicomDeidentifier:
 
     def _text_deidentifier(self) -> Any:
         if self._text is None:
-            from clinical_mm.deid.text_deidentifier import TextDeidentifier
+            from clinical_mm.deid.text.text_deidentifier import TextDeidentifier
 
-            self._text = TextDeidentifier(self.key)
+            self._text = TextDeidentifier(self.key, allowed_terms=self.allowed_terms, recognizers=self.recognizers)
         return self._text
 
     def _clean_value(self, ds: Dataset, tag: int, vr: str, counts: Counter[str], patient: str) -> None:

@@ -9,6 +9,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+__all__ = ["read", "write"]
+
 
 def read(shipped: str, path: Path | None = None) -> dict[str, Any]:
     """The model in ``path``, else the shipped ``clinical_mm/data/<shipped>``."""

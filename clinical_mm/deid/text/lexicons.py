@@ -1,0 +1,152 @@
+"""The word lists the text de-identifier reads: clinical words that are no PHI, words that are never names, a
+name lexicon and a US place gazetteer, and the shape of a name word.
+
+The recognizers, the name-likeness model, the context tagger and their trainers all read the same lists, so
+they live here, in a module that imports nothing else of clinical-mm. The large lists load on first use
+(Faker, the US Census name files and the ``zipcodes`` package) and are kept for the life of the process.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+__all__ = ["ALLOW_LIST", "NAME_WORD", "NOT_NAMES", "PREFIXES", "VOWELS", "common_english", "is_common_word",
+           "name_lexicon", "place_gazetteer", "stop_words", "upper_case_note", "word_given_names"]
+
+#: clinical vocabulary that the models mistake for PHI (frequencies, times of day, units, routes, common drugs)
+ALLOW_LIST: frozenset[str] = frozenset("""
+daily nightly weekly monthly yearly annually bid tid qid qd qhs qam qpm prn q4h q6h q8h q12h q24h qod hs ac pc
+morning evening night noon midnight today tonight yesterday tomorrow now overnight daytime weekend
+mg mcg ml g kg mmhg bpm po iv im sc sq sl pr inh neb gtt tab tabs cap caps kcl nacl med meds rec
+aspirin metoprolol lisinopril atorvastatin metformin insulin heparin warfarin furosemide amlodipine
+albuterol prednisone vancomycin ceftriaxone piperacillin tazobactam acetaminophen ibuprofen morphine
+oxycodone hydromorphone ondansetron pantoprazole omeprazole levothyroxine enoxaparin apixaban
+chest lung lungs heart abdomen pelvis cxr ct mri ekg ecg icu ed er gcs nyha bmi
+md do rn np pa dds phd
+foley picc hickman dobhoff yankauer pleurx swan ganz jackson pratt
+mammo neuro cardio gastro ortho derm psych onc heme tele rehab peds gyn uro pulm endo nephro
+hpi pmh pmhx psh fh fhx sh shx ros cc hx dx tx sx rx a/p
+""".split())
+
+#: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary
+NOT_NAMES: frozenset[str] = frozenset("""
+patient pt pts name names dr doctor md rn np pa do mr mrs ms miss family home bedside visit visited visiting
+called call calls phone number aware updated report reports noted note notes states stated says said plan
+pain alert oriented resting ambulating ambulated discharge discharged admitted admission transfer transferred
+history exam study findings impression comparison technique indication clinical signed dictated read reviewed
+called spoke unable able per via re with at on in to by from for of the and or not no yes is was are be
+ed er icu ccu micu sicu or pacu floor unit ward room bed rounds team service clinic hospital center
+oncoming incoming outgoing covering charge triage
+nursing nurse physician attending resident fellow radiology radiologist cardiology surgery medicine
+cxr ct mri us xr ekg ecg bp hr rr spo2 temp vs gcs nyha dnr dni full code
+ordered requested notified informed aware present absent stable unchanged reviewed consulted
+portable film films view views pa ap lateral upright supine left right bilateral
+north south east west january february march april june july august september october november december
+monday tuesday wednesday thursday friday saturday sunday christmas easter thanksgiving
+senna echo braden morse wells geneva milan duke hunt hess fisher gleason apgar glasgow ranson pugh child
+id
+""".split())
+
+#: word-forming prefixes written with a hyphen ("Pre-op", "Peri-hilar"), never a given name's first part
+PREFIXES: frozenset[str] = frozenset("""pre post peri para hemo hypo hyper anti non sub trans intra inter extra mid
+semi multi micro macro retro infra supra endo exo neuro cardio gastro uro nephro pulmo broncho osteo ortho pseudo
+poly mono tele auto self ante""".split())
+
+#: one name word, as an expression: capitalised or upper case, with inner hyphens or apostrophes (O'Sullivan,
+#: Hae-won)
+NAME_WORD = r"[A-Z][A-Za-z]*(?:['\-][A-Za-z]+)*"
+VOWELS = re.compile(r"[AEIOUYaeiouy]")
+
+
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """spaCy's English stop words (loaded on first use: importing spaCy takes a second or two)."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS)
+
+
+def is_common_word(word: str) -> bool:
+    """A word that should not be taken for a name: spaCy's stop words and common note vocabulary."""
+    w = word.lower().strip(".,:;'\"()")
+    return w in stop_words() or w in NOT_NAMES or w in ALLOW_LIST
+
+
+def upper_case_note(text: str) -> bool:
+    """A note written in UPPER CASE: more than 60% of its letters are capitals."""
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(c.isupper() for c in letters) / len(letters) > 0.6
+
+
+@lru_cache(maxsize=1)
+def common_english() -> frozenset[str]:
+    """About a thousand of the commonest English words (Faker's en_US word list): a word found without context
+    is not taken for a name or a place when it is one of these ("Will", "Reading", "Normal")."""
+    from faker.providers.lorem.en_US import Provider
+
+    return frozenset(w.lower() for w in Provider.word_list)
+
+
+def _census_names(resource: str) -> set[str]:
+    """Names (lower case) from a US Census Bureau 1990 frequency file shipped by the ``names`` package (public
+    domain data: 88,799 surnames, 5,494 given names)."""
+    from importlib.resources import files
+
+    text = files("names").joinpath(resource).read_text(encoding="ascii")
+    return {line.split(None, 1)[0].lower() for line in text.splitlines() if line[:1].isalpha()}
+
+
+@lru_cache(maxsize=1)
+def name_lexicon() -> tuple[frozenset[str], frozenset[str]]:
+    """Given names and surnames (lower case) from Faker's person providers of every locale written in Latin
+    letters and the US Census 1990 name files (about 19,000 and 98,000), less common words."""
+    first, last = _raw_names()
+    common = common_english()
+    return (frozenset(w for w in first if len(w) > 2 and w not in common and not is_common_word(w)),
+            frozenset(w for w in last if len(w) > 2 and w not in common and not is_common_word(w)))
+
+
+@lru_cache(maxsize=1)
+def word_given_names() -> frozenset[str]:
+    """Given names left out of the lexicon for being common words ("Hope", "Grace", "Will", "Mark"): a name
+    only where a context already says a name stands."""
+    first = _raw_names()[0]
+    return frozenset(w for w in first if len(w) > 2 and w not in name_lexicon()[0] and w not in stop_words()
+                     and w not in NOT_NAMES and w not in ALLOW_LIST)
+
+
+@lru_cache(maxsize=1)
+def _raw_names() -> tuple[frozenset[str], frozenset[str]]:
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as people
+
+    first = _census_names("dist.male.first") | _census_names("dist.female.first")
+    last = _census_names("dist.all.last")
+    for module in pkgutil.iter_modules(people.__path__):
+        try:
+            provider = importlib.import_module(f"faker.providers.person.{module.name}").Provider
+        except (ImportError, AttributeError):
+            continue
+        for attr, into in (("first_names", first), ("first_names_male", first), ("first_names_female", first),
+                           ("last_names", last)):
+            values = getattr(provider, attr, None)
+            if isinstance(values, (dict, list, tuple)):
+                into.update(v.lower() for v in values if isinstance(v, str) and v.isascii() and v[:1].isupper())
+    return frozenset(first), frozenset(last)
+
+
+@lru_cache(maxsize=1)
+def place_gazetteer() -> frozenset[str]:
+    """US place names (lower case): every city and acceptable city name of the US ZIP codes in the
+    ``zipcodes`` package (about 26,000), less common words."""
+    import zipcodes
+
+    places: set[str] = set()
+    for row in zipcodes.list_all():  # type: ignore[no-untyped-call]
+        places.add(str(row["city"]).lower())
+        places.update(str(c).lower() for c in row.get("acceptable_cities") or ())
+    common = common_english()
+    return frozenset(p for p in places if p not in common and not all(is_common_word(w) for w in p.split()))

@@ -1,0 +1,223 @@
+"""Identifiers, dates, ages, names, contact details and places in the forms clinical notes write them.
+
+One recognizer over a table of regular expressions (:data:`CLINICAL_PATTERNS`) whose PHI is a capture group,
+so the context that finds it ("MRN:", "Dr.", "wife") stays outside the span. Labels and words such as months
+are matched in any case (UPPER CASE notes); name words are capitalised or upper-case words, and a name found
+through its context is cut before the first common word, so "SON IS AT BEDSIDE" does not become a name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from clinical_mm.deid.text.lexicons import NAME_WORD, is_common_word, name_lexicon, word_given_names
+from clinical_mm.deid.text.name_likeness import name_likeness
+from clinical_mm.deid.text.presidio_loader import NlpArtifacts, RecognizerResult
+from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecognizer
+
+__all__ = ["CLINICAL_PATTERNS", "ClinicalPattern", "ClinicalPatternRecognizer"]
+
+_MONTHS = ("(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
+           "|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+_ORD = "(?i:st|nd|rd|th)"
+_NOT_DOSE = r"(?!\s*(?i:tabs?|tablets?|mg|mcg|ml|caps?|puffs?|units?|strength|of)\b)"
+_W = NAME_WORD
+_NAME = rf"{_W}(?:\s+[A-Z]\.)?(?:\s+{_W}){{0,2}}"
+_CRED = r"(?:MD|M\.D\.|DO|RN|LPN|NP|PA-C|PA|PhD|CNA|APRN|FNP|DNP|PT|OT|RT|MSW|LCSW)"
+_RELATIVES = ("(?:(?:step|grand|great-grand)-?)?(?:daughter|son|mother|father|child|parent)(?:-in-law)?|"
+              "(?:sister|brother)(?:-in-law)?|wife|husband|spouse|partner|mom|dad|niece|nephew|aunt|uncle|cousin|"
+              "friend|neighbor|neighbour|fianc[eé]e?|guardian|HCP|health care proxy|POA|caregiver|roommate|"
+              "significant other|girlfriend|boyfriend|companion|visitor")
+_NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physician|pcp|primary care|referring|"
+                "referring physician|ordering physician|ordering|requesting physician|dictated by|signed by|"
+                "electronically signed by|electronically signed|signed|e-signed|cosigned by|co-signed by|attested by|"
+                "ordering provider|referring provider|read by|reviewed by|radiologist|physician|surgeon|resident|fellow|"
+                "nurse|rn|np|cc|contact|emergency contact|sending md|accepting md|prescriber|preliminary read by|"
+                "final by|seen by|discussed with|paged|called to|reported to|verbal order from|surrogate|proxy|attn|attention|"
+                "communicated to|report from|report given to|handoff to|handoff from|signed out to|md|covering md|"
+                "covering physician|covering provider|on-call|on call|chaplain|operator|assistant|accepting|transcriptionist|"
+                "technologist|sonographer|therapist|pharmacist|interpreter|social worker|case manager|[a-z]+ologist|"
+                "covering|addended by|amended by|copied to|cc'd to|follow up with|follow-up with|f/u with|"
+                "spoke with|spoke w/|spoke to|talked with|talked to|reviewed with|relayed to|cleared by|"
+                "prepared for|sending|sending physician|accepting physician|charge nurse|charge rn|primary rn|"
+                "primary nurse|request of|consultation by|consulted by|received from|sw|social work")
+_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
+           "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
+#: state codes that are also English words or clinical abbreviations
+_WORD_STATES = "OR|IN|ME|OK|HI|ID|PA|MD|MS|LA|DE|OH|CO|MA|AL|ND|MO|NE|SC"
+_OTHER_STATES = "|".join(c for c in _STATES.split("|") if c not in _WORD_STATES.split("|"))
+_STREET_SUFFIX = ("(?i:St|Street|Ave|Avenue|Rd|Road|Blvd|Boulevard|Lane|Ln|Dr|Drive|Way|Ct|Court|Pl|Place|Terrace|Ter|"
+                  "Pkwy|Parkway|Hwy|Highway|Circle|Cir|Sq|Square)")
+_ID = r"[A-Z0-9](?:[A-Z0-9\-]*\d[A-Z0-9\-]*)"
+
+
+@dataclass(frozen=True)
+class ClinicalPattern:
+    """A recognizer row: entity type, expression, the group holding the PHI, score, and whether the group is
+    a name to cut at the first common word."""
+
+    entity: str
+    pattern: str
+    group: int = 1
+    score: float = 0.9
+    name: bool = False
+    #: not PHI when the 16 characters before the match hold this (a pain score "3/10" is not a date)
+    not_after: str = ""
+    #: tried at every position, for a context before the name: a context consumed by an earlier match whose
+    #: name was trimmed away ("called to ONCOMING RN ARJUN STROUD") still introduces the name after it
+    overlap: bool = False
+
+
+CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
+    # identifiers introduced by their label (any case)
+    ClinicalPattern("MRN", rf"(?i:\b(?:MRN|MR#|MR No\.?|Med(?:ical)? Rec(?:ord)?(?: No\.?| #| Number)?|Hospital No\.?|"
+                    rf"Unit No\.?|Chart(?: No\.?| #)?|Patient ID|Pt ID|Patient No\.?|Pt No\.?))\s*[:#]?\s*(?i:no\.?|number)?\s*#?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("ACCESSION", rf"(?i:\b(?:Acc(?:ession)?(?:\.|\s*No\.?|\s*#|\s*Number)?))\s*[:#]?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("ACCOUNT", rf"(?i:\b(?:Acct|Account|Billing|Encounter|Visit|FIN|CSN|HAR)(?:\s*No\.?|\s*#|\s*Number|\s*ID)?)"
+                    rf"\s*[:#]?\s*#?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("HEALTH_PLAN", rf"(?i:\b(?:Member|Subscriber|Policy|Insurance|Insurer|Health ?Plan|Plan|Medicare|"
+                    rf"Medicaid|MBI|HICN|Group|Beneficiary)(?:\s*/\s*health plan)?(?:\s*(?:ID|No\.?|#|Number))*)"
+                    rf"\s*[:#]?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("LICENSE", rf"(?i:\b(?:License|Licence|Lic\.?|DEA|NPI|UPIN|Certificate|Cert\.?|Driver'?s License|DL)"
+                    rf"(?:\s*(?:No\.?|#|Number))?)\s*[:#]?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("DEVICE_ID", rf"(?i:\b(?:Serial|S/N|SN|Device ID|UDI|Lot|Model/Serial|Implant ID|Pump ID)"
+                    rf"(?:\s*(?:No\.?|#|Number))?(?:\s+(?:of|for|on)\s+(?:the\s+)?[a-z]+(?:\s+[a-z]+)?)?)"  # "serial of port"
+                    rf"\s*[:#]?\s*((?i:{_ID}))\b"),
+    ClinicalPattern("US_SSN", r"(?i:\b(?:SSN|SS#|Social Security(?: No\.?| Number| #)?))\s*[:#]?\s*(\d{3}[- ]?\d{2}[- ]?\d{4})\b"),
+    # any other number long enough to identify (six or more digits, optionally with a letter prefix): lab
+    # values and doses are shorter or carry a decimal point or comma
+    ClinicalPattern("ID", r"(?<![\w.,/:\-])([A-Z]{0,4}\d{6,}[A-Z]?)(?![\w.,/:\-]\d)", score=0.6),
+    # dates
+    ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:\d{4}|\d{2}))?)\b" + _NOT_DOSE,
+                    not_after=r"(?i:pain|score|scale|rated|strength|power|grade|murmur|BP|blood pressure)\W*(?:of\s*)?$"),
+    ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])-(?:\d{4}|\d{2}))\b"),
+    ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\.(?:\d{4}|\d{2}))\b"),
+    ClinicalPattern("DATE", rf"\b((?:0?[1-9]|[12]\d|3[01]){_ORD}?[- ](?:{_MONTHS})\.?(?:,?[- ]\d{{2,4}})?)\b"),
+    ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.? (?:0?[1-9]|[12]\d|3[01]){_ORD}?(?:,? \d{{4}})?)\b"),
+    ClinicalPattern("DATE", r"\b((?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01]))\b"),
+    ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.?[ \-/](?:19|20)\d{{2}})\b"),  # "July 2031", "Jul-2031", "Sept. 2031"
+    # ages over 89 (the number only; "90 yo", "aged 95", "age: 101", "92-year-old")
+    ClinicalPattern("AGE", r"\b(9\d|1[0-1]\d)(?=\s*-?\s*(?i:y/?o\b|yo\b|y\.o\.|yrs?\b|years?\b|-year|year-old))"),
+    ClinicalPattern("AGE", r"(?i:\b(?:age|aged|age:))\s*:?\s*(9\d|1[0-1]\d)\b"),
+    # names by their context
+    ClinicalPattern("PERSON", rf"\b(?i:Dr|Doctor|Prof)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True, overlap=True),
+    ClinicalPattern("PERSON", rf"\b(?i:Mr|Mrs|Ms|Miss|Mx|Mister)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True,
+                    overlap=True),
+    ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME}),?\s+{_CRED}\b", name=True),
+    ClinicalPattern("PERSON", rf"\b([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+{_CRED}\b(?!\s+[a-z])", score=0.7, name=True),
+    ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b", score=0.6, name=True),
+    # dictation and transcription initials ("TK/mc", "JRS/ab"): author in capitals, typist in lower case; not a
+    # view or a unit ("AP/lat", "ML/min")
+    ClinicalPattern("PERSON", r"(?<![\w/])((?!(?:AP|PA|LAT|ML|MG|IU|U|PO|IV)/)[A-Z]{2,4}/"
+                    r"(?!(?:min|hr|hrs|day|wk|kg|lat|ml|dl|mg|mcg|mm|cm|mmol|meq|oblique|obl)\b)[a-z]{2,4})(?![\w/])",
+                    score=0.6),
+    # initials after a role word without a colon ("Tech JR.", "SCRIBE: AB" has its label row): not a modality
+    ClinicalPattern("PERSON", r"\b(?i:tech|technologist|sonographer|scribe|transcriptionist|interpreter|charge)\b\.?\s+"
+                    r"(?!(?:CT|MR|MRI|US|XR|IR|NM|PET|RN|RT|DR|CR|DX)\b)([A-Z]{2,3})\b", score=0.7, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:{_RELATIVES})\b(?:\s*[,:(]\s*|\s+)((?:{_NAME}))", score=0.75, name=True,
+                    overlap=True),
+    ClinicalPattern("PERSON", rf"\b({_NAME})\s*\((?i:{_RELATIVES})\)", score=0.75, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:family)\s*\(\s*({_NAME})", score=0.75, name=True),  # "Family (Hualing Holt)"
+    # a possessive before a relative or a service ("Orla's son", "admitted to Kaveh Vukovic's service")
+    ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME})'s\s+(?i:{_RELATIVES}|service|team|clinic|office|patient)\b",
+                    score=0.7, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s*[:#]\s*((?:{_W}(?:\s+{_W})?,\s+)?{_NAME})", score=0.8, name=True,
+                    overlap=True),
+    ClinicalPattern("PERSON", rf"\b(?i:pt|patient)\s+({_W}\s+{_W})(?=\s*[,(])", score=0.7, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:Dear|Sincerely|Regards|Thanks|Thank you)\b,?\s+((?:Dr\.?\s+)?{_NAME})", score=0.7,
+                    name=True),
+    ClinicalPattern("PERSON", rf"\b({_W},\s+{_W}|{_W}\s+{_W}),?\s+(?=\d{{1,3}}\s*-?\s*(?i:yo\b|y/o|y\.o\.|years?\b|yr|year-old|[MF]\b))",
+                    score=0.7, name=True),
+    ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s+((?:[A-Z]\.\s*)?{_NAME})", score=0.6, name=True, overlap=True),
+    ClinicalPattern("PERSON", rf"\b((?:{_W},\s+)?{_NAME})\s*[(,]?\s*\b(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7,
+                    name=True),
+    # an initial and a name ("J. Smith"), not a dotted abbreviation ("P.O.", "B.I.D.")
+    ClinicalPattern("PERSON", rf"(?<![A-Za-z.])([A-Z]\.\s?[A-Z][A-Za-z]+(?:['\-][A-Za-z]+)*(?:\s+{_W})?)", score=0.6,
+                    name=True),
+    # contact details and places
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s])\d{3}[-.\s]\d{4})(?!\d)"
+                    r"(?:\s*(?i:ext|x)\.?\s*\d{1,5})?"),
+    # internal numbers by their label: pager, beeper, extension ("pager 34512", "ext. 4-5231", "x45231")
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?|\bx(?=\d))\s*[:#]?\s*#?\s*"
+                    r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\w+])(\+(?:[2-9]\d{0,2})[\s.\-]?(?:\(?\d{1,4}\)?[\s.\-]?)?\d{2,4}(?:[\s.\-]?\d{2,4}){1,3})(?!\d)"),
+    ClinicalPattern("ADDRESS", rf"\b(\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\s+){{1,3}}{_STREET_SUFFIX}\b\.?"
+                    rf"(?:,?\s+(?i:Apt|Apartment|Unit|Suite|Ste|#)\.?\s*#?\s*\w+)?"
+                    rf"(?:,\s*(?:(?:St|Ste|Mt|Ft)\.\s)?[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?(?=[\s,.;)]|$))?"
+                    rf"(?:,?\s+(?:{_STATES}))?(?:,?\s+\d{{5}}(?:-\d{{4}})?)?)"),
+    # "Salem, OR": a state code that is also a word ("EFFUSION, OR PNEUMOTHORAX") only when no word follows it
+    ClinicalPattern("LOCATION", rf"\b([A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?),\s*(?:(?:{_WORD_STATES})\b(?!\s+[A-Za-z])|"
+                    rf"(?:{_OTHER_STATES})\b)", score=0.7),
+    ClinicalPattern("ZIP", rf"\b(?:{_STATES})\.?,?\s+(\d{{5}}(?:-\d{{4}})?)\b"),
+    ClinicalPattern("ZIP", r"(?i:\b(?:zip|zip code|postal code))\s*[:#]?\s*(\d{5}(?:-\d{4})?)\b"),
+    ClinicalPattern("HOSPITAL", r"\b((?:(?i:St|Saint)\.?\s+)?(?:[A-Z][A-Za-z'\-]+\s+(?:(?:of|the|and)\s+)?){1,4}"
+                    r"(?i:Hospital|Medical Center|Health Center|Health System|Healthcare|Clinic|Infirmary|Nursing Home|"
+                    r"Rehab(?:ilitation)? Center|Hospice|Care Center|Surgical Center|Medical Group|"
+                    r"(?:Kidney|Cancer|Dialysis|Heart|Vascular|Wound|Sleep|Imaging|Eye|Surgery|Transplant|Spine|"
+                    r"Orthopedic|Women's|Children's) Center))\b", score=0.85),
+    ClinicalPattern("WARD", r"(?i:\b(?:Ward|Room|Rm\.?|Bed))\s+([A-Z]?\d{1,4}[A-Z]?)\b", score=0.6),
+)
+
+
+class ClinicalPatternRecognizer(ClinicalRecognizer):
+    """One presidio recognizer for all :data:`CLINICAL_PATTERNS` (PHI in a capture group)."""
+
+    def __init__(self, patterns: tuple[ClinicalPattern, ...] = CLINICAL_PATTERNS) -> None:
+        self.patterns = [(p, re.compile(f"(?=(?:{p.pattern}))" if p.overlap else p.pattern),
+                          re.compile(p.not_after) if p.not_after else None) for p in patterns]
+        super().__init__(supported_entities=sorted({p.entity for p in patterns}), name="ClinicalPatternRecognizer",
+                         supported_language="en")
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        out = []
+        wanted = set(entities) if entities else None
+        # in UPPER CASE a context guesses at the words after it ("PT DENIES", "FATHER DIED"): there a known English
+        # or clinical word that no lexicon holds as a name ends the name too
+        plain = _plain_word if text.upper() == text else None
+        for p, rx, not_after in self.patterns:
+            if wanted is not None and p.entity not in wanted:
+                continue
+            for m in rx.finditer(text):
+                start, end = m.start(p.group), m.end(p.group)
+                if not_after is not None and not_after.search(text[max(0, start - 16):start]):
+                    continue
+                if p.name:
+                    start, end = _trim_name(text, start, end, plain)
+                if end > start:
+                    out.append(RecognizerResult(p.entity, start, end, p.score))
+        return out
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*\.?")
+
+
+def _plain_word(word: str) -> bool:
+    """A known English, clinical or drug word (the name-likeness model's) that is not a lexicon given name
+    (surnames are left out: the census holds "Given", "Kidney", "Cancer")."""
+    w = word.lower().rstrip(".")
+    return w in name_likeness().known and w not in name_lexicon()[0]
+
+
+def _trim_name(text: str, start: int, end: int, plain: Callable[[str], bool] | None = None) -> tuple[int, int]:
+    """A context-found name without its leading common words ("Signed", "Pt") and cut before the next one
+    (or the next word ``plain`` accepts); (start, start) when nothing is left."""
+    first = stop = -1
+    before: re.Match[str] | None = None  # the common word just before the first name word
+    for m in _WORD.finditer(text, start, end):
+        word = m.group(0)
+        initial = len(word) == 2 and word.endswith(".")  # "I. Varga": an initial, not the pronoun
+        if not initial and (is_common_word(word) or len(word.rstrip(".")) == 1 or plain is not None and plain(word)):
+            if first >= 0:
+                break
+            before = m
+            continue
+        if first < 0:
+            first = m.start()
+            # a given name that is also a word, right before the name ("READING RADIOLOGIST: HOPE LLEWELLYN")
+            if before is not None and before.group(0).rstrip(".").lower() in word_given_names() \
+                    and text[before.end():m.start()].strip() == "":
+                first = before.start()
+        stop = m.end()
+    return (first, stop) if first >= 0 else (start, start)

@@ -1,0 +1,58 @@
+"""Cities and towns without an address: US place names where a place may stand."""
+
+from __future__ import annotations
+
+import re
+
+from clinical_mm.deid.text.lexicons import NAME_WORD, place_gazetteer
+from clinical_mm.deid.text.name_likeness import name_likeness
+from clinical_mm.deid.text.presidio_loader import NlpArtifacts, RecognizerResult
+from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecognizer
+
+__all__ = ["PlaceLexiconRecognizer"]
+
+
+class PlaceLexiconRecognizer(ClinicalRecognizer):
+    """Cities and towns without an address: a known US place name after "in", "from", "near", "to", "at",
+    "outside" or "visiting" ("stay with her mother in Leominster", "MOVED FROM REVERE"), right after an
+    institution ("Mid Coast Hospital (Bath)", "Visiting Nurse of Laconia"), or alone in parentheses ("home
+    (Massena)"). Up to three words, the longest known name wins; a single word must not be a common word."""
+
+    _PLACE = re.compile(rf"(?=\b((?i:in|from|near|to|at|outside|visiting))\s+({NAME_WORD}(?:\s+{NAME_WORD}){{0,2}}))")  # overlapping
+    #: a known place that is all a pair of parentheses holds ("brought in slippers from home (Massena)"), unless a
+    #: single word of the word lists ("(Normal)")
+    _IN_PARENTHESES = re.compile(rf"\(\s*({NAME_WORD}(?:\s+{NAME_WORD}){{0,2}})\s*\)")
+    #: a place right after an institution, in parentheses or after a comma ("Mid Coast Hospital (Bath)",
+    #: "SNF (Seacoast Community Hospital), Amherst", "Visiting Nurse of Laconia")
+    _AFTER_INSTITUTION = re.compile(
+        rf"(?i:hospital|center|centre|clinic|infirmary|nursing home|hospice|rehab|snf|visiting nurses?)\)?"
+        rf"(?:\s*\(\s*|,\s*|\s+(?i:of)\s+)({NAME_WORD}(?:\s+{NAME_WORD}){{0,2}})")
+
+    def __init__(self) -> None:
+        self.places = place_gazetteer()
+        self.shape = name_likeness()
+        super().__init__(supported_entities=["LOCATION"], name="PlaceLexiconRecognizer", supported_language="en")
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        upper = text.upper() == text
+        out = []
+        for m in self._PLACE.finditer(text):
+            if upper and m.group(1).lower() == "to":
+                continue  # "TO MONITOR", "TO ADVANCE": in UPPER CASE a verb follows "to" more often than a place
+            out.extend(self._longest_place(m, 2))
+        for m in self._AFTER_INSTITUTION.finditer(text):
+            out.extend(self._longest_place(m, 1))
+        for m in self._IN_PARENTHESES.finditer(text):
+            name = m.group(1)
+            if name.lower() in self.places and not (" " not in name and self.shape.is_known_word(name)):
+                out.append(RecognizerResult("LOCATION", m.start(1), m.end(1), 0.55))
+        return out
+
+    def _longest_place(self, m: re.Match[str], group: int) -> list[RecognizerResult]:
+        """The longest known place the words of ``m.group(group)`` open with (none or one result)."""
+        words = list(re.finditer(r"\S+", m.group(group)))
+        for n in range(len(words), 0, -1):
+            name = " ".join(w.group(0) for w in words[:n])
+            if name.lower() in self.places:
+                return [RecognizerResult("LOCATION", m.start(group), m.start(group) + words[n - 1].end(), 0.6)]
+        return []
