@@ -23,8 +23,8 @@ from clinical_mm.synth.study_synthesizer import SynthStudy
 
 SECRET = "receiver-shared-secret-0123456789"
 
-pytestmark = pytest.mark.skipif(shutil.which("storescu") is None or not orthanc_available(),
-                                reason="dcmtk, Debian orthanc and gcc are installed by make test")
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("storescu") is None or not orthanc_available(),
+                                reason="dcmtk, Debian orthanc and gcc are installed by make test")]
 
 
 def _sop_uids(files: list[Path]) -> set[str]:

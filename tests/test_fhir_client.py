@@ -54,6 +54,7 @@ def _draft(study_uid: str = "2.25.1234") -> dict[str, Any]:
         issued=dt.datetime(2031, 7, 22, tzinfo=dt.UTC))
 
 
+@pytest.mark.integration
 def test_when_an_accession_is_asked_for_then_its_order_study_patient_and_notes_are_read(
         fhir: FhirServer, seeded: dict[str, dict[str, Any]]) -> None:
     with _client(fhir) as client:
@@ -70,6 +71,7 @@ def test_when_an_accession_is_asked_for_then_its_order_study_patient_and_notes_a
         assert "no ServiceRequest" in str(refused.value) and "ACC-NOT-THERE-55" not in str(refused.value)
 
 
+@pytest.mark.integration
 def test_when_a_search_has_many_pages_then_every_page_is_followed(fhir: FhirServer) -> None:
     patient = fhir.create({"resourceType": "Patient", "name": [{"family": "Pager"}]})
     for i in range(23):
@@ -84,6 +86,7 @@ def test_when_a_search_has_many_pages_then_every_page_is_followed(fhir: FhirServ
                 "DocumentReference", {"subject": f"Patient/{patient['id']}", "_count": "5"})
 
 
+@pytest.mark.integration
 def test_when_the_same_results_are_sent_twice_then_the_server_holds_them_once_and_sign_off_makes_them_final(
         fhir: FhirServer, seeded: dict[str, dict[str, Any]]) -> None:
     draft = _draft()
@@ -125,6 +128,7 @@ def test_when_the_same_results_are_sent_twice_then_the_server_holds_them_once_an
     assert final[0]["basedOn"] == report["basedOn"] and final[0]["performer"][0]["display"] == "Dr. Signer"
 
 
+@pytest.mark.integration
 def test_when_the_server_is_down_or_refuses_then_typed_errors_say_so_without_values(
         fhir: FhirServer, tmp_path: Path) -> None:
     down = FhirClient(f"http://127.0.0.1:{free_port()}/fhir/R4", token=TOKEN, retries=2, backoff_s=0.01)
@@ -171,6 +175,7 @@ def test_when_the_server_is_busy_then_the_client_retries_and_an_invalid_answer_i
         client.search("Patient", {"name": "x"})
 
 
+@pytest.mark.integration
 def test_when_a_transaction_is_larger_than_the_server_takes_then_it_goes_in_steps_in_reference_order(
         fhir: FhirServer) -> None:
     draft = _draft("2.25.98765")  # Device, report, 2 observations, Provenance: 5 entries

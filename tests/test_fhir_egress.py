@@ -19,7 +19,8 @@ from support.serve_harness import Service, files_of, storescu, wait_for
 
 from clinical_mm.synth.study_synthesizer import SynthStudy
 
-pytestmark = pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk (storescu) is installed by make test")
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk (storescu) is installed by make test")]
 
 
 @pytest.fixture()

@@ -28,8 +28,8 @@ from clinical_mm.synth.study_synthesizer import SynthStudy
 SECRET = "receiver-shared-secret-0123456789"
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"
 
-pytestmark = pytest.mark.skipif(shutil.which("storescu") is None or not orthanc_available(),
-                                reason="dcmtk, Debian orthanc and gcc are installed by make test")
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("storescu") is None or not orthanc_available(),
+                                reason="dcmtk, Debian orthanc and gcc are installed by make test")]
 
 
 def _fhir_reports(fhir: FhirServer, accession: str) -> list[dict[str, Any]]:

@@ -30,7 +30,8 @@ from clinical_mm.synth.study_synthesizer import SynthStudy
 
 SECRET = "receiver-shared-secret-0123456789"
 
-pytestmark = pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk (storescu) is installed by make test")
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk (storescu) is installed by make test")]
 
 
 @pytest.fixture()

@@ -5,6 +5,7 @@ missing, unknown or expired credential (401) and a credential of another role (4
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import jwt
 import pytest
@@ -18,10 +19,11 @@ from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
-from clinical_mm.pipeline.notes import NoteExtraction
-from clinical_mm.pipeline.preview import StudyPreview
-from clinical_mm.service.app import ServiceContext, create_app
+from clinical_mm.pipeline.note_extraction import NoteExtraction
+from clinical_mm.pipeline.study_preview import StudyPreview
+from clinical_mm.service.app import create_app
 from clinical_mm.service.auth import JwtVerifier
+from clinical_mm.service.service_context import ServiceContext
 from clinical_mm.service.spool import Spool
 from clinical_mm.service.store import ROLES, ServiceStore
 
@@ -30,9 +32,7 @@ SECRET = "openapi-test-secret-of-at-least-32-chars"
 schemathesis.serializer.alias('multipart/related; type="application/dicom"', "application/octet-stream")
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
-    root = tmp_path_factory.mktemp("openapi")
+def _app(root: Path) -> FastAPI:
     key = PseudonymKey(b"\x42" * 32)
     store = ServiceStore(root / "service.sqlite")
     ctx = ServiceContext(store, SQLiteAuditSink(root / "audit.sqlite"), ["127.0.0.1"], root / "results",
@@ -40,6 +40,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
                          JwtVerifier(secret=SECRET, public_key_file=None, issuer=None, audience="clinical-mm"),
                          extraction=NoteExtraction(key))
     return create_app(ctx)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+    return _app(tmp_path_factory.mktemp("openapi"))
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +117,42 @@ def test_when_any_route_but_health_is_called_without_the_right_credential_then_i
             assert client.request(method, url, headers=bearer([role])).status_code not in (401, 403), (method, path)
             checked += 1
     assert checked >= 15
+
+
+def _radiologist() -> dict[str, str]:
+    token = jwt.encode({"sub": "r", "roles": ["radiologist"], "aud": "clinical-mm", "exp": int(time.time()) + 600},
+                       SECRET, algorithm="HS256")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_when_a_result_has_no_draft_check_then_the_study_json_leaves_the_key_out_and_keeps_nulls(
+        tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    store: ServiceStore = app.state.ctx.store
+    result = {"study": "2.25.1", "flags": {"pneumothorax": 0.5}, "thresholds": {"pneumothorax": 0.4},
+              "raised": ["pneumothorax"], "priority": "urgent", "findings": None, "impression": "Pneumothorax.",
+              "fhir": "fhir/2.25.1.json"}
+    for study in ("2.25.1", "2.25.2"):
+        store.add_instance(study + ".1", study, tmp_path / "x.dcm")
+        checked = {"draft_check": {"stated": {"pneumothorax": "positive"}, "disagree": []}} if study == "2.25.2" else {}
+        store.set_state(study, "analyzed", result={**result, "study": study, **checked}, priority="urgent")
+    client = TestClient(app)
+    plain = client.get("/v1/studies/2.25.1", headers=_radiologist()).json()
+    assert list(plain) == ["study_key", "state", "arrived_at", "attempts", "error", "result", "priority", "updated_at",
+                           "instances", "review"]
+    assert plain["result"] == result and plain["error"] is None and plain["review"] is None
+    checked_study = client.get("/v1/studies/2.25.2", headers=_radiologist()).json()
+    assert checked_study["result"]["draft_check"] == {"stated": {"pneumothorax": "positive"}, "disagree": []}
+
+
+def test_when_a_note_is_extracted_then_entity_attributes_are_kept_and_a_missing_target_has_two_keys(
+        tmp_path: Path) -> None:
+    client = TestClient(_app(tmp_path))
+    out = client.post("/v1/notes/extract", headers=_radiologist(), json={
+        "text": "Meds: lisinopril 10 mg PO daily.\nIMPRESSION: No pneumothorax.", "assume_deidentified": True,
+        "targets": ["pneumothorax", "effusion"]}).json()
+    medication = next(e for e in out["entities"] if e["type"] == "medication")
+    assert medication["dose"] == "10 mg" and medication["route"] == "PO"
+    assert list(medication)[:9] == ["type", "text", "start", "end", "code", "concept", "assertion", "section", "cues"]
+    assert out["targets"][1] == {"target": "effusion", "found": False}
+    assert set(out["targets"][0]) == {"target", "found", "start", "end", "assertion", "section", "cues"}

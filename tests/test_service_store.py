@@ -13,7 +13,7 @@ import pytest
 from clinical_mm.service.store import ServiceStore
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceStore]:
     if request.param == "sqlite":
         s = ServiceStore(tmp_path / "service.sqlite")

@@ -21,12 +21,16 @@ __all__ = ["Credential", "JwtVerifier"]
 
 @dataclass(frozen=True)
 class Credential:
+    """A verified token's caller: the audit actor (``jwt:<sub>``), its roles and its display name."""
+
     actor: str
     roles: frozenset[str]
     name: str
 
 
 class JwtVerifier:
+    """Verifies OAuth2 bearer JWTs with a shared secret (HS256) or a PEM public key (RS256, ES256)."""
+
     def __init__(self, *, secret: str | None, public_key_file: Path | None, issuer: str | None, audience: str) -> None:
         if secret and public_key_file:
             raise ConfigurationError("set either CLINICAL_MM_JWT_SECRET or CLINICAL_MM_JWT_PUBLIC_KEY_FILE, not both")

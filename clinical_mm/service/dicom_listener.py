@@ -50,6 +50,7 @@ class DicomListener:
         self._studies: dict[int, set[str]] = {}  # association -> pseudonymous studies it sent
 
     def start(self) -> None:
+        """Start serving in a background thread (``port`` 0: a free port, read back into ``port``)."""
         self.spool.root.mkdir(parents=True, exist_ok=True)
         self._server = self.ae.start_server((self.host, self.port), block=False,
                                             evt_handlers=[(evt.EVT_C_STORE, self._on_store),
@@ -59,6 +60,7 @@ class DicomListener:
             self.port = self._server.server_address[1]
 
     def stop(self) -> None:
+        """Stop serving."""
         if self._server is not None:
             self._server.shutdown()
             self._server = None

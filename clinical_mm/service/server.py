@@ -5,10 +5,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.service.store import ServiceStore
+
+if TYPE_CHECKING:
+    from clinical_mm.deid.vault import PseudonymVault
+    from clinical_mm.service.auth import JwtVerifier
+    from clinical_mm.service.egress import Egress
+    from clinical_mm.service.pull import StudyPuller
+    from clinical_mm.service.spool import Spool
 
 __all__ = ["ServeOptions", "run_server", "service_db_path"]
 
@@ -17,6 +26,8 @@ _log = logging.getLogger(__name__)
 
 @dataclass
 class ServeOptions:
+    """The command line's options of ``serve``: addresses, AE titles, allow-lists, quiet period, model."""
+
     host: str = "127.0.0.1"
     port: int = 8000
     dicom_port: int = 11112
@@ -40,75 +51,45 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     up by the next start."""
     import uvicorn
 
-    from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
-    from clinical_mm.connectors.dicomweb_client import DicomWebClient
-    from clinical_mm.connectors.dimse_client import DicomDestination, DimseClient
-    from clinical_mm.connectors.fhir_client import FhirClient
     from clinical_mm.deid import DicomDeidentifier
     from clinical_mm.deid.pseudonymizer import Pseudonymizer
     from clinical_mm.deid.vault import PseudonymVault
     from clinical_mm.extraction.vocabulary import Vocabulary
-    from clinical_mm.model.report_generator import ReportGenerator
-    from clinical_mm.pipeline.analysis import AnalysisPipeline
-    from clinical_mm.pipeline.notes import NoteExtraction
-    from clinical_mm.pipeline.preview import StudyPreview
-    from clinical_mm.service.app import ServiceContext, create_app
-    from clinical_mm.service.auth import JwtVerifier
+    from clinical_mm.model.report_generator import ClinicalMMReportGenerator
+    from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
+    from clinical_mm.pipeline.note_extraction import NoteExtraction
+    from clinical_mm.pipeline.study_preview import StudyPreview
+    from clinical_mm.service.app import create_app
     from clinical_mm.service.dicom_listener import DicomListener
-    from clinical_mm.service.egress import Egress, FhirEgress, PacsEgress
-    from clinical_mm.service.pull import StudyPuller
+    from clinical_mm.service.service_context import ServiceContext
     from clinical_mm.service.spool import Spool
     from clinical_mm.service.worker import ServiceWorker, WorkerConfig
 
     key = settings.load_key()
     store = ServiceStore(service_db_path(settings))
     audit = SQLiteAuditSink(settings.audit_path)
-    generator = ReportGenerator.from_path(options.model_path or settings.model_path)
+    generator = ClinicalMMReportGenerator.from_path(options.model_path or settings.model_path)
     # a throwaway demo key has no vault (its pseudonyms are not meant to be re-linked), so no egress either
     vault = None if key.ephemeral else PseudonymVault(settings.vault_path, key)
-    egress: list[Egress] = []
-    if (settings.fhir_url or settings.sr_destination) and vault is None:
-        raise ConfigurationError("sending results to FHIR or the PACS needs a pseudonymisation key (not a throwaway "
-                                 "demo key)")
-    if settings.fhir_url and vault is not None:
-        egress.append(FhirEgress(FhirClient(settings.fhir_url, token=settings.fhir_token.get_secret_value()
-                                            if settings.fhir_token else None), vault, store, settings.data_dir / "results"))
-    if settings.sr_destination and vault is not None:
-        egress.append(PacsEgress(DimseClient(DicomDestination.parse(settings.sr_destination),
-                                             calling_ae_title=options.ae_title), vault, store,
-                                 settings.data_dir / "results"))
+    egress = _egress(settings, options, store, vault)
     spool = Spool(settings.data_dir / "spool", store, Pseudonymizer(key))
-    puller = None
-    if settings.dicomweb_url and settings.qr_pacs:
-        raise ConfigurationError("set one pull route: CLINICAL_MM_DICOMWEB_URL (DICOMweb) or CLINICAL_MM_QR_PACS "
-                                 "(C-FIND/C-MOVE), not both")
-    if (settings.dicomweb_url or settings.qr_pacs) and vault is None:
-        raise ConfigurationError("pulling from the PACS needs a pseudonymisation key (not a throwaway demo key)")
-    if settings.dicomweb_url and vault is not None:
-        puller = StudyPuller(DicomWebClient(settings.dicomweb_url, token=settings.dicomweb_token.get_secret_value()
-                                            if settings.dicomweb_token else None), vault, spool)
-    elif settings.qr_pacs and vault is not None:  # the PACS moves studies to our own listener
-        puller = StudyPuller(DimseClient(DicomDestination.parse(settings.qr_pacs), calling_ae_title=options.ae_title),
-                             vault, spool, move_destination=options.ae_title)
-    pipeline = AnalysisPipeline(generator, DicomDeidentifier(key, remember=vault is not None), audit,
-                                actor=settings.actor)
+    puller = _puller(settings, options, spool, vault)
+    deidentifier = DicomDeidentifier(key, remember=vault is not None)
+    pipeline = AnalysisPipeline(generator, deidentifier, audit, actor=settings.actor,
+                                on_deidentified=lambda study_key: store.set_state(study_key, "deidentified"))
     listener = DicomListener(spool, ae_title=options.ae_title, host=options.host, port=options.dicom_port,
                              allowed_aets=options.allowed_aets)
-    worker = ServiceWorker(store, pipeline, settings.data_dir / "results",
-                           config=WorkerConfig(quiet_period_s=options.quiet_period_s,
-                                               base_url=(options.public_url or f"http://{options.host}:{options.port}")
-                                               .rstrip("/")),
-                           callback_hosts=options.callback_hosts, vault=vault, egress=egress,
-                           puller=puller)
+    base_url = (options.public_url or f"http://{options.host}:{options.port}").rstrip("/")
+    worker = ServiceWorker(store, pipeline, settings.data_dir / "results", audit=audit, actor=settings.actor,
+                           model_id=generator.model_id, model_sha256=generator.model_sha256,
+                           config=WorkerConfig(quiet_period_s=options.quiet_period_s, base_url=base_url),
+                           callback_hosts=options.callback_hosts, pseudonymizer=deidentifier.pseudo, vault=vault,
+                           egress=egress, puller=puller)
     preview = StudyPreview(DicomDeidentifier(key))
-    extraction = NoteExtraction(key, Vocabulary.load([settings.vocabulary] if settings.vocabulary else []))
-    verifier = None
-    if settings.jwt_secret is not None or settings.jwt_public_key_file is not None:
-        verifier = JwtVerifier(secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
-                               public_key_file=settings.jwt_public_key_file, issuer=settings.jwt_issuer,
-                               audience=settings.jwt_audience)
+    extraction = NoteExtraction(key, Vocabulary.load([settings.vocabulary] if settings.vocabulary else []),
+                                settings.recognizers)
     app = create_app(ServiceContext(store, audit, options.callback_hosts, settings.data_dir / "results",
-                                    preview.render, spool, verifier, ready=lambda: worker.running,
+                                    preview.render, spool, _jwt_verifier(settings), ready=lambda: worker.running,
                                     on_signed=worker.queue_signed, puller=puller, extraction=extraction))
     listener.start()
     worker.start()
@@ -121,10 +102,72 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
         worker.stop()
         store.close()
         audit.close()
-        if puller is not None:
-            puller.client.close()
-        for sender in egress:
-            if isinstance(sender, FhirEgress):
-                sender.client.close()
-        if vault is not None:
-            vault.close()
+        _close_clients(puller, egress, vault)
+
+
+def _egress(settings: Settings, options: ServeOptions, store: ServiceStore, vault: PseudonymVault | None
+            ) -> list[Egress]:
+    """The hospital systems results go back to (the FHIR server, the PACS), as configured; both need the
+    vault to re-identify results."""
+    from clinical_mm.connectors.dimse_client import DicomDestination, DimseClient
+    from clinical_mm.connectors.fhir_client import FhirClient
+    from clinical_mm.service.egress import FhirEgress, PacsEgress
+
+    egress: list[Egress] = []
+    if (settings.fhir_url or settings.sr_destination) and vault is None:
+        raise ConfigurationError("sending results to FHIR or the PACS needs a pseudonymisation key (not a throwaway "
+                                 "demo key)")
+    if settings.fhir_url and vault is not None:
+        egress.append(FhirEgress(FhirClient(settings.fhir_url, token=settings.fhir_token.get_secret_value()
+                                            if settings.fhir_token else None), vault, store, settings.data_dir / "results"))
+    if settings.sr_destination and vault is not None:
+        egress.append(PacsEgress(DimseClient(DicomDestination.parse(settings.sr_destination),
+                                             calling_ae_title=options.ae_title), vault, store,
+                                 settings.data_dir / "results"))
+    return egress
+
+
+def _puller(settings: Settings, options: ServeOptions, spool: Spool, vault: PseudonymVault | None
+            ) -> StudyPuller | None:
+    """What pulls studies from the PACS: by DICOMweb, or by C-FIND/C-MOVE to our own listener (one of the
+    two, with the vault); None when neither is configured."""
+    from clinical_mm.connectors.dicomweb_client import DicomWebClient
+    from clinical_mm.connectors.dimse_client import DicomDestination, DimseClient
+    from clinical_mm.service.pull import StudyPuller
+
+    if settings.dicomweb_url and settings.qr_pacs:
+        raise ConfigurationError("set one pull route: CLINICAL_MM_DICOMWEB_URL (DICOMweb) or CLINICAL_MM_QR_PACS "
+                                 "(C-FIND/C-MOVE), not both")
+    if (settings.dicomweb_url or settings.qr_pacs) and vault is None:
+        raise ConfigurationError("pulling from the PACS needs a pseudonymisation key (not a throwaway demo key)")
+    if settings.dicomweb_url and vault is not None:
+        return StudyPuller(DicomWebClient(settings.dicomweb_url, token=settings.dicomweb_token.get_secret_value()
+                                          if settings.dicomweb_token else None), vault, spool)
+    if settings.qr_pacs and vault is not None:  # the PACS moves studies to our own listener
+        return StudyPuller(DimseClient(DicomDestination.parse(settings.qr_pacs), calling_ae_title=options.ae_title),
+                           vault, spool, move_destination=options.ae_title)
+    return None
+
+
+def _jwt_verifier(settings: Settings) -> JwtVerifier | None:
+    """The OAuth2 bearer token verifier, when a JWT secret or public key is configured."""
+    from clinical_mm.service.auth import JwtVerifier
+
+    if settings.jwt_secret is None and settings.jwt_public_key_file is None:
+        return None
+    return JwtVerifier(secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
+                       public_key_file=settings.jwt_public_key_file, issuer=settings.jwt_issuer,
+                       audience=settings.jwt_audience)
+
+
+def _close_clients(puller: StudyPuller | None, egress: list[Egress], vault: PseudonymVault | None) -> None:
+    """Close the PACS and FHIR clients and the vault at shutdown."""
+    from clinical_mm.service.egress import FhirEgress
+
+    if puller is not None:
+        puller.client.close()
+    for sender in egress:
+        if isinstance(sender, FhirEgress):
+            sender.client.close()
+    if vault is not None:
+        vault.close()

@@ -19,6 +19,8 @@ __all__ = ["Spool"]
 
 
 class Spool:
+    """Received instances under ``root``, one folder per pseudonymous study, each recorded in ``store``."""
+
     def __init__(self, root: Path, store: ServiceStore, pseudo: Pseudonymizer) -> None:
         self.root = root
         self.store = store

@@ -35,12 +35,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from clinical_mm.audit.audit_record import AuditRecord
+from clinical_mm.audit.audit_record import AuditRecord, AuditSink
 from clinical_mm.connectors.file_source import SourceStudy
 from clinical_mm.core.errors import ClinicalMMError, ConfigurationError
 from clinical_mm.core.findings import PRIORITIES
+from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.vault import PseudonymVault
-from clinical_mm.pipeline.analysis import AnalysisPipeline
+from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
 from clinical_mm.service.egress import Egress
 from clinical_mm.service.pull import StudyPuller
 from clinical_mm.service.store import ServiceStore
@@ -52,6 +53,8 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WorkerConfig:
+    """The worker's periods, retries and backoff, and the API's base URL for callback events."""
+
     quiet_period_s: float = 2.0
     max_attempts: int = 5
     backoff_s: float = 1.0
@@ -85,12 +88,44 @@ def _status(exc: Exception) -> str:
 
 
 class ServiceWorker:
-    """Runs the analysis loop and the delivery loop in two threads until :meth:`stop`."""
+    """Runs the analysis loop and the delivery loop (and the pull loop, with a puller) in threads until
+    :meth:`stop`.
 
-    def __init__(self, store: ServiceStore, pipeline: AnalysisPipeline, results_dir: Path, *,
-                 config: WorkerConfig, callback_hosts: list[str], vault: PseudonymVault | None = None,
-                 egress: list[Egress] | None = None, puller: StudyPuller | None = None) -> None:
-        if egress and (vault is None or not pipeline.deidentifier.pseudo.remember):
+    Parameters
+    ----------
+    store
+        The service database (the queue).
+    pipeline
+        Analyses a claimed study; built with ``on_deidentified`` marking the study ``deidentified`` in the store.
+    results_dir
+        Where the analyses' results and FHIR bundles go.
+    audit
+        Where each callback, egress send and pull is recorded.
+    model_id, model_sha256
+        The model the analyses run, named in each callback event.
+    callback_hosts
+        The hosts a callback may go to.
+    config
+        Periods, retries and backoff (default :class:`WorkerConfig`).
+    actor
+        The audit log's actor.
+    pseudonymizer
+        The de-identifier's pseudonymiser: the pseudonyms it issued for a study are kept in ``vault`` before
+        any result of the study leaves. Egress needs one that remembers them.
+    vault
+        The key vault (None: no re-identification, so no egress).
+    egress
+        The hospital systems results go back to.
+    puller
+        Pulls studies from the PACS (None: no pull loop).
+    """
+
+    def __init__(self, store: ServiceStore, pipeline: AnalysisPipeline, results_dir: Path, *, audit: AuditSink,
+                 model_id: str, model_sha256: str, callback_hosts: list[str], config: WorkerConfig | None = None,
+                 actor: str = "clinical-mm", pseudonymizer: Pseudonymizer | None = None,
+                 vault: PseudonymVault | None = None, egress: list[Egress] | None = None,
+                 puller: StudyPuller | None = None) -> None:
+        if egress and (vault is None or pseudonymizer is None or not pseudonymizer.remember):
             raise ConfigurationError("egress needs the key vault and a de-identifier that remembers pseudonyms")
         self.store = store
         self.vault = vault
@@ -98,14 +133,18 @@ class ServiceWorker:
         self.puller = puller
         self.pipeline = pipeline
         self.results_dir = results_dir
-        self.config = config
+        self.audit = audit
+        self.actor = actor
+        self.model_id, self.model_sha256 = model_id, model_sha256
+        self.pseudonymizer = pseudonymizer
+        self.config = config = config or WorkerConfig()
         self.callback_hosts = callback_hosts
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._client = httpx.Client(timeout=config.callback_timeout_s, follow_redirects=False, trust_env=False)
-        pipeline.on_deidentified = lambda study_key: store.set_state(study_key, "deidentified")
 
     def start(self) -> None:
+        """Recover leases of a killed process, then start the loops."""
         self.store.recover()
         loops: list[tuple[Callable[[], Any], Callable[[Any], None], str]] = [
             (lambda: self.store.claim_study(self.config.quiet_period_s),
@@ -131,6 +170,7 @@ class ServiceWorker:
             handle(item)
 
     def stop(self) -> None:
+        """Stop the loops (each finishes the item in hand) and close the callback client."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
@@ -138,6 +178,7 @@ class ServiceWorker:
 
     @property
     def running(self) -> bool:
+        """Every loop is alive (readiness)."""
         return bool(self._threads) and all(t.is_alive() for t in self._threads)
 
     # ------------------------------------------------------------------ analysis
@@ -146,7 +187,7 @@ class ServiceWorker:
         item = SourceStudy(key=study_key, files=files, sources=[f.name for f in files])
         try:
             results = self.pipeline.analyze_study(item, self.results_dir)
-            issued = self.pipeline.deidentifier.pseudo.drain()
+            issued = self.pseudonymizer.drain() if self.pseudonymizer is not None else []
             if self.vault is not None:  # before any result leaves: egress re-identifies through the vault
                 self.vault.record(issued)
         except ClinicalMMError as exc:  # audit or output failure: transient, try again later
@@ -174,7 +215,6 @@ class ServiceWorker:
         self._settle(study_key)
 
     def _queue_events(self, study_key: str, accession: str, result: dict[str, object], priority: str) -> None:
-        loaded = self.pipeline.generator.loaded
         digest = hashlib.sha256(json.dumps(result, sort_keys=True).encode()).hexdigest()
         for sub in self.store.subscribers():
             if PRIORITIES.index(priority) < PRIORITIES.index(sub["min_priority"]):
@@ -185,7 +225,7 @@ class ServiceWorker:
                 "study": {"id": study_key, "accession": accession},
                 "priority": priority, "flags": result.get("flags", {}), "raised": result.get("raised", []),
                 "report_url": f"{self.config.base_url}/v1/studies/{study_key}",
-                "model": {"id": loaded.model_id, "sha256": loaded.sha256},
+                "model": {"id": self.model_id, "sha256": self.model_sha256},
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
             self.store.enqueue_delivery(event_id, sub["id"], study_key, json.dumps(event, separators=(",", ":")))
@@ -217,6 +257,7 @@ class ServiceWorker:
 
     # ------------------------------------------------------------------ callbacks
     def deliver(self, item: dict[str, str]) -> None:
+        """Deliver one claimed callback or egress send; a failed one is retried later or dead-lettered."""
         body = item["body"].encode()
         event = json.loads(item["body"])
         if item["subscriber_id"].startswith("egress:"):
@@ -267,6 +308,7 @@ class ServiceWorker:
 
     # ------------------------------------------------------------------ pulls
     def pull(self, item: dict[str, Any]) -> None:
+        """Run one claimed pull; a failed one is retried later or failed for good."""
         assert self.puller is not None
         try:
             keys = self.puller.pull(item["kind"], item["pseudonym"])
@@ -285,8 +327,8 @@ class ServiceWorker:
     # ------------------------------------------------------------------ audit
     def _audit(self, action: str, outcome: str, study_key: str, detail: str) -> None:
         """One disclosure or retrieval in the audit log (raises :class:`AuditError` when it cannot be written)."""
-        self.pipeline.audit.append(AuditRecord(actor=self.pipeline.actor, action=action, outcome=outcome,
-                                               study=study_key, detail=detail[:300]))
+        self.audit.append(AuditRecord(actor=self.actor, action=action, outcome=outcome, study=study_key,
+                                      detail=detail[:300]))
 
     def _audit_failure(self, action: str, study_key: str, detail: str) -> None:
         """A failed try in the audit log; an audit log that cannot take it is logged, the try stays failed."""

@@ -1,0 +1,62 @@
+"""Example responses of the HTTP API, for its OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["EXAMPLES", "STUDY", "ok"]
+
+#: a pseudonymous study key
+STUDY = "2.25.181093627262535716218472861139924730015"
+_WORKLIST_ROW = {"study_key": STUDY, "state": "delivered", "arrived_at": 1795000000.0, "attempts": 0, "error": None,
+                 "priority": "urgent", "updated_at": 1795000001.2, "review": None}
+_RESULT = {"study": STUDY, "flags": {"pneumothorax": 0.91, "effusion": 0.08}, "thresholds": {"pneumothorax": 0.42},
+           "raised": ["pneumothorax"], "priority": "urgent", "findings": "Small right apical pneumothorax.",
+           "impression": "Small right pneumothorax.", "fhir": f"fhir/{STUDY}.json"}
+_AUDIT_RECORD = {"id": 7, "timestamp": "2026-11-18T09:20:01.123456+00:00", "actor": "k_1a2b3c4d5e6f",
+                 "action": "http GET /v1/worklist", "input_hash": "", "study": "", "model_id": "", "model_sha256": "",
+                 "output_hash": "", "outcome": "200", "detail": "", "prev_hash": "9f" * 32, "hash": "3c" * 32}
+#: the success example of each operation, by name
+EXAMPLES: dict[str, Any] = {
+    "health": {"status": "ok"},
+    "extraction": {"id": "note", "entities": [
+        {"type": "medication", "text": "lisinopril", "start": 28, "end": 38,
+         "code": {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "29046", "display": "lisinopril"},
+         "concept": "lisinopril", "assertion": "present", "section": "medications", "cues": [], "dose": "10 mg",
+         "route": "PO", "frequency": "DAILY"}],
+        "targets": [{"target": "pneumothorax", "found": True, "start": 66, "end": 78, "assertion": "absent",
+                     "section": "impression", "cues": ["No"]}]},
+    "ready": {"status": "ready"},
+    "report": {"resourceType": "DiagnosticReport", "status": "final", "conclusion": "Small right pneumothorax.",
+               "performer": [{"identifier": {"system": "urn:clinical-mm:reviewer", "value": "k_1a2b3c4d5e6f"},
+                              "display": "Dr. A. Reader"}]},
+    "worklist": [_WORKLIST_ROW],
+    "study": {**_WORKLIST_ROW, "result": _RESULT, "instances": 2},
+    "draft": {"study": STUDY, "findings": _RESULT["findings"], "impression": _RESULT["impression"],
+              "ai_findings": _RESULT["findings"], "ai_impression": _RESULT["impression"], "status": "draft",
+              "flags": _RESULT["flags"], "raised": ["pneumothorax"], "priority": "urgent"},
+    "edited": {"study": STUDY, "status": "edited"},
+    "signed": {"study": STUDY, "status": "signed", "report": {"resourceType": "DiagnosticReport", "status": "final"},
+               "diff": "--- ai-draft\n+++ signed\n"},
+    "rejected": {"study": STUDY, "status": "rejected"},
+    "retried": {"study": STUDY, "state": "received"},
+    "upload": {"stored": 2, "duplicates": 0, "studies": [STUDY], "failed": []},
+    "pull": {"pull_id": "pull_3f0c9d3b6a2e41d7b8c5e9a1", "state": "pending"},
+    "pull_state": {"pull_id": "pull_3f0c9d3b6a2e41d7b8c5e9a1", "kind": "study", "state": "done", "attempts": 1,
+                   "last_status": "1 study retrieved", "studies": [STUDY], "created_at": 1.8e9, "updated_at": 1.8e9},
+    "subscriber": {"id": "sub_3f9a0c1d2e4b"},
+    "subscribers": [{"id": "sub_3f9a0c1d2e4b", "url": "http://127.0.0.1:9000/triage", "min_priority": "urgent",
+                     "created_at": 1795000000.0, "active": 1}],
+    "deliveries": [{"event_id": "evt_5d41402abc4b2a76b9719d911017c592", "subscriber_id": "sub_3f9a0c1d2e4b",
+                    "study_key": STUDY, "state": "delivered", "attempts": 1, "last_status": "204",
+                    "created_at": 1795000002.0, "updated_at": 1795000002.1}],
+    "audit": [_AUDIT_RECORD],
+}
+
+
+def ok(name: str, status: int = 200, errors: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """An operation's documented responses: the example ``name`` for ``status``, and the description of each
+    error status in ``errors``."""
+    out: dict[int | str, dict[str, Any]] = {status: {"content": {"application/json": {"example": EXAMPLES[name]}}}}
+    out.update({code: {"description": text} for code, text in (errors or {}).items()})
+    return out

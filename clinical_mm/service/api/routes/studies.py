@@ -1,0 +1,67 @@
+"""Studies: upload (role pacs), the worklist, a study's state and analysis, its preview image (role
+radiologist)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from clinical_mm.core.errors import DeidentificationError, InputError
+from clinical_mm.service.api.examples import EXAMPLES, ok
+from clinical_mm.service.api.multipart import read_parts, spool_parts
+from clinical_mm.service.deps import ContextDep, Pacs, Radiologist, StoreDep
+from clinical_mm.service.models import FailedPartPublic, StudyPublic, StudySummaryPublic, UploadPublic
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.post("/v1/studies", tags=["ingest"], status_code=200, response_model=UploadPublic, responses={
+    200: {"content": {"application/json": {"example": EXAMPLES["upload"]}}},
+    400: {"description": "malformed multipart body"}, 409: {"description": "no instance stored", "model": UploadPublic},
+    413: {"description": "upload too large"}, 415: {"description": "not multipart"},
+    503: {"description": "cannot store now; retry"}},
+    openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+        "required": ["file"]}}}}})
+async def upload(request: Request, ctx: ContextDep, _: Pacs) -> JSONResponse:
+    """Upload DICOM files (multipart/form-data, one file per part); studies are queued like C-STORE ones."""
+    parts = await read_parts(request)
+    stored, failed = await run_in_threadpool(spool_parts, ctx.spool, parts)  # fsyncs: off the event loop
+    body = UploadPublic(stored=sum(new for _, _, new in stored), duplicates=sum(not new for _, _, new in stored),
+                        studies=sorted({study for _, study, _ in stored}),
+                        failed=[FailedPartPublic(part=i, reason=reason) for i, reason in failed])
+    return JSONResponse(body.model_dump(), status_code=200 if stored else 409)
+
+
+@router.get("/v1/worklist", tags=["review"], response_model=list[StudySummaryPublic], responses=ok("worklist"))
+def worklist(store: StoreDep, _: Radiologist) -> list[StudySummaryPublic]:
+    """Every study, highest priority first, then by arrival; no case is ever hidden."""
+    return [StudySummaryPublic.model_validate(row) for row in store.studies()]
+
+
+@router.get("/v1/studies/{study_id}", tags=["review"], response_model=StudyPublic, response_model_exclude_unset=True,
+            responses=ok("study", errors={404: "no such study"}))
+def get_study(study_id: str, store: StoreDep, _: Radiologist) -> StudyPublic:
+    """A study's state and draft (pseudonymous id, PHI-free findings, impression and flags)."""
+    found = store.study(study_id)
+    if found is None:
+        raise HTTPException(404, "no such study")
+    return StudyPublic.model_validate(found)
+
+
+@router.get("/v1/studies/{study_id}/preview.png", tags=["review"], response_class=Response,
+            responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such study"},
+                       422: {"description": "no image to show"}})
+def preview(study_id: str, ctx: ContextDep, _: Radiologist) -> Response:
+    """The de-identified frontal image (burned-in text redacted), 8-bit PNG, at most 512 pixels a side."""
+    files = ctx.store.files_of(study_id)
+    if not files:
+        raise HTTPException(404, "no such study")
+    try:
+        png = ctx.preview(files)
+    except (InputError, DeidentificationError) as exc:
+        raise HTTPException(422, f"no preview ({exc.__class__.__name__})") from None
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})

@@ -1,0 +1,72 @@
+"""What the HTTP API's routes share: the store, the audit sink and the service's other collaborators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from clinical_mm.audit.audit_record import AuditSink
+from clinical_mm.pipeline.note_extraction import NoteExtraction
+from clinical_mm.service.auth import JwtVerifier
+from clinical_mm.service.pull import StudyPuller
+from clinical_mm.service.spool import Spool
+from clinical_mm.service.store import ServiceStore
+
+__all__ = ["ServiceContext"]
+
+
+def _always_ready() -> bool:
+    return True
+
+
+def _ignore_signed(study_key: str, report: dict[str, Any]) -> None:
+    return None
+
+
+class ServiceContext:
+    """The collaborators of the routes, held by the app (``app.state.ctx``) and given to routes by
+    :data:`clinical_mm.service.deps.ContextDep`.
+
+    Parameters
+    ----------
+    store
+        The service database.
+    audit
+        Where every request is recorded.
+    callback_hosts
+        The hosts a subscriber's callback URL may name.
+    results_dir
+        Where the analyses' FHIR bundles are.
+    preview
+        Renders a study's de-identified preview PNG from its spooled files.
+    spool
+        Where uploaded instances go.
+    jwt
+        Verifies OAuth2 bearer tokens (None: API keys only).
+    ready
+        Readiness of the database, model, DICOM listener and worker.
+    on_signed
+        Queues a signed report for the hospital's FHIR server.
+    puller
+        Pulls from the PACS (None: no pull route configured).
+    extraction
+        De-identifies and extracts notes for ``POST /v1/notes/extract`` (None: not configured).
+    """
+
+    def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str], results_dir: Path,
+                 preview: Callable[[list[Path]], bytes], spool: Spool, jwt: JwtVerifier | None = None,
+                 ready: Callable[[], bool] = _always_ready,
+                 on_signed: Callable[[str, dict[str, Any]], None] = _ignore_signed,
+                 puller: StudyPuller | None = None, extraction: NoteExtraction | None = None) -> None:
+        self.extraction = extraction
+        self.puller = puller
+        self.jwt = jwt
+        self.on_signed = on_signed
+        self.spool = spool
+        self.store = store
+        self.audit = audit
+        self.callback_hosts = callback_hosts
+        self.results_dir = results_dir
+        self.preview = preview
+        self.ready = ready
