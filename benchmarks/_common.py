@@ -10,8 +10,8 @@ from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import DEFAULT_MODEL_PATH, PseudonymKey
 from clinical_mm.core.types import StudyResult
 from clinical_mm.deid import DicomDeidentifier
-from clinical_mm.model.report_generator import ReportGenerator
-from clinical_mm.pipeline.analysis import AnalysisPipeline
+from clinical_mm.model.report_generator import ClinicalMMReportGenerator
+from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
 
@@ -25,7 +25,7 @@ def make_studies(n: int, seed: int, root: Path) -> list[dict[str, str]]:
 
 def run_pipeline(n: int, seed: int, root: Path, model: Path | None = None) -> tuple[list[dict[str, str]], list[StudyResult], AnalysisPipeline]:
     rows = make_studies(n, seed, root)
-    generator = ReportGenerator.from_path(model or DEFAULT_MODEL_PATH)
+    generator = ClinicalMMReportGenerator.from_path(model or DEFAULT_MODEL_PATH)
     sink = SQLiteAuditSink(root / f"audit-{secrets.token_hex(4)}.sqlite")
     pipeline = AnalysisPipeline(generator, DicomDeidentifier(PseudonymKey(secrets.token_bytes(32), ephemeral=True)), sink)
     results = pipeline.run(root / f"synth-{seed}-{n}", root / f"out-{seed}-{n}")

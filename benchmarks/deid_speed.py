@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_studies  # noqa: E402
 
 from clinical_mm.core.config import PseudonymKey  # noqa: E402
-from clinical_mm.pipeline.dicom_batch import BatchSpec, run_batch  # noqa: E402
+from clinical_mm.pipeline.dicom_batch_deidentifier import BatchSpec, run_batch  # noqa: E402
 
 
 def _ours(src: Path, out: Path, key: bytes, workers: int) -> int:

@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 from clinical_mm.core.config import PseudonymKey
-from clinical_mm.deid.text_deidentifier import TextDeidentifier
 from clinical_mm.evaluation.phi_note_corpus import load_notes
 from clinical_mm.evaluation.text_deid_evaluation import score_notes
+from clinical_mm.pipeline.text_deidentification import text_deidentifier
 
 NOTES = Path(__file__).resolve().parents[1] / "evaluation" / "data" / "phi_notes.jsonl"
 
@@ -82,7 +82,7 @@ def main() -> int:
         anonymizer.anonymize(text, results)  # type: ignore[attr-defined]
     presidio_s = time.perf_counter() - t0
 
-    deid = TextDeidentifier(PseudonymKey(secrets.token_bytes(32), ephemeral=True))
+    deid = text_deidentifier(PseudonymKey(secrets.token_bytes(32), ephemeral=True))
     t0 = time.perf_counter()
     deid.find("warm up")
     load_o = time.perf_counter() - t0

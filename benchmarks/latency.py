@@ -23,7 +23,7 @@ from _common import run_pipeline  # noqa: E402
 
 from clinical_mm.core.config import DEFAULT_MODEL_PATH  # noqa: E402
 from clinical_mm.model.checkpoint import load_model  # noqa: E402
-from clinical_mm.pipeline.analysis import STAGES  # noqa: E402
+from clinical_mm.pipeline.analysis_pipeline import STAGES  # noqa: E402
 
 
 def matmul_gflops(n: int = 2048, reps: int = 10) -> float:

@@ -2,7 +2,7 @@
 
 :class:`~clinical_mm.connectors.file_source.FileStudySource` is ours (a file, a folder or a DICOMDIR); a site
 adds another source (an archive export, a cloud bucket) by writing a class with :meth:`StudySource.studies`
-and passing a factory for it to :class:`~clinical_mm.pipeline.analysis.AnalysisPipeline`.
+and passing a factory for it to :class:`~clinical_mm.pipeline.analysis_pipeline.AnalysisPipeline`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Shared fixtures: a small synthetic study set, keys, the shipped model, a PostgreSQL server and a FHIR server
-on loopback; and the ``integration`` marker, given to every test that starts another process or server.
-
-``pytest -m "not slow and not integration"`` runs the fast unit tests; ``make test`` runs everything."""
+on loopback. A test that starts another process or server is marked ``integration``, one that trains a model or
+runs the demo ``slow``: ``pytest -m "not slow and not integration"`` runs the rest; ``make test`` runs all."""
 
 from __future__ import annotations
 
@@ -20,29 +19,6 @@ from support.serve_harness import Receiver, free_port
 
 from clinical_mm.core.config import DEFAULT_MODEL_PATH, PseudonymKey
 from clinical_mm.synth.study_synthesizer import StudySynthesizer, SynthStudy
-
-
-#: what a test (or one of its fixtures) calls to start a server or another process: the service, Orthanc, the
-#: FHIR server, PostgreSQL (postgres_url), dcmtk's storescu
-_STARTERS = {"Service", "Orthanc", "FhirServer", "storescu", "postgres_url", "fhir", "Popen", "run_server"}
-
-
-def _starts_a_process(item: pytest.Item) -> bool:
-    if not isinstance(item, pytest.Function):
-        return False
-    names = set(item.function.__code__.co_names) | set(item.fixturenames)
-    for name in item.fixturenames:
-        for fixturedef in item._fixtureinfo.name2fixturedefs.get(name, ()):
-            code = getattr(fixturedef.func, "__code__", None)
-            if code is not None:  # names it calls, and fixtures it asks for by name (request.getfixturevalue)
-                names |= set(code.co_names) | {c for c in code.co_consts if isinstance(c, str)}
-    return bool(names & _STARTERS)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if _starts_a_process(item):
-            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.extraction.extractor import ClinicalExtractor
 from clinical_mm.extraction.vocabulary import Vocabulary
 from clinical_mm.outputs.fhir_r4 import extraction_bundle, validate_resource
-from clinical_mm.pipeline.notes import extraction_document
+from clinical_mm.pipeline.note_extraction import extraction_document
 
 EXTRACTOR = ClinicalExtractor()
 

@@ -108,6 +108,7 @@ def test_when_pretraining_image_encoder_then_loss_falls(model: ClinicalMMModel) 
     assert last < first * 0.7
 
 
+@pytest.mark.slow
 def test_when_training_stage1_then_each_loss_term_and_total_fall(model: ClinicalMMModel, tokenizer: ReportTokenizer) -> None:
     pixels, labels = _batch(model)
     emb = model.encode_image(pixels).detach()
@@ -131,6 +132,7 @@ def test_when_itg_mask_is_built_then_queries_never_see_text() -> None:
     assert not mask[:, 4].any()  # padding is never attended
 
 
+@pytest.mark.slow
 def test_when_training_lm_then_stage2_then_losses_fall(model: ClinicalMMModel, tokenizer: ReportTokenizer) -> None:
     ids, mask = tokenizer.batch(TEXTS, "bos", model.config.text.max_report_tokens, end=True)
     pre = tokenizer.fixed([split_report(t)[1] for t in TEXTS], model.config.qformer.num_query_tokens)

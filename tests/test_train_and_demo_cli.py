@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from clinical_mm.cli import cli
@@ -13,6 +14,7 @@ from clinical_mm.model.training import native_bf16
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
 
+@pytest.mark.slow
 def test_when_training_quickly_then_model_folder_is_complete_and_rerun_resumes(tmp_path: Path) -> None:
     StudySynthesizer(8).write(10, tmp_path / "train", progress=False, workers=1)
     StudySynthesizer(9).write(6, tmp_path / "val", progress=False, workers=1)
@@ -36,6 +38,7 @@ def test_when_training_quickly_then_model_folder_is_complete_and_rerun_resumes(t
     assert "vision: already done, loaded" in again.output and "stage2: already done, loaded" in again.output
 
 
+@pytest.mark.slow
 def test_when_demo_runs_then_table_shows_analysed_and_refused_studies(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     for var in ("CLINICAL_MM_KEY", "CLINICAL_MM_KEY_FILE", "CLINICAL_MM_DATA_DIR"):
         monkeypatch.delenv(var, raising=False)

@@ -18,10 +18,10 @@ from clinical_mm.model.checkpoint import LoadedModel, load_model
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
 from clinical_mm.model.tokenizer import split_report
 
-__all__ = ["DraftReport", "ReportGenerator"]
+__all__ = ["ClinicalMMReportGenerator", "DraftReport"]
 
 
-class ReportGenerator:
+class ClinicalMMReportGenerator:
     """Runs our model on the frontal image of a de-identified study (a :class:`~clinical_mm.model.base.ReportGenerator`).
 
     Parameters
@@ -46,14 +46,16 @@ class ReportGenerator:
 
     @property
     def model_id(self) -> str:
+        """``name@version`` of the loaded model."""
         return self.loaded.model_id
 
     @property
     def model_sha256(self) -> str:
+        """The sha256 of the loaded model's weights."""
         return self.loaded.sha256
 
     @classmethod
-    def from_path(cls, path: Path) -> ReportGenerator:
+    def from_path(cls, path: Path) -> ClinicalMMReportGenerator:
         return cls(load_model(path))
 
     @torch.inference_mode()

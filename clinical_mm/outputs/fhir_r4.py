@@ -168,31 +168,10 @@ class ReportBundleBuilder:
             "version": [{"value": self.model_id.rpartition("@")[2] or "0"}],
             "note": [{"text": "clinical-mm multimodal model (ViT, Q-Former, causal LM); drafts need radiologist sign-off"}],
         }
-        observations = []
-        for name, prob in flags.items():
-            obs_id = _uuid("flag", key, name)
-            observations.append((obs_id, {
-                "resourceType": "Observation", "status": "preliminary", "meta": meta,
-                "identifier": [{"system": _ID_SYSTEM, "value": f"{obs_id}"}],
-                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                          "code": "imaging", "display": "Imaging"}]}],
-                "code": {"coding": [{"system": _FLAG_SYSTEM, "code": name, "display": FINDING_LABELS.get(name, name)}],
-                         "text": f"AI triage flag: {FINDING_LABELS.get(name, name)}"},
-                "valueQuantity": {"value": round(float(prob), 4), "unit": "probability",
-                                  "system": "http://unitsofmeasure.org", "code": "1"},
-                "interpretation": [{"coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
-                    "code": "POS" if name in raised else "NEG",
-                    "display": "Positive" if name in raised else "Negative"}]}],
-                "component": [{
-                    "code": {"text": "operating threshold"},
-                    "valueQuantity": {"value": round(float(thresholds.get(name, 0.5)), 4), "unit": "probability",
-                                      "system": "http://unitsofmeasure.org", "code": "1"},
-                }],
-                "derivedFrom": [study_ref],
-                "device": {"reference": f"urn:uuid:{device_id}"},
-                "issued": issued_s,
-            }))
+        observations = [(_uuid("flag", key, name),
+                         _flag_observation(name, prob, name in raised, thresholds.get(name, 0.5), meta, study_ref,
+                                           device_id, issued_s, _uuid("flag", key, name)))
+                        for name, prob in flags.items()]
         draft = f"FINDINGS: {findings}\nIMPRESSION: {impression}\n"
         report: dict[str, Any] = {
             "resourceType": "DiagnosticReport", "status": "preliminary", "meta": meta,
@@ -217,22 +196,58 @@ class ReportBundleBuilder:
             report["identifier"].append({"system": "urn:clinical-mm:accession-pseudonym", "value": accession})
         provenance_id = _uuid("provenance", key)
         targets = [{"reference": f"urn:uuid:{report_id}"}] + [{"reference": f"urn:uuid:{o}"} for o, _ in observations]
-        provenance: dict[str, Any] = {
-            # Provenance has no identifier: a tag of its own keys its conditional create (no duplicate on re-delivery)
-            "resourceType": "Provenance", "meta": {"tag": [{"system": _PROVENANCE_TAG, "code": provenance_id}]},
-            "target": targets, "recorded": issued_s,
-            "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                                     "code": "CREATE", "display": "create"}]},
-            "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                                            "code": "author", "display": "Author"}]},
-                       "who": {"reference": f"urn:uuid:{device_id}", "display": self.model_id}}],
-            "entity": [{"role": "source", "what": study_ref}],
-        }
+        provenance = _provenance(provenance_id, targets, issued_s, device_id, self.model_id, ("author", "Author"),
+                                 study_ref)
         entries: list[tuple[str, dict[str, Any], str | None]] = [(device_id, device, f"identifier=urn:clinical-mm:model-sha256|{self.model_sha256}"),
                    (report_id, report, f"identifier={_ID_SYSTEM}|{report_id}")]
         entries += [(oid, obs, f"identifier={_ID_SYSTEM}|{oid}") for oid, obs in observations]
         entries.append((provenance_id, provenance, f"_tag={_PROVENANCE_TAG}|{provenance_id}"))
         return _transaction(entries)
+
+
+def _flag_observation(name: str, prob: float, raised: bool, threshold: float, meta: dict[str, Any],
+                      study_ref: dict[str, Any], device_id: str, issued_s: str, obs_id: str) -> dict[str, Any]:
+    """One triage flag as an Observation: its calibrated probability, operating threshold, positive or not."""
+    label = FINDING_LABELS.get(name, name)
+    return {
+        "resourceType": "Observation", "status": "preliminary", "meta": meta,
+        "identifier": [{"system": _ID_SYSTEM, "value": f"{obs_id}"}],
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                  "code": "imaging", "display": "Imaging"}]}],
+        "code": {"coding": [{"system": _FLAG_SYSTEM, "code": name, "display": label}],
+                 "text": f"AI triage flag: {label}"},
+        "valueQuantity": {"value": round(float(prob), 4), "unit": "probability",
+                          "system": "http://unitsofmeasure.org", "code": "1"},
+        "interpretation": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+            "code": "POS" if raised else "NEG",
+            "display": "Positive" if raised else "Negative"}]}],
+        "component": [{
+            "code": {"text": "operating threshold"},
+            "valueQuantity": {"value": round(float(threshold), 4), "unit": "probability",
+                              "system": "http://unitsofmeasure.org", "code": "1"},
+        }],
+        "derivedFrom": [study_ref],
+        "device": {"reference": f"urn:uuid:{device_id}"},
+        "issued": issued_s,
+    }
+
+
+def _provenance(provenance_id: str, targets: list[dict[str, str]], recorded: str, device_id: str, display: str,
+                agent: tuple[str, str], source: dict[str, Any]) -> dict[str, Any]:
+    """A Provenance: the Device ``device_id`` as ``agent`` (participant type code and display) of ``targets``,
+    ``source`` what they came from. Provenance has no identifier: a tag of its own keys its conditional create
+    (no duplicate on re-delivery)."""
+    return {
+        "resourceType": "Provenance", "meta": {"tag": [{"system": _PROVENANCE_TAG, "code": provenance_id}]},
+        "target": targets, "recorded": recorded,
+        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                                 "code": "CREATE", "display": "create"}]},
+        "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                                        "code": agent[0], "display": agent[1]}]},
+                   "who": {"reference": f"urn:uuid:{device_id}", "display": display}}],
+        "entity": [{"role": "source", "what": source}],
+    }
 
 
 def _transaction(entries: list[tuple[str, dict[str, Any], str | None]]) -> dict[str, Any]:
@@ -501,15 +516,7 @@ def _extraction_device_and_provenance(document_id: str, text_sha256: str, tool: 
     source = {"identifier": {"system": "urn:clinical-mm:source-sha256", "value": text_sha256},
               "display": f"source document {document_id}"}
     provenance_id = _uuid("extraction-provenance", text_sha256, tool)
-    provenance: dict[str, Any] = {
-        "resourceType": "Provenance", "meta": {"tag": [{"system": _PROVENANCE_TAG, "code": provenance_id}]},
-        "target": [{"reference": f"urn:uuid:{rid}"} for rid in targets] or [{"reference": f"urn:uuid:{about.device_id}"}],
-        "recorded": about.issued,
-        "activity": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                                 "code": "CREATE", "display": "create"}]},
-        "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                                        "code": "assembler", "display": "Assembler"}]},
-                   "who": {"reference": f"urn:uuid:{about.device_id}", "display": tool}}],
-        "entity": [{"role": "source", "what": source}],
-    }
+    provenance = _provenance(provenance_id, [{"reference": f"urn:uuid:{rid}"} for rid in targets]
+                             or [{"reference": f"urn:uuid:{about.device_id}"}], about.issued, about.device_id, tool,
+                             ("assembler", "Assembler"), source)
     return device, provenance_id, provenance

@@ -7,6 +7,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
@@ -36,8 +37,10 @@ class NoteExtraction:
     ``assume_deidentified``. One run at a time (the service calls it from several threads; spaCy's pipeline
     and the de-identifier's caches are not shared safely)."""
 
-    def __init__(self, key: PseudonymKey | None, vocabulary: Vocabulary | None = None) -> None:
+    def __init__(self, key: PseudonymKey | None, vocabulary: Vocabulary | None = None,
+                 recognizers: Path | None = None) -> None:
         self.key = key
+        self.recognizers = recognizers  # the site's PHI recognizer file (CLINICAL_MM_RECOGNIZERS)
         self.extractor = ClinicalExtractor(vocabulary=vocabulary)
         self._deid: Any = None
         self._lock = threading.Lock()
@@ -53,11 +56,11 @@ class NoteExtraction:
         texts = [text for _, text, _ in items]
         if not assume_deidentified:
             if self._deid is None:
-                from clinical_mm.deid.text_deidentifier import TextDeidentifier
+                from clinical_mm.pipeline.text_deidentification import text_deidentifier
 
                 if self.key is None:
                     raise ConfigurationError("de-identifying notes needs a pseudonymisation key")
-                self._deid = TextDeidentifier(self.key)
+                self._deid = text_deidentifier(self.key, self.extractor.vocabulary, self.recognizers)
             texts = [self._deid.mask(t, spans) for t, spans in zip(texts, self._deid.find_many(texts), strict=True)]
         out = [extraction_document(self.extractor, ident, text, wanted, fmt)
                for (ident, _, wanted), text in zip(items, texts, strict=True)]

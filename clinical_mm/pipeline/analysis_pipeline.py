@@ -42,7 +42,7 @@ class AnalysisPipeline:
     Parameters
     ----------
     generator
-        The model (ours: :class:`~clinical_mm.model.report_generator.ReportGenerator`).
+        The model (ours: :class:`~clinical_mm.model.report_generator.ClinicalMMReportGenerator`).
     deidentifier
         The DICOM de-identifier (holds the pseudonymisation key).
     audit

@@ -38,6 +38,7 @@ from clinical_mm.deid.dicom_deidentifier import PROFILE_NAME, DicomDeidentifier
 from clinical_mm.deid.pixel_text import KnownTextRegions, PixelTextCleaner
 from clinical_mm.deid.safe_private import SafePrivateList
 from clinical_mm.deid.vault import PseudonymVault
+from clinical_mm.pipeline.text_deidentification import allowed_terms, site_vocabulary
 
 __all__ = ["BatchReport", "BatchSpec", "DicomBatchDeidentifier", "QuarantineEntry", "run_batch"]
 
@@ -76,7 +77,8 @@ def _files(src: Path) -> Iterator[Path]:
 class BatchSpec:
     """Everything a batch process needs to build its own de-identifier, audit sink and vault.
 
-    ``vault`` None: no re-identification vault (a throwaway demo key).
+    ``vault`` None: no re-identification vault (a throwaway demo key). ``vocabulary`` and ``recognizers``: the
+    site's files (``CLINICAL_MM_VOCABULARY``, ``CLINICAL_MM_RECOGNIZERS``) for the clean options' text.
     """
 
     key: PseudonymKey
@@ -86,10 +88,17 @@ class BatchSpec:
     audit: Path = Path("audit.sqlite")
     vault: Path | None = None
     actor: str = "clinical-mm"
+    vocabulary: Path | None = None
+    recognizers: Path | None = None
 
     def deidentifier(self) -> DicomDeidentifier:
+        """The de-identifier of one batch process. The clean options' text de-identifier allows the words of the
+        extraction vocabulary (the shipped one, with the site's ``vocabulary`` file on top) and applies the
+        site's ``recognizers`` file, as every text de-identifier does."""
         return DicomDeidentifier(self.key, self.options, remember=self.vault is not None,
-                                 safe_private=self.safe_private, pixels=PixelTextCleaner(self.regions))
+                                 safe_private=self.safe_private, pixels=PixelTextCleaner(self.regions),
+                                 allowed_terms=allowed_terms(site_vocabulary(self.vocabulary)),
+                                 recognizers=self.recognizers)
 
 
 @dataclass

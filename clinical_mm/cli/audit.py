@@ -1,0 +1,35 @@
+"""``clinical-mm audit``: the audit log's hash chain, checked."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from clinical_mm.cli.scaffold import audit_sink, reported_errors
+from clinical_mm.core.config import Settings
+from clinical_mm.core.errors import AuditChainError
+
+__all__ = ["audit"]
+
+
+@click.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+@click.option("--db", type=click.Path(path_type=Path), help="Audit SQLite file (default: from settings).")
+def audit_verify(db: Path | None) -> None:
+    """Walk the hash chain; exit 1 and name the first broken record if it does not hold."""
+    path = db or Settings().audit_path
+    if not path.is_file():
+        raise click.ClickException(f"{path}: no audit log")
+    with audit_sink(path) as sink, reported_errors():
+        try:
+            report = sink.verify()
+        except AuditChainError as exc:
+            click.echo(f"BROKEN at record {exc.record_id}: {exc}", err=True)
+            sys.exit(1)
+    click.echo(f"ok: {report.records} records, chain head {report.head}")

@@ -1,0 +1,72 @@
+"""``clinical-mm synth`` and ``clinical-mm train``: synthetic studies and the training of the model on them
+(or on a site's own studies)."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from clinical_mm.cli.scaffold import reported_errors
+
+__all__ = ["synth", "train"]
+
+
+@click.command()
+@click.option("--n", "n", type=int, required=True, help="Number of studies.")
+@click.option("--seed", type=int, required=True, help="Data seed (deterministic per seed).")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON with sites, prevalence, demographics (plants site or sex effects).")
+@click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def synth(n: int, seed: int, out: Path, config_path: Path | None, workers: int | None, no_progress: bool) -> None:
+    """Synthesise N chest radiograph studies (DICOM with fake PHI, reference reports) and manifest.csv."""
+    from clinical_mm.synth.study_synthesizer import StudySynthesizer, SynthConfig
+
+    with reported_errors():
+        cfg = SynthConfig.from_json(config_path) if config_path else SynthConfig()
+        studies = StudySynthesizer(seed, cfg).write(n, out, progress=not no_progress, workers=workers)
+    click.echo(f"wrote {len(studies)} studies and {out / 'manifest.csv'}")
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The ``clinical-mm train`` command as given (options not left at their defaults), for the model card."""
+    given = [(p, ctx.params[p.name]) for p in ctx.command.params if p.name is not None
+             and ctx.get_parameter_source(p.name) is not click.core.ParameterSource.DEFAULT]
+    return "clinical-mm train" + "".join(
+        f" {p.opts[0]}" if p.is_flag else f" {p.opts[0]} {shlex.quote(str(v))}" for p, v in given
+        if isinstance(p, click.Option) and (not p.is_flag or v))
+
+
+@click.command()
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Training manifest of your own studies (manifest.csv format).")
+@click.option("--val-manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Validation manifest (calibration, thresholds, metrics).")
+@click.option("--synth-seed", type=int, default=1, show_default=True, help="Without --manifest: data seed of the training set.")
+@click.option("--synth-n", type=int, default=6000, show_default=True, help="Without --manifest: training studies to synthesise.")
+@click.option("--val-seed", type=int, default=2, show_default=True, help="Without --val-manifest: data seed of validation.")
+@click.option("--val-n", type=int, default=600, show_default=True, help="Without --val-manifest: validation studies.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of initialisation and batching.")
+@click.option("--work", type=click.Path(path_type=Path), default=Path("work/train-run"), show_default=True,
+              help="Caches and resumable state (re-run the same command to resume).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model folder to write.")
+@click.option("--quick", is_flag=True, help="One epoch per stage (smoke run).")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def train(manifest: Path | None, val_manifest: Path | None, synth_seed: int, synth_n: int, val_seed: int, val_n: int,
+          seed: int, work: Path, out: Path, quick: bool, no_progress: bool) -> None:
+    """Train the model: tokenizer, LM, image encoder, BLIP-2 stages 1 and 2, triage calibration."""
+    import torch
+
+    from clinical_mm.pipeline.model_training import TrainingRun, train_model
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    command = _command_line(click.get_current_context())
+    run = TrainingRun(manifest, val_manifest, synth_seed, synth_n, val_seed, val_n, seed, work, out, quick,
+                      progress=not no_progress, command=command)
+    with reported_errors():
+        result = train_model(run, log=click.echo)
+    click.echo(f"model written to {out} (sha256 {result['weights']['sha256'][:16]}..., "
+               f"validation mean AUROC {result['validation']['mean_auroc']})")

@@ -1,0 +1,180 @@
+"""The evaluation commands of ``clinical-mm``: the de-identifier, the assertion, medication and report labelers
+scored on annotated sets, and the de-identifier's two small models retrained.
+
+The command line sits below the evaluation package and never imports it: these commands reach the ``clinical-mm``
+group through the ``clinical_mm.commands`` entry point (pyproject.toml), whose :func:`register` adds them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from clinical_mm.cli.scaffold import format_option, print_report
+from clinical_mm.core.config import PseudonymKey, Settings
+from clinical_mm.evaluation.assertion_evaluation import SHIPPED_SENTENCES, score_assertions
+from clinical_mm.evaluation.phi_note_corpus import SHIPPED_NOTES, load_notes
+from clinical_mm.evaluation.text_deid_evaluation import TextDeidScore, score_notes
+
+__all__ = [
+    "deid_evaluate_text",
+    "deid_train_context_model",
+    "deid_train_name_model",
+    "evaluate_assertions",
+    "evaluate_medications",
+    "evaluate_report_labels",
+    "register",
+]
+
+
+def register(cli: click.Group) -> None:
+    """Add ``evaluate-assertions``, ``evaluate-report-labels`` and ``evaluate-medications`` to ``cli``, and
+    ``evaluate-text``, ``train-name-model`` and ``train-context-model`` to its ``deid`` group."""
+    deid = cli.commands.get("deid")
+    if not isinstance(deid, click.Group):
+        raise LookupError("the command line has no 'deid' group for the de-identification evaluations")
+    for command in (evaluate_assertions, evaluate_report_labels, evaluate_medications):
+        cli.add_command(command)
+    for command in (deid_evaluate_text, deid_train_name_model, deid_train_context_model):
+        deid.add_command(command)
+
+
+def _text_deid_score(notes: Path | None) -> TextDeidScore:
+    """The text de-identifier's recall and precision on annotated notes (default: the shipped set)."""
+    from clinical_mm.pipeline.text_deidentification import site_vocabulary, text_deidentifier
+
+    annotated = load_notes(notes or SHIPPED_NOTES)
+    settings = Settings()  # the de-identifier as the site runs it: its vocabulary and recognizer files
+    deid = text_deidentifier(PseudonymKey(secrets.token_bytes(32), ephemeral=True),  # finding only
+                             site_vocabulary(settings.vocabulary), settings.recognizers)
+    texts = [n.text for n in annotated]
+    found = {text: [(s.start, s.end, s.entity_type) for s in spans]
+             for text, spans in zip(texts, deid.find_many(texts), strict=True)}  # spaCy batches them itself
+    return score_notes(annotated, lambda text: found[text])
+
+
+@click.command("evaluate-text")
+@click.option("--notes", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Annotated notes, one JSON object per line {id, text, spans: [{start, end, type}]} "
+                   "(default: the shipped set of 330 notes).")
+@format_option("table", "json")
+def deid_evaluate_text(notes: Path | None, fmt: str) -> None:
+    """Recall per PHI type and character precision of the text de-identifier on annotated notes."""
+    print_report(lambda: _text_deid_score(notes), fmt, table=lambda score: [score.table()],
+                 as_dict=lambda score: score.to_dict())
+
+
+@click.command("train-name-model")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the model (gzip JSON); the shipped one is clinical_mm/data/name_likeness.json.gz.")
+@click.option("--dictionary", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="English word list, one word per line (default /usr/share/dict/american-english, Debian's wamerican).")
+def deid_train_name_model(out: Path, dictionary: Path | None) -> None:
+    """Train the name-likeness model the text de-identifier asks about unknown capitalised words (about 20 s)."""
+    from clinical_mm.evaluation.deid_training import DICTIONARY, train_name_likeness
+
+    print_report(lambda: train_name_likeness(out, dictionary or DICTIONARY))
+
+
+@click.command("train-context-model")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the tagger (gzip JSON); the shipped one is clinical_mm/data/context_tagger.json.gz.")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Folder of the annotated PHI note sets and PHI-free texts (default: the shipped evaluation/data).")
+def deid_train_context_model(out: Path, data_dir: Path | None) -> None:
+    """Train the context tagger that finds names and places by the words around them (about 10 s)."""
+    from clinical_mm.evaluation.deid_training import train_context_tagger
+
+    print_report(lambda: train_context_tagger(out, data_dir))
+
+
+def _assertion_table(report: dict[str, Any]) -> Iterator[str]:
+    """Overall accuracy, then one line per assertion and per note style."""
+    yield f"accuracy {report['accuracy']:.3f} on {report['n']} mentions"
+    for group in ("by_assertion", "by_style"):
+        for name, row in report[group].items():
+            yield f"  {name:<14} {row['accuracy']:.3f}  (n={row['n']})"
+
+
+@click.command("evaluate-assertions")
+@click.option("--sentences", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help='Annotated sentences, one JSON object per line {"id", "text", "start", "end", "assertion"} '
+                   "(default: the shipped set).")
+@format_option("table", "json")
+def evaluate_assertions(sentences: Path | None, fmt: str) -> None:
+    """Accuracy of the assertion of annotated mentions, overall and per assertion and note style."""
+    print_report(lambda: score_assertions(sentences or SHIPPED_SENTENCES), fmt, table=_assertion_table)
+
+
+def _manifest_flags_table(report: dict[str, Any]) -> Iterator[str]:
+    """F1 of the positive flags on a synthetic manifest, then one line per flag."""
+    yield f"flags F1 {report['micro']['f1']:.3f} on {report['n']} reports"
+    for name, row in report["by_flag"].items():
+        yield f"  {name:<18} F1 {row['f1']:.3f}  (tp {row['tp']}, fp {row['fp']}, fn {row['fn']})"
+
+
+def _report_labels_table(report: dict[str, Any]) -> Iterator[str]:
+    """One line each for the CheXpert observations and the triage flags: micro F1 and F1 per class."""
+    for kind in ("chexpert", "flags"):
+        row = report[kind]
+        classes = "  ".join(f"{c} {v['f1']:.3f}" for c, v in row["by_class"].items())
+        yield f"{kind}: F1 {row['micro']['f1']:.3f} on {report['n']} reports ({classes})"
+
+
+@click.command("evaluate-report-labels")
+@click.option("--reports", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help='Labelled reports, one JSON object per line {"id", "text", "chexpert": {...}, "flags": {...}} '
+                   "(default: the shipped hand-written set).")
+@click.option("--heldout", is_flag=True, help="Score the shipped held-out reports instead.")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Score the flags on a synthetic study manifest (clinical-mm synth) instead.")
+@format_option("table", "json")
+def evaluate_report_labels(reports: Path | None, heldout: bool, manifest: Path | None, fmt: str) -> None:
+    """Agreement of the report labeler with labelled reports (F1 per class: positive, negative, uncertain) or
+    with a synthetic manifest's flags (F1 of positive flags)."""
+    from clinical_mm.evaluation.report_label_evaluation import (
+        HELDOUT_REPORTS,
+        SHIPPED_REPORTS,
+        score_manifest,
+        score_reports,
+    )
+
+    if manifest is not None:
+        print_report(lambda: score_manifest(manifest), fmt, table=_manifest_flags_table)
+    else:
+        print_report(lambda: score_reports(reports or (HELDOUT_REPORTS if heldout else SHIPPED_REPORTS)), fmt,
+                     table=_report_labels_table)
+
+
+def _medications_table(report: dict[str, Any]) -> Iterator[str]:
+    """F1 of dose, route and frequency together, then one line per attribute."""
+    core = report["dose_route_frequency"]
+    yield (f"dose/route/frequency F1 {core['f1']:.3f} (precision {core['precision']:.3f}, recall "
+           f"{core['recall']:.3f}) on {report['n']} lines; drugs found {report['drugs_found']}/{report['n']}")
+    for name, row in report["by_attribute"].items():
+        yield (f"  {name:<10} F1 {row['f1']:.3f}  precision {row['precision']:.3f}  recall {row['recall']:.3f}"
+               f"  (tp {row['tp']}, fp {row['fp']}, fn {row['fn']})")
+
+
+@click.command("evaluate-medications")
+@click.option("--lines", "lines_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help='Annotated medication lines, one JSON object per line {"id", "text", "drug", "dose", "route", '
+                   '"frequency", "duration", "as_needed"} (default: the shipped development set).')
+@click.option("--heldout", is_flag=True, help="Score the shipped held-out set instead.")
+@format_option("table", "json")
+def evaluate_medications(lines_path: Path | None, heldout: bool, fmt: str) -> None:
+    """Precision, recall and F1 of medication dose, route, frequency, duration and as-needed on annotated
+    medication lines."""
+    from clinical_mm.evaluation.medication_evaluation import (
+        HELDOUT_MEDICATION_LINES,
+        SHIPPED_MEDICATION_LINES,
+        score_medications,
+    )
+
+    print_report(lambda: score_medications(
+        lines_path or (HELDOUT_MEDICATION_LINES if heldout else SHIPPED_MEDICATION_LINES)), fmt,
+        table=_medications_table)
