@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from multiprocessing import Pool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,9 +26,6 @@ from clinical_mm.core.errors import ClinicalMMError, ConfigurationError
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES, ConfidentialityProfile, Option
 from clinical_mm.deid.pixel_text import KnownTextRegions
 from clinical_mm.deid.safe_private import SafePrivateList
-from clinical_mm.deid.vault import PseudonymVault
-from clinical_mm.pipeline.dicom_batch_deidentifier import BatchSpec, run_batch
-from clinical_mm.pipeline.text_deidentification import site_vocabulary, text_deidentifier
 
 if TYPE_CHECKING:
     from clinical_mm.deid.text.text_deidentifier import TextDeidentifier
@@ -78,6 +74,8 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
     """
     if dst.resolve() == src.resolve() or dst.resolve().is_relative_to(src.resolve()):
         raise click.ClickException("DST must not be SRC or inside it")
+    from clinical_mm.pipeline.dicom_batch_deidentifier import BatchSpec, run_batch
+
     quarantine = quarantine or dst.with_name(dst.name + "-quarantine")
     with reported_errors():
         settings = Settings()
@@ -105,6 +103,8 @@ _text_deidentifier: TextDeidentifier | None = None
 def _text_worker_init(key: PseudonymKey, vocabulary: Path | None, recognizers: Path | None) -> None:
     """Build this process's text de-identifier with the site's vocabulary and recognizer files (presidio and
     spaCy load on its first use)."""
+    from clinical_mm.pipeline.text_deidentification import site_vocabulary, text_deidentifier
+
     global _text_deidentifier
     _text_deidentifier = text_deidentifier(key, site_vocabulary(vocabulary), recognizers)
 
@@ -141,6 +141,8 @@ def deid_text(file: Any, jsonl: Any, fmt: str, patient: str, key_file: Path | No
         size = max(1, min(64, len(items) // (4 * n_workers)))  # spaCy reads each batch in one pass
         batches = [items[i : i + size] for i in range(0, len(items), size)]
         if n_workers > 1:
+            from multiprocessing import Pool
+
             with Pool(n_workers, initializer=_text_worker_init, initargs=site) as pool:
                 results = [r for done in pool.imap(_text_worker, batches) for r in done]
         else:
@@ -168,6 +170,8 @@ def deid_reidentify(pseudonym: str, kind: str, key_file: Path | None, vault_path
         path = vault_path or settings.vault_path
         if not path.is_file():
             raise ConfigurationError(f"{path}: no vault")
+        from clinical_mm.deid.vault import PseudonymVault
+
         vault = PseudonymVault(path, key)
         try:
             with audit_sink(settings.audit_path) as sink:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
 from clinical_mm.cli.scaffold import audit_sink, fail, reported_errors
-from clinical_mm.connectors.dicomweb_client import DicomWebClient
-from clinical_mm.connectors.dimse_client import DicomDestination, DimseClient, StoreReceiver
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ClinicalMMError, ConfigurationError, RemoteRefusedError
+
+if TYPE_CHECKING:  # the clients load httpx and pynetdicom: in the command, not at start-up
+    from clinical_mm.connectors.dicomweb_client import DicomWebClient
+    from clinical_mm.connectors.dimse_client import DimseClient
 
 __all__ = ["fetch"]
 
@@ -27,6 +30,9 @@ def _client(settings: Settings, dicomweb_url: str | None, pacs: str | None,
     if not (dicomweb_url or pacs):
         raise ConfigurationError("no PACS to fetch from: give --dicomweb or --pacs (or set "
                                  "CLINICAL_MM_DICOMWEB_URL or CLINICAL_MM_QR_PACS)")
+    from clinical_mm.connectors.dicomweb_client import DicomWebClient
+    from clinical_mm.connectors.dimse_client import DicomDestination, DimseClient
+
     if dicomweb_url:
         token = settings.dicomweb_token.get_secret_value() if settings.dicomweb_token else None
         return DicomWebClient(dicomweb_url, token=token)
@@ -47,6 +53,8 @@ def _fetch_by_dicomweb(client: DicomWebClient, folders: dict[str, Path]) -> int:
 def _fetch_by_move(client: DimseClient, folders: dict[str, Path], ae_title: str, host: str, port: int) -> int:
     """C-MOVE each study to a Storage SCP of our own that writes it into its folder; the number written.
     Only the PACS's AE title may store, and only instances of the studies asked for are taken."""
+    from clinical_mm.connectors.dimse_client import StoreReceiver
+
     counts = dict.fromkeys(folders, 0)
 
     def accept(study_uid: str, data: bytes) -> bool:
@@ -92,6 +100,8 @@ def fetch(study_uid: str | None, accession: str | None, out: Path, dicomweb_url:
                 raise ConfigurationError("give exactly one of --study-uid and --accession")
             if dicomweb_url and pacs:
                 raise ConfigurationError("give one of --dicomweb and --pacs")
+            from clinical_mm.connectors.dicomweb_client import DicomWebClient
+
             settings = Settings()
             client = _client(settings, dicomweb_url, pacs, ae_title)
             request_hash = sha256_hex(f"{study_uid or ''}|{accession or ''}")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from clinical_mm.cli.scaffold import fail, reported_errors
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ConfigurationError
-from clinical_mm.service.server import ServeOptions, run_server, service_db_path
-from clinical_mm.service.store import ServiceStore
+
+if TYPE_CHECKING:
+    from clinical_mm.service.store import ServiceStore
 
 __all__ = ["keys", "serve"]
 
@@ -35,11 +37,21 @@ def serve(host: str, port: int, dicom_port: int, ae_title: str, allowed_aets: tu
     State lives in CLINICAL_MM_DATA_DIR (service.sqlite, spool/, results/, audit.sqlite); a restart picks up
     every study left in the queue. Create API keys with `clinical-mm keys create --role ROLE`.
     """
+    from clinical_mm.service.server import ServeOptions, run_server
+
     with reported_errors():
         run_server(Settings(), ServeOptions(
             host=host, port=port, dicom_port=dicom_port, ae_title=ae_title, allowed_aets=list(allowed_aets),
             callback_hosts=list(callback_hosts) or ["127.0.0.1", "localhost"], quiet_period_s=quiet_period,
             model_path=model_path, public_url=public_url))
+
+
+def _store() -> ServiceStore:
+    """The service database of the settings (the service loads FastAPI and the database drivers: not at start-up)."""
+    from clinical_mm.service.server import service_db_path
+    from clinical_mm.service.store import ServiceStore
+
+    return ServiceStore(service_db_path(Settings()))
 
 
 @click.group()
@@ -53,7 +65,7 @@ def keys() -> None:
 def keys_create(role: str, name: str) -> None:
     """Create an API key; it is printed once (key id on stderr, key on stdout)."""
     with reported_errors():
-        store = ServiceStore(service_db_path(Settings()))
+        store = _store()
         key_id, key = store.create_api_key(role, name)
         store.close()
     click.echo(f"key id {key_id} ({role})", err=True)
@@ -65,7 +77,7 @@ def keys_create(role: str, name: str) -> None:
 def keys_revoke(key_id: str) -> None:
     """Revoke an API key by its id."""
     with reported_errors():
-        store = ServiceStore(service_db_path(Settings()))
+        store = _store()
         ok = store.revoke_api_key(key_id)
         store.close()
     if not ok:
