@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ConfigurationError
+from clinical_mm.deid.pseudonymizer import Pseudonymizer
+from clinical_mm.extraction.vocabulary import Vocabulary
 from clinical_mm.service.store import ServiceStore
 
 if TYPE_CHECKING:
@@ -52,9 +54,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     import uvicorn
 
     from clinical_mm.deid import DicomDeidentifier
-    from clinical_mm.deid.pseudonymizer import Pseudonymizer
     from clinical_mm.deid.vault import PseudonymVault
-    from clinical_mm.extraction.vocabulary import Vocabulary
     from clinical_mm.model.report_generator import ClinicalMMReportGenerator
     from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
     from clinical_mm.pipeline.note_extraction import NoteExtraction
