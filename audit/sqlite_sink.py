@@ -12,11 +12,12 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
 from clinical_mm.core.errors import AuditChainError, AuditError
 
-__all__ = ["ChainReport", "SQLiteAuditSink"]
+__all__ = ["ChainReport", "SQLiteAuditSink", "verify_file"]
 
 GENESIS = "0" * 64
 _FIELDS = ("timestamp", "actor", "action", "input_hash", "study", "model_id", "model_sha256", "output_hash",
@@ -98,19 +99,60 @@ class SQLiteAuditSink:
 
     def verify(self) -> ChainReport:
         """Walk the chain; raise :class:`AuditChainError` naming the first broken record."""
-        prev, expected_id = GENESIS, 1
         try:
             rows = self.records()
         except sqlite3.Error as exc:
             raise AuditError(f"{self.path}: cannot read audit log ({exc.__class__.__name__})") from None
-        for row in rows:
-            rid = int(row["id"])
-            if rid != expected_id:
-                raise AuditChainError(f"record {expected_id} is missing (next present is {rid})", expected_id)
-            if row["prev_hash"] != prev:
-                raise AuditChainError(f"record {rid}: link to the previous record is broken", rid)
-            rec = AuditRecord(**{f: str(row[f]) for f in _FIELDS})
-            if _row_hash(rid, prev, rec.canonical()) != row["hash"]:
-                raise AuditChainError(f"record {rid}: content does not match its hash", rid)
-            prev, expected_id = str(row["hash"]), rid + 1
-        return ChainReport(records=len(rows), head=prev)
+        return _walk(rows)
+
+
+def verify_file(path: Path) -> ChainReport:
+    """Check the audit log in ``path`` without writing to it: opened read-only, refused with
+    :class:`AuditError` when it is no audit log (not SQLite, no ``audit`` table of this schema), its chain walked
+    as :meth:`SQLiteAuditSink.verify` does, and refused when the append-only triggers are gone."""
+    # a write-ahead log beside it means a writer may be live: read through it (its side files exist already);
+    # otherwise read the file as immutable, so that SQLite makes no side files either
+    live = any(path.with_name(path.name + suffix).exists() for suffix in ("-wal", "-shm"))
+    try:
+        uri = f"file:{quote(path.resolve().as_posix())}?mode=ro{'' if live else '&immutable=1'}"
+        db = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        raise AuditError(f"{path}: cannot open audit log read-only ({exc.__class__.__name__})") from None
+    try:
+        _check_columns(db, path)
+        cur = db.execute(f"SELECT id, {', '.join(_FIELDS)}, prev_hash, hash FROM audit ORDER BY id")
+        names = ["id", *_FIELDS, "prev_hash", "hash"]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        triggers = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                                "AND tbl_name = 'audit'").fetchall()}
+    except sqlite3.Error as exc:
+        raise AuditError(f"{path}: not an audit log ({exc.__class__.__name__})") from None
+    finally:
+        db.close()
+    report = _walk(rows)  # a broken record is named first; then the triggers that keep the log append-only
+    if not {"audit_no_update", "audit_no_delete"} <= triggers:
+        raise AuditError(f"{path}: the chain holds but the audit log's append-only triggers are missing")
+    return report
+
+
+def _check_columns(db: sqlite3.Connection, path: Path) -> None:
+    """:class:`AuditError` unless ``db`` holds the audit table with its columns."""
+    columns = [row[1] for row in db.execute("PRAGMA table_info(audit)").fetchall()]
+    if columns != ["id", *_FIELDS, "prev_hash", "hash"]:
+        raise AuditError(f"{path}: not an audit log (no audit table of this schema)")
+
+
+def _walk(rows: list[dict[str, str | int]]) -> ChainReport:
+    """The chain of ``rows`` (in id order) recomputed; :class:`AuditChainError` naming the first broken record."""
+    prev, expected_id = GENESIS, 1
+    for row in rows:
+        rid = int(row["id"])
+        if rid != expected_id:
+            raise AuditChainError(f"record {expected_id} is missing (next present is {rid})", expected_id)
+        if row["prev_hash"] != prev:
+            raise AuditChainError(f"record {rid}: link to the previous record is broken", rid)
+        rec = AuditRecord(**{f: str(row[f]) for f in _FIELDS})
+        if _row_hash(rid, prev, rec.canonical()) != row["hash"]:
+            raise AuditChainError(f"record {rid}: content does not match its hash", rid)
+        prev, expected_id = str(row["hash"]), rid + 1
+    return ChainReport(records=len(rows), head=prev)

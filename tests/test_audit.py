@@ -71,3 +71,44 @@ def test_when_cli_verifies_a_broken_log_then_exit_1(tmp_path: Path) -> None:
     db.close()
     bad = runner.invoke(cli, ["audit", "verify", "--db", str(tmp_path / "a.sqlite")])
     assert bad.exit_code == 1 and "record 2" in bad.output
+
+
+@pytest.mark.parametrize("content", [b"", b"not a database at all " * 50, None],
+                         ids=["zero bytes", "not SQLite", "another SQLite file"])
+def test_when_verify_is_given_a_file_that_is_no_audit_log_then_it_fails_and_leaves_the_file_unchanged(
+        tmp_path: Path, content: bytes | None) -> None:
+    from click.testing import CliRunner
+
+    from clinical_mm.cli import cli
+
+    path = tmp_path / "other.sqlite"
+    if content is None:
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE patients (name TEXT)")
+        db.commit()
+        db.close()
+    else:
+        path.write_bytes(content)
+    before, files = path.read_bytes(), sorted(p.name for p in tmp_path.iterdir())
+    result = CliRunner().invoke(cli, ["audit", "verify", "--db", str(path)])
+    assert result.exit_code == 1 and "ok:" not in result.output
+    assert "not an audit log" in result.output or "cannot open" in result.output
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == files
+
+
+def test_when_verify_checks_a_live_log_then_it_writes_nothing_and_names_missing_triggers(tmp_path: Path) -> None:
+    from clinical_mm.audit.sqlite_sink import verify_file
+    from clinical_mm.core.errors import AuditError
+
+    sink = _filled(tmp_path / "a.sqlite")
+    assert verify_file(tmp_path / "a.sqlite").records == 5  # while the service's sink holds it open
+    sink.close()
+    before, files = (tmp_path / "a.sqlite").read_bytes(), sorted(p.name for p in tmp_path.iterdir())
+    assert verify_file(tmp_path / "a.sqlite").records == 5
+    assert (tmp_path / "a.sqlite").read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == files
+    db = sqlite3.connect(tmp_path / "a.sqlite")
+    db.execute("DROP TRIGGER audit_no_delete")
+    db.commit()
+    db.close()
+    with pytest.raises(AuditError, match="append-only triggers are missing"):
+        verify_file(tmp_path / "a.sqlite")
