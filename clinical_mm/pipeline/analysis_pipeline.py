@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.connectors.base import StudySource
 from clinical_mm.connectors.file_source import FileStudySource, SourceStudy
-from clinical_mm.core.errors import ClinicalMMError, DeidentificationError, InputError, OutputError
+from clinical_mm.core.errors import (
+    AuditError,
+    ClinicalMMError,
+    DeidentificationError,
+    InputError,
+    OutputError,
+)
 from clinical_mm.core.types import StudyResult
 from clinical_mm.deid.base import Deidentifier
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
@@ -143,9 +149,14 @@ class AnalysisPipeline:
             return refused
         timings.update(draft.timings_ms)
         t = time.perf_counter()
-        bundle = self.fhir.build(study_uid=study.study_uid, accession=study.accession, findings=draft.findings,
-                                 impression=draft.impression, flags=draft.flags, thresholds=draft.thresholds,
-                                 raised=draft.raised, priority=draft.priority)
+        try:
+            bundle = self.fhir.build(study_uid=study.study_uid, accession=study.accession, findings=draft.findings,
+                                     impression=draft.impression, flags=draft.flags, thresholds=draft.thresholds,
+                                     raised=draft.raised, priority=draft.priority)
+        except OutputError as exc:  # the draft is no valid FHIR (e.g. a non-finite probability): refused, audited
+            reason = f"the draft cannot be written as FHIR R4 ({exc})"
+            self._audit(outcome="refused", input_hash=input_hash, study=study.study_uid, detail=reason)
+            return [*refused, StudyResult(source=source, error=reason)]
         fhir_dir = out_dir / "fhir"
         fhir_dir.mkdir(parents=True, exist_ok=True)
         fhir_path = fhir_dir / f"{study.study_uid}.json"
@@ -169,6 +180,23 @@ class AnalysisPipeline:
         _log.info("study %s analysed: priority %s", study.study_uid, draft.priority)
         return [*refused, result]
 
+    def _analyze_within_boundary(self, item: SourceStudy, out_dir: Path) -> list[StudyResult]:
+        """:meth:`analyze_study`, where no failure of one study loses the batch: our own typed errors and any
+        other exception (a header or pixel format nothing checked for) become a refusal with a PHI-free reason
+        (the error's class, never its message, for the latter) and an audit record. Only a failure of our own
+        outputs stops the run: the audit log cannot be written (:class:`AuditError`), or a result cannot."""
+        try:
+            return self.analyze_study(item, out_dir)
+        except (AuditError, OutputError):
+            raise
+        except ClinicalMMError as exc:
+            reason = f"{exc.__class__.__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - the batch boundary: one study never stops the others
+            reason = f"internal error while analysing the study ({exc.__class__.__name__})"
+        _log.error("study refused at the batch boundary: %s", reason.partition(":")[0])
+        self._audit(outcome="refused", detail=reason)
+        return [StudyResult(source=item.source, error=reason)]
+
     def run(self, path: Path, out_dir: Path,
             on_result: Callable[[StudyResult], None] | None = None) -> list[StudyResult]:
         """Analyse every study under ``path``; write ``out_dir/results.jsonl`` (one line per study, as it goes)."""
@@ -177,11 +205,7 @@ class AnalysisPipeline:
         results = []
         with (out_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
             for item in items:
-                try:
-                    study_results = self.analyze_study(item, out_dir)
-                except ClinicalMMError as exc:  # output or audit failure: record it, keep going
-                    _log.error("study failed: %s", exc.__class__.__name__)
-                    study_results = [StudyResult(source=item.source, error=f"{exc.__class__.__name__}: {exc}")]
+                study_results = self._analyze_within_boundary(item, out_dir)
                 for result in study_results:
                     fh.write(json.dumps(result.to_json(), sort_keys=False) + "\n")
                     fh.flush()

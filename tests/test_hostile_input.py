@@ -1,0 +1,155 @@
+"""Malformed and unusual DICOM through analyze: a typed refusal with a reason and an audit record for each bad
+study, never a traceback, and the valid study after them analysed (issue 18)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from click.testing import CliRunner
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import generate_uid
+
+from clinical_mm.audit.audit_record import AuditRecord
+from clinical_mm.cli import cli
+from clinical_mm.core.config import PseudonymKey
+from clinical_mm.core.errors import UnsupportedStudyError
+from clinical_mm.core.findings import FINDINGS
+from clinical_mm.deid.dicom_deidentifier import DicomDeidentifier
+from clinical_mm.model.base import DraftReport
+from clinical_mm.model.preprocessing import ChestXrayPreprocessor
+from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
+from clinical_mm.synth.study_synthesizer import SynthStudy
+
+
+def _text_value(ds: Dataset, keyword: str, value: str) -> None:
+    """Set ``keyword`` to a raw string pydicom would refuse to parse (a value a PACS may hold)."""
+    ds[keyword]._value = value
+
+
+def _short_voi_lut(ds: Dataset) -> None:
+    item = Dataset()
+    item.LUTDescriptor = [4096, 0, 16]
+    item.add_new(0x00283006, "US", [0] * 10)  # LUT Data: 10 entries where the descriptor says 4096
+    ds.VOILUTSequence = Sequence([item])
+
+
+def _thin(ds: Dataset) -> None:
+    ds.Rows, ds.Columns = 1, 20000
+    ds.PixelData = np.zeros((1, 20000), dtype=np.uint16).tobytes()
+
+
+#: name -> (what is done to a valid chest radiograph, refused (True) or analysed with a fallback (False))
+MUTATIONS: dict[str, tuple[Callable[[Dataset], None], bool]] = {
+    "window width 0": (lambda ds: (setattr(ds, "WindowCenter", 100), setattr(ds, "WindowWidth", 0)), False),
+    "window centre abc": (lambda ds: _text_value(ds, "WindowCenter", "abc"), False),
+    "VOI LUT shorter than its descriptor": (_short_voi_lut, False),
+    "rescale slope abc": (lambda ds: (setattr(ds, "RescaleIntercept", 0), setattr(ds, "RescaleSlope", 1),
+                                      _text_value(ds, "RescaleSlope", "abc")), True),
+    "rescale slope 1e308": (lambda ds: (setattr(ds, "RescaleIntercept", 0), setattr(ds, "RescaleSlope", "1e308")),
+                            True),
+    "rescale slope 0": (lambda ds: (setattr(ds, "RescaleIntercept", 0), setattr(ds, "RescaleSlope", 0)), True),
+    "1 x 20000 image": (_thin, True),
+}
+
+
+@pytest.fixture(scope="module")
+def valid(synth_dir: tuple[Path, list[SynthStudy]]) -> Dataset:
+    src, studies = synth_dir
+    return pydicom.dcmread(src / studies[0].path)
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_when_a_header_or_pixel_attribute_is_malformed_then_preprocessing_refuses_or_falls_back(
+        valid: Dataset, name: str) -> None:
+    mutate, refused = MUTATIONS[name]
+    ds = copy.deepcopy(valid)
+    mutate(ds)
+    pre = ChestXrayPreprocessor()
+    if refused:
+        with pytest.raises(UnsupportedStudyError) as caught:
+            pre(ds)
+        assert "abc" not in str(caught.value) and "1e308" not in str(caught.value)  # the attribute, not its value
+    else:
+        out = pre(ds)
+        assert out.shape == (1, 128, 128) and np.isfinite(out).all()
+
+
+def test_when_malformed_studies_come_before_a_valid_one_then_each_is_refused_and_audited_and_the_valid_one_analysed(
+        valid: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for n, (name, (mutate, _)) in enumerate(MUTATIONS.items()):
+        ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(_bytes(valid)))
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        mutate(ds)
+        ds.save_as(src / f"{n:02d} {name}.dcm")
+    (src / "99 valid.dcm").write_bytes(_bytes(valid))
+    monkeypatch.setenv("CLINICAL_MM_KEY", "ab" * 32)
+    monkeypatch.setenv("CLINICAL_MM_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(cli, ["analyze", str(src), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    lines = {line["source"]: line for line in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())}
+    assert len(lines) == len(MUTATIONS) + 1
+    assert "error" not in lines["99 valid.dcm"] and lines["99 valid.dcm"]["priority"]
+    for n, (name, (_, refused)) in enumerate(MUTATIONS.items()):
+        line = lines[f"{n:02d} {name}.dcm"]
+        assert ("error" in line) == refused, (name, line)
+    db = sqlite3.connect(tmp_path / "data" / "audit.sqlite")
+    outcomes = [row[0] for row in db.execute("SELECT outcome FROM audit WHERE action = 'analyze'")]
+    db.close()
+    assert sorted(outcomes) == sorted(["refused" if r else "analyzed" for _, r in MUTATIONS.values()] + ["analyzed"])
+
+
+def _bytes(ds: Dataset) -> bytes:
+    buffer = pydicom.filebase.DicomBytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+class _FlakyModel:
+    """A report generator that fails the way a bug or an unforeseen pixel format would, on its first study."""
+
+    model_id, model_sha256 = "fake@1", "0" * 64
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def analyze(self, study: object, index: int) -> DraftReport:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("ZZCANARY Doe, Jane")  # a message that may quote PHI
+        flags = dict.fromkeys(FINDINGS, 0.1)
+        return DraftReport("No acute findings.", "Normal chest.", flags, dict.fromkeys(FINDINGS, 0.5), [], "routine")
+
+
+class _Records:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def append(self, record: AuditRecord) -> int:
+        self.records.append(record)
+        return len(self.records)
+
+
+def test_when_a_stage_raises_an_unforeseen_error_then_that_study_is_refused_audited_without_its_message_and_the_batch_goes_on(
+        synth_dir: tuple[Path, list[SynthStudy]], tmp_path: Path) -> None:
+    src, studies = synth_dir
+    audit = _Records()
+    pipeline = AnalysisPipeline(_FlakyModel(), DicomDeidentifier(PseudonymKey(b"\x05" * 32)), audit)
+    results = pipeline.run(src / "studies", tmp_path / "out")
+    assert len(results) == len(studies)
+    assert results[0].error == "internal error while analysing the study (RuntimeError)"
+    assert all(r.error is None for r in results[1:])
+    assert [r.outcome for r in audit.records] == ["refused"] + ["analyzed"] * (len(studies) - 1)
+    written = (tmp_path / "out" / "results.jsonl").read_text() + "".join(r.canonical() for r in audit.records)
+    assert "ZZCANARY" not in written and "Jane" not in written
