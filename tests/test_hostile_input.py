@@ -153,3 +153,60 @@ def test_when_a_stage_raises_an_unforeseen_error_then_that_study_is_refused_audi
     assert [r.outcome for r in audit.records] == ["refused"] + ["analyzed"] * (len(studies) - 1)
     written = (tmp_path / "out" / "results.jsonl").read_text() + "".join(r.canonical() for r in audit.records)
     assert "ZZCANARY" not in written and "Jane" not in written
+
+
+def _native_under_jpeg_syntax() -> bytes:
+    """CT_small's native pixels in a file whose meta claims JPEG Baseline (pydicom itself refuses to write it)."""
+    from pydicom.data import get_testdata_file
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+    from pydicom.uid import JPEGBaseline8Bit
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    meta = copy.deepcopy(ds.file_meta)
+    meta.TransferSyntaxUID = JPEGBaseline8Bit
+    head = pydicom.filebase.DicomBytesIO()
+    head.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(head, meta, enforce_standard=True)
+    body = pydicom.filebase.DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, False
+    write_dataset(body, ds)
+    return head.getvalue() + body.getvalue()
+
+
+def _no_transfer_syntax(valid: Dataset) -> bytes:
+    ds = copy.deepcopy(valid)
+    ds.BurnedInAnnotation = "YES"
+    del ds.file_meta.TransferSyntaxUID
+    buffer = pydicom.filebase.DicomBytesIO()
+    ds.save_as(buffer, implicit_vr=False, little_endian=True)
+    return buffer.getvalue()
+
+
+def test_when_deid_dicom_meets_odd_encodings_then_each_is_written_validly_or_quarantined_and_the_batch_goes_on(
+        valid: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydicom.data import get_testdata_file
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a big endian.dcm").write_bytes(Path(get_testdata_file("ExplVR_BigEnd.dcm")).read_bytes())
+    (src / "b native under jpeg.dcm").write_bytes(_native_under_jpeg_syntax())
+    (src / "c no transfer syntax.dcm").write_bytes(_no_transfer_syntax(valid))
+    (src / "d one bit.dcm").write_bytes(Path(get_testdata_file("liver_1frame.dcm")).read_bytes())
+    (src / "z valid.dcm").write_bytes(_bytes(valid))
+    monkeypatch.setenv("CLINICAL_MM_KEY", "ab" * 32)
+    monkeypatch.setenv("CLINICAL_MM_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(cli, ["deid", "dicom", str(src), str(tmp_path / "dst")])
+    assert result.exit_code == 0, result.output
+    quarantined = {json.loads(line)["source"]: json.loads(line)
+                   for line in (tmp_path / "dst-quarantine" / "quarantine.jsonl").read_text().splitlines()}
+    assert set(quarantined) == {"b native under jpeg.dcm", "c no transfer syntax.dcm"}
+    assert all(entry["reason"] for entry in quarantined.values())
+    written = [pydicom.dcmread(f) for f in (tmp_path / "dst").rglob("*.dcm")]
+    assert len(written) == 3
+    for ds in written:  # each decodes as the file says it is encoded, and its burned-in text was verified
+        assert ds.pixel_array.size == ds.Rows * ds.Columns * int(ds.get("SamplesPerPixel", 1))
+        assert ds.BurnedInAnnotation == "NO"
+    db = sqlite3.connect(tmp_path / "data" / "audit.sqlite")
+    outcomes = sorted(row[0] for row in db.execute("SELECT outcome FROM audit WHERE action = 'deidentify'"))
+    db.close()
+    assert outcomes == ["ok", "ok", "ok", "quarantined", "quarantined"]

@@ -169,3 +169,52 @@ def test_when_dataset_has_no_transfer_syntax_then_it_is_quarantined_not_crashed(
     del ds.file_meta
     with pytest.raises(QuarantinedError, match="cannot be decoded"):
         PixelTextCleaner().clean(ds)
+
+
+def test_when_a_float_image_carries_burned_in_text_then_it_is_read_redacted_and_stays_float(tmp_path: Path) -> None:
+    # Float Pixel Data was never read: a name burned into it stayed legible and BurnedInAnnotation YES
+    ds = _study(tmp_path)
+    area = _burn(ds)
+    pixels = ds.pixel_array.astype("<f4") / 7.0  # float values, not integers
+    del ds.PixelData, ds.BitsStored, ds.HighBit, ds.PixelRepresentation
+    ds.BitsAllocated = 32
+    ds.FloatPixelData = pixels.tobytes()
+    assert _words(ds)  # legible before
+    counts = PixelTextCleaner().clean(ds)
+    assert counts["pixel:ocr-box"] >= 1 and ds.BurnedInAnnotation == "NO"
+    assert "PixelData" not in ds and len(ds.FloatPixelData) == pixels.size * 4
+    assert _words(ds) == []
+    assert np.array_equal(ds.pixel_array[~area], pixels[~area])  # nothing outside the text changed
+
+
+def test_when_a_1_bit_image_is_cleaned_then_it_is_written_back_packed_and_unchanged() -> None:
+    # 1-bit pixels were written back one byte a pixel (230,400 bytes where 28,800 belong)
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("liver_1frame.dcm"))
+    before, size = ds.pixel_array.copy(), len(ds.PixelData)
+    ds.BurnedInAnnotation = "YES"
+    PixelTextCleaner().clean(ds)
+    assert len(ds.PixelData) == size
+    ds2 = pydicom.dcmread(_saved(ds))
+    assert np.array_equal(ds2.pixel_array, before)
+
+
+def test_when_a_big_endian_colour_by_plane_file_is_cleaned_then_it_stays_big_endian_and_unchanged() -> None:
+    # the redacted pixels were written little endian into a big endian file, which then could not be saved
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("ExplVR_BigEnd.dcm"))
+    before = ds.pixel_array.copy()
+    assert not ds.file_meta.TransferSyntaxUID.is_little_endian and ds.PlanarConfiguration == 1
+    PixelTextCleaner().clean(ds)
+    ds2 = pydicom.dcmread(_saved(ds))
+    assert not ds2.file_meta.TransferSyntaxUID.is_little_endian
+    assert np.array_equal(ds2.pixel_array, before) and ds2.BurnedInAnnotation == "NO"
+
+
+def _saved(ds: pydicom.Dataset) -> pydicom.filebase.DicomBytesIO:
+    buffer = pydicom.filebase.DicomBytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    buffer.seek(0)
+    return buffer

@@ -18,14 +18,18 @@ import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.pixels import pack_bits
 
 from clinical_mm.core.errors import ConfigurationError, QuarantinedError
 
-__all__ = ["KnownTextRegions", "PixelTextCleaner"]
+__all__ = ["PIXEL_ELEMENTS", "KnownTextRegions", "PixelTextCleaner"]
+
+#: the elements an image's pixels may be stored in (integer, float and double float pixel data)
+PIXEL_ELEMENTS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 _ROUNDS = 3
 
@@ -85,7 +89,8 @@ class PixelTextCleaner:
     def clean(self, ds: Dataset) -> Counter[str]:
         """Redact burned-in text in ``ds`` in place; return counts (boxes, regions, frames verified)."""
         counts: Counter[str] = Counter()
-        if "PixelData" not in ds:
+        element = next((k for k in PIXEL_ELEMENTS if k in ds), None)
+        if element is None:
             return counts
         regions = self.regions.for_dataset(ds)
         if str(ds.get("BurnedInAnnotation", "")).strip().upper() == "NO" and not regions:
@@ -115,9 +120,8 @@ class PixelTextCleaner:
             if boxes:
                 counts["pixel:ocr-box"] += boxes
             counts["pixel:frame-verified"] += 1
-        ds.PixelData = pixels.astype(pixels.dtype.newbyteorder("<"), copy=False).tobytes()
-        if syntax is not None and not syntax.is_little_endian:  # the bytes above are little endian
-            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        now = meta.get("TransferSyntaxUID") if meta is not None else None  # Explicit VR Little Endian if decompressed
+        _write_pixels(ds, element, pixels, little_endian=now is None or now.is_little_endian)
         ds.BurnedInAnnotation = "NO"
         return counts
 
@@ -189,3 +193,20 @@ class PixelTextCleaner:
             boxes.append((max(0, left - pad), max(0, top - pad), min(w, left + width + pad + 1),
                           min(h, top + height + pad + 1)))
         return boxes
+
+
+def _write_pixels(ds: Dataset, element: str, pixels: np.ndarray, little_endian: bool) -> None:
+    """The redacted ``pixels`` back into ``ds.<element>`` in the file's own encoding: in its byte order (a big
+    endian file stays big endian and valid), colour by plane where the file is, YCbCr as the RGB it was decoded
+    to, 1-bit images packed eight pixels a byte (PS3.5 8.1.1), float and double float images in their own
+    element."""
+    if element == "PixelData" and int(ds.get("BitsAllocated", 8)) == 1:
+        ds.PixelData = pack_bits(pixels)
+        return
+    if int(ds.get("SamplesPerPixel", 1)) > 1:
+        if str(ds.get("PhotometricInterpretation", "")).startswith("YBR"):
+            ds.PhotometricInterpretation = "RGB"  # pydicom decodes YCbCr to RGB, and RGB is what is written
+        if int(ds.get("PlanarConfiguration", 0)) == 1:  # colour-by-plane: R plane, G plane, B plane
+            pixels = np.moveaxis(pixels, -1, -3)
+    order: Literal["<", ">"] = "<" if little_endian else ">"
+    setattr(ds, element, pixels.astype(pixels.dtype.newbyteorder(order), copy=False).tobytes())

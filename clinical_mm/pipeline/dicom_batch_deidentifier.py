@@ -32,7 +32,7 @@ import pydicom
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import PseudonymKey
-from clinical_mm.core.errors import DeidentificationError, DicomReadError, OutputError
+from clinical_mm.core.errors import AuditError, DeidentificationError, DicomReadError, OutputError
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES
 from clinical_mm.deid.dicom_deidentifier import PROFILE_NAME, DicomDeidentifier
 from clinical_mm.deid.pixel_text import KnownTextRegions, PixelTextCleaner
@@ -198,7 +198,7 @@ class DicomBatchDeidentifier:
             data = path.read_bytes()
             digest = sha256_hex(data)
             try:
-                study, output_hash, action_counts = self._one(path, data, dst)
+                study, output_hash, action_counts = self._within_boundary(path, data, dst)
             except (DicomReadError, DeidentificationError) as exc:
                 self.deid.pseudo.drain()  # nothing of a quarantined file reaches the vault
                 part.quarantined.append(self._quarantine(path, rel, digest, quarantine, exc))
@@ -209,6 +209,17 @@ class DicomBatchDeidentifier:
             self.audit.append(AuditRecord(self.actor, "deidentify", "ok", input_hash=digest, study=study,
                                           output_hash=output_hash))
         return part
+
+    def _within_boundary(self, path: Path, data: bytes, dst: Path) -> tuple[str, str, Counter[str]]:
+        """:meth:`_one`, where nothing one file does stops the batch: any exception but a failure of our own
+        outputs (:class:`OutputError`, the audit log's) becomes a :class:`DeidentificationError` naming its
+        class (never its message, which may quote a value), and the file goes to quarantine."""
+        try:
+            return self._one(path, data, dst)
+        except (DicomReadError, DeidentificationError, OutputError, AuditError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the batch boundary: one file never stops the others
+            raise DeidentificationError(f"cannot be de-identified safely ({exc.__class__.__name__})") from None
 
     def _one(self, path: Path, data: bytes, dst: Path) -> tuple[str, str, Counter[str]]:
         """De-identify one file's bytes and write the result; return the study pseudonym, the output's sha256
@@ -225,9 +236,12 @@ class DicomBatchDeidentifier:
         buf = io.BytesIO()
         try:
             out.save_as(buf, enforce_file_format=True)
+        except (ValueError, TypeError, AttributeError) as exc:  # the file's own encoding cannot hold the result
+            raise DeidentificationError(f"cannot be written in its transfer syntax ({exc.__class__.__name__})") from None
+        try:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(buf.getbuffer())
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise OutputError(f"{target}: cannot write ({exc.__class__.__name__})") from None
         if self.vault is not None:
             self.vault.record(self.deid.pseudo.drain())
