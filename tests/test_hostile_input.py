@@ -210,3 +210,54 @@ def test_when_deid_dicom_meets_odd_encodings_then_each_is_written_validly_or_qua
     outcomes = sorted(row[0] for row in db.execute("SELECT outcome FROM audit WHERE action = 'deidentify'"))
     db.close()
     assert outcomes == ["ok", "ok", "ok", "quarantined", "quarantined"]
+
+
+def _bomb(valid: Dataset) -> bytes:
+    """A 2 KiB file that claims a 32768 x 32768 RLE image: decoding it first would fill 1 GiB."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import RLELossless
+
+    ds = copy.deepcopy(valid)
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    ds.Rows = ds.Columns = 32768
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    header = (1).to_bytes(4, "little") + (64).to_bytes(4, "little") + bytes(56)  # one RLE segment
+    ds.PixelData = encapsulate([header + bytes([0x81, 0]) * 16])
+    return _bytes(ds)
+
+
+def test_when_a_file_claims_a_huge_image_then_analyze_and_deid_dicom_refuse_it_from_the_header(
+        valid: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    bomb = _bomb(valid)
+    assert len(bomb) < 4096
+    (src / "bomb.dcm").write_bytes(bomb)
+    (src / "z valid.dcm").write_bytes(_bytes(valid))
+    monkeypatch.setenv("CLINICAL_MM_KEY", "ab" * 32)
+    monkeypatch.setenv("CLINICAL_MM_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(cli, ["analyze", str(src), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    lines = {line["source"]: line for line in map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())}
+    assert "over the limit of 256 MiB an instance" in lines["bomb.dcm"]["error"]
+    assert "error" not in lines["z valid.dcm"]
+    result = CliRunner().invoke(cli, ["deid", "dicom", str(src), str(tmp_path / "dst")])
+    assert result.exit_code == 0, result.output
+    entry = json.loads((tmp_path / "dst-quarantine" / "quarantine.jsonl").read_text())
+    assert entry["source"] == "bomb.dcm" and "1,024 MiB" in entry["reason"]
+
+
+def test_when_the_site_lowers_the_pixel_limits_then_a_study_over_them_is_refused(
+        valid: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "valid.dcm").write_bytes(_bytes(valid))
+    monkeypatch.setenv("CLINICAL_MM_KEY", "ab" * 32)
+    monkeypatch.setenv("CLINICAL_MM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CLINICAL_MM_MAX_STUDY_PIXEL_BYTES", "1000")
+    result = CliRunner().invoke(cli, ["analyze", str(src), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (line,) = map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())
+    assert "a study (CLINICAL_MM_MAX_STUDY_PIXEL_BYTES)" in line["error"]

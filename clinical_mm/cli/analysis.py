@@ -33,7 +33,8 @@ def _analysis_pipeline(settings: Settings, model_path: Path | None) -> Iterator[
     key = settings.load_key()
     generator = ClinicalMMReportGenerator.from_path(model_path or settings.model_path)
     with audit_sink(settings.audit_path) as sink:
-        yield AnalysisPipeline(generator, DicomDeidentifier(key), sink, actor=settings.actor)
+        yield AnalysisPipeline(generator, DicomDeidentifier(key), sink, actor=settings.actor,
+                               pixel_limits=settings.pixel_limits)
 
 
 @click.command()

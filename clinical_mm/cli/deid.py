@@ -86,7 +86,7 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
                          SafePrivateList.from_json(safe_private_list) if safe_private_list else None,
                          KnownTextRegions.from_json(text_regions) if text_regions else None,
                          settings.audit_path, None if key.ephemeral else vault_path or settings.vault_path,
-                         settings.actor, settings.vocabulary, settings.recognizers)
+                         settings.actor, settings.vocabulary, settings.recognizers, settings.pixel_limits)
         report = run_batch(spec, src, dst, quarantine, workers or min(2, os.cpu_count() or 1))
     click.echo(f"{report.written} files de-identified in {len(report.receipts)} studies to {dst} "
                f"(key {key.key_id}; receipts in each study folder)")

@@ -18,6 +18,10 @@ CLINICAL_MM_JWT_AUDIENCE         serve: required ``aud`` of JWTs      ``clinical
 CLINICAL_MM_RECOGNIZERS          deid: site PHI recognizers (YAML)    none (the shipped recognizers)
 ===============================  ===================================  ================================
 
+``CLINICAL_MM_MAX_INSTANCE_PIXEL_BYTES`` (default 268435456, 256 MiB) and ``CLINICAL_MM_MAX_STUDY_PIXEL_BYTES``
+(default 1073741824, 1 GiB): the most bytes the pixels of one instance, and of one study, may decode to, checked
+from the header before anything decodes them.
+
 Unsafe defaults are refused outside demo mode: without a key nothing runs. Demo mode creates a
 throwaway key, says so, and keeps it only for the life of the process.
 """
@@ -35,6 +39,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clinical_mm.core.errors import ConfigurationError
+from clinical_mm.core.pixel_limits import DEFAULT_INSTANCE_BYTES, DEFAULT_STUDY_BYTES, PixelLimits
 
 __all__ = ["DEFAULT_MODEL_PATH", "PseudonymKey", "Settings"]
 
@@ -112,6 +117,16 @@ class Settings(BaseSettings):
                                     "de-identifier's allow-list too")
     recognizers: Path | None = Field(None, description="deid: a YAML file in presidio's recognizer form that adds "
                                      "PHI recognizers to the text de-identifier's, or removes one (enabled: false)")
+    max_instance_pixel_bytes: int = Field(DEFAULT_INSTANCE_BYTES, ge=1, description="analyze, deid dicom, serve: "
+                                          "the most bytes one instance's pixels may decode to (checked from the "
+                                          "header, before decoding); a larger one is refused")
+    max_study_pixel_bytes: int = Field(DEFAULT_STUDY_BYTES, ge=1, description="analyze, serve: the most bytes a "
+                                       "study's pixels may decode to, all instances together")
+
+    @property
+    def pixel_limits(self) -> PixelLimits:
+        """The limits on decoded pixel bytes, per instance and per study."""
+        return PixelLimits(self.max_instance_pixel_bytes, self.max_study_pixel_bytes)
 
     @property
     def vault_path(self) -> Path:

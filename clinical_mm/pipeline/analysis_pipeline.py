@@ -26,6 +26,7 @@ from clinical_mm.core.errors import (
     InputError,
     OutputError,
 )
+from clinical_mm.core.pixel_limits import PixelLimits
 from clinical_mm.core.types import StudyResult
 from clinical_mm.deid.base import Deidentifier
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
@@ -63,13 +64,17 @@ class AnalysisPipeline:
         Reads what a draft states of each flag (default: the CheXpert labeler).
     source
         Makes the study source of a path given to :meth:`run` (default: files, folders, DICOMDIR).
+    pixel_limits
+        The most bytes an instance's and a study's pixels may decode to; checked from the headers before
+        anything decodes them (settings ``CLINICAL_MM_MAX_*_PIXEL_BYTES``).
     """
 
     def __init__(self, generator: ReportGenerator, deidentifier: Deidentifier, audit: AuditSink, *,
                  actor: str = "clinical-mm", scope: ChestRadiographScope | None = None,
                  on_deidentified: Callable[[str], None] | None = None,
                  report_labeler: RadiologyReportLabeler | None = None,
-                 source: Callable[[Path], StudySource] = FileStudySource) -> None:
+                 source: Callable[[Path], StudySource] = FileStudySource,
+                 pixel_limits: PixelLimits | None = None) -> None:
         self.on_deidentified = on_deidentified
         self.generator = generator
         self.deidentifier = deidentifier
@@ -79,6 +84,7 @@ class AnalysisPipeline:
         self.fhir = ReportBundleBuilder(generator.model_id, generator.model_sha256)
         self.report_labeler = report_labeler or RadiologyReportLabeler()
         self.source = source
+        self.pixel_limits = pixel_limits or PixelLimits()
 
     def check_draft(self, findings: str, impression: str, flags: dict[str, float], raised: list[str]
                     ) -> dict[str, object]:
@@ -106,6 +112,13 @@ class AnalysisPipeline:
             return [StudyResult(source=item.source, error=item.error)]
         t = time.perf_counter()
         loaded, failed = item.load()
+        failed += [(source, reason) for source, _, ds in loaded
+                   if (reason := self.pixel_limits.instance_refusal(ds)) is not None]
+        loaded = [entry for entry in loaded if entry[0] not in {source for source, _ in failed}]
+        too_large = self.pixel_limits.study_refusal(ds for _, _, ds in loaded)
+        if too_large is not None:
+            failed += [(source, too_large) for source, _, _ in loaded]
+            loaded = []
         refused = []
         for source, reason in failed:
             self._audit(outcome="refused", detail=reason)

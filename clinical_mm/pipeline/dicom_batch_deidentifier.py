@@ -33,6 +33,7 @@ from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.core.errors import AuditError, DeidentificationError, DicomReadError, OutputError
+from clinical_mm.core.pixel_limits import PixelLimits
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES
 from clinical_mm.deid.dicom_deidentifier import PROFILE_NAME, DicomDeidentifier
 from clinical_mm.deid.pixel_text import KnownTextRegions, PixelTextCleaner
@@ -90,6 +91,7 @@ class BatchSpec:
     actor: str = "clinical-mm"
     vocabulary: Path | None = None
     recognizers: Path | None = None
+    pixel_limits: PixelLimits = PixelLimits()
 
     def deidentifier(self) -> DicomDeidentifier:
         """The de-identifier of one batch process. The clean options' text de-identifier allows the words of the
@@ -139,7 +141,8 @@ def _work(spec: BatchSpec, files: list[Path], src: Path, dst: Path, quarantine: 
     sink = SQLiteAuditSink(spec.audit)
     vault = PseudonymVault(spec.vault, spec.key) if spec.vault is not None else None
     try:
-        return DicomBatchDeidentifier(spec.deidentifier(), sink, vault, spec.actor)._process(files, src, dst, quarantine)
+        batch = DicomBatchDeidentifier(spec.deidentifier(), sink, vault, spec.actor, spec.pixel_limits)
+        return batch._process(files, src, dst, quarantine)
     finally:
         sink.close()
         if vault is not None:
@@ -183,10 +186,11 @@ class DicomBatchDeidentifier:
     """
 
     def __init__(self, deid: DicomDeidentifier, audit: AuditSink, vault: PseudonymVault | None = None,
-                 actor: str = "clinical-mm") -> None:
+                 actor: str = "clinical-mm", pixel_limits: PixelLimits | None = None) -> None:
         if vault is not None and not deid.pseudo.remember:
             raise ValueError("a vault needs a DicomDeidentifier built with remember=True")
         self.deid, self.audit, self.vault, self.actor = deid, audit, vault, actor
+        self.pixel_limits = pixel_limits or PixelLimits()
 
     def run(self, src: Path, dst: Path, quarantine: Path) -> BatchReport:
         return _finish(self.deid, self._process(list(_files(src)), src, dst, quarantine), dst, quarantine)
@@ -228,6 +232,9 @@ class DicomBatchDeidentifier:
             ds = pydicom.dcmread(io.BytesIO(data))
         except Exception:  # pydicom raises many types on malformed input; the file goes to quarantine
             raise DicomReadError(f"{path}: not a readable DICOM PS3.10 file", reason="not a readable DICOM file") from None
+        too_large = self.pixel_limits.instance_refusal(ds)  # before anything decodes the pixels
+        if too_large is not None:
+            raise DeidentificationError(too_large)
         out, action_counts = self.deid.deidentify(ds, in_place=True)  # ds is ours: no copy
         uids = [str(out.get(k, "")) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
         if not all(uids):

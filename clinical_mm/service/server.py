@@ -75,7 +75,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     spool = Spool(settings.data_dir / "spool", store, Pseudonymizer(key))
     puller = _puller(settings, options, spool, vault)
     deidentifier = DicomDeidentifier(key, remember=vault is not None)
-    pipeline = AnalysisPipeline(generator, deidentifier, audit, actor=settings.actor,
+    pipeline = AnalysisPipeline(generator, deidentifier, audit, actor=settings.actor, pixel_limits=settings.pixel_limits,
                                 on_deidentified=lambda study_key: store.set_state(study_key, "deidentified"))
     listener = DicomListener(spool, ae_title=options.ae_title, host=options.host, port=options.dicom_port,
                              allowed_aets=options.allowed_aets)
