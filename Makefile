@@ -65,6 +65,7 @@ bench: install
 	$(BIN)/python benchmarks/deid_text_speed.py
 	$(BIN)/python benchmarks/serve_latency.py
 	$(BIN)/python benchmarks/context_vs_medspacy.py
+	$(BIN)/python benchmarks/hostile_input_memory.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache .mypy_cache

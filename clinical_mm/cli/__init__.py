@@ -9,6 +9,7 @@ imported inside the commands that need them, so ``clinical-mm --help`` stays fas
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -75,6 +76,10 @@ def cli(verbose: bool) -> None:
     # pynetdicom dumps every C-FIND and C-MOVE identifier at INFO (accession numbers, StudyInstanceUIDs)
     for noisy in ("httpx", "httpcore", "pynetdicom"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pydicom logs and warns with the values of the elements it reads ("Invalid value for VR UI: '1.3.6...'",
+    # tracebacks of decoders): PHI must not reach a log line, and every refusal has our own PHI-free reason
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL + 1)
+    warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
 
 
 cli.add_command(analysis.analyze)
