@@ -34,7 +34,7 @@ def _count(header: _Header, keyword: str, default: int) -> int:
     value = header.get(keyword, default)
     try:
         return max(0, int(value if value not in (None, "") else default))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # text, NaN, infinity: the header says nothing usable
         return default
 
 
