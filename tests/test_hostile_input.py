@@ -261,3 +261,20 @@ def test_when_the_site_lowers_the_pixel_limits_then_a_study_over_them_is_refused
     assert result.exit_code == 0, result.output
     (line,) = map(json.loads, (tmp_path / "out" / "results.jsonl").read_text().splitlines())
     assert "a study (CLINICAL_MM_MAX_STUDY_PIXEL_BYTES)" in line["error"]
+
+
+def test_when_the_listener_receives_a_dataset_it_cannot_read_then_it_refuses_it_and_records_why(
+        tmp_path: Path) -> None:
+    from clinical_mm.service.dicom_listener import DicomListener
+
+    class _Unreadable:
+        @property
+        def dataset(self) -> Dataset:
+            raise ValueError("ZZCANARY^PATIENT")  # as pydicom fails on a malformed dataset, quoting a value
+
+    audit = _Records()
+    listener = DicomListener(None, ae_title="CLINICALMM", host="127.0.0.1", port=0,  # type: ignore[arg-type]
+                             allowed_aets=["PACS"], audit=audit)
+    assert listener._on_store(_Unreadable()) == 0xC000  # Cannot Understand: the PACS keeps it and can retry
+    (record,) = audit.records
+    assert (record.action, record.outcome) == ("receive", "refused") and "ZZCANARY" not in record.canonical()

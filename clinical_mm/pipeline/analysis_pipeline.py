@@ -193,7 +193,7 @@ class AnalysisPipeline:
         _log.info("study %s analysed: priority %s", study.study_uid, draft.priority)
         return [*refused, result]
 
-    def _analyze_within_boundary(self, item: SourceStudy, out_dir: Path) -> list[StudyResult]:
+    def analyze_within_boundary(self, item: SourceStudy, out_dir: Path) -> list[StudyResult]:
         """:meth:`analyze_study`, where no failure of one study loses the batch: our own typed errors and any
         other exception (a header or pixel format nothing checked for) become a refusal with a PHI-free reason
         (the error's class, never its message, for the latter) and an audit record. Only a failure of our own
@@ -218,7 +218,7 @@ class AnalysisPipeline:
         results = []
         with (out_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
             for item in items:
-                study_results = self._analyze_within_boundary(item, out_dir)
+                study_results = self.analyze_within_boundary(item, out_dir)
                 for result in study_results:
                     fh.write(json.dumps(result.to_json(), sort_keys=False) + "\n")
                     fh.flush()

@@ -15,6 +15,7 @@ from typing import Any
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+from clinical_mm.audit.audit_record import AuditRecord, AuditSink
 from clinical_mm.core.errors import ClinicalMMError
 from clinical_mm.outputs.dicom_sr import COMPREHENSIVE_SR
 from clinical_mm.service.spool import Spool
@@ -35,10 +36,16 @@ class DicomListener:
     ----------
     allowed_aets
         Calling AE titles allowed to associate; empty allows none.
+    audit
+        Where an instance refused at reception is recorded (with the PHI-free reason; None: not recorded).
+    actor
+        The audit log's actor.
     """
 
-    def __init__(self, spool: Spool, *, ae_title: str, host: str, port: int, allowed_aets: list[str]) -> None:
+    def __init__(self, spool: Spool, *, ae_title: str, host: str, port: int, allowed_aets: list[str],
+                 audit: AuditSink | None = None, actor: str = "clinical-mm") -> None:
         self.spool = spool
+        self.audit, self.actor = audit, actor
         self.host, self.port = host, port
         self.ae = AE(ae_title=ae_title)
         self.ae.supported_contexts = AllStoragePresentationContexts
@@ -71,6 +78,7 @@ class DicomListener:
             sop_uid, study_uid = str(ds.SOPInstanceUID), str(ds.StudyInstanceUID)
         except Exception:  # noqa: BLE001 - a dataset pydicom cannot decode or without UIDs
             _log.warning("C-STORE refused: dataset without readable SOP/Study Instance UIDs")
+            self._record_refusal("dataset without readable SOP/Study Instance UIDs")
             return _CANNOT_UNDERSTAND
         if str(ds.get("SOPClassUID", "")) == COMPREHENSIVE_SR and ds.get("Manufacturer") == "clinical-mm":
             # our own draft SR, echoed back by a PACS that forwards whole studies: stored there, not analysed here
@@ -84,6 +92,15 @@ class DicomListener:
         with self._lock:
             self._studies.setdefault(id(event.assoc), set()).add(study_key)
         return _SUCCESS
+
+    def _record_refusal(self, reason: str) -> None:
+        """An instance refused at reception, in the audit log; one that cannot take it is logged."""
+        if self.audit is None:
+            return
+        try:
+            self.audit.append(AuditRecord(self.actor, "receive", "refused", detail=f"C-STORE: {reason}"))
+        except ClinicalMMError as exc:
+            _log.error("audit record of a refused C-STORE not written (%s)", exc.__class__.__name__)
 
     def _on_released(self, event: Any) -> None:
         """A released association has sent its studies: they need not wait out the quiet period."""

@@ -78,7 +78,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     pipeline = AnalysisPipeline(generator, deidentifier, audit, actor=settings.actor, pixel_limits=settings.pixel_limits,
                                 on_deidentified=lambda study_key: store.set_state(study_key, "deidentified"))
     listener = DicomListener(spool, ae_title=options.ae_title, host=options.host, port=options.dicom_port,
-                             allowed_aets=options.allowed_aets)
+                             allowed_aets=options.allowed_aets, audit=audit, actor=settings.actor)
     base_url = (options.public_url or f"http://{options.host}:{options.port}").rstrip("/")
     worker = ServiceWorker(store, pipeline, settings.data_dir / "results", audit=audit, actor=settings.actor,
                            model_id=generator.model_id, model_sha256=generator.model_sha256,

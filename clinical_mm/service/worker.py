@@ -186,7 +186,7 @@ class ServiceWorker:
         """Analyse one claimed study and queue its callbacks; failures are retried or failed, never lost."""
         item = SourceStudy(key=study_key, files=files, sources=[f.name for f in files])
         try:
-            results = self.pipeline.analyze_study(item, self.results_dir)
+            results = self.pipeline.analyze_within_boundary(item, self.results_dir)
             issued = self.pseudonymizer.drain() if self.pseudonymizer is not None else []
             if self.vault is not None:  # before any result leaves: egress re-identifies through the vault
                 self.vault.record(issued)
