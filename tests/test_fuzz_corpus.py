@@ -1,19 +1,23 @@
 """The fuzz corpus (tests/support/fuzz_corpus.py) through analyze and deid dicom, each in a process of its own
-whose peak memory is measured: no traceback, every file accounted for with a reason and an audit record, the
-valid chest study after the corpus analysed, peak memory under the documented ceiling (README)."""
+whose peak memory is measured, and over C-STORE to the listener of a running serve: no traceback, every file
+accounted for with a reason and an audit record, the valid chest study after the corpus analysed, peak memory
+under the documented ceiling (README)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pydicom
 import pytest
 from support.fuzz_corpus import build
+from support.serve_harness import Service, storescu, wait_for
 
 from clinical_mm.synth.study_synthesizer import SynthStudy
 
@@ -81,3 +85,39 @@ def test_when_the_fuzz_corpus_is_deidentified_then_every_file_is_written_or_quar
         if "PixelData" in ds and not ds.file_meta.TransferSyntaxUID.is_compressed:
             assert ds.BurnedInAnnotation == "NO"
     assert peak < CEILING_MIB, f"deid dicom peaked at {peak} MiB"
+
+
+def _vm_hwm_mib(pid: int) -> int:
+    """The peak resident memory (VmHWM) of a running process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) // 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk (storescu) is installed by make test")
+def test_when_the_fuzz_corpus_is_sent_to_the_listener_then_serve_stays_up_refuses_with_reasons_and_analyses_the_valid_study(
+        corpus: tuple[Path, int], tmp_path: Path) -> None:
+    src, _ = corpus
+    service = Service(tmp_path / "serve")
+    admin, auditor = service.cli("keys", "create", "--role", "admin"), service.cli("keys", "create", "--role", "auditor")
+    service.start()
+    try:
+        for path in sorted(src.iterdir()):  # one association a file: storescu itself stops at a file it cannot read
+            storescu(service.dicom_port, [path])
+        assert service.proc is not None and service.proc.poll() is None, "serve died"
+        jobs = wait_for(lambda: (rows := httpx.get(f"{service.base}/v1/jobs", headers={"Authorization": f"Bearer {admin}"},
+                                                   timeout=10).json())
+                        and all(r["state"] in ("analyzed", "delivered", "failed") for r in rows) and rows, timeout=600)
+        assert any(r["state"] in ("analyzed", "delivered") for r in jobs)  # the valid study at least
+        assert all(r["error"] for r in jobs if r["state"] == "failed")  # every refusal with its reason
+        records = httpx.get(f"{service.base}/v1/audit?limit=1000", headers={"Authorization": f"Bearer {auditor}"},
+                            timeout=10).json()
+        analysed = [r for r in records if r["action"] == "analyze"]
+        assert len(analysed) >= len(jobs) and any(r["outcome"] == "refused" for r in analysed)
+        assert _vm_hwm_mib(service.proc.pid) < CEILING_MIB
+    finally:
+        service.stop()
+    log = service.log.read_text(errors="replace")
+    assert "Traceback" not in log and "1.3.6.1.4.1.5962" not in log  # no crash, no value of a file in the log
