@@ -218,3 +218,82 @@ def _saved(ds: pydicom.Dataset) -> pydicom.filebase.DicomBytesIO:
     ds.save_as(buffer, enforce_file_format=True)
     buffer.seek(0)
     return buffer
+
+
+def _plain(ds: pydicom.Dataset) -> pydicom.Dataset:
+    """``ds`` as a dataset with no read encoding of its own (so that pydicom writes it in any byte order)."""
+    out = pydicom.Dataset()
+    out.update(ds)
+    out.file_meta = ds.file_meta
+    out.preamble = b"\0" * 128
+    return out
+
+
+def _file(ds: pydicom.Dataset, path: Path) -> None:
+    buffer = pydicom.filebase.DicomBytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    path.write_bytes(buffer.getvalue())
+
+
+def _burned_float(tmp_path: Path) -> pydicom.Dataset:
+    ds = _study(tmp_path, seed=6)
+    _burn(ds)
+    pixels = ds.pixel_array.astype("<f4") / 7.0
+    del ds.PixelData, ds.BitsStored, ds.HighBit, ds.PixelRepresentation
+    ds.BitsAllocated = 32
+    ds.FloatPixelData = pixels.tobytes()
+    return ds
+
+
+def _burned_one_bit(tmp_path: Path) -> pydicom.Dataset:
+    from pydicom.pixels import pack_bits
+
+    ds = _study(tmp_path, seed=7)
+    area = _burn(ds)
+    ink = ds.pixel_array == ds.pixel_array.max()
+    bits = np.zeros(ink.shape, np.uint8)
+    bits[area] = ink[area]  # white text on black, as a 1-bit overlay-like image carries it
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 1, 1, 0, 0
+    for keyword in ("WindowCenter", "WindowWidth", "RescaleSlope", "RescaleIntercept"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.PixelData = pack_bits(bits)
+    return ds
+
+
+def _burned_big_endian(tmp_path: Path) -> pydicom.Dataset:
+    from pydicom.uid import ExplicitVRBigEndian
+
+    ds = _study(tmp_path, seed=8)
+    _burn(ds)
+    pixels = ds.pixel_array
+    ds = _plain(ds)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
+    ds.PixelData = pixels.astype(">u2").tobytes()
+    return ds
+
+
+def test_when_float_1_bit_and_big_endian_images_carry_burned_in_text_then_deid_dicom_leaves_none_legible(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from clinical_mm.cli import cli
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, make in (("float", _burned_float), ("one-bit", _burned_one_bit), ("big-endian", _burned_big_endian)):
+        ds = make(tmp_path / name)
+        assert _words(ds), name  # legible before
+        _file(_plain(ds) if name != "big-endian" else ds, src / f"{name}.dcm")
+    monkeypatch.setenv("CLINICAL_MM_KEY", "ab" * 32)
+    monkeypatch.setenv("CLINICAL_MM_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(cli, ["deid", "dicom", str(src), str(tmp_path / "dst")])
+    assert result.exit_code == 0 and "quarantined" not in result.output, result.output
+    written = [pydicom.dcmread(f) for f in (tmp_path / "dst").rglob("*.dcm")]
+    assert sorted(int(ds.BitsAllocated) for ds in written) == [1, 16, 32]
+    for ds in written:  # each in its own encoding, decodable, marked and verified clean
+        assert ds.BurnedInAnnotation == "NO"
+        assert ds.pixel_array.shape == (ds.Rows, ds.Columns)
+        assert _words(ds) == []
+    big = next(ds for ds in written if ds.BitsAllocated == 16)
+    assert not big.file_meta.TransferSyntaxUID.is_little_endian
