@@ -278,3 +278,22 @@ def test_when_the_listener_receives_a_dataset_it_cannot_read_then_it_refuses_it_
     assert listener._on_store(_Unreadable()) == 0xC000  # Cannot Understand: the PACS keeps it and can retry
     (record,) = audit.records
     assert (record.action, record.outcome) == ("receive", "refused") and "ZZCANARY" not in record.canonical()
+
+
+def test_when_stow_rs_parts_cannot_be_read_then_each_is_refused_with_its_reason_and_recorded(tmp_path: Path) -> None:
+    from clinical_mm.core.errors import DicomReadError
+    from clinical_mm.service.api.multipart import spool_parts
+
+    class _Spool:
+        def put(self, data: bytes) -> tuple[str, str, bool]:
+            if data.startswith(b"bad"):
+                raise DicomReadError("not DICOM: ZZCANARY", reason="malformed DICOM")
+            return "2.25.1", "2.25.2", True
+
+    audit = _Records()
+    stored, failed = spool_parts(_Spool(), [b"good", b"bad ZZCANARY", b"bad"], audit, "pacs-key", "STOW-RS")  # type: ignore[arg-type]
+    assert len(stored) == 1 and failed == [(1, "malformed DICOM"), (2, "malformed DICOM")]
+    assert [(r.actor, r.action, r.outcome, r.detail) for r in audit.records] == [
+        ("pacs-key", "receive", "refused", "STOW-RS part 1: malformed DICOM"),
+        ("pacs-key", "receive", "refused", "STOW-RS part 2: malformed DICOM")]
+    assert "ZZCANARY" not in "".join(r.canonical() for r in audit.records)

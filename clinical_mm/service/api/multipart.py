@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException, Request
 
+from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.connectors.dicomweb_client import NotMultipartError, parse_multipart
 from clinical_mm.core.errors import ClinicalMMError, InputError
 from clinical_mm.service.spool import Spool
@@ -31,9 +32,11 @@ async def read_parts(request: Request) -> list[bytes]:
         raise HTTPException(400, "malformed multipart body") from None
 
 
-def spool_parts(spool: Spool, parts: list[bytes]) -> tuple[list[tuple[str, str, bool]], list[tuple[int, str]]]:
+def spool_parts(spool: Spool, parts: list[bytes], audit: AuditSink | None = None, actor: str = "clinical-mm",
+                route: str = "upload") -> tuple[list[tuple[str, str, bool]], list[tuple[int, str]]]:
     """Put each part in the spool (fsynced: call it off the event loop): the stored parts (pseudonymous SOP
-    and study UIDs, new) and the refused ones (index, reason); 503 when the spool cannot store."""
+    and study UIDs, new) and the refused ones (index, reason), each refused part also in ``audit`` (its hash
+    and PHI-free reason); 503 when the spool cannot store."""
     stored, failed = [], []
     for i, data in enumerate(parts):
         try:
@@ -42,4 +45,11 @@ def spool_parts(spool: Spool, parts: list[bytes]) -> tuple[list[tuple[str, str, 
             failed.append((i, exc.reason))
         except (OSError, ClinicalMMError):
             raise HTTPException(503, "instances cannot be stored now; retry") from None
+    if audit is not None:
+        try:
+            for i, reason in failed:
+                audit.append(AuditRecord(actor, "receive", "refused", input_hash=sha256_hex(parts[i]),
+                                         detail=f"{route} part {i}: {reason}"))
+        except ClinicalMMError:
+            raise HTTPException(503, "the audit log cannot take the refused parts; retry") from None
     return stored, failed

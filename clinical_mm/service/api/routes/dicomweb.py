@@ -33,7 +33,8 @@ async def stow_rs(request: Request, ctx: ContextDep, _: Pacs) -> DicomJSONRespon
     """DICOMweb STOW-RS (multipart/related; type="application/dicom"). The response's Referenced SOP
     Sequence names each stored instance by its pseudonymous SOP Instance UID."""
     parts = await read_parts(request)
-    stored, failed = await run_in_threadpool(spool_parts, ctx.spool, parts)  # fsyncs: off the event loop
+    stored, failed = await run_in_threadpool(spool_parts, ctx.spool, parts, ctx.audit,
+                                             getattr(request.state, "key_id", "anonymous"), "STOW-RS")  # fsyncs
     body = StowPublic(
         referenced_sops=DicomAttributePublic(vr="SQ", value=[{"00081155": {"vr": "UI", "Value": [sop]}}
                                                              for sop, _, _ in stored]) if stored else None,

@@ -29,7 +29,8 @@ router = APIRouter()
 async def upload(request: Request, ctx: ContextDep, _: Pacs) -> JSONResponse:
     """Upload DICOM files (multipart/form-data, one file per part); studies are queued like C-STORE ones."""
     parts = await read_parts(request)
-    stored, failed = await run_in_threadpool(spool_parts, ctx.spool, parts)  # fsyncs: off the event loop
+    stored, failed = await run_in_threadpool(spool_parts, ctx.spool, parts, ctx.audit,
+                                             getattr(request.state, "key_id", "anonymous"), "upload")  # fsyncs
     body = UploadPublic(stored=sum(new for _, _, new in stored), duplicates=sum(not new for _, _, new in stored),
                         studies=sorted({study for _, study, _ in stored}),
                         failed=[FailedPartPublic(part=i, reason=reason) for i, reason in failed])
