@@ -297,3 +297,35 @@ def test_when_stow_rs_parts_cannot_be_read_then_each_is_refused_with_its_reason_
         ("pacs-key", "receive", "refused", "STOW-RS part 1: malformed DICOM"),
         ("pacs-key", "receive", "refused", "STOW-RS part 2: malformed DICOM")]
     assert "ZZCANARY" not in "".join(r.canonical() for r in audit.records)
+
+
+def test_when_a_dicomweb_pull_returns_a_part_that_is_no_dicom_then_it_is_skipped_recorded_and_the_study_goes_on(
+        tmp_path: Path) -> None:
+    from clinical_mm.connectors.dicomweb_client import DicomWebClient
+    from clinical_mm.core.errors import DicomReadError
+    from clinical_mm.service.pull import StudyPuller
+
+    class _Client(DicomWebClient):
+        def __init__(self) -> None:
+            pass
+
+        def retrieve_study(self, uid: str) -> list[bytes]:  # type: ignore[override]
+            return [b"ZZCANARY not dicom", b"a valid instance"]
+
+    class _Spool:
+        class pseudo:  # noqa: N801 - the spool's pseudonymiser, as the puller reads it
+            @staticmethod
+            def uid(uid: str) -> str:
+                return "2.25.7"
+
+        def put(self, data: bytes) -> tuple[str, str, bool]:
+            if data.startswith(b"ZZCANARY"):
+                raise DicomReadError("not DICOM: ZZCANARY", reason="malformed DICOM")
+            return "2.25.8", "2.25.7", True
+
+    audit = _Records()
+    puller = StudyPuller(_Client(), None, _Spool(), audit=audit)  # type: ignore[arg-type]
+    assert puller._retrieve("1.2.3") == "2.25.7"
+    (record,) = audit.records
+    assert (record.action, record.outcome, record.detail) == ("receive", "refused", "DICOMweb retrieve part: malformed DICOM")
+    assert "ZZCANARY" not in record.canonical()

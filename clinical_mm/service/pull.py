@@ -16,6 +16,7 @@ a clear status; the pull is retried with backoff and fails for good after the la
 
 from __future__ import annotations
 
+from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.connectors.dicomweb_client import DicomWebClient
 from clinical_mm.connectors.dimse_client import DimseClient
 from clinical_mm.core.errors import DicomReadError, RemoteRefusedError
@@ -30,16 +31,19 @@ PULL_KINDS = {"study": "uid", "accession": "accession"}
 
 class StudyPuller:
     """Pulls by DICOMweb (``client`` a :class:`DicomWebClient`) or by C-FIND/C-MOVE (a :class:`DimseClient`,
-    with ``move_destination`` the AE title under which the PACS knows serve's listener)."""
+    with ``move_destination`` the AE title under which the PACS knows serve's listener). A retrieved part that
+    is no readable DICOM is skipped and recorded in ``audit`` (its hash and reason), the rest of the study goes on."""
 
     def __init__(self, client: DicomWebClient | DimseClient, vault: PseudonymVault, spool: Spool, *,
-                 move_destination: str | None = None) -> None:
+                 move_destination: str | None = None, audit: AuditSink | None = None,
+                 actor: str = "clinical-mm") -> None:
         if isinstance(client, DimseClient) and not move_destination:
             raise ValueError("a C-MOVE pull needs the move destination (serve's AE title)")
         self.client = client
         self.vault = vault
         self.spool = spool
         self.move_destination = move_destination
+        self.audit, self.actor = audit, actor
 
     def request(self, kind: str, original: str) -> str:
         """Queue a pull; the pull id. The original goes to the vault, its pseudonym to the queue."""
@@ -83,8 +87,11 @@ class StudyPuller:
         for data in self.client.retrieve_study(uid):
             try:
                 self.spool.put(data)
-            except DicomReadError:
-                continue  # a part that is not DICOM: the rest of the study goes on
+            except DicomReadError as exc:  # a part that is not DICOM: recorded, the rest of the study goes on
+                if self.audit is not None:
+                    self.audit.append(AuditRecord(self.actor, "receive", "refused", input_hash=sha256_hex(data),
+                                                  detail=f"DICOMweb retrieve part: {exc.reason}"))
+                continue
             stored += 1
         if not stored:
             raise RemoteRefusedError("the PACS returned no readable instance of the study")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clinical_mm.audit.audit_record import AuditSink
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ConfigurationError
@@ -73,7 +74,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     vault = None if key.ephemeral else PseudonymVault(settings.vault_path, key)
     egress = _egress(settings, options, store, vault)
     spool = Spool(settings.data_dir / "spool", store, Pseudonymizer(key))
-    puller = _puller(settings, options, spool, vault)
+    puller = _puller(settings, options, spool, vault, audit)
     deidentifier = DicomDeidentifier(key, remember=vault is not None)
     pipeline = AnalysisPipeline(generator, deidentifier, audit, actor=settings.actor, pixel_limits=settings.pixel_limits,
                                 on_deidentified=lambda study_key: store.set_state(study_key, "deidentified"))
@@ -127,8 +128,8 @@ def _egress(settings: Settings, options: ServeOptions, store: ServiceStore, vaul
     return egress
 
 
-def _puller(settings: Settings, options: ServeOptions, spool: Spool, vault: PseudonymVault | None
-            ) -> StudyPuller | None:
+def _puller(settings: Settings, options: ServeOptions, spool: Spool, vault: PseudonymVault | None,
+            audit: AuditSink) -> StudyPuller | None:
     """What pulls studies from the PACS: by DICOMweb, or by C-FIND/C-MOVE to our own listener (one of the
     two, with the vault); None when neither is configured."""
     from clinical_mm.connectors.dicomweb_client import DicomWebClient
@@ -142,10 +143,11 @@ def _puller(settings: Settings, options: ServeOptions, spool: Spool, vault: Pseu
         raise ConfigurationError("pulling from the PACS needs a pseudonymisation key (not a throwaway demo key)")
     if settings.dicomweb_url and vault is not None:
         return StudyPuller(DicomWebClient(settings.dicomweb_url, token=settings.dicomweb_token.get_secret_value()
-                                          if settings.dicomweb_token else None), vault, spool)
+                                          if settings.dicomweb_token else None), vault, spool, audit=audit,
+                           actor=settings.actor)
     if settings.qr_pacs and vault is not None:  # the PACS moves studies to our own listener
         return StudyPuller(DimseClient(DicomDestination.parse(settings.qr_pacs), calling_ae_title=options.ae_title),
-                           vault, spool, move_destination=options.ae_title)
+                           vault, spool, move_destination=options.ae_title, audit=audit, actor=settings.actor)
     return None
 
 
