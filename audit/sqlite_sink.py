@@ -22,6 +22,8 @@ __all__ = ["ChainReport", "SQLiteAuditSink", "verify_file"]
 GENESIS = "0" * 64
 _FIELDS = ("timestamp", "actor", "action", "input_hash", "study", "model_id", "model_sha256", "output_hash",
            "outcome", "detail")
+#: the audit table's columns, in order
+_COLUMNS = ("id", *_FIELDS, "prev_hash", "hash")
 # Write-ahead log with synchronous=FULL: each commit is durable with one fsync of the log (a rollback
 # journal needs several), and readers do not block the writer.
 _SCHEMA = f"""
@@ -93,9 +95,7 @@ class SQLiteAuditSink:
         return record_id
 
     def records(self) -> list[dict[str, str | int]]:
-        cur = self._db.execute(f"SELECT id, {', '.join(_FIELDS)}, prev_hash, hash FROM audit ORDER BY id")
-        names = ["id", *_FIELDS, "prev_hash", "hash"]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return _rows(self._db)
 
     def verify(self) -> ChainReport:
         """Walk the chain; raise :class:`AuditChainError` naming the first broken record."""
@@ -120,9 +120,7 @@ def verify_file(path: Path) -> ChainReport:
         raise AuditError(f"{path}: cannot open audit log read-only ({exc.__class__.__name__})") from None
     try:
         _check_columns(db, path)
-        cur = db.execute(f"SELECT id, {', '.join(_FIELDS)}, prev_hash, hash FROM audit ORDER BY id")
-        names = ["id", *_FIELDS, "prev_hash", "hash"]
-        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        rows = _rows(db)
         triggers = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
                                                 "AND tbl_name = 'audit'").fetchall()}
     except sqlite3.Error as exc:
@@ -137,9 +135,15 @@ def verify_file(path: Path) -> ChainReport:
 
 def _check_columns(db: sqlite3.Connection, path: Path) -> None:
     """:class:`AuditError` unless ``db`` holds the audit table with its columns."""
-    columns = [row[1] for row in db.execute("PRAGMA table_info(audit)").fetchall()]
-    if columns != ["id", *_FIELDS, "prev_hash", "hash"]:
+    columns = tuple(row[1] for row in db.execute("PRAGMA table_info(audit)").fetchall())
+    if columns != _COLUMNS:
         raise AuditError(f"{path}: not an audit log (no audit table of this schema)")
+
+
+def _rows(db: sqlite3.Connection) -> list[dict[str, str | int]]:
+    """Every record of the audit table, in id order, as a dict of its columns."""
+    cur = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY id")
+    return [dict(zip(_COLUMNS, row, strict=True)) for row in cur.fetchall()]
 
 
 def _walk(rows: list[dict[str, str | int]]) -> ChainReport:

@@ -13,12 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["DEFAULT_INSTANCE_BYTES", "DEFAULT_STUDY_BYTES", "PixelLimits", "decoded_pixel_bytes"]
+__all__ = ["DEFAULT_INSTANCE_BYTES", "DEFAULT_STUDY_BYTES", "PIXEL_ELEMENTS", "PixelLimits", "decoded_pixel_bytes"]
 
 #: default limit of one instance's decoded pixels (a chest radiograph: about 20 MB; a large multi-frame: hundreds)
 DEFAULT_INSTANCE_BYTES = 256 * 2**20
 #: default limit of one study's decoded pixels, all instances together
 DEFAULT_STUDY_BYTES = 2**30
+#: the elements an image's pixels may be stored in (integer, float and double float pixel data)
+PIXEL_ELEMENTS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+#: bits a pixel of each float element takes (integer pixel data says its own, BitsAllocated)
 _FLOAT_BITS = {"FloatPixelData": 32, "DoubleFloatPixelData": 64}
 
 
@@ -41,11 +44,10 @@ def _count(header: _Header, keyword: str, default: int) -> int:
 def decoded_pixel_bytes(header: _Header) -> int:
     """The bytes ``header``'s pixels decode to (0 without pixel data); unreadable counts taken as 1 frame,
     1 sample, 16 bits."""
-    bits = next((b for keyword, b in _FLOAT_BITS.items() if keyword in header), None)
-    if bits is None:
-        if "PixelData" not in header:
-            return 0
-        bits = _count(header, "BitsAllocated", 16)
+    element = next((keyword for keyword in PIXEL_ELEMENTS if keyword in header), None)
+    if element is None:
+        return 0
+    bits = _FLOAT_BITS.get(element) or _count(header, "BitsAllocated", 16)
     pixels = (_count(header, "Rows", 0) * _count(header, "Columns", 0) * _count(header, "SamplesPerPixel", 1)
               * max(1, _count(header, "NumberOfFrames", 1)))
     return (pixels * bits + 7) // 8

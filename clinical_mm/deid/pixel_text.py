@@ -25,11 +25,9 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import pack_bits
 
 from clinical_mm.core.errors import ConfigurationError, QuarantinedError
+from clinical_mm.core.pixel_limits import PIXEL_ELEMENTS
 
-__all__ = ["PIXEL_ELEMENTS", "KnownTextRegions", "PixelTextCleaner"]
-
-#: the elements an image's pixels may be stored in (integer, float and double float pixel data)
-PIXEL_ELEMENTS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+__all__ = ["KnownTextRegions", "PixelTextCleaner"]
 
 _ROUNDS = 3
 

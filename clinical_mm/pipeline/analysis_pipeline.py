@@ -112,9 +112,10 @@ class AnalysisPipeline:
             return [StudyResult(source=item.source, error=item.error)]
         t = time.perf_counter()
         loaded, failed = item.load()
-        failed += [(source, reason) for source, _, ds in loaded
-                   if (reason := self.pixel_limits.instance_refusal(ds)) is not None]
-        loaded = [entry for entry in loaded if entry[0] not in {source for source, _ in failed}]
+        over = {source: reason for source, _, ds in loaded
+                if (reason := self.pixel_limits.instance_refusal(ds)) is not None}
+        failed += over.items()
+        loaded = [entry for entry in loaded if entry[0] not in over]
         too_large = self.pixel_limits.study_refusal(ds for _, _, ds in loaded)
         if too_large is not None:
             failed += [(source, too_large) for source, _, _ in loaded]
