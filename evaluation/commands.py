@@ -17,8 +17,14 @@ import click
 from clinical_mm.cli.scaffold import format_option, print_report
 from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.evaluation.assertion_evaluation import SHIPPED_SENTENCES, score_assertions
-from clinical_mm.evaluation.phi_note_corpus import SHIPPED_NOTES, load_notes
-from clinical_mm.evaluation.text_deid_evaluation import TextDeidScore, score_notes
+from clinical_mm.evaluation.phi_note_corpus import (
+    SHIPPED_NOTES,
+    SPLITS,
+    AnnotatedNote,
+    load_notes,
+    split_notes,
+)
+from clinical_mm.evaluation.text_deid_evaluation import TextDeidScore, curve_table, score_curve, score_notes
 
 __all__ = [
     "deid_evaluate_text",
@@ -43,29 +49,82 @@ def register(cli: click.Group) -> None:
         deid.add_command(command)
 
 
-def _text_deid_score(notes: Path | None) -> TextDeidScore:
-    """The text de-identifier's recall and precision on annotated notes (default: the shipped set)."""
+def _found_spans(annotated: list[AnnotatedNote], terms: Path | None, threshold: float | None
+                 ) -> dict[str, list[tuple[int, int, str, float]]]:
+    """Each note's spans (start, end, type, final score) as the site runs the text de-identifier: its vocabulary,
+    recognizer and term files (``terms`` wins over CLINICAL_MM_DEID_TERMS) and ``threshold`` (else
+    CLINICAL_MM_DEID_THRESHOLD, else the de-identifier's default)."""
     from clinical_mm.pipeline.text_deidentification import site_vocabulary, text_deidentifier
 
-    annotated = load_notes(notes or SHIPPED_NOTES)
-    settings = Settings()  # the de-identifier as the site runs it: its vocabulary and recognizer files
+    settings = Settings()
     deid = text_deidentifier(PseudonymKey(secrets.token_bytes(32), ephemeral=True),  # finding only
-                             site_vocabulary(settings.vocabulary), settings.recognizers)
+                             site_vocabulary(settings.vocabulary), settings.recognizers, terms or settings.deid_terms,
+                             settings.deid_threshold if threshold is None else threshold)
     texts = [n.text for n in annotated]
-    found = {text: [(s.start, s.end, s.entity_type) for s in spans]
-             for text, spans in zip(texts, deid.find_many(texts), strict=True)}  # spaCy batches them itself
-    return score_notes(annotated, lambda text: found[text])
+    return {text: [(s.start, s.end, s.entity_type, s.score) for s in spans]
+            for text, spans in zip(texts, deid.find_many(texts), strict=True)}  # spaCy batches them itself
+
+
+def _text_deid_score(notes: Path | None, split: str = "all", terms: Path | None = None,
+                     threshold: float | None = None) -> TextDeidScore:
+    """The text de-identifier's recall and precision on annotated notes (default: the shipped set), on one half
+    of them (``split``)."""
+    annotated = split_notes(load_notes(notes or SHIPPED_NOTES), split)
+    found = _found_spans(annotated, terms, threshold)
+    return score_notes(annotated, lambda text: [(s, e, k) for s, e, k, _ in found[text]])
+
+
+def _text_deid_curve(notes: Path | None, split: str = "all", terms: Path | None = None) -> dict[str, Any]:
+    """Recall and character precision at each threshold of ``CURVE_THRESHOLDS``, from one run of the
+    de-identifier with threshold 0 (every span it finds, with its final score)."""
+    annotated = split_notes(load_notes(notes or SHIPPED_NOTES), split)
+    found = _found_spans(annotated, terms, 0.0)
+    return {"notes": len(annotated), "spans": sum(len(n.spans) for n in annotated), "split": split,
+            "curve": score_curve(annotated, lambda text: found[text])}
+
+
+def _score_table(score: TextDeidScore, split: str) -> Iterator[str]:
+    if split != "all":
+        yield f"split {split} ({_SPLIT_HELP[split]})"
+    yield score.table()
+
+
+def _curve_table(report: dict[str, Any]) -> Iterator[str]:
+    yield f"notes {report['notes']}, annotated PHI spans {report['spans']}, split {report['split']}"
+    yield curve_table(report["curve"])
+
+
+_SPLIT_HELP = {"tune": "the half we tuned the rules on", "check": "the half never tuned on", "all": "every note"}
 
 
 @click.command("evaluate-text")
 @click.option("--notes", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Annotated notes, one JSON object per line {id, text, spans: [{start, end, type}]} "
-                   "(default: the shipped set of 330 notes).")
+              help="Annotated notes, one JSON object per line {id, text, spans: [{start, end, type}]} (default: the "
+                   "shipped set of 330 notes); the PhysioNet deid corpus's types (HCPName, PTName, DateYear, "
+                   "Location, ...) are read as ours.")
+@click.option("--split", type=click.Choice(SPLITS), default="all", show_default=True,
+              help="Score one half of the notes, split by patient (the id's part before the first '-'): tune: the "
+                   "half we tuned the rules on; check: the half never tuned on; all: every note.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Final score from which a span is PHI (default CLINICAL_MM_DEID_THRESHOLD, else the "
+                   "de-identifier's own).")
+@click.option("--terms", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The site's term file, YAML {allow: [...], deny: [term | {term, type}]} (default "
+                   "CLINICAL_MM_DEID_TERMS).")
+@click.option("--curve", is_flag=True,
+              help="Recall and character precision at thresholds 0.1, 0.2, ... 0.9, from one run (--threshold is "
+                   "not used).")
 @format_option("table", "json")
-def deid_evaluate_text(notes: Path | None, fmt: str) -> None:
-    """Recall per PHI type and character precision of the text de-identifier on annotated notes."""
-    print_report(lambda: _text_deid_score(notes), fmt, table=lambda score: [score.table()],
-                 as_dict=lambda score: score.to_dict())
+def deid_evaluate_text(notes: Path | None, split: str, threshold: float | None, terms: Path | None, curve: bool,
+                       fmt: str) -> None:
+    """Recall per PHI type and character precision of the text de-identifier on annotated notes, or (--curve)
+    both at a range of score thresholds."""
+    if curve:
+        print_report(lambda: _text_deid_curve(notes, split, terms), fmt, table=_curve_table)
+        return
+    print_report(lambda: _text_deid_score(notes, split, terms, threshold), fmt,
+                 table=lambda score: _score_table(score, split),
+                 as_dict=lambda score: {"split": split, **score.to_dict()})
 
 
 @click.command("train-name-model")

@@ -14,10 +14,15 @@ annotations cannot drift from the text. The set is deterministic per seed; the s
 (``data/phi_notes.jsonl``) is ``PhiNoteCorpus(seed=2031).generate(330)``.
 
 The name pools are deliberately unlike the surrogate pools of the de-identifier.
+
+:func:`load_notes` also reads real annotated notes in the same line form, with the PhysioNet deid corpus's
+types mapped onto ours (:data:`PHYSIONET_TYPES`); :func:`split_notes` splits a set by patient into the half
+rules are tuned on and the half kept for checking.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -28,7 +33,7 @@ from pathlib import Path
 from clinical_mm.core.errors import InputError
 from clinical_mm.evaluation.annotated_jsonl import missing_set_hint
 
-__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND8_NOTES", "BLIND9_NOTES", "BLIND10_NOTES", "BLIND11_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "SHIPPED_NOTES", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "type_counts"]
+__all__ = ["BLIND2_NOTES", "BLIND3_NOTES", "BLIND4_NOTES", "BLIND5_NOTES", "BLIND6_NOTES", "BLIND7_NOTES", "BLIND8_NOTES", "BLIND9_NOTES", "BLIND10_NOTES", "BLIND11_NOTES", "BLIND_NOTES", "HELD_OUT_NOTES", "NOT_SAFE_HARBOR", "PHYSIONET_TYPES", "SHIPPED_NOTES", "SPLITS", "AnnotatedNote", "PHI_TYPES", "PhiNoteCorpus", "load_notes", "note_split", "split_notes", "type_counts"]
 
 #: the shipped set: ``PhiNoteCorpus(seed=2031).generate(330)``
 SHIPPED_NOTES = Path(__file__).resolve().parent / "data" / "phi_notes.jsonl"
@@ -79,7 +84,21 @@ PHI_TYPES: dict[str, str] = {
     "STREET": "geographic subdivisions smaller than a state", "CITY": "geographic subdivisions smaller than a state",
     "ZIP": "geographic subdivisions smaller than a state",
     "ACCESSION": "any other unique identifying number", "HOSPITAL": "any other unique identifying characteristic",
+    "LOCATION": "geographic subdivisions smaller than a state", "YEAR": "a year alone, not Safe Harbor PHI",
+    "OTHER": "any other unique identifying characteristic",
 }
+#: annotation types that are no Safe Harbor PHI (recall is reported without them too)
+NOT_SAFE_HARBOR = frozenset({"YEAR"})
+
+#: the PhysioNet deid corpus's annotation types (Neamatullah et al. 2008) as ours; :func:`load_notes` reads them so
+PHYSIONET_TYPES: dict[str, str] = {
+    "HCPName": "CLINICIAN", "PTName": "PATIENT", "PTNameInitial": "PATIENT", "RelativeProxyName": "RELATIVE",
+    "Date": "DATE", "DateYear": "YEAR", "Location": "LOCATION", "Phone": "PHONE", "Age": "AGE", "Other": "OTHER",
+}
+
+#: the halves of an annotated set split by patient (:func:`note_split`): "tune", the half the rules were tuned
+#: on, and "check", the half never tuned on; "all" is both
+SPLITS = ("tune", "check", "all")
 
 _FIRST = ["Margaret", "Harold", "Dolores", "Wendell", "Priya", "Tomasz", "Ngozi", "Hiroshi", "Esperanza", "Declan",
           "Fatima", "Giovanni", "Ingrid", "Kwame", "Lucinda", "Mateo", "Oksana", "Rashid", "Siobhan", "Thaddeus",
@@ -830,7 +849,8 @@ def _ordinal(d: int) -> str:
 
 
 def load_notes(path: Path) -> list[AnnotatedNote]:
-    """Read an annotated note file (one JSON object per line: id, style, case, text, spans)."""
+    """Read an annotated note file (one JSON object per line: id, style, case, text, spans); the PhysioNet
+    corpus's types are read as ours (:data:`PHYSIONET_TYPES`)."""
     notes = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -843,7 +863,8 @@ def load_notes(path: Path) -> list[AnnotatedNote]:
         try:
             o = json.loads(line)
             note = AnnotatedNote(str(o["id"]), str(o.get("style", "")), str(o.get("case", "")), str(o["text"]),
-                                 [{"start": int(s["start"]), "end": int(s["end"]), "type": str(s["type"])}
+                                 [{"start": int(s["start"]), "end": int(s["end"]),
+                                   "type": PHYSIONET_TYPES.get(str(s["type"]), str(s["type"]))}
                                   for s in o["spans"]])
         except (ValueError, KeyError, TypeError):
             raise InputError(f"{path}: line {n}: expected {{id, text, spans: [{{start, end, type}}]}}") from None
@@ -851,6 +872,20 @@ def load_notes(path: Path) -> list[AnnotatedNote]:
             raise InputError(f"{path}: line {n}: a span lies outside the text")
         notes.append(note)
     return notes
+
+
+def note_split(note_id: str) -> str:
+    """The half of its set a note is in, by patient (the id's part before the first "-", "PATIENT-NOTE" in the
+    PhysioNet corpus): "tune" when the first byte of sha256("clinical-mm" + patient) is even, else "check"."""
+    patient = note_id.split("-", 1)[0]
+    return "tune" if hashlib.sha256(("clinical-mm" + patient).encode()).digest()[0] % 2 == 0 else "check"
+
+
+def split_notes(notes: list[AnnotatedNote], split: str = "all") -> list[AnnotatedNote]:
+    """The notes of one half (:data:`SPLITS`; "all": every note)."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}")
+    return notes if split == "all" else [n for n in notes if note_split(n.id) == split]
 
 
 def type_counts(notes: list[AnnotatedNote]) -> Counter[str]:

@@ -24,13 +24,19 @@ from clinical_mm.evaluation.phi_note_corpus import (
     BLIND_NOTES,
     HELD_OUT_NOTES,
     PHI_TYPES,
+    PHYSIONET_TYPES,
     SHIPPED_NOTES,
     AnnotatedNote,
     PhiNoteCorpus,
     load_notes,
+    note_split,
+    split_notes,
     type_counts,
 )
-from clinical_mm.evaluation.text_deid_evaluation import score_notes
+from clinical_mm.evaluation.text_deid_evaluation import CURVE_THRESHOLDS, score_notes
+
+#: the development half of the PhysioNet deid corpus (not in the repository: ../shared/data, see its README)
+PHYSIONET_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "physionet_deid_dev" / "notes.jsonl"
 
 
 def test_when_generated_again_then_the_shipped_sets_are_reproduced_byte_for_byte() -> None:
@@ -110,3 +116,94 @@ def test_when_evaluated_from_the_cli_then_every_phi_type_meets_recall_and_precis
     assert all(v >= 0.7 for v in report["char_precision"].values()), report["char_precision"]
     table = CliRunner().invoke(cli, ["deid", "evaluate-text", "--notes", str(HELD_OUT_NOTES)])
     assert table.exit_code == 0 and "recall" in table.output
+
+
+def _physionet_file(path: Path) -> Path:
+    """Notes in the PhysioNet deid form ("PATIENT-NOTE" ids, its types): patients 2 and 5 are in the "tune"
+    half, 3 and 4 in "check" (:func:`note_split`)."""
+    rows = [
+        ("2-1", "Seen by Dr. Zebulon Quackenbush on 07/22/2031.", [("Zebulon Quackenbush", "HCPName"),
+                                                                  ("07/22/2031", "Date")]),
+        ("2-2", "PT MARGARET ABERNATHY RESTING, DAUGHTER HELGA AT BEDSIDE.", [("MARGARET ABERNATHY", "PTName"),
+                                                                              ("HELGA", "RelativeProxyName")]),
+        ("5-1", "Transferred from Pinecrest Regional Hospital in 1998; call 555-867-5309.",
+         [("Pinecrest Regional Hospital", "Location"), ("1998", "DateYear"), ("555-867-5309", "Phone")]),
+        ("3-1", "A 92 y/o woman, M.A., with dyspnea. Lives in Brattleboro.",
+         [("92", "Age"), ("M.A.", "PTNameInitial"), ("Brattleboro", "Location")]),
+        ("4-1", "Vent settings unchanged. ABG stable. Plan to wean.", []),
+        ("4-2", "Code word Bluebird on file.", [("Bluebird", "Other")]),
+    ]
+    lines = []
+    for ident, text, spans in rows:
+        found = [{"start": text.index(v), "end": text.index(v) + len(v), "type": t} for v, t in spans]
+        lines.append(json.dumps({"id": ident, "text": text, "spans": found}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_when_physionet_notes_are_read_then_their_types_are_ours_and_split_by_patient(tmp_path: Path) -> None:
+    notes = load_notes(_physionet_file(tmp_path / "notes.jsonl"))
+    assert set(PHYSIONET_TYPES.values()) <= set(PHI_TYPES)
+    assert set(type_counts(notes)) == {"CLINICIAN", "DATE", "PATIENT", "RELATIVE", "LOCATION", "YEAR", "PHONE",
+                                       "AGE", "OTHER"}
+    assert [n.id for n in split_notes(notes, "tune")] == ["2-1", "2-2", "5-1"]
+    assert [n.id for n in split_notes(notes, "check")] == ["3-1", "4-1", "4-2"]
+    assert split_notes(notes, "all") == notes and note_split("10-2") == note_split("10-99") == "tune"
+    with pytest.raises(ValueError, match="unknown split"):
+        split_notes(notes, "dev")
+
+
+def test_when_a_year_alone_is_missed_then_recall_without_it_is_reported_apart() -> None:
+    note = AnnotatedNote("7-1", "", "", "Dr. Lee saw her in 1998.", [{"start": 4, "end": 7, "type": "CLINICIAN"},
+                                                                     {"start": 19, "end": 23, "type": "YEAR"}])
+    score = score_notes([note], lambda text: [(4, 7, "PERSON")])
+    assert score.recall() == 0.5 and score.safe_harbor_recall() == 1.0
+    assert score.to_dict()["recall_safe_harbor"] == 1.0
+    assert any(line.startswith("all but YEAR") and line.rstrip().endswith("1.000") for line in score.table().splitlines())
+
+
+def test_when_evaluated_on_one_half_then_only_its_patients_are_scored_in_our_types(tmp_path: Path) -> None:
+    notes = _physionet_file(tmp_path / "notes.jsonl")
+    result = CliRunner().invoke(cli, ["deid", "evaluate-text", "--notes", str(notes), "--split", "tune",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["split"] == "tune" and report["notes"] == 3 and report["spans"] == 7
+    assert set(report["recall"]) == {"CLINICIAN", "DATE", "PATIENT", "RELATIVE", "LOCATION", "YEAR", "PHONE"}
+    assert "recall_safe_harbor" in report
+    table = CliRunner().invoke(cli, ["deid", "evaluate-text", "--notes", str(notes), "--split", "check",
+                                     "--threshold", "0.9"])
+    assert table.exit_code == 0, table.output
+    assert "split check (the half never tuned on)" in table.output and "notes 3," in table.output
+    assert "OTHER" in table.output and "detected as" in table.output
+    help_text = CliRunner().invoke(cli, ["deid", "evaluate-text", "--help"]).output
+    assert "tune: the half we tuned the rules on" in " ".join(help_text.split())
+    assert "check: the half never tuned on" in " ".join(help_text.split())
+
+
+def test_when_curve_is_asked_then_each_threshold_is_scored_from_one_run(tmp_path: Path) -> None:
+    notes = _physionet_file(tmp_path / "notes.jsonl")
+    result = CliRunner().invoke(cli, ["deid", "evaluate-text", "--notes", str(notes), "--curve", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    rows = report["curve"]
+    assert [r["threshold"] for r in rows] == list(CURVE_THRESHOLDS) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    assert report["notes"] == 6 and report["split"] == "all"
+    recalls = [r["recall"] for r in rows]
+    assert recalls == sorted(recalls, reverse=True)  # a higher threshold keeps a subset of the spans
+    assert all(r["recall_safe_harbor"] >= 0 and "char_precision" in r for r in rows)
+    table = CliRunner().invoke(cli, ["deid", "evaluate-text", "--notes", str(notes), "--curve", "--split", "tune"])
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert "split tune" in lines[0] and "threshold" in lines[1] and "char precision" in lines[1]
+    assert [line.split()[0] for line in lines[2:]] == [f"{t:.1f}" for t in CURVE_THRESHOLDS]
+
+
+@pytest.mark.skipif(not PHYSIONET_DEV.is_file(), reason=f"the PhysioNet development notes are not here ({PHYSIONET_DEV})")
+def test_when_the_physionet_development_notes_are_split_then_the_halves_are_as_documented() -> None:
+    notes = load_notes(PHYSIONET_DEV)
+    tune, check = split_notes(notes, "tune"), split_notes(notes, "check")
+    assert (len(tune), sum(len(n.spans) for n in tune)) == (586, 436)
+    assert (len(check), sum(len(n.spans) for n in check)) == (631, 435)
+    assert not {n.id.split("-")[0] for n in tune} & {n.id.split("-")[0] for n in check}
+    assert set(type_counts(notes)) <= set(PHYSIONET_TYPES.values())

@@ -253,3 +253,80 @@ def test_when_text_is_deidentified_then_presidio_came_without_transformers_and_t
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok transformers"
+
+
+CANARY_NOTE = "Seen by Dr. Zebulon Quackenbush on 07/22/2031, MRN 4471234. Labs drawn by Brightwater team.\n"
+
+
+def _spans(output: str) -> list[dict[str, object]]:
+    return [s for line in output.splitlines() if line.startswith("{") for s in json.loads(line)["spans"]]
+
+
+def test_when_explained_then_each_span_says_recognizer_rule_and_context_and_never_the_phi(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLINICAL_MM_KEY", "0b" * 32)
+    result = CliRunner().invoke(cli, ["deid", "text", "-", "--format", "json", "--explain"], input=CANARY_NOTE)
+    assert result.exit_code == 0, result.output
+    spans = _spans(result.output)
+    assert spans and all({"recognizer", "rule", "context"} <= set(s) for s in spans)
+    assert all(isinstance(s["context"], list) for s in spans)
+    assert "Zebulon" not in result.output and "Quackenbush" not in result.output and "4471234" not in result.output
+    plain = CliRunner().invoke(cli, ["deid", "text", "-", "--format", "json"], input=CANARY_NOTE)
+    assert all(set(s) == {"start", "end", "entity_type", "score"} for s in _spans(plain.output))
+    text = CliRunner().invoke(cli, ["deid", "text", "-", "--explain"], input=CANARY_NOTE)
+    assert text.exit_code == 0, text.output
+    lines = [line for line in text.output.splitlines() if line.startswith("  span ")]
+    assert len(lines) == len(spans) and all(" recognizer=" in line and " context=[" in line for line in lines)
+    assert "Zebulon" not in text.output and "Quackenbush" not in text.output and "4471234" not in text.output
+
+
+def test_when_threshold_is_high_then_no_more_spans_than_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLINICAL_MM_KEY", "0b" * 32)
+    monkeypatch.delenv("CLINICAL_MM_DEID_THRESHOLD", raising=False)
+    default = CliRunner().invoke(cli, ["deid", "text", "-", "--format", "json"], input=CANARY_NOTE)
+    high = CliRunner().invoke(cli, ["deid", "text", "-", "--format", "json", "--threshold", "0.99"], input=CANARY_NOTE)
+    assert default.exit_code == 0 and high.exit_code == 0, high.output
+    assert len(_spans(high.output)) <= len(_spans(default.output))
+    monkeypatch.setenv("CLINICAL_MM_DEID_THRESHOLD", "0.99")  # the setting, and the option over it
+    assert len(_spans(CliRunner().invoke(cli, ["deid", "text", "-", "--format", "json"], input=CANARY_NOTE).output)
+               ) == len(_spans(high.output))
+    assert CliRunner().invoke(cli, ["deid", "text", "-", "--threshold", "1.5"], input=CANARY_NOTE).exit_code == 2
+
+
+def test_when_site_terms_are_given_then_deny_terms_are_masked_and_allow_terms_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Depends on the de-identifier applying ``site_terms``: "Brightwater" is found as a name by default."""
+    monkeypatch.setenv("CLINICAL_MM_KEY", "0b" * 32)
+    note = CANARY_NOTE + "PT TRANSFERRED FROM QUARTERMAIN WARD, STABLE.\n"
+    terms = tmp_path / "terms.yaml"
+    terms.write_text("allow: [Brightwater]\ndeny:\n  - {term: Quartermain, type: WARD}\n")
+    default = CliRunner().invoke(cli, ["deid", "text", "-"], input=note)
+    assert default.exit_code == 0 and "Brightwater" not in default.output and "QUARTERMAIN" in default.output
+    result = CliRunner().invoke(cli, ["deid", "text", "-", "--terms", str(terms)], input=note)
+    assert result.exit_code == 0, result.output
+    assert "QUARTERMAIN" not in result.output and "Brightwater" in result.output
+    assert "Quackenbush" not in result.output
+    monkeypatch.setenv("CLINICAL_MM_DEID_TERMS", str(terms))
+    from_settings = CliRunner().invoke(cli, ["deid", "text", "-"], input=note)
+    assert from_settings.output == result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("allow: Brightwater\n")
+    refused = CliRunner().invoke(cli, ["deid", "text", "-", "--terms", str(bad)], input=note)
+    assert refused.exit_code == 1 and "'allow' must be a list" in refused.output
+
+
+def test_when_jsonl_runs_in_two_workers_then_they_get_the_terms_and_explain(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Depends on the de-identifier applying ``site_terms`` (the deny term)."""
+    monkeypatch.setenv("CLINICAL_MM_KEY", "0b" * 32)
+    terms = tmp_path / "terms.yaml"
+    terms.write_text("deny:\n  - {term: Quartermain, type: WARD}\n")
+    src = tmp_path / "notes.jsonl"
+    src.write_text("".join(json.dumps({"id": f"n{i}", "text": f"PT {i} TRANSFERRED FROM QUARTERMAIN WARD."}) + "\n"
+                           for i in range(4)))
+    result = CliRunner().invoke(cli, ["deid", "text", "--jsonl", str(src), "--format", "json", "--workers", "2",
+                                      "--terms", str(terms), "--explain"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(x) for x in result.output.splitlines() if x.startswith("{")]
+    assert len(lines) == 4 and all("QUARTERMAIN" not in x["text"] for x in lines)
+    assert all(s.keys() >= {"recognizer", "rule", "context"} for x in lines for s in x["spans"])

@@ -67,7 +67,7 @@ def test_when_nothing_is_configured_then_the_registry_holds_the_recognizers_the_
     deid = _configured()
     assert _found(deid, NOTE) == []
     assert sorted(r.name for r in deid.registry.recognizers) == [
-        "ClinicalPatternRecognizer", "IpRecognizer", "MedicalLicenseRecognizer", "NameLexiconRecognizer",
+        "ClinicalPatternRecognizer", "CueRecognizer", "IpRecognizer", "MedicalLicenseRecognizer", "NameLexiconRecognizer",
         "OfflineEmailRecognizer", "PlaceLexiconRecognizer", "SpacyRecognizer", "UrlRecognizer", "UsSsnRecognizer"]
 
 

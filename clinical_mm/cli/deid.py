@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,6 +27,7 @@ from clinical_mm.core.errors import ClinicalMMError, ConfigurationError
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES, ConfidentialityProfile, Option
 from clinical_mm.deid.pixel_text import KnownTextRegions
 from clinical_mm.deid.safe_private import SafePrivateList
+from clinical_mm.deid.text.site_terms import SiteTerms
 
 if TYPE_CHECKING:
     from clinical_mm.deid.text.text_deidentifier import TextDeidentifier
@@ -86,7 +88,9 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
                          SafePrivateList.from_json(safe_private_list) if safe_private_list else None,
                          KnownTextRegions.from_json(text_regions) if text_regions else None,
                          settings.audit_path, None if key.ephemeral else vault_path or settings.vault_path,
-                         settings.actor, settings.vocabulary, settings.recognizers, settings.pixel_limits)
+                         settings.actor, settings.vocabulary, settings.recognizers, settings.pixel_limits,
+                         SiteTerms.from_file(settings.deid_terms) if settings.deid_terms else None,
+                         settings.deid_threshold)
         report = run_batch(spec, src, dst, quarantine, workers or min(2, os.cpu_count() or 1))
     click.echo(f"{report.written} files de-identified in {len(report.receipts)} studies to {dst} "
                f"(key {key.key_id}; receipts in each study folder)")
@@ -100,21 +104,50 @@ _text_deidentifier: TextDeidentifier | None = None
 """The de-identifier of this process (a worker of ``deid text`` builds its own, once)."""
 
 
-def _text_worker_init(key: PseudonymKey, vocabulary: Path | None, recognizers: Path | None) -> None:
-    """Build this process's text de-identifier with the site's vocabulary and recognizer files (presidio and
-    spaCy load on its first use)."""
+def _text_worker_init(key: PseudonymKey, vocabulary: Path | None, recognizers: Path | None,
+                      terms: SiteTerms | None = None, threshold: float | None = None) -> None:
+    """Build this process's text de-identifier with the site's vocabulary and recognizer files, its terms (read
+    by the parent) and its score threshold (presidio and spaCy load on its first use)."""
     from clinical_mm.pipeline.text_deidentification import site_vocabulary, text_deidentifier
 
     global _text_deidentifier
-    _text_deidentifier = text_deidentifier(key, site_vocabulary(vocabulary), recognizers)
+    _text_deidentifier = text_deidentifier(key, site_vocabulary(vocabulary), recognizers, terms, threshold)
 
 
-def _text_worker(batch: list[tuple[str, str, str]]) -> list[tuple[str, str, list[dict[str, object]]]]:
-    """(id, de-identified text, spans as dicts) of each (id, text, patient) of ``batch``."""
+def _text_worker(batch: list[tuple[str, str, str]], explain: bool = False
+                 ) -> list[tuple[str, str, list[dict[str, object]]]]:
+    """(id, de-identified text, spans as dicts) of each (id, text, patient) of ``batch``; with ``explain`` each
+    span's dict says why it was taken (:meth:`TextSpan.explain`: recognizer, rule, context words)."""
     if _text_deidentifier is None:
         raise RuntimeError("_text_worker_init has not run in this process")
     done = _text_deidentifier.deidentify_many([text for _, text, _ in batch], [patient for _, _, patient in batch])
-    return [(ident, out, [s.to_dict() for s in spans]) for (ident, _, _), (out, spans) in zip(batch, done, strict=True)]
+    return [(ident, out, [s.explain() if explain else s.to_dict() for s in spans])
+            for (ident, _, _), (out, spans) in zip(batch, done, strict=True)]
+
+
+def _run_text(items: list[tuple[str, str, str]], site: tuple[Any, ...], workers: int | None, explain: bool
+              ) -> list[tuple[str, str, list[dict[str, object]]]]:
+    """:func:`_text_worker` over ``items`` in batches, in ``workers`` processes (each built by
+    :func:`_text_worker_init` with ``site``) or in this one."""
+    n_workers = max(1, min(workers or min(2, os.cpu_count() or 1), len(items)))
+    size = max(1, min(64, len(items) // (4 * n_workers)))  # spaCy reads each batch in one pass
+    batches = [items[i : i + size] for i in range(0, len(items), size)]
+    work = partial(_text_worker, explain=explain)
+    if n_workers > 1:
+        from multiprocessing import Pool
+
+        with Pool(n_workers, initializer=_text_worker_init, initargs=site) as pool:
+            return [r for done in pool.imap(work, batches) for r in done]
+    _text_worker_init(*site)
+    return [r for batch in batches for r in work(batch)]
+
+
+def _explained(span: dict[str, object]) -> str:
+    """One line of ``deid text --explain``: offsets, type, score, recognizer, rule and context words (the cue,
+    never the span's text, which is PHI)."""
+    return (f"  span {span['start']}-{span['end']} {span['entity_type']} score={span['score']} "
+            f"recognizer={json.dumps(span.get('recognizer', ''))} rule={json.dumps(span.get('rule', ''))} "
+            f"context={json.dumps(span.get('context', []))}")
 
 
 @deid.command("text")
@@ -125,34 +158,40 @@ def _text_worker(batch: list[tuple[str, str, str]]) -> list[tuple[str, str, list
 @click.option("--patient", default="", help="Patient identifier: surrogates and date shifts agree with the DICOM side.")
 @key_file_option()
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for --jsonl (default: up to 2).")
-def deid_text(file: Any, jsonl: Any, fmt: str, patient: str, key_file: Path | None, workers: int | None) -> None:
+@click.option("--explain", is_flag=True,
+              help='Say why each span was taken: json adds "recognizer", "rule" and "context" (the cue words) to each '
+                   "span; text prints one line per span after the text (offsets, type, score, recognizer, rule, "
+                   "context words). Never the span's own text.")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Final score from which a span is PHI: lower finds more and masks more clinical words (default "
+                   "CLINICAL_MM_DEID_THRESHOLD, else the de-identifier's own).")
+@click.option("--terms", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The site's term file, YAML {allow: [terms never PHI], deny: [term | {term, type}]} "
+                   "(default CLINICAL_MM_DEID_TERMS).")
+def deid_text(file: Any, jsonl: Any, fmt: str, patient: str, key_file: Path | None, workers: int | None,
+              explain: bool, threshold: float | None, terms: Path | None) -> None:
     """De-identify clinical text from FILE (or standard input), or each line of --jsonl."""
     with reported_errors():
         settings = Settings()
         key = resolve_key(settings, key_file)
-        site = (key, settings.vocabulary, settings.recognizers)
+        term_file = terms or settings.deid_terms
+        site = (key, settings.vocabulary, settings.recognizers,
+                SiteTerms.from_file(term_file) if term_file else None,  # read here: a bad file fails once
+                settings.deid_threshold if threshold is None else threshold)
         if jsonl is None:
             items = [("-" if file.name == "<stdin>" else file.name, file.read(), patient)]
         else:
             items = jsonl_items(jsonl, lambda row: (str(row["id"]), str(row["text"]),
                                                     str(row.get("patient", patient))),
                                 "a JSON object with id and text")
-        n_workers = min(workers or min(2, os.cpu_count() or 1), len(items))
-        size = max(1, min(64, len(items) // (4 * n_workers)))  # spaCy reads each batch in one pass
-        batches = [items[i : i + size] for i in range(0, len(items), size)]
-        if n_workers > 1:
-            from multiprocessing import Pool
-
-            with Pool(n_workers, initializer=_text_worker_init, initargs=site) as pool:
-                results = [r for done in pool.imap(_text_worker, batches) for r in done]
-        else:
-            _text_worker_init(*site)
-            results = [r for batch in batches for r in _text_worker(batch)]
+        results = _run_text(items, site, workers, explain)
     for ident, text, spans in results:
         if fmt == "json":
             click.echo(json.dumps({"id": ident, "text": text, "spans": spans}))
         else:
             click.echo(text)
+            for span in spans if explain else ():
+                click.echo(_explained(span))
 
 
 @deid.command("reidentify")

@@ -56,7 +56,8 @@ def extract(file: Any, jsonl: Any, targets: tuple[str, ...], fmt: str, vocabular
         settings = Settings()
         items = read_items(file, jsonl, targets)
         extraction = NoteExtraction(None if assume_deidentified else resolve_key(settings, key_file),
-                                    _vocabulary(settings, vocabularies), settings.recognizers)
+                                    _vocabulary(settings, vocabularies), settings.recognizers, settings.deid_terms,
+                                    settings.deid_threshold)
         with audit_sink(settings.audit_path) as sink:
             lines = [json.dumps(o) for o in extraction.run(items, fmt, assume_deidentified, sink, settings.actor)]
     for line in lines:

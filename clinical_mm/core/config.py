@@ -16,6 +16,8 @@ CLINICAL_MM_JWT_PUBLIC_KEY_FILE  serve: PEM key of RS256/ES256 JWTs   none
 CLINICAL_MM_JWT_ISSUER           serve: required ``iss`` of JWTs      none (not checked)
 CLINICAL_MM_JWT_AUDIENCE         serve: required ``aud`` of JWTs      ``clinical-mm``
 CLINICAL_MM_RECOGNIZERS          deid: site PHI recognizers (YAML)    none (the shipped recognizers)
+CLINICAL_MM_DEID_TERMS           deid: site allow/deny terms (YAML)   none (no site terms)
+CLINICAL_MM_DEID_THRESHOLD       deid: score from which text is PHI   the de-identifier's (0..1)
 ===============================  ===================================  ================================
 
 ``CLINICAL_MM_MAX_INSTANCE_PIXEL_BYTES`` (default 268435456, 256 MiB) and ``CLINICAL_MM_MAX_STUDY_PIXEL_BYTES``
@@ -117,6 +119,12 @@ class Settings(BaseSettings):
                                     "de-identifier's allow-list too")
     recognizers: Path | None = Field(None, description="deid: a YAML file in presidio's recognizer form that adds "
                                      "PHI recognizers to the text de-identifier's, or removes one (enabled: false)")
+    deid_terms: Path | None = Field(None, description="deid: the site's term file (YAML {allow: [...], deny: [term | "
+                                    "{term, type}]}): terms the text de-identifier never takes for PHI, and terms "
+                                    "it always masks")
+    deid_threshold: float | None = Field(None, ge=0.0, le=1.0, description="deid: the final score from which the "
+                                         "text de-identifier takes a span for PHI (lower: more recall, less "
+                                         "precision); none: the de-identifier's default")
     max_instance_pixel_bytes: int = Field(DEFAULT_INSTANCE_BYTES, ge=1, description="analyze, deid dicom, serve: "
                                           "the most bytes one instance's pixels may decode to (checked from the "
                                           "header, before decoding); a larger one is refused")

@@ -43,6 +43,7 @@ from clinical_mm.deid.confidentiality_profile import OPTION_CODES, Confidentiali
 from clinical_mm.deid.pixel_text import PixelTextCleaner
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.safe_private import SafePrivateList
+from clinical_mm.deid.text.site_terms import SiteTerms
 
 __all__ = ["DicomDeidentifier"]
 
@@ -91,11 +92,15 @@ class DicomDeidentifier:
         ``allowed_terms``: the composition layer passes the extraction vocabulary's words).
     recognizers
         The site's PHI recognizer file for that text de-identifier (``CLINICAL_MM_RECOGNIZERS``).
+    site_terms, threshold
+        The site's allow/deny terms (``CLINICAL_MM_DEID_TERMS``, read) and score threshold
+        (``CLINICAL_MM_DEID_THRESHOLD``; None: the text de-identifier's default) for that text de-identifier.
     """
 
     def __init__(self, key: PseudonymKey, options: Iterable[str | Option] = (), *, remember: bool = False,
                  safe_private: SafePrivateList | None = None, pixels: PixelTextCleaner | None = None,
-                 allowed_terms: Iterable[str] = (), recognizers: Path | None = None) -> None:
+                 allowed_terms: Iterable[str] = (), recognizers: Path | None = None,
+                 site_terms: SiteTerms | None = None, threshold: float | None = None) -> None:
         opts = frozenset(o.value if isinstance(o, Option) else str(o) for o in options)
         self.profile = ConfidentialityProfile(opts)
         self.safe_private = safe_private or SafePrivateList()
@@ -104,6 +109,8 @@ class DicomDeidentifier:
         self.key = key
         self.allowed_terms = frozenset(allowed_terms)
         self.recognizers = recognizers
+        self.site_terms = site_terms
+        self.threshold = threshold
         self._text: Any = None  # the text de-identifier, loaded on the first clean action that needs it
 
     @property
@@ -276,9 +283,11 @@ class DicomDeidentifier:
 
     def _text_deidentifier(self) -> Any:
         if self._text is None:
-            from clinical_mm.deid.text.text_deidentifier import TextDeidentifier
+            from clinical_mm.deid.text.text_deidentifier import DEFAULT_THRESHOLD, TextDeidentifier
 
-            self._text = TextDeidentifier(self.key, allowed_terms=self.allowed_terms, recognizers=self.recognizers)
+            self._text = TextDeidentifier(self.key, allowed_terms=self.allowed_terms, recognizers=self.recognizers,
+                                          site_terms=self.site_terms,
+                                          threshold=DEFAULT_THRESHOLD if self.threshold is None else self.threshold)
         return self._text
 
     def _clean_value(self, ds: Dataset, tag: int, vr: str, counts: Counter[str], patient: str) -> None:

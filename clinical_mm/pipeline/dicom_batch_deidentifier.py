@@ -38,6 +38,7 @@ from clinical_mm.deid.confidentiality_profile import OPTION_CODES
 from clinical_mm.deid.dicom_deidentifier import PROFILE_NAME, DicomDeidentifier
 from clinical_mm.deid.pixel_text import KnownTextRegions, PixelTextCleaner
 from clinical_mm.deid.safe_private import SafePrivateList
+from clinical_mm.deid.text.site_terms import SiteTerms
 from clinical_mm.deid.vault import PseudonymVault
 from clinical_mm.pipeline.text_deidentification import allowed_terms, site_vocabulary
 
@@ -79,7 +80,9 @@ class BatchSpec:
     """Everything a batch process needs to build its own de-identifier, audit sink and vault.
 
     ``vault`` None: no re-identification vault (a throwaway demo key). ``vocabulary`` and ``recognizers``: the
-    site's files (``CLINICAL_MM_VOCABULARY``, ``CLINICAL_MM_RECOGNIZERS``) for the clean options' text.
+    site's files (``CLINICAL_MM_VOCABULARY``, ``CLINICAL_MM_RECOGNIZERS``) for the clean options' text;
+    ``site_terms`` and ``threshold``: the site's allow/deny terms (``CLINICAL_MM_DEID_TERMS``, read) and score
+    threshold (``CLINICAL_MM_DEID_THRESHOLD``) for it.
     """
 
     key: PseudonymKey
@@ -92,15 +95,18 @@ class BatchSpec:
     vocabulary: Path | None = None
     recognizers: Path | None = None
     pixel_limits: PixelLimits = PixelLimits()
+    site_terms: SiteTerms | None = None
+    threshold: float | None = None
 
     def deidentifier(self) -> DicomDeidentifier:
         """The de-identifier of one batch process. The clean options' text de-identifier allows the words of the
         extraction vocabulary (the shipped one, with the site's ``vocabulary`` file on top) and applies the
-        site's ``recognizers`` file, as every text de-identifier does."""
+        site's ``recognizers`` file, terms and threshold, as every text de-identifier does."""
         return DicomDeidentifier(self.key, self.options, remember=self.vault is not None,
                                  safe_private=self.safe_private, pixels=PixelTextCleaner(self.regions),
                                  allowed_terms=allowed_terms(site_vocabulary(self.vocabulary)),
-                                 recognizers=self.recognizers)
+                                 recognizers=self.recognizers, site_terms=self.site_terms,
+                                 threshold=self.threshold)
 
 
 @dataclass

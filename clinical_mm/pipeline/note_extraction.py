@@ -34,13 +34,22 @@ def extraction_document(extractor: ClinicalExtractor, ident: str, text: str, tar
 
 class NoteExtraction:
     """De-identify, extract, audit. ``key`` may be None only for callers that always pass
-    ``assume_deidentified``. One run at a time (the service calls it from several threads; spaCy's pipeline
-    and the de-identifier's caches are not shared safely)."""
+    ``assume_deidentified``. ``recognizers``, ``terms`` and ``threshold``: the site's PHI recognizer file, its
+    allow/deny term file and its score threshold for the text de-identifier (``CLINICAL_MM_RECOGNIZERS``,
+    ``CLINICAL_MM_DEID_TERMS``, ``CLINICAL_MM_DEID_THRESHOLD``). One run at a time (the service calls it from
+    several threads; spaCy's pipeline and the de-identifier's caches are not shared safely)."""
 
     def __init__(self, key: PseudonymKey | None, vocabulary: Vocabulary | None = None,
-                 recognizers: Path | None = None) -> None:
+                 recognizers: Path | None = None, terms: Path | None = None, threshold: float | None = None
+                 ) -> None:
         self.key = key
-        self.recognizers = recognizers  # the site's PHI recognizer file (CLINICAL_MM_RECOGNIZERS)
+        self.recognizers = recognizers
+        self.site_terms: Any = None
+        if terms is not None:  # read now: a bad term file is refused before the first run
+            from clinical_mm.pipeline.text_deidentification import site_terms
+
+            self.site_terms = site_terms(terms)
+        self.threshold = threshold
         self.extractor = ClinicalExtractor(vocabulary=vocabulary)
         self._deid: Any = None
         self._lock = threading.Lock()
@@ -60,7 +69,8 @@ class NoteExtraction:
 
                 if self.key is None:
                     raise ConfigurationError("de-identifying notes needs a pseudonymisation key")
-                self._deid = text_deidentifier(self.key, self.extractor.vocabulary, self.recognizers)
+                self._deid = text_deidentifier(self.key, self.extractor.vocabulary, self.recognizers,
+                                               self.site_terms, self.threshold)
             texts = [self._deid.mask(t, spans) for t, spans in zip(texts, self._deid.find_many(texts), strict=True)]
         out = [extraction_document(self.extractor, ident, text, wanted, fmt)
                for (ident, _, wanted), text in zip(items, texts, strict=True)]

@@ -88,7 +88,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                            egress=egress, puller=puller)
     preview = StudyPreview(DicomDeidentifier(key))
     extraction = NoteExtraction(key, Vocabulary.load([settings.vocabulary] if settings.vocabulary else []),
-                                settings.recognizers)
+                                settings.recognizers, settings.deid_terms, settings.deid_threshold)
     app = create_app(ServiceContext(store, audit, options.callback_hosts, settings.data_dir / "results",
                                     preview.render, spool, _jwt_verifier(settings), ready=lambda: worker.running,
                                     on_signed=worker.queue_signed, puller=puller, extraction=extraction))

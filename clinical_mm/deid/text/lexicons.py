@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["ALLOW_LIST", "NAME_WORD", "NOT_NAMES", "PREFIXES", "VOWELS", "common_english", "is_common_word",
+__all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "NAME_WORD", "NOT_NAMES", "PREFIXES", "VOWELS", "clinical_terms", "common_english",
+           "common_names", "given_names", "is_common_word", "surnames",
            "name_lexicon", "place_gazetteer", "stop_words", "upper_case_note", "word_given_names"]
 
 #: clinical vocabulary that the models mistake for PHI (frequencies, times of day, units, routes, common drugs)
@@ -27,6 +28,14 @@ md do rn np pa dds phd
 foley picc hickman dobhoff yankauer pleurx swan ganz jackson pratt
 mammo neuro cardio gastro ortho derm psych onc heme tele rehab peds gyn uro pulm endo nephro
 hpi pmh pmhx psh fh fhx sh shx ros cc hx dx tx sx rx a/p
+""".split())
+
+#: ICU nursing shorthand and charting words that the clinical term list lacks: ventricular ectopic activity,
+#: arterial line, low intermittent suction, orogastric tube, the Riker sedation-agitation scale, the CareVue
+#: charting system, serosanguinous, dobutamine, Respalor (a tube feed)
+ICU_SHORTHAND: frozenset[str] = frozenset("""
+vea aline a-line paline deline carevue careview lis ogt pearla perla riker sang serosang dobuta respalor nsurg
+overnoc vue
 """.split())
 
 #: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary
@@ -88,6 +97,19 @@ def common_english() -> frozenset[str]:
     return frozenset(w.lower() for w in Provider.word_list)
 
 
+@lru_cache(maxsize=1)
+def clinical_terms() -> frozenset[str]:
+    """195,252 lower-case words that are no names: English words, clinical terms and shorthand ("gu", "mae",
+    "levo", "perrla", "hct"), drug names and their misspellings: philter-lite 0.6.0's "nonames" list (BSD
+    3-Clause, UCSF; ``data/CLINICAL_TERMS_LICENSE.txt``). A word of it is taken for a name only where a strong
+    cue says one stands there ("son Will", "Dr. White")."""
+    import gzip
+    from importlib.resources import files
+
+    raw = files("clinical_mm").joinpath("data", "clinical_terms.txt.gz").read_bytes()
+    return frozenset(gzip.decompress(raw).decode("ascii").split()) | ICU_SHORTHAND
+
+
 def _census_names(resource: str) -> set[str]:
     """Names (lower case) from a US Census Bureau 1990 frequency file shipped by the ``names`` package (public
     domain data: 88,799 surnames, 5,494 given names)."""
@@ -114,6 +136,31 @@ def word_given_names() -> frozenset[str]:
     first = _raw_names()[0]
     return frozenset(w for w in first if len(w) > 2 and w not in name_lexicon()[0] and w not in stop_words()
                      and w not in NOT_NAMES and w not in ALLOW_LIST)
+
+
+@lru_cache(maxsize=1)
+def common_names() -> frozenset[str]:
+    """The commonest names of the US Census 1990 files (lower case): the 5,000 commonest surnames, 1,000
+    female and 600 male given names. Some are clinical words too ("brown", "white", "mae"): such a word is a
+    name when it stands with a name or after a cue ("Margaret Lee", "Dr. White")."""
+    from importlib.resources import files
+
+    out: set[str] = set()
+    for resource, n in (("dist.all.last", 5000), ("dist.female.first", 1000), ("dist.male.first", 600)):
+        lines = files("names").joinpath(resource).read_text(encoding="ascii").splitlines()[:n]
+        out.update(line.split(None, 1)[0].lower() for line in lines if line[:1].isalpha())
+    return frozenset(out)
+
+
+def given_names() -> frozenset[str]:
+    """Every given name of the lexicon's sources (lower case), common words and two-letter names ("Ed", "Al")
+    included: a name where a strong cue says one stands ("son Ed", "daughter Grace")."""
+    return _raw_names()[0]
+
+
+def surnames() -> frozenset[str]:
+    """Every surname of the lexicon's sources (lower case), common words included."""
+    return _raw_names()[1]
 
 
 @lru_cache(maxsize=1)

@@ -20,7 +20,13 @@ if _blocked:
     sys.modules["transformers"] = None  # type: ignore[assignment]  # "import transformers" raises ImportError
 os.environ.setdefault("PRESIDIO_DEVICE", "cpu")
 try:
-    from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
+    from presidio_analyzer import (
+        AnalysisExplanation,
+        AnalyzerEngine,
+        EntityRecognizer,
+        RecognizerRegistry,
+        RecognizerResult,
+    )
     from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
     from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine, NlpEngineProvider
     from presidio_analyzer.predefined_recognizers import EmailRecognizer
@@ -34,6 +40,6 @@ finally:
 logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)  # it warns about every non-English recognizer
 logging.getLogger("presidio-anonymizer").setLevel(logging.ERROR)
 
-__all__ = ["AnalyzerEngine", "AnonymizerEngine", "AnonymizerSpan", "ContextAwareEnhancer", "EmailRecognizer",
+__all__ = ["AnalysisExplanation", "AnalyzerEngine", "AnonymizerEngine", "AnonymizerSpan", "ContextAwareEnhancer", "EmailRecognizer",
            "EntityRecognizer", "NlpArtifacts", "NlpEngine", "NlpEngineProvider", "OperatorConfig",
            "RecognizerListLoader", "RecognizerRegistry", "RecognizerResult"]

@@ -30,6 +30,7 @@ from clinical_mm.deid.text.presidio_loader import (
     RecognizerRegistry,
 )
 from clinical_mm.deid.text.recognizers.clinical_pattern_recognizer import ClinicalPatternRecognizer
+from clinical_mm.deid.text.recognizers.cue_recognizer import CueRecognizer
 from clinical_mm.deid.text.recognizers.name_lexicon_recognizer import NameLexiconRecognizer
 from clinical_mm.deid.text.recognizers.offline_email_recognizer import OfflineEmailRecognizer
 from clinical_mm.deid.text.recognizers.place_lexicon_recognizer import PlaceLexiconRecognizer
@@ -54,7 +55,7 @@ def clinical_registry(nlp_engine: NlpEngine, site_file: Path | None = None) -> R
     registry = RecognizerRegistry()  # English, presidio's regular-expression flags
     registry.load_predefined_recognizers(nlp_engine=nlp_engine)
     registry.recognizers = [r for r in registry.recognizers if _name(r) in PRESIDIO_RECOGNIZERS]
-    for recognizer in (OfflineEmailRecognizer(), ClinicalPatternRecognizer(), NameLexiconRecognizer(),
+    for recognizer in (OfflineEmailRecognizer(), ClinicalPatternRecognizer(), CueRecognizer(), NameLexiconRecognizer(),
                        PlaceLexiconRecognizer()):
         registry.add_recognizer(recognizer)
     add_entry_point_recognizers(registry)

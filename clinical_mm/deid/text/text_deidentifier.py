@@ -36,22 +36,34 @@ from typing import Any
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.text import context_tagger as tagger_module
+from clinical_mm.deid.text.evidence import Evidence
 from clinical_mm.deid.text.lexicons import (
     ALLOW_LIST,
+    clinical_terms,
     is_common_word,
     name_lexicon,
     place_gazetteer,
     upper_case_note,
 )
 from clinical_mm.deid.text.name_likeness import name_likeness
+from clinical_mm.deid.text.site_terms import SiteTerms
+from clinical_mm.deid.text.text_span import TextSpan
 
-__all__ = ["TextDeidentifier", "TextSpan"]
+__all__ = ["DEFAULT_THRESHOLD", "STRONG_NAME", "TextDeidentifier", "TextSpan"]
+
+#: the final score from which a span counts as PHI by default
+DEFAULT_THRESHOLD = 0.5
+#: the score from which a found name is marked wherever its words stand again in the note
+STRONG_NAME = 0.7
+#: a web address, not sentences run together ("PRESENT.TO", "..NO")
+_REAL_URL = re.compile(r"(?i)://|\bwww\.|\.(?:com|org|net|edu|gov|io|us)\b(?!\.)")
 
 _MONTHS = "Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?"
 _LETTERS = re.compile(r"[A-Za-z]+")
 _DIGIT = re.compile(r"\d")
 _NAME_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+")
-_DATE_LIKE = re.compile(rf"(?i)\b(?:{_MONTHS})\b|\b(?:19|20)\d{{2}}\b|\b(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])\b")
+_DATE_LIKE = re.compile(rf"(?i)\b(?:{_MONTHS})\b|\b(?:0?[1-9]|1[0-2])[/-](?:0?[1-9]|[12]\d|3[01])[/-]\d{{2,4}}\b|"
+                        r"\b(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\b")
 _FIRST = ["Alex", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Reese", "Rowan",
           "Emerson", "Hayden", "Parker", "Sawyer", "Skyler"]
 _LAST = ["Rivera", "Bennett", "Hughes", "Foster", "Coleman", "Jenkins", "Perry", "Powell", "Long", "Patterson",
@@ -72,19 +84,6 @@ def _known_words_only(phrase: str, upper: bool = False) -> bool:
     words = [w.lower() for w in _NAME_WORD.findall(phrase)]
     return bool(words) and phrase.lower() not in places and all(
         w in known and w not in first and (upper or w not in last) and w not in places for w in words)
-
-
-@dataclass(frozen=True)
-class TextSpan:
-    """A PHI span in the original text: [start, end), its type and the detector's score."""
-
-    start: int
-    end: int
-    entity_type: str
-    score: float
-
-    def to_dict(self) -> dict[str, object]:
-        return {"start": self.start, "end": self.end, "entity_type": self.entity_type, "score": round(self.score, 3)}
 
 
 @dataclass(frozen=True)
@@ -139,11 +138,19 @@ class TextDeidentifier:
         The PHI recognizers (a presidio ``RecognizerRegistry``, e.g. from
         :func:`~clinical_mm.deid.text.recognizer_registry.clinical_registry`); by default the clinical registry
         with the entry points' recognizers and the ``recognizers`` file, built on first use.
+    threshold
+        Final score from which a span counts as PHI (:data:`DEFAULT_THRESHOLD`): lower finds more PHI and masks
+        more clinical words, higher the reverse (the README gives the curve).
+    site_terms
+        The site's allow-list (never PHI) and deny-list (always PHI), :class:`~clinical_mm.deid.text.site_terms.SiteTerms`.
     """
 
     def __init__(self, key: PseudonymKey, min_score: float = 0.35, *, allowed_terms: Iterable[str] = (),
-                 recognizers: Path | None = None, registry: Any = None) -> None:
+                 recognizers: Path | None = None, registry: Any = None, threshold: float = DEFAULT_THRESHOLD,
+                 site_terms: SiteTerms | None = None) -> None:
         self.key = key
+        self.threshold = threshold
+        self.site_terms = site_terms or SiteTerms()
         self.pseudo = Pseudonymizer(key)
         self.min_score = min_score
         self.allowed_terms = frozenset(word for term in allowed_terms for word in term.lower().split())
@@ -151,6 +158,16 @@ class TextDeidentifier:
         self.registry = registry
         self._allowed_words: frozenset[str] | None = None
         self._analysis: _Analysis | None = None  # built on first use (presidio and spaCy load then)
+        self._evidence: Evidence | None = None
+
+    @property
+    def evidence(self) -> Evidence:
+        """The final weighing of spans (:class:`~clinical_mm.deid.text.evidence.Evidence`), built on first use."""
+        if self._evidence is None:
+            self._allowed("")
+            assert self._allowed_words is not None
+            self._evidence = Evidence(self._allowed_words, {w for t in self.site_terms.allow for w in t.split()})
+        return self._evidence
 
     # ------------------------------------------------------------------ finding
     def find(self, text: str) -> list[TextSpan]:
@@ -159,19 +176,30 @@ class TextDeidentifier:
 
     def find_many(self, texts: list[str]) -> list[list[TextSpan]]:
         """:meth:`find` for several texts; spaCy reads them as one batch."""
+        return [[s for s in spans if s.score >= self.threshold] for spans in self.candidates_many(texts)]
+
+    def candidates_many(self, texts: list[str]) -> list[list[TextSpan]]:
+        """Every span found in each text with its final score, whatever the threshold (for the recall/precision
+        curve of ``deid evaluate-text --curve``); :meth:`find_many` keeps those at or over the threshold."""
         analysis = self._analysis or self._prepare()
         tagger = tagger_module.context_tagger()
         views = [_ner_view(t) for t in texts]
         artifacts = analysis.nlp.process_batch(views, language="en", batch_size=64)
         out = []
         for text, (view, nlp_artifacts) in zip(texts, artifacts, strict=True):
-            spans = [TextSpan(r.start, r.end, r.entity_type, r.score)
-                     for recognizer in analysis.clinical for r in recognizer.analyze(text, [])]
+            spans = [_span(r, recognizer.name) for recognizer in analysis.clinical for r in recognizer.analyze(text, [])]
             if analysis.analyzer is not None:
                 spans += self._filtered(text, view, analysis.analyzer.analyze(
                     view, language="en", entities=analysis.entities, nlp_artifacts=nlp_artifacts))
+            spans += self._site_denied(text)
             out.append(self.with_context(text, spans, tagger))
         return out
+
+    def _site_denied(self, text: str) -> list[TextSpan]:
+        """Every whole-word occurrence of a term of the site's deny-list, with its type."""
+        return [TextSpan(m.start(), m.end(), kind, 1.0, "SiteTerms", "site deny-list")
+                for term, kind in self.site_terms.deny
+                for m in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(term)}(?![A-Za-z0-9])", text, re.IGNORECASE)]
 
     def _filtered(self, text: str, view: str, results: list[Any]) -> list[TextSpan]:
         """What presidio's analyzer found that counts as PHI (presidio's DATE_TIME called DATE)."""
@@ -185,7 +213,11 @@ class TextDeidentifier:
             if r.entity_type in ("PERSON", "LOCATION", "ORGANIZATION") and (
                     _DIGIT.search(word) or _known_words_only(word, upper=view is not text)):
                 continue  # "Zofran 4 mg IV" is not a name, nor "DUONEB ADMINISTERED"
-            spans.append(TextSpan(r.start, r.end, "DATE" if r.entity_type == "DATE_TIME" else r.entity_type, r.score))
+            if r.entity_type == "URL" and (not _REAL_URL.search(word) or ".." in word):
+                continue  # "PRESENT.TO", "..NO": a note's run-together sentences, not addresses
+            span = _span(r, "presidio")
+            spans.append(span if r.entity_type != "DATE_TIME" else TextSpan(
+                span.start, span.end, "DATE", span.score, span.recognizer, span.rule, span.context))
         return spans
 
     def _prepare(self) -> _Analysis:
@@ -227,10 +259,12 @@ class TextDeidentifier:
         :class:`~clinical_mm.deid.text.context_tagger.ContextTagger`) finds, merged; then every word of a
         found name marked wherever it stands in the note and a word joined to a found name by "and" taken too
         (:func:`_propagate_names`, :func:`_coordinated_names`)."""
-        tagged = [TextSpan(start, end, kind, p) for start, end, kind, p in tagger.spans(text)
-                  if not self._allowed(text[start:end])]
-        merged = _merge(spans + tagged)
-        return _merge(_propagate_names(text, merged + _coordinated_names(text, merged)))
+        tagged = [TextSpan(start, end, kind, p, "ContextTagger", f"context model p={p:.2f}")
+                  for start, end, kind, p in tagger.spans(text) if not self._allowed(text[start:end])]
+        weighed = [w for s in spans + tagged for w in self.evidence.weigh(text, s)]
+        strong = [s for s in weighed if s.score >= max(self.threshold, STRONG_NAME)]
+        merged = _merge(weighed)
+        return _merge(_propagate_names(text, merged, strong) + _coordinated_names(text, strong))
 
     # ------------------------------------------------------------------ replacing
     @staticmethod
@@ -318,13 +352,25 @@ def _merge(spans: list[TextSpan]) -> list[TextSpan]:
         if merged and s.start < merged[-1].end:
             top = merged[-1]
             best = top if top.score >= s.score else s
-            merged[-1] = TextSpan(top.start, max(top.end, s.end), best.entity_type, max(top.score, s.score))
+            merged[-1] = TextSpan(top.start, max(top.end, s.end), best.entity_type, best.score, best.recognizer,
+                                  best.rule, best.context)
         else:
             merged.append(s)
     return merged
 
 
 _AND_NEXT = re.compile(r"\s+(?:and|AND|&)\s+([A-Z][A-Za-z]+(?:-[A-Za-z]+)?)(?![A-Za-z'\-])")
+
+
+def _span(result: Any, default_recognizer: str) -> TextSpan:
+    """A presidio result as a span, with its recognizer, rule and cue words."""
+    ex = getattr(result, "analysis_explanation", None)
+    meta = getattr(result, "recognition_metadata", None) or {}
+    recognizer = str(meta.get("recognizer_name") or (ex.recognizer if ex is not None else "") or default_recognizer)
+    rule = str(ex.pattern_name or "") if ex is not None else ""
+    cue = str(ex.textual_explanation or "") if ex is not None else ""
+    return TextSpan(result.start, result.end, result.entity_type, result.score, recognizer, rule,
+                    (cue,) if cue else ())
 
 
 def _coordinated_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
@@ -337,18 +383,22 @@ def _coordinated_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
             continue
         m = _AND_NEXT.match(text, s.end)
         if m and not is_common_word(m.group(1)) and not known.is_known_word(m.group(1)):
-            out.append(TextSpan(m.start(1), m.end(1), "PERSON", 0.5))
+            out.append(TextSpan(m.start(1), m.end(1), "PERSON", STRONG_NAME, "coordination",
+                                "a word joined by 'and' to a found name", ("and",)))
     return out
 
 
-def _propagate_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
-    """Every other whole-word occurrence in the note of a word of a detected name is a name too (a name
-    the context found once, "wife Juniper", is caught where it stands alone, "Juniper called")."""
-    words = {w.lower() for s in spans if s.entity_type == "PERSON"
+def _propagate_names(text: str, spans: list[TextSpan], strong: list[TextSpan]) -> list[TextSpan]:
+    """``spans`` and every other whole-word occurrence in the note of a word of a name found with a strong cue
+    or a strong score (a name the context found once, "wife Juniper", is caught where it stands alone,
+    "Juniper called")."""
+    terms = clinical_terms()
+    words = {w.lower() for s in strong if s.entity_type == "PERSON"
              for w in _NAME_WORD.findall(text[s.start:s.end])
-             if len(w) > 1 and not is_common_word(w)}  # common words include the allow-list
+             if len(w) > 1 and not is_common_word(w) and (w.lower() not in terms or s.recognizer == "CueRecognizer")}
     if not words:
         return spans
     rx = re.compile(r"(?<![A-Za-z'\-])(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")(?![A-Za-z'\-])",
                     re.IGNORECASE)
-    return spans + [TextSpan(m.start(), m.end(), "PERSON", 0.6) for m in rx.finditer(text)]
+    return spans + [TextSpan(m.start(), m.end(), "PERSON", STRONG_NAME, "propagation",
+                             "another mention of a name found with a strong cue") for m in rx.finditer(text)]

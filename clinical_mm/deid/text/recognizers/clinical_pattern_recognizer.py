@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from clinical_mm.deid.text.lexicons import NAME_WORD, is_common_word, name_lexicon, word_given_names
 from clinical_mm.deid.text.name_likeness import name_likeness
-from clinical_mm.deid.text.presidio_loader import NlpArtifacts, RecognizerResult
+from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
 from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecognizer
 
 __all__ = ["CLINICAL_PATTERNS", "ClinicalPattern", "ClinicalPatternRecognizer"]
@@ -68,6 +68,9 @@ class ClinicalPattern:
     #: tried at every position, for a context before the name: a context consumed by an earlier match whose
     #: name was trimmed away ("called to ONCOMING RN ARJUN STROUD") still introduces the name after it
     overlap: bool = False
+    #: the context is a strong cue (a title, a credential, a label with a colon): what it finds is a name even
+    #: when its words are clinical terms ("Dr. Foley", "-- LC, RN")
+    strong: bool = False
 
 
 CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
@@ -93,6 +96,14 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:\d{4}|\d{2}))?)\b" + _NOT_DOSE,
                     not_after=r"(?i:pain|score|scale|rated|strength|power|grade|murmur|BP|blood pressure)\W*(?:of\s*)?$"),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])-(?:\d{4}|\d{2}))\b"),
+    # a month and a two-digit year that can be no day ("AVR 8/88", "MI 12/82"), and a year written with an
+    # apostrophe ("MI '91", "CVA 74'"), in a history
+    ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d|0\d))(?![\d/])" + _NOT_DOSE, score=0.7,
+                    not_after=r"(?i:pain|score|scale|rated|strength|BP|blood pressure|ratio|x)\W*$"),
+    ClinicalPattern("DATE", r"(?<![\w'])'(\d{2})(?![\w'])", score=0.6),
+    ClinicalPattern("DATE", r"(?<![\w'.])(\d{2})'(?![\w'\"])", score=0.6),
+    ClinicalPattern("DATE", r"\b(?i:in|since|dx|dx'd|diagnosed|s/p)\s+((?:19|20)\d{2})\b(?!\s*(?i:mg|mcg|ml|cc|units?|hrs?|h\b))",
+                    score=0.6),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\.(?:\d{4}|\d{2}))\b"),
     ClinicalPattern("DATE", rf"\b((?:0?[1-9]|[12]\d|3[01]){_ORD}?[- ](?:{_MONTHS})\.?(?:,?[- ]\d{{2,4}})?)\b"),
     ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.? (?:0?[1-9]|[12]\d|3[01]){_ORD}?(?:,? \d{{4}})?)\b"),
@@ -102,29 +113,29 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("AGE", r"\b(9\d|1[0-1]\d)(?=\s*-?\s*(?i:y/?o\b|yo\b|y\.o\.|yrs?\b|years?\b|-year|year-old))"),
     ClinicalPattern("AGE", r"(?i:\b(?:age|aged|age:))\s*:?\s*(9\d|1[0-1]\d)\b"),
     # names by their context
-    ClinicalPattern("PERSON", rf"\b(?i:Dr|Doctor|Prof)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True, overlap=True),
+    ClinicalPattern("PERSON", rf"\b(?i:Dr|Doctor|Prof)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True, overlap=True, strong=True),
     ClinicalPattern("PERSON", rf"\b(?i:Mr|Mrs|Ms|Miss|Mx|Mister)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True,
-                    overlap=True),
+                    overlap=True, strong=True),
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME}),?\s+{_CRED}\b", name=True),
-    ClinicalPattern("PERSON", rf"\b([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+{_CRED}\b(?!\s+[a-z])", score=0.7, name=True),
-    ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b", score=0.6, name=True),
+    ClinicalPattern("PERSON", rf"\b([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+{_CRED}\b(?!\s+[a-z])", score=0.7, name=True, strong=True),
+    ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b", score=0.6, name=True, strong=True),
     # dictation and transcription initials ("TK/mc", "JRS/ab"): author in capitals, typist in lower case; not a
     # view or a unit ("AP/lat", "ML/min")
     ClinicalPattern("PERSON", r"(?<![\w/])((?!(?:AP|PA|LAT|ML|MG|IU|U|PO|IV)/)[A-Z]{2,4}/"
                     r"(?!(?:min|hr|hrs|day|wk|kg|lat|ml|dl|mg|mcg|mm|cm|mmol|meq|oblique|obl)\b)[a-z]{2,4})(?![\w/])",
-                    score=0.6),
+                    score=0.6, strong=True),
     # initials after a role word without a colon ("Tech JR.", "SCRIBE: AB" has its label row): not a modality
     ClinicalPattern("PERSON", r"\b(?i:tech|technologist|sonographer|scribe|transcriptionist|interpreter|charge)\b\.?\s+"
-                    r"(?!(?:CT|MR|MRI|US|XR|IR|NM|PET|RN|RT|DR|CR|DX)\b)([A-Z]{2,3})\b", score=0.7, name=True),
+                    r"(?!(?:CT|MR|MRI|US|XR|IR|NM|PET|RN|RT|DR|CR|DX)\b)([A-Z]{2,3})\b", score=0.7, name=True, strong=True),
     ClinicalPattern("PERSON", rf"\b(?i:{_RELATIVES})\b(?:\s*[,:(]\s*|\s+)((?:{_NAME}))", score=0.75, name=True,
                     overlap=True),
-    ClinicalPattern("PERSON", rf"\b({_NAME})\s*\((?i:{_RELATIVES})\)", score=0.75, name=True),
+    ClinicalPattern("PERSON", rf"\b({_NAME})\s*\((?i:{_RELATIVES})\)", score=0.75, name=True, strong=True),
     ClinicalPattern("PERSON", rf"\b(?i:family)\s*\(\s*({_NAME})", score=0.75, name=True),  # "Family (Hualing Holt)"
     # a possessive before a relative or a service ("Orla's son", "admitted to Kaveh Vukovic's service")
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME})'s\s+(?i:{_RELATIVES}|service|team|clinic|office|patient)\b",
                     score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s*[:#]\s*((?:{_W}(?:\s+{_W})?,\s+)?{_NAME})", score=0.8, name=True,
-                    overlap=True),
+                    overlap=True, strong=True),
     ClinicalPattern("PERSON", rf"\b(?i:pt|patient)\s+({_W}\s+{_W})(?=\s*[,(])", score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:Dear|Sincerely|Regards|Thanks|Thank you)\b,?\s+((?:Dr\.?\s+)?{_NAME})", score=0.7,
                     name=True),
@@ -132,13 +143,15 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s+((?:[A-Z]\.\s*)?{_NAME})", score=0.6, name=True, overlap=True),
     ClinicalPattern("PERSON", rf"\b((?:{_W},\s+)?{_NAME})\s*[(,]?\s*\b(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7,
-                    name=True),
+                    name=True, strong=True),
     # an initial and a name ("J. Smith"), not a dotted abbreviation ("P.O.", "B.I.D.")
     ClinicalPattern("PERSON", rf"(?<![A-Za-z.])([A-Z]\.\s?[A-Z][A-Za-z]+(?:['\-][A-Za-z]+)*(?:\s+{_W})?)", score=0.6,
                     name=True),
     # contact details and places
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s])\d{3}[-.\s]\d{4})(?!\d)"
                     r"(?:\s*(?i:ext|x)\.?\s*\d{1,5})?"),
+    # a number written in groups without separators where it belongs ("(301 273 45166)", "(240444-1243)")
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.])(\(?\d{3}\s\d{3}\s\d{4,5}\)?|\(\d{6}-\d{4}\))(?![\d/])", score=0.7),
     # internal numbers by their label: pager, beeper, extension ("pager 34512", "ext. 4-5231", "x45231")
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?|\bx(?=\d))\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
@@ -186,7 +199,11 @@ class ClinicalPatternRecognizer(ClinicalRecognizer):
                 if p.name:
                     start, end = _trim_name(text, start, end, plain)
                 if end > start:
-                    out.append(RecognizerResult(p.entity, start, end, p.score))
+                    cue = " ".join(_WORD.findall(m.group(0)[:max(0, m.start(p.group) - m.start())]))[-40:]
+                    why = AnalysisExplanation(recognizer="ClinicalPatternRecognizer", original_score=p.score,
+                                              pattern_name=f"{p.entity.lower()} {'after a strong cue' if p.strong else 'by pattern'}",
+                                              textual_explanation=cue.lower() if p.strong else "")
+                    out.append(RecognizerResult(p.entity, start, end, p.score, analysis_explanation=why))
         return out
 
 

@@ -13,7 +13,7 @@ from clinical_mm.deid.text.lexicons import (
     word_given_names,
 )
 from clinical_mm.deid.text.name_likeness import name_likeness
-from clinical_mm.deid.text.presidio_loader import NlpArtifacts, RecognizerResult
+from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
 from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecognizer
 
 __all__ = ["NameLexiconRecognizer"]
@@ -125,7 +125,8 @@ class NameLexiconRecognizer(ClinicalRecognizer):
                 continue
             if not upper and not family[1:].islower():
                 continue
-            out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6))
+            out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6, analysis_explanation=AnalysisExplanation(
+                recognizer="NameLexiconRecognizer", original_score=0.6, pattern_name="'Surname, Given', after a strong cue")))
         for rx in ((self._OPENING_UPPER,) if upper else (self._INNER, self._OPENING)):
             for m in rx.finditer(text):
                 # the lexicon holds no common words; a given name that is also a word stays a name here
@@ -142,7 +143,8 @@ class NameLexiconRecognizer(ClinicalRecognizer):
             # a name of the lexicon, a given name that is also a word, or a word no word list knows
             word = m.group(1)
             if self._name_word(word, upper) or word.lower() in word_given_names():
-                out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5))
+                out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5, analysis_explanation=AnalysisExplanation(
+                    recognizer="NameLexiconRecognizer", original_score=0.5, pattern_name="name before a phone number, after a strong cue")))
         if upper:
             # anywhere else in UPPER CASE, a lexicon given name that is no English, clinical or drug word
             # ("WOULD LIKE HARUTO PRESENT"; not "MAE", moves all extremities, which the word lists know), or a

@@ -1,0 +1,266 @@
+"""Names and places by a strong cue, in any case: what real nursing and ICU notes write ("dr. cuscuna aware",
+"son bill called", "irene snell, rn", "TRANSFERED TO GH", "transfer to quartermain 2", "lives in rome").
+
+Every result names its rule and the cue words that decided it (``analysis_explanation``: ``pattern_name`` the
+rule, ``textual_explanation`` the cue), for ``deid text --explain``. The word after a cue is a name unless it is
+a function word or a word that follows such cues ("dr aware", "son called", "son is"); after a weak or
+ambiguous cue ("MS" is also mental status, "PA" pulmonary artery) it must also be no clinical
+term (:func:`~clinical_mm.deid.text.lexicons.clinical_terms`) or be a known given name or surname.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from clinical_mm.deid.text.lexicons import (
+    clinical_terms,
+    given_names,
+    name_lexicon,
+    place_gazetteer,
+    stop_words,
+    surnames,
+    upper_case_note,
+)
+from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
+from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecognizer
+
+__all__ = ["CueRecognizer"]
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]")
+_PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+#: words that follow a cue without being a name ("dr aware", "son called", "daughter at bedside")
+_NOT_AFTER_CUE = frozenset("""
+aware notified paged called calls call updated update visited visiting visit here present at in to and or with
+was is are were has had have will would wants wanted said says states stated spoke spoken came come comes
+in-law inlaw phoned phone notify told informed contacted consulted made making ok okay also not into
+team service office note notes order orders plans plan who which that this these those there
+re on of by for from per via as if be been being out up down off over pt pts patient patients
+son sons daughter daughters dtr wife husband mother father brother sister nephew niece grandson granddaughter
+grandaughter aunt uncle cousin friend family families sibling siblings children child kids parents
+english spanish russian cantonese mandarin chinese portuguese creole haitian italian greek polish french
+speaking speaks speak carevue careview
+""".split())
+#: titles: any word after one but a function word is a name ("dr. white's order", "Dr. Foley")
+_TITLES = frozenset("dr doctor drs dra mrs miss prof".split())
+#: strong cues before a name: titles that are no clinical abbreviation, relatives
+_STRONG_BEFORE = (r"dr|doctor|drs|dra|mrs|miss|prof|attending|resident|fellow|intern|"
+                  r"son|sons|daughter|daughters|dtr|dau|wife|husband|hsb|spouse|mother|mom|father|dad|brother|bro|"
+                  r"sister|sis|nephew|niece|grandson|granddaughter|grandaughter|grandchild|aunt|uncle|cousin|"
+                  r"fiance|fiancee|girlfriend|boyfriend|partner|friend|neighbor|neighbour|proxy|guardian|"
+                  r"significant other|sig other|step-?son|step-?daughter|son-in-law|daughter-in-law|"
+                  r"sister-in-law|brother-in-law|contact person|chaplain|social worker|case manager|interpreter")
+#: cues that are also clinical abbreviations (MR mitral regurgitation, MS mental status, PA pulmonary artery,
+#: NP nasal prongs) or common verbs: the word after must look like a name, not a term ("per" only in UPPER CASE
+#: notes: "per Fleischner" is an eponym)
+_WEAK_BEFORE = (r"mr|ms|md|np|pa|rn|nurse|per|spoke with|spoke w/|spoke to|talked to|talked with|met with|"
+                r"seen by|visited by|examined by|called|paged|notified|informed|updated|contact|"
+                r"hcp|poa|s/o")
+_BEFORE = re.compile(rf"(?<![A-Za-z])(?:(?P<strong>{_STRONG_BEFORE})|(?P<weak>{_WEAK_BEFORE}))"
+                     rf"(?![A-Za-z])\.?[\s,:;(\-]*(?:is\s+)?", re.IGNORECASE)
+#: a credential after a name ("irene snell, rn", "Arthur Peppler,MD", "florencia cooke np")
+_CREDENTIAL = re.compile(r"[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|licsw|licws|cna|lpn|pharmd)"
+                         r"(?![A-Za-z])", re.IGNORECASE)
+#: an initial and a name ("N. GRANDONE", "B. KARGAS", "D. Phyl")
+_INITIAL = re.compile(r"(?<![A-Za-z.])([A-Z])\.\s?(?=[A-Za-z])")
+#: a place after a word of moving or living ("TRANSFERED TO GH", "lives in rome", "admitted to Sinai hospital")
+_PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:red|ed)?|tranfered|transfered|"
+                        r"tx'?d|xfer(?:red|ed)?|admit(?:ted)?|arrived|sent|medflight|med flight|flown|brought \w+|"
+                        r"taken|went|go|return(?:ed)?|discharged|d/c'?d|lives?|living|resides?|residing|works?|"
+                        r"worked|moved|home|visiting)(?:\s+(?:him|her|them|pt|patient|back|nearby|here|there|"
+                        r"directly|via ambulance|by ambulance|by ems|as \w+))?\s+(?:to|from|at|in|@|near)"
+                        r"(?:\s+the)?|(?:from|at|@)(?:\s+the)?)\s+", re.IGNORECASE)
+#: words after a place name that make it an institution or a ward
+_INSTITUTION = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|medical|med\b|general|memorial|"
+                          r"rehab|rehabilitation|campus|nursing home|nursing|health|healthcare|clinic|center|"
+                          r"er\b|ed\b|ew\b|e\.r\.|emergency|facility|manor|house|adventist)", re.IGNORECASE)
+_WARD_NUMBER = re.compile(r"\s?\d{1,2}(?![\d/:.])")
+#: an abbreviation of a hospital's name: ends in H (hospital) or MC (medical center); not the generic ones
+_HOSPITAL_ABBREVIATION = re.compile(r"[A-Z]{1,2}H|[A-Z]{1,2}MC")
+_NOT_ABBREVIATIONS = frozenset("oh ah uh eh sh th ch nh osh bh".split())
+_LIVING = re.compile(r"(?i)liv|resid|home|work|moved")
+#: a hospital abbreviation before its emergency department, or after "to", "in" or "at" ("GH EW", "to gh er",
+#: "knows he is in GH")
+_ABBREVIATION_CUE = re.compile(r"(?<![A-Za-z])(?:(?P<abbr>[A-Za-z]{1,2}[Hh]|[A-Za-z]{1,2}MC)\s+(?:ER|ED|EW|E\.R\.)(?![A-Za-z])|"
+                               r"(?P<cue>to|in|at|into)\s+(?P<abbr2>[A-Z]{1,2}H|[A-Z]{1,2}MC)(?![A-Za-z]))",
+                               re.IGNORECASE)
+#: an institution word, for a name before it ("UNION MEMORIAL", "Memorial Hospital", "er mazur campus")
+_INSTITUTION_WORD = re.compile(r"(?<![A-Za-z])(?:hospital|hosp|medical center|med ctr|campus|nursing home|"
+                               r"rehab|rehabilitation center|health center|healthcare|infirmary)(?![A-Za-z])",
+                               re.IGNORECASE)
+#: name words of an institution that are terms ("St. Mary's", "Union Memorial", "Washington Adventist")
+_INSTITUTION_NAME_WORDS = frozenset("st saint memorial general adventist union mercy providence sacred heart "
+                                    "good samaritan sam holy cross children's university county".split())
+_MEMORIAL = re.compile(r"(?<![A-Za-z])([A-Za-z]+)\s+(memorial)(?![A-Za-z])", re.IGNORECASE)
+_SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
+_GENERIC_PLACES = frozenset("osh nh snf ltach ltc rehab home floor unit er ed ew or icu ccu micu sicu csru pacu".split())
+
+
+def _explained(entity: str, start: int, end: int, score: float, rule: str, cue: str) -> RecognizerResult:
+    explanation = AnalysisExplanation(recognizer="CueRecognizer", original_score=score, pattern_name=rule,
+                                      textual_explanation=cue.strip().lower())
+    return RecognizerResult(entity, start, end, score, analysis_explanation=explanation)
+
+
+class CueRecognizer(ClinicalRecognizer):
+    """Names after a title, a relative or a verb of talking, before a credential or after an initial; places after
+    a verb of moving or living, hospital names before "hospital" or "memorial", ward names before their number,
+    hospital abbreviations; in any case."""
+
+    def __init__(self) -> None:
+        self.terms = clinical_terms()
+        self.given, self.family = given_names(), surnames()
+        self.stop = stop_words() | _NOT_AFTER_CUE
+        self.places = place_gazetteer()
+        self.lexicon = name_lexicon()
+        super().__init__(supported_entities=["PERSON", "LOCATION", "HOSPITAL", "WARD"], name="CueRecognizer",
+                         supported_language="en")
+
+    # ------------------------------------------------------------------ words
+    def is_name(self, word: str) -> bool:
+        """A word that may stand for a name after a weak cue: no clinical term, function word or possessive, or
+        a given name of the lexicon (common words left out); of a hyphenated word no part a function word."""
+        w = word.lower()
+        parts = w.split("-")
+        if len(w) < 2 or w.endswith("'s") or any(p in self.stop for p in parts):
+            return False
+        return w not in self.terms and parts[0] not in self.terms
+
+    def after_title(self, word: str) -> bool:
+        """A word that stands for a name after a title (Dr, Mrs): anything but a function word."""
+        return len(word) > 1 and not any(p in self.stop for p in word.lower().split("-"))
+
+    def after_strong(self, word: str) -> bool:
+        """A word that stands for a name after a strong cue: anything but a function word or a verb of the
+        cue's sentence, or a clinical term that is no given name ("son Will": yes; "son updated": no)."""
+        w = word.lower()
+        if len(w) < 2 or any(p in self.stop for p in w.split("-")):
+            return False
+        return w not in self.terms or w in self.given
+
+    # ------------------------------------------------------------------ analysis
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        return [*self._after_cue(text), *self._before_credential(text), *self._after_initial(text),
+                *self._places(text), *self._institutions(text)]
+
+    def _institutions(self, text: str) -> Iterator[RecognizerResult]:
+        """Hospital abbreviations by their cue, names before an institution word, "St" and a given name."""
+        for m in _ABBREVIATION_CUE.finditer(text):
+            group = "abbr" if m.group("abbr") else "abbr2"
+            if m.group(group).lower() not in _NOT_ABBREVIATIONS:
+                yield _explained("HOSPITAL", m.start(group), m.end(group), 0.8, "hospital abbreviation",
+                                 m.group("cue") or text[m.end(group):m.end()].strip())
+        for m in _INSTITUTION_WORD.finditer(text):
+            words = list(_WORD.finditer(text, max(0, m.start() - 40), m.start()))[-3:]
+            start = m.start()
+            for word in reversed(words):
+                lw = word.group(0).lower()
+                if not _adjacent(text.replace(".", " "), word.end(), start if start < m.start() else m.start()) \
+                        or lw in self.stop or lw in _GENERIC_PLACES or not (
+                        lw in _INSTITUTION_NAME_WORDS or lw in self.places or self.is_name(lw)):
+                    break
+                start = word.start()
+            if start < m.start():
+                yield _explained("HOSPITAL", start, m.start() - len(text[:m.start()]) + len(text[:m.start()].rstrip()),
+                                 0.8, "name before a word of an institution", m.group(0))
+        for m in _MEMORIAL.finditer(text):
+            lw = m.group(1).lower()
+            if lw not in self.stop and (lw in self.places or lw in _INSTITUTION_NAME_WORDS or self.is_name(lw)):
+                yield _explained("HOSPITAL", m.start(1), m.end(2), 0.8, "name before 'memorial'", "memorial")
+        for m in _SAINT.finditer(text):
+            if m.group(2).lower() in self.given and m.group(2).lower() not in self.stop:
+                yield _explained("HOSPITAL", m.start(), m.end(), 0.75, "a saint's name", "st")
+
+    def _after_cue(self, text: str) -> Iterator[RecognizerResult]:
+        upper = upper_case_note(text)
+        for m in _BEFORE.finditer(text):
+            strong = m.group("strong") is not None
+            cue = m.group("strong") or m.group("weak")
+            if cue.lower() == "per" and not upper:
+                continue
+            accept = self.after_title if cue.lower() in _TITLES else self.after_strong if strong else self.is_name
+            words = list(_WORD.finditer(text, m.end(), min(len(text), m.end() + 40)))
+            if not words or words[0].start() != m.end():
+                continue
+            first = words[0]
+            end = first.end()
+            given = first.group(0).lower() in self.given or len(first.group(0)) == 1
+            then = len(words) > 1 and _adjacent(text.replace(".", " "), end, words[1].start()) \
+                and (self.is_name(words[1].group(0)) or strong and given and self.after_title(words[1].group(0)))
+            if len(first.group(0)) == 1:  # an initial: with a name after it ("Dr B Muse", "Dr. J. Yi")
+                if not (first.group(0).isupper() and then):
+                    continue
+            elif not accept(first.group(0)):
+                continue
+            if then:
+                end = words[1].end()  # a surname after a given name or an initial ("Dr B Muse", "son don reid")
+            if text[end - 2:end].lower() == "'s":
+                end -= 2
+            yield _explained("PERSON", first.start(), end, 0.9 if strong else 0.75,
+                             "name after a title or relative" if strong else "name after a weak cue", cue)
+
+    def _before_credential(self, text: str) -> Iterator[RecognizerResult]:
+        for m in _CREDENTIAL.finditer(text):
+            words = list(_WORD.finditer(text, max(0, m.start() - 40), m.start()))[-2:]
+            if not words or words[-1].end() != m.start() or not self.is_name(words[-1].group(0)) \
+                    or words[-1].group(0).lower() in self.terms:
+                continue
+            start = words[-1].start()
+            if len(words) == 2 and _adjacent(text, words[0].end(), start) and (
+                    self.is_name(words[0].group(0)) or words[0].group(0).lower() in self.given):
+                start = words[0].start()
+            yield _explained("PERSON", start, words[-1].end(), 0.8, "name before a credential",
+                             m.group(0).strip(" ,"))
+
+    def _after_initial(self, text: str) -> Iterator[RecognizerResult]:
+        for m in _INITIAL.finditer(text):
+            word = _PLAIN_WORD.match(text, m.end())
+            if word is None or len(word.group(0)) < 3 or text[word.end():word.end() + 1].isdigit() \
+                    or not self.is_name(word.group(0)):
+                continue  # "S. NEO", "O. RECIEVED": a note's S/O/A/P sections, not initials
+            if m.group(1) in "SOAP" and word.group(0).lower() not in self.lexicon[1] \
+                    and text[:m.start()].rstrip(" \t")[-1:] in ("", "\n", ".", ":", ";", "-"):
+                continue  # a section letter opening a line or a sentence
+            yield _explained("PERSON", m.start(1), word.end(), 0.7, "name after an initial", m.group(0).strip())
+
+    def _places(self, text: str) -> Iterator[RecognizerResult]:
+        for m in _PLACE_CUE.finditer(text):
+            words = list(_WORD.finditer(text, m.end(), min(len(text), m.end() + 60)))[:3]
+            if not words or words[0].start() != m.end():
+                continue
+            found = self._place_at(text, words, _LIVING.match(m.group("cue")) is not None)
+            if found is not None:
+                kind, end, rule, score = found
+                yield _explained(kind, words[0].start(), end, score, rule, m.group("cue"))
+
+    def _place_at(self, text: str, words: list[re.Match[str]], living: bool) -> tuple[str, int, str, float] | None:
+        """(type, end, rule, score) of the place the ``words`` after a place cue open with (``living``: a verb of
+        living, "lives in rome"), or None."""
+        first = words[0].group(0)
+        w = first.lower()
+        if w in _GENERIC_PLACES or w in self.stop:
+            return None
+        if _HOSPITAL_ABBREVIATION.fullmatch(first.upper()) and w not in _NOT_ABBREVIATIONS:
+            return "HOSPITAL", words[0].end(), "hospital abbreviation after a verb of moving", 0.8
+        n = 1  # the longest run of words that are no terms, or places, or names ("harford memorial", "st mary")
+        while n < len(words) and _adjacent(text, words[n - 1].end(), words[n].start()) and (
+                self.is_name(words[n].group(0)) or words[n].group(0).lower() in self.places
+                or words[n].group(0).lower() == "memorial") and words[n].group(0).lower() not in _GENERIC_PLACES:
+            n += 1
+        end = words[n - 1].end()
+        known_place = " ".join(x.group(0).lower() for x in words[:n]) in self.places or w in self.places
+        if _INSTITUTION.match(text, end) and (known_place or self.is_name(first) or w in ("st", "saint")):
+            return "HOSPITAL", end, "name before a word of an institution", 0.85
+        number = _WARD_NUMBER.match(text, end)
+        if number and w not in self.terms:
+            attached = number.group(0)[0].isdigit()  # "QUARTERMAIN7": the number is part of the name
+            return "WARD", number.end() if attached else end, "ward name before its number", 0.8
+        if (w not in self.terms or living) and (known_place or w.endswith("ville") or w.endswith("town")):
+            return "LOCATION", end, "known place after a verb of moving or living", 0.8
+        return None
+
+
+def _adjacent(text: str, end: int, start: int) -> bool:
+    """Only spaces (no line break, no punctuation but a hyphen) between two words."""
+    gap = text[end:start]
+    return gap in (" ", "  ", "-") or (gap.strip() == "" and "\n" not in gap and len(gap) <= 3)
