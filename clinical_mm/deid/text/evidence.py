@@ -19,11 +19,14 @@ from clinical_mm.deid.text.lexicons import (
     clinical_terms,
     common_names,
     given_names,
+    languages,
+    large_places,
     name_lexicon,
     place_gazetteer,
     stop_words,
     upper_case_note,
 )
+from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.text_span import TextSpan
 
 __all__ = ["STRONG_RECOGNIZERS", "STRONG_RULE", "UNKNOWN_WORDS_FACTOR", "Evidence"]
@@ -42,6 +45,17 @@ _NOT_DATE_BEFORE = re.compile(r"(?<![A-Za-z])(?i:cpap|peep|ps|psv|bipap|ipap|epa
 _NOT_DATE_AFTER = re.compile(r"^\s*(?i:ns|nss|strength|str|tab|tabs|amp|peep|ps|cpap|bipap|psv|and\s+\d)\b")
 _FRACTIONS = frozenset({"1/2", "1/3", "1/4", "2/3", "3/4", "5/5"})
 _INSTITUTIONS = frozenset({"HOSPITAL", "ORGANIZATION", "STREET"})
+_STREET_WORDS = frozenset("st street ave avenue rd road blvd boulevard lane ln dr drive way ct court pl place terrace "
+                          "ter pkwy parkway hwy highway circle cir sq square".split())
+#: a capitalised word of five letters or more with a vowel: in a mixed-case note, how a name is written
+_CAPITALISED = re.compile(r"[A-Z](?=[a-z]*[aeiouy])[a-z]{4,}")
+_HYPHENATED = re.compile(r"[A-Za-z][A-Za-z'\-]*")
+#: the words of a cue that a name model's span takes in with the name ("Son David", "Nephew, Neil Meitz")
+_ROLE_WORDS = frozenset("son sons daughter daughters wife husband mother father brother sister nephew niece aunt "
+                        "uncle cousin grandson granddaughter friend contact person family rabbi chaplain dr doctor "
+                        "rn md np pa mr mrs ms miss nurse va".split())
+_TITLE_WORD = re.compile(r"[A-Z][a-z]+")
+_VOWEL = re.compile(r"[AEIOUaeiou]")
 _FUNCTION_WORDS = frozenset("per in on at to of and the with for by from as is was".split())
 
 
@@ -61,6 +75,8 @@ class Evidence:
         self.first, self.last = name_lexicon()
         self.places = place_gazetteer()
         self.common_names = common_names()
+        self.languages, self.large_places = languages(), large_places()
+        self.shape = name_likeness()
         self.given = given_names()
         self.stop = stop_words()
         self.allowed = frozenset(allowed)
@@ -76,41 +92,86 @@ class Evidence:
             return []
         if span.entity_type == "PERSON" and words and all(w in self.stop or w in _FUNCTION_WORDS for w in lower):
             return []  # "REPORT GIVEN TO RN": no initials
-        if span.recognizer in STRONG_RECOGNIZERS:
-            return [span]
-        if span.rule.endswith(STRONG_RULE):  # the name after the cue, without the clinical words after it
-            last = len(words)
-            while last > 1 and self._term_only(words[last - 1].group(0)) and span.entity_type == "PERSON" \
-                    and text[words[last - 2].end():words[last - 1].start()].strip(" .") == "":
-                last -= 1
-            return [span] if last == len(words) else [TextSpan(span.start, words[last - 1].end(), span.entity_type,
-                                                               span.score, span.recognizer, span.rule, span.context)]
+        if span.recognizer in STRONG_RECOGNIZERS and not (
+                span.recognizer == "PlaceLexiconRecognizer" and upper_case_note(text)):
+            return [span]  # a place in UPPER CASE ("ORAL", "DRAIN") is weighed like any other
+        if span.rule.endswith(STRONG_RULE):
+            return self._after_strong_cue(text, span, words, lower)
         if words and all(w in self.allowed for w in lower):
             return []
-        if span.entity_type == "DATE":
-            return [] if self._not_a_date(text, span) else [span]
-        if span.entity_type == "ADDRESS" and any(w in _FUNCTION_WORDS for w in lower):
-            return []  # "120 PER DR", "0 TRACH IN PLACE": a number and words, no street
-        if span.entity_type == "IP_ADDRESS" and int(text[span.start:span.end].split(".")[0]) < 10:
-            return []  # "7.45.34.7": a blood gas
         if span.entity_type not in _NAME_TYPES:
+            return [] if self._no_identifier(text, span, lower) else [span]
+        whole = " ".join(lower)
+        if whole in self.languages or span.entity_type != "PERSON" and whole in self.large_places:
+            return []  # "ENGLISH", "Russian", "TEXAS", "EUROPE": no identifier
+        if span.entity_type in _INSTITUTIONS:
+            return self._institution(text, span, words, lower)
+        if span.entity_type != "PERSON" and self._known_place(text[span.start:span.end]):
+            return [span]  # a known place as a whole ("OLD TOWN", "Dover-Foxcroft")
+        return self._name_words(text, span, words)
+
+    def _after_strong_cue(self, text: str, span: TextSpan, words: list[re.Match[str]],
+                          lower: list[str]) -> list[TextSpan]:
+        """A name after a strong cue of a pattern: without the clinical words after it; none when it is only
+        shorthand ("NGT", "WNL" after a credential, "D. Art") or a lone letter."""
+        if span.entity_type != "PERSON":
             return [span]
-        if span.entity_type in _INSTITUTIONS:  # "Good Samaritan Hospital": the institution's words are its name
-            # "RAVENSWORTH AT HARBORVIEW MEDICAL CENTER": the name starts after the last function word
-            lead = max((i + 1 for i, w in enumerate(lower[:-1]) if w in self.stop and w not in ("of", "the")),
-                       default=0) if upper_case_note(text) else 0
-            return [TextSpan(words[lead].start(), span.end, span.entity_type, span.score, span.recognizer, span.rule,
-                             span.context)] if lead else [span]
-        kept = [w for w in words if not self._term_only(w.group(0))]
+        if span.recognizer == "ClinicalPatternRecognizer" and "/" not in text[span.start:span.end]:
+            names = [w for w in lower if len(w) > 1]
+            if not names and len(lower) == 1 or names and all(len(w) >= 3 and self._term_only(w) for w in names):
+                return []
+        last = len(words)
+        while last > 1 and self._term_only(words[last - 1].group(0)) \
+                and text[words[last - 2].end():words[last - 1].start()].strip(" .") == "":
+            last -= 1
+        return [span] if last == len(words) else [
+            TextSpan(span.start, words[last - 1].end(), span.entity_type, span.score, span.recognizer, span.rule,
+                     span.context)]
+
+    def _no_identifier(self, text: str, span: TextSpan, lower: list[str]) -> bool:
+        """A date that is a setting or a fraction, an "address" that is a number and words, an "IP address"
+        that is a blood gas."""
+        if span.entity_type == "DATE":
+            return self._not_a_date(text, span)
+        street = max((i for i, w in enumerate(lower) if w in _STREET_WORDS), default=len(lower))
+        if span.entity_type == "ADDRESS":
+            return any(w in _FUNCTION_WORDS for w in lower[:street])  # "120 PER DR", "0 TRACH IN PLACE"
+        if span.entity_type == "IP_ADDRESS":
+            return int(text[span.start:span.end].split(".")[0]) < 10  # "7.45.34.7"
+        return False
+
+    def _institution(self, text: str, span: TextSpan, words: list[re.Match[str]], lower: list[str]) -> list[TextSpan]:
+        """An institution's words are its name ("Good Samaritan Hospital"); in UPPER CASE it starts after the last
+        function word ("RAVENSWORTH AT HARBORVIEW MEDICAL CENTER")."""
+        lead = max((i + 1 for i, w in enumerate(lower[:-1]) if w in self.stop and w not in ("of", "the")),
+                   default=0) if upper_case_note(text) else 0
+        return [TextSpan(words[lead].start(), span.end, span.entity_type, span.score, span.recognizer, span.rule,
+                         span.context)] if lead else [span]
+
+    def _name_words(self, text: str, span: TextSpan, words: list[re.Match[str]]) -> list[TextSpan]:
+        """A name or place without its clinical words; none when only terms are left; scored down when only
+        words no list knows and none looks like a name are left."""
+        upper = upper_case_note(text)
+        if span.entity_type != "PERSON":  # a place: hyphenated words whole ("Dover-Foxcroft"), known words trimmed
+            kept = [w for w in _HYPHENATED.finditer(text, span.start, span.end)
+                    if not all(self._term_only(p) and self.shape.is_known_word(p.lower()) for p in w.group(0).split("-"))]
+        else:
+            kept = [w for w in words if not self._term_only(w.group(0)) and w.group(0).lower() not in _ROLE_WORDS]
+            if kept and not upper:
+                kept = self._with_name_pair(text, words, kept)
         if not kept:
             return []
-        start, end = kept[0].start(), kept[-1].end()
-        if all(w.group(0).lower() in self.terms for w in kept) and (len(kept) == 1 or upper_case_note(text)):
-            return []  # "BROWN", "Will": a term and a name, alone or in UPPER CASE, without a strong cue
-        known = all(self._known_name(w.group(0)) for w in kept)
+        if all(w.group(0).lower() in self.terms and (len(w.group(0)) <= 4 or self.shape.is_known_word(w.group(0).lower()))
+               for w in kept) and (len(kept) == 1 or upper):
+            return []  # "BROWN", "MAE": an English word or a short abbreviation and a name, alone, without a cue
+        name_like = not (upper and span.recognizer == "SpacyRecognizer")  # spaCy reads UPPER CASE title-cased
+        in_sentence = not upper and (span.recognizer == "NameLexiconRecognizer"
+                                     or span.recognizer == "ContextTagger" and span.score >= 0.7)
+        known = all(self._known_name(w.group(0)) or name_like and self.looks_like_name(w.group(0))
+                    or in_sentence and _CAPITALISED.fullmatch(w.group(0)) is not None for w in kept)
         score = span.score if known else span.score * UNKNOWN_WORDS_FACTOR
         why = span.rule if known else f"{span.rule}; only unknown words: score x{UNKNOWN_WORDS_FACTOR}"
-        return [TextSpan(start, end, span.entity_type, score, span.recognizer, why, span.context)]
+        return [TextSpan(kept[0].start(), kept[-1].end(), span.entity_type, score, span.recognizer, why, span.context)]
 
     def _term_only(self, word: str) -> bool:
         """A clinical term that is no common name ("levo", "abd"; not "lee", "brown", "mary": those are
@@ -118,7 +179,33 @@ class Evidence:
         w = word.lower().strip("'-")
         return w in self.terms and w not in self.common_names and w not in self.given
 
+    @staticmethod
+    def _with_name_pair(text: str, words: list[re.Match[str]], kept: list[re.Match[str]]) -> list[re.Match[str]]:
+        """``kept`` and a capitalised word right before its first word or after its last one, in a mixed-case
+        note: the given name or surname of a pair ("Dov Frobisher", "Hope Llewellyn")."""
+        i, j = words.index(kept[0]), words.index(kept[-1])
+        if i > 0 and _TITLE_WORD.fullmatch(words[i - 1].group(0)) and text[words[i - 1].end():kept[0].start()] == " " \
+                and words[i - 1].group(0).lower() not in _ROLE_WORDS:
+            kept = [words[i - 1], *kept]
+        if j + 1 < len(words) and _TITLE_WORD.fullmatch(words[j + 1].group(0)) \
+                and text[kept[-1].end():words[j + 1].start()] == " " and words[j + 1].group(0).lower() not in _ROLE_WORDS:
+            kept = [*kept, words[j + 1]]
+        return kept
+
+    def looks_like_name(self, word: str) -> bool:
+        """A word no list knows that looks like a name by its letters ("Haruki", "Etemadi"; not "DRNG", "CSRU",
+        "UNRESONSIVE"): with a vowel, and the name-likeness model's yes."""
+        return bool(_VOWEL.search(word)) and self.shape.looks_like_name(word.capitalize())
+
+    def _known_place(self, name: str) -> bool:
+        """A place of the gazetteer that is no English or clinical word ("Old Town", "Claremont"; not "ORAL",
+        "DRAIN")."""
+        key = _place_key(name)
+        return key in self.places and (" " in key or not (key in self.terms and self.shape.is_known_word(key)))
+
     def _known_name(self, word: str) -> bool:
+        if self._known_place(word):
+            return True
         w = word.lower().strip("'-")
         if w.endswith("'s"):
             w = w[:-2]
@@ -134,3 +221,8 @@ class Evidence:
         if value in _FRACTIONS and not re.search(r"(?i:on|since|dated?|from|until|of)\s*$", before):
             return True
         return bool(_NOT_DATE_BEFORE.search(before) or _NOT_DATE_AFTER.match(after))
+
+
+def _place_key(text: str) -> str:
+    """A place name as the gazetteer holds it: lower case, hyphens as spaces ("Dover-Foxcroft")."""
+    return " ".join(text.lower().replace("-", " ").split())

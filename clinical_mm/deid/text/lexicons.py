@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 
 __all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "NAME_WORD", "NOT_NAMES", "PREFIXES", "VOWELS", "clinical_terms", "common_english",
-           "common_names", "given_names", "is_common_word", "surnames",
+           "common_names", "given_names", "is_common_word", "languages", "large_places", "surnames",
            "name_lexicon", "place_gazetteer", "stop_words", "upper_case_note", "word_given_names"]
 
 #: clinical vocabulary that the models mistake for PHI (frequencies, times of day, units, routes, common drugs)
@@ -150,6 +150,29 @@ def common_names() -> frozenset[str]:
         lines = files("names").joinpath(resource).read_text(encoding="ascii").splitlines()[:n]
         out.update(line.split(None, 1)[0].lower() for line in lines if line[:1].isalpha())
     return frozenset(out)
+
+
+@lru_cache(maxsize=1)
+def large_places() -> frozenset[str]:
+    """US states, countries and continents (lower case): a place this large is no Safe Harbor identifier
+    (Faker's en_US states and English country names)."""
+    from faker.providers.address.en import Provider as Countries
+    from faker.providers.address.en_US import Provider as States
+
+    return frozenset(p.lower() for p in (*States.states, *Countries.countries)) | frozenset(
+        "europe asia africa america north america south america antarctica australia oceania usa us "
+        "united states england scotland wales ireland".split())
+
+
+@lru_cache(maxsize=1)
+def languages() -> frozenset[str]:
+    """Language names and a few nationality words (lower case): "speaks English", "Russian speaking" name no
+    person (Faker's language names)."""
+    from faker.providers.person.en import Provider
+
+    return frozenset(w.lower() for w in Provider.language_names if " " not in w) | frozenset(
+        "english spanish russian cantonese mandarin chinese creole haitian portuguese italian greek polish french "
+        "vietnamese korean japanese arabic hindi somali cape verdean american asian african european".split())
 
 
 def given_names() -> frozenset[str]:

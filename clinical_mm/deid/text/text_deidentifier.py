@@ -44,6 +44,7 @@ from clinical_mm.deid.text.lexicons import (
     name_lexicon,
     place_gazetteer,
     upper_case_note,
+    word_given_names,
 )
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.site_terms import SiteTerms
@@ -393,12 +394,21 @@ def _propagate_names(text: str, spans: list[TextSpan], strong: list[TextSpan]) -
     or a strong score (a name the context found once, "wife Juniper", is caught where it stands alone,
     "Juniper called")."""
     terms = clinical_terms()
+    first, last = name_lexicon()
+    given = word_given_names()
+    shape = name_likeness()
     words = {w.lower() for s in strong if s.entity_type == "PERSON"
              for w in _NAME_WORD.findall(text[s.start:s.end])
-             if len(w) > 1 and not is_common_word(w) and (w.lower() not in terms or s.recognizer == "CueRecognizer")}
-    if not words:
+             if len(w) > 1 and not is_common_word(w) and (w.lower() not in terms or s.recognizer == "CueRecognizer")
+             and (w.lower() in first or w.lower() in last or w.lower() in given
+                  or len(w) >= 5 and shape.looks_like_name(w.capitalize()))}  # not "ween", "CONT", "DRNG"
+    places = {text[s.start:s.end].lower(): s.entity_type for s in strong
+              if s.recognizer == "CueRecognizer" and s.entity_type in ("WARD", "HOSPITAL") and " " not in
+              text[s.start:s.end] and len(text[s.start:s.end]) >= 2}  # "GH", "QUARTERMAIN": every mention
+    kinds = {**{w: "PERSON" for w in words}, **places}
+    if not kinds:
         return spans
-    rx = re.compile(r"(?<![A-Za-z'\-])(" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")(?![A-Za-z'\-])",
+    rx = re.compile(r"(?<![A-Za-z'\-])(" + "|".join(sorted(map(re.escape, kinds), key=len, reverse=True)) + r")(?![A-Za-z'\-])",
                     re.IGNORECASE)
-    return spans + [TextSpan(m.start(), m.end(), "PERSON", STRONG_NAME, "propagation",
+    return spans + [TextSpan(m.start(), m.end(), kinds[m.group(0).lower()], STRONG_NAME, "propagation",
                              "another mention of a name found with a strong cue") for m in rx.finditer(text)]

@@ -117,7 +117,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b(?i:Mr|Mrs|Ms|Miss|Mx|Mister)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True,
                     overlap=True, strong=True),
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME}),?\s+{_CRED}\b", name=True),
-    ClinicalPattern("PERSON", rf"\b([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+{_CRED}\b(?!\s+[a-z])", score=0.7, name=True, strong=True),
+    ClinicalPattern("PERSON", rf"\b([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+{_CRED}\b(?!\s+[a-z])", score=0.7, strong=True),
     ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b", score=0.6, name=True, strong=True),
     # dictation and transcription initials ("TK/mc", "JRS/ab"): author in capitals, typist in lower case; not a
     # view or a unit ("AP/lat", "ML/min")
@@ -144,6 +144,9 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s+((?:[A-Z]\.\s*)?{_NAME})", score=0.6, name=True, overlap=True),
     ClinicalPattern("PERSON", rf"\b((?:{_W},\s+)?{_NAME})\s*[(,]?\s*\b(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7,
                     name=True, strong=True),
+    # an initial and a name written in mixed case ("J. Ashworth", "D. Winter"): a strong cue there
+    ClinicalPattern("PERSON", r"(?<![A-Za-z.])([A-Z]\.\s?[A-Z][a-z]+(?:['\-][A-Za-z]+)*)(?=[\s.,;)]|$)", score=0.6,
+                    strong=True),
     # an initial and a name ("J. Smith"), not a dotted abbreviation ("P.O.", "B.I.D.")
     ClinicalPattern("PERSON", rf"(?<![A-Za-z.])([A-Z]\.\s?[A-Z][A-Za-z]+(?:['\-][A-Za-z]+)*(?:\s+{_W})?)", score=0.6,
                     name=True),
@@ -152,6 +155,9 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     r"(?:\s*(?i:ext|x)\.?\s*\d{1,5})?"),
     # a number written in groups without separators where it belongs ("(301 273 45166)", "(240444-1243)")
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.])(\(?\d{3}\s\d{3}\s\d{4,5}\)?|\(\d{6}-\d{4}\))(?![\d/])", score=0.7),
+    # a local number without its area code ("555-1234"): three digits, a hyphen, four
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])(\d{3}-\d{2}(?!00)\d{2})(?![\d\-/])(?!\s*(?i:mg|mcg|ml|cc|units?|u)\b)",
+                    score=0.6),
     # internal numbers by their label: pager, beeper, extension ("pager 34512", "ext. 4-5231", "x45231")
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?|\bx(?=\d))\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),

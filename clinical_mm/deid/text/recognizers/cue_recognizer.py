@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from clinical_mm.deid.text.lexicons import (
     clinical_terms,
     given_names,
+    large_places,
     name_lexicon,
     place_gazetteer,
     stop_words,
     surnames,
     upper_case_note,
 )
+from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
 from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecognizer
 
@@ -44,7 +46,7 @@ speaking speaks speak carevue careview
 #: titles: any word after one but a function word is a name ("dr. white's order", "Dr. Foley")
 _TITLES = frozenset("dr doctor drs dra mrs miss prof".split())
 #: strong cues before a name: titles that are no clinical abbreviation, relatives
-_STRONG_BEFORE = (r"dr|doctor|drs|dra|mrs|miss|prof|attending|resident|fellow|intern|"
+_STRONG_BEFORE = (r"dr|doctor|drs|dra|mrs|miss|prof|"
                   r"son|sons|daughter|daughters|dtr|dau|wife|husband|hsb|spouse|mother|mom|father|dad|brother|bro|"
                   r"sister|sis|nephew|niece|grandson|granddaughter|grandaughter|grandchild|aunt|uncle|cousin|"
                   r"fiance|fiancee|girlfriend|boyfriend|partner|friend|neighbor|neighbour|proxy|guardian|"
@@ -56,7 +58,12 @@ _STRONG_BEFORE = (r"dr|doctor|drs|dra|mrs|miss|prof|attending|resident|fellow|in
 _WEAK_BEFORE = (r"mr|ms|md|np|pa|rn|nurse|per|spoke with|spoke w/|spoke to|talked to|talked with|met with|"
                 r"seen by|visited by|examined by|called|paged|notified|informed|updated|contact|"
                 r"hcp|poa|s/o")
-_BEFORE = re.compile(rf"(?<![A-Za-z])(?:(?P<strong>{_STRONG_BEFORE})|(?P<weak>{_WEAK_BEFORE}))"
+#: roles and phrases of reading, referring and accepting: a name follows ("COVERING RESIDENT DOV JOVANOVIC",
+#: "Ordering clinician Winter", "READ BY WINTER")
+_ROLE_BEFORE = (r"attending|resident|fellow|intern|physician|clinician|surgeon|radiologist|hospitalist|"
+                r"read by|reviewed by|dictated by|signed by|referred by|prepared for|appointment with|"
+                r"accepting physician|ordering clinician|covering")
+_BEFORE = re.compile(rf"(?<![A-Za-z])(?:(?P<role>{_ROLE_BEFORE})|(?P<strong>{_STRONG_BEFORE})|(?P<weak>{_WEAK_BEFORE}))"
                      rf"(?![A-Za-z])\.?[\s,:;(\-]*(?:is\s+)?", re.IGNORECASE)
 #: a credential after a name ("irene snell, rn", "Arthur Peppler,MD", "florencia cooke np")
 _CREDENTIAL = re.compile(r"[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|licsw|licws|cna|lpn|pharmd)"
@@ -69,7 +76,7 @@ _PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:
                         r"taken|went|go|return(?:ed)?|discharged|d/c'?d|lives?|living|resides?|residing|works?|"
                         r"worked|moved|home|visiting)(?:\s+(?:him|her|them|pt|patient|back|nearby|here|there|"
                         r"directly|via ambulance|by ambulance|by ems|as \w+))?\s+(?:to|from|at|in|@|near)"
-                        r"(?:\s+the)?|(?:from|at|@)(?:\s+the)?)\s+", re.IGNORECASE)
+                        r"(?:\s+the)?|(?:from|at|@|in|near|of|outside)(?:\s+the)?)\s+", re.IGNORECASE)
 #: words after a place name that make it an institution or a ward
 _INSTITUTION = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|medical|med\b|general|memorial|"
                           r"rehab|rehabilitation|campus|nursing home|nursing|health|healthcare|clinic|center|"
@@ -77,7 +84,9 @@ _INSTITUTION = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|medi
 _WARD_NUMBER = re.compile(r"\s?\d{1,2}(?![\d/:.])")
 #: an abbreviation of a hospital's name: ends in H (hospital) or MC (medical center); not the generic ones
 _HOSPITAL_ABBREVIATION = re.compile(r"[A-Z]{1,2}H|[A-Z]{1,2}MC")
-_NOT_ABBREVIATIONS = frozenset("oh ah uh eh sh th ch nh osh bh".split())
+_WARD_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>on|to|plan:?)\s+(?P<ward>[A-Za-z]{5,})\s?\d{1,2}(?![\d/:.%])"
+                       r"(?!\s*(?i:mg|mcg|ml|cc|units?|l|lpm|hrs?|h|min|days?|x)\b)", re.IGNORECASE)
+_NOT_ABBREVIATIONS = frozenset("oh ah uh eh sh th ch nh osh bh pmh psh fh hh dh".split())
 _LIVING = re.compile(r"(?i)liv|resid|home|work|moved")
 #: a hospital abbreviation before its emergency department, or after "to", "in" or "at" ("GH EW", "to gh er",
 #: "knows he is in GH")
@@ -112,7 +121,9 @@ class CueRecognizer(ClinicalRecognizer):
         self.given, self.family = given_names(), surnames()
         self.stop = stop_words() | _NOT_AFTER_CUE
         self.places = place_gazetteer()
+        self.large = large_places()
         self.lexicon = name_lexicon()
+        self.shape = name_likeness()
         super().__init__(supported_entities=["PERSON", "LOCATION", "HOSPITAL", "WARD"], name="CueRecognizer",
                          supported_language="en")
 
@@ -130,6 +141,13 @@ class CueRecognizer(ClinicalRecognizer):
         """A word that stands for a name after a title (Dr, Mrs): anything but a function word."""
         return len(word) > 1 and not any(p in self.stop for p in word.lower().split("-"))
 
+    def after_role(self, word: str) -> bool:
+        """A word that stands for a name after a role or a reading verb: not a function word, and no English or
+        clinical word unless a name ("read by radiology": no; "read by Winter", "RESIDENT DOV": yes)."""
+        w = word.lower()
+        return self.after_title(word) and (w not in self.terms or w in self.given or w in self.family
+                                           or not self.shape.is_known_word(w))
+
     def after_strong(self, word: str) -> bool:
         """A word that stands for a name after a strong cue: anything but a function word or a verb of the
         cue's sentence, or a clinical term that is no given name ("son Will": yes; "son updated": no)."""
@@ -141,7 +159,15 @@ class CueRecognizer(ClinicalRecognizer):
     # ------------------------------------------------------------------ analysis
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         return [*self._after_cue(text), *self._before_credential(text), *self._after_initial(text),
-                *self._places(text), *self._institutions(text)]
+                *self._places(text), *self._institutions(text), *self._wards(text)]
+
+    def _wards(self, text: str) -> Iterator[RecognizerResult]:
+        """A unit named by a word no list knows and its number, after "on", "to" or "plan:" ("ON QUARTERMAIN 6")."""
+        for m in _WARD_CUE.finditer(text):
+            w = m.group("ward").lower()
+            if w in self.terms or w in self.stop or self.shape.is_known_word(w) or w in _GENERIC_PLACES:
+                continue
+            yield _explained("WARD", m.start("ward"), m.end("ward"), 0.75, "ward name before its number", m.group("cue"))
 
     def _institutions(self, text: str) -> Iterator[RecognizerResult]:
         """Hospital abbreviations by their cue, names before an institution word, "St" and a given name."""
@@ -174,18 +200,21 @@ class CueRecognizer(ClinicalRecognizer):
     def _after_cue(self, text: str) -> Iterator[RecognizerResult]:
         upper = upper_case_note(text)
         for m in _BEFORE.finditer(text):
-            strong = m.group("strong") is not None
-            cue = m.group("strong") or m.group("weak")
+            role = m.group("role") is not None
+            strong = role or m.group("strong") is not None
+            cue = m.group("role") or m.group("strong") or m.group("weak")
             if cue.lower() == "per" and not upper:
                 continue
-            accept = self.after_title if cue.lower() in _TITLES else self.after_strong if strong else self.is_name
+            accept = self.after_title if cue.lower() in _TITLES else self.after_role if role else \
+                self.after_strong if strong else self.is_name
             words = list(_WORD.finditer(text, m.end(), min(len(text), m.end() + 40)))
             if not words or words[0].start() != m.end():
                 continue
             first = words[0]
             end = first.end()
             given = first.group(0).lower() in self.given or len(first.group(0)) == 1
-            then = len(words) > 1 and _adjacent(text.replace(".", " "), end, words[1].start()) \
+            gap_text = text.replace(".", " ") if len(first.group(0)) == 1 else text  # "Dr. J. Yi"; not "kenny. bp"
+            then = len(words) > 1 and _adjacent(gap_text, end, words[1].start()) \
                 and (self.is_name(words[1].group(0)) or strong and given and self.after_title(words[1].group(0)))
             if len(first.group(0)) == 1:  # an initial: with a name after it ("Dr B Muse", "Dr. J. Yi")
                 if not (first.group(0).isupper() and then):
@@ -218,9 +247,10 @@ class CueRecognizer(ClinicalRecognizer):
             if word is None or len(word.group(0)) < 3 or text[word.end():word.end() + 1].isdigit() \
                     or not self.is_name(word.group(0)):
                 continue  # "S. NEO", "O. RECIEVED": a note's S/O/A/P sections, not initials
-            if m.group(1) in "SOAP" and word.group(0).lower() not in self.lexicon[1] \
-                    and text[:m.start()].rstrip(" \t")[-1:] in ("", "\n", ".", ":", ";", "-"):
-                continue  # a section letter opening a line or a sentence
+            if m.group(1) in "SOAP" and word.group(0).lower() not in self.lexicon[1] and (
+                    text[:m.start()].rstrip(" \t")[-1:] in ("", "\n", ".", ":", ";", "-")
+                    or not self.shape.looks_like_name(word.group(0).capitalize())):
+                continue  # a section letter ("S. AMBUED", "O. RECIEVED"), not an initial
             yield _explained("PERSON", m.start(1), word.end(), 0.7, "name after an initial", m.group(0).strip())
 
     def _places(self, text: str) -> Iterator[RecognizerResult]:
@@ -248,14 +278,17 @@ class CueRecognizer(ClinicalRecognizer):
                 or words[n].group(0).lower() == "memorial") and words[n].group(0).lower() not in _GENERIC_PLACES:
             n += 1
         end = words[n - 1].end()
-        known_place = " ".join(x.group(0).lower() for x in words[:n]) in self.places or w in self.places
+        place = " ".join(x.group(0).lower() for x in words[:n])
+        known_place = place in self.places or w in self.places
         if _INSTITUTION.match(text, end) and (known_place or self.is_name(first) or w in ("st", "saint")):
             return "HOSPITAL", end, "name before a word of an institution", 0.85
         number = _WARD_NUMBER.match(text, end)
-        if number and w not in self.terms:
+        if number and w not in self.terms and len(w) >= 4:
             attached = number.group(0)[0].isdigit()  # "QUARTERMAIN7": the number is part of the name
             return "WARD", number.end() if attached else end, "ward name before its number", 0.8
-        if (w not in self.terms or living) and (known_place or w.endswith("ville") or w.endswith("town")):
+        english = " " not in place and self.shape.is_known_word(w)  # "urine of amber", "down the hall"
+        if (w not in self.terms or living or " " in place) and (not english or living) and (
+                known_place or w.endswith("ville") or w.endswith("town")) and place not in self.large:
             return "LOCATION", end, "known place after a verb of moving or living", 0.8
         return None
 
