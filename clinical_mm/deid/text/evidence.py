@@ -43,6 +43,11 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 _NOT_DATE_BEFORE = re.compile(r"(?<![A-Za-z])(?i:cpap|peep|ps|psv|bipap|ipap|epap|simv|imv|ac|vent|settings?|strength|grips?|"
                               r"motor|ratio|x|pap|pressure|support|cont|mask)[\s:=]*$")
 _NOT_DATE_AFTER = re.compile(r"^\s*(?i:ns|nss|strength|str|tab|tabs|amp|peep|ps|cpap|bipap|psv|and\s+\d)\b")
+#: a pain score's words ("8/10 pain", "c/o CP 4/10")
+_PAIN = re.compile(r"(?i)\b(?:pain|cp|c/o|discomfort|scale|rated|rates|developed|experiencing|ha|headache)\b")
+#: ventilator words: a number pair after one is a setting ("SIMV/PS, 500X10, 40%, & 5/8")
+_VENT = re.compile(r"(?i)\b(?:cpap|peep|psv?|bipap|ipap|epap|simv|imv|ac|vent(?:ed|ilator)?|flowby|wean(?:ed)?|"
+                   r"trach|fio2|mode)\b")
 _FRACTIONS = frozenset({"1/2", "1/3", "1/4", "2/3", "3/4", "5/5"})
 _INSTITUTIONS = frozenset({"HOSPITAL", "ORGANIZATION", "STREET"})
 _STREET_WORDS = frozenset("st street ave avenue rd road blvd boulevard lane ln dr drive way ct court pl place terrace "
@@ -54,6 +59,8 @@ _HYPHENATED = re.compile(r"[A-Za-z][A-Za-z'\-]*")
 _ROLE_WORDS = frozenset("son sons daughter daughters wife husband mother father brother sister nephew niece aunt "
                         "uncle cousin grandson granddaughter friend contact person family rabbi chaplain dr doctor "
                         "rn md np pa mr mrs ms miss nurse va".split())
+#: what stands before a word that opens a sentence or a clause ("Plan: Ween from norepi", "GU: Amber.")
+_CLAUSE_START = re.compile(r"(?:^|[.:;\-\n>]\s*)$")
 _TITLE_WORD = re.compile(r"[A-Z][a-z]+")
 _VOWEL = re.compile(r"[AEIOUaeiou]")
 _FUNCTION_WORDS = frozenset("per in on at to of and the with for by from as is was".split())
@@ -102,7 +109,8 @@ class Evidence:
         if span.entity_type not in _NAME_TYPES:
             return [] if self._no_identifier(text, span, lower) else [span]
         whole = " ".join(lower)
-        if whole in self.languages or span.entity_type != "PERSON" and whole in self.large_places:
+        if whole in self.languages or whole in self.large_places and (
+                span.entity_type != "PERSON" or whole not in self.first and whole not in self.last):
             return []  # "ENGLISH", "Russian", "TEXAS", "EUROPE": no identifier
         if span.entity_type in _INSTITUTIONS:
             return self._institution(text, span, words, lower)
@@ -116,14 +124,14 @@ class Evidence:
         shorthand ("NGT", "WNL" after a credential, "D. Art") or a lone letter."""
         if span.entity_type != "PERSON":
             return [span]
-        if span.recognizer == "ClinicalPatternRecognizer" and "/" not in text[span.start:span.end]:
-            names = [w for w in lower if len(w) > 1]
-            if not names and len(lower) == 1 or names and all(len(w) >= 3 and self._term_only(w) for w in names):
-                return []
         last = len(words)
         while last > 1 and self._term_only(words[last - 1].group(0)) \
                 and text[words[last - 2].end():words[last - 1].start()].strip(" .") == "":
             last -= 1
+        if span.recognizer == "ClinicalPatternRecognizer" and "/" not in text[span.start:span.end]:
+            names = [w for w in lower[:last] if len(w) > 1]
+            if not names and last == 1 or names and all(len(w) >= 3 and self._term_only(w) for w in names):
+                return []
         return [span] if last == len(words) else [
             TextSpan(span.start, words[last - 1].end(), span.entity_type, span.score, span.recognizer, span.rule,
                      span.context)]
@@ -166,7 +174,8 @@ class Evidence:
             return []  # "BROWN", "MAE": an English word or a short abbreviation and a name, alone, without a cue
         name_like = not (upper and span.recognizer == "SpacyRecognizer")  # spaCy reads UPPER CASE title-cased
         in_sentence = not upper and (span.recognizer == "NameLexiconRecognizer"
-                                     or span.recognizer == "ContextTagger" and span.score >= 0.7)
+                                     or span.recognizer == "ContextTagger" and span.score >= 0.7) \
+            and not _CLAUSE_START.search(text[max(0, span.start - 3):span.start] if span.start else "\n")
         known = all(self._known_name(w.group(0)) or name_like and self.looks_like_name(w.group(0))
                     or in_sentence and _CAPITALISED.fullmatch(w.group(0)) is not None for w in kept)
         score = span.score if known else span.score * UNKNOWN_WORDS_FACTOR
@@ -177,7 +186,7 @@ class Evidence:
         """A clinical term that is no common name ("levo", "abd"; not "lee", "brown", "mary": those are
         terms and names both, and stay with the name they are part of)."""
         w = word.lower().strip("'-")
-        return w in self.terms and w not in self.common_names and w not in self.given
+        return (w in self.terms or self.shape.is_known_word(w)) and w not in self.common_names and w not in self.given
 
     @staticmethod
     def _with_name_pair(text: str, words: list[re.Match[str]], kept: list[re.Match[str]]) -> list[re.Match[str]]:
@@ -213,14 +222,25 @@ class Evidence:
 
     @staticmethod
     def _not_a_date(text: str, span: TextSpan) -> bool:
-        """A number pair that is a setting, a strength or a fraction, by what stands around it."""
+        """A number pair that is a setting, a score, a strength, a fraction or two lab values, by what stands
+        around it: "PS 10/5", "8/10 pain", "+3/6 SEM", "HCT 12.9/21.9", "12/5/40%"."""
         value = text[span.start:span.end].strip()
-        if "/" not in value or value.count("/") > 1:
+        if "/" not in value:
             return False
+        if _VENT.search(value):
+            return True  # "Cpap 5/5"
         before, after = text[max(0, span.start - 12):span.start], text[span.end:span.end + 12]
+        if re.search(r"[\d.'/+#]$", before) or re.match(r"(?:\.\d|/\.\d|%|/\d+%|')", after):
+            return True  # part of a number, a grade, a score or a setting written around it
+        if value.count("/") > 1:
+            return False
         if value in _FRACTIONS and not re.search(r"(?i:on|since|dated?|from|until|of)\s*$", before):
             return True
-        return bool(_NOT_DATE_BEFORE.search(before) or _NOT_DATE_AFTER.match(after))
+        if value.endswith("/10") and (_PAIN.search(text[max(0, span.start - 30):span.start])
+                                      or _PAIN.match(text[span.end:span.end + 20].lstrip(" ,")) is not None):
+            return True
+        window = text[max(0, span.start - 40):span.start]
+        return bool(_NOT_DATE_BEFORE.search(before) or _NOT_DATE_AFTER.match(after) or _VENT.search(window))
 
 
 def _place_key(text: str) -> str:

@@ -101,7 +101,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d|0\d))(?![\d/])" + _NOT_DOSE, score=0.7,
                     not_after=r"(?i:pain|score|scale|rated|strength|BP|blood pressure|ratio|x)\W*$"),
     ClinicalPattern("DATE", r"(?<![\w'])'(\d{2})(?![\w'])", score=0.6),
-    ClinicalPattern("DATE", r"(?<![\w'.])(\d{2})'(?![\w'\"])", score=0.6),
+    ClinicalPattern("DATE", r"(?<![\w'.\-])(\d{2})'(?![\w'\"])", score=0.6),
     ClinicalPattern("DATE", r"\b(?i:in|since|dx|dx'd|diagnosed|s/p)\s+((?:19|20)\d{2})\b(?!\s*(?i:mg|mcg|ml|cc|units?|hrs?|h\b))",
                     score=0.6),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\.(?:\d{4}|\d{2}))\b"),
@@ -117,8 +117,10 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b(?i:Mr|Mrs|Ms|Miss|Mx|Mister)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True,
                     overlap=True, strong=True),
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME}),?\s+{_CRED}\b", name=True),
-    ClinicalPattern("PERSON", rf"\b([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+{_CRED}\b(?!\s+[a-z])", score=0.7, strong=True),
-    ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b", score=0.6, name=True, strong=True),
+    ClinicalPattern("PERSON", rf"\b([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+(?!(?:PT|OT|RT)\b){_CRED}\b(?!\s+[a-z])", score=0.7,
+                    strong=True),
+    ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b(?=\s*(?:,|$|RN\b|MD\b|NP\b))", score=0.6, name=True,
+                    strong=True),
     # dictation and transcription initials ("TK/mc", "JRS/ab"): author in capitals, typist in lower case; not a
     # view or a unit ("AP/lat", "ML/min")
     ClinicalPattern("PERSON", r"(?<![\w/])((?!(?:AP|PA|LAT|ML|MG|IU|U|PO|IV)/)[A-Z]{2,4}/"

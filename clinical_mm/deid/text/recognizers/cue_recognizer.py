@@ -135,7 +135,8 @@ class CueRecognizer(ClinicalRecognizer):
         parts = w.split("-")
         if len(w) < 2 or w.endswith("'s") or any(p in self.stop for p in parts):
             return False
-        return w not in self.terms and parts[0] not in self.terms
+        return w not in self.terms and parts[0] not in self.terms and (
+            not self.shape.is_known_word(w) or w in self.lexicon[0] or w in self.lexicon[1])  # not "arrived"
 
     def after_title(self, word: str) -> bool:
         """A word that stands for a name after a title (Dr, Mrs): anything but a function word."""
@@ -145,7 +146,7 @@ class CueRecognizer(ClinicalRecognizer):
         """A word that stands for a name after a role or a reading verb: not a function word, and no English or
         clinical word unless a name ("read by radiology": no; "read by Winter", "RESIDENT DOV": yes)."""
         w = word.lower()
-        return self.after_title(word) and (w not in self.terms or w in self.given or w in self.family
+        return self.after_title(word) and (w not in self.terms or w in self.given or w in self.lexicon[1]
                                            or not self.shape.is_known_word(w))
 
     def after_strong(self, word: str) -> bool:
