@@ -101,6 +101,10 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d|0\d))(?![\d/])" + _NOT_DOSE, score=0.7,
                     not_after=r"(?i:pain|score|scale|rated|strength|BP|blood pressure|ratio|x)\W*$"),
     ClinicalPattern("DATE", r"(?<![\w'])'(\d{2})(?![\w'])", score=0.6),
+    # a month, a day and a two-digit year after a dot ("11/21.93"), and a day as an ordinal ("on the 20th")
+    ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\.\d{2})(?![\d./%])", score=0.7),
+    ClinicalPattern("DATE", r"(?i:\b(?:on|the|of|since|until|by)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b",
+                    score=0.6),
     ClinicalPattern("DATE", r"(?<![\w'.\-])(\d{2})'(?![\w'\"])", score=0.6),
     ClinicalPattern("DATE", r"\b(?i:in|since|dx|dx'd|diagnosed|s/p)\s+((?:19|20)\d{2})\b(?!\s*(?i:mg|mcg|ml|cc|units?|hrs?|h\b))",
                     score=0.6),
@@ -157,6 +161,12 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     r"(?:\s*(?i:ext|x)\.?\s*\d{1,5})?"),
     # a number written in groups without separators where it belongs ("(301 273 45166)", "(240444-1243)")
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.])(\(?\d{3}\s\d{3}\s\d{4,5}\)?|\(\d{6}-\d{4}\))(?![\d/])", score=0.7),
+    # a number after a word of calling: any grouping of seven to eleven digits ("call 301 555 1234", "cell #
+    # 4105551234", "home (410)5551234", "pager 4-1234")
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:phone|tel|telephone|call|called|calling|cell|cellphone|home|work|number|"
+                    r"beeper|pager|bpr|pgr|contact|reach|reached|page|paged|#)\b\.?)[\s:#.@]*(?:at\s+|@\s*|is\s+)?"
+                    r"((?:\+?1[\s.\-]?)?\(?\d[\d\s().\-]{2,14}\d)(?![\d/])",
+                    score=0.6),
     # a local number without its area code ("555-1234"): three digits, a hyphen, four
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])(\d{3}-\d{2}(?!00)\d{2})(?![\d\-/])(?!\s*(?i:mg|mcg|ml|cc|units?|u)\b)",
                     score=0.6),

@@ -95,13 +95,14 @@ _ABBREVIATION_CUE = re.compile(r"(?<![A-Za-z])(?:(?P<abbr>[A-Za-z]{1,2}[Hh]|[A-Z
                                re.IGNORECASE)
 #: an institution word, for a name before it ("UNION MEMORIAL", "Memorial Hospital", "er mazur campus")
 _INSTITUTION_WORD = re.compile(r"(?<![A-Za-z])(?:hospital|hosp|medical center|med ctr|campus|nursing home|"
-                               r"rehab|rehabilitation center|health center|healthcare|infirmary)(?![A-Za-z])",
+                               r"rehab|rehabilitation center|health center|healthcare|infirmary|manor|house|nh|snf|"
+                               r"lodge|gardens|commons|village|hospice|nursing center|care center)(?![A-Za-z])",
                                re.IGNORECASE)
 #: name words of an institution that are terms ("St. Mary's", "Union Memorial", "Washington Adventist")
 _INSTITUTION_NAME_WORDS = frozenset("st saint memorial general adventist union mercy providence sacred heart "
                                     "good samaritan sam holy cross children's university county".split())
 _MEMORIAL = re.compile(r"(?<![A-Za-z])([A-Za-z]+)\s+(memorial)(?![A-Za-z])", re.IGNORECASE)
-_SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
+_SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
 _GENERIC_PLACES = frozenset("osh nh snf ltach ltc rehab home floor unit er ed ew or icu ccu micu sicu csru pacu".split())
 
 
@@ -195,7 +196,9 @@ class CueRecognizer(ClinicalRecognizer):
             if lw not in self.stop and (lw in self.places or lw in _INSTITUTION_NAME_WORDS or self.is_name(lw)):
                 yield _explained("HOSPITAL", m.start(1), m.end(2), 0.8, "name before 'memorial'", "memorial")
         for m in _SAINT.finditer(text):
-            if m.group(2).lower() in self.given and m.group(2).lower() not in self.stop:
+            second = m.group(2).lower()
+            mount = m.group(1).lower().startswith("m")  # "Mt. Sinai": a name no list knows after "Mount"
+            if second not in self.stop and (second in self.given or mount and self.is_name(second)):
                 yield _explained("HOSPITAL", m.start(), m.end(), 0.75, "a saint's name", "st")
 
     def _after_cue(self, text: str) -> Iterator[RecognizerResult]:
