@@ -59,9 +59,10 @@ _HYPHENATED = re.compile(r"[A-Za-z][A-Za-z'\-]*")
 _ROLE_WORDS = frozenset("son sons daughter daughters wife husband mother father brother sister nephew niece aunt "
                         "uncle cousin grandson granddaughter friend contact person family rabbi chaplain dr doctor "
                         "rn md np pa mr mrs ms miss nurse va".split())
-#: what stands before a word that opens a sentence or a clause ("Plan: Ween from norepi", "GU: Amber.")
-_CLAUSE_START = re.compile(r"(?:^|[.:;\-\n>]\s*)$")
 _TITLE_WORD = re.compile(r"[A-Z][a-z]+")
+#: words that put an institution's name in a sentence ("FOUND UNRESPONSIVE IN ST MARY HOSPITAL"); not "and",
+#: "of", "our" ("SOLDIERS AND SAILORS MEMORIAL", "OUR LADY OF MERCY")
+_SENTENCE_WORDS = frozenset("at to in from on with by for is was had has have were been into via per".split())
 _VOWEL = re.compile(r"[AEIOUaeiou]")
 _FUNCTION_WORDS = frozenset("per in on at to of and the with for by from as is was".split())
 
@@ -97,8 +98,9 @@ class Evidence:
         lower = [w.group(0).lower() for w in words]
         if words and all(w in self.site_allowed for w in lower):
             return []
-        if span.entity_type == "PERSON" and words and all(w in self.stop or w in _FUNCTION_WORDS for w in lower):
-            return []  # "REPORT GIVEN TO RN": no initials
+        if span.entity_type == "PERSON" and words and all(w in self.stop or w in _FUNCTION_WORDS for w in lower) \
+                and not text[:span.start].rstrip().endswith(":"):
+            return []  # "REPORT GIVEN TO RN": no initials ("TRANSCRIPTIONIST: TO" are)
         if span.recognizer in STRONG_RECOGNIZERS and not (
                 span.recognizer == "PlaceLexiconRecognizer" and upper_case_note(text)):
             return [span]  # a place in UPPER CASE ("ORAL", "DRAIN") is weighed like any other
@@ -151,7 +153,7 @@ class Evidence:
     def _institution(self, text: str, span: TextSpan, words: list[re.Match[str]], lower: list[str]) -> list[TextSpan]:
         """An institution's words are its name ("Good Samaritan Hospital"); in UPPER CASE it starts after the last
         function word ("RAVENSWORTH AT HARBORVIEW MEDICAL CENTER")."""
-        lead = max((i + 1 for i, w in enumerate(lower[:-1]) if w in self.stop and w not in ("of", "the")),
+        lead = max((i + 1 for i, w in enumerate(lower[:-1]) if w in _SENTENCE_WORDS),
                    default=0) if upper_case_note(text) else 0
         return [TextSpan(words[lead].start(), span.end, span.entity_type, span.score, span.recognizer, span.rule,
                          span.context)] if lead else [span]
@@ -173,11 +175,11 @@ class Evidence:
                for w in kept) and (len(kept) == 1 or upper):
             return []  # "BROWN", "MAE": an English word or a short abbreviation and a name, alone, without a cue
         name_like = not (upper and span.recognizer == "SpacyRecognizer")  # spaCy reads UPPER CASE title-cased
-        in_sentence = not upper and (span.recognizer == "NameLexiconRecognizer"
-                                     or span.recognizer == "ContextTagger" and span.score >= 0.7) \
-            and not _CLAUSE_START.search(text[max(0, span.start - 3):span.start] if span.start else "\n")
-        known = all(self._known_name(w.group(0)) or name_like and self.looks_like_name(w.group(0))
-                    or in_sentence and _CAPITALISED.fullmatch(w.group(0)) is not None for w in kept)
+        # a word no list knows is a name when it is no misspelt term and looks like one by its letters, or is
+        # capitalised in a mixed-case note ("Gwilym restless"; not "Diltizem", "Recieved")
+        known = all(self._known_name(w.group(0)) or not self.misspelt_term(w.group(0)) and (
+            name_like and self.looks_like_name(w.group(0)) or not upper and _CAPITALISED.fullmatch(w.group(0)))
+            for w in kept)
         score = span.score if known else span.score * UNKNOWN_WORDS_FACTOR
         why = span.rule if known else f"{span.rule}; only unknown words: score x{UNKNOWN_WORDS_FACTOR}"
         return [TextSpan(kept[0].start(), kept[-1].end(), span.entity_type, score, span.recognizer, why, span.context)]
@@ -200,6 +202,20 @@ class Evidence:
                 and text[kept[-1].end():words[j + 1].start()] == " " and words[j + 1].group(0).lower() not in _ROLE_WORDS:
             kept = [*kept, words[j + 1]]
         return kept
+
+    def misspelt_term(self, word: str) -> bool:
+        """A word one edit (a letter left out, added, changed, or two swapped) away from a clinical term of five
+        letters or more: a misspelling in a note ("RECIEVED", "Diltizem", "SOMNULENT"), not a name."""
+        w = word.lower()
+        if len(w) < 4 or not w.isalpha():
+            return False
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
+        edits = {a + b[1:] for a, b in splits if b}
+        edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
+        edits |= {a + c + b for a, b in splits for c in letters}
+        return any(len(e) >= 5 and e in self.terms for e in edits - {w})
 
     def looks_like_name(self, word: str) -> bool:
         """A word no list knows that looks like a name by its letters ("Haruki", "Etemadi"; not "DRNG", "CSRU",

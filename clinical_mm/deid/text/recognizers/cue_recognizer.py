@@ -65,6 +65,8 @@ _ROLE_BEFORE = (r"attending|resident|fellow|intern|physician|clinician|surgeon|r
                 r"accepting physician|ordering clinician|covering")
 _BEFORE = re.compile(rf"(?<![A-Za-z])(?:(?P<role>{_ROLE_BEFORE})|(?P<strong>{_STRONG_BEFORE})|(?P<weak>{_WEAK_BEFORE}))"
                      rf"(?![A-Za-z])\.?[\s,:;(\-]*(?:is\s+)?", re.IGNORECASE)
+#: a name and its relation in parentheses
+_RELATION_AFTER = re.compile(rf"(?<![A-Za-z'\-])([A-Za-z][A-Za-z'\-]+)\s*\(\s*({_STRONG_BEFORE})\s*\)", re.IGNORECASE)
 #: a credential after a name ("irene snell, rn", "Arthur Peppler,MD", "florencia cooke np")
 _CREDENTIAL = re.compile(r"[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|licsw|licws|cna|lpn|pharmd)"
                          r"(?![A-Za-z])", re.IGNORECASE)
@@ -160,7 +162,8 @@ class CueRecognizer(ClinicalRecognizer):
 
     # ------------------------------------------------------------------ analysis
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
-        return [*self._after_cue(text), *self._before_credential(text), *self._after_initial(text),
+        return [*self._after_cue(text), *self._before_credential(text), *self._before_relation(text),
+                *self._after_initial(text),
                 *self._places(text), *self._institutions(text), *self._wards(text)]
 
     def _wards(self, text: str) -> Iterator[RecognizerResult]:
@@ -231,6 +234,12 @@ class CueRecognizer(ClinicalRecognizer):
                 end -= 2
             yield _explained("PERSON", first.start(), end, 0.9 if strong else 0.75,
                              "name after a title or relative" if strong else "name after a weak cue", cue)
+
+    def _before_relation(self, text: str) -> Iterator[RecognizerResult]:
+        """A name before its relation in parentheses ("Faith (nephew)", "DAVID (SON)")."""
+        for m in _RELATION_AFTER.finditer(text):
+            if self.after_title(m.group(1)):
+                yield _explained("PERSON", m.start(1), m.end(1), 0.85, "name before its relation", m.group(2))
 
     def _before_credential(self, text: str) -> Iterator[RecognizerResult]:
         for m in _CREDENTIAL.finditer(text):
