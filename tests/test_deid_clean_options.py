@@ -81,7 +81,7 @@ def test_when_clean_options_are_on_then_text_is_cleaned_in_place_and_overlays_ar
     after, before = out.overlay_array(0x6000), _overlay()
     assert after[:40].sum() == 0 and before[:40].sum() > 0
     assert (after[100:] == before[100:]).all()
-    assert PixelTextCleaner()._words(after, Dataset()) == []
+    assert PixelTextCleaner().read_words(after, Dataset()) == []
     assert counts["C:text"] >= 4 and counts["C:overlay-verified"] == 1 and counts["C:sequence"] >= 2
     written = tmp_path / "out.dcm"
     out.save_as(written, enforce_file_format=True)

@@ -122,12 +122,13 @@ def test_when_deid_dicom_runs_then_no_planted_value_remains_and_pixels_are_uncha
         area = np.load(env["tmp"] / "burned_area.npy")
         assert changed.any() and not (changed & ~area).any()
         assert ds.BurnedInAnnotation == "NO"
-        assert PixelTextCleaner()._words(ds.pixel_array, ds) == []
+        assert PixelTextCleaner().read_words(ds.pixel_array, ds) == []
     receipts = [json.loads(p.read_text()) for p in env["dst"].glob("*/receipt.json")]
     assert len(receipts) == 4  # three synthetic studies and the CT
-    # OCR ran where BurnedInAnnotation is not NO: the CT (unstated) and the burned study
+    # the pixel cleaner ran where BurnedInAnnotation is not NO: the CT (unstated) and the burned study
     assert sum(r["action_counts"].get("pixel:frame-verified", 0) for r in receipts) == 2
-    assert sum(r["action_counts"].get("pixel:ocr-box", 0) for r in receipts) >= 2
+    assert sum(r["action_counts"].get("pixel:text-region", 0) + r["action_counts"].get("pixel:ocr-box", 0)
+               for r in receipts) >= 2
     assert all(r["key_id"] == PseudonymKey.from_hex(KEY_HEX, source="t").key_id and r["action_counts"]["X"] > 0
                and r["codes"][0]["code"] == "113100" for r in receipts)
 

@@ -10,7 +10,7 @@ re-identification vault when one is given. :func:`run_batch` deals the files out
 (each with its own de-identifier and connections to the same audit log and vault, which serialise
 their writes) and merges what they did.
 
-Pixel data: the de-identifier runs its :class:`~clinical_mm.deid.pixel_text.PixelTextCleaner` (OCR,
+Pixel data: the de-identifier runs its :class:`~clinical_mm.deid.pixel_text.PixelTextCleaner` (detection,
 redaction, verification) on every image whose BurnedInAnnotation is not ``NO``; one that cannot be
 verified is quarantined.
 """
