@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 
 from clinical_mm.deid.text.lexicons import (
+    ICU_SHORTHAND,
     clinical_terms,
     common_names,
     given_names,
@@ -164,7 +165,8 @@ class Evidence:
         upper = upper_case_note(text)
         if span.entity_type != "PERSON":  # a place: hyphenated words whole ("Dover-Foxcroft"), known words trimmed
             kept = [w for w in _HYPHENATED.finditer(text, span.start, span.end)
-                    if not all(self._term_only(p) and self.shape.is_known_word(p.lower()) for p in w.group(0).split("-"))]
+                    if not all(self._term_only(p) and (self.shape.is_known_word(p.lower()) or p.lower() in ICU_SHORTHAND)
+                               for p in w.group(0).split("-"))]
         else:
             kept = [w for w in words if not self._term_only(w.group(0)) and w.group(0).lower() not in _ROLE_WORDS]
             if kept and not upper:

@@ -35,7 +35,7 @@ hpi pmh pmhx psh fh fhx sh shx ros cc hx dx tx sx rx a/p
 #: charting system, serosanguinous, dobutamine, Respalor (a tube feed)
 ICU_SHORTHAND: frozenset[str] = frozenset("""
 vea aline a-line paline deline carevue careview lis ogt pearla perla riker sang serosang dobuta respalor nsurg
-overnoc vue
+overnoc vue preop postop periop intraop
 """.split())
 
 #: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary
