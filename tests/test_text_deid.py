@@ -297,14 +297,14 @@ def test_when_site_terms_are_given_then_deny_terms_are_masked_and_allow_terms_ke
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Depends on the de-identifier applying ``site_terms``: "Brightwater" is found as a name by default."""
     monkeypatch.setenv("CLINICAL_MM_KEY", "0b" * 32)
-    note = CANARY_NOTE + "PT TRANSFERRED FROM QUARTERMAIN WARD, STABLE.\n"
+    note = CANARY_NOTE + "PT SEEN IN THE ORCHID UNIT, STABLE.\n"  # a ward named by an English word: no cue finds it
     terms = tmp_path / "terms.yaml"
-    terms.write_text("allow: [Brightwater]\ndeny:\n  - {term: Quartermain, type: WARD}\n")
+    terms.write_text("allow: [Brightwater]\ndeny:\n  - {term: Orchid, type: WARD}\n")
     default = CliRunner().invoke(cli, ["deid", "text", "-"], input=note)
-    assert default.exit_code == 0 and "Brightwater" not in default.output and "QUARTERMAIN" in default.output
+    assert default.exit_code == 0 and "Brightwater" not in default.output and "ORCHID" in default.output
     result = CliRunner().invoke(cli, ["deid", "text", "-", "--terms", str(terms)], input=note)
     assert result.exit_code == 0, result.output
-    assert "QUARTERMAIN" not in result.output and "Brightwater" in result.output
+    assert "ORCHID" not in result.output and "Brightwater" in result.output
     assert "Quackenbush" not in result.output
     monkeypatch.setenv("CLINICAL_MM_DEID_TERMS", str(terms))
     from_settings = CliRunner().invoke(cli, ["deid", "text", "-"], input=note)

@@ -22,6 +22,7 @@ from clinical_mm.deid.text.lexicons import (
     given_names,
     languages,
     large_places,
+    misspelt_term,
     name_lexicon,
     place_gazetteer,
     stop_words,
@@ -205,19 +206,10 @@ class Evidence:
             kept = [*kept, words[j + 1]]
         return kept
 
-    def misspelt_term(self, word: str) -> bool:
-        """A word one edit (a letter left out, added, changed, or two swapped) away from a clinical term of five
-        letters or more: a misspelling in a note ("RECIEVED", "Diltizem", "SOMNULENT"), not a name."""
-        w = word.lower()
-        if len(w) < 4 or not w.isalpha():
-            return False
-        letters = "abcdefghijklmnopqrstuvwxyz"
-        splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
-        edits = {a + b[1:] for a, b in splits if b}
-        edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-        edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
-        edits |= {a + c + b for a, b in splits for c in letters}
-        return any(len(e) >= 5 and e in self.terms for e in edits - {w})
+    @staticmethod
+    def misspelt_term(word: str) -> bool:
+        """:func:`~clinical_mm.deid.text.lexicons.misspelt_term`."""
+        return misspelt_term(word)
 
     def looks_like_name(self, word: str) -> bool:
         """A word no list knows that looks like a name by its letters ("Haruki", "Etemadi"; not "DRNG", "CSRU",

@@ -12,7 +12,8 @@ import re
 from functools import lru_cache
 
 __all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "NAME_WORD", "NOT_NAMES", "PREFIXES", "VOWELS", "clinical_terms", "common_english",
-           "common_names", "given_names", "is_common_word", "languages", "large_places", "surnames",
+           "common_names", "given_names", "is_common_word", "languages", "large_places", "misspelt_term",
+           "surnames",
            "name_lexicon", "place_gazetteer", "stop_words", "upper_case_note", "word_given_names"]
 
 #: clinical vocabulary that the models mistake for PHI (frequencies, times of day, units, routes, common drugs)
@@ -35,7 +36,7 @@ hpi pmh pmhx psh fh fhx sh shx ros cc hx dx tx sx rx a/p
 #: charting system, serosanguinous, dobutamine, Respalor (a tube feed)
 ICU_SHORTHAND: frozenset[str] = frozenset("""
 vea aline a-line paline deline carevue careview lis ogt pearla perla riker sang serosang dobuta respalor nsurg
-overnoc vue preop postop periop intraop
+overnoc vue preop postop periop intraop pmicu tsicu cvicu csicu nicu picu sicu ticu csru ccu micu pacu
 """.split())
 
 #: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary
@@ -136,6 +137,22 @@ def word_given_names() -> frozenset[str]:
     first = _raw_names()[0]
     return frozenset(w for w in first if len(w) > 2 and w not in name_lexicon()[0] and w not in stop_words()
                      and w not in NOT_NAMES and w not in ALLOW_LIST)
+
+
+def misspelt_term(word: str) -> bool:
+    """A word one edit (a letter left out, added, changed, or two swapped) away from a clinical term of five
+    letters or more: a misspelling in a note ("RECIEVED", "Diltizem", "SOMNULENT"), not a name."""
+    w = word.lower()
+    if len(w) < 4 or not w.isalpha():
+        return False
+    terms = clinical_terms()
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
+    edits = {a + b[1:] for a, b in splits if b}
+    edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
+    edits |= {a + c + b for a, b in splits for c in letters}
+    return any(len(e) >= 5 and e in terms for e in edits - {w})
 
 
 @lru_cache(maxsize=1)

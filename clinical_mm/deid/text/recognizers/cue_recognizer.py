@@ -17,6 +17,7 @@ from clinical_mm.deid.text.lexicons import (
     clinical_terms,
     given_names,
     large_places,
+    misspelt_term,
     name_lexicon,
     place_gazetteer,
     stop_words,
@@ -271,12 +272,15 @@ class CueRecognizer(ClinicalRecognizer):
             words = list(_WORD.finditer(text, m.end(), min(len(text), m.end() + 60)))[:3]
             if not words or words[0].start() != m.end():
                 continue
-            found = self._place_at(text, words, _LIVING.match(m.group("cue")) is not None)
+            cue = m.group("cue").lower()
+            found = self._place_at(text, words, _LIVING.match(cue) is not None,
+                                   verb=cue.split()[0] not in ("from", "at", "@", "in", "near", "of", "outside"))
             if found is not None:
                 kind, end, rule, score = found
                 yield _explained(kind, words[0].start(), end, score, rule, m.group("cue"))
 
-    def _place_at(self, text: str, words: list[re.Match[str]], living: bool) -> tuple[str, int, str, float] | None:
+    def _place_at(self, text: str, words: list[re.Match[str]], living: bool,
+                  verb: bool = False) -> tuple[str, int, str, float] | None:
         """(type, end, rule, score) of the place the ``words`` after a place cue open with (``living``: a verb of
         living, "lives in rome"), or None."""
         first = words[0].group(0)
@@ -303,7 +307,16 @@ class CueRecognizer(ClinicalRecognizer):
         if (w not in self.terms or living or " " in place) and (not english or living) and (
                 known_place or w.endswith("ville") or w.endswith("town")) and place not in self.large:
             return "LOCATION", end, "known place after a verb of moving or living", 0.8
+        if verb and self._unknown_name(first) and place not in self.large:
+            kind = "LOCATION" if living else "HOSPITAL"  # "lives in Edgemere"; "transferred from Bayview"
+            return kind, words[0].end(), "a name no list knows after a verb of moving or living", 0.7
         return None
+
+    def _unknown_name(self, word: str) -> bool:
+        """A word of four letters or more that no list knows and that is no misspelt term."""
+        w = word.lower()
+        return len(w) >= 4 and w.isalpha() and w not in self.terms and w not in self.stop \
+            and not self.shape.is_known_word(w) and not misspelt_term(w) and bool(re.search("[aeiouy]", w))
 
 
 def _adjacent(text: str, end: int, start: int) -> bool:
