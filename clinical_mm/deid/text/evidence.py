@@ -2,12 +2,15 @@
 context against the shapes numbers take in ICU notes, and the site's allow-list.
 
 Real ICU notes are written in shorthand ("GU", "MAE", "LEVO", "ABD SOFT") that name models and lexicons take
-for names. A name or place found without a strong cue loses the words of it that are clinical terms
-(:func:`~clinical_mm.deid.text.lexicons.clinical_terms`) and is dropped when none is left; what is left keeps
-its score where it is a known name or place, and is scored down where only unknown words are left (in notes,
-mostly misspellings: "UNRESONSIVE", "SOMNULENT"). Spans of a strong cue (:mod:`.recognizers.cue_recognizer`)
-and of the site's deny-list keep their score. A date in a ventilator setting or a strength ("PS 10/5",
-"5/5 strength", "1/2 NS") is no date.
+for names. A name or place found without a strong cue loses its words that are clinical terms
+(:func:`~clinical_mm.deid.text.lexicons.clinical_terms`) or English words, unless they are common names or
+given names ("Lee", "Mary" stay with the name they stand in), and is dropped when none is left or when what is
+left is one short abbreviation or English word ("MAE", "BROWN"). What is left keeps its score where it is a
+known name or place, or a word that looks like a name and is no misspelt term; otherwise it is scored down
+(mostly misspellings: "UNRESONSIVE", "Diltizem"). Spans of a strong cue (:mod:`.recognizers.cue_recognizer`,
+a pattern's title, credential or labelled field) and of the site's deny-list keep their score; languages,
+states and countries are no identifiers. A number pair in a ventilator setting, a pain score, a murmur grade or
+a lab pair ("PS 10/5", "8/10 pain", "+3/6", "12.9/21.9") is no date.
 """
 
 from __future__ import annotations
