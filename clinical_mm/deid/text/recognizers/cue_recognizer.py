@@ -1,11 +1,15 @@
 """Names and places by a strong cue, in any case: what real nursing and ICU notes write ("dr. cuscuna aware",
-"son bill called", "irene snell, rn", "TRANSFERED TO GH", "transfer to quartermain 2", "lives in rome").
+"son bill called", "irene snell, rn", "COVERING RESIDENT DOV JOVANOVIC", "TRANSFERED TO GH", "transfer to
+quartermain 2", "lives in rome", "Faith (nephew)").
 
 Every result names its rule and the cue words that decided it (``analysis_explanation``: ``pattern_name`` the
-rule, ``textual_explanation`` the cue), for ``deid text --explain``. The word after a cue is a name unless it is
-a function word or a word that follows such cues ("dr aware", "son called", "son is"); after a weak or
-ambiguous cue ("MS" is also mental status, "PA" pulmonary artery) it must also be no clinical
-term (:func:`~clinical_mm.deid.text.lexicons.clinical_terms`) or be a known given name or surname.
+rule, ``textual_explanation`` the cue), for ``deid text --explain``. After a title (Dr, Mrs) any word but a
+function word is a name; after a relative, a word that is no clinical term or is a given name; after a role or
+a reading verb ("resident", "read by"), a word that is no English word unless it is a name; after a weak or
+ambiguous cue ("MS" is also mental status, "PA" pulmonary artery, "per" only in UPPER CASE notes), a word that
+is neither a clinical term (:func:`~clinical_mm.deid.text.lexicons.clinical_terms`) nor an English word. A
+place needs a verb of moving or living, a preposition and a known place, an institution word, a ward number or
+the form of a hospital abbreviation.
 """
 
 from __future__ import annotations
