@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from clinical_mm.cli.scaffold import format_option, print_report
+from clinical_mm.cli.scaffold import format_option, print_report, terms_option, threshold_option
 from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.evaluation.assertion_evaluation import SHIPPED_SENTENCES, score_assertions
 from clinical_mm.evaluation.phi_note_corpus import (
@@ -105,12 +105,8 @@ _SPLIT_HELP = {"tune": "the half we tuned the rules on", "check": "the half neve
 @click.option("--split", type=click.Choice(SPLITS), default="all", show_default=True,
               help="Score one half of the notes, split by patient (the id's part before the first '-'): tune: the "
                    "half we tuned the rules on; check: the half never tuned on; all: every note.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Final score from which a span is PHI (default CLINICAL_MM_DEID_THRESHOLD, else the "
-                   "de-identifier's own).")
-@click.option("--terms", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="The site's term file, YAML {allow: [...], deny: [term | {term, type}]} (default "
-                   "CLINICAL_MM_DEID_TERMS).")
+@threshold_option()
+@terms_option()
 @click.option("--curve", is_flag=True,
               help="Recall and character precision at thresholds 0.1, 0.2, ... 0.9, from one run (--threshold is "
                    "not used).")

@@ -20,7 +20,9 @@ from clinical_mm.cli.scaffold import (
     key_file_option,
     reported_errors,
     resolve_key,
+    terms_option,
     text_input,
+    threshold_option,
 )
 from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.core.errors import ClinicalMMError, ConfigurationError
@@ -162,12 +164,8 @@ def _explained(span: dict[str, object]) -> str:
               help='Say why each span was taken: json adds "recognizer", "rule" and "context" (the cue words) to each '
                    "span; text prints one line per span after the text (offsets, type, score, recognizer, rule, "
                    "context words). Never the span's own text.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
-              help="Final score from which a span is PHI: lower finds more and masks more clinical words (default "
-                   "CLINICAL_MM_DEID_THRESHOLD, else the de-identifier's own).")
-@click.option("--terms", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="The site's term file, YAML {allow: [terms never PHI], deny: [term | {term, type}]} "
-                   "(default CLINICAL_MM_DEID_TERMS).")
+@threshold_option()
+@terms_option()
 def deid_text(file: Any, jsonl: Any, fmt: str, patient: str, key_file: Path | None, workers: int | None,
               explain: bool, threshold: float | None, terms: Path | None) -> None:
     """De-identify clinical text from FILE (or standard input), or each line of --jsonl."""

@@ -83,6 +83,20 @@ def key_file_option(help: str = KEY_FILE_HELP) -> Callable[[_F], _F]:
     return click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help=help)
 
 
+def threshold_option() -> Callable[[_F], _F]:
+    """``--threshold``: the text de-identifier's final score from which a span is PHI."""
+    return click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
+                        help="Final score from which a span is PHI: lower finds more and masks more clinical words "
+                             "(default CLINICAL_MM_DEID_THRESHOLD, else the de-identifier's own).")
+
+
+def terms_option() -> Callable[[_F], _F]:
+    """``--terms``: the site's allow/deny term file for the text de-identifier."""
+    return click.option("--terms", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                        help="The site's term file, YAML {allow: [terms never PHI], deny: [term | {term, type}]} "
+                             "(default CLINICAL_MM_DEID_TERMS).")
+
+
 def format_option(*choices: str, help: str | None = None) -> Callable[[_F], _F]:
     """The ``--format`` option (parameter ``fmt``); the first of ``choices`` is the default."""
     return click.option("--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True,
