@@ -240,3 +240,32 @@ def test_when_only_a_window_is_searched_then_it_finds_what_the_whole_frame_finds
         x0, y0, x1, y1 = line.box
         window = (x0 - 40, y0 - 40, x1 + 40, y1 + 40)
         assert line in detector.detect(gray, window=window, noise=noise)
+
+
+@pytest.mark.slow  # an independent OCR pass (about 2 s)
+@pytest.mark.parametrize("dark", [False, True], ids=["light text on a bright border", "dark text on a dark border"])
+def test_when_text_lies_on_a_flat_border_a_few_percent_from_it_then_local_contrast_finds_it(
+        tmp_path: Path, dark: bool) -> None:
+    """A collimation border, flat and nearly white (or nearly black), with text a few percent brighter (darker)
+    than it: against the whole frame's noise (the anatomy's) the strokes are too faint to count, against the
+    border's own they stand out. Found by detection, not left to OCR (which missed it: quarantine)."""
+    ds = _study(tmp_path, 5)
+    arr = ds.pixel_array.astype(np.float64)
+    maxv = (1 << int(ds.BitsStored)) - 1
+    m1 = ds.PhotometricInterpretation == "MONOCHROME1"
+    shown = maxv - arr if m1 else arr
+    level, ink = (0.06 * maxv, 0.0) if dark else (0.92 * maxv, float(maxv))
+    shown[:24], shown[-30:], shown[:, :12] = level, level, level
+    img = Image.new("L", (arr.shape[1], arr.shape[0]), 0)
+    ImageDraw.Draw(img).text((6, arr.shape[0] - 24), f"{NAME} {MRN} {DOB}", fill=255, font=_font(10))
+    alpha = np.asarray(img, np.float64) / 255
+    shown = shown * (1 - alpha) + ink * alpha
+    stored = maxv - shown if m1 else shown
+    ds.PixelData = np.clip(np.rint(stored), 0, maxv).astype("<u2").tobytes()
+    ys, xs = np.nonzero(alpha > 0.2)
+    box = np.zeros(arr.shape, bool)
+    box[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+    burned = ds.pixel_array.copy()
+    counts = PixelTextCleaner().clean(ds)
+    assert counts["pixel:text-region"] >= 1 and counts["pixel:ocr-box"] == 0, "found by detection, not by OCR"
+    _check_cleaned(ds, burned, box)

@@ -213,6 +213,23 @@ def test_when_a_big_endian_colour_by_plane_file_is_cleaned_then_it_stays_big_end
     assert np.array_equal(ds2.pixel_array, before) and ds2.BurnedInAnnotation == "NO"
 
 
+
+@pytest.mark.parametrize("how", ["ocr always", "annotation absent"])
+def test_when_an_odd_sized_big_endian_image_is_cleaned_then_it_still_decodes_to_the_same_shape(how: str) -> None:
+    # 3 x 3 RGB, 8 bits: 27 bytes of pixels, padded to 28 in the file (PS3.5 8.1.1); written back unpadded, the
+    # cleaned file could not be decoded ("buffer size must be a multiple of element size")
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("SC_rgb_small_odd_big_endian.dcm"))
+    before = ds.pixel_array.copy()
+    assert len(ds.PixelData) % 2 == 0 and before.size % 2 == 1
+    ds.pop("BurnedInAnnotation", None)
+    PixelTextCleaner(ocr="always" if how == "ocr always" else "auto").clean(ds)
+    assert len(ds.PixelData) % 2 == 0
+    ds2 = pydicom.dcmread(_saved(ds))
+    assert not ds2.file_meta.TransferSyntaxUID.is_little_endian
+    assert ds2.pixel_array.shape == before.shape and np.array_equal(ds2.pixel_array, before)
+
 def _saved(ds: pydicom.Dataset) -> pydicom.filebase.DicomBytesIO:
     buffer = pydicom.filebase.DicomBytesIO()
     ds.save_as(buffer, enforce_file_format=True)

@@ -382,10 +382,12 @@ def _run_tesseract(program: str, pgm: bytes) -> list[list[str]]:
 def _write_pixels(ds: Dataset, element: str, pixels: np.ndarray, little_endian: bool) -> None:
     """The redacted ``pixels`` back into ``ds.<element>`` in the file's own encoding: in its byte order (a big
     endian file stays big endian and valid), colour by plane where the file is, YCbCr as the RGB it was decoded
-    to, 1-bit images packed eight pixels a byte (PS3.5 8.1.1), float and double float images in their own
-    element."""
+    to, 1-bit images packed eight pixels a byte, float and double float images in their own element; an odd
+    number of bytes padded with a zero byte to even length (PS3.5 8.1.1: an odd-sized 8-bit RGB image of 3 x 3
+    pixels is 27 bytes, 28 in the file); 8-bit samples of a big endian OW element in byte-swapped words, as the
+    file holds them and pydicom reads them."""
     if element == "PixelData" and int(ds.get("BitsAllocated", 8)) == 1:
-        ds.PixelData = pack_bits(pixels)
+        ds.PixelData = pack_bits(pixels, pad=True)
         return
     if int(ds.get("SamplesPerPixel", 1)) > 1:
         if str(ds.get("PhotometricInterpretation", "")).startswith("YBR"):
@@ -393,4 +395,8 @@ def _write_pixels(ds: Dataset, element: str, pixels: np.ndarray, little_endian: 
         if int(ds.get("PlanarConfiguration", 0)) == 1:  # colour-by-plane: R plane, G plane, B plane
             pixels = np.moveaxis(pixels, -1, -3)
     order: Literal["<", ">"] = "<" if little_endian else ">"
-    setattr(ds, element, pixels.astype(pixels.dtype.newbyteorder(order), copy=False).tobytes())
+    data = pixels.astype(pixels.dtype.newbyteorder(order), copy=False).tobytes()
+    data = data + b"\x00" if len(data) % 2 else data
+    if not little_endian and pixels.dtype.itemsize == 1 and ds[element].VR == "OW":
+        data = np.frombuffer(data, "<u2").byteswap().tobytes()  # 8-bit samples in big endian OW words, as read
+    setattr(ds, element, data)
