@@ -19,10 +19,10 @@ from clinical_mm.pipeline.text_deidentification import site_terms, text_deidenti
 
 KEY = PseudonymKey(b"\x1e" * 32)
 GOOD = """\
-allow: [CAREVUE, "Good Sam score"]
+allow: [CAREVUE, "Aldrete score"]
 deny:
   - GH
-  - {term: Quartermain, type: WARD}
+  - {term: Briarwood, type: WARD}
 """
 
 
@@ -35,8 +35,8 @@ def term_file(tmp_path: Path) -> Path:
 
 def test_when_term_file_is_good_then_allow_is_lower_case_and_deny_carries_types(term_file: Path) -> None:
     terms = SiteTerms.from_file(term_file)
-    assert terms.allow == frozenset({"carevue", "good sam score"})
-    assert terms.deny == (("GH", "LOCATION"), ("Quartermain", "WARD"))
+    assert terms.allow == frozenset({"carevue", "aldrete score"})
+    assert terms.deny == (("GH", "LOCATION"), ("Briarwood", "WARD"))
 
 
 @pytest.mark.parametrize(("text", "problem"), [

@@ -320,13 +320,48 @@ def test_when_jsonl_runs_in_two_workers_then_they_get_the_terms_and_explain(
     """Depends on the de-identifier applying ``site_terms`` (the deny term)."""
     monkeypatch.setenv("CLINICAL_MM_KEY", "0b" * 32)
     terms = tmp_path / "terms.yaml"
-    terms.write_text("deny:\n  - {term: Quartermain, type: WARD}\n")
+    terms.write_text("deny:\n  - {term: Briarwood, type: WARD}\n")
     src = tmp_path / "notes.jsonl"
-    src.write_text("".join(json.dumps({"id": f"n{i}", "text": f"PT {i} TRANSFERRED FROM QUARTERMAIN WARD."}) + "\n"
+    src.write_text("".join(json.dumps({"id": f"n{i}", "text": f"PT {i} TRANSFERRED FROM BRIARWOOD WARD."}) + "\n"
                            for i in range(4)))
     result = CliRunner().invoke(cli, ["deid", "text", "--jsonl", str(src), "--format", "json", "--workers", "2",
                                       "--terms", str(terms), "--explain"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(x) for x in result.output.splitlines() if x.startswith("{")]
-    assert len(lines) == 4 and all("QUARTERMAIN" not in x["text"] for x in lines)
+    assert len(lines) == 4 and all("BRIARWOOD" not in x["text"] for x in lines)
     assert all(s.keys() >= {"recognizer", "rule", "context"} for x in lines for s in x["spans"])
+
+
+@pytest.mark.parametrize(("note", "phi"), [
+    ("daughter Zoë Müller visited. Dr. Müller aware.", ["Zoë", "Müller"]),  # letters beyond ASCII
+    ("MRS. ÅSA LJUNGSTRÖM ADMITTED FOR SEPSIS.", ["LJUNGSTRÖM"]),
+])
+def test_when_a_name_has_letters_beyond_ascii_then_it_is_replaced_whole(deid: TextDeidentifier, note: str,
+                                                                         phi: list[str]) -> None:
+    out, _ = deid.deidentify(note)
+    assert not any(value in out for value in phi), out
+
+
+def test_when_spans_are_explained_then_no_cue_holds_any_part_of_the_phi(deid: TextDeidentifier) -> None:
+    note = ("Pt transferred as Fenwick to Briarwood 4. Seen by J. Okonkwo; son Bartholomew called. "
+            "Dr. Vantreese aware. Wife: Ottoline Quist.")
+    for span in deid.find(note):
+        value = note[span.start:span.end].lower()
+        assert not any(value in cue or cue in value for cue in span.context if cue), (value, span.context)
+
+
+def test_when_a_site_allows_a_phrase_then_only_the_phrase_is_kept_not_its_words_elsewhere() -> None:
+    from clinical_mm.deid.text.site_terms import SiteTerms
+
+    allowing = text_deidentifier(KEY)
+    allowing.site_terms = SiteTerms(frozenset({"hope clinic"}), ())
+    out, _ = allowing.deidentify("Follow up at the Hope Clinic. Daughter Hope called; Dr. Hope aware.")
+    assert "the Hope Clinic" in out and "Daughter Hope" not in out and "Dr. Hope" not in out
+
+
+@pytest.mark.parametrize("note", ["CT: increase in ICH, SDH stable; BPH, LVH. pH 7.31.",
+                                  "Logged from fe80::1ff:fe23:4567:890a overnight."])
+def test_when_clinical_abbreviations_or_ipv6_stand_in_a_note_then_no_hospital_is_made_and_nothing_fails(
+        deid: TextDeidentifier, note: str) -> None:
+    spans = deid.find(note)
+    assert not any(s.entity_type == "HOSPITAL" for s in spans)

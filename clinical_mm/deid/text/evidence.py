@@ -43,7 +43,7 @@ STRONG_RULE = "after a strong cue"
 #: the score of a name or place left with only words no list knows is multiplied by this
 UNKNOWN_WORDS_FACTOR = 0.55
 _NAME_TYPES = frozenset({"PERSON", "LOCATION", "HOSPITAL", "ORGANIZATION", "CITY", "NRP", "STREET"})
-_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|')*")  # letters of any script, inner apostrophes
 #: what precedes a number pair that is a setting or a score, not a date
 _NOT_DATE_BEFORE = re.compile(r"(?<![A-Za-z])(?i:cpap|peep|ps|psv|bipap|ipap|epap|simv|imv|ac|vent|settings?|strength|grips?|"
                               r"motor|ratio|x|pap|pressure|support|cont|mask)[\s:=]*$")
@@ -59,8 +59,8 @@ _STREET_WORDS = frozenset("st street ave avenue rd road blvd boulevard lane ln d
                           "ter pkwy parkway hwy highway circle cir sq square".split())
 #: a capitalised word of five letters or more with a vowel: in a mixed-case note, how a name is written
 _CAPITALISED = re.compile(r"[A-Z](?=[a-z]*[aeiouy])[a-z]{4,}")
-_HYPHENATED = re.compile(r"[A-Za-z][A-Za-z'\-]*")
-#: the words of a cue that a name model's span takes in with the name ("Son David", "Nephew, Neil Meitz")
+_HYPHENATED = re.compile(r"[^\W\d_](?:[^\W\d_]|['\-])*")
+#: the words of a cue that a name model's span takes in with the name ("Son David", "Nephew, Neil Brandeis")
 _ROLE_WORDS = frozenset("son sons daughter daughters wife husband mother father brother sister nephew niece aunt "
                         "uncle cousin grandson granddaughter friend contact person family rabbi chaplain dr doctor "
                         "rn md np pa mr mrs ms miss nurse va".split())
@@ -80,7 +80,8 @@ class Evidence:
     allowed
         Words (lower case) that are never PHI by themselves unless a strong cue says so: the vocabulary's words.
     site_allowed
-        The site's allow-list (lower case words): never PHI, whatever the cue.
+        The site's allow-list: a term of one word is never PHI, whatever the cue; a term of several words allows
+        a span that is exactly that phrase, not its words elsewhere ("Aldrete score" does not allow "Dr. Aldrete").
     """
 
     def __init__(self, allowed: Iterable[str] = (), site_allowed: Iterable[str] = ()) -> None:
@@ -93,18 +94,23 @@ class Evidence:
         self.given = given_names()
         self.stop = stop_words()
         self.allowed = frozenset(allowed)
-        self.site_allowed = frozenset(site_allowed)
+        site = [" ".join(t.lower().split()) for t in site_allowed]
+        #: the site's allowed single words, and its allowed phrases (a phrase allows itself, not its words)
+        self.site_allowed = frozenset(t for t in site if " " not in t)
+        self.site_phrases = frozenset(t for t in site if " " in t)
 
     def weigh(self, text: str, span: TextSpan) -> list[TextSpan]:
         """``span`` as it stands, trimmed, scored down, or dropped (an empty list)."""
         if span.recognizer == "SiteTerms":
             return [span]
         words = list(_WORD.finditer(text, span.start, span.end))
+        if not words:  # no word to weigh (a number, a date): its shape alone decides
+            return [] if self._no_identifier(text, span, []) else [span]
         lower = [w.group(0).lower() for w in words]
-        if words and all(w in self.site_allowed for w in lower):
+        if all(w in self.site_allowed for w in lower) or self.in_site_phrase(text, span):
             return []
         if span.entity_type == "PERSON" and words and all(w in self.stop or w in _FUNCTION_WORDS for w in lower) \
-                and not text[:span.start].rstrip().endswith(":"):
+                and not text[max(0, span.start - 20):span.start].rstrip().endswith(":"):
             return []  # "REPORT GIVEN TO RN": no initials ("TRANSCRIPTIONIST: TO" are)
         if span.recognizer in STRONG_RECOGNIZERS and not (
                 span.recognizer == "PlaceLexiconRecognizer" and upper_case_note(text)):
@@ -124,6 +130,16 @@ class Evidence:
         if span.entity_type != "PERSON" and self._known_place(text[span.start:span.end]):
             return [span]  # a known place as a whole ("OLD TOWN", "Dover-Foxcroft")
         return self._name_words(text, span, words)
+
+    def in_site_phrase(self, text: str, span: TextSpan) -> bool:
+        """``span`` lies inside an occurrence of one of the site's allowed phrases ("Good Sam score")."""
+        for phrase in self.site_phrases:
+            reach = len(phrase) * 2 + 8  # the phrase with its spaces written wider
+            lo = max(0, span.start - reach)
+            rx = re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, phrase.split())) + r"(?!\w)", re.IGNORECASE)
+            if any(m.start() <= span.start and span.end <= m.end() for m in rx.finditer(text, lo, span.end + reach)):
+                return True
+        return False
 
     def _after_strong_cue(self, text: str, span: TextSpan, words: list[re.Match[str]],
                           lower: list[str]) -> list[TextSpan]:
@@ -152,7 +168,8 @@ class Evidence:
         if span.entity_type == "ADDRESS":
             return any(w in _FUNCTION_WORDS for w in lower[:street])  # "120 PER DR", "0 TRACH IN PLACE"
         if span.entity_type == "IP_ADDRESS":
-            return int(text[span.start:span.end].split(".")[0]) < 10  # "7.45.34.7"
+            first = text[span.start:span.end].split(".")[0]
+            return first.isdigit() and int(first) < 10  # "7.45.34.7", a blood gas; IPv6 stays
         return False
 
     def _institution(self, text: str, span: TextSpan, words: list[re.Match[str]], lower: list[str]) -> list[TextSpan]:

@@ -83,8 +83,10 @@ def is_common_word(word: str) -> bool:
     return w in stop_words() or w in NOT_NAMES or w in ALLOW_LIST
 
 
+@lru_cache(maxsize=8)
 def upper_case_note(text: str) -> bool:
-    """A note written in UPPER CASE: more than 60% of its letters are capitals."""
+    """A note written in UPPER CASE: more than 60% of its letters are capitals (kept for the last few notes: the
+    recognizers ask it of every span)."""
     letters = [c for c in text if c.isalpha()]
     return bool(letters) and sum(c.isupper() for c in letters) / len(letters) > 0.6
 
@@ -139,12 +141,13 @@ def word_given_names() -> frozenset[str]:
                      and w not in NOT_NAMES and w not in ALLOW_LIST)
 
 
+@lru_cache(maxsize=4096)
 def misspelt_term(word: str) -> bool:
     """A word one edit (a letter left out, added, changed, or two swapped) away from a clinical term of five
     letters or more: a misspelling in a note ("RECIEVED", "Diltizem", "SOMNULENT"), not a name."""
     w = word.lower()
-    if len(w) < 4 or not w.isalpha():
-        return False
+    if not 4 <= len(w) <= 30 or not w.isascii() or not w.isalpha():
+        return False  # no term is longer than 30 letters
     terms = clinical_terms()
     letters = "abcdefghijklmnopqrstuvwxyz"
     splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]

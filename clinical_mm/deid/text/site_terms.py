@@ -4,12 +4,13 @@
 ``deny``: terms that are always PHI (the site's own hospital names and abbreviations, its wards), each with the
 entity type its surrogate takes (default ``LOCATION``)::
 
-    allow: [CAREVUE, "Good Sam score"]
+    allow: [CAREVUE, "Aldrete score"]
     deny:
       - GH
-      - {term: Quartermain, type: WARD}
+      - {term: Briarwood, type: WARD}
 
-Terms match whole words, case-insensitively. A deny-listed term wins over an allow-listed one.
+Terms match whole words, case-insensitively; an allowed phrase allows itself, not its words elsewhere ("Aldrete
+score" leaves "Dr. Aldrete" to the recognizers). A deny-listed term wins over an allow-listed one.
 """
 
 from __future__ import annotations

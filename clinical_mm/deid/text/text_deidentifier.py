@@ -167,7 +167,7 @@ class TextDeidentifier:
         if self._evidence is None:
             self._allowed("")
             assert self._allowed_words is not None
-            self._evidence = Evidence(self._allowed_words, {w for t in self.site_terms.allow for w in t.split()})
+            self._evidence = Evidence(self._allowed_words, self.site_terms.allow)
         return self._evidence
 
     # ------------------------------------------------------------------ finding
@@ -264,8 +264,8 @@ class TextDeidentifier:
                   for start, end, kind, p in tagger.spans(text) if not self._allowed(text[start:end])]
         weighed = [w for s in spans + tagged for w in self.evidence.weigh(text, s)]
         strong = [s for s in weighed if s.score >= max(self.threshold, STRONG_NAME)]
-        merged = _merge(weighed)
-        return _merge(_propagate_names(text, merged, strong) + _coordinated_names(text, strong))
+        merged = _merge(_propagate_names(text, _merge(weighed), strong) + _coordinated_names(text, strong))
+        return [s for s in merged if not self.evidence.in_site_phrase(text, s)]  # not even a propagated name
 
     # ------------------------------------------------------------------ replacing
     @staticmethod
@@ -404,7 +404,7 @@ def _propagate_names(text: str, spans: list[TextSpan], strong: list[TextSpan]) -
                   or len(w) >= 5 and shape.looks_like_name(w.capitalize()))}  # not "ween", "CONT", "DRNG"
     places = {text[s.start:s.end].lower(): s.entity_type for s in strong
               if s.recognizer == "CueRecognizer" and s.entity_type in ("WARD", "HOSPITAL") and " " not in
-              text[s.start:s.end] and len(text[s.start:s.end]) >= 2}  # "GH", "QUARTERMAIN": every mention
+              text[s.start:s.end] and len(text[s.start:s.end]) >= 2}  # "GH", "BRIARWOOD": every mention
     kinds = {**{w: "PERSON" for w in words}, **places}
     if not kinds:
         return spans

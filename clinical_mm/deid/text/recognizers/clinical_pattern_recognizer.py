@@ -217,7 +217,7 @@ class ClinicalPatternRecognizer(ClinicalRecognizer):
                 if p.name:
                     start, end = _trim_name(text, start, end, plain)
                 if end > start:
-                    cue = " ".join(_WORD.findall(m.group(0)[:max(0, m.start(p.group) - m.start())]))[-40:]
+                    cue = " ".join(_WORD.findall(text[m.start():m.start(p.group)]))[-40:]  # overlapping rows match empty
                     why = AnalysisExplanation(recognizer="ClinicalPatternRecognizer", original_score=p.score,
                                               pattern_name=f"{p.entity.lower()} {'after a strong cue' if p.strong else 'by pattern'}",
                                               textual_explanation=cue.lower() if p.strong else "")

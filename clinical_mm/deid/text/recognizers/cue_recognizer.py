@@ -1,6 +1,6 @@
-"""Names and places by a strong cue, in any case: what real nursing and ICU notes write ("dr. cuscuna aware",
-"son bill called", "irene snell, rn", "COVERING RESIDENT DOV JOVANOVIC", "TRANSFERED TO GH", "transfer to
-quartermain 2", "lives in rome", "Faith (nephew)").
+"""Names and places by a strong cue, in any case: what real nursing and ICU notes write ("dr. vantreese aware",
+"son bill called", "marta okafor, rn", "COVERING RESIDENT DOV JOVANOVIC", "TRANSFERED TO GH", "transfer to
+briarwood 2", "lives in dover", "Faith (nephew)").
 
 Every result names its rule and the cue words that decided it (``analysis_explanation``: ``pattern_name`` the
 rule, ``textual_explanation`` the cue), for ``deid text --explain``. After a title (Dr, Mrs) any word but a
@@ -34,8 +34,8 @@ from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecogn
 
 __all__ = ["CueRecognizer"]
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]*[A-Za-z]|[A-Za-z]")
-_PLAIN_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+_WORD = re.compile(r"[^\W\d_](?:(?:[^\W\d_]|['\-])*[^\W\d_])?")  # letters of any script
+_PLAIN_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|')*")
 #: words that follow a cue without being a name ("dr aware", "son called", "daughter at bedside")
 _NOT_AFTER_CUE = frozenset("""
 aware notified paged called calls call updated update visited visiting visit here present at in to and or with
@@ -72,17 +72,17 @@ _BEFORE = re.compile(rf"(?<![A-Za-z])(?:(?P<role>{_ROLE_BEFORE})|(?P<strong>{_ST
                      rf"(?![A-Za-z])\.?[\s,:;(\-]*(?:is\s+)?", re.IGNORECASE)
 #: a name and its relation in parentheses
 _RELATION_AFTER = re.compile(rf"(?<![A-Za-z'\-])([A-Za-z][A-Za-z'\-]+)\s*\(\s*({_STRONG_BEFORE})\s*\)", re.IGNORECASE)
-#: a credential after a name ("irene snell, rn", "Arthur Peppler,MD", "florencia cooke np")
+#: a credential after a name ("marta okafor, rn", "Tomas Ferrante,MD", "lucia brandt np")
 _CREDENTIAL = re.compile(r"[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|licsw|licws|cna|lpn|pharmd)"
                          r"(?![A-Za-z])", re.IGNORECASE)
-#: an initial and a name ("N. GRANDONE", "B. KARGAS", "D. Phyl")
+#: an initial and a name ("N. ABERNATHY", "B. OSTROVSKY", "D. Lorne")
 _INITIAL = re.compile(r"(?<![A-Za-z.])([A-Z])\.\s?(?=[A-Za-z])")
-#: a place after a word of moving or living ("TRANSFERED TO GH", "lives in rome", "admitted to Sinai hospital")
+#: a place after a word of moving or living ("TRANSFERED TO GH", "lives in dover", "admitted to Sinai hospital")
 _PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:red|ed)?|tranfered|transfered|"
-                        r"tx'?d|xfer(?:red|ed)?|admit(?:ted)?|arrived|sent|medflight|med flight|flown|brought \w+|"
+                        r"tx'?d|xfer(?:red|ed)?|admit(?:ted)?|arrived|sent|medflight|med flight|flown|brought|"
                         r"taken|went|go|return(?:ed)?|discharged|d/c'?d|lives?|living|resides?|residing|works?|"
                         r"worked|moved|home|visiting)(?:\s+(?:him|her|them|pt|patient|back|nearby|here|there|"
-                        r"directly|via ambulance|by ambulance|by ems|as \w+))?\s+(?:to|from|at|in|@|near)"
+                        r"directly|via ambulance|by ambulance|by ems))?\s+(?:to|from|at|in|@|near)"
                         r"(?:\s+the)?|(?:from|at|@|in|near|of|outside)(?:\s+the)?)\s+", re.IGNORECASE)
 #: words after a place name that make it an institution or a ward
 _INSTITUTION = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|medical|med\b|general|memorial|"
@@ -97,15 +97,14 @@ _NOT_ABBREVIATIONS = frozenset("oh ah uh eh sh th ch nh osh bh pmh psh fh hh dh"
 _LIVING = re.compile(r"(?i)liv|resid|home|work|moved")
 #: a hospital abbreviation before its emergency department, or after "to", "in" or "at" ("GH EW", "to gh er",
 #: "knows he is in GH")
-_ABBREVIATION_CUE = re.compile(r"(?<![A-Za-z])(?:(?P<abbr>[A-Za-z]{1,2}[Hh]|[A-Za-z]{1,2}MC)\s+(?:ER|ED|EW|E\.R\.)(?![A-Za-z])|"
-                               r"(?P<cue>to|in|at|into)\s+(?P<abbr2>[A-Z]{1,2}H|[A-Z]{1,2}MC)(?![A-Za-z]))",
-                               re.IGNORECASE)
-#: an institution word, for a name before it ("UNION MEMORIAL", "Memorial Hospital", "er mazur campus")
+_ABBREVIATION_CUE = re.compile(r"(?<![A-Za-z])(?P<abbr>[A-Za-z]{1,2}[Hh]|[A-Za-z]{1,2}(?:MC|mc))\s+"
+                               r"(?P<cue>ER|ED|EW|E\.R\.|er|ed|ew)(?![A-Za-z])")
+#: an institution word, for a name before it ("LAKESIDE MEMORIAL", "Memorial Hospital", "er halloway campus")
 _INSTITUTION_WORD = re.compile(r"(?<![A-Za-z])(?:hospital|hosp|medical center|med ctr|campus|nursing home|"
                                r"rehab|rehabilitation center|health center|healthcare|infirmary|manor|house|nh|snf|"
                                r"lodge|gardens|commons|village|hospice|nursing center|care center)(?![A-Za-z])",
                                re.IGNORECASE)
-#: name words of an institution that are terms ("St. Mary's", "Union Memorial", "Washington Adventist")
+#: name words of an institution that are terms ("St. Mary's", "Lakeside Memorial", "Pinecrest Adventist")
 _INSTITUTION_NAME_WORDS = frozenset("st saint memorial general adventist union mercy providence sacred heart "
                                     "good samaritan sam holy cross children's university county".split())
 _MEMORIAL = re.compile(r"(?<![A-Za-z])([A-Za-z]+)\s+(memorial)(?![A-Za-z])", re.IGNORECASE)
@@ -172,7 +171,7 @@ class CueRecognizer(ClinicalRecognizer):
                 *self._places(text), *self._institutions(text), *self._wards(text)]
 
     def _wards(self, text: str) -> Iterator[RecognizerResult]:
-        """A unit named by a word no list knows and its number, after "on", "to" or "plan:" ("ON QUARTERMAIN 6")."""
+        """A unit named by a word no list knows and its number, after "on", "to" or "plan:" ("ON BRIARWOOD 6")."""
         for m in _WARD_CUE.finditer(text):
             w = m.group("ward").lower()
             if w in self.terms or w in self.stop or self.shape.is_known_word(w) or w in _GENERIC_PLACES:
@@ -182,22 +181,22 @@ class CueRecognizer(ClinicalRecognizer):
     def _institutions(self, text: str) -> Iterator[RecognizerResult]:
         """Hospital abbreviations by their cue, names before an institution word, "St" and a given name."""
         for m in _ABBREVIATION_CUE.finditer(text):
-            group = "abbr" if m.group("abbr") else "abbr2"
-            if m.group(group).lower() not in _NOT_ABBREVIATIONS:
-                yield _explained("HOSPITAL", m.start(group), m.end(group), 0.8, "hospital abbreviation",
-                                 m.group("cue") or text[m.end(group):m.end()].strip())
+            if m.group("abbr").lower() not in _NOT_ABBREVIATIONS:
+                yield _explained("HOSPITAL", m.start("abbr"), m.end("abbr"), 0.8,
+                                 "hospital abbreviation before its emergency department", m.group("cue"))
+        spaced = text.replace(".", " ")
         for m in _INSTITUTION_WORD.finditer(text):
             words = list(_WORD.finditer(text, max(0, m.start() - 40), m.start()))[-3:]
             start = m.start()
             for word in reversed(words):
                 lw = word.group(0).lower()
-                if not _adjacent(text.replace(".", " "), word.end(), start if start < m.start() else m.start()) \
+                if not _adjacent(spaced, word.end(), start if start < m.start() else m.start()) \
                         or lw in self.stop or lw in _GENERIC_PLACES or not (
                         lw in _INSTITUTION_NAME_WORDS or lw in self.places or self.is_name(lw)):
                     break
                 start = word.start()
             if start < m.start():
-                yield _explained("HOSPITAL", start, m.start() - len(text[:m.start()]) + len(text[:m.start()].rstrip()),
+                yield _explained("HOSPITAL", start, start + len(text[start:m.start()].rstrip()),
                                  0.8, "name before a word of an institution", m.group(0))
         for m in _MEMORIAL.finditer(text):
             lw = m.group(1).lower()
@@ -211,6 +210,7 @@ class CueRecognizer(ClinicalRecognizer):
 
     def _after_cue(self, text: str) -> Iterator[RecognizerResult]:
         upper = upper_case_note(text)
+        spaced = text.replace(".", " ")
         for m in _BEFORE.finditer(text):
             role = m.group("role") is not None
             strong = role or m.group("strong") is not None
@@ -225,7 +225,7 @@ class CueRecognizer(ClinicalRecognizer):
             first = words[0]
             end = first.end()
             given = first.group(0).lower() in self.given or len(first.group(0)) == 1
-            gap_text = text.replace(".", " ") if len(first.group(0)) == 1 else text  # "Dr. J. Yi"; not "kenny. bp"
+            gap_text = spaced if len(first.group(0)) == 1 else text  # "Dr. J. Yi"; not "kenny. bp"
             then = len(words) > 1 and _adjacent(gap_text, end, words[1].start()) \
                 and (self.is_name(words[1].group(0)) or strong and given and self.after_title(words[1].group(0)))
             if len(first.group(0)) == 1:  # an initial: with a name after it ("Dr B Muse", "Dr. J. Yi")
@@ -266,10 +266,10 @@ class CueRecognizer(ClinicalRecognizer):
                     or not self.is_name(word.group(0)):
                 continue  # "S. NEO", "O. RECIEVED": a note's S/O/A/P sections, not initials
             if m.group(1) in "SOAP" and word.group(0).lower() not in self.lexicon[1] and (
-                    text[:m.start()].rstrip(" \t")[-1:] in ("", "\n", ".", ":", ";", "-")
+                    text[max(0, m.start() - 20):m.start()].rstrip(" \t")[-1:] in ("", "\n", ".", ":", ";", "-")
                     or not self.shape.looks_like_name(word.group(0).capitalize())):
                 continue  # a section letter ("S. AMBUED", "O. RECIEVED"), not an initial
-            yield _explained("PERSON", m.start(1), word.end(), 0.7, "name after an initial", m.group(0).strip())
+            yield _explained("PERSON", m.start(1), word.end(), 0.7, "name after an initial", "initial")
 
     def _places(self, text: str) -> Iterator[RecognizerResult]:
         for m in _PLACE_CUE.finditer(text):
@@ -286,14 +286,14 @@ class CueRecognizer(ClinicalRecognizer):
     def _place_at(self, text: str, words: list[re.Match[str]], living: bool,
                   verb: bool = False) -> tuple[str, int, str, float] | None:
         """(type, end, rule, score) of the place the ``words`` after a place cue open with (``living``: a verb of
-        living, "lives in rome"), or None."""
+        living, "lives in dover"), or None."""
         first = words[0].group(0)
         w = first.lower()
         if w in _GENERIC_PLACES or w in self.stop:
             return None
-        if _HOSPITAL_ABBREVIATION.fullmatch(first.upper()) and w not in _NOT_ABBREVIATIONS:
+        if verb and _HOSPITAL_ABBREVIATION.fullmatch(first) and w not in _NOT_ABBREVIATIONS:
             return "HOSPITAL", words[0].end(), "hospital abbreviation after a verb of moving", 0.8
-        n = 1  # the longest run of words that are no terms, or places, or names ("harford memorial", "st mary")
+        n = 1  # the longest run of words that are no terms, or places, or names ("lakeside memorial", "st mary")
         while n < len(words) and _adjacent(text, words[n - 1].end(), words[n].start()) and (
                 self.is_name(words[n].group(0)) or words[n].group(0).lower() in self.places
                 or words[n].group(0).lower() == "memorial") and words[n].group(0).lower() not in _GENERIC_PLACES:
@@ -305,14 +305,14 @@ class CueRecognizer(ClinicalRecognizer):
             return "HOSPITAL", end, "name before a word of an institution", 0.85
         number = _WARD_NUMBER.match(text, end)
         if number and w not in self.terms and len(w) >= 4:
-            attached = number.group(0)[0].isdigit()  # "QUARTERMAIN7": the number is part of the name
+            attached = number.group(0)[0].isdigit()  # "BRIARWOOD7": the number is part of the name
             return "WARD", number.end() if attached else end, "ward name before its number", 0.8
         english = " " not in place and self.shape.is_known_word(w)  # "urine of amber", "down the hall"
         if (w not in self.terms or living or " " in place) and (not english or living) and (
                 known_place or w.endswith("ville") or w.endswith("town")) and place not in self.large:
             return "LOCATION", end, "known place after a verb of moving or living", 0.8
         if verb and self._unknown_name(first) and place not in self.large:
-            kind = "LOCATION" if living else "HOSPITAL"  # "lives in Edgemere"; "transferred from Bayview"
+            kind = "LOCATION" if living else "HOSPITAL"  # "lives in Glenbrook"; "transferred from Bayview"
             return kind, words[0].end(), "a name no list knows after a verb of moving or living", 0.7
         return None
 
