@@ -93,7 +93,7 @@ _WARD_NUMBER = re.compile(r"\s?\d{1,2}(?![\d/:.])")
 _HOSPITAL_ABBREVIATION = re.compile(r"[A-Z]{1,2}H|[A-Z]{1,2}MC")
 _WARD_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>on|to|plan:?)\s+(?P<ward>[A-Za-z]{5,})\s?\d{1,2}(?![\d/:.%])"
                        r"(?!\s*(?i:mg|mcg|ml|cc|units?|l|lpm|hrs?|h|min|days?|x)\b)", re.IGNORECASE)
-_NOT_ABBREVIATIONS = frozenset("oh ah uh eh sh th ch nh osh bh pmh psh fh hh dh".split())
+_NOT_ABBREVIATIONS = frozenset("oh ah uh eh sh th ch nh osh bh pmh psh fh hh dh ph".split())
 _LIVING = re.compile(r"(?i)liv|resid|home|work|moved")
 #: a hospital abbreviation before its emergency department, or after "to", "in" or "at" ("GH EW", "to gh er",
 #: "knows he is in GH")
@@ -291,8 +291,11 @@ class CueRecognizer(ClinicalRecognizer):
         w = first.lower()
         if w in _GENERIC_PLACES or w in self.stop:
             return None
-        if verb and _HOSPITAL_ABBREVIATION.fullmatch(first) and w not in _NOT_ABBREVIATIONS:
-            return "HOSPITAL", words[0].end(), "hospital abbreviation after a verb of moving", 0.8
+        if (verb and _HOSPITAL_ABBREVIATION.fullmatch(first.upper())
+                or len(w) == 2 and _HOSPITAL_ABBREVIATION.fullmatch(first.upper())
+                or _HOSPITAL_ABBREVIATION.fullmatch(first) and w not in self.terms) and w not in _NOT_ABBREVIATIONS:
+            # after a bare preposition: two capitals ("at GH"), or a longer one that is no clinical term ("in ICH")
+            return "HOSPITAL", words[0].end(), "hospital abbreviation after a place cue", 0.8
         n = 1  # the longest run of words that are no terms, or places, or names ("lakeside memorial", "st mary")
         while n < len(words) and _adjacent(text, words[n - 1].end(), words[n].start()) and (
                 self.is_name(words[n].group(0)) or words[n].group(0).lower() in self.places
