@@ -103,8 +103,8 @@ _SPLIT_HELP = {"tune": "the half we tuned the rules on", "check": "the half neve
                    "shipped set of 330 notes); the PhysioNet deid corpus's types (HCPName, PTName, DateYear, "
                    "Location, ...) are read as ours.")
 @click.option("--split", type=click.Choice(SPLITS), default="all", show_default=True,
-              help="Score one half of the notes, split by patient (the id's part before the first '-'): tune: the "
-                   "half we tuned the rules on; check: the half never tuned on; all: every note.")
+              help="Score one half of the notes, split by patient (the id's part before the first '-'): "
+                   + "; ".join(f"{name}: {what}" for name, what in _SPLIT_HELP.items()) + ".")
 @threshold_option()
 @terms_option()
 @click.option("--curve", is_flag=True,

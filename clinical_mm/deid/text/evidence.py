@@ -97,7 +97,9 @@ class Evidence:
         site = [" ".join(t.lower().split()) for t in site_allowed]
         #: the site's allowed single words, and its allowed phrases (a phrase allows itself, not its words)
         self.site_allowed = frozenset(t for t in site if " " not in t)
-        self.site_phrases = frozenset(t for t in site if " " in t)
+        self.site_phrases = [(re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, t.split())) + r"(?!\w)", re.IGNORECASE),
+                              len(t) * 2 + 8)  # how far the phrase reaches, its spaces written wider
+                             for t in sorted({t for t in site if " " in t})]
 
     def weigh(self, text: str, span: TextSpan) -> list[TextSpan]:
         """``span`` as it stands, trimmed, scored down, or dropped (an empty list)."""
@@ -132,14 +134,9 @@ class Evidence:
         return self._name_words(text, span, words)
 
     def in_site_phrase(self, text: str, span: TextSpan) -> bool:
-        """``span`` lies inside an occurrence of one of the site's allowed phrases ("Good Sam score")."""
-        for phrase in self.site_phrases:
-            reach = len(phrase) * 2 + 8  # the phrase with its spaces written wider
-            lo = max(0, span.start - reach)
-            rx = re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, phrase.split())) + r"(?!\w)", re.IGNORECASE)
-            if any(m.start() <= span.start and span.end <= m.end() for m in rx.finditer(text, lo, span.end + reach)):
-                return True
-        return False
+        """``span`` lies inside an occurrence of one of the site's allowed phrases ("Aldrete score")."""
+        return any(m.start() <= span.start and span.end <= m.end()
+                   for rx, reach in self.site_phrases for m in rx.finditer(text, max(0, span.start - reach), span.end + reach))
 
     def _after_strong_cue(self, text: str, span: TextSpan, words: list[re.Match[str]],
                           lower: list[str]) -> list[TextSpan]:
@@ -200,7 +197,7 @@ class Evidence:
         name_like = not (upper and span.recognizer == "SpacyRecognizer")  # spaCy reads UPPER CASE title-cased
         # a word no list knows is a name when it is no misspelt term and looks like one by its letters, or is
         # capitalised in a mixed-case note ("Gwilym restless"; not "Diltizem", "Recieved")
-        known = all(self._known_name(w.group(0)) or not self.misspelt_term(w.group(0)) and (
+        known = all(self._known_name(w.group(0)) or not misspelt_term(w.group(0)) and (
             name_like and self.looks_like_name(w.group(0)) or not upper and _CAPITALISED.fullmatch(w.group(0)))
             for w in kept)
         score = span.score if known else span.score * UNKNOWN_WORDS_FACTOR
@@ -225,11 +222,6 @@ class Evidence:
                 and text[kept[-1].end():words[j + 1].start()] == " " and words[j + 1].group(0).lower() not in _ROLE_WORDS:
             kept = [*kept, words[j + 1]]
         return kept
-
-    @staticmethod
-    def misspelt_term(word: str) -> bool:
-        """:func:`~clinical_mm.deid.text.lexicons.misspelt_term`."""
-        return misspelt_term(word)
 
     def looks_like_name(self, word: str) -> bool:
         """A word no list knows that looks like a name by its letters ("Haruki", "Etemadi"; not "DRNG", "CSRU",

@@ -13,7 +13,6 @@ from functools import lru_cache
 
 __all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "NAME_WORD", "NOT_NAMES", "PREFIXES", "VOWELS", "clinical_terms", "common_english",
            "common_names", "given_names", "is_common_word", "languages", "large_places", "misspelt_term",
-           "surnames",
            "name_lexicon", "place_gazetteer", "stop_words", "upper_case_note", "word_given_names"]
 
 #: clinical vocabulary that the models mistake for PHI (frequencies, times of day, units, routes, common drugs)
@@ -199,11 +198,6 @@ def given_names() -> frozenset[str]:
     """Every given name of the lexicon's sources (lower case), common words and two-letter names ("Ed", "Al")
     included: a name where a strong cue says one stands ("son Ed", "daughter Grace")."""
     return _raw_names()[0]
-
-
-def surnames() -> frozenset[str]:
-    """Every surname of the lexicon's sources (lower case), common words included."""
-    return _raw_names()[1]
 
 
 @lru_cache(maxsize=1)

@@ -28,7 +28,7 @@ import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -157,18 +157,26 @@ class TextDeidentifier:
         self.allowed_terms = frozenset(word for term in allowed_terms for word in term.lower().split())
         self.recognizers = recognizers
         self.registry = registry
-        self._allowed_words: frozenset[str] | None = None
         self._analysis: _Analysis | None = None  # built on first use (presidio and spaCy load then)
-        self._evidence: Evidence | None = None
 
-    @property
+    @cached_property
+    def allowed_words(self) -> frozenset[str]:
+        """The words of the allowed terms that count alone: three letters or more, no number, no given name or
+        surname of the name lexicon (built on first use)."""
+        first, last = name_lexicon()
+        return frozenset(w for w in self.allowed_terms if len(w) > 2 and not w.isdigit()
+                         and w not in first and w not in last)
+
+    @cached_property
     def evidence(self) -> Evidence:
         """The final weighing of spans (:class:`~clinical_mm.deid.text.evidence.Evidence`), built on first use."""
-        if self._evidence is None:
-            self._allowed("")
-            assert self._allowed_words is not None
-            self._evidence = Evidence(self._allowed_words, self.site_terms.allow)
-        return self._evidence
+        return Evidence(self.allowed_words, self.site_terms.allow)
+
+    @cached_property
+    def _deny_patterns(self) -> list[tuple[re.Pattern[str], str]]:
+        """The site's deny-listed terms as whole-word expressions, with their entity types."""
+        return [(re.compile(rf"(?<![A-Za-z0-9]){re.escape(term)}(?![A-Za-z0-9])", re.IGNORECASE), kind)
+                for term, kind in self.site_terms.deny]
 
     # ------------------------------------------------------------------ finding
     def find(self, text: str) -> list[TextSpan]:
@@ -199,8 +207,7 @@ class TextDeidentifier:
     def _site_denied(self, text: str) -> list[TextSpan]:
         """Every whole-word occurrence of a term of the site's deny-list, with its type."""
         return [TextSpan(m.start(), m.end(), kind, 1.0, "SiteTerms", "site deny-list")
-                for term, kind in self.site_terms.deny
-                for m in re.finditer(rf"(?<![A-Za-z0-9]){re.escape(term)}(?![A-Za-z0-9])", text, re.IGNORECASE)]
+                for pattern, kind in self._deny_patterns for m in pattern.finditer(text)]
 
     def _filtered(self, text: str, view: str, results: list[Any]) -> list[TextSpan]:
         """What presidio's analyzer found that counts as PHI (presidio's DATE_TIME called DATE)."""
@@ -247,12 +254,8 @@ class TextDeidentifier:
 
     def _allowed(self, word: str) -> bool:
         """Every word of ``word`` is on the allow-list or an allowed term's, and it holds no digit."""
-        if self._allowed_words is None:
-            first, last = name_lexicon()
-            self._allowed_words = frozenset(w for w in self.allowed_terms if len(w) > 2 and not w.isdigit()
-                                            and w not in first and w not in last)
         tokens = _LETTERS.findall(word.lower())
-        allowed = self._allowed_words
+        allowed = self.allowed_words
         return bool(tokens) and all(t in ALLOW_LIST or t in allowed for t in tokens) and not _DIGIT.search(word)
 
     def with_context(self, text: str, spans: list[TextSpan], tagger: Any) -> list[TextSpan]:

@@ -25,7 +25,6 @@ from clinical_mm.deid.text.lexicons import (
     name_lexicon,
     place_gazetteer,
     stop_words,
-    surnames,
     upper_case_note,
 )
 from clinical_mm.deid.text.name_likeness import name_likeness
@@ -125,7 +124,7 @@ class CueRecognizer(ClinicalRecognizer):
 
     def __init__(self) -> None:
         self.terms = clinical_terms()
-        self.given, self.family = given_names(), surnames()
+        self.given = given_names()
         self.stop = stop_words() | _NOT_AFTER_CUE
         self.places = place_gazetteer()
         self.large = large_places()
@@ -190,7 +189,7 @@ class CueRecognizer(ClinicalRecognizer):
             start = m.start()
             for word in reversed(words):
                 lw = word.group(0).lower()
-                if not _adjacent(spaced, word.end(), start if start < m.start() else m.start()) \
+                if not _adjacent(spaced, word.end(), start) \
                         or lw in self.stop or lw in _GENERIC_PLACES or not (
                         lw in _INSTITUTION_NAME_WORDS or lw in self.places or self.is_name(lw)):
                     break
