@@ -124,6 +124,18 @@ CASES = [
     ("CHAPLAIN PELLEGRINO TO VISIT.", ["PELLEGRINO"], ["CHAPLAIN", "TO VISIT"]),
     ("Dictated 5-Jun. Transcriptionist: RP.", ["RP"], ["Transcriptionist"]),
     ("Presented to Our Lady of Mercy Hospital ED.", ["Our Lady of Mercy Hospital"], ["Presented to", "ED"]),
+    # ICU shapes: an extension, an internal number after its caller, dates in a ventilator paragraph after a
+    # word that dates them, hospitals by "general" or "regional", a town with its prefix, a given name opening
+    # a clause before a verb of calling, a name given as such
+    ("CALL HOME 617-555-0142 X 22 WITH CHANGES.", ["617-555-0142 X 22"], ["CALL HOME", "WITH CHANGES"]),
+    ("PAGE RESIDENT AT 4-1234 OR CALL X4321.", ["4-1234", "X4321"], ["PAGE RESIDENT AT"]),
+    ("RESP: TRACH PLACED 12/5, ON CPAP SINCE 12/3, PS 10/5.", ["12/5", "12/3"], ["PS 10/5", "TRACH PLACED"]),
+    ("EXTUBATED 2/3, REINTUBATED 2/5 FOR STRIDOR.", ["2/3", "2/5"], ["FOR STRIDOR"]),
+    ("PT TRANSFERRED FROM BRAXTON GENERAL FOR CATH.", ["BRAXTON GENERAL"], ["FOR CATH"]),
+    ("TRANSFERED FROM PENINSULA REGIONAL VIA MEDFLIGHT.", ["PENINSULA"], ["REGIONAL VIA MEDFLIGHT"]),
+    ("FAMILY FROM NEW TALBOT, WILL VISIT IN AM.", ["NEW TALBOT"], ["FAMILY FROM", "WILL VISIT IN AM"]),
+    ("SOCIAL: BILL CALLED AT 2200 FOR UPDATE.", ["BILL"], ["CALLED AT 2200 FOR UPDATE"]),
+    ("pt's husband's name is frank, he is hcp.", ["frank"], ["husband's name is", "he is hcp"]),
 ]
 
 
@@ -160,10 +172,12 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "WOUND CULTURE GREW MSSA, NOT MRSA. CONTINUE CEFAZOLIN.",
     "Pre-op labs drawn. Peri-hilar opacity, post-op day 2. Hemo-dynamically stable, Non-verbal at baseline.",
     "Parkinson's disease with a Crohn's flare; the Patient's own meds. Called Pharmacy and Radiology.",
+    "SON CALLED, UPDATED. MD CALLED X2. CALLED SON AT HOME. WEANED DOWN TO 10/5 WITH FLOWBY 6/3.",
+    "Wants to go back to the basic hospital; transferred from outside hospital ER.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
-        "eponyms' possessives"])
+        "eponyms' possessives", "callers and settings", "hospitals of a kind"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 from clinical_mm.deid.text.lexicons import (
     ICU_SHORTHAND,
+    ROLE_WORDS,
     clinical_terms,
     common_names,
     given_names,
@@ -54,16 +55,17 @@ _PAIN = re.compile(r"(?i)\b(?:pain|cp|c/o|discomfort|scale|rated|rates|developed
 _VENT = re.compile(r"(?i)\b(?:cpap|peep|psv?|bipap|ipap|epap|simv|imv|ac|vent(?:ed|ilator)?|flowby|wean(?:ed)?|"
                    r"trach|fio2|mode)\b")
 _FRACTIONS = frozenset({"1/2", "1/3", "1/4", "2/3", "3/4", "5/5"})
+#: words right before a number pair that make it a date whatever the words around it ("TRACH PLACED 12/5",
+#: "ON CPAP SINCE 12/3", "EXTUBATED 2/3"); not "to" ("WEANED TO 10/5" is a setting)
+_DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|placed|started|begun|began|stopped|"
+                       r"done|sent|drawn|used|seen|extubated|intubated|reintubated|admitted|admission|transferred|"
+                       r"inserted|removed|changed|d/?c'?d|last|prior|as of|of))[\s:,]*$")
 _INSTITUTIONS = frozenset({"HOSPITAL", "ORGANIZATION", "STREET"})
 _STREET_WORDS = frozenset("st street ave avenue rd road blvd boulevard lane ln dr drive way ct court pl place terrace "
                           "ter pkwy parkway hwy highway circle cir sq square".split())
 #: a capitalised word of five letters or more with a vowel: in a mixed-case note, how a name is written
 _CAPITALISED = re.compile(r"[A-Z](?=[a-z]*[aeiouy])[a-z]{4,}")
 _HYPHENATED = re.compile(r"[^\W\d_](?:[^\W\d_]|['\-])*")
-#: the words of a cue that a name model's span takes in with the name ("Son David", "Nephew, Neil Brandeis")
-_ROLE_WORDS = frozenset("son sons daughter daughters wife husband mother father brother sister nephew niece aunt "
-                        "uncle cousin grandson granddaughter friend contact person family rabbi chaplain dr doctor "
-                        "rn md np pa mr mrs ms miss nurse va".split())
 _TITLE_WORD = re.compile(r"[A-Z][a-z]+")
 #: words that put an institution's name in a sentence ("FOUND UNRESPONSIVE IN ST MARY HOSPITAL"); not "and",
 #: "of", "our" ("SOLDIERS AND SAILORS MEMORIAL", "OUR LADY OF MERCY")
@@ -186,7 +188,7 @@ class Evidence:
                     if not all(self._term_only(p) and (self.shape.is_known_word(p.lower()) or p.lower() in ICU_SHORTHAND)
                                for p in w.group(0).split("-"))]
         else:
-            kept = [w for w in words if not self._term_only(w.group(0)) and w.group(0).lower() not in _ROLE_WORDS]
+            kept = [w for w in words if not self._term_only(w.group(0)) and w.group(0).lower() not in ROLE_WORDS]
             if kept and not upper:
                 kept = self._with_name_pair(text, words, kept)
         if not kept:
@@ -216,10 +218,10 @@ class Evidence:
         note: the given name or surname of a pair ("Dov Frobisher", "Hope Llewellyn")."""
         i, j = words.index(kept[0]), words.index(kept[-1])
         if i > 0 and _TITLE_WORD.fullmatch(words[i - 1].group(0)) and text[words[i - 1].end():kept[0].start()] == " " \
-                and words[i - 1].group(0).lower() not in _ROLE_WORDS:
+                and words[i - 1].group(0).lower() not in ROLE_WORDS:
             kept = [words[i - 1], *kept]
         if j + 1 < len(words) and _TITLE_WORD.fullmatch(words[j + 1].group(0)) \
-                and text[kept[-1].end():words[j + 1].start()] == " " and words[j + 1].group(0).lower() not in _ROLE_WORDS:
+                and text[kept[-1].end():words[j + 1].start()] == " " and words[j + 1].group(0).lower() not in ROLE_WORDS:
             kept = [*kept, words[j + 1]]
         return kept
 
@@ -256,13 +258,16 @@ class Evidence:
             return True  # part of a number, a grade, a score or a setting written around it
         if value.count("/") > 1:
             return False
-        if value in _FRACTIONS and not re.search(r"(?i:on|since|dated?|from|until|of)\s*$", before):
+        if value in _FRACTIONS and not _DATE_CUE.search(before):
             return True
         if value.endswith("/10") and (_PAIN.search(text[max(0, span.start - 30):span.start])
                                       or _PAIN.match(text[span.end:span.end + 20].lstrip(" ,")) is not None):
             return True
-        window = text[max(0, span.start - 40):span.start]
-        return bool(_NOT_DATE_BEFORE.search(before) or _NOT_DATE_AFTER.match(after) or _VENT.search(window))
+        if _NOT_DATE_BEFORE.search(before) or _NOT_DATE_AFTER.match(after):
+            return True
+        # in a ventilator sentence a number pair is a setting ("FLOWBY 6/3", "WEAN DOWN TO 10/5"), unless a word
+        # that dates something stands right before it
+        return bool(_VENT.search(text[max(0, span.start - 40):span.start])) and not _DATE_CUE.search(before)
 
 
 def _place_key(text: str) -> str:

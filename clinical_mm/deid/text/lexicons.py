@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "NAME_WORD", "NOT_NAMES", "PREFIXES", "VOWELS", "clinical_terms", "common_english",
+__all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "NAME_WORD", "NOT_NAMES", "PREFIXES", "ROLE_WORDS", "VOWELS", "clinical_terms", "common_english",
            "common_names", "given_names", "is_common_word", "languages", "large_places", "misspelt_term",
            "name_lexicon", "place_gazetteer", "stop_words", "upper_case_note", "word_given_names"]
 
@@ -29,6 +29,12 @@ foley picc hickman dobhoff yankauer pleurx swan ganz jackson pratt
 mammo neuro cardio gastro ortho derm psych onc heme tele rehab peds gyn uro pulm endo nephro
 hpi pmh pmhx psh fh fhx sh shx ros cc hx dx tx sx rx a/p
 """.split())
+
+#: words of relation and role that stand next to a name and are none ("Son David", "Nephew, Neil Brandeis", "CALLED
+#: SON AT ...")
+ROLE_WORDS: frozenset[str] = frozenset("son sons daughter daughters wife husband mother father brother sister nephew niece aunt "
+                                       "uncle cousin grandson granddaughter friend contact person family rabbi chaplain dr doctor "
+                                       "rn md np pa mr mrs ms miss nurse va".split())
 
 #: ICU nursing shorthand and charting words that the clinical term list lacks: ventricular ectopic activity,
 #: arterial line, low intermittent suction, orogastric tube, the Riker sedation-agitation scale, the CareVue

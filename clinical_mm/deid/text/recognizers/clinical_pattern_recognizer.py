@@ -157,8 +157,8 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"(?<![A-Za-z.])([A-Z]\.\s?[A-Z][A-Za-z]+(?:['\-][A-Za-z]+)*(?:\s+{_W})?)", score=0.6,
                     name=True),
     # contact details and places
-    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s])\d{3}[-.\s]\d{4})(?!\d)"
-                    r"(?:\s*(?i:ext|x)\.?\s*\d{1,5})?"),
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s])\d{3}[-.\s]\d{4}(?!\d)"
+                    r"(?:\s*(?i:ext|x)\.?\s*\d{1,5}(?!\d))?)"),  # the extension too ("617-555-1234 X 22")
     # a number written in groups without separators where it belongs ("(301 273 45166)", "(240444-1243)")
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.])(\(?\d{3}\s\d{3}\s\d{4,5}\)?|\(\d{6}-\d{4}\))(?![\d/])", score=0.7),
     # a number after a word of calling: any grouping of seven to eleven digits ("call 301 555 1234", "cell #
@@ -167,12 +167,16 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     r"beeper|pager|bpr|pgr|contact|reach|reached|page|paged|#)\b\.?)[\s:#.@]*(?:at\s+|@\s*|is\s+)?"
                     r"((?:\+?1[\s.\-]?)?\(?\d[\d\s().\-]{2,14}\d)(?![\d/])",
                     score=0.6),
+    # a short number after a word of calling and its object ("PAGE RESIDENT AT 4-1234", "call the fellow at 555-1234")
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:call|called|calling|page|paged|paging|reach|reached|contact|contacted|"
+                    r"beep|beeped)(?:\s+[A-Za-z']+){1,3}\s+(?:at|@)\s*)(\d-\d{4}|\d{3}-\d{4}|\d{5})(?![\d/\-])", score=0.6),
     # a local number without its area code ("555-1234"): three digits, a hyphen, four
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])(\d{3}-\d{2}(?!00)\d{2})(?![\d\-/])(?!\s*(?i:mg|mcg|ml|cc|units?|u)\b)",
                     score=0.6),
     # internal numbers by their label: pager, beeper, extension ("pager 34512", "ext. 4-5231", "x45231")
-    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?|\bx(?=\d))\s*[:#]?\s*#?\s*"
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?)\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\w.])([xX]\d{4,5}|[xX]\d-\d{4})(?![\d\-]|\.\d)"),  # "x45231", "X4-5231"
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w+])(\+(?:[2-9]\d{0,2})[\s.\-]?(?:\(?\d{1,4}\)?[\s.\-]?)?\d{2,4}(?:[\s.\-]?\d{2,4}){1,3})(?!\d)"),
     ClinicalPattern("ADDRESS", rf"\b(\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\s+){{1,3}}{_STREET_SUFFIX}\b\.?"
                     rf"(?:,?\s+(?i:Apt|Apartment|Unit|Suite|Ste|#)\.?\s*#?\s*\w+)?"

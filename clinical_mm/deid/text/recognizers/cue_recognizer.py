@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 
 from clinical_mm.deid.text.lexicons import (
+    ROLE_WORDS,
     clinical_terms,
     given_names,
     large_places,
@@ -26,6 +27,7 @@ from clinical_mm.deid.text.lexicons import (
     place_gazetteer,
     stop_words,
     upper_case_note,
+    word_given_names,
 )
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
@@ -86,7 +88,15 @@ _PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:
 #: words after a place name that make it an institution or a ward
 _INSTITUTION = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|medical|med\b|general|memorial|"
                           r"rehab|rehabilitation|campus|nursing home|nursing|health|healthcare|clinic|center|"
-                          r"er\b|ed\b|ew\b|e\.r\.|emergency|facility|manor|house|adventist)", re.IGNORECASE)
+                          r"er\b|ed\b|ew\b|e\.r\.|emergency|facility|manor|house|adventist|regional)", re.IGNORECASE)
+#: institution words that make any word before them a hospital's name after a verb of moving ("TRANSFERED FROM
+#: PENINSULA REGIONAL", "taken to union hosp"), unless a word of kind ("outside", "local", "psych")
+_HOSPITAL_WORD = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|regional|memorial|general|er\b|ew\b)",
+                            re.IGNORECASE)
+_KIND_WORDS = frozenset("outside another other local community area nearby psych psychiatric state city county "
+                        "university children's childrens va veterans private rural teaching same previous prior "
+                        "referring receiving his her their our its basic main big small new old different regular closest "
+                        "nearest home general".split())
 _WARD_NUMBER = re.compile(r"\s?\d{1,2}(?![\d/:.])")
 #: an abbreviation of a hospital's name: ends in H (hospital) or MC (medical center); not the generic ones
 _HOSPITAL_ABBREVIATION = re.compile(r"[A-Z]{1,2}H|[A-Z]{1,2}MC")
@@ -106,8 +116,17 @@ _INSTITUTION_WORD = re.compile(r"(?<![A-Za-z])(?:hospital|hosp|medical center|me
 #: name words of an institution that are terms ("St. Mary's", "Lakeside Memorial", "Pinecrest Adventist")
 _INSTITUTION_NAME_WORDS = frozenset("st saint memorial general adventist union mercy providence sacred heart "
                                     "good samaritan sam holy cross children's university county".split())
-_MEMORIAL = re.compile(r"(?<![A-Za-z])([A-Za-z]+)\s+(memorial)(?![A-Za-z])", re.IGNORECASE)
+_MEMORIAL = re.compile(r"(?<![A-Za-z])([A-Za-z]+)\s+(memorial|general)(?![A-Za-z])", re.IGNORECASE)
+#: words that open a town's name ("NEW TALBOT", "north braxton", "PORT ELLERY")
+_PLACE_PREFIXES = frozenset("new north south east west port fort ft mount mt lake glen upper lower old".split())
 _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
+#: a given name opening a clause before a verb of calling or visiting ("BILL CALLED AT 2200", "social: jen visited")
+_NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|(?<=\band\s))\s*([A-Za-z]{3,})\s+"
+                               r"(?P<cue>called|phoned|visited|came in|was in|is here|in to visit|aware|asked|asks|"
+                               r"wants|wanted|spoke|agrees|agreed|arrived)\b", re.IGNORECASE)
+#: a name given as such ("husband's name is frank", "a son named Rory", "goes by Bea")
+_NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be called|known as)\s+([A-Za-z][A-Za-z'\-]+)",
+                    re.IGNORECASE)
 _GENERIC_PLACES = frozenset("osh nh snf ltach ltc rehab home floor unit er ed ew or icu ccu micu sicu csru pacu".split())
 
 
@@ -166,7 +185,7 @@ class CueRecognizer(ClinicalRecognizer):
     # ------------------------------------------------------------------ analysis
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         return [*self._after_cue(text), *self._before_credential(text), *self._before_relation(text),
-                *self._after_initial(text),
+                *self._after_initial(text), *self._named(text),
                 *self._places(text), *self._institutions(text), *self._wards(text)]
 
     def _wards(self, text: str) -> Iterator[RecognizerResult]:
@@ -200,7 +219,8 @@ class CueRecognizer(ClinicalRecognizer):
         for m in _MEMORIAL.finditer(text):
             lw = m.group(1).lower()
             if lw not in self.stop and (lw in self.places or lw in _INSTITUTION_NAME_WORDS or self.is_name(lw)):
-                yield _explained("HOSPITAL", m.start(1), m.end(2), 0.8, "name before 'memorial'", "memorial")
+                yield _explained("HOSPITAL", m.start(1), m.end(2), 0.8, f"name before '{m.group(2).lower()}'",
+                                 m.group(2))
         for m in _SAINT.finditer(text):
             second = m.group(2).lower()
             mount = m.group(1).lower().startswith("m")  # "Mt. Sinai": a name no list knows after "Mount"
@@ -238,6 +258,18 @@ class CueRecognizer(ClinicalRecognizer):
                 end -= 2
             yield _explained("PERSON", first.start(), end, 0.9 if strong else 0.75,
                              "name after a title or relative" if strong else "name after a weak cue", cue)
+
+    def _named(self, text: str) -> Iterator[RecognizerResult]:
+        """A name given as such ("name is frank"), and a given name opening a clause before a verb of calling or
+        visiting ("BILL CALLED AT 2200"; not "SON CALLED", "MD CALLED")."""
+        for m in _NAMED.finditer(text):
+            if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
+                yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
+        for m in _NAME_BEFORE_VERB.finditer(text):
+            w = m.group(1).lower()
+            if (w in self.lexicon[0] or w in word_given_names()) and w not in ROLE_WORDS and w not in self.stop:
+                yield _explained("PERSON", m.start(1), m.end(1), 0.75, "a given name before a verb of calling or visiting",
+                                 m.group("cue"))
 
     def _before_relation(self, text: str) -> Iterator[RecognizerResult]:
         """A name before its relation in parentheses ("Faith (nephew)", "DAVID (SON)")."""
@@ -295,6 +327,9 @@ class CueRecognizer(ClinicalRecognizer):
                 or _HOSPITAL_ABBREVIATION.fullmatch(first) and w not in self.terms) and w not in _NOT_ABBREVIATIONS:
             # after a bare preposition: two capitals ("at GH"), or a longer one that is no clinical term ("in ICH")
             return "HOSPITAL", words[0].end(), "hospital abbreviation after a place cue", 0.8
+        if w in _PLACE_PREFIXES and len(words) > 1 and _adjacent(text, words[0].end(), words[1].start()) \
+                and self.is_name(words[1].group(0)) and len(words[1].group(0)) >= 4:
+            return "LOCATION", words[1].end(), "a town's name after a place cue", 0.75  # "from NEW TALBOT"
         n = 1  # the longest run of words that are no terms, or places, or names ("lakeside memorial", "st mary")
         while n < len(words) and _adjacent(text, words[n - 1].end(), words[n].start()) and (
                 self.is_name(words[n].group(0)) or words[n].group(0).lower() in self.places
@@ -303,7 +338,8 @@ class CueRecognizer(ClinicalRecognizer):
         end = words[n - 1].end()
         place = " ".join(x.group(0).lower() for x in words[:n])
         known_place = place in self.places or w in self.places
-        if _INSTITUTION.match(text, end) and (known_place or self.is_name(first) or w in ("st", "saint")):
+        if _INSTITUTION.match(text, end) and (known_place or self.is_name(first) or w in ("st", "saint")) \
+                or verb and w not in _KIND_WORDS and len(w) >= 3 and _HOSPITAL_WORD.match(text, end):
             return "HOSPITAL", end, "name before a word of an institution", 0.85
         number = _WARD_NUMBER.match(text, end)
         if number and w not in self.terms and len(w) >= 4:

@@ -7,6 +7,7 @@ import re
 from clinical_mm.deid.text.lexicons import (
     NAME_WORD,
     PREFIXES,
+    ROLE_WORDS,
     VOWELS,
     is_common_word,
     name_lexicon,
@@ -142,6 +143,8 @@ class NameLexiconRecognizer(ClinicalRecognizer):
         for m in self._BEFORE_PHONE.finditer(text):
             # a name of the lexicon, a given name that is also a word, or a word no word list knows
             word = m.group(1)
+            if word.lower() in ROLE_WORDS:
+                continue  # "CALLED SON AT 617-555-1234": the relation, not a name
             if self._name_word(word, upper) or word.lower() in word_given_names():
                 out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5, analysis_explanation=AnalysisExplanation(
                     recognizer="NameLexiconRecognizer", original_score=0.5, pattern_name="name before a phone number, after a strong cue")))
