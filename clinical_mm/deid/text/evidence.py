@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 from clinical_mm.deid.text.lexicons import (
     ICU_SHORTHAND,
+    INSTITUTION_NAME_WORDS,
     ROLE_WORDS,
     clinical_terms,
     common_names,
@@ -59,8 +60,14 @@ _FRACTIONS = frozenset({"1/2", "1/3", "1/4", "2/3", "3/4", "5/5"})
 #: "ON CPAP SINCE 12/3", "EXTUBATED 2/3"); not "to" ("WEANED TO 10/5" is a setting)
 _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|placed|started|begun|began|stopped|"
                        r"done|sent|drawn|used|seen|extubated|intubated|reintubated|admitted|admission|transferred|"
-                       r"inserted|removed|changed|d/?c'?d|last|prior|as of|of))[\s:,]*$")
+                       r"inserted|removed|changed|d/?c'?d|last|prior|as of))[\s:,]*$")
 _INSTITUTIONS = frozenset({"HOSPITAL", "ORGANIZATION", "STREET"})
+#: the words of an institution's kind, not of its name ("Lakeside Medical Center", "Our Lady of Mercy Hospital")
+#: words before an institution's kind that name no institution ("his hospital", "on hospice", "found hospital")
+_NOT_INSTITUTION_NAMES = frozenset("found his her their our the a an this that same previous prior outside another other "
+                                   "local home long prolonged recent".split())
+_INSTITUTION_KINDS = frozenset("hospital hosp medical center centre health healthcare system clinic infirmary nursing "
+                               "home rehab rehabilitation hospice care surgical group".split())
 _STREET_WORDS = frozenset("st street ave avenue rd road blvd boulevard lane ln dr drive way ct court pl place terrace "
                           "ter pkwy parkway hwy highway circle cir sq square".split())
 #: a capitalised word of five letters or more with a vowel: in a mixed-case note, how a name is written
@@ -176,23 +183,48 @@ class Evidence:
         function word ("RAVENSWORTH AT HARBORVIEW MEDICAL CENTER")."""
         lead = max((i + 1 for i, w in enumerate(lower[:-1]) if w in _SENTENCE_WORDS),
                    default=0) if upper_case_note(text) else 0
+        if span.entity_type == "HOSPITAL" and not any(self._institution_name(w) for w in lower[lead:]
+                                                      if w not in _INSTITUTION_KINDS):
+            return []  # "FOUND WANDERING HOSPITAL", "On hospice", "PROLONGED HOSPITAL": no name
         return [TextSpan(words[lead].start(), span.end, span.entity_type, span.score, span.recognizer, span.rule,
                          span.context)] if lead else [span]
 
+    def _institution_name(self, word: str) -> bool:
+        """A word that can name an institution: not a function word, a short clinical abbreviation or a known verb
+        form in -ed or -ing ("FOUND WANDERING HOSPITAL", "PROLONGED HOSPITAL STAY", "PT NURSING HOME";
+        "Cornerstone", "Northwestern", "Memorial" can)."""
+        if word in INSTITUTION_NAME_WORDS or word in self.places or word in self.first or word in self.last:
+            return True
+        if word in self.stop or word in _FUNCTION_WORDS or word in _NOT_INSTITUTION_NAMES or word in ICU_SHORTHAND:
+            return False
+        return not (len(word) <= 3 and word in self.terms) and not (  # "PT NURSING HOME"
+            word.endswith(("ed", "ing")) and self.shape.is_known_word(word))
+
     def _name_words(self, text: str, span: TextSpan, words: list[re.Match[str]]) -> list[TextSpan]:
-        """A name or place without its clinical words; none when only terms are left; scored down when only
-        words no list knows and none looks like a name are left."""
+        """A name or place without its clinical and function words, one span a line ("SOUNDS HEARD \n PLAN ...");
+        none when only terms are left; scored down when only words no list knows and none looks like a name are
+        left."""
         upper = upper_case_note(text)
         if span.entity_type != "PERSON":  # a place: hyphenated words whole ("Dover-Foxcroft"), known words trimmed
             kept = [w for w in _HYPHENATED.finditer(text, span.start, span.end)
                     if not all(self._term_only(p) and (self.shape.is_known_word(p.lower()) or p.lower() in ICU_SHORTHAND)
                                for p in w.group(0).split("-"))]
         else:
-            kept = [w for w in words if not self._term_only(w.group(0)) and w.group(0).lower() not in ROLE_WORDS]
+            kept = [w for w in words if not self._term_only(w.group(0)) and w.group(0).lower() not in ROLE_WORDS
+                    and w.group(0).lower() not in self.stop]  # "JOHN IN": "in" is a given name too
             if kept and not upper:
                 kept = self._with_name_pair(text, words, kept)
-        if not kept:
-            return []
+        lines: list[list[re.Match[str]]] = []
+        for w in kept:
+            if lines and "\n" not in text[lines[-1][-1].end():w.start()]:
+                lines[-1].append(w)
+            else:
+                lines.append([w])
+        return [s for line in lines for s in self._name_line(text, span, line, upper)]
+
+    def _name_line(self, text: str, span: TextSpan, kept: list[re.Match[str]], upper: bool) -> list[TextSpan]:
+        """The name words of one line of a span, weighed: none when only an English word or a short term is
+        left, alone or in UPPER CASE; scored down when they are words no list knows that look like no name."""
         if all(w.group(0).lower() in self.terms and (len(w.group(0)) <= 4 or self.shape.is_known_word(w.group(0).lower()))
                for w in kept) and (len(kept) == 1 or upper):
             return []  # "BROWN", "MAE": an English word or a short abbreviation and a name, alone, without a cue
@@ -207,10 +239,11 @@ class Evidence:
         return [TextSpan(kept[0].start(), kept[-1].end(), span.entity_type, score, span.recognizer, why, span.context)]
 
     def _term_only(self, word: str) -> bool:
-        """A clinical term that is no common name ("levo", "abd"; not "lee", "brown", "mary": those are
-        terms and names both, and stay with the name they are part of)."""
+        """ICU shorthand, or a clinical term that is no common name ("levo", "abd", "PEARL"; not "lee", "brown",
+        "mary": those are terms and names both, and stay with the name they are part of)."""
         w = word.lower().strip("'-")
-        return (w in self.terms or self.shape.is_known_word(w)) and w not in self.common_names and w not in self.given
+        return w in ICU_SHORTHAND or (w in self.terms or self.shape.is_known_word(w)) and w not in self.common_names \
+            and w not in self.given
 
     @staticmethod
     def _with_name_pair(text: str, words: list[re.Match[str]], kept: list[re.Match[str]]) -> list[re.Match[str]]:
@@ -258,6 +291,8 @@ class Evidence:
             return True  # part of a number, a grade, a score or a setting written around it
         if value.count("/") > 1:
             return False
+        if after.startswith("/"):
+            return True  # "REMAINS ON 5/5/ WITH VE 8.0": a setting written on
         if value in _FRACTIONS and not _DATE_CUE.search(before):
             return True
         if value.endswith("/10") and (_PAIN.search(text[max(0, span.start - 30):span.start])

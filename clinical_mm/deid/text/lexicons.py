@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "NAME_WORD", "NOT_NAMES", "PREFIXES", "ROLE_WORDS", "VOWELS", "clinical_terms", "common_english",
+__all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS", "NAME_WORD", "NOT_NAMES", "PREFIXES", "ROLE_WORDS", "VOWELS", "clinical_terms", "common_english",
            "common_names", "given_names", "is_common_word", "languages", "large_places", "misspelt_term",
            "name_lexicon", "place_gazetteer", "stop_words", "upper_case_note", "word_given_names"]
 
@@ -36,12 +36,19 @@ ROLE_WORDS: frozenset[str] = frozenset("son sons daughter daughters wife husband
                                        "uncle cousin grandson granddaughter friend contact person family rabbi chaplain dr doctor "
                                        "rn md np pa mr mrs ms miss nurse va".split())
 
+#: name words of an institution that are terms ("St. Mary's", "Lakeside Memorial", "Pinecrest Adventist")
+INSTITUTION_NAME_WORDS: frozenset[str] = frozenset("st saint memorial general adventist union mercy providence sacred heart "
+                                                    "good samaritan sam holy cross children's university county".split())
 #: ICU nursing shorthand and charting words that the clinical term list lacks: ventricular ectopic activity,
 #: arterial line, low intermittent suction, orogastric tube, the Riker sedation-agitation scale, the CareVue
-#: charting system, serosanguinous, dobutamine, Respalor (a tube feed)
+#: charting system, serosanguinous, dobutamine, Respalor (a tube feed); pupils equal and reactive (pearl, perl),
+#: serous and sanguinous drainage, flow, open to air, the rapid shallow breathing index, cardiac outputs (cos),
+#: saturations (sao, svo), approximately, levofloxacin and levophed, fentanyl. A word here is never a name without
+#: a strong cue, even where it is a given name too ("PEARL", "Flo")
 ICU_SHORTHAND: frozenset[str] = frozenset("""
 vea aline a-line paline deline carevue careview lis ogt pearla perla riker sang serosang dobuta respalor nsurg
 overnoc vue preop postop periop intraop pmicu tsicu cvicu csicu nicu picu sicu ticu csru ccu micu pacu
+pearl perl perrl sero sanq flo ota rsbi cos sao svo aprox levoflox levofed fent
 """.split())
 
 #: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary

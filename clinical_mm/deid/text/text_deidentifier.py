@@ -224,8 +224,11 @@ class TextDeidentifier:
             if r.entity_type == "URL" and (not _REAL_URL.search(word) or ".." in word):
                 continue  # "PRESENT.TO", "..NO": a note's run-together sentences, not addresses
             span = _span(r, "presidio")
-            spans.append(span if r.entity_type != "DATE_TIME" else TextSpan(
-                span.start, span.end, "DATE", span.score, span.recognizer, span.rule, span.context))
+            if r.entity_type == "DATE_TIME":  # the date itself, not the words spaCy takes with it ("today 4/16")
+                dates = list(_DATE_LIKE.finditer(word))
+                span = TextSpan(r.start + dates[0].start(), r.start + dates[-1].end(), "DATE", span.score,
+                                span.recognizer, span.rule, span.context)
+            spans.append(span)
         return spans
 
     def _prepare(self) -> _Analysis:

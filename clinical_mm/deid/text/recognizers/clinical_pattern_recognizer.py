@@ -113,6 +113,15 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.? (?:0?[1-9]|[12]\d|3[01]){_ORD}?(?:,? \d{{4}})?)\b"),
     ClinicalPattern("DATE", r"\b((?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01]))\b"),
     ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.?[ \-/](?:19|20)\d{{2}})\b"),  # "July 2031", "Jul-2031", "Sept. 2031"
+    ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:19|20)\d{2})(?![\d/])", score=0.8),  # "CABG 6/2000"
+    # a month and a day with a hyphen, after a word that dates it ("seen 12-3", "since 4-15"; not "HR 12-3")
+    ClinicalPattern("DATE", r"(?i:\b(?:on|since|from|until|dated?|seen|admitted|placed|started|done)\s+)"
+                    r"((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01]))(?![\d\-/.])", score=0.6),
+    # holidays: a day of the year by its name
+    ClinicalPattern("DATE", r"(?i:\b(christmas(?:\s+(?:eve|day))?|xmas|thanksgiving|easter|new\s+year'?s(?:\s+(?:eve|day))?|"
+                    r"valentine'?s\s+day|halloween|hanukk?ah|chanukah|passover|yom\s+kippur|rosh\s+hashanah|"
+                    r"independence\s+day|(?:fourth|4th)\s+of\s+july|labor\s+day|memorial\s+day|mother'?s\s+day|"
+                    r"father'?s\s+day)\b)", score=0.7),
     # ages over 89 (the number only; "90 yo", "aged 95", "age: 101", "92-year-old")
     ClinicalPattern("AGE", r"\b(9\d|1[0-1]\d)(?=\s*-?\s*(?i:y/?o\b|yo\b|y\.o\.|yrs?\b|years?\b|-year|year-old))"),
     ClinicalPattern("AGE", r"(?i:\b(?:age|aged|age:))\s*:?\s*(9\d|1[0-1]\d)\b"),
@@ -121,14 +130,16 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b(?i:Mr|Mrs|Ms|Miss|Mx|Mister)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True,
                     overlap=True, strong=True),
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME}),?\s+{_CRED}\b", name=True),
-    ClinicalPattern("PERSON", rf"\b([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+(?!(?:PT|OT|RT)\b){_CRED}\b(?!\s+[a-z])", score=0.7,
-                    strong=True),
+    ClinicalPattern("PERSON", rf"\b(?!(?:CT|MR|US|IR|NM|XR|CCO|ICU|CCU|OR|ER|ED|IV|PO|PT)\b)([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+"
+                    rf"(?!(?:PT|OT|RT)\b){_CRED}\b(?!\s+[a-z])(?!\s+(?i:cath|catheter|line|pressures?|systolic|diastolic)\b)",
+                    score=0.7, strong=True),  # initials and a credential; not "CT PA", "CCO PA CATH"
     ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b(?=\s*(?:,|$|RN\b|MD\b|NP\b))", score=0.6, name=True,
                     strong=True),
     # dictation and transcription initials ("TK/mc", "JRS/ab"): author in capitals, typist in lower case; not a
     # view or a unit ("AP/lat", "ML/min")
     ClinicalPattern("PERSON", r"(?<![\w/])((?!(?:AP|PA|LAT|ML|MG|IU|U|PO|IV)/)[A-Z]{2,4}/"
-                    r"(?!(?:min|hr|hrs|day|wk|kg|lat|ml|dl|mg|mcg|mm|cm|mmol|meq|oblique|obl)\b)[a-z]{2,4})(?![\w/])",
+                    r"(?!(?:min|hr|hrs|hour|day|wk|kg|lat|ml|dl|mg|mcg|mm|cm|mmol|meq|oblique|obl|pt|pts|fam|md|rn|np)\b)[a-z]{2,4})"
+                    r"(?![\w/])",
                     score=0.6, strong=True),
     # initials after a role word without a colon ("Tech JR.", "SCRIBE: AB" has its label row): not a modality
     ClinicalPattern("PERSON", r"\b(?i:tech|technologist|sonographer|scribe|transcriptionist|interpreter|charge)\b\.?\s+"

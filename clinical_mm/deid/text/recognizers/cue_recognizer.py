@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 
 from clinical_mm.deid.text.lexicons import (
+    INSTITUTION_NAME_WORDS,
     ROLE_WORDS,
     clinical_terms,
     given_names,
@@ -47,7 +48,7 @@ re on of by for from per via as if be been being out up down off over pt pts pat
 son sons daughter daughters dtr wife husband mother father brother sister nephew niece grandson granddaughter
 grandaughter aunt uncle cousin friend family families sibling siblings children child kids parents
 english spanish russian cantonese mandarin chinese portuguese creole haitian italian greek polish french
-speaking speaks speak carevue careview
+speaking speaks speak carevue careview dr doctor mr mrs ms
 """.split())
 #: titles: any word after one but a function word is a name ("dr. white's order", "Dr. Foley")
 _TITLES = frozenset("dr doctor drs dra mrs miss prof".split())
@@ -113,13 +114,13 @@ _INSTITUTION_WORD = re.compile(r"(?<![A-Za-z])(?:hospital|hosp|medical center|me
                                r"rehab|rehabilitation center|health center|healthcare|infirmary|manor|house|nh|snf|"
                                r"lodge|gardens|commons|village|hospice|nursing center|care center)(?![A-Za-z])",
                                re.IGNORECASE)
-#: name words of an institution that are terms ("St. Mary's", "Lakeside Memorial", "Pinecrest Adventist")
-_INSTITUTION_NAME_WORDS = frozenset("st saint memorial general adventist union mercy providence sacred heart "
-                                    "good samaritan sam holy cross children's university county".split())
 _MEMORIAL = re.compile(r"(?<![A-Za-z])([A-Za-z]+)\s+(memorial|general)(?![A-Za-z])", re.IGNORECASE)
 #: words that open a town's name ("NEW TALBOT", "north braxton", "PORT ELLERY")
 _PLACE_PREFIXES = frozenset("new north south east west port fort ft mount mt lake glen upper lower old".split())
 _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
+#: a town before its public services ("BETHESDA EMS", "dover police", "Farnsworth Fire Dept")
+_TOWN_SERVICE = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)\s+(?P<cue>ems|police|fire\s+dep(?:t|artment)|fire\s+rescue|"
+                           r"rescue|ambulance)(?![A-Za-z])", re.IGNORECASE)
 #: a given name opening a clause before a verb of calling or visiting ("BILL CALLED AT 2200", "social: jen visited")
 _NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|(?<=\band\s))\s*([A-Za-z]{3,})\s+"
                                r"(?P<cue>called|phoned|visited|came in|was in|is here|in to visit|aware|asked|asks|"
@@ -210,7 +211,7 @@ class CueRecognizer(ClinicalRecognizer):
                 lw = word.group(0).lower()
                 if not _adjacent(spaced, word.end(), start) \
                         or lw in self.stop or lw in _GENERIC_PLACES or not (
-                        lw in _INSTITUTION_NAME_WORDS or lw in self.places or self.is_name(lw)):
+                        lw in INSTITUTION_NAME_WORDS or lw in self.places or self.is_name(lw)):
                     break
                 start = word.start()
             if start < m.start():
@@ -218,7 +219,7 @@ class CueRecognizer(ClinicalRecognizer):
                                  0.8, "name before a word of an institution", m.group(0))
         for m in _MEMORIAL.finditer(text):
             lw = m.group(1).lower()
-            if lw not in self.stop and (lw in self.places or lw in _INSTITUTION_NAME_WORDS or self.is_name(lw)):
+            if lw not in self.stop and (lw in self.places or lw in INSTITUTION_NAME_WORDS or self.is_name(lw)):
                 yield _explained("HOSPITAL", m.start(1), m.end(2), 0.8, f"name before '{m.group(2).lower()}'",
                                  m.group(2))
         for m in _SAINT.finditer(text):
@@ -239,8 +240,9 @@ class CueRecognizer(ClinicalRecognizer):
             accept = self.after_title if cue.lower() in _TITLES else self.after_role if role else \
                 self.after_strong if strong else self.is_name
             words = list(_WORD.finditer(text, m.end(), min(len(text), m.end() + 40)))
-            if not words or words[0].start() != m.end():
-                continue
+            if not words or words[0].start() != m.end() or (
+                    "." in text[m.start() + len(cue):m.end()] and len(cue) > 3 and cue.lower() not in _TITLES):
+                continue  # a sentence ends after the cue ("SURGEON. QUIET AND TIRED", "NOTIFIED. DOPAMINE")
             first = words[0]
             end = first.end()
             given = first.group(0).lower() in self.given or len(first.group(0)) == 1
@@ -262,6 +264,13 @@ class CueRecognizer(ClinicalRecognizer):
     def _named(self, text: str) -> Iterator[RecognizerResult]:
         """A name given as such ("name is frank"), and a given name opening a clause before a verb of calling or
         visiting ("BILL CALLED AT 2200"; not "SON CALLED", "MD CALLED")."""
+        for m in _TOWN_SERVICE.finditer(text):
+            start = m.start(1)
+            if " ".join(m.group(1).lower().replace("-", " ").split()) not in self.places:
+                start = m.end(1) - len(m.group(1).replace("-", " ").split()[-1])  # the last word alone
+            place = text[start:m.end(1)].lower()
+            if place in self.places and place not in self.large and place not in self.stop or self._unknown_name(place):
+                yield _explained("LOCATION", start, m.end(1), 0.75, "a town before its public services", m.group("cue"))
         for m in _NAMED.finditer(text):
             if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
@@ -274,7 +283,7 @@ class CueRecognizer(ClinicalRecognizer):
     def _before_relation(self, text: str) -> Iterator[RecognizerResult]:
         """A name before its relation in parentheses ("Faith (nephew)", "DAVID (SON)")."""
         for m in _RELATION_AFTER.finditer(text):
-            if self.after_title(m.group(1)):
+            if self.after_strong(m.group(1)):  # "DAVID (SON)", "Faith (nephew)"; not "decision maker (son)"
                 yield _explained("PERSON", m.start(1), m.end(1), 0.85, "name before its relation", m.group(2))
 
     def _before_credential(self, text: str) -> Iterator[RecognizerResult]:
