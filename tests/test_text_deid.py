@@ -136,6 +136,11 @@ CASES = [
     ("FAMILY FROM NEW TALBOT, WILL VISIT IN AM.", ["NEW TALBOT"], ["FAMILY FROM", "WILL VISIT IN AM"]),
     ("SOCIAL: BILL CALLED AT 2200 FOR UPDATE.", ["BILL"], ["CALLED AT 2200 FOR UPDATE"]),
     ("pt's husband's name is frank, he is hcp.", ["frank"], ["husband's name is", "he is hcp"]),
+    ("SOCIAL: PT'S SON JOHN IN TO VISIT. Social- Son, David updated.", ["JOHN", "David"],
+     ["IN TO VISIT", "Social- Son,", "updated"]),
+    ("BETHESDA EMS BROUGHT PT IN. CABG 6/2000. Seen on 12-3 in clinic.", ["BETHESDA", "6/2000", "12-3"],
+     ["EMS BROUGHT PT IN", "CABG", "in clinic"]),
+    ("Home for Christmas, back after New Year's Day.", ["Christmas", "New Year's Day"], ["Home for", "back after"]),
 ]
 
 
@@ -174,10 +179,15 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "Parkinson's disease with a Crohn's flare; the Patient's own meds. Called Pharmacy and Radiology.",
     "SON CALLED, UPDATED. MD CALLED X2. CALLED SON AT HOME. WEANED DOWN TO 10/5 WITH FLOWBY 6/3.",
     "Wants to go back to the basic hospital; transferred from outside hospital ER.",
+    "PT VERY PALE, DIAPHORETIC. NEURO: PEARL, MAE. STERNAL INC OTA. RSBI 80. DRAINING SERO FLUID. REMAINS ON 5/5/ "
+    "WITH VE 8.0. GOT LOST, FOUND WANDERING HOSPITAL HALLS. PT NURSING HOME RESIDENT.",
+    "SPOKE ALSO TO SON FROM TEXAS. DAUGHTER HERE FROM ENGLAND. SIGNED BY SURGEON. QUIET AND TIRED. PLAN TO HAVE "
+    "INTRODUCER AND CCO PA CATH REMOVED. Decision maker (son) called and agrees.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
-        "eponyms' possessives", "callers and settings", "hospitals of a kind"])
+        "eponyms' possessives", "callers and settings", "hospitals of a kind", "icu shorthand",
+        "states, sentences, relations"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

@@ -134,8 +134,9 @@ class Evidence:
             return [] if self._no_identifier(text, span, lower) else [span]
         whole = " ".join(lower)
         if whole in self.languages or whole in self.large_places and (
-                span.entity_type != "PERSON" or whole not in self.first and whole not in self.last):
-            return []  # "ENGLISH", "Russian", "TEXAS", "EUROPE": no identifier
+                span.entity_type != "PERSON" or upper_case_note(text)
+                or whole not in self.first and whole not in self.last):
+            return []  # "ENGLISH", "Russian", "TEXAS", "EUROPE" (in UPPER CASE also where a model calls it a person)
         if span.entity_type in _INSTITUTIONS:
             return self._institution(text, span, words, lower)
         if span.entity_type != "PERSON" and self._known_place(text[span.start:span.end]):
@@ -193,10 +194,10 @@ class Evidence:
         """A word that can name an institution: not a function word, a short clinical abbreviation or a known verb
         form in -ed or -ing ("FOUND WANDERING HOSPITAL", "PROLONGED HOSPITAL STAY", "PT NURSING HOME";
         "Cornerstone", "Northwestern", "Memorial" can)."""
-        if word in INSTITUTION_NAME_WORDS or word in self.places or word in self.first or word in self.last:
-            return True
         if word in self.stop or word in _FUNCTION_WORDS or word in _NOT_INSTITUTION_NAMES or word in ICU_SHORTHAND:
             return False
+        if word in INSTITUTION_NAME_WORDS or word in self.places or word in self.first or word in self.last:
+            return True
         return not (len(word) <= 3 and word in self.terms) and not (  # "PT NURSING HOME"
             word.endswith(("ed", "ing")) and self.shape.is_known_word(word))
 

@@ -49,6 +49,7 @@ son sons daughter daughters dtr wife husband mother father brother sister nephew
 grandaughter aunt uncle cousin friend family families sibling siblings children child kids parents
 english spanish russian cantonese mandarin chinese portuguese creole haitian italian greek polish french
 speaking speaks speak carevue careview dr doctor mr mrs ms
+attending resident fellow intern physician clinician surgeon radiologist hospitalist nurse nursing
 """.split())
 #: titles: any word after one but a function word is a name ("dr. white's order", "Dr. Foley")
 _TITLES = frozenset("dr doctor drs dra mrs miss prof".split())
@@ -76,7 +77,7 @@ _BEFORE = re.compile(rf"(?<![A-Za-z])(?:(?P<role>{_ROLE_BEFORE})|(?P<strong>{_ST
 _RELATION_AFTER = re.compile(rf"(?<![A-Za-z'\-])([A-Za-z][A-Za-z'\-]+)\s*\(\s*({_STRONG_BEFORE})\s*\)", re.IGNORECASE)
 #: a credential after a name ("marta okafor, rn", "Tomas Ferrante,MD", "lucia brandt np")
 _CREDENTIAL = re.compile(r"[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|licsw|licws|cna|lpn|pharmd)"
-                         r"(?![A-Za-z])", re.IGNORECASE)
+                         r"(?![A-Za-z])(?!\s+(?:cath|catheter|line|pressures?|systolic|diastolic)\b)", re.IGNORECASE)
 #: an initial and a name ("N. ABERNATHY", "B. OSTROVSKY", "D. Lorne")
 _INITIAL = re.compile(r"(?<![A-Za-z.])([A-Z])\.\s?(?=[A-Za-z])")
 #: a place after a word of moving or living ("TRANSFERED TO GH", "lives in dover", "admitted to Sinai hospital")

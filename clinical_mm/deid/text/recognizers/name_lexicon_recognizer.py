@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from clinical_mm.deid.text.lexicons import (
+    ICU_SHORTHAND,
     NAME_WORD,
     PREFIXES,
     ROLE_WORDS,
@@ -120,9 +121,9 @@ class NameLexiconRecognizer(ClinicalRecognizer):
             family, given = m.group(1), m.group(2)
             # the given name is a lexicon one, or after a lexicon surname a word that looks like one or, too short
             # for its letters to say much, any word the word lists do not know ("Paquette, Dov"; not "Tran, SW")
-            if family.lower() in ROLE_WORDS or len(given) > 4 and given.lower() in clinical_terms() \
-                    and given.lower() not in self.first:
-                continue  # "Son, David" is a relation and a name; "PALE, DIAPHORETIC" two clinical words
+            if family.lower() in ROLE_WORDS or family.lower() in ICU_SHORTHAND or given.lower() in ICU_SHORTHAND \
+                    or len(given) > 4 and given.lower() in clinical_terms() and given.lower() not in self.first:
+                continue  # "Son, David" is a relation and a name; "PALE, DIAPHORETIC", "PEARL, MAE" clinical words
             if is_common_word(family) or not (given.lower() in self.first or family.lower() in self.last and (
                     self._looks_like_name(given) or self._unknown_short_name(given, upper))):
                 continue
