@@ -141,6 +141,7 @@ CASES = [
     ("BETHESDA EMS BROUGHT PT IN. CABG 6/2000. Seen on 12-3 in clinic.", ["BETHESDA", "6/2000", "12-3"],
      ["EMS BROUGHT PT IN", "CABG", "in clinic"]),
     ("Home for Christmas, back after New Year's Day.", ["Christmas", "New Year's Day"], ["Home for", "back after"]),
+    ("OUTSIDE HOSPITAL (QMC) CALLED. PT FOLLOWED AT QMC CLINIC.", ["QMC"], ["OUTSIDE HOSPITAL", "CLINIC"]),
 ]
 
 
@@ -183,11 +184,13 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "WITH VE 8.0. GOT LOST, FOUND WANDERING HOSPITAL HALLS. PT NURSING HOME RESIDENT.",
     "SPOKE ALSO TO SON FROM TEXAS. DAUGHTER HERE FROM ENGLAND. SIGNED BY SURGEON. QUIET AND TIRED. PLAN TO HAVE "
     "INTRODUCER AND CCO PA CATH REMOVED. Decision maker (son) called and agrees.",
+    "Received 1 liter of normal saline. Regular rhythm, 2/6 systolic murmur. Lucency crosses the 10th left posterior "
+    "rib. Cardiomediastinal silhouette within normal limits; kyphotic, biapical scarring. Cont. on 1st step mattress.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
         "eponyms' possessives", "callers and settings", "hospitals of a kind", "icu shorthand",
-        "states, sentences, relations"])
+        "states, sentences, relations", "radiology and ward words"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

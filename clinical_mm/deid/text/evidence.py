@@ -49,7 +49,9 @@ _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|')*")  # letters of any script, inner a
 #: what precedes a number pair that is a setting or a score, not a date
 _NOT_DATE_BEFORE = re.compile(r"(?<![A-Za-z])(?i:cpap|peep|ps|psv|bipap|ipap|epap|simv|imv|ac|vent|settings?|strength|grips?|"
                               r"motor|ratio|x|pap|pressure|support|cont|mask)[\s:=]*$")
-_NOT_DATE_AFTER = re.compile(r"^\s*(?i:ns|nss|strength|str|tab|tabs|amp|peep|ps|cpap|bipap|psv|and\s+\d)\b")
+_NOT_DATE_AFTER = re.compile(r"^\s*(?i:ns|nss|strength|str|tab|tabs|amp|peep|ps|cpap|bipap|psv|and\s+\d|"
+                             r"(?:(?:harsh|soft|loud|blowing|crescendo|decrescendo|holo|pan)\w*\s+)?"
+                             r"(?:systolic|diastolic|holosystolic|sem|murmur|mrmr|sm|dm))\b")  # "2/6 systolic murmur"
 #: a pain score's words ("8/10 pain", "c/o CP 4/10")
 _PAIN = re.compile(r"(?i)\b(?:pain|cp|c/o|discomfort|scale|rated|rates|developed|experiencing|ha|headache)\b")
 #: ventilator words: a number pair after one is a setting ("SIMV/PS, 500X10, 40%, & 5/8")

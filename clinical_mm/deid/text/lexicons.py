@@ -28,6 +28,7 @@ md do rn np pa dds phd
 foley picc hickman dobhoff yankauer pleurx swan ganz jackson pratt
 mammo neuro cardio gastro ortho derm psych onc heme tele rehab peds gyn uro pulm endo nephro
 hpi pmh pmhx psh fh fhx sh shx ros cc hx dx tx sx rx a/p
+cardiomediastinal mediastinal kyphotic biapical bibasilar veriphy
 """.split())
 
 #: words of relation and role that stand next to a name and are none ("Son David", "Nephew, Neil Brandeis", "CALLED

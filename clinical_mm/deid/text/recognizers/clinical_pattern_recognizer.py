@@ -103,8 +103,11 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", r"(?<![\w'])'(\d{2})(?![\w'])", score=0.6),
     # a month, a day and a two-digit year after a dot ("11/21.93"), and a day as an ordinal ("on the 20th")
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\.\d{2})(?![\d./%])", score=0.7),
-    ClinicalPattern("DATE", r"(?i:\b(?:on|the|of|since|until|by)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b",
-                    score=0.6),
+    ClinicalPattern("DATE", r"(?i:\b(?:on|the|of|since|until|by)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b"
+                    r"(?!(?:\s+(?i:left|right|anterior|posterior|lateral|and|or|through|to|-|\d{1,2}(?:st|nd|rd|th)))*"
+                    r"\s+(?i:ribs?|intercostal|vertebra[el]?|thoracic|cervical|lumbar|sacral|percentile|decade|step|"
+                    r"floor|grade|degree|dose|time|attempt|day|week|hour|ray|toe|finger|digit|metacarpal|metatarsal)\b)",
+                    score=0.6),  # not "the 10th left posterior rib", "1st step mattress"
     ClinicalPattern("DATE", r"(?<![\w'.\-])(\d{2})'(?![\w'\"])", score=0.6),
     ClinicalPattern("DATE", r"\b(?i:in|since|dx|dx'd|diagnosed|s/p)\s+((?:19|20)\d{2})\b(?!\s*(?i:mg|mcg|ml|cc|units?|hrs?|h\b))",
                     score=0.6),

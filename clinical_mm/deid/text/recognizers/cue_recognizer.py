@@ -105,6 +105,12 @@ _HOSPITAL_ABBREVIATION = re.compile(r"[A-Z]{1,2}H|[A-Z]{1,2}MC")
 _WARD_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>on|to|plan:?)\s+(?P<ward>[A-Za-z]{5,})\s?\d{1,2}(?![\d/:.%])"
                        r"(?!\s*(?i:mg|mcg|ml|cc|units?|l|lpm|hrs?|h|min|days?|x)\b)", re.IGNORECASE)
 _NOT_ABBREVIATIONS = frozenset("oh ah uh eh sh th ch nh osh bh pmh psh fh hh dh ph".split())
+#: clinical abbreviations in the form of a hospital's ("in ICH", "for TSH"): hormones, bleeds, hypertrophies
+_CLINICAL_H = frozenset("tsh fsh lh gh acth adh pth hgh bph lvh rvh lah rah ich sah sdh edh ivh iph pph pah hth dh "
+                        "mch dmh nph cah oh bh osh ssh cph fhh ".split())
+#: an abbreviation in parentheses after a word of an institution ("OUTSIDE HOSPITAL (BMC)", "REHAB (NEBH)")
+_ABBREVIATION_IN_PARENTHESES = re.compile(r"(?i:hospital|hosp|osh|rehab|facility|nursing home|nh|snf|clinic)\s*"
+                                          r"\(\s*(?P<abbr>[A-Z]{2,6})\s*\)")
 _LIVING = re.compile(r"(?i)liv|resid|home|work|moved")
 #: a hospital abbreviation before its emergency department, or after "to", "in" or "at" ("GH EW", "to gh er",
 #: "knows he is in GH")
@@ -200,6 +206,9 @@ class CueRecognizer(ClinicalRecognizer):
 
     def _institutions(self, text: str) -> Iterator[RecognizerResult]:
         """Hospital abbreviations by their cue, names before an institution word, "St" and a given name."""
+        for m in _ABBREVIATION_IN_PARENTHESES.finditer(text):
+            yield _explained("HOSPITAL", m.start("abbr"), m.end("abbr"), 0.8,
+                             "abbreviation in parentheses after a word of an institution", "(")
         for m in _ABBREVIATION_CUE.finditer(text):
             if m.group("abbr").lower() not in _NOT_ABBREVIATIONS:
                 yield _explained("HOSPITAL", m.start("abbr"), m.end("abbr"), 0.8,
@@ -334,7 +343,8 @@ class CueRecognizer(ClinicalRecognizer):
             return None
         if (verb and _HOSPITAL_ABBREVIATION.fullmatch(first.upper())
                 or len(w) == 2 and _HOSPITAL_ABBREVIATION.fullmatch(first.upper())
-                or _HOSPITAL_ABBREVIATION.fullmatch(first) and w not in self.terms) and w not in _NOT_ABBREVIATIONS:
+                or _HOSPITAL_ABBREVIATION.fullmatch(first) and (w not in self.terms or w not in _CLINICAL_H)) \
+                and w not in _NOT_ABBREVIATIONS:
             # after a bare preposition: two capitals ("at GH"), or a longer one that is no clinical term ("in ICH")
             return "HOSPITAL", words[0].end(), "hospital abbreviation after a place cue", 0.8
         if w in _PLACE_PREFIXES and len(words) > 1 and _adjacent(text, words[0].end(), words[1].start()) \
@@ -355,7 +365,8 @@ class CueRecognizer(ClinicalRecognizer):
         if number and w not in self.terms and len(w) >= 4:
             attached = number.group(0)[0].isdigit()  # "BRIARWOOD7": the number is part of the name
             return "WARD", number.end() if attached else end, "ward name before its number", 0.8
-        english = " " not in place and self.shape.is_known_word(w)  # "urine of amber", "down the hall"
+        # "urine of amber", "of normal saline" (no place as a whole: "Normal" and "Saline" are towns); "OLD TOWN" is one
+        english = self.shape.is_known_word(w) and (" " not in place or place not in self.places)
         if (w not in self.terms or living or " " in place) and (not english or living) and (
                 known_place or w.endswith("ville") or w.endswith("town")) and place not in self.large:
             return "LOCATION", end, "known place after a verb of moving or living", 0.8
