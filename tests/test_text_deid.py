@@ -142,6 +142,8 @@ CASES = [
      ["EMS BROUGHT PT IN", "CABG", "in clinic"]),
     ("Home for Christmas, back after New Year's Day.", ["Christmas", "New Year's Day"], ["Home for", "back after"]),
     ("OUTSIDE HOSPITAL (QMC) CALLED. PT FOLLOWED AT QMC CLINIC.", ["QMC"], ["OUTSIDE HOSPITAL", "CLINIC"]),
+    ("WIFE'S CELL IS 422 6213. SON'S # 422.6214. PHONE: 410/422-6215.", ["422 6213", "422.6214", "410/422-6215"],
+     ["WIFE'S CELL IS", "SON'S #", "PHONE:"]),
 ]
 
 
@@ -186,11 +188,12 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "INTRODUCER AND CCO PA CATH REMOVED. Decision maker (son) called and agrees.",
     "Received 1 liter of normal saline. Regular rhythm, 2/6 systolic murmur. Lucency crosses the 10th left posterior "
     "rib. Cardiomediastinal silhouette within normal limits; kyphotic, biapical scarring. Cont. on 1st step mattress.",
+    "CHEST TUBE #2 20 CM SUCTION. ETT #7.5 23 AT LIP. PIV #20 GAUGE X2, #18 L AC.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
         "eponyms' possessives", "callers and settings", "hospitals of a kind", "icu shorthand",
-        "states, sentences, relations", "radiology and ward words"])
+        "states, sentences, relations", "radiology and ward words", "numbered devices"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

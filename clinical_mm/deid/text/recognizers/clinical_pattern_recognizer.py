@@ -171,16 +171,18 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"(?<![A-Za-z.])([A-Z]\.\s?[A-Z][A-Za-z]+(?:['\-][A-Za-z]+)*(?:\s+{_W})?)", score=0.6,
                     name=True),
     # contact details and places
-    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s])\d{3}[-.\s]\d{4}(?!\d)"
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s/])\d{3}[-.\s]\d{4}(?!\d)"
                     r"(?:\s*(?i:ext|x)\.?\s*\d{1,5}(?!\d))?)"),  # the extension too ("617-555-1234 X 22")
     # a number written in groups without separators where it belongs ("(301 273 45166)", "(240444-1243)")
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.])(\(?\d{3}\s\d{3}\s\d{4,5}\)?|\(\d{6}-\d{4}\))(?![\d/])", score=0.7),
     # a number after a word of calling: any grouping of seven to eleven digits ("call 301 555 1234", "cell #
     # 4105551234", "home (410)5551234", "pager 4-1234")
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:phone|tel|telephone|call|called|calling|cell|cellphone|home|work|number|"
-                    r"beeper|pager|bpr|pgr|contact|reach|reached|page|paged|#)\b\.?)[\s:#.@]*(?:at\s+|@\s*|is\s+)?"
-                    r"((?:\+?1[\s.\-]?)?\(?\d[\d\s().\-]{2,14}\d)(?![\d/])",
-                    score=0.6),
+                    r"beeper|pager|bpr|pgr|contact|reach|reached|page|paged)\b\.?)[\s:#.@]*(?i:at\s+|@\s*|is\s+)?"
+                    r"((?=(?:[\s().\-+]*\d){5})(?:\+?1[\s.\-]?)?\(?\d[\d\s().\-]{2,14}\d)(?![\d/])",
+                    score=0.6),  # five digits or more: "CALLED AT 2200" is a time
+    # a number of a telephone's shape after "#" ("SON'S # 422.6213"; not "TUBE #2 20 CM")
+    ClinicalPattern("PHONE_NUMBER", r"#\s*(\d{3}[-.\s]\d{4}|\d{7}|\d{10}|\d-\d{4})(?![\d/\-]|\.\d)", score=0.6),
     # a short number after a word of calling and its object ("PAGE RESIDENT AT 4-1234", "call the fellow at 555-1234")
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:call|called|calling|page|paged|paging|reach|reached|contact|contacted|"
                     r"beep|beeped)(?:\s+[A-Za-z']+){1,3}\s+(?:at|@)\s*)(\d-\d{4}|\d{3}-\d{4}|\d{5})(?![\d/\-])", score=0.6),
