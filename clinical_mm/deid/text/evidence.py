@@ -296,16 +296,19 @@ class Evidence:
             return False
         if after.startswith("/"):
             return True  # "REMAINS ON 5/5/ WITH VE 8.0": a setting written on
-        if value in _FRACTIONS and not _DATE_CUE.search(before):
+        if _NOT_DATE_AFTER.match(after):
+            return True  # "1/2 NS", "5/5 STRENGTH", "2/6 SYSTOLIC MURMUR"
+        if _DATE_CUE.search(before):
+            return False  # a word that dates it stands right before it ("C/O CP SINCE 12/10", "EXTUBATED 2/3")
+        if value in _FRACTIONS:
             return True
         if value.endswith("/10") and (_PAIN.search(text[max(0, span.start - 30):span.start])
                                       or _PAIN.match(text[span.end:span.end + 20].lstrip(" ,")) is not None):
             return True
-        if _NOT_DATE_BEFORE.search(before) or _NOT_DATE_AFTER.match(after):
+        if _NOT_DATE_BEFORE.search(before):
             return True
-        # in a ventilator sentence a number pair is a setting ("FLOWBY 6/3", "WEAN DOWN TO 10/5"), unless a word
-        # that dates something stands right before it
-        return bool(_VENT.search(text[max(0, span.start - 40):span.start])) and not _DATE_CUE.search(before)
+        # in a ventilator sentence a number pair is a setting ("FLOWBY 6/3", "WEAN DOWN TO 10/5")
+        return bool(_VENT.search(text[max(0, span.start - 40):span.start]))
 
 
 def _place_key(text: str) -> str:
