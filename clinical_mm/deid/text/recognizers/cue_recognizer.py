@@ -104,6 +104,11 @@ _WARD_NUMBER = re.compile(r"\s?\d{1,2}(?![\d/:.])")
 _HOSPITAL_ABBREVIATION = re.compile(r"[A-Z]{1,2}H|[A-Z]{1,2}MC")
 _WARD_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>on|to|plan:?)\s+(?P<ward>[A-Za-z]{5,})\s?\d{1,2}(?![\d/:.%])"
                        r"(?!\s*(?i:mg|mcg|ml|cc|units?|l|lpm|hrs?|h|min|days?|x)\b)", re.IGNORECASE)
+#: a unit's name before its number and its staff ("FELDBERG 7 NURSE AWARE"), or after a bed on it ("bed on feldberg")
+_WARD_STAFF = re.compile(r"(?<![A-Za-z])(?P<ward>[A-Za-z]{5,})\s?\d{1,2}\s+(?P<cue>nurse|rn|charge|team|staff|floor|unit|"
+                         r"resident|intern)(?![A-Za-z])", re.IGNORECASE)
+_BED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>beds?\s+(?:on|in|at))\s+(?:the\s+)?(?P<ward>[A-Za-z]{5,})(?![A-Za-z])",
+                     re.IGNORECASE)
 _NOT_ABBREVIATIONS = frozenset("oh ah uh eh sh th ch nh osh bh pmh psh fh hh dh ph".split())
 #: clinical abbreviations in the form of a hospital's ("in ICH", "for TSH"): hormones, bleeds, hypertrophies
 _CLINICAL_H = frozenset("tsh fsh lh gh acth adh pth hgh bph lvh rvh lah rah ich sah sdh edh ivh iph pph pah hth dh "
@@ -197,12 +202,14 @@ class CueRecognizer(ClinicalRecognizer):
                 *self._places(text), *self._institutions(text), *self._wards(text)]
 
     def _wards(self, text: str) -> Iterator[RecognizerResult]:
-        """A unit named by a word no list knows and its number, after "on", "to" or "plan:" ("ON BRIARWOOD 6")."""
-        for m in _WARD_CUE.finditer(text):
+        """A unit named by a word no list knows: with its number after "on", "to" or "plan:" ("ON BRIARWOOD 6") or
+        before its staff ("BRIARWOOD 7 RN"), or after a bed on it ("bed on briarwood")."""
+        for m in (*_WARD_CUE.finditer(text), *_WARD_STAFF.finditer(text), *_BED_ON.finditer(text)):
             w = m.group("ward").lower()
             if w in self.terms or w in self.stop or self.shape.is_known_word(w) or w in _GENERIC_PLACES:
                 continue
-            yield _explained("WARD", m.start("ward"), m.end("ward"), 0.75, "ward name before its number", m.group("cue"))
+            yield _explained("WARD", m.start("ward"), m.end("ward"), 0.75, "ward name by its number, staff or bed",
+                             m.group("cue"))
 
     def _institutions(self, text: str) -> Iterator[RecognizerResult]:
         """Hospital abbreviations by their cue, names before an institution word, "St" and a given name."""
