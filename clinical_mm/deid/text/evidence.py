@@ -58,16 +58,16 @@ _PAIN = re.compile(r"(?i)\b(?:pain|cp|c/o|discomfort|scale|rated|rates|developed
 _VENT = re.compile(r"(?i)\b(?:cpap|peep|psv?|bipap|ipap|epap|simv|imv|ac|vent(?:ed|ilator)?|flowby|wean(?:ed)?|"
                    r"trach|fio2|mode)\b")
 _FRACTIONS = frozenset({"1/2", "1/3", "1/4", "2/3", "3/4", "5/5"})
-#: words right before a number pair that make it a date whatever the words around it ("TRACH PLACED 12/5",
-#: "ON CPAP SINCE 12/3", "EXTUBATED 2/3"); not "to" ("WEANED TO 10/5" is a setting)
+#: words right before a number pair that make it a date, over a pain score, a fraction or a ventilator sentence
+#: around it ("TRACH PLACED 12/5", "ON CPAP SINCE 12/3", "EXTUBATED 2/3"); not "to" ("WEANED TO 10/5" is a setting)
 _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|placed|started|begun|began|stopped|"
                        r"done|sent|drawn|used|seen|extubated|intubated|reintubated|admitted|admission|transferred|"
                        r"inserted|removed|changed|d/?c'?d|last|prior|as of))[\s:,]*$")
 _INSTITUTIONS = frozenset({"HOSPITAL", "ORGANIZATION", "STREET"})
-#: the words of an institution's kind, not of its name ("Lakeside Medical Center", "Our Lady of Mercy Hospital")
 #: words before an institution's kind that name no institution ("his hospital", "on hospice", "found hospital")
 _NOT_INSTITUTION_NAMES = frozenset("found his her their our the a an this that same previous prior outside another other "
                                    "local home long prolonged recent".split())
+#: the words of an institution's kind, not of its name ("Lakeside Medical Center", "Our Lady of Mercy Hospital")
 _INSTITUTION_KINDS = frozenset("hospital hosp medical center centre health healthcare system clinic infirmary nursing "
                                "home rehab rehabilitation hospice care surgical group".split())
 _STREET_WORDS = frozenset("st street ave avenue rd road blvd boulevard lane ln dr drive way ct court pl place terrace "

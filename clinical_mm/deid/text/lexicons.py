@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS", "NAME_WORD", "NOT_NAMES", "PREFIXES", "ROLE_WORDS", "VOWELS", "clinical_terms", "common_english",
-           "common_names", "given_names", "is_common_word", "languages", "large_places", "misspelt_term",
-           "name_lexicon", "place_gazetteer", "stop_words", "upper_case_note", "word_given_names"]
+__all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS", "NAME_WORD", "NOT_NAMES", "PREFIXES",
+           "ROLE_WORDS", "VOWELS", "clinical_terms", "common_english", "common_names", "given_names",
+           "is_common_word", "languages", "large_places", "misspelt_term", "name_lexicon", "place_gazetteer",
+           "stop_words", "upper_case_note", "word_given_names"]
 
 #: clinical vocabulary that the models mistake for PHI (frequencies, times of day, units, routes, common drugs)
 ALLOW_LIST: frozenset[str] = frozenset("""

@@ -7,9 +7,10 @@ rule, ``textual_explanation`` the cue), for ``deid text --explain``. After a tit
 function word is a name; after a relative, a word that is no clinical term or is a given name; after a role or
 a reading verb ("resident", "read by"), a word that is no English word unless it is a name; after a weak or
 ambiguous cue ("MS" is also mental status, "PA" pulmonary artery, "per" only in UPPER CASE notes), a word that
-is neither a clinical term (:func:`~clinical_mm.deid.text.lexicons.clinical_terms`) nor an English word. A
-place needs a verb of moving or living, a preposition and a known place, an institution word, a ward number or
-the form of a hospital abbreviation.
+is neither a clinical term (:func:`~clinical_mm.deid.text.lexicons.clinical_terms`) nor an English word; a name
+given as such ("name is frank"), and a given name opening a clause before a verb of calling or visiting ("BILL
+CALLED AT 2200"). A place needs a verb of moving or living, a preposition and a known place, an institution word,
+a ward's number, staff or bed, a public service ("BETHESDA EMS"), or the form of a hospital abbreviation.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ _BED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>beds?\s+(?:on|in|at))\s+(?:the\s+)?(
 _NOT_ABBREVIATIONS = frozenset("oh ah uh eh sh th ch nh osh bh pmh psh fh hh dh ph".split())
 #: clinical abbreviations in the form of a hospital's ("in ICH", "for TSH"): hormones, bleeds, hypertrophies
 _CLINICAL_H = frozenset("tsh fsh lh gh acth adh pth hgh bph lvh rvh lah rah ich sah sdh edh ivh iph pph pah hth dh "
-                        "mch dmh nph cah oh bh osh ssh cph fhh ".split())
+                        "mch dmh nph cah oh bh osh ssh cph fhh".split())
 #: an abbreviation in parentheses after a word of an institution ("OUTSIDE HOSPITAL (BMC)", "REHAB (NEBH)")
 _ABBREVIATION_IN_PARENTHESES = re.compile(r"(?i:hospital|hosp|osh|rehab|facility|nursing home|nh|snf|clinic)\s*"
                                           r"\(\s*(?P<abbr>[A-Z]{2,6})\s*\)")
@@ -198,7 +199,7 @@ class CueRecognizer(ClinicalRecognizer):
     # ------------------------------------------------------------------ analysis
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         return [*self._after_cue(text), *self._before_credential(text), *self._before_relation(text),
-                *self._after_initial(text), *self._named(text),
+                *self._after_initial(text), *self._named(text), *self._town_services(text),
                 *self._places(text), *self._institutions(text), *self._wards(text)]
 
     def _wards(self, text: str) -> Iterator[RecognizerResult]:
@@ -278,9 +279,8 @@ class CueRecognizer(ClinicalRecognizer):
             yield _explained("PERSON", first.start(), end, 0.9 if strong else 0.75,
                              "name after a title or relative" if strong else "name after a weak cue", cue)
 
-    def _named(self, text: str) -> Iterator[RecognizerResult]:
-        """A name given as such ("name is frank"), and a given name opening a clause before a verb of calling or
-        visiting ("BILL CALLED AT 2200"; not "SON CALLED", "MD CALLED")."""
+    def _town_services(self, text: str) -> Iterator[RecognizerResult]:
+        """A known town, or a word no list knows, before a public service ("BETHESDA EMS", "dover police")."""
         for m in _TOWN_SERVICE.finditer(text):
             start = m.start(1)
             if " ".join(m.group(1).lower().replace("-", " ").split()) not in self.places:
@@ -288,6 +288,10 @@ class CueRecognizer(ClinicalRecognizer):
             place = text[start:m.end(1)].lower()
             if place in self.places and place not in self.large and place not in self.stop or self._unknown_name(place):
                 yield _explained("LOCATION", start, m.end(1), 0.75, "a town before its public services", m.group("cue"))
+
+    def _named(self, text: str) -> Iterator[RecognizerResult]:
+        """A name given as such ("name is frank"), and a given name opening a clause before a verb of calling or
+        visiting ("BILL CALLED AT 2200"; not "SON CALLED", "MD CALLED")."""
         for m in _NAMED.finditer(text):
             if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
@@ -350,7 +354,7 @@ class CueRecognizer(ClinicalRecognizer):
             return None
         if (verb and _HOSPITAL_ABBREVIATION.fullmatch(first.upper())
                 or len(w) == 2 and _HOSPITAL_ABBREVIATION.fullmatch(first.upper())
-                or _HOSPITAL_ABBREVIATION.fullmatch(first) and (w not in self.terms or w not in _CLINICAL_H)) \
+                or _HOSPITAL_ABBREVIATION.fullmatch(first) and w not in _CLINICAL_H) \
                 and w not in _NOT_ABBREVIATIONS:
             # after a bare preposition: two capitals ("at GH"), or a longer one that is no clinical term ("in ICH")
             return "HOSPITAL", words[0].end(), "hospital abbreviation after a place cue", 0.8
