@@ -17,7 +17,10 @@ The first ``--n`` files of the synthetic studies (`_common.make_studies`, phanto
 
 Prints files/s, the ratio against dicognito on the same set, the goals (with pixel cleaning: at least
 0.5x dicognito; none flagged: at least 1.0x) and, for the burned sets, how many burned-in files our run
-quarantined instead of writing (a quarantined file is not a success). Exits 0 whatever the figures.
+quarantined instead of writing (a quarantined file is not a success) and how many of the drawn stroke pixels
+(where the text's anti-aliased coverage is at least a half) the written files still show (not display black;
+found through the audit log, which pairs each input's sha256 with its output's; measured after the clock
+stops). Exits 0 whatever the figures.
 
     python benchmarks/deid_speed.py [--n 300] [--seed 12] [--absent]
 """
@@ -31,7 +34,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +45,8 @@ from PIL import Image, ImageDraw, ImageFont
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_studies  # noqa: E402
 
+from clinical_mm.audit.audit_record import sha256_hex  # noqa: E402
+from clinical_mm.audit.sqlite_sink import SQLiteAuditSink  # noqa: E402
 from clinical_mm.core.config import PseudonymKey  # noqa: E402
 from clinical_mm.pipeline.dicom_batch_deidentifier import BatchReport, BatchSpec, run_batch  # noqa: E402
 
@@ -51,12 +56,14 @@ SYSTEMS = ("dicognito, 1 process", "clinical-mm, 1 process", "clinical-mm, 2 pro
 
 @dataclass
 class FileSet:
-    """One benchmark set: its folder of study folders, its files and which of them carry burned-in text."""
+    """One benchmark set: its folder of study folders, its files, which of them carry burned-in text and, for each
+    of those, the flat indices of its drawn stroke pixels."""
 
     name: str
     root: Path
     files: list[Path]
     burned: set[str]  # paths relative to root
+    strokes: dict[str, np.ndarray] = field(default_factory=dict)  # path relative to root: flat pixel indices
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -77,8 +84,9 @@ def _text_lines(ds: pydicom.Dataset) -> tuple[list[str], list[str]]:
     return top, bottom
 
 
-def burn_in(ds: pydicom.Dataset, rng: np.random.Generator) -> None:
-    """Draw the patient's text, white, into the pixels of ``ds`` (16-bit MONOCHROME2, in place); mark it YES.
+def burn_in(ds: pydicom.Dataset, rng: np.random.Generator) -> np.ndarray:
+    """Draw the patient's text, white, into the pixels of ``ds`` (16-bit MONOCHROME2, in place); mark it YES;
+    return the flat indices of the stroke pixels (anti-aliased coverage at least a half).
 
     Top-left block, bottom line(s) or both; font sizes from 8 to 22 pixels on a ~500-pixel matrix, so some
     lines are small. Anti-aliased, as a modality's text renderer is."""
@@ -111,6 +119,8 @@ def burn_in(ds: pydicom.Dataset, rng: np.random.Generator) -> None:
     out = pixels * (1.0 - alpha) + maxv * alpha
     ds.PixelData = np.clip(np.rint(out), 0, maxv).astype("<u2").tobytes()
     ds.BurnedInAnnotation = "YES"
+    strokes: np.ndarray = np.flatnonzero(alpha >= 0.5)
+    return strokes
 
 
 def make_sets(src: Path, n: int, seed: int, root: Path, absent: bool) -> list[FileSet]:
@@ -123,6 +133,7 @@ def make_sets(src: Path, n: int, seed: int, root: Path, absent: bool) -> list[Fi
         shutil.rmtree(folder, ignore_errors=True)
         rng = np.random.default_rng(seed)  # the same text in the same files in both burned sets
         burned: set[str] = set()
+        strokes: dict[str, np.ndarray] = {}
         for i, f in enumerate(files):
             rel = f.relative_to(src)
             target = folder / rel
@@ -132,12 +143,12 @@ def make_sets(src: Path, n: int, seed: int, root: Path, absent: bool) -> list[Fi
                 continue
             ds = pydicom.dcmread(f)
             if i % 3 == 0:
-                burn_in(ds, rng)
+                strokes[str(rel)] = burn_in(ds, rng)
                 burned.add(str(rel))
             elif name.endswith("absent"):
                 del ds.BurnedInAnnotation
             ds.save_as(target, enforce_file_format=True)
-        sets.append(FileSet(name, folder, sorted(folder.rglob("*.dcm")), burned))
+        sets.append(FileSet(name, folder, sorted(folder.rglob("*.dcm")), burned, strokes))
     return sets
 
 
@@ -178,7 +189,34 @@ def measure(fs: FileSet, root: Path, key: bytes) -> dict[str, float]:
             q_burned = sum(q in fs.burned for q in quarantined)
             print(f"  {'':26} burned-in files: {len(fs.burned) - q_burned} written, {q_burned} quarantined; "
                   f"others quarantined: {len(quarantined) - q_burned}")
+        if fs.strokes and not system.startswith("dicognito"):
+            left, total, files = strokes_left(fs, out)
+            print(f"  {'':26} drawn stroke pixels left in the written burned-in files: {left} of {total} "
+                  f"({left / max(total, 1):.2%}), in {files} files")
     return rates
+
+
+def strokes_left(fs: FileSet, out: Path) -> tuple[int, int, int]:
+    """Of the drawn stroke pixels of ``fs``'s burned-in files that our run (in ``out``) wrote: how many are not
+    display black in the output (the burned file's lowest value, MONOCHROME2), how many there are, and in how
+    many files any is left. Input and output are paired through the audit log (sha256 of each)."""
+    sink = SQLiteAuditSink(out / "audit.sqlite")
+    try:
+        pairs = {str(r["input_hash"]): str(r["output_hash"]) for r in sink.records() if r["outcome"] == "ok"}
+    finally:
+        sink.close()
+    outputs = {sha256_hex(f.read_bytes()): f for f in (out / "files").rglob("*.dcm")}
+    left = total = files = 0
+    for rel, strokes in fs.strokes.items():
+        data = (fs.root / rel).read_bytes()
+        written = outputs.get(pairs.get(sha256_hex(data), ""))
+        if written is None:  # quarantined: counted as such above
+            continue
+        fill = pydicom.dcmread(fs.root / rel).pixel_array.min()
+        shown = pydicom.dcmread(written).pixel_array.ravel()[strokes]
+        n = int((shown != fill).sum())
+        left, total, files = left + n, total + len(strokes), files + (n > 0)
+    return left, total, files
 
 
 def summary(results: dict[str, dict[str, float]], sets: list[FileSet]) -> None:

@@ -4,6 +4,7 @@ and radiographs without text keep (almost) all their pixels."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from clinical_mm.core.errors import QuarantinedError
+from clinical_mm.deid import text_regions
 from clinical_mm.deid.pixel_text import PixelTextCleaner
 from clinical_mm.deid.text_regions import TextRegionDetector, display_luminance
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
@@ -269,3 +271,106 @@ def test_when_text_lies_on_a_flat_border_a_few_percent_from_it_then_local_contra
     counts = PixelTextCleaner().clean(ds)
     assert counts["pixel:text-region"] >= 1 and counts["pixel:ocr-box"] == 0, "found by detection, not by OCR"
     _check_cleaned(ds, burned, box)
+
+
+# The detector's array work, each piece against the plain scipy/numpy it stands for (same pixels, same numbers).
+
+@pytest.mark.parametrize("size", [11, 6, 3])
+@pytest.mark.parametrize("shape", [(64, 80), (37, 5), (9, 40), (11, 11), (1, 30)])
+def test_when_a_running_filter_is_taken_then_it_is_scipys_with_edges_repeated(shape: tuple[int, int], size: int) -> None:
+    """Doubling windows, the rows as one long row, edges from the doubled windows: scipy's minimum and maximum
+    filters (mode "nearest"), also where a side is no longer than the window, with and without kept arrays."""
+    img = np.random.default_rng(size).normal(size=shape).astype(np.float32)
+    for held in (False, True):
+        with text_regions._scratch_held() if held else contextlib.nullcontext():
+            low = text_regions._running(img, size, np.minimum, "t").copy()
+            high = text_regions._running(img, size, np.maximum, "t").copy()
+        assert np.array_equal(low, ndimage.minimum_filter(img, size, mode="nearest"))
+        assert np.array_equal(high, ndimage.maximum_filter(img, size, mode="nearest"))
+
+
+@pytest.mark.parametrize("density", [0.002, 0.02, 0.5])
+def test_when_a_mask_is_labelled_by_its_runs_then_components_and_numbers_are_scipys(density: float) -> None:
+    """Sparse masks of a full frame are labelled by their runs, small or busy ones by scipy: the same components,
+    numbered alike (raster order of their first pixel), whichever way; blobs, specks and a snake that winds
+    down the columns (the worst case for joining runs) included."""
+    rng = np.random.default_rng(3)
+    blobs = ndimage.binary_dilation(rng.random((512, 512)) < density / 5) | (rng.random((512, 512)) < density)
+    snake = np.zeros((512, 512), bool)
+    snake[:, ::2] = True
+    snake[-1, 1::4] = snake[0, 3::4] = True
+    for mask in (blobs, blobs[:100, :200], snake):
+        labels, n = ndimage.label(mask)
+        idx, lab, count = text_regions._label(mask)
+        assert count == n and np.array_equal(idx, np.flatnonzero(mask)) and np.array_equal(lab, labels.ravel()[idx])
+
+
+def test_when_a_frame_is_halved_for_the_second_level_then_it_is_scipys_gaussian() -> None:
+    for shape in [(512, 480), (37, 53), (5, 3), (2, 9)]:
+        img = np.random.default_rng(1).normal(100, 20, size=shape).astype(np.float32)
+        expected = ndimage.gaussian_filter(img, 1.0)[::2, ::2]
+        got = text_regions._smoothed_half(img)
+        assert got.shape == expected.shape and np.allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_when_blacked_out_pixels_are_grown_then_the_table_is_that_of_scipys_dilation() -> None:
+    ignore = np.random.default_rng(2).random((90, 70)) < 0.01
+    table = text_regions._summed(ignore)
+    grown = ndimage.binary_dilation(ignore, iterations=2)
+    assert table is not None and np.array_equal(table, np.pad(grown, ((1, 0), (1, 0))).cumsum(0).cumsum(1))
+
+
+def test_when_flat_tiles_are_found_then_their_medians_are_numpys() -> None:
+    img = np.random.default_rng(4).normal(size=(100, 90)).astype(np.float32)
+    img[:40] = 0.5  # a flat border
+    flat = text_regions._flat(img, 1.0, None)
+    assert flat is not None and flat[0][:32].all() and not flat[0][48:96].any()
+    tiles = np.pad(img[::2, ::2], ((0, 6), (0, 3)), mode="edge").reshape(7, 8, 6, 8).transpose(0, 2, 1, 3)
+    medians = np.median(tiles.reshape(7, 6, 64), axis=2).astype(np.float32)
+    assert np.array_equal(flat[1], np.kron(medians, np.ones((16, 16), np.float32))[:100, :90])
+
+
+def test_when_frames_are_scanned_in_turn_then_the_kept_work_arrays_change_no_result(tmp_path: Path) -> None:
+    """The work arrays one scan leaves are the next one's: a frame scanned after another (or while another
+    thread holds the arrays, with new ones) gives what it gave alone, and its noise model is not written over."""
+    a, b = _study(tmp_path, 5), _study(tmp_path, 9)
+    _plant(a, (20, 450), 12, 1.0)
+    _plant(b, (110, 200), 8, 1.0)
+    gray_a, gray_b = (display_luminance(ds.pixel_array, ds.PhotometricInterpretation) for ds in (a, b))
+    detector = TextRegionDetector()
+    lines, noise = detector.scan(gray_a)
+    assert noise is not None and lines
+    kept = [np.array(m) for level in noise.flat for maps in level if maps is not None for m in maps]
+    detector.scan(gray_b)
+    assert detector.scan(gray_a) == (lines, noise)
+    assert np.array_equal(np.concatenate([m.ravel() for m in kept]),
+                          np.concatenate([np.ravel(m) for level in noise.flat for maps in level
+                                          if maps is not None for m in maps]))
+    with text_regions._SCRATCH_LOCK:  # as if another thread were scanning
+        assert detector.scan(gray_a)[0] == lines
+
+
+def test_when_lone_pixels_are_dropped_before_labelling_then_only_one_pixel_components_go() -> None:
+    mask = np.random.default_rng(5).random((300, 200)) < 0.08
+    labels, n = ndimage.label(mask)
+    sizes = np.bincount(labels.ravel())
+    pruned = mask.copy()
+    text_regions._drop_lone(pruned)
+    assert np.array_equal(pruned, mask & (sizes[labels] > 1))
+
+
+@pytest.mark.parametrize("n", [1, 2, 1023, 1024, 29241, 29240])
+def test_when_order_statistics_are_taken_by_ranks_then_they_are_numpys(n: int) -> None:
+    """Medians and percentiles by a histogram of the values' bits: numpy's to the last bit, on clustered values (a
+    quarter of them 0, as in a top-hat), on ties, on negative values (a MONOCHROME1 frame) and on integers."""
+    rng = np.random.default_rng(n)
+    clustered = np.where(rng.random(n) < 0.25, 0, rng.integers(0, 40, n) * 0.01 + rng.random(n) ** 6)
+    for values in (clustered, np.full(n, 0.5), rng.integers(0, 3, n) * 0.5):
+        sample = values.astype(np.float32)
+        assert text_regions._median(sample.copy(), ranked=True) == float(np.median(sample))
+    for values in (clustered - 0.2, -rng.integers(0, 4096, n), rng.normal(0, 1000, n)):
+        frame = values.astype(np.float32).reshape(1, n).repeat(2, axis=0).repeat(2, axis=1)  # every other pixel
+        lo, hi = np.percentile(values.astype(np.float32), [1.0, 99.0])
+        if hi <= lo:
+            lo, hi = float(frame.min()), float(frame.max())
+        assert text_regions._centre_and_scale(frame) == (float(np.median(values.astype(np.float32))), float(hi - lo))

@@ -256,9 +256,10 @@ class PixelTextCleaner:
         next line of a block: crops of the frame, measured against the whole frame's noise) until it finds nothing
         outside them; return the number of lines. :class:`QuarantinedError` when text is still found after
         ``_ROUNDS`` verification rounds."""
-        lines, noise = self.detector.scan(frame.gray())
+        gray = frame.gray()
+        lines, noise = self.detector.scan(gray)
         if confirm and lines:
-            kept = self._confirmed(frame.gray(), lines)
+            kept = self._confirmed(gray, lines)
             if counts is not None:
                 counts["pixel:line-unconfirmed"] += len(lines) - len(kept)
             lines = kept

@@ -21,16 +21,26 @@ fonts, and a smoothed half-size copy for larger text in noise. Boxes come back i
 
 from __future__ import annotations
 
+import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 __all__ = ["PRIMARY", "SENSITIVE", "DetectorSettings", "NoiseModel", "TextLine", "TextRegionDetector", "display_luminance"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _FlatMaps = tuple[np.ndarray, np.ndarray]  # where a level lies in flat tiles, and each pixel's tile median
 _LevelFlat = tuple[_FlatMaps | None, ...]  # per polarity (bright, dark)
+_CROSS = ndimage.generate_binary_structure(2, 1)  # 4-connectivity, scipy.ndimage.label's default
+_SCRATCH: dict[tuple[str, str], np.ndarray] = {}  # the process's reusable work arrays (see _scratch)
+_SCRATCH_LOCK = threading.Lock()  # held by the one thread whose scan uses them
+_SCRATCH_HELD = threading.local()  # .held: this thread holds it
 
 
 def display_luminance(frame: np.ndarray, photometric: str) -> np.ndarray:
@@ -133,6 +143,12 @@ class TextRegionDetector:
         """As :meth:`detect`, and the frame's :class:`NoiseModel` (None for a frame too small to search)."""
         if gray.ndim != 2 or min(gray.shape) < 8:
             return [], noise
+        with _scratch_held():
+            return self._scan(gray, ignore, window, noise)
+
+    def _scan(self, gray: np.ndarray, ignore: np.ndarray | None, window: tuple[int, int, int, int] | None,
+              noise: NoiseModel | None) -> tuple[list[TextLine], NoiseModel | None]:
+        """:meth:`scan` of a frame large enough to search."""
         f = noise.f if noise is not None else max(1, int(np.ceil(max(gray.shape) / self.max_side)))
         x0, y0, x1, y1 = _aligned(window, gray.shape, 2 * f)
         if min(y1 - y0, x1 - x0) < 8:
@@ -158,11 +174,14 @@ class TextRegionDetector:
             for polarity, b in boxes.items():
                 found[polarity].append(b * scale)
         lines: list[TextLine] = []
-        table = _summed(near)
+        table, tabled = None, False  # the blacked-out pixels' table, made where glyphs enough for a line need it
         for polarity, glyphs in found.items():
-            if not glyphs:
+            every = np.concatenate(glyphs) if glyphs else np.zeros((0, 4), np.int64)
+            if len(every) < self.settings.min_glyphs:  # no line can come of them
                 continue
-            both = _apart(np.concatenate(glyphs), table) + np.array([x0, y0, x0, y0], np.int64)
+            if not tabled:
+                table, tabled = _summed(near), True
+            both = _apart(every, table) + np.array([x0, y0, x0, y0], np.int64)
             for (bx0, by0, bx1, by1, h, n), spread in _group_lines(both, self.settings.min_glyphs):
                 box = (bx0, by0, min(gray.shape[1], bx1), min(gray.shape[0], by1))
                 spread = (spread[0], 1.0 if box[3] >= gray.shape[0] else spread[1], 1.0 if by0 <= 0 else spread[2])
@@ -182,14 +201,16 @@ class TextRegionDetector:
         its flat tiles as ``given`` (the frame's) or its own (``hidden``, blacked-out, pixels do not make their
         neighbourhood look flat); and the stats and flat tiles used."""
         s = self.settings
-        centre, scale = (known[0], known[1]) if known else (float(np.median(small[::2, ::2])), _contrast_scale(small))
+        centre, scale = (known[0], known[1]) if known else _centre_and_scale(small)
         if scale <= 0:
             return {}, (centre, scale, ()), ()
-        img = (small - np.float32(centre)) * np.float32(1.0 / scale)
+        img = np.subtract(small, np.float32(centre), out=_scratch("img", small.shape, np.float32))
+        np.multiply(img, np.float32(1.0 / scale), out=img)
         np.clip(img, -3.0, 3.0, out=img)
-        opened = _running(_running(img, s.tophat, np.minimum), s.tophat, np.maximum)
-        closed = _running(_running(img, s.tophat, np.maximum), s.tophat, np.minimum)
-        tophats = ((1.0, img - opened, opened), (-1.0, closed - img, closed))
+        opened = _running(_running(img, s.tophat, np.minimum, "a"), s.tophat, np.maximum, "opened")
+        closed = _running(_running(img, s.tophat, np.maximum, "a"), s.tophat, np.minimum, "closed")
+        tophats = ((1.0, np.subtract(img, opened, out=_scratch("bright", img.shape, np.float32)), opened),
+                   (-1.0, np.subtract(closed, img, out=_scratch("dark", img.shape, np.float32)), closed))
         stats = [known[2][k] if known and k < len(known[2]) else _robust(tophat) for k, (_, tophat, _) in
                  enumerate(tophats)]
         if given is not None:
@@ -202,7 +223,7 @@ class TextRegionDetector:
             # quiet: where the strokes' ground (the image without them) lies in a flat tile and on its level (an
             # edge of anatomy reaching into the tile is not)
             flat = flats[k] if k < len(flats) else None
-            quiet = None if flat is None else flat[0] & (np.abs(ground - flat[1]) <= s.low * s.local * mad)
+            quiet = None if flat is None else _quiet(ground, flat, s.low * s.local * mad)
             out[polarity] = self._glyphs(tophat, med, mad, quiet, level, frame_rows)
         return out, (centre, scale, tuple(stats)), flats
 
@@ -213,21 +234,23 @@ class TextRegionDetector:
         ``quiet`` pixels (flat tiles, see :func:`_flat`), against ``local`` times it; a glyph is at most a tenth
         of ``frame_rows`` high."""
         s = self.settings
-        above = tophat > max(med + s.low * mad, s.floor)  # z above ``low``, above the floor
+        # z above ``low``, above the floor
+        above = np.greater(tophat, max(med + s.low * mad, s.floor), out=_scratch("above", tophat.shape, bool))
         if quiet is not None:  # top-hats are >= 0: measured from 0 there
-            above |= quiet & (tophat > max(s.low * s.local * mad, s.floor))
-        labels, n = ndimage.label(above)
+            more = np.greater(tophat, max(s.low * s.local * mad, s.floor), out=_scratch("more", tophat.shape, bool))
+            above |= np.logical_and(more, quiet, out=more)
+        if above.size >= 1 << 17:  # a pixel without a 4-neighbour is a component of one pixel (no glyph): dropped,
+            _drop_lone(above)  # most of the noise's runs go before labelling; the rest keep their order
+        idx, lab, n = _label(above)
         if n == 0:
             return np.zeros((0, 4), np.int64)
-        flat = labels.ravel()
-        idx = np.flatnonzero(flat)
         value = tophat.ravel()[idx]
         z = (value - med) * (1.0 / mad)  # in units of the noise
         if quiet is not None:
             z = np.where(quiet.ravel()[idx], value * (1.0 / (s.local * mad)), z)
-        area = np.bincount(flat[idx], minlength=n + 1)[1:]
-        mean = np.bincount(flat[idx], weights=z, minlength=n + 1)[1:] / np.maximum(area, 1)
-        label, box = _boxes(flat[idx], idx, labels.shape[1], (mean > s.high) & (area >= 4))
+        area = np.bincount(lab, minlength=n + 1)[1:]
+        mean = np.bincount(lab, weights=z, minlength=n + 1)[1:] / np.maximum(area, 1)
+        label, box = _boxes(lab, idx, tophat.shape[1], (mean > s.high) & (area >= 4))
         area = area[label - 1]
         w, h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
         fill = area / (w * h)
@@ -242,9 +265,51 @@ class TextRegionDetector:
 def _robust(tophat: np.ndarray) -> tuple[float, float]:
     """The median and robust standard deviation (1.4826 median absolute deviations) of ``tophat``'s every third
     pixel."""
-    sample = tophat[::3, ::3].ravel()
-    med = float(np.median(sample))
-    return med, max(float(np.median(np.abs(sample - med))) * 1.4826, 1e-6)
+    sample = np.array(tophat[::3, ::3]).ravel()  # a copy, reordered in place
+    med = _median(sample, ranked=True)  # top-hats are >= 0, and so are the deviations
+    return med, max(_median(np.abs(sample - np.float32(med), out=sample), ranked=True) * 1.4826, 1e-6)
+
+
+def _median(a: np.ndarray, ranked: bool = False) -> float:
+    """:func:`numpy.median` of a 1-D float32 array that may be reordered in place (no copy), as numpy computes it
+    (the mean of the two middle values of an even count, in float32); with ``ranked``, of values >= +0.0, by
+    :func:`_ranked` (partitioning top-hats, a quarter of them 0 and the rest in clusters, was slow)."""
+    n = len(a)
+    k = n // 2
+    if ranked:  # top-hats and their deviations: >= +0.0
+        return float(np.mean(_ranked(a, np.array([k - 1 + n % 2, k]), signed=False)))
+    if n % 2:
+        a.partition((k, k + 1) if n > 1 else k)  # two kth are quicker than one (numpy 2: ~4x)
+        return float(a[k])
+    a.partition((k - 1, k))
+    return float(np.mean(a[k - 1:k + 1]))
+
+
+def _ranked(a: np.ndarray, ranks: np.ndarray, signed: bool = True) -> np.ndarray:
+    """The values at sorted positions ``ranks`` of ``a`` (1-D float32 without NaN; without ``signed``, without a
+    sign bit: every value >= +0.0), as a float32 array: those :func:`numpy.partition` puts there (a zero's sign
+    aside). A float's bit pattern, its sign bit flipped (all bits, for a negative one), is in the floats' order;
+    a histogram of the upper 16 bits of those keys finds the bins the ranks fall into, and only the values in
+    those bins are partitioned. Short arrays are partitioned whole."""
+    if len(a) < 1024:
+        a.partition(sorted({int(r) for r in ranks} | {min(int(r) + 1, len(a) - 1) for r in ranks}))
+        picked: np.ndarray = a[ranks]
+        return picked
+    bits: np.ndarray = a.view(np.uint32)
+    if signed:
+        bits = bits ^ ((bits >> 31) * np.uint32(0x7FFFFFFF) | np.uint32(0x80000000))
+    high = bits >> 16
+    cum = np.bincount(high).cumsum()
+    bins = np.searchsorted(cum, ranks, "right")
+    out = np.empty(len(ranks), np.float32)
+    for b in set(bins.tolist()):
+        before = int(cum[b - 1]) if b else 0
+        part = a[high == b]  # a copy: the values of ranks before .. cum[b] - 1
+        at = np.flatnonzero(bins == b)
+        local = ranks[at] - before
+        part.partition(sorted({int(r) for r in local} | {min(int(r) + 1, len(part) - 1) for r in local}))  # (two
+        out[at] = part[local]  # kth or more: quicker than one)
+    return out
 
 
 def _flat(img: np.ndarray, mad: float, hidden: np.ndarray | None, block: int = 16, step: int = 2
@@ -262,9 +327,11 @@ def _flat(img: np.ndarray, mad: float, hidden: np.ndarray | None, block: int = 1
     q = block // step
     rows, cols = -(-sample.shape[0] // q), -(-sample.shape[1] // q)
     grid = np.pad(sample, ((0, rows * q - sample.shape[0]), (0, cols * q - sample.shape[1])), mode="edge")
-    tiles = grid.reshape(rows, q, cols, q).transpose(0, 2, 1, 3).reshape(rows, cols, q * q)
-    centre = np.median(tiles, axis=2)
-    flat = (np.abs(tiles - centre[..., None]) < 0.1 * mad).mean(axis=2) >= 0.25
+    tiles = grid.reshape(rows, q, cols, q).transpose(0, 2, 1, 3).reshape(rows, cols, q * q)  # a copy
+    k = q * q // 2  # the median of each tile (q * q is even), as numpy.median takes it (sorting many short rows
+    tiles.sort(axis=2)  # is quicker than partitioning them)
+    centre = np.mean(tiles[..., k - 1:k + 1], axis=2)
+    flat = np.count_nonzero(np.abs(tiles - centre[..., None]) < 0.1 * mad, axis=2) >= q * q // 4
     if not flat.any():
         return None
     h, w = img.shape
@@ -301,25 +368,138 @@ def _aligned(window: tuple[int, int, int, int] | None, shape: tuple[int, ...], s
     return x0, y0, min(shape[1], window[2]), min(shape[0], window[3])
 
 
-def _running(img: np.ndarray, size: int, op: np.ufunc) -> np.ndarray:
-    """A ``size`` x ``size`` minimum or maximum filter (``op``), separable, by doubling windows (4 array operations
-    an axis for 11 pixels instead of 11), edges repeated: the erosion or dilation of a top-hat."""
-    r = size // 2
-    m = np.pad(img, ((r, size - 1 - r), (r, size - 1 - r)), mode="edge")
-    for axis in (0, 1):
-        n = img.shape[axis]
-        w = 1
-        while 2 * w <= size:
-            length = m.shape[axis] - w
-            m = op(_cut(m, axis, 0, length), _cut(m, axis, w, length + w))
-            w *= 2
-        m = op(_cut(m, axis, 0, n), _cut(m, axis, size - w, n + size - w)) if w < size else _cut(m, axis, 0, n)
-    return m
+def _quiet(ground: np.ndarray, flat: _FlatMaps, tolerance: float) -> np.ndarray:
+    """Where ``ground`` lies in a flat tile (``flat``: its mask and each pixel's tile median) within ``tolerance``
+    of the tile's median (a scratch array: valid until the next call)."""
+    gap = np.subtract(ground, flat[1], out=_scratch("gap", ground.shape, np.float32))
+    quiet: np.ndarray = np.less_equal(np.abs(gap, out=gap), tolerance, out=_scratch("quiet", ground.shape, bool))
+    np.logical_and(quiet, flat[0], out=quiet)
+    return quiet
+
+
+@contextmanager
+def _scratch_held() -> Iterator[None]:
+    """Within it, :func:`_scratch` hands out the process's kept work arrays, where no other thread is using them
+    (a thread that finds them in use gets new arrays, as without them)."""
+    held = _SCRATCH_LOCK.acquire(blocking=False)
+    _SCRATCH_HELD.held = held
+    try:
+        yield
+    finally:
+        _SCRATCH_HELD.held = False
+        if held:
+            _SCRATCH_LOCK.release()
+
+
+def _scratch(slot: str, shape: tuple[int, ...], dtype: type | np.dtype) -> np.ndarray:
+    """A work array of ``shape`` for ``slot``: within :func:`_scratch_held`, one kept between calls and reused
+    whatever its shape (as large as the largest level seen: at most 1100 x 1100 pixels with the default
+    ``max_side``, 13 slots, under 65 MB a process), so that the top-hats' large temporaries are not allocated,
+    faulted in and handed back for every frame (a quarter of the detector's time went to that); valid until the
+    next request for the same slot. Elsewhere a new array."""
+    n, dt = math.prod(shape), np.dtype(dtype)
+    if not getattr(_SCRATCH_HELD, "held", False):
+        return np.empty(shape, dt)
+    key = (slot, dt.str)
+    flat = _SCRATCH.get(key)
+    if flat is None or flat.size < n:
+        flat = _SCRATCH[key] = np.empty(max(n, 1), dt)
+    return flat[:n].reshape(shape)
+
+
+def _running(img: np.ndarray, size: int, op: np.ufunc, slot: str) -> np.ndarray:
+    """A ``size`` x ``size`` minimum or maximum filter (``op``) of ``img``, edges repeated (each window clipped to
+    the image), into the scratch array ``slot`` (see :func:`_scratch`): the erosion or dilation of a top-hat.
+    Separable: down the columns, then along the rows."""
+    rows = _running_axis(img, size, op, 0, _scratch("rows", img.shape, img.dtype))
+    return _running_axis(rows, size, op, 1, _scratch(slot, img.shape, img.dtype))
+
+
+def _running_axis(a: np.ndarray, size: int, op: np.ufunc, axis: int, out: np.ndarray) -> np.ndarray:
+    """``out`` = the running minimum or maximum (``op``) of ``size`` values of ``a`` along ``axis`` (both
+    C-contiguous; windows centred, clipped to the array), by doubling windows (4 array operations for 11 values
+    instead of 11) in scratch arrays; the first and last ``size // 2``, whose windows the array's edge clips, from
+    the same doubled windows. Along the rows (axis 1) the doubling runs over the whole image as one row after
+    another (long contiguous operations instead of a short one a row); what that mixes across the end of a row
+    is only where the edges are written after."""
+    n, r = a.shape[axis], size // 2
+    if n <= size:  # every window reaches an edge: reduce each directly
+        for i in range(n):
+            _cut(out, axis, i, i + 1)[...] = op.reduce(_cut(a, axis, max(0, i - r), i - r + size), axis=axis,
+                                                         keepdims=True)
+        return out
+    # down the columns: whole rows at a time; along the rows: the (contiguous) image as one long row
+    flat, target = (a, out) if axis == 0 else (a.reshape(-1), out.reshape(-1))
+    total = len(flat)
+    buffers = (_scratch("run0", flat.shape, a.dtype), _scratch("run1", flat.shape, a.dtype))
+    m, w, k = flat, 1, 0
+    wide = narrow = a  # m and the one before it (windows of w // 2), shaped as ``a``
+    while 2 * w <= size:  # m[i] = op(flat[i:i + 2w]), for i < total - 2w + 1
+        length = total - 2 * w + 1
+        m = op(m[:length], m[w:length + w], out=buffers[k][:length])
+        narrow, wide = wide, buffers[k].reshape(a.shape)
+        w, k = 2 * w, 1 - k
+    inner = total - size + 1  # windows wholly inside: out[r + i] = op(flat[i:i + size])
+    if w < size:
+        op(m[:inner], m[size - w:size - w + inner], out=target[r:r + inner])
+    else:
+        target[r:r + inner] = m[:inner]
+    # the edges: out[i] = op(a[:i - r + size]) for i < r, op(a[i - r:]) for i >= n - (size - 1 - r); a prefix
+    # or suffix of length L as two windows of v = w or w // 2 (v <= L <= 2v) from its two ends
+    split = max(0, min(r, w - size + r))  # heads shorter than w
+    for lo, hi, x, v in ((0, split, narrow, w // 2), (split, r, wide, w)):
+        if hi > lo:
+            op(_cut(x, axis, 0, 1), _cut(x, axis, lo + size - r - v, hi + size - r - v), out=_cut(out, axis, lo, hi))
+    split = min(n, n + r - w + 1)  # tails of w or more
+    for lo, hi, x, v in ((n - (size - 1 - r), split, wide, w), (split, n, narrow, w // 2)):
+        if hi > lo:
+            op(_cut(x, axis, lo - r, hi - r), _cut(x, axis, n - v, n - v + 1), out=_cut(out, axis, lo, hi))
+    return out
 
 
 def _cut(a: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
     part: np.ndarray = a[start:stop] if axis == 0 else a[:, start:stop]
     return part
+
+
+def _drop_lone(mask: np.ndarray) -> None:
+    """Clear the pixels of ``mask`` (2-D, in place) that have no 4-neighbour in it."""
+    near = _scratch("near", mask.shape, bool)
+    near[0] = False
+    near[1:] = mask[:-1]
+    near[:-1] |= mask[1:]
+    near[:, 1:] |= mask[:, :-1]
+    near[:, :-1] |= mask[:, 1:]
+    mask &= near
+
+
+def _label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The 4-connected components of ``mask`` (2-D) as :func:`scipy.ndimage.label` finds and numbers them (in the
+    raster order of each one's first pixel): the flat indices of its pixels (raster order), each one's component
+    (1-based), and their number. A sparse mask is labelled by its runs (a row's consecutive pixels), joined where
+    they overlap a run of the row above: the work grows with the runs, not the pixels (a small mask, whose
+    fixed cost that would not repay, or one of many runs goes to scipy)."""
+    idx = np.flatnonzero(mask)
+    width = mask.shape[1]
+    if len(idx) == 0:
+        return idx, np.zeros(0, np.int64), 0
+    cut = np.flatnonzero((np.diff(idx) != 1) | (idx[1:] % width == 0)) + 1
+    if mask.size < 1 << 17 or len(cut) >= mask.size // 64:
+        labels, n = ndimage.label(mask, _CROSS)
+        return idx, labels.ravel()[idx].astype(np.int64), int(n)
+    starts, ends = np.concatenate(([0], cut)), np.concatenate((cut, [len(idx)])) - 1
+    first, last = idx[starts], idx[ends]  # both increasing: runs are disjoint, in raster order
+    lo = np.searchsorted(last, first - width, "left")  # the runs of the row above that reach under this one
+    hi = np.searchsorted(first, last - width, "right")  # form the range lo:hi
+    counts = np.maximum(hi - lo, 0)
+    i = np.repeat(np.arange(len(starts)), counts)
+    j = np.repeat(lo, counts) + (np.arange(len(i)) - np.repeat(np.cumsum(counts) - counts, counts))
+    n, comp = connected_components(coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(len(starts),) * 2),
+                                   directed=False)
+    _, head = np.unique(comp, return_index=True)  # each component's first run (raster order)
+    rank = np.empty(n, np.int64)
+    rank[np.argsort(head)] = np.arange(1, n + 1)
+    return idx, np.repeat(rank[comp], ends - starts + 1), int(n)
 
 
 def _boxes(lab: np.ndarray, idx: np.ndarray, width: int, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -343,7 +523,15 @@ def _summed(ignore: np.ndarray | None) -> np.ndarray | None:
     where nothing is ignored."""
     if ignore is None or not ignore.any():
         return None
-    table: np.ndarray = np.pad(ndimage.binary_dilation(ignore, iterations=2), ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+    grown = np.pad(ignore, ((1, 0), (1, 0)))
+    for _ in range(2):  # binary_dilation(ignore, iterations=2): twice by the 4-neighbour cross
+        was = grown[1:, 1:].copy()
+        inner = grown[1:, 1:]
+        inner[1:] |= was[:-1]
+        inner[:-1] |= was[1:]
+        inner[:, 1:] |= was[:, :-1]
+        inner[:, :-1] |= was[:, 1:]
+    table: np.ndarray = grown.cumsum(0, dtype=np.int32).cumsum(1, dtype=np.int32)
     return table
 
 
@@ -372,13 +560,25 @@ def _reduce(gray: np.ndarray, f: int) -> np.ndarray:
     return reduced
 
 
-def _contrast_scale(img: np.ndarray) -> float:
-    """The frame's 1st-99th percentile range (its full range where that is flat): what contrast is relative to."""
-    sample = img[::2, ::2].ravel()
-    lo, hi = np.percentile(sample, [1.0, 99.0])
+def _centre_and_scale(img: np.ndarray) -> tuple[float, float]:
+    """The median of every other pixel of ``img`` (each axis), and their 1st-99th percentile range (the image's
+    full range where that is flat): what contrast is relative to."""
+    sample = np.array(img[::2, ::2]).ravel()  # a copy, reordered in place
+    n = len(sample)
+    virtual = (n - 1) * np.true_divide([1.0, 99.0], 100)  # numpy.percentile's linear method, replayed: the
+    below = np.where(virtual >= n - 1, -1.0, np.floor(virtual))  # same order statistics, the same arithmetic
+    above = np.where(virtual >= n - 1, -1.0, below + 1)
+    ranks = np.concatenate(([n // 2 - 1 + n % 2, n // 2], below, above)).astype(np.intp) % n
+    values = _ranked(sample, ranks)
+    centre = float(np.mean(values[:2]))  # numpy.median: the middle one, or the mean of the two, in float32
+    first, second = values[2:4], values[4:6]
+    gamma = virtual - below
+    step = second - first
+    lo, hi = np.add(first, step * gamma)
+    lo, hi = np.where(gamma >= 0.5, second - step * (1 - gamma), (lo, hi))
     if hi <= lo:
         lo, hi = float(img.min()), float(img.max())
-    return float(hi - lo)
+    return centre, float(hi - lo)
 
 
 def _group_lines(boxes: np.ndarray, min_glyphs: int
@@ -436,12 +636,38 @@ def _mid(v: np.ndarray) -> float:
     return float(s[(n - 1) // 2] + s[n // 2]) / 2
 
 
+_GAUSS = np.exp(-0.5 * np.arange(5.0) ** 2)
+_GAUSS = (_GAUSS / (_GAUSS[0] + 2 * _GAUSS[1:].sum())).astype(np.float32)  # sigma 1, radius 4: scipy's kernel
+
+
 def _smoothed_half(img: np.ndarray) -> np.ndarray:
-    """``gaussian_filter(img, 1.0)[::2, ::2]``, each axis filtered then halved before the next (the same values,
-    half the filtering)."""
-    rows: np.ndarray = ndimage.gaussian_filter1d(img, 1.0, axis=0)[::2]
-    half: np.ndarray = ndimage.gaussian_filter1d(rows, 1.0, axis=1)[:, ::2]
-    return half
+    """``gaussian_filter(img, 1.0)[::2, ::2]`` (edges reflected, the same values to rounding): each axis filtered
+    only where it is kept, down the columns at every other row, then along those rows at every other column."""
+    return _gauss_half(_gauss_half(img, 0), 1)
+
+
+def _gauss_half(img: np.ndarray, axis: int) -> np.ndarray:
+    """``gaussian_filter1d(img, 1.0, axis)`` at every other position along ``axis``: nine weighted slices."""
+    n = img.shape[axis]
+    if n < 4:
+        p = np.pad(img, ((4, 4), (0, 0)) if axis == 0 else ((0, 0), (4, 4)), mode="symmetric")  # scipy's reflect
+    else:  # the same, without numpy.pad's overhead
+        shape = (n + 8, img.shape[1]) if axis == 0 else (img.shape[0], n + 8)
+        p = np.empty(shape, np.float32)
+        _cut(p, axis, 4, n + 4)[...] = img
+        _cut(p, axis, 0, 4)[...] = np.flip(_cut(img, axis, 0, 4), axis)
+        _cut(p, axis, n + 4, n + 8)[...] = np.flip(_cut(img, axis, n - 4, n), axis)
+    out: np.ndarray = p[4:4 + n:2] if axis == 0 else p[:, 4:4 + n:2]
+    out = out * _GAUSS[0]
+    pair = np.empty_like(out)
+    for k in range(1, 5):  # the two taps k away, added, then weighted
+        if axis == 0:
+            np.add(p[4 - k:4 - k + n:2], p[4 + k:4 + k + n:2], out=pair)
+        else:
+            np.add(p[:, 4 - k:4 - k + n:2], p[:, 4 + k:4 + k + n:2], out=pair)
+        pair *= _GAUSS[k]
+        out += pair
+    return out
 
 
 def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
