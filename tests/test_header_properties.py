@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
@@ -23,6 +23,8 @@ PRE = ChestXrayPreprocessor()
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from(["Rows", "Columns", "SamplesPerPixel", "NumberOfFrames", "BitsAllocated",
                                         "PixelData", "FloatPixelData", "DoubleFloatPixelData"]), ODD))
+@example({"Rows": 10**12, "Columns": 10**12, "SamplesPerPixel": 10**12, "NumberOfFrames": 10**12,
+          "BitsAllocated": 10**12, "PixelData": 1})  # a size beyond a float: the refusal's message once overflowed
 def test_when_a_header_holds_anything_then_its_decoded_size_is_a_count_and_the_limits_decide(header: dict) -> None:
     size = decoded_pixel_bytes(header)
     assert isinstance(size, int) and size >= 0

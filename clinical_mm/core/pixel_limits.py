@@ -64,14 +64,20 @@ class PixelLimits:
         """The PHI-free reason ``header``'s image is too large to decode, or None."""
         size = decoded_pixel_bytes(header)
         if size > self.instance_bytes:
-            return (f"pixel data would decode to {size / 2**20:,.0f} MiB, over the limit of "
-                    f"{self.instance_bytes / 2**20:,.0f} MiB an instance (CLINICAL_MM_MAX_INSTANCE_PIXEL_BYTES)")
+            return (f"pixel data would decode to {_mib(size)} MiB, over the limit of "
+                    f"{_mib(self.instance_bytes)} MiB an instance (CLINICAL_MM_MAX_INSTANCE_PIXEL_BYTES)")
         return None
 
     def study_refusal(self, headers: Iterable[_Header]) -> str | None:
         """The PHI-free reason the study of ``headers`` is too large to decode, or None."""
         size = sum(decoded_pixel_bytes(h) for h in headers)
         if size > self.study_bytes:
-            return (f"the study's pixel data would decode to {size / 2**20:,.0f} MiB, over the limit of "
-                    f"{self.study_bytes / 2**20:,.0f} MiB a study (CLINICAL_MM_MAX_STUDY_PIXEL_BYTES)")
+            return (f"the study's pixel data would decode to {_mib(size)} MiB, over the limit of "
+                    f"{_mib(self.study_bytes)} MiB a study (CLINICAL_MM_MAX_STUDY_PIXEL_BYTES)")
         return None
+
+
+def _mib(size: int) -> str:
+    """``size`` bytes in MiB, rounded, with thousands separators; a header's counts can multiply to a number too
+    large for a float (or for a decimal string), which reads as "more than 2**60"."""
+    return f"{(size + 2**19) // 2**20:,}" if size < 2**80 else "more than 2**60"
