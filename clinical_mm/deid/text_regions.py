@@ -3,14 +3,15 @@
 Text is found by detection, whatever an OCR engine can read: a frame is turned to display luminance (bright is
 white), strokes narrower than 11 pixels are picked out by a morphological top-hat (bright on dark and dark on
 bright), binarised in units of the frame's own noise (a pixel counts above 2.5 robust deviations, a component
-when its mean is above 4; on a flat tile of the frame, such as a blank collimation border, and on its level
-ground, in units of a quarter of that noise, so light text a few percent above a nearly white border, or dark
-text on a dark one, is found by its contrast with the border rather than with the anatomy's noise), and the
-connected components shaped like glyphs (height within a font range, not a solid bar, not a thin line) are
-grouped into horizontal lines: similar heights, centres on one line, gaps under 1.2 glyph heights, and sharing a
-baseline or a top line (print does; lumps of anatomy share neither; glyphs cut by the frame's edge share only the
-edge). A line of
-three glyphs or more, at least 2.5 glyph heights long, is a proposed text region; each carries how closely its
+when its mean is above 4; on a flat tile of the frame, such as a blank collimation border (or a tile its edge
+crosses), and on its level ground, in units of a quarter of that noise, so light text a few percent above a
+nearly white border, or dark text on a dark one, is found by its contrast with the border rather than with the
+anatomy's noise), and the connected components shaped like glyphs (height within a font range, not a solid bar,
+not a thin line) are grouped into horizontal lines: similar heights, centres on one line, gaps under 1.2 glyph
+heights, and sharing a baseline or a top line (print does; lumps of anatomy share neither; glyphs cut by the
+frame's edge share only the edge). A line of three glyphs or more (a component k glyph heights wide counts as k:
+a small font's letters fuse into words; a line of two such words must keep to one font on heights, baseline and
+top line), at least 2.5 glyph heights long, is a proposed text region; each carries how closely its
 glyphs keep to one font (:attr:`TextLine.spread`, :attr:`TextLine.printed`) for the caller to weigh. Small fonts,
 low contrast and text over anatomy are found because nothing here has to be legible to a reader; anatomy rarely
 makes lines of glyph-sized blobs.
@@ -177,7 +178,7 @@ class TextRegionDetector:
         table, tabled = None, False  # the blacked-out pixels' table, made where glyphs enough for a line need it
         for polarity, glyphs in found.items():
             every = np.concatenate(glyphs) if glyphs else np.zeros((0, 4), np.int64)
-            if len(every) < self.settings.min_glyphs:  # no line can come of them
+            if len(every) < min(2, self.settings.min_glyphs):  # no line can come of them (see _group_lines)
                 continue
             if not tabled:
                 table, tabled = _summed(near), True
@@ -185,8 +186,11 @@ class TextRegionDetector:
             for (bx0, by0, bx1, by1, h, n), spread in _group_lines(both, self.settings.min_glyphs):
                 box = (bx0, by0, min(gray.shape[1], bx1), min(gray.shape[0], by1))
                 spread = (spread[0], 1.0 if box[3] >= gray.shape[0] else spread[1], 1.0 if by0 <= 0 else spread[2])
-                # glyphs cut by the frame's edge share the edge, not a baseline or a top line
-                if min(spread[1:]) > self.settings.align or (
+                # glyphs cut by the frame's edge share the edge, not a baseline or a top line; a line of fewer boxes
+                # than min_glyphs (words of fused letters) keeps to one font: heights within a tenth, baseline
+                # and top line both within a twentieth (two lumps of anatomy seldom do)
+                if min(spread[1:]) > self.settings.align or (n < self.settings.min_glyphs and (
+                        spread[0] > 0.1 or max(spread[1:]) > 0.05)) or (
                         ignore is not None and ignore[box[1]:box[3], box[0]:box[2]].mean() > 0.8):
                     continue
                 lines.append(TextLine(box, h, n, int(polarity), spread))
@@ -316,7 +320,8 @@ def _flat(img: np.ndarray, mad: float, hidden: np.ndarray | None, block: int = 1
           ) -> _FlatMaps | None:
     """Where ``img`` lies in flat ``block`` x ``block`` tiles (a quarter or more of every ``step``-th pixel within
     a tenth of the top-hat noise ``mad`` of the tile's median: a blank border, a noise-free background; anatomy's
-    noise leaves far fewer that close), and each pixel's tile median; None where no tile is flat. Text a few
+    noise leaves far fewer that close; and the tiles a blank border's edge crosses, see :func:`_bordering`), and
+    each pixel's tile median (theirs: the border's); None where no tile is flat. Text a few
     percent above such a border is measured against it, not against the whole frame's noise; strokes and an edge
     of anatomy in the same tile leave it flat (the caller keeps to the pixels on the border's level).
     ``hidden`` pixels (black boxes) count as outliers, so a tile mostly blacked out is not flat."""
@@ -331,11 +336,34 @@ def _flat(img: np.ndarray, mad: float, hidden: np.ndarray | None, block: int = 1
     k = q * q // 2  # the median of each tile (q * q is even), as numpy.median takes it (sorting many short rows
     tiles.sort(axis=2)  # is quicker than partitioning them)
     centre = np.mean(tiles[..., k - 1:k + 1], axis=2)
-    flat = np.count_nonzero(np.abs(tiles - centre[..., None]) < 0.1 * mad, axis=2) >= q * q // 4
+    close = np.count_nonzero(np.abs(tiles - centre[..., None]) < 0.1 * mad, axis=2)
+    flat = close >= q * q // 4
     if not flat.any():
         return None
+    flat, centre = _bordering(flat, close >= q * q * 3 // 4, centre, mad)
     h, w = img.shape
     return _tiled(flat, block)[:h, :w], _tiled(centre.astype(np.float32), block)[:h, :w]
+
+
+def _bordering(flat: np.ndarray, blank: np.ndarray, centre: np.ndarray, mad: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ``flat`` tiles (a grid of them, with their medians ``centre``) and, as flat too, each tile beside
+    (4-neighbour of) a ``blank`` one (three quarters of it on its median: a blank border, not clipped noise) whose
+    own median is more than ``mad`` from that one's (mostly something else), with that one's median (of two or
+    more, the nearest to its own). A border's edge seldom falls on the tiles' grid: the tile it crosses, mostly
+    anatomy, is not flat, and text on the border in it, measured against the anatomy's noise, was lost (a line
+    lying across that edge was cut in two, each part too short for a glyph). A tile as dark or bright as the
+    border beside it but busy (text, noise) is not taken: its strokes would merge at the border's noise."""
+    near, level = flat.copy(), centre.copy()
+    gap = np.full(flat.shape, np.inf, np.float32)
+    for axis, step in ((0, 1), (0, -1), (1, 1), (1, -1)):
+        beside, median = np.roll(blank, step, axis), np.roll(centre, step, axis)  # the neighbour's, before or after
+        edge = 0 if step > 0 else beside.shape[axis] - 1  # rolled round from the far side: no neighbour
+        _cut(beside, axis, edge, edge + 1)[...] = False
+        away = np.abs(median - centre)
+        take = beside & ~flat & (away > mad) & (away < gap)
+        level[take], gap[take] = median[take], away[take]
+        near |= take
+    return near, level
 
 
 def _cropped(flat: _FlatMaps | None, top: int, left: int, shape: tuple[int, ...]) -> _FlatMaps | None:
@@ -584,9 +612,12 @@ def _centre_and_scale(img: np.ndarray) -> tuple[float, float]:
 def _group_lines(boxes: np.ndarray, min_glyphs: int
                  ) -> list[tuple[tuple[int, int, int, int, int, int], tuple[float, float, float]]]:
     """Glyph boxes linked into horizontal lines: (x0, y0, x1, y1, median height, glyphs) of each line of at least
-    ``min_glyphs`` glyphs that is at least 2.5 times as wide as it is high, and its :func:`_spread`."""
+    ``min_glyphs`` glyphs that is at least 2.5 times as wide as it is high, and its :func:`_spread`. A box as wide
+    as k of its heights counts as k glyphs (letters of a small font fused into one component: two such words side
+    by side, not overlapping, are a line), though a line needs two boxes or more; ``glyphs`` is the number of
+    boxes."""
     n = len(boxes)
-    if n < min_glyphs:
+    if n < min(2, min_glyphs):
         return []
     order = np.argsort(boxes[:, 0], kind="stable")
     b = boxes[order]
@@ -605,10 +636,14 @@ def _group_lines(boxes: np.ndarray, min_glyphs: int
     ok = ((hmax <= 2.0 * hmin) & (np.abs(cy[i] - cy[j]) <= 0.35 * hmax) & (overlap >= 0.5 * hmin)
           & (gap <= 1.2 * hmax))
     root = _components(n, i[ok], j[ok])
+    fused = np.maximum((b[:, 2] - b[:, 0]) // np.maximum(h, 1), 1)  # letters in each box, at least one
     out = []
-    for r in np.flatnonzero(np.bincount(root, minlength=n) >= min_glyphs):
+    for r in np.flatnonzero((np.bincount(root, minlength=n) >= min(2, min_glyphs))
+                            & (np.bincount(root, fused, minlength=n) >= min_glyphs)):
         members = np.flatnonzero(root == r)
-        m = b[members]
+        m = b[members]  # in order of x0
+        if len(m) < min_glyphs and (m[1:, 0] < m[:-1, 2]).any():  # words of fused letters lie side by side (one
+            continue  # blob boxed at both pyramid levels overlaps itself)
         x0, y0, x1, y1 = int(m[:, 0].min()), int(m[:, 1].min()), int(m[:, 2].max()), int(m[:, 3].max())
         hm = int(_mid(h[members]))
         if x1 - x0 >= 2.5 * hm:
