@@ -64,9 +64,10 @@ _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|p
                        r"done|sent|drawn|used|seen|extubated|intubated|reintubated|admitted|admission|transferred|"
                        r"inserted|removed|changed|d/?c'?d|last|prior|as of))[\s:,]*$")
 _INSTITUTIONS = frozenset({"HOSPITAL", "ORGANIZATION", "STREET"})
-#: words before an institution's kind that name no institution ("his hospital", "on hospice", "found hospital")
+#: words before an institution's kind that name no institution ("his hospital", "on hospice", "found in hospital")
 _NOT_INSTITUTION_NAMES = frozenset("found his her their our the a an this that same previous prior outside another other "
-                                   "local home long prolonged recent".split())
+                                   "local home long prolonged recent seen taken given gone been left brought sent kept "
+                                   "held".split())
 #: the words of an institution's kind, not of its name ("Lakeside Medical Center", "Our Lady of Mercy Hospital")
 _INSTITUTION_KINDS = frozenset("hospital hosp medical center centre health healthcare system clinic infirmary nursing "
                                "home rehab rehabilitation hospice care surgical group".split())
@@ -188,13 +189,13 @@ class Evidence:
                    default=0) if upper_case_note(text) else 0
         if span.entity_type == "HOSPITAL" and not any(self._institution_name(w) for w in lower[lead:]
                                                       if w not in _INSTITUTION_KINDS):
-            return []  # "FOUND WANDERING HOSPITAL", "On hospice", "PROLONGED HOSPITAL": no name
+            return []  # "ROAMING HOSPITAL HALLS", "Remains on hospice", "PROLONGED HOSPITAL": no name
         return [TextSpan(words[lead].start(), span.end, span.entity_type, span.score, span.recognizer, span.rule,
                          span.context)] if lead else [span]
 
     def _institution_name(self, word: str) -> bool:
         """A word that can name an institution: not a function word, a short clinical abbreviation or a known verb
-        form in -ed or -ing ("FOUND WANDERING HOSPITAL", "PROLONGED HOSPITAL STAY", "PT NURSING HOME";
+        form in -ed or -ing ("SEEN ROAMING HOSPITAL HALLS", "PROLONGED HOSPITAL STAY", "PT NURSING HOME";
         "Cornerstone", "Northwestern", "Memorial" can)."""
         if word in self.stop or word in _FUNCTION_WORDS or word in _NOT_INSTITUTION_NAMES or word in ICU_SHORTHAND:
             return False
@@ -204,7 +205,7 @@ class Evidence:
             word.endswith(("ed", "ing")) and self.shape.is_known_word(word))
 
     def _name_words(self, text: str, span: TextSpan, words: list[re.Match[str]]) -> list[TextSpan]:
-        """A name or place without its clinical and function words, one span a line ("SOUNDS HEARD \n PLAN ...");
+        """A name or place without its clinical and function words, one span a line ("BS PRESENT \n PLAN: ...");
         none when only terms are left; scored down when only words no list knows and none looks like a name are
         left."""
         upper = upper_case_note(text)
@@ -214,7 +215,7 @@ class Evidence:
                                for p in w.group(0).split("-"))]
         else:
             kept = [w for w in words if not self._term_only(w.group(0)) and w.group(0).lower() not in ROLE_WORDS
-                    and w.group(0).lower() not in self.stop]  # "JOHN IN": "in" is a given name too
+                    and w.group(0).lower() not in self.stop]  # "DAUGHTER ANNE IN TO SEE": "in" is a given name too
             if kept and not upper:
                 kept = self._with_name_pair(text, words, kept)
         lines: list[list[re.Match[str]]] = []
@@ -295,7 +296,7 @@ class Evidence:
         if value.count("/") > 1:
             return False
         if after.startswith("/"):
-            return True  # "REMAINS ON 5/5/ WITH VE 8.0": a setting written on
+            return True  # "STAYS ON 10/5/ WITH MV 7.5": a setting written on
         if _NOT_DATE_AFTER.match(after):
             return True  # "1/2 NS", "5/5 STRENGTH", "2/6 SYSTOLIC MURMUR"
         if _DATE_CUE.search(before):

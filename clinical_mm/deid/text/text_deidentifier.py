@@ -224,7 +224,7 @@ class TextDeidentifier:
             if r.entity_type == "URL" and (not _REAL_URL.search(word) or ".." in word):
                 continue  # "PRESENT.TO", "..NO": a note's run-together sentences, not addresses
             span = _span(r, "presidio")
-            if r.entity_type == "DATE_TIME":  # the date itself, not the words spaCy takes with it ("today 4/16")
+            if r.entity_type == "DATE_TIME":  # the date itself, not the words spaCy takes with it ("today 9/21")
                 dates = list(_DATE_LIKE.finditer(word))
                 span = TextSpan(r.start + dates[0].start(), r.start + dates[-1].end(), "DATE", span.score,
                                 span.recognizer, span.rule, span.context)

@@ -8,8 +8,8 @@ function word is a name; after a relative, a word that is no clinical term or is
 a reading verb ("resident", "read by"), a word that is no English word unless it is a name; after a weak or
 ambiguous cue ("MS" is also mental status, "PA" pulmonary artery, "per" only in UPPER CASE notes), a word that
 is neither a clinical term (:func:`~clinical_mm.deid.text.lexicons.clinical_terms`) nor an English word; a name
-given as such ("name is frank"), and a given name opening a clause before a verb of calling or visiting ("BILL
-CALLED AT 2200"). A place needs a verb of moving or living, a preposition and a known place, an institution word,
+given as such ("name is frank"), and a given name opening a clause before a verb of calling or visiting ("FRED
+PHONED AT 2200"). A place needs a verb of moving or living, a preposition and a known place, an institution word,
 a ward's number, staff or bed, a public service ("BETHESDA EMS"), or the form of a hospital abbreviation.
 """
 
@@ -134,7 +134,7 @@ _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(
 #: a town before its public services ("BETHESDA EMS", "dover police", "Farnsworth Fire Dept")
 _TOWN_SERVICE = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)\s+(?P<cue>ems|police|fire\s+dep(?:t|artment)|fire\s+rescue|"
                            r"rescue|ambulance)(?![A-Za-z])", re.IGNORECASE)
-#: a given name opening a clause before a verb of calling or visiting ("BILL CALLED AT 2200", "social: jen visited")
+#: a given name opening a clause before a verb of calling or visiting ("FRED PHONED AT 2200", "social: jen visited")
 _NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|(?<=\band\s))\s*([A-Za-z]{3,})\s+"
                                r"(?P<cue>called|phoned|visited|came in|was in|is here|in to visit|aware|asked|asks|"
                                r"wants|wanted|spoke|agrees|agreed|arrived)\b", re.IGNORECASE)
@@ -260,7 +260,7 @@ class CueRecognizer(ClinicalRecognizer):
             words = list(_WORD.finditer(text, m.end(), min(len(text), m.end() + 40)))
             if not words or words[0].start() != m.end() or (
                     "." in text[m.start() + len(cue):m.end()] and len(cue) > 3 and cue.lower() not in _TITLES):
-                continue  # a sentence ends after the cue ("SURGEON. QUIET AND TIRED", "NOTIFIED. DOPAMINE")
+                continue  # a sentence ends after the cue ("SURGEON. CALM AND SLEEPY", "NOTIFIED. HEPARIN")
             first = words[0]
             end = first.end()
             given = first.group(0).lower() in self.given or len(first.group(0)) == 1
@@ -291,7 +291,7 @@ class CueRecognizer(ClinicalRecognizer):
 
     def _named(self, text: str) -> Iterator[RecognizerResult]:
         """A name given as such ("name is frank"), and a given name opening a clause before a verb of calling or
-        visiting ("BILL CALLED AT 2200"; not "SON CALLED", "MD CALLED")."""
+        visiting ("FRED PHONED AT 2200"; not "SON CALLED", "MD CALLED")."""
         for m in _NAMED.finditer(text):
             if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
@@ -304,7 +304,7 @@ class CueRecognizer(ClinicalRecognizer):
     def _before_relation(self, text: str) -> Iterator[RecognizerResult]:
         """A name before its relation in parentheses ("Faith (nephew)", "DAVID (SON)")."""
         for m in _RELATION_AFTER.finditer(text):
-            if self.after_strong(m.group(1)):  # "DAVID (SON)", "Faith (nephew)"; not "decision maker (son)"
+            if self.after_strong(m.group(1)):  # "RUTH (DAUGHTER)", "Faith (nephew)"; not "the decision maker (daughter)"
                 yield _explained("PERSON", m.start(1), m.end(1), 0.85, "name before its relation", m.group(2))
 
     def _before_credential(self, text: str) -> Iterator[RecognizerResult]:

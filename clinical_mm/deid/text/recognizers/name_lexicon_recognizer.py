@@ -123,7 +123,7 @@ class NameLexiconRecognizer(ClinicalRecognizer):
             # for its letters to say much, any word the word lists do not know ("Paquette, Dov"; not "Tran, SW")
             if family.lower() in ROLE_WORDS or family.lower() in ICU_SHORTHAND or given.lower() in ICU_SHORTHAND \
                     or len(given) > 4 and given.lower() in clinical_terms() and given.lower() not in self.first:
-                continue  # "Son, David" is a relation and a name; "PALE, DIAPHORETIC", "PEARL, MAE" clinical words
+                continue  # "Daughter, Ruth" is a relation and a name; "GRAY, DIAPHORETIC", "PEARL, MAE" clinical words
             if is_common_word(family) or not (given.lower() in self.first or family.lower() in self.last and (
                     self._looks_like_name(given) or self._unknown_short_name(given, upper))):
                 continue
