@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from hashlib import sha256
 from pathlib import Path
 from unittest import mock
 
@@ -89,7 +90,8 @@ def test_when_trained_again_then_the_shipped_tagger_is_reproduced_byte_for_byte(
     assert result.exit_code == 0, result.output
     shipped = json.loads(gzip.decompress(SHIPPED.read_bytes()))
     assert json.loads(result.output)["figures"] == shipped["figures"]
-    assert out.read_bytes() == SHIPPED.read_bytes(), (
+    assert sha256(out.read_bytes()).hexdigest() == sha256(SHIPPED.read_bytes()).hexdigest(), (  # (digests: pytest's
+        # diff of two long byte strings runs for many minutes)
         "the training inputs changed: retrain with clinical-mm deid train-context-model --out " + str(SHIPPED))
     assert ContextTagger.load(out) == context_tagger()
 

@@ -29,7 +29,6 @@ md do rn np pa dds phd
 foley picc hickman dobhoff yankauer pleurx swan ganz jackson pratt
 mammo neuro cardio gastro ortho derm psych onc heme tele rehab peds gyn uro pulm endo nephro
 hpi pmh pmhx psh fh fhx sh shx ros cc hx dx tx sx rx a/p
-cardiomediastinal mediastinal kyphotic biapical bibasilar veriphy
 """.split())
 
 #: words of relation and role that stand next to a name and are none ("Son David", "Nephew, Neil Brandeis", "CALLED
@@ -45,12 +44,15 @@ INSTITUTION_NAME_WORDS: frozenset[str] = frozenset("st saint memorial general ad
 #: arterial line, low intermittent suction, orogastric tube, the Riker sedation-agitation scale, the CareVue
 #: charting system, serosanguinous, dobutamine, Respalor (a tube feed); pupils equal and reactive (pearl, perl),
 #: serous and sanguinous drainage, flow, open to air, the rapid shallow breathing index, cardiac outputs (cos),
-#: saturations (sao, svo), approximately, levofloxacin and levophed, fentanyl. A word here is never a name without
-#: a strong cue, even where it is a given name too ("PEARL", "Flo")
+#: saturations (sao, svo), approximately, levofloxacin and levophed, fentanyl; and radiology words the term list
+#: lacks (cardiomediastinal, kyphotic, biapical, Veriphy the result-notification system). A word here is never a
+#: name without a strong cue, even where it is a given name too ("PEARL", "Flo"). (Not on ALLOW_LIST: that list is
+#: a training input of the shipped name and context models.)
 ICU_SHORTHAND: frozenset[str] = frozenset("""
 vea aline a-line paline deline carevue careview lis ogt pearla perla riker sang serosang dobuta respalor nsurg
 overnoc vue preop postop periop intraop pmicu tsicu cvicu csicu nicu picu sicu ticu csru ccu micu pacu
 pearl perl perrl sero sanq flo ota rsbi cos sao svo aprox levoflox levofed fent
+cardiomediastinal mediastinal kyphotic biapical bibasilar veriphy
 """.split())
 
 #: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary
