@@ -322,10 +322,9 @@ def _tesseract_words(program: str, gray: np.ndarray, min_confidence: float) -> l
     img = np.zeros(g.shape, np.uint8) if hi <= lo else ((g - lo) / (hi - lo) * 255).astype(np.uint8)
     scale = 2 if max(img.shape) <= 1024 else 1  # small matrices: enlarge, so small fonts are legible
     big = np.kron(img, np.ones((scale, scale), np.uint8)) if scale > 1 else img
-    pgm = b"P5\n%d %d\n255\n" % (big.shape[1], big.shape[0]) + big.tobytes()
     boxes = []
     h, w = gray.shape
-    for f in _run_tesseract(program, pgm):
+    for f in _run_tesseract(program, big):
         if float(f[10]) < min_confidence or sum(ch.isalnum() for ch in f[11]) < 2:
             continue
         left, top, width, height = (int(v) // scale for v in f[6:10])
@@ -356,9 +355,8 @@ def _tesseract_lines(program: str, gray: np.ndarray, lines: list[TextLine], min_
     sheet = np.full((y, max(s.shape[1] for s in strips) + 32), 255, np.uint8)
     for strip, (top, bottom) in zip(strips, bands, strict=True):
         sheet[top:bottom, 16:16 + strip.shape[1]] = strip
-    pgm = b"P5\n%d %d\n255\n" % (sheet.shape[1], sheet.shape[0]) + sheet.tobytes()
     read = [False] * len(lines)
-    for f in _run_tesseract(program, pgm):
+    for f in _run_tesseract(program, sheet):
         alnum, conf = sum(ch.isalnum() for ch in f[11]), float(f[10])
         if not ((alnum >= 3 and conf >= min_confidence) or (alnum >= 2 and conf >= 90.0)):
             continue
@@ -367,9 +365,11 @@ def _tesseract_lines(program: str, gray: np.ndarray, lines: list[TextLine], min_
     return read
 
 
-def _run_tesseract(program: str, pgm: bytes) -> list[list[str]]:
-    """The word rows (12 fields) of tesseract's TSV for the 8-bit image ``pgm``, sparse-text layout, one thread
-    (OMP_THREAD_LIMIT=1: the batch already runs a process per core). :class:`QuarantinedError` where it fails."""
+def _run_tesseract(program: str, img: np.ndarray) -> list[list[str]]:
+    """The word rows (12 fields) of tesseract's TSV for the 8-bit grey image ``img`` (sent as a PGM), sparse-text
+    layout, one thread (OMP_THREAD_LIMIT=1: the batch already runs a process per core). :class:`QuarantinedError`
+    where it fails."""
+    pgm = b"P5\n%d %d\n255\n" % (img.shape[1], img.shape[0]) + img.tobytes()
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
         proc = subprocess.run([program, "stdin", "stdout", "--psm", "11", "tsv"], input=pgm, env=env,

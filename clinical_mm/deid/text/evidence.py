@@ -64,10 +64,10 @@ _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|p
                        r"done|sent|drawn|used|seen|extubated|intubated|reintubated|admitted|admission|transferred|"
                        r"inserted|removed|changed|d/?c'?d|last|prior|as of))[\s:,]*$")
 _INSTITUTIONS = frozenset({"HOSPITAL", "ORGANIZATION", "STREET"})
-#: words before an institution's kind that name no institution ("his hospital", "on hospice", "found in hospital")
-_NOT_INSTITUTION_NAMES = frozenset("found his her their our the a an this that same previous prior outside another other "
-                                   "local home long prolonged recent seen taken given gone been left brought sent kept "
-                                   "held".split())
+#: words before an institution's kind that name no institution, beyond the stop words ("his hospital", "on
+#: hospice"): "found in hospital", "prior hospital", "seen at local clinic"
+_NOT_INSTITUTION_NAMES = frozenset("found previous prior outside local home long prolonged recent seen taken given gone "
+                                   "left brought sent kept held".split())
 #: the words of an institution's kind, not of its name ("Lakeside Medical Center", "Our Lady of Mercy Hospital")
 _INSTITUTION_KINDS = frozenset("hospital hosp medical center centre health healthcare system clinic infirmary nursing "
                                "home rehab rehabilitation hospice care surgical group".split())
@@ -197,7 +197,7 @@ class Evidence:
         """A word that can name an institution: not a function word, a short clinical abbreviation or a known verb
         form in -ed or -ing ("SEEN ROAMING HOSPITAL HALLS", "PROLONGED HOSPITAL STAY", "PT NURSING HOME";
         "Cornerstone", "Northwestern", "Memorial" can)."""
-        if word in self.stop or word in _FUNCTION_WORDS or word in _NOT_INSTITUTION_NAMES or word in ICU_SHORTHAND:
+        if word in self.stop or word in _NOT_INSTITUTION_NAMES or word in ICU_SHORTHAND:
             return False
         if word in INSTITUTION_NAME_WORDS or word in self.places or word in self.first or word in self.last:
             return True

@@ -111,9 +111,10 @@ _WARD_STAFF = re.compile(r"(?<![A-Za-z])(?P<ward>[A-Za-z]{5,})\s?\d{1,2}\s+(?P<c
 _BED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>beds?\s+(?:on|in|at))\s+(?:the\s+)?(?P<ward>[A-Za-z]{5,})(?![A-Za-z])",
                      re.IGNORECASE)
 _NOT_ABBREVIATIONS = frozenset("oh ah uh eh sh th ch nh osh bh pmh psh fh hh dh ph".split())
-#: clinical abbreviations in the form of a hospital's ("in ICH", "for TSH"): hormones, bleeds, hypertrophies
-_CLINICAL_H = frozenset("tsh fsh lh gh acth adh pth hgh bph lvh rvh lah rah ich sah sdh edh ivh iph pph pah hth dh "
-                        "mch dmh nph cah oh bh osh ssh cph fhh".split())
+#: clinical abbreviations in the form of a hospital's ("in ICH", "for TSH"): hormones, bleeds, hypertrophies (beyond
+#: the _NOT_ABBREVIATIONS, which no rule takes for a hospital)
+_CLINICAL_H = frozenset("tsh fsh lh gh acth adh pth hgh bph lvh rvh lah rah ich sah sdh edh ivh iph pph pah hth "
+                        "mch dmh nph cah ssh cph fhh".split())
 #: an abbreviation in parentheses after a word of an institution ("OUTSIDE HOSPITAL (BMC)", "REHAB (NEBH)")
 _ABBREVIATION_IN_PARENTHESES = re.compile(r"(?i:hospital|hosp|osh|rehab|facility|nursing home|nh|snf|clinic)\s*"
                                           r"\(\s*(?P<abbr>[A-Z]{2,6})\s*\)")
@@ -198,9 +199,10 @@ class CueRecognizer(ClinicalRecognizer):
 
     # ------------------------------------------------------------------ analysis
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
-        return [*self._after_cue(text), *self._before_credential(text), *self._before_relation(text),
+        spaced = text.replace(".", " ")  # the note with its periods as spaces ("Dr. J. Yi", "ST. MARY HOSP")
+        return [*self._after_cue(text, spaced), *self._before_credential(text), *self._before_relation(text),
                 *self._after_initial(text), *self._named(text), *self._town_services(text),
-                *self._places(text), *self._institutions(text), *self._wards(text)]
+                *self._places(text), *self._institutions(text, spaced), *self._wards(text)]
 
     def _wards(self, text: str) -> Iterator[RecognizerResult]:
         """A unit named by a word no list knows: with its number after "on", "to" or "plan:" ("ON BRIARWOOD 6") or
@@ -212,7 +214,7 @@ class CueRecognizer(ClinicalRecognizer):
             yield _explained("WARD", m.start("ward"), m.end("ward"), 0.75, "ward name by its number, staff or bed",
                              m.group("cue"))
 
-    def _institutions(self, text: str) -> Iterator[RecognizerResult]:
+    def _institutions(self, text: str, spaced: str) -> Iterator[RecognizerResult]:
         """Hospital abbreviations by their cue, names before an institution word, "St" and a given name."""
         for m in _ABBREVIATION_IN_PARENTHESES.finditer(text):
             yield _explained("HOSPITAL", m.start("abbr"), m.end("abbr"), 0.8,
@@ -221,7 +223,6 @@ class CueRecognizer(ClinicalRecognizer):
             if m.group("abbr").lower() not in _NOT_ABBREVIATIONS:
                 yield _explained("HOSPITAL", m.start("abbr"), m.end("abbr"), 0.8,
                                  "hospital abbreviation before its emergency department", m.group("cue"))
-        spaced = text.replace(".", " ")
         for m in _INSTITUTION_WORD.finditer(text):
             words = list(_WORD.finditer(text, max(0, m.start() - 40), m.start()))[-3:]
             start = m.start()
@@ -246,9 +247,8 @@ class CueRecognizer(ClinicalRecognizer):
             if second not in self.stop and (second in self.given or mount and self.is_name(second)):
                 yield _explained("HOSPITAL", m.start(), m.end(), 0.75, "a saint's name", "st")
 
-    def _after_cue(self, text: str) -> Iterator[RecognizerResult]:
+    def _after_cue(self, text: str, spaced: str) -> Iterator[RecognizerResult]:
         upper = upper_case_note(text)
-        spaced = text.replace(".", " ")
         for m in _BEFORE.finditer(text):
             role = m.group("role") is not None
             strong = role or m.group("strong") is not None
