@@ -120,7 +120,7 @@ def test_when_evaluated_from_the_cli_then_every_phi_type_meets_recall_and_precis
 
 def _physionet_file(path: Path) -> Path:
     """Notes in the PhysioNet deid form ("PATIENT-NOTE" ids, its types): patients 2 and 5 are in the "tune"
-    half, 3 and 4 in "check" (:func:`note_split`)."""
+    half, 3 and 4 in "check": 3 in its part "tune2", 4 in "check2" (:func:`note_split`)."""
     rows = [
         ("2-1", "Seen by Dr. Zebulon Quackenbush on 07/22/2031.", [("Zebulon Quackenbush", "HCPName"),
                                                                   ("07/22/2031", "Date")]),
@@ -148,6 +148,9 @@ def test_when_physionet_notes_are_read_then_their_types_are_ours_and_split_by_pa
                                        "AGE", "OTHER"}
     assert [n.id for n in split_notes(notes, "tune")] == ["2-1", "2-2", "5-1"]
     assert [n.id for n in split_notes(notes, "check")] == ["3-1", "4-1", "4-2"]
+    assert [n.id for n in split_notes(notes, "tune2")] == ["3-1"]
+    assert [n.id for n in split_notes(notes, "check2")] == ["4-1", "4-2"]
+    assert note_split("3-1") == "tune2" and note_split("4-1") == "check2"
     assert split_notes(notes, "all") == notes and note_split("10-2") == note_split("10-99") == "tune"
     with pytest.raises(ValueError, match="unknown split"):
         split_notes(notes, "dev")
@@ -174,11 +177,11 @@ def test_when_evaluated_on_one_half_then_only_its_patients_are_scored_in_our_typ
     table = CliRunner().invoke(cli, ["deid", "evaluate-text", "--notes", str(notes), "--split", "check",
                                      "--threshold", "0.9"])
     assert table.exit_code == 0, table.output
-    assert "split check (the half never tuned on)" in table.output and "notes 3," in table.output
+    assert "split check (the other half: tune2 and check2)" in table.output and "notes 3," in table.output
     assert "OTHER" in table.output and "detected as" in table.output
     help_text = CliRunner().invoke(cli, ["deid", "evaluate-text", "--help"]).output
     assert "tune: the half we tuned the rules on" in " ".join(help_text.split())
-    assert "check: the half never tuned on" in " ".join(help_text.split())
+    assert "check2: the half of check never tuned on" in " ".join(help_text.split())
 
 
 def test_when_curve_is_asked_then_each_threshold_is_scored_from_one_run(tmp_path: Path) -> None:
