@@ -146,6 +146,15 @@ CASES = [
     ("OUTSIDE HOSPITAL (QMC) CALLED. PT FOLLOWED AT QMC CLINIC.", ["QMC"], ["OUTSIDE HOSPITAL", "CLINIC"]),
     ("WIFE'S CELL IS 422 6213. SON'S # 422.6214. PHONE: 410/422-6215.", ["422 6213", "422.6214", "410/422-6215"],
      ["WIFE'S CELL IS", "SON'S #", "PHONE:"]),
+    # a university's hospital in any case, a hospital abbreviation before its cath lab, a campus, a unit after the
+    # room a patient was moved to, a name before a hyphen, dates after a noun that dates them, run into a word or
+    # after a sentence's period
+    ("came from university of vermont medical center. PRESENTED TO U OF VT MED CENTER.",
+     ["university of vermont medical center", "U OF VT MED CENTER"], ["came from", "PRESENTED TO"]),
+    ("TAKEN TO BMC CATH LAB FOR PCI. Seen on South Campus.", ["BMC", "South Campus"], ["CATH LAB FOR PCI", "Seen on"]),
+    ("pt moved to 412 harwell. call from son Tom-who will visit.", ["harwell", "Tom"], ["pt moved to 412", "who will visit"]),
+    ("Plan for extubation 11/4. Labs on11/12/31 pending. Moved to the floor.9/14.", ["11/4", "11/12/31", "9/14"],
+     ["Plan for extubation", "pending", "Moved to the floor"]),
 ]
 
 
@@ -191,11 +200,19 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "Received 1 liter of normal saline. Regular rhythm, 2/6 systolic murmur. Lucency crosses the 10th left posterior "
     "rib. Cardiomediastinal silhouette within normal limits; kyphotic, biapical scarring. Cont. on 1st step mattress.",
     "CHEST TUBE #2 20 CM SUCTION. ETT #7.5 23 AT LIP. PIV #20 GAUGE X2, #18 L AC.",
+    "NC 02 DEC FROM 4 TO 2. PERRLA, 3/3. CO/CI/SVR 3/2/1400, SVR 1234-1456. CO/ci adequate. Captopril 25mgs PA SAT 60. "
+    "SPOKE W/RN, MD'S TODAY. WIFE IS A CCU NURSE. SISTER AND SISTER-IN-LAWS VERY INVOLVED. NEEDS ATTENDING CO-SIGNATURE.",
+    "Rales R>L. Suct for thick. Temp 100.9F. Paced at 80. V1-5 WO ACUTE ST CHGS. HR 99-104 NSR ST WITH PACS. HOB 30'. "
+    "ICP RANGING FROM 12-25s, combivent 4-6 puffs started. Clot extending into the 4th ventricle; trouble with the 1st.",
+    "Lives in California. On floro; AMI, to cath lab. SOCIAL: SMOKER, EX-ETOH ABUSE. CA CHANNEL BLOCKER. "
+    "Lungs clear. Suctioned with yankar. Receiving vanco and ceftaz.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
         "eponyms' possessives", "callers and settings", "hospitals of a kind", "icu shorthand",
-        "states, sentences, relations", "radiology and ward words", "numbered devices"])
+        "states, sentences, relations", "radiology and ward words", "numbered devices",
+        "hemodynamics, pupils, roles and relations", "sides, temperatures, leads, degrees and ordinals",
+        "states, drugs and lower-case shorthand"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

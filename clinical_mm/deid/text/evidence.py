@@ -32,6 +32,7 @@ from clinical_mm.deid.text.lexicons import (
     place_gazetteer,
     stop_words,
     upper_case_note,
+    us_states,
 )
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.text_span import TextSpan
@@ -62,7 +63,10 @@ _FRACTIONS = frozenset({"1/2", "1/3", "1/4", "2/3", "3/4", "5/5"})
 #: around it ("TRACH PLACED 12/5", "ON CPAP SINCE 12/3", "EXTUBATED 2/3"); not "to" ("WEANED TO 10/5" is a setting)
 _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|placed|started|begun|began|stopped|"
                        r"done|sent|drawn|used|seen|extubated|intubated|reintubated|admitted|admission|transferred|"
-                       r"inserted|removed|changed|d/?c'?d|last|prior|as of))[\s:,]*$")
+                       r"inserted|removed|changed|d/?c'?d|last|prior|as of|extubation|intubation|reintubation|surgery|"
+                       r"discharge|appointment|appt))[\s:,]*$")
+#: pupils: a number pair after them is their size ("PERRLA, 3/3", "pupils 2/2")
+_PUPILS = re.compile(r"(?i)\b(?:perrla?|perl|pupils?|pupil\s+size)\b[\s:,=]*$")
 _INSTITUTIONS = frozenset({"HOSPITAL", "ORGANIZATION", "STREET"})
 #: words before an institution's kind that name no institution, beyond the stop words ("his hospital", "on
 #: hospice"): "found in hospital", "prior hospital", "seen at local clinic"
@@ -101,7 +105,7 @@ class Evidence:
         self.first, self.last = name_lexicon()
         self.places = place_gazetteer()
         self.common_names = common_names()
-        self.languages, self.large_places = languages(), large_places()
+        self.languages, self.large_places, self.states = languages(), large_places(), us_states()
         self.shape = name_likeness()
         self.given = given_names()
         self.stop = stop_words()
@@ -126,6 +130,8 @@ class Evidence:
         if span.entity_type == "PERSON" and words and all(w in self.stop or w in _FUNCTION_WORDS for w in lower) \
                 and not text[max(0, span.start - 20):span.start].rstrip().endswith(":"):
             return []  # "REPORT GIVEN TO RN": no initials ("TRANSCRIPTIONIST: TO" are)
+        if span.recognizer == "PlaceLexiconRecognizer" and " ".join(lower) in self.states:
+            return []  # "lives in California": a state, though towns share its name
         if span.recognizer in STRONG_RECOGNIZERS and not (
                 span.recognizer == "PlaceLexiconRecognizer" and upper_case_note(text)):
             return [span]  # a place in UPPER CASE ("ORAL", "DRAIN") is weighed like any other
@@ -214,8 +220,11 @@ class Evidence:
                     if not all(self._term_only(p) and (self.shape.is_known_word(p.lower()) or p.lower() in ICU_SHORTHAND)
                                for p in w.group(0).split("-"))]
         else:
+            relation = [c for c in _HYPHENATED.finditer(text, span.start, span.end)
+                        if "-" in c.group(0) and any(p.lower() in ROLE_WORDS for p in c.group(0).split("-"))]
             kept = [w for w in words if not self._term_only(w.group(0)) and w.group(0).lower() not in ROLE_WORDS
-                    and w.group(0).lower() not in self.stop]  # "DAUGHTER ANNE IN TO SEE": "in" is a given name too
+                    and w.group(0).lower() not in self.stop  # "DAUGHTER ANNE IN TO SEE": "in" is a given name too
+                    and not any(c.start() <= w.start() < c.end() for c in relation)]  # "SISTER-IN-LAWS"
             if kept and not upper:
                 kept = self._with_name_pair(text, words, kept)
         lines: list[list[re.Match[str]]] = []
@@ -232,6 +241,9 @@ class Evidence:
         if all(w.group(0).lower() in self.terms and (len(w.group(0)) <= 4 or self.shape.is_known_word(w.group(0).lower()))
                for w in kept) and (len(kept) == 1 or upper):
             return []  # "BROWN", "MAE": an English word or a short abbreviation and a name, alone, without a cue
+        if span.recognizer == "SpacyRecognizer" and all(w.group(0).islower() and w.group(0) not in self.given
+                                                         for w in kept):
+            return []  # spaCy's lower-case "names" are shorthand and misspellings ("gu-qsuo", "yankar"), not given names
         name_like = not (upper and span.recognizer == "SpacyRecognizer")  # spaCy reads UPPER CASE title-cased
         # a word no list knows is a name when it is no misspelt term and looks like one by its letters, or is
         # capitalised in a mixed-case note ("Gwilym restless"; not "Diltizem", "Recieved")
@@ -271,7 +283,8 @@ class Evidence:
         """A place of the gazetteer that is no English or clinical word ("Old Town", "Claremont"; not "ORAL",
         "DRAIN")."""
         key = _place_key(name)
-        return key in self.places and (" " in key or not (key in self.terms and self.shape.is_known_word(key)))
+        return key in self.places and (" " in key or not (key in self.terms and (
+            self.shape.is_known_word(key) or key in ICU_SHORTHAND)))
 
     def _known_name(self, word: str) -> bool:
         if self._known_place(word):
@@ -291,8 +304,9 @@ class Evidence:
         if _VENT.search(value):
             return True  # "Cpap 5/5"
         before, after = text[max(0, span.start - 12):span.start], text[span.end:span.end + 12]
-        if re.search(r"[\d.'/+#]$", before) or re.match(r"(?:\.\d|/\.\d|%|/\d+%|')", after):
-            return True  # part of a number, a grade, a score or a setting written around it
+        if re.search(r"(?:[\d'/+#]|(?<![A-Za-z])\.)$", before) or re.match(r"(?:\.\d|/\.\d|%|/\d+%|')", after):
+            return True  # part of a number, a grade, a score or a setting written around it (a period after a
+            # word ends its sentence: "moved to the floor.8/31")
         if value.count("/") > 1:
             return False
         if after.startswith("/"):
@@ -306,7 +320,7 @@ class Evidence:
         if value.endswith("/10") and (_PAIN.search(text[max(0, span.start - 30):span.start])
                                       or _PAIN.match(text[span.end:span.end + 20].lstrip(" ,")) is not None):
             return True
-        if _NOT_DATE_BEFORE.search(before):
+        if _NOT_DATE_BEFORE.search(before) or _PUPILS.search(text[max(0, span.start - 20):span.start]):
             return True
         # in a ventilator sentence a number pair is a setting ("FLOWBY 6/3", "WEAN DOWN TO 10/5")
         return bool(_VENT.search(text[max(0, span.start - 40):span.start]))

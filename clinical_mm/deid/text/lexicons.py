@@ -14,7 +14,7 @@ from functools import lru_cache
 __all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS", "NAME_WORD", "NOT_NAMES", "PREFIXES",
            "ROLE_WORDS", "VOWELS", "clinical_terms", "common_english", "common_names", "given_names",
            "is_common_word", "languages", "large_places", "misspelt_term", "name_lexicon", "place_gazetteer",
-           "stop_words", "upper_case_note", "word_given_names"]
+           "stop_words", "upper_case_note", "us_states", "word_given_names"]
 
 #: clinical vocabulary that the models mistake for PHI (frequencies, times of day, units, routes, common drugs)
 ALLOW_LIST: frozenset[str] = frozenset("""
@@ -44,8 +44,10 @@ INSTITUTION_NAME_WORDS: frozenset[str] = frozenset("st saint memorial general ad
 #: arterial line, low intermittent suction, orogastric tube, the Riker sedation-agitation scale, the CareVue
 #: charting system, serosanguinous, dobutamine, Respalor (a tube feed); pupils equal and reactive (pearl, perl),
 #: serous and sanguinous drainage, flow, open to air, the rapid shallow breathing index, cardiac outputs (cos),
-#: saturations (sao, svo), approximately, levofloxacin and levophed, fentanyl; and radiology words the term list
-#: lacks (cardiomediastinal, kyphotic, biapical, Veriphy the result-notification system). A word here is never a
+#: saturations (sao, svo), approximately, levofloxacin and levophed, fentanyl; radiology words the term list
+#: lacks (cardiomediastinal, kyphotic, biapical, Veriphy the result-notification system); acute myocardial
+#: infarction, fluoroscopy, the Swan-Ganz catheter, interventional (radiology), channel blockers, dulcolax, the house
+#: officer; the usual short names of antibiotics. A word here is never a
 #: name without a strong cue, even where it is a given name too ("PEARL", "Flo"). (Not on ALLOW_LIST: that list is
 #: a training input of the shipped name and context models.)
 ICU_SHORTHAND: frozenset[str] = frozenset("""
@@ -53,6 +55,9 @@ vea aline a-line paline deline carevue careview lis ogt pearla perla riker sang 
 overnoc vue preop postop periop intraop pmicu tsicu cvicu csicu nicu picu sicu ticu csru ccu micu pacu
 pearl perl perrl sero sanq flo ota rsbi cos sao svo aprox levoflox levofed fent
 cardiomediastinal mediastinal kyphotic biapical bibasilar veriphy
+ami floro fluoro swan swann interventional blocker blockers dulc dulcolax ho
+vanc vanco ceftaz ceftri cefaz cefazo zosyn pip-tazo clinda dapto linezolid mero imi tobra gent levaquin cipro
+flagyl fluc acyclo bactrim unasyn amp ampi
 """.split())
 
 #: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary
@@ -189,13 +194,21 @@ def common_names() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def us_states() -> frozenset[str]:
+    """US state names (lower case; Faker's en_US states): no Safe Harbor identifier, though towns share some of
+    their names ("California", Maryland)."""
+    from faker.providers.address.en_US import Provider as States
+
+    return frozenset(p.lower() for p in States.states)
+
+
+@lru_cache(maxsize=1)
 def large_places() -> frozenset[str]:
     """US states, countries and continents (lower case): a place this large is no Safe Harbor identifier
     (Faker's en_US states and English country names)."""
     from faker.providers.address.en import Provider as Countries
-    from faker.providers.address.en_US import Provider as States
 
-    return frozenset(p.lower() for p in (*States.states, *Countries.countries)) | frozenset(
+    return us_states() | frozenset(p.lower() for p in Countries.countries) | frozenset(
         "europe asia africa america north america south america antarctica australia oceania usa us "
         "united states england scotland wales ireland".split())
 

@@ -20,7 +20,7 @@ from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecogn
 __all__ = ["CLINICAL_PATTERNS", "ClinicalPattern", "ClinicalPatternRecognizer"]
 
 _MONTHS = ("(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sept?(?:ember)?"
-           "|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+           r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember|(?!\s*(?:from|to)\s*\d)))")  # "O2 DEC FROM 4 TO 2": decreased
 _ORD = "(?i:st|nd|rd|th)"
 _NOT_DOSE = r"(?!\s*(?i:tabs?|tablets?|mg|mcg|ml|caps?|puffs?|units?|strength|of)\b)"
 _W = NAME_WORD
@@ -93,9 +93,12 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # values and doses are shorter or carry a decimal point or comma
     ClinicalPattern("ID", r"(?<![\w.,/:\-])([A-Z]{0,4}\d{6,}[A-Z]?)(?![\w.,/:\-]\d)", score=0.6),
     # dates
-    ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:\d{4}|\d{2}))?)\b" + _NOT_DOSE,
+    ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:(?:19|20)\d{2}|\d{2}))?)\b" + _NOT_DOSE,
                     not_after=r"(?i:pain|score|scale|rated|strength|power|grade|murmur|BP|blood pressure)\W*(?:of\s*)?$"),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])-(?:\d{4}|\d{2}))\b"),
+    # a whole date run into the word before it ("labs on10/14/31")
+    ClinicalPattern("DATE", r"(?<=[A-Za-z])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:(?:19|20)\d{2}|\d{2}))(?![\d/])",
+                    score=0.8),
     # a month and a two-digit year that can be no day ("AVR 8/88", "MI 12/82"), and a year written with an
     # apostrophe ("MI '91", "CVA 74'"), in a history
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d|0\d))(?![\d/])" + _NOT_DOSE, score=0.7,
@@ -103,12 +106,14 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", r"(?<![\w'])'(\d{2})(?![\w'])", score=0.6),
     # a month, a day and a two-digit year after a dot ("11/21.93"), and a day as an ordinal ("on the 20th")
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\.\d{2})(?![\d./%])", score=0.7),
-    ClinicalPattern("DATE", r"(?i:\b(?:on|the|of|since|until|by)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b"
+    ClinicalPattern("DATE", r"(?i:\b(?:on|of|since|until|by|before|after)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b"
                     r"(?!(?:\s+(?i:left|right|anterior|posterior|lateral|and|or|through|to|-|\d{1,2}(?:st|nd|rd|th)))*"
                     r"\s+(?i:ribs?|intercostal|vertebra[el]?|thoracic|cervical|lumbar|sacral|percentile|decade|step|"
-                    r"floor|grade|degree|dose|time|attempt|day|week|hour|ray|toe|finger|digit|metacarpal|metatarsal)\b)",
+                    r"floor|grade|degree|dose|time|attempt|day|week|hour|ray|toe|finger|digit|metacarpal|metatarsal|"
+                    r"ventricle|nerve|heart\s+sound|sound|trimester|generation|line|unit|bag|liter|set|round|cycle)s?\b)",
                     score=0.6),  # not "the 10th left posterior rib", "1st step mattress"
-    ClinicalPattern("DATE", r"(?<![\w'.\-])(\d{2})'(?![\w'\"])", score=0.6),
+    ClinicalPattern("DATE", r"(?<![\w'.\-])(\d{2})'(?![\w'\"])", score=0.6,
+                    not_after=r"(?i:hob|head of bed|elevated|elevation|angle|at|@|to|up|flat|feet|ft)\W*$"),  # "HOB 30'"
     ClinicalPattern("DATE", r"\b(?i:in|since|dx|dx'd|diagnosed|s/p)\s+((?:19|20)\d{2})\b(?!\s*(?i:mg|mcg|ml|cc|units?|hrs?|h\b))",
                     score=0.6),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\.(?:\d{4}|\d{2}))\b"),
@@ -119,7 +124,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:19|20)\d{2})(?![\d/])", score=0.8),  # "CABG 6/2000"
     # a month and a day with a hyphen, after a word that dates it ("seen 12-3", "since 4-15"; not "HR 12-3")
     ClinicalPattern("DATE", r"(?i:\b(?:on|since|from|until|dated?|seen|admitted|placed|started|done)\s+)"
-                    r"((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01]))(?![\d\-/.])", score=0.6),
+                    r"((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01]))(?![\d\-/.]|s\b)" + _NOT_DOSE, score=0.6),  # not "from 11-30s"
     # holidays: a day of the year by its name
     ClinicalPattern("DATE", r"(?i:\b(christmas(?:\s+(?:eve|day))?|xmas|thanksgiving|easter|new\s+year'?s(?:\s+(?:eve|day))?|"
                     r"valentine'?s\s+day|halloween|hanukk?ah|chanukah|passover|yom\s+kippur|rosh\s+hashanah|"
@@ -134,14 +139,15 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     overlap=True, strong=True),
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME}),?\s+{_CRED}\b", name=True),
     ClinicalPattern("PERSON", rf"\b(?!(?:CT|MR|US|IR|NM|XR|CCO|ICU|CCU|OR|ER|ED|IV|PO|PT)\b)([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+"
-                    rf"(?!(?:PT|OT|RT)\b){_CRED}\b(?!\s+[a-z])(?!\s+(?i:cath|catheter|line|pressures?|systolic|diastolic)\b)",
-                    score=0.7, strong=True),  # initials and a credential; not "CT PA", "CCO PA CATH"
+                    rf"(?!(?:PT|OT|RT)\b){_CRED}\b(?!')(?!\s+[a-z])(?!\s+(?i:cath|catheter|line|pressures?|systolic|diastolic)\b)",
+                    score=0.7, strong=True),  # initials and a credential; not "CT PA", "CCO PA CATH", "W/RN, MD'S"
     ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b(?=\s*(?:,|$|RN\b|MD\b|NP\b))", score=0.6, name=True,
                     strong=True),
     # dictation and transcription initials ("TK/mc", "JRS/ab"): author in capitals, typist in lower case; not a
     # view or a unit ("AP/lat", "ML/min")
-    ClinicalPattern("PERSON", r"(?<![\w/])((?!(?:AP|PA|LAT|ML|MG|IU|U|PO|IV)/)[A-Z]{2,4}/"
-                    r"(?!(?:min|hr|hrs|hour|day|wk|kg|lat|ml|dl|mg|mcg|mm|cm|mmol|meq|oblique|obl|pt|pts|fam|md|rn|np)\b)[a-z]{2,4})"
+    ClinicalPattern("PERSON", r"(?<![\w/])((?!(?:AP|PA|LAT|ML|MG|IU|U|PO|IV|CO|CI|SV|HR|BP|SVR|PVR|CVP)/)[A-Z]{2,4}/"
+                    r"(?!(?:min|hr|hrs|hour|day|wk|kg|lat|ml|dl|mg|mcg|mm|cm|mmol|meq|oblique|obl|pt|pts|fam|md|rn|np|ci|co|svr|pvr|cvp|"
+                    r"sv|sats?|bp|hr)\b)[a-z]{2,4})"
                     r"(?![\w/])",
                     score=0.6, strong=True),
     # initials after a role word without a colon ("Tech JR.", "SCRIBE: AB" has its label row): not a modality
@@ -165,10 +171,10 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b((?:{_W},\s+)?{_NAME})\s*[(,]?\s*\b(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7,
                     name=True, strong=True),
     # an initial and a name written in mixed case ("J. Ashworth", "D. Winter"): a strong cue there
-    ClinicalPattern("PERSON", r"(?<![A-Za-z.])([A-Z]\.\s?[A-Z][a-z]+(?:['\-][A-Za-z]+)*)(?=[\s.,;)]|$)", score=0.6,
+    ClinicalPattern("PERSON", r"(?<![A-Za-z.\d<>/=])([A-Z]\.\s?[A-Z][a-z]+(?:['\-][A-Za-z]+)*)(?=[\s.,;)]|$)", score=0.6,
                     strong=True),
     # an initial and a name ("J. Smith"), not a dotted abbreviation ("P.O.", "B.I.D.")
-    ClinicalPattern("PERSON", rf"(?<![A-Za-z.])([A-Z]\.\s?[A-Z][A-Za-z]+(?:['\-][A-Za-z]+)*(?:\s+{_W})?)", score=0.6,
+    ClinicalPattern("PERSON", rf"(?<![A-Za-z.\d<>/=])([A-Z]\.\s?[A-Z][A-Za-z]+(?:['\-][A-Za-z]+)*(?:\s+{_W})?)", score=0.6,
                     name=True),
     # contact details and places
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s/])\d{3}[-.\s]\d{4}(?!\d)"
@@ -188,13 +194,14 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     r"beep|beeped)(?:\s+[A-Za-z']+){1,3}\s+(?:at|@)\s*)(\d-\d{4}|\d{3}-\d{4}|\d{5})(?![\d/\-])", score=0.6),
     # a local number without its area code ("555-1234"): three digits, a hyphen, four
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])(\d{3}-\d{2}(?!00)\d{2})(?![\d\-/])(?!\s*(?i:mg|mcg|ml|cc|units?|u)\b)",
-                    score=0.6),
+                    score=0.6, not_after=r"(?i:svr|pvr|svri|pvri|sv|co|ci|cvp|pcwp|wedge|plt|plts|wbc|glucose|fs|fsbs|"
+                                         r"bs|u/o|uo|i/o|in|out|range|ranged|from|between)\W*$"),  # "SVR 880-1320"
     # internal numbers by their label: pager, beeper, extension ("pager 34512", "ext. 4-5231", "x45231")
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?)\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w.])([xX]\d{4,5}|[xX]\d-\d{4})(?![\d\-]|\.\d)"),  # "x45231", "X4-5231"
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w+])(\+(?:[2-9]\d{0,2})[\s.\-]?(?:\(?\d{1,4}\)?[\s.\-]?)?\d{2,4}(?:[\s.\-]?\d{2,4}){1,3})(?!\d)"),
-    ClinicalPattern("ADDRESS", rf"\b(\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\s+){{1,3}}{_STREET_SUFFIX}\b\.?"
+    ClinicalPattern("ADDRESS", rf"(?<![\d\-/.])\b(\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\s+){{1,3}}{_STREET_SUFFIX}\b\.?"
                     rf"(?:,?\s+(?i:Apt|Apartment|Unit|Suite|Ste|#)\.?\s*#?\s*\w+)?"
                     rf"(?:,\s*(?:(?:St|Ste|Mt|Ft)\.\s)?[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?(?=[\s,.;)]|$))?"
                     rf"(?:,?\s+(?:{_STATES}))?(?:,?\s+\d{{5}}(?:-\d{{4}})?)?)"),

@@ -72,15 +72,18 @@ _WEAK_BEFORE = (r"mr|ms|md|np|pa|rn|nurse|per|spoke with|spoke w/|spoke to|talke
 _ROLE_BEFORE = (r"attending|resident|fellow|intern|physician|clinician|surgeon|radiologist|hospitalist|"
                 r"read by|reviewed by|dictated by|signed by|referred by|prepared for|appointment with|"
                 r"accepting physician|ordering clinician|covering")
+#: weak cues that open a section of a note when a colon follows (mental status, pulmonary artery, nurse practitioner)
+_SECTION_CUES = frozenset("ms mr md np pa rn".split())
 _BEFORE = re.compile(rf"(?<![A-Za-z])(?:(?P<role>{_ROLE_BEFORE})|(?P<strong>{_STRONG_BEFORE})|(?P<weak>{_WEAK_BEFORE}))"
                      rf"(?![A-Za-z])\.?[\s,:;(\-]*(?:is\s+)?", re.IGNORECASE)
 #: a name and its relation in parentheses
 _RELATION_AFTER = re.compile(rf"(?<![A-Za-z'\-])([A-Za-z][A-Za-z'\-]+)\s*\(\s*({_STRONG_BEFORE})\s*\)", re.IGNORECASE)
 #: a credential after a name ("marta okafor, rn", "Tomas Ferrante,MD", "lucia brandt np")
 _CREDENTIAL = re.compile(r"[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|licsw|licws|cna|lpn|pharmd)"
-                         r"(?![A-Za-z])(?!\s+(?:cath|catheter|line|pressures?|systolic|diastolic)\b)", re.IGNORECASE)
+                         r"(?![A-Za-z])(?!\s+(?:cath|catheter|line|pressures?|systolic|diastolic|sats?|saturation|mean|"
+                         r"wedge|diast|sys|numbers|tracing|waveform|port)\b)", re.IGNORECASE)
 #: an initial and a name ("N. ABERNATHY", "B. OSTROVSKY", "D. Lorne")
-_INITIAL = re.compile(r"(?<![A-Za-z.])([A-Z])\.\s?(?=[A-Za-z])")
+_INITIAL = re.compile(r"(?<![A-Za-z.\d<>/=])([A-Z])\.\s?(?=[A-Za-z])")  # not "R>L. Suct", "100.9F. Paced"
 #: a place after a word of moving or living ("TRANSFERED TO GH", "lives in dover", "admitted to Sinai hospital")
 _PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:red|ed)?|tranfered|transfered|"
                         r"tx'?d|xfer(?:red|ed)?|admit(?:ted)?|arrived|sent|medflight|med flight|flown|brought|"
@@ -119,10 +122,21 @@ _CLINICAL_H = frozenset("tsh fsh lh gh acth adh pth hgh bph lvh rvh lah rah ich 
 _ABBREVIATION_IN_PARENTHESES = re.compile(r"(?i:hospital|hosp|osh|rehab|facility|nursing home|nh|snf|clinic)\s*"
                                           r"\(\s*(?P<abbr>[A-Z]{2,6})\s*\)")
 _LIVING = re.compile(r"(?i)liv|resid|home|work|moved")
-#: a hospital abbreviation before its emergency department, or after "to", "in" or "at" ("GH EW", "to gh er",
-#: "knows he is in GH")
+#: a hospital abbreviation before its emergency department, cath lab or ICU ("GH EW", "to gh er", "BMC CATH LAB")
 _ABBREVIATION_CUE = re.compile(r"(?<![A-Za-z])(?P<abbr>[A-Za-z]{1,2}[Hh]|[A-Za-z]{1,2}(?:MC|mc))\s+"
-                               r"(?P<cue>ER|ED|EW|E\.R\.|er|ed|ew)(?![A-Za-z])")
+                               r"(?P<cue>ER|ED|EW|E\.R\.|er|ed|ew|(?i:cath\s+lab|cardiac\s+cath|icu|ccu|micu|sicu))"
+                               r"(?![A-Za-z])")
+#: a university's hospital ("university of vermont medical center", "U OF VT MED CENTER", "Univ. of Iowa Hospitals")
+_UNIVERSITY = re.compile(r"(?<![A-Za-z])(?P<cue>university|univ\.?|u)\s+of\s+[A-Za-z]+(?:\s+[A-Za-z]+)?\s+"
+                         r"(?:medical\s+cent(?:er|re)|med(?:ical)?\s+(?:center|ctr)|medical|hospitals?|hosp|health"
+                         r"(?:\s+system)?|clinics?)(?![A-Za-z])", re.IGNORECASE)
+#: a hospital's campus by its direction ("on North Campus", "EAST CAMPUS")
+_CAMPUS = re.compile(r"(?<![A-Za-z])(?:north|south|east|west|northeast|northwest|southeast|southwest)\s+"
+                     r"(?P<cue>campus)(?![A-Za-z])", re.IGNORECASE)
+#: a unit named after a room number it was moved to ("transferred to 412 harwell", "TX'D TO RM 6 BRIARWOOD")
+_WARD_AFTER_ROOM = re.compile(r"(?<![A-Za-z])(?P<cue>transfer(?:red|ed)?|transfered|tranfer(?:red|ed)?|tx'?d|"
+                              r"xfer(?:red|ed)?|moved|sent|went|return(?:ed)?|admitted)\s+to\s+(?:(?:rm\.?|room|bed)\s*)?"
+                              r"\d{1,4}[A-Za-z]?\s+(?P<ward>[A-Za-z]{5,})(?![A-Za-z])", re.IGNORECASE)
 #: an institution word, for a name before it ("LAKESIDE MEMORIAL", "Memorial Hospital", "er halloway campus")
 _INSTITUTION_WORD = re.compile(r"(?<![A-Za-z])(?:hospital|hosp|medical center|med ctr|campus|nursing home|"
                                r"rehab|rehabilitation center|health center|healthcare|infirmary|manor|house|nh|snf|"
@@ -186,6 +200,9 @@ class CueRecognizer(ClinicalRecognizer):
         """A word that stands for a name after a role or a reading verb: not a function word, and no English or
         clinical word unless a name ("read by radiology": no; "read by Winter", "RESIDENT DOV": yes)."""
         w = word.lower()
+        if "-" in w and all(p in self.terms or self.shape.is_known_word(p) for p in w.split("-") if p) \
+                and w not in self.lexicon[1]:
+            return False  # "ATTENDING CO-SIGNATURE"
         return self.after_title(word) and (w not in self.terms or w in self.given or w in self.lexicon[1]
                                            or not self.shape.is_known_word(w))
 
@@ -206,8 +223,10 @@ class CueRecognizer(ClinicalRecognizer):
 
     def _wards(self, text: str) -> Iterator[RecognizerResult]:
         """A unit named by a word no list knows: with its number after "on", "to" or "plan:" ("ON BRIARWOOD 6") or
-        before its staff ("BRIARWOOD 7 RN"), or after a bed on it ("bed on briarwood")."""
-        for m in (*_WARD_CUE.finditer(text), *_WARD_STAFF.finditer(text), *_BED_ON.finditer(text)):
+        before its staff ("BRIARWOOD 7 RN"), after a bed on it ("bed on briarwood"), or after the room a patient was
+        moved to ("transferred to 412 harwell")."""
+        for m in (*_WARD_CUE.finditer(text), *_WARD_STAFF.finditer(text), *_BED_ON.finditer(text),
+                  *_WARD_AFTER_ROOM.finditer(text)):
             w = m.group("ward").lower()
             if w in self.terms or w in self.stop or self.shape.is_known_word(w) or w in _GENERIC_PLACES:
                 continue
@@ -220,9 +239,10 @@ class CueRecognizer(ClinicalRecognizer):
             yield _explained("HOSPITAL", m.start("abbr"), m.end("abbr"), 0.8,
                              "abbreviation in parentheses after a word of an institution", "(")
         for m in _ABBREVIATION_CUE.finditer(text):
-            if m.group("abbr").lower() not in _NOT_ABBREVIATIONS:
+            if m.group("abbr").lower() not in _NOT_ABBREVIATIONS and (
+                    "icu" not in m.group("cue").lower() or m.group("abbr").lower() not in _CLINICAL_H):  # not "SAH ICU"
                 yield _explained("HOSPITAL", m.start("abbr"), m.end("abbr"), 0.8,
-                                 "hospital abbreviation before its emergency department", m.group("cue"))
+                                 "hospital abbreviation before its department", m.group("cue"))
         for m in _INSTITUTION_WORD.finditer(text):
             words = list(_WORD.finditer(text, max(0, m.start() - 40), m.start()))[-3:]
             start = m.start()
@@ -236,6 +256,10 @@ class CueRecognizer(ClinicalRecognizer):
             if start < m.start():
                 yield _explained("HOSPITAL", start, start + len(text[start:m.start()].rstrip()),
                                  0.8, "name before a word of an institution", m.group(0))
+        for m in _UNIVERSITY.finditer(text):
+            yield _explained("HOSPITAL", m.start(), m.end(), 0.85, "a university's hospital", m.group("cue"))
+        for m in _CAMPUS.finditer(text):
+            yield _explained("HOSPITAL", m.start(), m.end(), 0.75, "a campus by its direction", m.group("cue"))
         for m in _MEMORIAL.finditer(text):
             lw = m.group(1).lower()
             if lw not in self.stop and (lw in self.places or lw in INSTITUTION_NAME_WORDS or self.is_name(lw)):
@@ -258,19 +282,29 @@ class CueRecognizer(ClinicalRecognizer):
             accept = self.after_title if cue.lower() in _TITLES else self.after_role if role else \
                 self.after_strong if strong else self.is_name
             words = list(_WORD.finditer(text, m.end(), min(len(text), m.end() + 40)))
+            if cue.lower() in _SECTION_CUES and ":" in text[m.start() + len(cue):m.end()]:
+                continue  # a section's label ("MS: sedated", "PA: 40/18"), not a title
             if not words or words[0].start() != m.end() or (
                     "." in text[m.start() + len(cue):m.end()] and len(cue) > 3 and cue.lower() not in _TITLES):
                 continue  # a sentence ends after the cue ("SURGEON. CALM AND SLEEPY", "NOTIFIED. HEPARIN")
             first = words[0]
-            end = first.end()
-            given = first.group(0).lower() in self.given or len(first.group(0)) == 1
-            gap_text = spaced if len(first.group(0)) == 1 else text  # "Dr. J. Yi"; not "kenny. bp"
-            then = len(words) > 1 and _adjacent(gap_text, end, words[1].start()) \
-                and (self.is_name(words[1].group(0)) or strong and given and self.after_title(words[1].group(0)))
-            if len(first.group(0)) == 1:  # an initial: with a name after it ("Dr B Muse", "Dr. J. Yi")
-                if not (first.group(0).isupper() and then):
-                    continue
-            elif not accept(first.group(0)):
+            word = first.group(0)
+            parts = word.split("-")
+            if len(parts) > 1 and any(p.lower() in self.stop for p in parts[1:]):
+                word = parts[0]  # "son Rob-who called": the name before the hyphen
+                words = words[:1]
+            if word.lower().endswith("'s"):
+                word = word[:-2]  # "wife's", "pt's": the word without its possessive
+            end = first.start() + len(word)
+            given = word.lower() in self.given or len(word) == 1
+            gap_text = spaced if len(word) == 1 else text  # "Dr. J. Yi"; not "kenny. bp"
+            # after a given name or an initial, a surname: no English or clinical word ("daughter peggy staying")
+            then = len(words) > 1 and end == first.end() and _adjacent(gap_text, end, words[1].start()) \
+                and (self.is_name(words[1].group(0)) or strong and given and self.after_role(words[1].group(0)))
+            if len(word) == 1:  # an initial: with a name after it ("Dr B Muse", "Dr. J. Yi")
+                if not (word.isupper() and then) or word in "AI" and text[end:end + 1] != ".":
+                    continue  # not "WIFE IS A CCU NURSE"
+            elif not accept(word):
                 continue
             if then:
                 end = words[1].end()  # a surname after a given name or an initial ("Dr B Muse", "son don reid")
@@ -311,8 +345,8 @@ class CueRecognizer(ClinicalRecognizer):
         for m in _CREDENTIAL.finditer(text):
             words = list(_WORD.finditer(text, max(0, m.start() - 40), m.start()))[-2:]
             if not words or words[-1].end() != m.start() or not self.is_name(words[-1].group(0)) \
-                    or words[-1].group(0).lower() in self.terms:
-                continue
+                    or words[-1].group(0).lower() in self.terms or text[words[-1].start() - 1:words[-1].start()].isdigit():
+                continue  # not "37.5mgs PA SAT"
             start = words[-1].start()
             if len(words) == 2 and _adjacent(text, words[0].end(), start) and (
                     self.is_name(words[0].group(0)) or words[0].group(0).lower() in self.given):

@@ -127,8 +127,9 @@ class NameLexiconRecognizer(ClinicalRecognizer):
             if is_common_word(family) or not (given.lower() in self.first or family.lower() in self.last and (
                     self._looks_like_name(given) or self._unknown_short_name(given, upper))):
                 continue
-            if upper and family.lower() not in self.last:
-                continue
+            if upper and (family.lower() not in self.last
+                          or self.shape.is_known_word(family) and given.lower() not in self.first):
+                continue  # "SMOKER, EX-ETOH": in UPPER CASE a surname that is a word needs a known given name
             if not upper and not family[1:].islower():
                 continue
             out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6, analysis_explanation=AnalysisExplanation(
