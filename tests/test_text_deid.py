@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from clinical_mm.cli import cli
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
+from clinical_mm.deid.text.recognizers.clinical_pattern_recognizer import ClinicalPatternRecognizer
 from clinical_mm.deid.text.text_deidentifier import TextDeidentifier
 from clinical_mm.pipeline.text_deidentification import text_deidentifier
 
@@ -155,6 +156,11 @@ CASES = [
     ("pt moved to 412 harwell. call from son Tom-who will visit.", ["harwell", "Tom"], ["pt moved to 412", "who will visit"]),
     ("Plan for extubation 11/4. Labs on11/12/31 pending. Moved to the floor.9/14.", ["11/4", "11/12/31", "9/14"],
      ["Plan for extubation", "pending", "Moved to the floor"]),
+    # a name between "pt" and a verb, after a verb of informing or reviewing, 'Surname, Given' before a record number or "/ DOB"
+    ("PT ORVELLE C/O NAUSEA. GOALS REVIEWED WITH TAMSIRA. WHO WILL INFORM DERWYTH.", ["ORVELLE", "TAMSIRA", "DERWYTH"],
+     ["C/O NAUSEA", "GOALS REVIEWED WITH", "WHO WILL INFORM"]),
+    ("US RENAL. QUARMBY, ELVINE (E7712345). Order 55 / Vellacott, Tamsin / DOB 1/2/1950.",
+     ["QUARMBY, ELVINE", "Vellacott, Tamsin"], ["US RENAL", "Order 55"]),
 ]
 
 
@@ -414,3 +420,13 @@ def test_when_clinical_abbreviations_or_ipv6_stand_in_a_note_then_no_hospital_is
         deid: TextDeidentifier, note: str) -> None:
     spans = deid.find(note)
     assert not any(s.entity_type == "HOSPITAL" for s in spans)
+
+
+@pytest.mark.parametrize(("note", "name"), [("TRANSFER NOTE. NAME: JUNIPER LEE. PLAN ID: 4471.", "JUNIPER LEE"),
+                                            ("ORDERING PROVIDER: T. VELLACOTT. EXAM DATE: TODAY.", "T. VELLACOTT")])
+def test_when_a_label_and_its_colon_precede_a_name_then_its_first_word_and_initial_are_kept(note: str, name: str) -> None:
+    """After "NAME:" an English word that is also a given name opens the name (in UPPER CASE such words are cut
+    elsewhere: "PT DENIES"); an initial after a label is part of the name."""
+    spans = ClinicalPatternRecognizer().analyze(note, ["PERSON"])
+    start = note.index(name)
+    assert any(s.start == start and s.end == start + len(name) for s in spans), [note[s.start:s.end] for s in spans]

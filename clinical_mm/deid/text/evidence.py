@@ -64,7 +64,7 @@ _FRACTIONS = frozenset({"1/2", "1/3", "1/4", "2/3", "3/4", "5/5"})
 _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|placed|started|begun|began|stopped|"
                        r"done|sent|drawn|used|seen|extubated|intubated|reintubated|admitted|admission|transferred|"
                        r"inserted|removed|changed|d/?c'?d|last|prior|as of|extubation|intubation|reintubation|surgery|"
-                       r"discharge|appointment|appt))[\s:,]*$")
+                       r"discharge|appointment|appt|addendum|transcribed|dictated|signed|due))[\s:,]*$")
 #: pupils: a number pair after them is their size ("PERRLA, 3/3", "pupils 2/2")
 _PUPILS = re.compile(r"(?i)\b(?:perrla?|perl|pupils?|pupil\s+size)\b[\s:,=]*$")
 _INSTITUTIONS = frozenset({"HOSPITAL", "ORGANIZATION", "STREET"})

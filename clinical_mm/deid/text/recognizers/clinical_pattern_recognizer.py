@@ -160,16 +160,19 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # a possessive before a relative or a service ("Orla's son", "admitted to Kaveh Vukovic's service")
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME})'s\s+(?i:{_RELATIVES}|service|team|clinic|office|patient)\b",
                     score=0.7, name=True),
-    ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s*[:#]\s*((?:{_W}(?:\s+{_W})?,\s+)?{_NAME})", score=0.8, name=True,
+    ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s*[:#]\s*((?:{_W}(?:\s+{_W})?,\s+)?(?:[A-Z]\.\s*)?{_NAME})", score=0.8,
+                    name=True,
                     overlap=True, strong=True),
     ClinicalPattern("PERSON", rf"\b(?i:pt|patient)\s+({_W}\s+{_W})(?=\s*[,(])", score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:Dear|Sincerely|Regards|Thanks|Thank you)\b,?\s+((?:Dr\.?\s+)?{_NAME})", score=0.7,
                     name=True),
-    ClinicalPattern("PERSON", rf"\b({_W},\s+{_W}|{_W}\s+{_W}),?\s+(?=\d{{1,3}}\s*-?\s*(?i:yo\b|y/o|y\.o\.|years?\b|yr|year-old|[MF]\b))",
+    ClinicalPattern("PERSON", rf"\b({_W},\s+{_W}|{_W}\s+{_W}),?\s+\(?(?=\d{{1,3}}\s*-?\s*(?i:yo\b|y/o|y\.o\.|years?\b|yr|year-old|[MF]\b))",
                     score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s+((?:[A-Z]\.\s*)?{_NAME})", score=0.6, name=True, overlap=True),
-    ClinicalPattern("PERSON", rf"\b((?:{_W},\s+)?{_NAME})\s*[(,]?\s*\b(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7,
+    ClinicalPattern("PERSON", rf"\b((?:{_W},\s+)?{_NAME})\s*[(,/]?\s*\b(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7,
                     name=True, strong=True),
+    # 'Surname, Given' before a number in parentheses, a record's ("MBEKI, PAZ (E1155355)")
+    ClinicalPattern("PERSON", rf"\b({_W},\s+{_W})\s*\((?=[A-Z]{{0,3}}\d{{5,}}\))", score=0.7, name=True, strong=True),
     # an initial and a name written in mixed case ("J. Ashworth", "D. Winter"): a strong cue there
     ClinicalPattern("PERSON", r"(?<![A-Za-z.\d<>/=])([A-Z]\.\s?[A-Z][a-z]+(?:['\-][A-Za-z]+)*)(?=[\s.,;)]|$)", score=0.6,
                     strong=True),
@@ -242,7 +245,9 @@ class ClinicalPatternRecognizer(ClinicalRecognizer):
                 if not_after is not None and not_after.search(text[max(0, start - 16):start]):
                     continue
                 if p.name:
-                    start, end = _trim_name(text, start, end, plain)
+                    # after a label and its colon ("NAME: JUNIPER LEE") the words that open the name are kept
+                    labelled = p.strong and text[m.start():m.start(p.group)].rstrip().endswith((":", "#"))
+                    start, end = _trim_name(text, start, end, plain, labelled)
                 if end > start:
                     cue = " ".join(_WORD.findall(text[m.start():m.start(p.group)]))[-40:]  # overlapping rows match empty
                     why = AnalysisExplanation(recognizer="ClinicalPatternRecognizer", original_score=p.score,
@@ -262,15 +267,18 @@ def _plain_word(word: str) -> bool:
     return w in name_likeness().known and w not in name_lexicon()[0]
 
 
-def _trim_name(text: str, start: int, end: int, plain: Callable[[str], bool] | None = None) -> tuple[int, int]:
+def _trim_name(text: str, start: int, end: int, plain: Callable[[str], bool] | None = None,
+               labelled: bool = False) -> tuple[int, int]:
     """A context-found name without its leading common words ("Signed", "Pt") and cut before the next one
-    (or the next word ``plain`` accepts); (start, start) when nothing is left."""
+    (or the next word ``plain`` accepts; ``labelled``: not before the first, a label's colon said a name
+    follows); (start, start) when nothing is left."""
     first = stop = -1
     before: re.Match[str] | None = None  # the common word just before the first name word
     for m in _WORD.finditer(text, start, end):
         word = m.group(0)
         initial = len(word) == 2 and word.endswith(".")  # "I. Varga": an initial, not the pronoun
-        if not initial and (is_common_word(word) or len(word.rstrip(".")) == 1 or plain is not None and plain(word)):
+        if not initial and (is_common_word(word) or len(word.rstrip(".")) == 1
+                            or plain is not None and plain(word) and not (labelled and first < 0)):
             if first >= 0:
                 break
             before = m

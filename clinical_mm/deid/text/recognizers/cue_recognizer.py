@@ -8,9 +8,11 @@ function word is a name; after a relative, a word that is no clinical term or is
 a reading verb ("resident", "read by"), a word that is no English word unless it is a name; after a weak or
 ambiguous cue ("MS" is also mental status, "PA" pulmonary artery, "per" only in UPPER CASE notes), a word that
 is neither a clinical term (:func:`~clinical_mm.deid.text.lexicons.clinical_terms`) nor an English word; a name
-given as such ("name is frank"), and a given name opening a clause before a verb of calling or visiting ("FRED
-PHONED AT 2200"). A place needs a verb of moving or living, a preposition and a known place, an institution word,
-a ward's number, staff or bed, a public service ("BETHESDA EMS"), or the form of a hospital abbreviation.
+given as such ("name is frank"), a given name opening a clause before a verb of calling or visiting ("FRED
+PHONED AT 2200"), and a word between "pt" and what the patient did ("PT ORVELLE C/O NAUSEA"). A place needs a verb
+of moving or living, a preposition and a known place, an institution word, a ward's number, staff or bed, the room
+a patient was moved to, a public service ("BETHESDA EMS"), a university ("U OF VT MED CENTER"), a campus's
+direction, or the form of a hospital abbreviation (before its ED, cath lab or ICU too).
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ _STRONG_BEFORE = (r"dr|doctor|drs|dra|mrs|miss|prof|"
 #: notes: "per Fleischner" is an eponym)
 _WEAK_BEFORE = (r"mr|ms|md|np|pa|rn|nurse|per|spoke with|spoke w/|spoke to|talked to|talked with|met with|"
                 r"seen by|visited by|examined by|called|paged|notified|informed|updated|contact|"
-                r"hcp|poa|s/o")
+                r"hcp|poa|s/o|reviewed with|discussed with|(?:will\s+)?inform|sent to|released(?:\s+only)?\s+to|"
+                r"came with|belongings with|visit with")
 #: roles and phrases of reading, referring and accepting: a name follows ("COVERING RESIDENT DOV JOVANOVIC",
 #: "Ordering clinician Winter", "READ BY WINTER")
 _ROLE_BEFORE = (r"attending|resident|fellow|intern|physician|clinician|surgeon|radiologist|hospitalist|"
@@ -156,6 +159,11 @@ _NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|
 #: a name given as such ("husband's name is frank", "a son named Rory", "goes by Bea")
 _NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be called|known as)\s+([A-Za-z][A-Za-z'\-]+)",
                     re.IGNORECASE)
+#: a patient named between "pt" and what the patient did or said ("PT ANAN C/O NAUSEA", "pt Haruki denies pain")
+_PATIENT_BEFORE_VERB = re.compile(r"(?<![A-Za-z])(?P<cue>pt|patient)\s+([A-Za-z][A-Za-z'\-]+)\s+(?:c/o|complain(?:s|ed|ing)|"
+                                  r"den(?:ies|ied)|states|stated|reports|reported|asks|asked|wants|wanted|refuses|"
+                                  r"refused|tolerat(?:ed|ing)|ambulated|slept|resting|rested)(?![A-Za-z])",
+                                  re.IGNORECASE)
 _GENERIC_PLACES = frozenset("osh nh snf ltach ltc rehab home floor unit er ed ew or icu ccu micu sicu csru pacu".split())
 
 
@@ -329,6 +337,10 @@ class CueRecognizer(ClinicalRecognizer):
         for m in _NAMED.finditer(text):
             if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
+        for m in _PATIENT_BEFORE_VERB.finditer(text):
+            w = m.group(2)
+            if len(w) >= 3 and self.is_name(w):
+                yield _explained("PERSON", m.start(2), m.end(2), 0.75, "a name between 'pt' and a verb", m.group("cue"))
         for m in _NAME_BEFORE_VERB.finditer(text):
             w = m.group(1).lower()
             if (w in self.lexicon[0] or w in word_given_names()) and w not in ROLE_WORDS and w not in self.stop:
