@@ -161,6 +161,14 @@ CASES = [
      ["C/O NAUSEA", "GOALS REVIEWED WITH", "WHO WILL INFORM"]),
     ("US RENAL. QUARMBY, ELVINE (E7712345). Order 55 / Vellacott, Tamsin / DOB 1/2/1950.",
      ["QUARMBY, ELVINE", "Vellacott, Tamsin"], ["US RENAL", "Order 55"]),
+    # a place of an institution in parentheses or after "of", in UPPER CASE too; a street address's town after "in";
+    # a possessive before a relative; a name a relative can be reached by; an initial after "with"; a month alone
+    # after "in"
+    ("FILMS FROM YORK HOSPITAL (DOVER-FOXCROFT). VISITING NURSE OF WESTERLY. HOME ON 12 ALDER LANE IN BATH.",
+     ["DOVER-FOXCROFT", "WESTERLY", "12 ALDER LANE IN BATH"], ["FILMS FROM", "VISITING NURSE OF"]),
+    ("Delirium. Orvelle's nephew stayed. PLAN; TAMSIRA CAN BE REACHED AT 330-977-1234. NEXT VISIT WITH A. QUORNBY.",
+     ["Orvelle", "TAMSIRA", "A. QUORNBY"], ["nephew stayed", "CAN BE REACHED AT", "NEXT VISIT WITH"]),
+    ("Living with brother in sept. and d/c'd to rehab.", ["sept"], ["Living with brother in"]),
 ]
 
 
@@ -430,3 +438,9 @@ def test_when_a_label_and_its_colon_precede_a_name_then_its_first_word_and_initi
     spans = ClinicalPatternRecognizer().analyze(note, ["PERSON"])
     start = note.index(name)
     assert any(s.start == start and s.end == start + len(name) for s in spans), [note[s.start:s.end] for s in spans]
+
+
+def test_when_a_note_is_dated_by_a_night_shift_then_both_days_are_found(deid: TextDeidentifier) -> None:
+    note = "Nursing progress note 17->18 nov, 96. Pt slept."
+    covered = {i for s in deid.find(note) for i in range(s.start, s.end)}
+    assert {note.index("17"), note.index("18 nov, 96") + 8} <= covered and note.index("Pt") not in covered

@@ -47,7 +47,7 @@ INSTITUTION_NAME_WORDS: frozenset[str] = frozenset("st saint memorial general ad
 #: saturations (sao, svo), approximately, levofloxacin and levophed, fentanyl; radiology words the term list
 #: lacks (cardiomediastinal, kyphotic, biapical, Veriphy the result-notification system); acute myocardial
 #: infarction, fluoroscopy, the Swan-Ganz catheter, interventional (radiology), channel blockers, dulcolax, the house
-#: officer; the usual short names of antibiotics. A word here is never a
+#: officer; the usual short names of antibiotics; sinus brady/tachy, the Quinton (dialysis) catheter, amber urine. A word here is never a
 #: name without a strong cue, even where it is a given name too ("PEARL", "Flo"). (Not on ALLOW_LIST: that list is
 #: a training input of the shipped name and context models.)
 ICU_SHORTHAND: frozenset[str] = frozenset("""
@@ -57,7 +57,7 @@ pearl perl perrl sero sanq flo ota rsbi cos sao svo aprox levoflox levofed fent
 cardiomediastinal mediastinal kyphotic biapical bibasilar veriphy
 ami floro fluoro swan swann interventional blocker blockers dulc dulcolax ho
 vanc vanco ceftaz ceftri cefaz cefazo zosyn pip-tazo clinda dapto linezolid mero imi tobra gent levaquin cipro
-flagyl fluc acyclo bactrim unasyn amp ampi
+flagyl fluc acyclo bactrim unasyn amp ampi brady tachy quinton amber
 """.split())
 
 #: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary

@@ -36,7 +36,7 @@ from typing import Any
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.text import context_tagger as tagger_module
-from clinical_mm.deid.text.evidence import Evidence
+from clinical_mm.deid.text.evidence import UNKNOWN_WORDS_FACTOR, Evidence
 from clinical_mm.deid.text.lexicons import (
     ALLOW_LIST,
     clinical_terms,
@@ -268,7 +268,7 @@ class TextDeidentifier:
         (:func:`_propagate_names`, :func:`_coordinated_names`)."""
         tagged = [TextSpan(start, end, kind, p, "ContextTagger", f"context model p={p:.2f}")
                   for start, end, kind, p in tagger.spans(text) if not self._allowed(text[start:end])]
-        weighed = [w for s in spans + tagged for w in self.evidence.weigh(text, s)]
+        weighed = _beside_known_names(text, [w for s in spans + tagged for w in self.evidence.weigh(text, s)])
         strong = [s for s in weighed if s.score >= max(self.threshold, STRONG_NAME)]
         merged = _merge(_propagate_names(text, _merge(weighed), strong) + _coordinated_names(text, strong))
         return [s for s in merged if not self.evidence.in_site_phrase(text, s)]  # not even a propagated name
@@ -378,6 +378,22 @@ def _span(result: Any, default_recognizer: str) -> TextSpan:
     cue = str(ex.textual_explanation or "") if ex is not None else ""
     return TextSpan(result.start, result.end, result.entity_type, result.score, recognizer, rule,
                     (cue,) if cue else ())
+
+
+def _beside_known_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
+    """``spans``, where a name word scored down for being a word no list knows stands right before or after a
+    kept name of the lexicon, with its score back: the given name or surname of a pair ("SUNITA STROUD")."""
+    first, last = name_lexicon()
+    down = "only unknown words"
+    known = [s for s in spans if s.entity_type == "PERSON" and down not in s.rule
+             and any(w.lower() in first or w.lower() in last for w in _NAME_WORD.findall(text[s.start:s.end]))]
+    if not known:
+        return spans
+    return [TextSpan(s.start, s.end, s.entity_type, min(1.0, s.score / UNKNOWN_WORDS_FACTOR), s.recognizer,
+                     f"{s.rule}; beside a known name", s.context)
+            if s.entity_type == "PERSON" and down in s.rule
+            and any(text[s.end:k.start] == " " or text[k.end:s.start] == " " for k in known) else s
+            for s in spans]
 
 
 def _coordinated_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:

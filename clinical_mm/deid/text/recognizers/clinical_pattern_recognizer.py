@@ -121,6 +121,13 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.? (?:0?[1-9]|[12]\d|3[01]){_ORD}?(?:,? \d{{4}})?)\b"),
     ClinicalPattern("DATE", r"\b((?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01]))\b"),
     ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.?[ \-/](?:19|20)\d{{2}})\b"),  # "July 2031", "Jul-2031", "Sept. 2031"
+    # a month alone after a word that places a time in it ("in sept.", "SINCE NOVEMBER"; not "may", "MAR")
+    ClinicalPattern("DATE", r"(?i:\b(?:in|since|during|until|till|early|late|mid|last|next|this|of)\s+)"
+                    r"((?i:jan(?:uary)?|feb(?:ruary)?|march|apr(?:il)?|june|july|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|"
+                    r"nov(?:ember)?|dec(?:ember)?))\b(?!\s*\d)", score=0.7),
+    # the first day of a range of two before a month ("1->2 NOV, 96", "3-4 June": a night shift's note)
+    ClinicalPattern("DATE", rf"(?<![\d/.\-])((?:0?[1-9]|[12]\d|3[01]))\s*(?:->|-|to)\s*(?=(?:0?[1-9]|[12]\d|3[01])\s+(?:{_MONTHS})\b)",
+                    score=0.8),
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:19|20)\d{2})(?![\d/])", score=0.8),  # "CABG 6/2000"
     # a month and a day with a hyphen, after a word that dates it ("seen 12-3", "since 4-15"; not "HR 12-3")
     ClinicalPattern("DATE", r"(?i:\b(?:on|since|from|until|dated?|seen|admitted|placed|started|done)\s+)"
@@ -159,14 +166,14 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b(?i:family)\s*\(\s*({_NAME})", score=0.75, name=True),  # "Family (Hualing Holt)"
     # a possessive before a relative or a service ("Orla's son", "admitted to Kaveh Vukovic's service")
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME})'s\s+(?i:{_RELATIVES}|service|team|clinic|office|patient)\b",
-                    score=0.7, name=True),
+                    score=0.7, name=True, strong=True),
     ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s*[:#]\s*((?:{_W}(?:\s+{_W})?,\s+)?(?:[A-Z]\.\s*)?{_NAME})", score=0.8,
                     name=True,
                     overlap=True, strong=True),
     ClinicalPattern("PERSON", rf"\b(?i:pt|patient)\s+({_W}\s+{_W})(?=\s*[,(])", score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:Dear|Sincerely|Regards|Thanks|Thank you)\b,?\s+((?:Dr\.?\s+)?{_NAME})", score=0.7,
                     name=True),
-    ClinicalPattern("PERSON", rf"\b({_W},\s+{_W}|{_W}\s+{_W}),?\s+\(?(?=\d{{1,3}}\s*-?\s*(?i:yo\b|y/o|y\.o\.|years?\b|yr|year-old|[MF]\b))",
+    ClinicalPattern("PERSON", rf"\b({_W},\s+{_W}|{_W}\s+{_W}),?\s+(?:(?i:is|was)\s+(?i:an?)\s+)?\(?(?=\d{{1,3}}\s*-?\s*(?i:yo\b|y/o|y\.o\.|years?\b|yr|year-old|[MF]\b))",
                     score=0.7, name=True),
     ClinicalPattern("PERSON", rf"\b(?i:{_NAME_LABELS})\s+((?:[A-Z]\.\s*)?{_NAME})", score=0.6, name=True, overlap=True),
     ClinicalPattern("PERSON", rf"\b((?:{_W},\s+)?{_NAME})\s*[(,/]?\s*\b(?i:DOB|D\.O\.B\.|born|MRN|MR#|age)\b", score=0.7,
@@ -203,10 +210,12 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?)\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w.])([xX]\d{4,5}|[xX]\d-\d{4})(?![\d\-]|\.\d)"),  # "x45231", "X4-5231"
+    # an internal number alone in parentheses ("DR VELLACOTT (4-5231)")
+    ClinicalPattern("PHONE_NUMBER", r"\(\s*(\d-\d{4})\s*\)", score=0.6),
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w+])(\+(?:[2-9]\d{0,2})[\s.\-]?(?:\(?\d{1,4}\)?[\s.\-]?)?\d{2,4}(?:[\s.\-]?\d{2,4}){1,3})(?!\d)"),
     ClinicalPattern("ADDRESS", rf"(?<![\d\-/.])\b(\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\s+){{1,3}}{_STREET_SUFFIX}\b\.?"
                     rf"(?:,?\s+(?i:Apt|Apartment|Unit|Suite|Ste|#)\.?\s*#?\s*\w+)?"
-                    rf"(?:,\s*(?:(?:St|Ste|Mt|Ft)\.\s)?[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?(?=[\s,.;)]|$))?"
+                    rf"(?:(?:,\s*|\s+(?i:in)\s+)(?:(?i:St|Ste|Mt|Ft)\.\s)?[A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?(?=[\s,.;)]|$))?"
                     rf"(?:,?\s+(?:{_STATES}))?(?:,?\s+\d{{5}}(?:-\d{{4}})?)?)"),
     # "Salem, OR": a state code that is also a word ("EFFUSION, OR PNEUMOTHORAX") only when no word follows it
     ClinicalPattern("LOCATION", rf"\b([A-Z][A-Za-z]+(?:\s[A-Z][A-Za-z]+)?),\s*(?:(?:{_WORD_STATES})\b(?!\s+[A-Za-z])|"

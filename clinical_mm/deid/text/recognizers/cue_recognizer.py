@@ -164,6 +164,8 @@ _PATIENT_BEFORE_VERB = re.compile(r"(?<![A-Za-z])(?P<cue>pt|patient)\s+([A-Za-z]
                                   r"den(?:ies|ied)|states|stated|reports|reported|asks|asked|wants|wanted|refuses|"
                                   r"refused|tolerat(?:ed|ing)|ambulated|slept|resting|rested)(?![A-Za-z])",
                                   re.IGNORECASE)
+#: words after which a capital and a period are an initial, not a note's S/O/A/P section ("WITH A. ETXEBERRIA")
+_BEFORE_A_NAME = frozenset("with by to from per and for saw see dr".split())
 _GENERIC_PLACES = frozenset("osh nh snf ltach ltc rehab home floor unit er ed ew or icu ccu micu sicu csru pacu".split())
 
 
@@ -308,7 +310,8 @@ class CueRecognizer(ClinicalRecognizer):
             gap_text = spaced if len(word) == 1 else text  # "Dr. J. Yi"; not "kenny. bp"
             # after a given name or an initial, a surname: no English or clinical word ("daughter peggy staying")
             then = len(words) > 1 and end == first.end() and _adjacent(gap_text, end, words[1].start()) \
-                and (self.is_name(words[1].group(0)) or strong and given and self.after_role(words[1].group(0)))
+                and (self.is_name(words[1].group(0))
+                     or (strong or len(word) == 1) and given and self.after_role(words[1].group(0)))
             if len(word) == 1:  # an initial: with a name after it ("Dr B Muse", "Dr. J. Yi")
                 if not (word.isupper() and then) or word in "AI" and text[end:end + 1] != ".":
                     continue  # not "WIFE IS A CCU NURSE"
@@ -372,7 +375,9 @@ class CueRecognizer(ClinicalRecognizer):
             if word is None or len(word.group(0)) < 3 or text[word.end():word.end() + 1].isdigit() \
                     or not self.is_name(word.group(0)):
                 continue  # "S. NEO", "O. RECIEVED": a note's S/O/A/P sections, not initials
-            if m.group(1) in "SOAP" and word.group(0).lower() not in self.lexicon[1] and (
+            before = text[max(0, m.start() - 20):m.start()].split()
+            if m.group(1) in "SOAP" and word.group(0).lower() not in self.lexicon[1] \
+                    and (before[-1:] or [""])[0].lower() not in _BEFORE_A_NAME and (
                     text[max(0, m.start() - 20):m.start()].rstrip(" \t")[-1:] in ("", "\n", ".", ":", ";", "-")
                     or not self.shape.looks_like_name(word.group(0).capitalize())):
                 continue  # a section letter ("S. AMBUED", "O. RECIEVED"), not an initial

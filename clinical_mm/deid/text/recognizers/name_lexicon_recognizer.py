@@ -50,7 +50,7 @@ class NameLexiconRecognizer(ClinicalRecognizer):
     _UPPER_WORD = re.compile(r"(?<![A-Za-z'\-])([A-Z]+(?:-[A-Z]+)?)(?![A-Za-z'\-])")
     _POSSESSIVE = re.compile(r"(?<![A-Za-z'\-])([A-Z][A-Za-z]+(?:-[A-Za-z]+)?)'[sS]\b")
     #: a word right before "at" and a telephone number ("Called Hope at 447.788.4096", "reach Dov at (617) ...")
-    _BEFORE_PHONE = re.compile(rf"(?<![A-Za-z'\-])({NAME_WORD})\s+(?i:at|@|on)\s+(?=(?:\+?1[-.\s]?)?(?:\(\d{{3}}\)\s*|\d{{3}}[-.\s])"
+    _BEFORE_PHONE = re.compile(rf"(?<![A-Za-z'\-])({NAME_WORD})\s+(?i:(?:can|may|could)\s+be\s+reached\s+)?(?i:at|@|on)\s+(?=(?:\+?1[-.\s]?)?(?:\(\d{{3}}\)\s*|\d{{3}}[-.\s])"
                                rf"\d{{3}}[-.\s]\d{{4}}(?!\d))")
 
     def __init__(self) -> None:

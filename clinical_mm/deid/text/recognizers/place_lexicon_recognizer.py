@@ -6,7 +6,7 @@ import re
 
 from clinical_mm.deid.text.lexicons import NAME_WORD, place_gazetteer
 from clinical_mm.deid.text.name_likeness import name_likeness
-from clinical_mm.deid.text.presidio_loader import NlpArtifacts, RecognizerResult
+from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
 from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecognizer
 
 __all__ = ["PlaceLexiconRecognizer"]
@@ -41,18 +41,25 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
                 continue  # "TO MONITOR", "TO ADVANCE": in UPPER CASE a verb follows "to" more often than a place
             out.extend(self._longest_place(m, 2))
         for m in self._AFTER_INSTITUTION.finditer(text):
-            out.extend(self._longest_place(m, 1))
+            # in parentheses or after "of" the institution's place: a strong cue, in UPPER CASE too ("VISITING NURSE
+            # OF WESTERLY", "YORK HOSPITAL (DOVER-FOXCROFT)")
+            strong = "," not in text[m.start():m.start(1)]
+            out.extend(self._longest_place(m, 1, "a known place of an institution, after a strong cue" if strong else ""))
         for m in self._IN_PARENTHESES.finditer(text):
             name = m.group(1)
             if name.lower() in self.places and not (" " not in name and self.shape.is_known_word(name)):
                 out.append(RecognizerResult("LOCATION", m.start(1), m.end(1), 0.55))
         return out
 
-    def _longest_place(self, m: re.Match[str], group: int) -> list[RecognizerResult]:
+    def _longest_place(self, m: re.Match[str], group: int, rule: str = "") -> list[RecognizerResult]:
         """The longest known place the words of ``m.group(group)`` open with (none or one result)."""
         words = list(re.finditer(r"\S+", m.group(group)))
         for n in range(len(words), 0, -1):
             name = " ".join(w.group(0) for w in words[:n])
-            if name.lower() in self.places:
-                return [RecognizerResult("LOCATION", m.start(group), m.start(group) + words[n - 1].end(), 0.6)]
+            if name.lower() in self.places or name.lower().replace("-", " ") in self.places:  # "Dover-Foxcroft"
+                result = RecognizerResult("LOCATION", m.start(group), m.start(group) + words[n - 1].end(), 0.6)
+                if rule:
+                    result.analysis_explanation = AnalysisExplanation(
+                        recognizer="PlaceLexiconRecognizer", original_score=0.6, pattern_name=rule, textual_explanation="")
+                return [result]
         return []
