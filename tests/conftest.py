@@ -21,7 +21,6 @@ from support.serve_harness import Receiver, free_port
 from clinical_mm.core.config import DEFAULT_MODEL_PATH, PseudonymKey
 from clinical_mm.synth.study_synthesizer import StudySynthesizer, SynthStudy
 
-
 # property-based tests draw the same examples on every CI run (CI is set there), so a red build is reproducible
 # and no build turns red on a new random draw; elsewhere each run draws new examples and may find a new case
 settings.register_profile("ci", derandomize=True, print_blob=True)

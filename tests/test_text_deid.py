@@ -169,6 +169,12 @@ CASES = [
     ("Delirium. Orvelle's nephew stayed. PLAN; TAMSIRA CAN BE REACHED AT 330-977-1234. NEXT VISIT WITH A. QUORNBY.",
      ["Orvelle", "TAMSIRA", "A. QUORNBY"], ["nephew stayed", "CAN BE REACHED AT", "NEXT VISIT WITH"]),
     ("Living with brother in sept. and d/c'd to rehab.", ["sept"], ["Living with brother in"]),
+    # names that are clinical words too, away from what makes them clinical; dates shifted past 2100; an ordinal after
+    # "the"; a phone number after a word ending in "in", "co" or "ci"; a street address before its town
+    ("Family meeting with Amber and Dr. Fenwick. Spoke with Quinton Brady. Seen 3/4/2150, due the 14th.",
+     ["Amber", "Quinton Brady", "3/4/2150", "14th"], ["Family meeting with", "Spoke with", "Seen", "due the"]),
+    ("Contact son Kevin 555-2341. Cousin 555-2342 aware. Lives at 44 Orchard St. in St. Albans.",
+     ["555-2341", "555-2342", "44 Orchard St. in St. Albans"], ["Contact son", "Cousin", "aware", "Lives at"]),
 ]
 
 
@@ -217,16 +223,22 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "NC 02 DEC FROM 4 TO 2. PERRLA, 3/3. CO/CI/SVR 3/2/1400, SVR 1234-1456. CO/ci adequate. Captopril 25mgs PA SAT 60. "
     "SPOKE W/RN, MD'S TODAY. WIFE IS A CCU NURSE. SISTER AND SISTER-IN-LAWS VERY INVOLVED. NEEDS ATTENDING CO-SIGNATURE.",
     "Rales R>L. Suct for thick. Temp 100.9F. Paced at 80. V1-5 WO ACUTE ST CHGS. HR 99-104 NSR ST WITH PACS. HOB 30'. "
-    "ICP RANGING FROM 12-25s, combivent 4-6 puffs started. Clot extending into the 4th ventricle; trouble with the 1st.",
+    "ICP RANGING FROM 12-25s, combivent 4-6 puffs started. Clot extending into the 4th ventricle.",
     "Lives in California. On floro; AMI, to cath lab. SOCIAL: SMOKER, EX-ETOH ABUSE. CA CHANNEL BLOCKER. "
     "Lungs clear. Suctioned with yankar. Receiving vanco and ceftaz.",
+    "Received 2 u of PRBC per medical team. Periods of dec BS. LDH 2200 (0-1000). SIMV12/5/40. Pearl 3/3. "
+    "Came with ambulence, reviewed with nuerosurgery.",
+    "INCREASE IN OCT GTT. REHAB OF NORMAL GAIT. ICH CCU. PUPILS EQ 3/3. GIVEN 4 U OF FFP PER MEDICAL TEAM.",
+    "AMBER URINE. SINUS BRADY OCCAS PAC. R. FEMORAL QUINTON CATHETER PLACED. Consider d/cing Swann. R/O AMI.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
         "eponyms' possessives", "callers and settings", "hospitals of a kind", "icu shorthand",
         "states, sentences, relations", "radiology and ward words", "numbered devices",
         "hemodynamics, pupils, roles and relations", "sides, temperatures, leads, degrees and ordinals",
-        "states, drugs and lower-case shorthand"])
+        "states, drugs and lower-case shorthand", "units, decreases, ranges, pupils, misspelt departments",
+        "octreotide, gait, bleeds, pupils, units in upper case",
+        "names that are clinical words beside what makes them clinical"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

@@ -66,7 +66,8 @@ _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|p
                        r"inserted|removed|changed|d/?c'?d|last|prior|as of|extubation|intubation|reintubation|surgery|"
                        r"discharge|appointment|appt|addendum|transcribed|dictated|signed|due))[\s:,]*$")
 #: pupils: a number pair after them is their size ("PERRLA, 3/3", "pupils 2/2")
-_PUPILS = re.compile(r"(?i)\b(?:perrla?|perl|pupils?|pupil\s+size)\b[\s:,=]*$")
+_PUPILS = re.compile(r"(?i)\b(?:perrla?|perrl|pearla?|perla?|perl|pupils?|pupil\s+size)\b(?:[\s,]+(?:equal|eq|bilat|"
+                     r"bilaterally|round|reactive|brisk|briskly|sluggish|and|r|l|&|=))*[\s:,=]*$")
 _INSTITUTIONS = frozenset({"HOSPITAL", "ORGANIZATION", "STREET"})
 #: words before an institution's kind that name no institution, beyond the stop words ("his hospital", "on
 #: hospice"): "found in hospital", "prior hospital", "seen at local clinic"
@@ -180,7 +181,7 @@ class Evidence:
         that is a blood gas."""
         if span.entity_type == "DATE":
             return self._not_a_date(text, span)
-        street = max((i for i, w in enumerate(lower) if w in _STREET_WORDS), default=len(lower))
+        street = min((i for i, w in enumerate(lower) if w in _STREET_WORDS), default=len(lower))
         if span.entity_type == "ADDRESS":
             return any(w in _FUNCTION_WORDS for w in lower[:street])  # "120 PER DR", "0 TRACH IN PLACE"
         if span.entity_type == "IP_ADDRESS":
@@ -224,7 +225,8 @@ class Evidence:
                         if "-" in c.group(0) and any(p.lower() in ROLE_WORDS for p in c.group(0).split("-"))]
             kept = [w for w in words if not self._term_only(w.group(0)) and w.group(0).lower() not in ROLE_WORDS
                     and w.group(0).lower() not in self.stop  # "DAUGHTER ANNE IN TO SEE": "in" is a given name too
-                    and not any(c.start() <= w.start() < c.end() for c in relation)]  # "SISTER-IN-LAWS"
+                    and not any(c.start() <= w.start() < c.end() for c in relation)  # "SISTER-IN-LAWS"
+                    and not _clinical_beside(text, w)]  # "AMBER URINE", "SINUS BRADY"
             if kept and not upper:
                 kept = self._with_name_pair(text, words, kept)
         lines: list[list[re.Match[str]]] = []
@@ -307,8 +309,9 @@ class Evidence:
         if re.search(r"(?:[\d'/+#]|(?<![A-Za-z])\.)$", before) or re.match(r"(?:\.\d|/\.\d|%|/\d+%|')", after):
             return True  # part of a number, a grade, a score or a setting written around it (a period after a
             # word ends its sentence: "moved to the floor.8/31")
-        if value.count("/") > 1:
-            return False
+        if value.count("/") > 1:  # a whole date, unless its year is none ("CO/CI/SVR 3/2/1400")
+            year = value.rsplit("/", 1)[1]
+            return len(year) == 4 and year.isdigit() and not 1800 <= int(year) < 2300
         if after.startswith("/"):
             return True  # "STAYS ON 10/5/ WITH MV 7.5": a setting written on
         if _NOT_DATE_AFTER.match(after):
@@ -324,6 +327,35 @@ class Evidence:
             return True
         # in a ventilator sentence a number pair is a setting ("FLOWBY 6/3", "WEAN DOWN TO 10/5")
         return bool(_VENT.search(text[max(0, span.start - 40):span.start]))
+
+
+#: names that are clinical words too, and the words right before or after them that make them clinical: amber
+#: urine, sinus brady, the Quinton (dialysis) and Swan-Ganz catheters, acute myocardial infarction
+_CLINICAL_NEIGHBOURS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
+    word: (re.compile(rf"(?i)(?:^|\W)(?:{before})\W*$"), re.compile(rf"(?i)^\W*(?:{after})\b"))
+    for word, before, after in (
+        ("amber", r"yellow|dark|clear|cloudy|->", r"urine|colou?r(?:ed)?|drainage|fluid|sputum|secretions|uo|uop"),
+        ("brady", r"sinus|sb|junctional|nsr|st|bradycardic", r"to|down|into|\d"),
+        ("quinton", r"r\.?|l\.?|right|left|femoral|fem|ij|sc|subclavian|hd|dialysis", r"cath|catheter|line"),
+        ("quintin", r"r\.?|l\.?|right|left|femoral|fem|ij|sc|subclavian|hd|dialysis", r"cath|catheter|line"),
+        ("swan", r"d/?c|d/cing|dc'?d|remove[d]?|pull(?:ed)?|place[d]?|float(?:ed)?|wedge[d]?|via", r"ganz|cath|catheter"),
+        ("swann", r"d/?c|d/cing|dc'?d|remove[d]?|pull(?:ed)?|place[d]?|float(?:ed)?|wedge[d]?|via", r"ganz|cath|catheter"),
+        ("ami", r"r/o|ri|r/i|s/p|an|acute|lg|large|inferior|anterior|lateral|posterior|old|recent|nstemi|stemi|w|with",
+         r"s/p|with|w/|complicated|\d"),
+    )}
+
+
+def _clinical_beside(text: str, word: re.Match[str]) -> bool:
+    """``word`` is a name that is a clinical word too, standing beside a word that makes it clinical ("AMBER URINE",
+    "SINUS BRADY", "R FEMORAL QUINTON CATHETER", "d/c Swann", "R/O AMI"); "AMI" in capitals in a mixed-case note."""
+    w = word.group(0)
+    neighbours = _CLINICAL_NEIGHBOURS.get(w.lower())
+    if neighbours is None:
+        return False
+    if w.lower() == "ami" and w == "AMI" and not upper_case_note(text):
+        return True
+    before, after = neighbours
+    return bool(before.search(text[max(0, word.start() - 20):word.start()]) or after.match(text[word.end():word.end() + 20]))
 
 
 def _place_key(text: str) -> str:

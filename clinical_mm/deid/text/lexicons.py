@@ -45,9 +45,9 @@ INSTITUTION_NAME_WORDS: frozenset[str] = frozenset("st saint memorial general ad
 #: charting system, serosanguinous, dobutamine, Respalor (a tube feed); pupils equal and reactive (pearl, perl),
 #: serous and sanguinous drainage, flow, open to air, the rapid shallow breathing index, cardiac outputs (cos),
 #: saturations (sao, svo), approximately, levofloxacin and levophed, fentanyl; radiology words the term list
-#: lacks (cardiomediastinal, kyphotic, biapical, Veriphy the result-notification system); acute myocardial
-#: infarction, fluoroscopy, the Swan-Ganz catheter, interventional (radiology), channel blockers, dulcolax, the house
-#: officer; the usual short names of antibiotics; sinus brady/tachy, the Quinton (dialysis) catheter, amber urine. A word here is never a
+#: lacks (cardiomediastinal, kyphotic, biapical, Veriphy the result-notification system); fluoroscopy, interventional
+#: (radiology), channel blockers, dulcolax, the usual short names of antibiotics, sinus tachy. (Not words that are
+#: names too, "amber", "Brady", "Quinton", "Ami", "Ho", "Swan": here they would be no name even after a weak cue.) A word here is never a
 #: name without a strong cue, even where it is a given name too ("PEARL", "Flo"). (Not on ALLOW_LIST: that list is
 #: a training input of the shipped name and context models.)
 ICU_SHORTHAND: frozenset[str] = frozenset("""
@@ -55,9 +55,9 @@ vea aline a-line paline deline carevue careview lis ogt pearla perla riker sang 
 overnoc vue preop postop periop intraop pmicu tsicu cvicu csicu nicu picu sicu ticu csru ccu micu pacu
 pearl perl perrl sero sanq flo ota rsbi cos sao svo aprox levoflox levofed fent
 cardiomediastinal mediastinal kyphotic biapical bibasilar veriphy
-ami floro fluoro swan swann interventional blocker blockers dulc dulcolax ho
+floro fluoro interventional blocker blockers dulc dulcolax
 vanc vanco ceftaz ceftri cefaz cefazo zosyn pip-tazo clinda dapto linezolid mero imi tobra gent levaquin cipro
-flagyl fluc acyclo bactrim unasyn amp ampi brady tachy quinton amber
+flagyl fluc acyclo bactrim unasyn amp ampi tachy
 """.split())
 
 #: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary

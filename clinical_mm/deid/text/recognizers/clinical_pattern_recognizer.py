@@ -93,12 +93,12 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # values and doses are shorter or carry a decimal point or comma
     ClinicalPattern("ID", r"(?<![\w.,/:\-])([A-Z]{0,4}\d{6,}[A-Z]?)(?![\w.,/:\-]\d)", score=0.6),
     # dates
-    ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:(?:19|20)\d{2}|\d{2}))?)\b" + _NOT_DOSE,
+    ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:1[89]\d{2}|2[0-2]\d{2}|\d{2}))?)\b" + _NOT_DOSE,
                     not_after=r"(?i:pain|score|scale|rated|strength|power|grade|murmur|BP|blood pressure)\W*(?:of\s*)?$"),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])-(?:\d{4}|\d{2}))\b"),
     # a whole date run into the word before it ("labs on10/14/31")
-    ClinicalPattern("DATE", r"(?<=[A-Za-z])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:(?:19|20)\d{2}|\d{2}))(?![\d/])",
-                    score=0.8),
+    ClinicalPattern("DATE", r"(?<=[A-Za-z])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:1[89]\d{2}|2[0-2]\d{2}|\d{2}))(?![\d/])",
+                    score=0.8, not_after=r"(?i:simv|cpap|peep|ps|psv|ac|imv|bipap|ipap|epap|vent|mode|fio2?)$"),
     # a month and a two-digit year that can be no day ("AVR 8/88", "MI 12/82"), and a year written with an
     # apostrophe ("MI '91", "CVA 74'"), in a history
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d|0\d))(?![\d/])" + _NOT_DOSE, score=0.7,
@@ -106,14 +106,14 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", r"(?<![\w'])'(\d{2})(?![\w'])", score=0.6),
     # a month, a day and a two-digit year after a dot ("11/21.93"), and a day as an ordinal ("on the 20th")
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\.\d{2})(?![\d./%])", score=0.7),
-    ClinicalPattern("DATE", r"(?i:\b(?:on|of|since|until|by|before|after)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b"
+    ClinicalPattern("DATE", r"(?i:\b(?:on|the|of|since|until|by|before|after)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b"
                     r"(?!(?:\s+(?i:left|right|anterior|posterior|lateral|and|or|through|to|-|\d{1,2}(?:st|nd|rd|th)))*"
                     r"\s+(?i:ribs?|intercostal|vertebra[el]?|thoracic|cervical|lumbar|sacral|percentile|decade|step|"
                     r"floor|grade|degree|dose|time|attempt|day|week|hour|ray|toe|finger|digit|metacarpal|metatarsal|"
                     r"ventricle|nerve|heart\s+sound|sound|trimester|generation|line|unit|bag|liter|set|round|cycle)s?\b)",
                     score=0.6),  # not "the 10th left posterior rib", "1st step mattress"
     ClinicalPattern("DATE", r"(?<![\w'.\-])(\d{2})'(?![\w'\"])", score=0.6,
-                    not_after=r"(?i:hob|head of bed|elevated|elevation|angle|at|@|to|up|flat|feet|ft)\W*$"),  # "HOB 30'"
+                    not_after=r"(?i:\b(?:hob|head of bed|elevated|elevation|angle|at|to|up|flat|feet|ft)|@)\W*$"),  # "HOB 30'"
     ClinicalPattern("DATE", r"\b(?i:in|since|dx|dx'd|diagnosed|s/p)\s+((?:19|20)\d{2})\b(?!\s*(?i:mg|mcg|ml|cc|units?|hrs?|h\b))",
                     score=0.6),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\.(?:\d{4}|\d{2}))\b"),
@@ -123,10 +123,11 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.?[ \-/](?:19|20)\d{{2}})\b"),  # "July 2031", "Jul-2031", "Sept. 2031"
     # a month alone after a word that places a time in it ("in sept.", "SINCE NOVEMBER"; not "may", "MAR")
     ClinicalPattern("DATE", r"(?i:\b(?:in|since|during|until|till|early|late|mid|last|next|this|of)\s+)"
-                    r"((?i:jan(?:uary)?|feb(?:ruary)?|march|apr(?:il)?|june|july|aug(?:ust)?|sept?(?:ember)?|oct(?:ober)?|"
-                    r"nov(?:ember)?|dec(?:ember)?))\b(?!\s*\d)", score=0.7),
-    # the first day of a range of two before a month ("1->2 NOV, 96", "3-4 June": a night shift's note)
-    ClinicalPattern("DATE", rf"(?<![\d/.\-])((?:0?[1-9]|[12]\d|3[01]))\s*(?:->|-|to)\s*(?=(?:0?[1-9]|[12]\d|3[01])\s+(?:{_MONTHS})\b)",
+                    r"((?i:jan(?:uary)?|feb(?:ruary)?|march|apr(?:il)?|june|july|aug(?:ust)?|sept?(?:ember)?|october|"
+                    r"nov(?:ember)?|december))\b(?!\s*\d)", score=0.7),  # not "dec", "oct": decreased, octreotide
+    # the first day of a range of two before a month ("1->2 NOV, 96", "3-4 June": a night shift's note; not "1-2 may")
+    ClinicalPattern("DATE", rf"(?<![\d/.\-])((?:0?[1-9]|[12]\d|3[01]))\s*(?:->|-)\s*(?=(?:0?[1-9]|[12]\d|3[01])\s+"
+                    rf"(?!(?i:may)\b)(?:{_MONTHS})\b)",
                     score=0.8),
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:19|20)\d{2})(?![\d/])", score=0.8),  # "CABG 6/2000"
     # a month and a day with a hyphen, after a word that dates it ("seen 12-3", "since 4-15"; not "HR 12-3")
@@ -204,14 +205,14 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     r"beep|beeped)(?:\s+[A-Za-z']+){1,3}\s+(?:at|@)\s*)(\d-\d{4}|\d{3}-\d{4}|\d{5})(?![\d/\-])", score=0.6),
     # a local number without its area code ("555-1234"): three digits, a hyphen, four
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])(\d{3}-\d{2}(?!00)\d{2})(?![\d\-/])(?!\s*(?i:mg|mcg|ml|cc|units?|u)\b)",
-                    score=0.6, not_after=r"(?i:svr|pvr|svri|pvri|sv|co|ci|cvp|pcwp|wedge|plt|plts|wbc|glucose|fs|fsbs|"
-                                         r"bs|u/o|uo|i/o|in|out|range|ranged|from|between)\W*$"),  # "SVR 880-1320"
+                    score=0.6, not_after=r"(?i:\b(?:svr|pvr|svri|pvri|sv|co|ci|cvp|pcwp|wedge|plt|plts|wbc|glucose|fs|"
+                                         r"fsbs|bs|u/o|uo|i/o|in|out|range|ranged|from|between))\W*$"),  # "SVR 880-1320"
     # internal numbers by their label: pager, beeper, extension ("pager 34512", "ext. 4-5231", "x45231")
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?)\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w.])([xX]\d{4,5}|[xX]\d-\d{4})(?![\d\-]|\.\d)"),  # "x45231", "X4-5231"
     # an internal number alone in parentheses ("DR VELLACOTT (4-5231)")
-    ClinicalPattern("PHONE_NUMBER", r"\(\s*(\d-\d{4})\s*\)", score=0.6),
+    ClinicalPattern("PHONE_NUMBER", r"\(\s*([1-9]-(?!\d000\b)\d{4})\s*\)", score=0.6),  # not "(0-1000)", "(1-2000)"
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w+])(\+(?:[2-9]\d{0,2})[\s.\-]?(?:\(?\d{1,4}\)?[\s.\-]?)?\d{2,4}(?:[\s.\-]?\d{2,4}){1,3})(?!\d)"),
     ClinicalPattern("ADDRESS", rf"(?<![\d\-/.])\b(\d{{1,6}}\s+(?:[A-Z][A-Za-z]+\s+){{1,3}}{_STREET_SUFFIX}\b\.?"
                     rf"(?:,?\s+(?i:Apt|Apartment|Unit|Suite|Ste|#)\.?\s*#?\s*\w+)?"

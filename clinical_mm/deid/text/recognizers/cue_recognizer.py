@@ -129,8 +129,9 @@ _LIVING = re.compile(r"(?i)liv|resid|home|work|moved")
 _ABBREVIATION_CUE = re.compile(r"(?<![A-Za-z])(?P<abbr>[A-Za-z]{1,2}[Hh]|[A-Za-z]{1,2}(?:MC|mc))\s+"
                                r"(?P<cue>ER|ED|EW|E\.R\.|er|ed|ew|(?i:cath\s+lab|cardiac\s+cath|icu|ccu|micu|sicu))"
                                r"(?![A-Za-z])")
+_UNIT_CUES = frozenset("icu ccu micu sicu".split())
 #: a university's hospital ("university of vermont medical center", "U OF VT MED CENTER", "Univ. of Iowa Hospitals")
-_UNIVERSITY = re.compile(r"(?<![A-Za-z])(?P<cue>university|univ\.?|u)\s+of\s+[A-Za-z]+(?:\s+[A-Za-z]+)?\s+"
+_UNIVERSITY = re.compile(r"(?<![A-Za-z])(?<!\d)(?<!\d )(?P<cue>university|univ\.?|(?-i:U))\s+of\s+[A-Za-z]+(?:\s+[A-Za-z]+)?\s+"
                          r"(?:medical\s+cent(?:er|re)|med(?:ical)?\s+(?:center|ctr)|medical|hospitals?|hosp|health"
                          r"(?:\s+system)?|clinics?)(?![A-Za-z])", re.IGNORECASE)
 #: a hospital's campus by its direction ("on North Campus", "EAST CAMPUS")
@@ -159,6 +160,12 @@ _NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|
 #: a name given as such ("husband's name is frank", "a son named Rory", "goes by Bea")
 _NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be called|known as)\s+([A-Za-z][A-Za-z'\-]+)",
                     re.IGNORECASE)
+#: words that open a clause after a hyphen: the word before it is a name alone ("son Rob-who called"; not "Ji-In")
+_CLAUSE_WORDS = frozenset("who which that and but will would is was has had here there".split())
+#: weak cues of reviewing, informing and sending, which departments follow as often as names: a word one edit away
+#: from a clinical term after one is a misspelt department, not a name ("reviewed with nuerosurgery")
+_DEPARTMENT_CUES = frozenset({"reviewed with", "discussed with", "inform", "will inform", "sent to", "released to",
+                              "released only to", "came with", "belongings with", "visit with"})
 #: a patient named between "pt" and what the patient did or said ("PT ANAN C/O NAUSEA", "pt Haruki denies pain")
 _PATIENT_BEFORE_VERB = re.compile(r"(?<![A-Za-z])(?P<cue>pt|patient)\s+([A-Za-z][A-Za-z'\-]+)\s+(?:c/o|complain(?:s|ed|ing)|"
                                   r"den(?:ies|ied)|states|stated|reports|reported|asks|asked|wants|wanted|refuses|"
@@ -250,7 +257,7 @@ class CueRecognizer(ClinicalRecognizer):
                              "abbreviation in parentheses after a word of an institution", "(")
         for m in _ABBREVIATION_CUE.finditer(text):
             if m.group("abbr").lower() not in _NOT_ABBREVIATIONS and (
-                    "icu" not in m.group("cue").lower() or m.group("abbr").lower() not in _CLINICAL_H):  # not "SAH ICU"
+                    m.group("cue").lower() not in _UNIT_CUES or m.group("abbr").lower() not in _CLINICAL_H):  # "SAH ICU"
                 yield _explained("HOSPITAL", m.start("abbr"), m.end("abbr"), 0.8,
                                  "hospital abbreviation before its department", m.group("cue"))
         for m in _INSTITUTION_WORD.finditer(text):
@@ -300,7 +307,7 @@ class CueRecognizer(ClinicalRecognizer):
             first = words[0]
             word = first.group(0)
             parts = word.split("-")
-            if len(parts) > 1 and any(p.lower() in self.stop for p in parts[1:]):
+            if len(parts) > 1 and any(p in _CLAUSE_WORDS for p in parts[1:]):
                 word = parts[0]  # "son Rob-who called": the name before the hyphen
                 words = words[:1]
             if word.lower().endswith("'s"):
@@ -315,8 +322,9 @@ class CueRecognizer(ClinicalRecognizer):
             if len(word) == 1:  # an initial: with a name after it ("Dr B Muse", "Dr. J. Yi")
                 if not (word.isupper() and then) or word in "AI" and text[end:end + 1] != ".":
                     continue  # not "WIFE IS A CCU NURSE"
-            elif not accept(word):
-                continue
+            elif not accept(word) or " ".join(cue.lower().split()) in _DEPARTMENT_CUES and misspelt_term(word) and (
+                    word.islower() or len(word) >= 9):
+                continue  # "reviewed with nuerosurgery"; not "CAME WITH PERPETUA"
             if then:
                 end = words[1].end()  # a surname after a given name or an initial ("Dr B Muse", "son don reid")
             if text[end - 2:end].lower() == "'s":
@@ -342,7 +350,7 @@ class CueRecognizer(ClinicalRecognizer):
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
         for m in _PATIENT_BEFORE_VERB.finditer(text):
             w = m.group(2)
-            if len(w) >= 3 and self.is_name(w):
+            if len(w) >= 3 and self.is_name(w) and (len(w) <= 4 or not misspelt_term(w)):  # not "PT ACTUALY REFUSED"
                 yield _explained("PERSON", m.start(2), m.end(2), 0.75, "a name between 'pt' and a verb", m.group("cue"))
         for m in _NAME_BEFORE_VERB.finditer(text):
             w = m.group(1).lower()

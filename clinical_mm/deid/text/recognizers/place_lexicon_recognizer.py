@@ -57,8 +57,11 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
         for n in range(len(words), 0, -1):
             name = " ".join(w.group(0) for w in words[:n])
             if name.lower() in self.places or name.lower().replace("-", " ") in self.places:  # "Dover-Foxcroft"
-                result = RecognizerResult("LOCATION", m.start(group), m.start(group) + words[n - 1].end(), 0.6)
-                if rule:
+                end = m.start(group) + words[n - 1].end()
+                result = RecognizerResult("LOCATION", m.start(group), end, 0.6)
+                # strong only where the place is all the cue holds ("(DOVER-FOXCROFT)"; not "(DRAIN CARE)",
+                # "REHAB OF NORMAL GAIT")
+                if rule and re.match(r"\s*(?:[).,;:\n]|$)", m.string[end:]):
                     result.analysis_explanation = AnalysisExplanation(
                         recognizer="PlaceLexiconRecognizer", original_score=0.6, pattern_name=rule, textual_explanation="")
                 return [result]
