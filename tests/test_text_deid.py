@@ -175,6 +175,11 @@ CASES = [
      ["Amber", "Quinton Brady", "3/4/2150", "14th"], ["Family meeting with", "Spoke with", "Seen", "due the"]),
     ("Contact son Kevin 555-2341. Cousin 555-2342 aware. Lives at 44 Orchard St. in St. Albans.",
      ["555-2341", "555-2342", "44 Orchard St. in St. Albans"], ["Contact son", "Cousin", "aware", "Lives at"]),
+    # a big city that is a word too after a place cue, a street lived on, two numbers joined by a slash, a range of
+    # dates that opens with a fraction's shape, a month and day after a procedure
+    ("DAUGHTER FROM BOSTON. LIVES ON ELM STREET. HOME PHONE 555-0198/555-0199.",
+     ["BOSTON", "ELM STREET", "555-0198", "555-0199"], ["DAUGHTER FROM", "LIVES ON", "HOME PHONE"]),
+    ("PRBC 3/4-3/5. Seen on 5-12, cath 5-14.", ["3/4", "3/5", "5-12", "5-14"], ["PRBC", "Seen on", "cath"]),
 ]
 
 
@@ -230,6 +235,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "Came with ambulence, reviewed with nuerosurgery.",
     "INCREASE IN OCT GTT. REHAB OF NORMAL GAIT. ICH CCU. PUPILS EQ 3/3. GIVEN 4 U OF FFP PER MEDICAL TEAM.",
     "AMBER URINE. SINUS BRADY OCCAS PAC. R. FEMORAL QUINTON CATHETER PLACED. Consider d/cing Swann. R/O AMI.",
+    "Abx for 5-7 days, PS 10/5-12/5. Lives on the unit; home on oxygen.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -238,7 +244,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "hemodynamics, pupils, roles and relations", "sides, temperatures, leads, degrees and ordinals",
         "states, drugs and lower-case shorthand", "units, decreases, ranges, pupils, misspelt departments",
         "octreotide, gait, bleeds, pupils, units in upper case",
-        "names that are clinical words beside what makes them clinical"])
+        "names that are clinical words beside what makes them clinical", "durations, settings, living on"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

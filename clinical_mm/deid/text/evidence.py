@@ -318,7 +318,7 @@ class Evidence:
             return True  # "1/2 NS", "5/5 STRENGTH", "2/6 SYSTOLIC MURMUR"
         if _DATE_CUE.search(before):
             return False  # a word that dates it stands right before it ("C/O CP SINCE 12/10", "EXTUBATED 2/3")
-        if value in _FRACTIONS:
+        if value in _FRACTIONS and not re.match(r"\s?-\s?\d{1,2}/\d{1,2}(?![\d/])", after):  # "PRBC 3/4-3/5": dates
             return True
         if value.endswith("/10") and (_PAIN.search(text[max(0, span.start - 30):span.start])
                                       or _PAIN.match(text[span.end:span.end + 20].lstrip(" ,")) is not None):

@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 
 __all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS", "NAME_WORD", "NOT_NAMES", "PREFIXES",
-           "ROLE_WORDS", "VOWELS", "clinical_terms", "common_english", "common_names", "given_names",
+           "ROLE_WORDS", "VOWELS", "big_cities", "clinical_terms", "common_english", "common_names", "given_names",
            "is_common_word", "languages", "large_places", "misspelt_term", "name_lexicon", "place_gazetteer",
            "stop_words", "upper_case_note", "us_states", "word_given_names"]
 
@@ -250,6 +250,20 @@ def _raw_names() -> tuple[frozenset[str], frozenset[str]]:
             if isinstance(values, (dict, list, tuple)):
                 into.update(v.lower() for v in values if isinstance(v, str) and v.isascii() and v[:1].isupper())
     return frozenset(first), frozenset(last)
+
+
+@lru_cache(maxsize=1)
+def big_cities() -> frozenset[str]:
+    """US cities of 20 ZIP codes or more (lower case; the ``zipcodes`` package): a city that size is a place after a
+    word of moving or living even where it is an English or clinical word too ("DAUGHTER FROM BOSTON", "moved to
+    Richmond"); not the few that are mostly words in notes (mobile, independence, mesa, midland, fpo)."""
+    import zipcodes
+
+    counts: dict[str, int] = {}
+    for row in zipcodes.list_all():  # type: ignore[no-untyped-call]
+        city = str(row["city"]).lower()
+        counts[city] = counts.get(city, 0) + 1
+    return frozenset(c for c, n in counts.items() if n >= 20) - {"mobile", "independence", "mesa", "midland", "fpo"}
 
 
 @lru_cache(maxsize=1)

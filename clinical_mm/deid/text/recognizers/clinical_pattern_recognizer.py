@@ -130,9 +130,12 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     rf"(?!(?i:may)\b)(?:{_MONTHS})\b)",
                     score=0.8),
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:19|20)\d{2})(?![\d/])", score=0.8),  # "CABG 6/2000"
-    # a month and a day with a hyphen, after a word that dates it ("seen 12-3", "since 4-15"; not "HR 12-3")
-    ClinicalPattern("DATE", r"(?i:\b(?:on|since|from|until|dated?|seen|admitted|placed|started|done)\s+)"
-                    r"((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01]))(?![\d\-/.]|s\b)" + _NOT_DOSE, score=0.6),  # not "from 11-30s"
+    # a month and a day with a hyphen, after a word that dates it or a procedure ("seen 12-3", "since 4-15", "cath
+    # 5-14"; not "HR 12-3", "from 11-30s", "for 5-7 days")
+    ClinicalPattern("DATE", r"(?i:\b(?:on|since|from|until|dated?|seen|admitted|placed|started|done|cath|echo|cxr|"
+                    r"surgery|biopsy|bx|tte|tee|mri|extubated|intubated|discharged?|transferred|appt|appointment)\s+)"
+                    r"((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01]))(?![\d\-/]|\.\d|s\b)(?!\s*(?i:days?|weeks?|wks?|hours?|"
+                    r"hrs?|min|mins|minutes?|months?|times|x)\b)" + _NOT_DOSE, score=0.6),
     # holidays: a day of the year by its name
     ClinicalPattern("DATE", r"(?i:\b(christmas(?:\s+(?:eve|day))?|xmas|thanksgiving|easter|new\s+year'?s(?:\s+(?:eve|day))?|"
                     r"valentine'?s\s+day|halloween|hanukk?ah|chanukah|passover|yom\s+kippur|rosh\s+hashanah|"
@@ -211,6 +214,10 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?)\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w.])([xX]\d{4,5}|[xX]\d-\d{4})(?![\d\-]|\.\d)"),  # "x45231", "X4-5231"
+    # two numbers written with a slash between them ("HOME PHONE 555-0198/555-0199", "617-555-0100/617-555-0101")
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])((?:\d{3}-)?\d{3}-\d{4})(?=/(?:\d{3}-)?\d{3}-\d{4}(?![\d\-/]))",
+                    score=0.6),
+    ClinicalPattern("PHONE_NUMBER", r"(?<=\d{3}-\d{4}/)((?:\d{3}-)?\d{3}-\d{4})(?![\d\-/])", score=0.6),
     # an internal number alone in parentheses ("DR VELLACOTT (4-5231)")
     ClinicalPattern("PHONE_NUMBER", r"\(\s*([1-9]-(?!\d000\b)\d{4})\s*\)", score=0.6),  # not "(0-1000)", "(1-2000)"
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w+])(\+(?:[2-9]\d{0,2})[\s.\-]?(?:\(?\d{1,4}\)?[\s.\-]?)?\d{2,4}(?:[\s.\-]?\d{2,4}){1,3})(?!\d)"),

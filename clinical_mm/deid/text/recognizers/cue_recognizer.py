@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from clinical_mm.deid.text.lexicons import (
     INSTITUTION_NAME_WORDS,
     ROLE_WORDS,
+    big_cities,
     clinical_terms,
     given_names,
     large_places,
@@ -157,6 +158,11 @@ _TOWN_SERVICE = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)\s+(?P<c
 _NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|(?<=\band\s))\s*([A-Za-z]{3,})\s+"
                                r"(?P<cue>called|phoned|visited|came in|was in|is here|in to visit|aware|asked|asks|"
                                r"wants|wanted|spoke|agrees|agreed|arrived)\b", re.IGNORECASE)
+#: a street without its number where someone lives ("LIVES ON ELM STREET", "house on maple ave")
+_STREET_LIVED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>lives?|living|resides?|residing|house|home|apartment|apt)\s+on\s+"
+                              r"(?P<street>[A-Za-z]+(?:\s+[A-Za-z]+)?\s+(?:street|st|avenue|ave|road|rd|lane|ln|drive|"
+                              r"dr|boulevard|blvd|court|ct|way|place|pl|terrace|parkway|pkwy|highway|hwy))\b\.?",
+                              re.IGNORECASE)
 #: a name given as such ("husband's name is frank", "a son named Rory", "goes by Bea")
 _NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be called|known as)\s+([A-Za-z][A-Za-z'\-]+)",
                     re.IGNORECASE)
@@ -193,9 +199,10 @@ class CueRecognizer(ClinicalRecognizer):
         self.stop = stop_words() | _NOT_AFTER_CUE
         self.places = place_gazetteer()
         self.large = large_places()
+        self.big_cities = big_cities()
         self.lexicon = name_lexicon()
         self.shape = name_likeness()
-        super().__init__(supported_entities=["PERSON", "LOCATION", "HOSPITAL", "WARD"], name="CueRecognizer",
+        super().__init__(supported_entities=["PERSON", "LOCATION", "HOSPITAL", "WARD", "ADDRESS"], name="CueRecognizer",
                          supported_language="en")
 
     # ------------------------------------------------------------------ words
@@ -348,6 +355,9 @@ class CueRecognizer(ClinicalRecognizer):
         for m in _NAMED.finditer(text):
             if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
+        for m in _STREET_LIVED_ON.finditer(text):
+            yield _explained("ADDRESS", m.start("street"), m.end("street"), 0.75, "a street someone lives on",
+                             m.group("cue"))
         for m in _PATIENT_BEFORE_VERB.finditer(text):
             w = m.group(2)
             if len(w) >= 3 and self.is_name(w) and (len(w) <= 4 or not misspelt_term(w)):  # not "PT ACTUALY REFUSED"
@@ -440,6 +450,8 @@ class CueRecognizer(ClinicalRecognizer):
         if (w not in self.terms or living or " " in place) and (not english or living) and (
                 known_place or w.endswith("ville") or w.endswith("town")) and place not in self.large:
             return "LOCATION", end, "known place after a verb of moving or living", 0.8
+        if w in self.big_cities and w not in self.large and w not in self.stop:
+            return "LOCATION", words[0].end(), "a big city after a place cue", 0.8  # "DAUGHTER FROM BOSTON"
         if verb and self._unknown_name(first) and place not in self.large:
             kind = "LOCATION" if living else "HOSPITAL"  # "lives in Glenbrook"; "transferred from Bayview"
             return kind, words[0].end(), "a name no list knows after a verb of moving or living", 0.7
