@@ -86,6 +86,7 @@ _TITLE_WORD = re.compile(r"[A-Z][a-z]+")
 #: "of", "our" ("SOLDIERS AND SAILORS MEMORIAL", "OUR LADY OF MERCY")
 _SENTENCE_WORDS = frozenset("at to in from on with by for is was had has have were been into via per".split())
 _VOWEL = re.compile(r"[AEIOUaeiou]")
+_RESIDENT_WORDS = frozenset("resident residents patient patients pt member staff".split())
 _FUNCTION_WORDS = frozenset("per in on at to of and the with for by from as is was".split())
 
 
@@ -194,6 +195,8 @@ class Evidence:
         function word ("RAVENSWORTH AT HARBORVIEW MEDICAL CENTER")."""
         lead = max((i + 1 for i, w in enumerate(lower[:-1]) if w in _SENTENCE_WORDS),
                    default=0) if upper_case_note(text) else 0
+        if len(lower) > 2 and lower[lead] in _RESIDENT_WORDS and lower[lead + 1] == "of":
+            lead += 2  # "A RESIDENT OF PINE GROVE NURSING HOME": the home's name after "resident of"
         if span.entity_type == "HOSPITAL" and not any(self._institution_name(w) for w in lower[lead:]
                                                       if w not in _INSTITUTION_KINDS):
             return []  # "ROAMING HOSPITAL HALLS", "Remains on hospice", "PROLONGED HOSPITAL": no name

@@ -196,7 +196,8 @@ class CueRecognizer(ClinicalRecognizer):
     def __init__(self) -> None:
         self.terms = clinical_terms()
         self.given = given_names()
-        self.stop = stop_words() | _NOT_AFTER_CUE
+        self.function_words = stop_words()
+        self.stop = self.function_words | _NOT_AFTER_CUE
         self.places = place_gazetteer()
         self.large = large_places()
         self.big_cities = big_cities()
@@ -447,6 +448,10 @@ class CueRecognizer(ClinicalRecognizer):
             return "WARD", number.end() if attached else end, "ward name before its number", 0.8
         # "urine of amber", "of normal saline" (no place as a whole: "Normal" and "Saline" are towns); "OLD TOWN" is one
         english = self.shape.is_known_word(w) and (" " not in place or place not in self.places)
+        if (english or w in self.terms) and living and n < len(words) and _adjacent(text, end, words[n].start()) \
+                and words[n].group(0).lower() not in self.function_words \
+                and self.shape.is_known_word(words[n].group(0).lower()):
+            return None  # "WORKS AT THE POST OFFICE": a word of a common phrase, not a town ("lives in Bath with")
         if (w not in self.terms or living or " " in place) and (not english or living) and (
                 known_place or w.endswith("ville") or w.endswith("town")) and place not in self.large:
             return "LOCATION", end, "known place after a verb of moving or living", 0.8
