@@ -180,6 +180,8 @@ CASES = [
     ("DAUGHTER FROM BOSTON. LIVES ON ELM STREET. HOME PHONE 555-0198/555-0199.",
      ["BOSTON", "ELM STREET", "555-0198", "555-0199"], ["DAUGHTER FROM", "LIVES ON", "HOME PHONE"]),
     ("PRBC 3/4-3/5. Seen on 5-12, cath 5-14.", ["3/4", "3/5", "5-12", "5-14"], ["PRBC", "Seen on", "cath"]),
+    ("DR OLIN 4-5678 AWARE. CALLED HO 2-3456. CALL 5-1234 OR 6-7890. WIFE-555-1234.",
+     ["4-5678", "2-3456", "5-1234", "6-7890", "555-1234"], ["AWARE", "CALLED HO", "WIFE-"]),
     ("PT IS A RESIDENT OF PINE GROVE NURSING HOME. WORKS AT THE POST OFFICE IN TOWSON.",
      ["PINE GROVE", "TOWSON"], ["PT IS A RESIDENT OF", "WORKS AT THE POST OFFICE IN"]),
 ]
@@ -238,6 +240,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "INCREASE IN OCT GTT. REHAB OF NORMAL GAIT. ICH CCU. PUPILS EQ 3/3. GIVEN 4 U OF FFP PER MEDICAL TEAM.",
     "AMBER URINE. SINUS BRADY OCCAS PAC. R. FEMORAL QUINTON CATHETER PLACED. Consider d/cing Swann. R/O AMI.",
     "Abx for 5-7 days, PS 10/5-12/5. Lives on the unit; home on oxygen.",
+    "CALLED MD X2. PAGED RESIDENT 3 TIMES. RANGE 2-1000. HR 100-120. PT 12.5-13.4. PLT 150-450.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -246,7 +249,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "hemodynamics, pupils, roles and relations", "sides, temperatures, leads, degrees and ordinals",
         "states, drugs and lower-case shorthand", "units, decreases, ranges, pupils, misspelt departments",
         "octreotide, gait, bleeds, pupils, units in upper case",
-        "names that are clinical words beside what makes them clinical", "durations, settings, living on"])
+        "names that are clinical words beside what makes them clinical", "durations, settings, living on", "callers, counts and ranges"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 
