@@ -104,6 +104,13 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d|0\d))(?![\d/])" + _NOT_DOSE, score=0.7,
                     not_after=r"(?i:pain|score|scale|rated|strength|BP|blood pressure|ratio|x)\W*$"),
     ClinicalPattern("DATE", r"(?<![\w'])'(\d{2})(?![\w'])", score=0.6),
+    # a month and a two-digit year with a hyphen after a procedure or a diagnosis of a history ("PPM 6-93", "MI 11-88")
+    ClinicalPattern("DATE", r"(?i:\b(?:s/p|hx|cabg|avr|mvr|ppm|aicd|icd|mi|cva|pci|ptca|stent(?:ed)?|cath|surgery|repair|"
+                    r"since|dx|diagnosed)\b[\s:,(]*(?:x\s?\d\s*)?)((?:0?[1-9]|1[0-2])-(?:[4-9]\d|0\d|3[2-9]))(?![\d\-/])",
+                    score=0.7),
+    # a date after its label, written with spaces ("Admit date: 3 / 4", "DATE 12 /3/ 93")
+    ClinicalPattern("DATE", r"(?i:\bdate\s*[:#]?\s*)((?:0?[1-9]|1[0-2])\s*/\s*(?:0?[1-9]|[12]\d|3[01])(?:\s*/\s*\d{2,4})?)"
+                    r"(?![\d/])"),
     # a month, a day and a two-digit year after a dot ("11/21.93"), and a day as an ordinal ("on the 20th")
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\.\d{2})(?![\d./%])", score=0.7),
     ClinicalPattern("DATE", r"(?i:\b(?:on|the|of|since|until|by|before|after)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b"
