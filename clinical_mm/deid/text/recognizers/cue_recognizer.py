@@ -107,10 +107,10 @@ _KIND_WORDS = frozenset("outside another other local community area nearby psych
                         "university children's childrens va veterans private rural teaching same previous prior "
                         "referring receiving his her their our its basic main big small new old different regular closest "
                         "nearest home general".split())
-_WARD_NUMBER = re.compile(r"\s?\d{1,2}(?![\d/:.])")
+_WARD_NUMBER = re.compile(r"\s?\d{1,2}(?![\d/:]|\.\d)")  # "BRIARWOOD 2." ends a sentence; not "LEVO 2.5"
 #: an abbreviation of a hospital's name: ends in H (hospital) or MC (medical center); not the generic ones
 _HOSPITAL_ABBREVIATION = re.compile(r"[A-Z]{1,2}H|[A-Z]{1,2}MC")
-_WARD_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>on|to|plan:?)\s+(?P<ward>[A-Za-z]{5,})\s?\d{1,2}(?![\d/:.%])"
+_WARD_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>on|to|plan:?)\s+(?P<ward>[A-Za-z]{5,})\s?\d{1,2}(?![\d/:%]|\.\d)"
                        r"(?!\s*(?i:mg|mcg|ml|cc|units?|l|lpm|hrs?|h|min|days?|x)\b)", re.IGNORECASE)
 #: a unit's name before its number and its staff ("FELDBERG 7 NURSE AWARE"), or after a bed on it ("bed on feldberg")
 _WARD_STAFF = re.compile(r"(?<![A-Za-z])(?P<ward>[A-Za-z]{5,})\s?\d{1,2}\s+(?P<cue>nurse|rn|charge|team|staff|floor|unit|"
