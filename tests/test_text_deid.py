@@ -242,7 +242,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "Came with ambulence, reviewed with nuerosurgery.",
     "INCREASE IN OCT GTT. REHAB OF NORMAL GAIT. ICH CCU. PUPILS EQ 3/3. GIVEN 4 U OF FFP PER MEDICAL TEAM.",
     "AMBER URINE. SINUS BRADY OCCAS PAC. R. FEMORAL QUINTON CATHETER PLACED. Consider d/cing Swann. R/O AMI.",
-    "Abx for 5-7 days, PS 10/5-12/5. Lives on the unit; home on oxygen.",
+    "Abx for 5-7 days, PS 10/5-12/5. Lives on the unit; home on oxygen. Homeless, lives on the street.",
     "CALLED MD X2. PAGED RESIDENT 3 TIMES. RANGE 2-1000. HR 100-120. PT 12.5-13.4. PLT 150-450.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",

@@ -160,7 +160,7 @@ _NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|
                                r"wants|wanted|spoke|agrees|agreed|arrived)\b", re.IGNORECASE)
 #: a street without its number where someone lives ("LIVES ON ELM STREET", "house on maple ave")
 _STREET_LIVED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>lives?|living|resides?|residing|house|home|apartment|apt)\s+on\s+"
-                              r"(?P<street>[A-Za-z]+(?:\s+[A-Za-z]+)?\s+(?:street|st|avenue|ave|road|rd|lane|ln|drive|"
+                              r"(?!the\s)(?P<street>[A-Za-z]+(?:\s+[A-Za-z]+)?\s+(?:street|st|avenue|ave|road|rd|lane|ln|drive|"
                               r"dr|boulevard|blvd|court|ct|way|place|pl|terrace|parkway|pkwy|highway|hwy))\b\.?",
                               re.IGNORECASE)
 #: a name given as such ("husband's name is frank", "a son named Rory", "goes by Bea")
@@ -243,7 +243,7 @@ class CueRecognizer(ClinicalRecognizer):
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         spaced = text.replace(".", " ")  # the note with its periods as spaces ("Dr. J. Yi", "ST. MARY HOSP")
         return [*self._after_cue(text, spaced), *self._before_credential(text), *self._before_relation(text),
-                *self._after_initial(text), *self._named(text), *self._town_services(text),
+                *self._after_initial(text), *self._named(text), *self._town_services(text), *self._streets(text),
                 *self._places(text), *self._institutions(text, spaced), *self._wards(text)]
 
     def _wards(self, text: str) -> Iterator[RecognizerResult]:
@@ -351,14 +351,12 @@ class CueRecognizer(ClinicalRecognizer):
                 yield _explained("LOCATION", start, m.end(1), 0.75, "a town before its public services", m.group("cue"))
 
     def _named(self, text: str) -> Iterator[RecognizerResult]:
-        """A name given as such ("name is frank"), and a given name opening a clause before a verb of calling or
-        visiting ("FRED PHONED AT 2200"; not "SON CALLED", "MD CALLED")."""
+        """A name given as such ("name is frank"), a word between "pt" and what the patient did ("PT ORVELLE C/O"),
+        and a given name opening a clause before a verb of calling or visiting ("FRED PHONED AT 2200"; not "SON
+        CALLED", "MD CALLED")."""
         for m in _NAMED.finditer(text):
             if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
-        for m in _STREET_LIVED_ON.finditer(text):
-            yield _explained("ADDRESS", m.start("street"), m.end("street"), 0.75, "a street someone lives on",
-                             m.group("cue"))
         for m in _PATIENT_BEFORE_VERB.finditer(text):
             w = m.group(2)
             if len(w) >= 3 and self.is_name(w) and (len(w) <= 4 or not misspelt_term(w)):  # not "PT ACTUALY REFUSED"
@@ -368,6 +366,13 @@ class CueRecognizer(ClinicalRecognizer):
             if (w in self.lexicon[0] or w in word_given_names()) and w not in ROLE_WORDS and w not in self.stop:
                 yield _explained("PERSON", m.start(1), m.end(1), 0.75, "a given name before a verb of calling or visiting",
                                  m.group("cue"))
+
+    @staticmethod
+    def _streets(text: str) -> Iterator[RecognizerResult]:
+        """A street someone lives on, without its number ("LIVES ON ELM STREET"; not "lives on the street")."""
+        for m in _STREET_LIVED_ON.finditer(text):
+            yield _explained("ADDRESS", m.start("street"), m.end("street"), 0.75, "a street someone lives on",
+                             m.group("cue"))
 
     def _before_relation(self, text: str) -> Iterator[RecognizerResult]:
         """A name before its relation in parentheses ("Faith (nephew)", "DAVID (SON)")."""
