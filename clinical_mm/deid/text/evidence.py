@@ -37,7 +37,7 @@ from clinical_mm.deid.text.lexicons import (
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.text_span import TextSpan
 
-__all__ = ["STRONG_RECOGNIZERS", "STRONG_RULE", "UNKNOWN_WORDS_FACTOR", "Evidence"]
+__all__ = ["STRONG_RECOGNIZERS", "STRONG_RULE", "UNKNOWN_WORDS_FACTOR", "UNKNOWN_WORDS_RULE", "Evidence"]
 
 #: recognizers whose spans carry their own strong cue and are not weighed again
 STRONG_RECOGNIZERS = frozenset({"CueRecognizer", "PlaceLexiconRecognizer", "SiteTerms"})
@@ -45,6 +45,8 @@ STRONG_RECOGNIZERS = frozenset({"CueRecognizer", "PlaceLexiconRecognizer", "Site
 STRONG_RULE = "after a strong cue"
 #: the score of a name or place left with only words no list knows is multiplied by this
 UNKNOWN_WORDS_FACTOR = 0.55
+#: what the rule of a span scored down for its unknown words says
+UNKNOWN_WORDS_RULE = "only unknown words"
 _NAME_TYPES = frozenset({"PERSON", "LOCATION", "HOSPITAL", "ORGANIZATION", "CITY", "NRP", "STREET"})
 _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|')*")  # letters of any script, inner apostrophes
 #: what precedes a number pair that is a setting or a score, not a date
@@ -256,7 +258,7 @@ class Evidence:
             name_like and self.looks_like_name(w.group(0)) or not upper and _CAPITALISED.fullmatch(w.group(0)))
             for w in kept)
         score = span.score if known else span.score * UNKNOWN_WORDS_FACTOR
-        why = span.rule if known else f"{span.rule}; only unknown words: score x{UNKNOWN_WORDS_FACTOR}"
+        why = span.rule if known else f"{span.rule}; {UNKNOWN_WORDS_RULE}: score x{UNKNOWN_WORDS_FACTOR}"
         return [TextSpan(kept[0].start(), kept[-1].end(), span.entity_type, score, span.recognizer, why, span.context)]
 
     def _term_only(self, word: str) -> bool:
@@ -355,7 +357,7 @@ def _clinical_beside(text: str, word: re.Match[str]) -> bool:
     neighbours = _CLINICAL_NEIGHBOURS.get(w.lower())
     if neighbours is None:
         return False
-    if w.lower() == "ami" and w == "AMI" and not upper_case_note(text):
+    if w == "AMI" and not upper_case_note(text):
         return True
     before, after = neighbours
     return bool(before.search(text[max(0, word.start() - 20):word.start()]) or after.match(text[word.end():word.end() + 20]))

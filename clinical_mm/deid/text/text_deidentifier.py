@@ -36,7 +36,7 @@ from typing import Any
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.text import context_tagger as tagger_module
-from clinical_mm.deid.text.evidence import UNKNOWN_WORDS_FACTOR, Evidence
+from clinical_mm.deid.text.evidence import UNKNOWN_WORDS_FACTOR, UNKNOWN_WORDS_RULE, Evidence
 from clinical_mm.deid.text.lexicons import (
     ALLOW_LIST,
     clinical_terms,
@@ -384,14 +384,13 @@ def _beside_known_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
     """``spans``, where a name word scored down for being a word no list knows stands right before or after a
     kept name of the lexicon, with its score back: the given name or surname of a pair ("SUNITA STROUD")."""
     first, last = name_lexicon()
-    down = "only unknown words"
-    known = [s for s in spans if s.entity_type == "PERSON" and down not in s.rule
+    known = [s for s in spans if s.entity_type == "PERSON" and UNKNOWN_WORDS_RULE not in s.rule
              and any(w.lower() in first or w.lower() in last for w in _NAME_WORD.findall(text[s.start:s.end]))]
     if not known:
         return spans
     return [TextSpan(s.start, s.end, s.entity_type, min(1.0, s.score / UNKNOWN_WORDS_FACTOR), s.recognizer,
                      f"{s.rule}; beside a known name", s.context)
-            if s.entity_type == "PERSON" and down in s.rule
+            if s.entity_type == "PERSON" and UNKNOWN_WORDS_RULE in s.rule
             and any(text[s.end:k.start] == " " or text[k.end:s.start] == " " for k in known) else s
             for s in spans]
 
