@@ -46,10 +46,10 @@ INSTITUTION_NAME_WORDS: frozenset[str] = frozenset("st saint memorial general ad
 #: serous and sanguinous drainage, flow, open to air, the rapid shallow breathing index, cardiac outputs (cos),
 #: saturations (sao, svo), approximately, levofloxacin and levophed, fentanyl; radiology words the term list
 #: lacks (cardiomediastinal, kyphotic, biapical, Veriphy the result-notification system); fluoroscopy, interventional
-#: (radiology), channel blockers, dulcolax, the usual short names of antibiotics, sinus tachy. (Not words that are
-#: names too, "amber", "Brady", "Quinton", "Ami", "Ho", "Swan": here they would be no name even after a weak cue.) A word here is never a
-#: name without a strong cue, even where it is a given name too ("PEARL", "Flo"). (Not on ALLOW_LIST: that list is
-#: a training input of the shipped name and context models.)
+#: (radiology), channel blockers, dulcolax, the usual short names of antibiotics, sinus tachy. A word here is never a
+#: name without a strong cue, even where it is a given name too ("PEARL", "Flo"); so not the names that are clinical
+#: words only beside certain words ("amber", "Brady", "Quinton", "Ami", "Swan": evidence._CLINICAL_NEIGHBOURS).
+#: (Not on ALLOW_LIST: that list is a training input of the shipped name and context models.)
 ICU_SHORTHAND: frozenset[str] = frozenset("""
 vea aline a-line paline deline carevue careview lis ogt pearla perla riker sang serosang dobuta respalor nsurg
 overnoc vue preop postop periop intraop pmicu tsicu cvicu csicu nicu picu sicu ticu csru ccu micu pacu
