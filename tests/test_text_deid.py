@@ -181,6 +181,9 @@ CASES = [
      ["BOSTON", "ELM STREET", "555-0198", "555-0199"], ["DAUGHTER FROM", "LIVES ON", "HOME PHONE"]),
     ("PRBC 3/4-3/5. Seen on 5-12, cath 5-14.", ["3/4", "3/5", "5-12", "5-14"], ["PRBC", "Seen on", "cath"]),
     ("TO STEPDOWN ON BLAKEWORTH 6. ON LEVO 2.5.", ["BLAKEWORTH"], ["TO STEPDOWN ON", "6. ON LEVO 2.5."]),
+    # a role, clinical or shorthand word inside a model's span parts it, a hyphen does not
+    ("SPOKE WITH SW DEPARTMENT AT VA. CONTACT PERSON MARTA QUILL. Transferred from Good Sam s/p MI.",
+     ["MARTA QUILL", "Good Sam"], ["CONTACT PERSON", "s/p MI"]),
     ("Admit date: 3 / 4. PPM 6-93, MI 11-88. HR 60-90, RR 8-40.", ["3 / 4", "6-93", "11-88"],
      ["Admit date:", "PPM", "HR 60-90, RR 8-40"]),
     ("DR OLIN 4-5678 AWARE. CALLED HO 2-3456. CALL 5-1234 OR 6-7890. WIFE-555-1234.",

@@ -222,25 +222,34 @@ class Evidence:
         left."""
         upper = upper_case_note(text)
         if span.entity_type != "PERSON":  # a place: hyphenated words whole ("Dover-Foxcroft"), known words trimmed
-            kept = [w for w in _HYPHENATED.finditer(text, span.start, span.end)
-                    if not all(self._term_only(p) and (self.shape.is_known_word(p.lower()) or p.lower() in ICU_SHORTHAND)
-                               for p in w.group(0).split("-"))]
+            kept = [w for w in _HYPHENATED.finditer(text, span.start, span.end) if not _slashed(text, w)
+                    and w.group(0).lower() not in ROLE_WORDS and not all(self._term_only(p) and (self.shape.is_known_word(p.lower()) or p.lower() in ICU_SHORTHAND)
+                                for p in w.group(0).split("-"))]
         else:
             relation = [c for c in _HYPHENATED.finditer(text, span.start, span.end)
                         if "-" in c.group(0) and any(p.lower() in ROLE_WORDS for p in c.group(0).split("-"))]
             kept = [w for w in words if not self._term_only(w.group(0)) and w.group(0).lower() not in ROLE_WORDS
                     and w.group(0).lower() not in self.stop  # "DAUGHTER ANNE IN TO SEE": "in" is a given name too
                     and not any(c.start() <= w.start() < c.end() for c in relation)  # "SISTER-IN-LAWS"
-                    and not _clinical_beside(text, w)]  # "AMBER URINE", "SINUS BRADY"
+                    and not _clinical_beside(text, w) and not _slashed(text, w)]  # "AMBER URINE", "s/p MI"
             if kept and not upper:
                 kept = self._with_name_pair(text, words, kept)
         lines: list[list[re.Match[str]]] = []
         for w in kept:
-            if lines and "\n" not in text[lines[-1][-1].end():w.start()]:
+            if lines and "\n" not in text[lines[-1][-1].end():w.start()] \
+                    and not self._role_or_term_between(text, words, lines[-1][-1].end(), w.start()):
                 lines[-1].append(w)
-            else:
+            else:  # a new line, or a role, clinical or shorthand word between ("CONTACT PERSON MARTA", "Sam s/p MI")
                 lines.append([w])
         return [s for line in lines for s in self._name_line(text, span, line, upper)]
+
+    def _role_or_term_between(self, text: str, words: list[re.Match[str]], start: int, end: int) -> bool:
+        """A role word, a clinical word of three letters or more or slashed shorthand ("s/p") lies between ``start``
+        and ``end``, not joined by a hyphen (function words and hyphenated parts do not part a name: "Grace of
+        Reisterstown", "Maria de la Cruz", "Hae-won Lee")."""
+        return any(start <= w.start() and w.end() <= end and "-" not in text[w.start() - 1:w.end() + 1] and (
+            w.group(0).lower() in ROLE_WORDS or len(w.group(0)) >= 3 and self._term_only(w.group(0))
+            or _slashed(text, w)) for w in words)
 
     def _name_line(self, text: str, span: TextSpan, kept: list[re.Match[str]], upper: bool) -> list[TextSpan]:
         """The name words of one line of a span, weighed: none when only an English word or a short term is
@@ -348,6 +357,11 @@ _CLINICAL_NEIGHBOURS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
         ("ami", r"r/o|ri|r/i|s/p|an|acute|lg|large|inferior|anterior|lateral|posterior|old|recent|nstemi|stemi|w|with",
          r"s/p|with|w/|complicated|\d"),
     )}
+
+
+def _slashed(text: str, word: re.Match[str]) -> bool:
+    """A word of one or two letters joined to another by a slash: shorthand ("s/p", "c/o", "w/o"), no name."""
+    return len(word.group(0)) <= 2 and (text[word.end():word.end() + 1] == "/" or text[word.start() - 1:word.start()] == "/")
 
 
 def _clinical_beside(text: str, word: re.Match[str]) -> bool:
