@@ -142,7 +142,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", r"(?i:\b(?:on|since|from|until|dated?|seen|admitted|placed|started|done|cath|echo|cxr|"
                     r"surgery|biopsy|bx|tte|tee|mri|extubated|intubated|discharged?|transferred|appt|appointment)\s+)"
                     r"((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01]))(?![\d\-/]|\.\d|s\b)(?!\s*(?i:days?|weeks?|wks?|hours?|"
-                    r"hrs?|min|mins|minutes?|months?|times|x)\b)" + _NOT_DOSE, score=0.6),
+                    r"hrs?|min|mins|minutes?|months?|times|x|pillows?|episodes?|stools?)\b)" + _NOT_DOSE, score=0.6),
     # holidays: a day of the year by its name
     ClinicalPattern("DATE", r"(?i:\b(christmas(?:\s+(?:eve|day))?|xmas|thanksgiving|easter|new\s+year'?s(?:\s+(?:eve|day))?|"
                     r"valentine'?s\s+day|halloween|hanukk?ah|chanukah|passover|yom\s+kippur|rosh\s+hashanah|"
@@ -192,10 +192,10 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # 'Surname, Given' before a number in parentheses, a record's ("MBEKI, PAZ (E1155355)")
     ClinicalPattern("PERSON", rf"\b({_W},\s+{_W})\s*\((?=[A-Z]{{0,3}}\d{{5,}}\))", score=0.7, name=True, strong=True),
     # an initial and a name written in mixed case ("J. Ashworth", "D. Winter"): a strong cue there
-    ClinicalPattern("PERSON", r"(?<![A-Za-z.\d<>/=])([A-Z]\.\s?[A-Z][a-z]+(?:['\-][A-Za-z]+)*)(?=[\s.,;)]|$)", score=0.6,
+    ClinicalPattern("PERSON", r"(?<![A-Za-z.\d<>/=&])([A-Z]\.\s?[A-Z][a-z]+(?:['\-][A-Za-z]+)*)(?=[\s.,;)]|$)", score=0.6,
                     strong=True),
     # an initial and a name ("J. Smith"), not a dotted abbreviation ("P.O.", "B.I.D.")
-    ClinicalPattern("PERSON", rf"(?<![A-Za-z.\d<>/=])([A-Z]\.\s?[A-Z][A-Za-z]+(?:['\-][A-Za-z]+)*(?:\s+{_W})?)", score=0.6,
+    ClinicalPattern("PERSON", rf"(?<![A-Za-z.\d<>/=&])([A-Z]\.\s?[A-Z][A-Za-z]+(?:['\-][A-Za-z]+)*(?:\s+{_W})?)", score=0.6,
                     name=True),
     # contact details and places
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])((?:\+?1[-.\s]?)?(?:\(\d{3}\)\s*|\d{3}[-.\s/])\d{3}[-.\s]\d{4}(?!\d)"

@@ -87,7 +87,7 @@ _CREDENTIAL = re.compile(r"[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|lics
                          r"(?![A-Za-z])(?!\s+(?:cath|catheter|line|pressures?|systolic|diastolic|sats?|saturation|mean|"
                          r"wedge|diast|sys|numbers|tracing|waveform|port)\b)", re.IGNORECASE)
 #: an initial and a name ("N. ABERNATHY", "B. OSTROVSKY", "D. Lorne")
-_INITIAL = re.compile(r"(?<![A-Za-z.\d<>/=])([A-Z])\.\s?(?=[A-Za-z])")  # not "R>L. Suct", "100.9F. Paced"
+_INITIAL = re.compile(r"(?<![A-Za-z.\d<>/=&])([A-Z])\.\s?(?=[A-Za-z])")  # not "R>L. Suct", "100.9F. Paced", "W&D. Art"
 #: a place after a word of moving or living ("TRANSFERED TO GH", "lives in dover", "admitted to Sinai hospital")
 _PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:red|ed)?|tranfered|transfered|"
                         r"tx'?d|xfer(?:red|ed)?|admit(?:ted)?|arrived|sent|medflight|med flight|flown|brought|"
@@ -253,8 +253,9 @@ class CueRecognizer(ClinicalRecognizer):
         for m in (*_WARD_CUE.finditer(text), *_WARD_STAFF.finditer(text), *_BED_ON.finditer(text),
                   *_WARD_AFTER_ROOM.finditer(text)):
             w = m.group("ward").lower()
-            if w in self.terms or w in self.stop or self.shape.is_known_word(w) or w in _GENERIC_PLACES:
-                continue
+            if w in self.terms or w in self.stop or self.shape.is_known_word(w) or w in _GENERIC_PLACES \
+                    or any(w[:-len(end)] in self.terms for end in ("q", "of", "on", "at") if w.endswith(end)):
+                continue  # not "combiventQ4", "PSVof 15": a term run into "q" or a word
             yield _explained("WARD", m.start("ward"), m.end("ward"), 0.75, "ward name by its number, staff or bed",
                              m.group("cue"))
 
@@ -460,7 +461,7 @@ class CueRecognizer(ClinicalRecognizer):
         if (w not in self.terms or living or " " in place) and (not english or living) and (
                 known_place or w.endswith("ville") or w.endswith("town")) and place not in self.large:
             return "LOCATION", end, "known place after a verb of moving or living", 0.8
-        if w in self.big_cities and w not in self.large and w not in self.stop:
+        if (w in self.big_cities or living and w in ("dc", "d.c")) and w not in self.large and w not in self.stop:
             return "LOCATION", words[0].end(), "a big city after a place cue", 0.8  # "DAUGHTER FROM BOSTON"
         if verb and self._unknown_name(first) and place not in self.large:
             kind = "LOCATION" if living else "HOSPITAL"  # "lives in Glenbrook"; "transferred from Bayview"
