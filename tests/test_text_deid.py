@@ -247,7 +247,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "AMBER URINE. SINUS BRADY OCCAS PAC. R. FEMORAL QUINTON CATHETER PLACED. Consider d/cing Swann. R/O AMI.",
     "Abx for 5-7 days, PS 10/5-12/5. Lives on the unit; home on oxygen. Homeless, lives on the street.",
     "CALLED MD X2. PAGED RESIDENT 3 TIMES. RANGE 2-1000. HR 100-120. PT 12.5-13.4. PLT 150-450.",
-    "Edematous, on 1-2 pillows. Extremities W&D. Art line ok. Remains on combiventQ4 and on PSVof 15. D/C from DC.",
+    "Edematous, on 1-2 pillows. Extremities W&D. Art line ok. Remains on combiventQ4 and on PSVof 15. D/C from DC. "
+    "In the process of moving from Florida.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",

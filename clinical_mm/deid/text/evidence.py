@@ -134,8 +134,9 @@ class Evidence:
         if span.entity_type == "PERSON" and words and all(w in self.stop or w in _FUNCTION_WORDS for w in lower) \
                 and not text[max(0, span.start - 20):span.start].rstrip().endswith(":"):
             return []  # "REPORT GIVEN TO RN": no initials ("TRANSCRIPTIONIST: TO" are)
-        if span.recognizer == "PlaceLexiconRecognizer" and " ".join(lower) in self.states:
-            return []  # "lives in California": a state, though towns share its name
+        if " ".join(lower) in self.states and (span.recognizer == "PlaceLexiconRecognizer" or re.search(
+                r"(?i)\b(?:from|in|to|near|at|of)\s+$", text[max(0, span.start - 8):span.start])):
+            return []  # "lives in California", "moving from Florida": a state, though towns and people share its name
         if span.recognizer in STRONG_RECOGNIZERS and not (
                 span.recognizer == "PlaceLexiconRecognizer" and upper_case_note(text)):
             return [span]  # a place in UPPER CASE ("ORAL", "DRAIN") is weighed like any other
