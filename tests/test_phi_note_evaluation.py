@@ -209,4 +209,9 @@ def test_when_the_physionet_development_notes_are_split_then_the_halves_are_as_d
     assert (len(tune), sum(len(n.spans) for n in tune)) == (586, 436)
     assert (len(check), sum(len(n.spans) for n in check)) == (631, 435)
     assert not {n.id.split("-")[0] for n in tune} & {n.id.split("-")[0] for n in check}
+    tune2, check2 = split_notes(notes, "tune2"), split_notes(notes, "check2")
+    assert (len(tune2), sum(len(n.spans) for n in tune2)) == (278, 189)
+    assert (len(check2), sum(len(n.spans) for n in check2)) == (353, 246)
+    assert sorted(n.id for n in tune2 + check2) == sorted(n.id for n in check)
+    assert not {n.id.split("-")[0] for n in tune2} & {n.id.split("-")[0] for n in check2}
     assert set(type_counts(notes)) <= set(PHYSIONET_TYPES.values())
