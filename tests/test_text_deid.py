@@ -177,6 +177,7 @@ CASES = [
      ["555-2341", "555-2342", "44 Orchard St. in St. Albans"], ["Contact son", "Cousin", "aware", "Lives at"]),
     # a big city that is a word too after a place cue, a street lived on, two numbers joined by a slash, a range of
     # dates that opens with a fraction's shape, a month and day after a procedure
+    ("PT IS FROM LAUREL, MD. PT ALERT, OK.", ["LAUREL"], ["PT IS FROM", "PT ALERT, OK."]),
     ("DAUGHTER FROM BOSTON. LIVES ON ELM STREET. HOME PHONE 555-0198/555-0199. SON LIVES IN DC.",
      ["BOSTON", "ELM STREET", "555-0198", "555-0199", "DC"], ["DAUGHTER FROM", "LIVES ON", "HOME PHONE", "SON LIVES IN"]),
     ("PRBC 3/4-3/5. Seen on 5-12, cath 5-14.", ["3/4", "3/5", "5-12", "5-14"], ["PRBC", "Seen on", "cath"]),

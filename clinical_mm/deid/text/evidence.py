@@ -155,6 +155,11 @@ class Evidence:
             return self._institution(text, span, words, lower)
         if span.entity_type != "PERSON" and self._known_place(text[span.start:span.end]):
             return [span]  # a known place as a whole ("OLD TOWN", "Dover-Foxcroft")
+        if span.entity_type == "LOCATION" and span.rule == "location by pattern":
+            for first in range(len(words)):  # a town before its state's code, even a word's ("FROM LAUREL, MD")
+                if _place_key(text[words[first].start():span.end]) in self.places:
+                    return [TextSpan(words[first].start(), span.end, span.entity_type, span.score, span.recognizer,
+                                     span.rule, span.context)]
         return self._name_words(text, span, words)
 
     def in_site_phrase(self, text: str, span: TextSpan) -> bool:
