@@ -129,12 +129,13 @@ class Evidence:
         if not words:  # no word to weigh (a number, a date): its shape alone decides
             return [] if self._no_identifier(text, span, []) else [span]
         lower = [w.group(0).lower() for w in words]
+        whole = " ".join(lower)
         if all(w in self.site_allowed for w in lower) or self.in_site_phrase(text, span):
             return []
         if span.entity_type == "PERSON" and words and all(w in self.stop or w in _FUNCTION_WORDS for w in lower) \
                 and not text[max(0, span.start - 20):span.start].rstrip().endswith(":"):
             return []  # "REPORT GIVEN TO RN": no initials ("TRANSCRIPTIONIST: TO" are)
-        if " ".join(lower) in self.states and (span.recognizer == "PlaceLexiconRecognizer" or re.search(
+        if whole in self.states and (span.recognizer == "PlaceLexiconRecognizer" or re.search(
                 r"(?i)\b(?:from|in|to|near|at|of)\s+$", text[max(0, span.start - 8):span.start])):
             return []  # "lives in California", "moving from Florida": a state, though towns and people share its name
         if span.recognizer in STRONG_RECOGNIZERS and not (
@@ -146,7 +147,6 @@ class Evidence:
             return []
         if span.entity_type not in _NAME_TYPES:
             return [] if self._no_identifier(text, span, lower) else [span]
-        whole = " ".join(lower)
         if whole in self.languages or whole in self.large_places and (
                 span.entity_type != "PERSON" or upper_case_note(text)
                 or whole not in self.first and whole not in self.last):
@@ -155,7 +155,7 @@ class Evidence:
             return self._institution(text, span, words, lower)
         if span.entity_type != "PERSON" and self._known_place(text[span.start:span.end]):
             return [span]  # a known place as a whole ("OLD TOWN", "Dover-Foxcroft")
-        if span.entity_type == "LOCATION" and span.rule == "location by pattern":
+        if span.entity_type == "LOCATION" and span.recognizer == "ClinicalPatternRecognizer":
             for first in range(len(words)):  # a town before its state's code, even a word's ("FROM LAUREL, MD")
                 if _place_key(text[words[first].start():span.end]) in self.places:
                     return [TextSpan(words[first].start(), span.end, span.entity_type, span.score, span.recognizer,
@@ -228,8 +228,9 @@ class Evidence:
         left."""
         upper = upper_case_note(text)
         if span.entity_type != "PERSON":  # a place: hyphenated words whole ("Dover-Foxcroft"), known words trimmed
-            kept = [w for w in _HYPHENATED.finditer(text, span.start, span.end) if not _slashed(text, w)
-                    and w.group(0).lower() not in ROLE_WORDS and not all(self._term_only(p) and (self.shape.is_known_word(p.lower()) or p.lower() in ICU_SHORTHAND)
+            kept = [w for w in _HYPHENATED.finditer(text, span.start, span.end)
+                    if not _slashed(text, w) and w.group(0).lower() not in ROLE_WORDS
+                    and not all(self._term_only(p) and (self.shape.is_known_word(p.lower()) or p.lower() in ICU_SHORTHAND)
                                 for p in w.group(0).split("-"))]
         else:
             relation = [c for c in _HYPHENATED.finditer(text, span.start, span.end)
@@ -237,7 +238,7 @@ class Evidence:
             kept = [w for w in words if not self._term_only(w.group(0)) and w.group(0).lower() not in ROLE_WORDS
                     and w.group(0).lower() not in self.stop  # "DAUGHTER ANNE IN TO SEE": "in" is a given name too
                     and not any(c.start() <= w.start() < c.end() for c in relation)  # "SISTER-IN-LAWS"
-                    and not _clinical_beside(text, w) and not _slashed(text, w)]  # "AMBER URINE", "s/p MI"
+                    and not _clinical_beside(text, w, upper) and not _slashed(text, w)]  # "AMBER URINE", "s/p MI"
             if kept and not upper:
                 kept = self._with_name_pair(text, words, kept)
         lines: list[list[re.Match[str]]] = []
@@ -353,16 +354,15 @@ class Evidence:
 #: urine, sinus brady, the Quinton (dialysis) and Swan-Ganz catheters, acute myocardial infarction
 _CLINICAL_NEIGHBOURS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     word: (re.compile(rf"(?i)(?:^|\W)(?:{before})\W*$"), re.compile(rf"(?i)^\W*(?:{after})\b"))
-    for word, before, after in (
+    for spellings, before, after in (
         ("amber", r"yellow|dark|clear|cloudy|->", r"urine|colou?r(?:ed)?|drainage|fluid|sputum|secretions|uo|uop"),
         ("brady", r"sinus|sb|junctional|nsr|st|bradycardic", r"to|down|into|\d"),
-        ("quinton", r"r\.?|l\.?|right|left|femoral|fem|ij|sc|subclavian|hd|dialysis", r"cath|catheter|line"),
-        ("quintin", r"r\.?|l\.?|right|left|femoral|fem|ij|sc|subclavian|hd|dialysis", r"cath|catheter|line"),
-        ("swan", r"d/?c|d/cing|dc'?d|remove[d]?|pull(?:ed)?|place[d]?|float(?:ed)?|wedge[d]?|via", r"ganz|cath|catheter"),
-        ("swann", r"d/?c|d/cing|dc'?d|remove[d]?|pull(?:ed)?|place[d]?|float(?:ed)?|wedge[d]?|via", r"ganz|cath|catheter"),
+        ("quinton quintin", r"r\.?|l\.?|right|left|femoral|fem|ij|sc|subclavian|hd|dialysis", r"cath|catheter|line"),
+        ("swan swann", r"d/?c|d/cing|dc'?d|remove[d]?|pull(?:ed)?|place[d]?|float(?:ed)?|wedge[d]?|via",
+         r"ganz|cath|catheter"),
         ("ami", r"r/o|ri|r/i|s/p|an|acute|lg|large|inferior|anterior|lateral|posterior|old|recent|nstemi|stemi|w|with",
          r"s/p|with|w/|complicated|\d"),
-    )}
+    ) for word in spellings.split()}
 
 
 def _slashed(text: str, word: re.Match[str]) -> bool:
@@ -370,14 +370,15 @@ def _slashed(text: str, word: re.Match[str]) -> bool:
     return len(word.group(0)) <= 2 and (text[word.end():word.end() + 1] == "/" or text[word.start() - 1:word.start()] == "/")
 
 
-def _clinical_beside(text: str, word: re.Match[str]) -> bool:
+def _clinical_beside(text: str, word: re.Match[str], upper: bool) -> bool:
     """``word`` is a name that is a clinical word too, standing beside a word that makes it clinical ("AMBER URINE",
-    "SINUS BRADY", "R FEMORAL QUINTON CATHETER", "d/c Swann", "R/O AMI"); "AMI" in capitals in a mixed-case note."""
+    "SINUS BRADY", "R FEMORAL QUINTON CATHETER", "d/c Swann", "R/O AMI"); "AMI" in capitals in a mixed-case note
+    (``upper``: the note is in UPPER CASE)."""
     w = word.group(0)
     neighbours = _CLINICAL_NEIGHBOURS.get(w.lower())
     if neighbours is None:
         return False
-    if w == "AMI" and not upper_case_note(text):
+    if w == "AMI" and not upper:
         return True
     before, after = neighbours
     return bool(before.search(text[max(0, word.start() - 20):word.start()]) or after.match(text[word.end():word.end() + 20]))

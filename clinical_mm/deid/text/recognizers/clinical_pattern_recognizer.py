@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from clinical_mm.deid.text.evidence import STRONG_RULE
 from clinical_mm.deid.text.lexicons import NAME_WORD, is_common_word, name_lexicon, word_given_names
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
@@ -280,7 +281,7 @@ class ClinicalPatternRecognizer(ClinicalRecognizer):
                 if end > start:
                     cue = " ".join(_WORD.findall(text[m.start():m.start(p.group)]))[-40:]  # overlapping rows match empty
                     why = AnalysisExplanation(recognizer="ClinicalPatternRecognizer", original_score=p.score,
-                                              pattern_name=f"{p.entity.lower()} {'after a strong cue' if p.strong else 'by pattern'}",
+                                              pattern_name=f"{p.entity.lower()} {STRONG_RULE if p.strong else 'by pattern'}",
                                               textual_explanation=cue.lower() if p.strong else "")
                     out.append(RecognizerResult(p.entity, start, end, p.score, analysis_explanation=why))
         return out

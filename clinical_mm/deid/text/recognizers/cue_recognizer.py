@@ -69,8 +69,11 @@ _STRONG_BEFORE = (r"dr|doctor|drs|dra|mrs|miss|prof|"
 #: notes: "per Fleischner" is an eponym)
 _WEAK_BEFORE = (r"mr|ms|md|np|pa|rn|nurse|per|spoke with|spoke w/|spoke to|talked to|talked with|met with|"
                 r"seen by|visited by|examined by|called|paged|notified|informed|updated|contact|"
-                r"hcp|poa|s/o|reviewed with|discussed with|(?:will\s+)?inform|sent to|released(?:\s+only)?\s+to|"
-                r"came with|belongings with|visit with")
+                r"hcp|poa|s/o")
+#: weak cues of reviewing, informing and sending, which departments follow as often as names: a word one edit away
+#: from a clinical term after one is a misspelt department, not a name ("reviewed with nuerosurgery")
+_DEPARTMENT_BEFORE = (r"reviewed with|discussed with|(?:will\s+)?inform|sent to|released(?:\s+only)?\s+to|came with|"
+                      r"belongings with|visit with")
 #: roles and phrases of reading, referring and accepting: a name follows ("COVERING RESIDENT DOV JOVANOVIC",
 #: "Ordering clinician Winter", "READ BY WINTER")
 _ROLE_BEFORE = (r"attending|resident|fellow|intern|physician|clinician|surgeon|radiologist|hospitalist|"
@@ -78,7 +81,8 @@ _ROLE_BEFORE = (r"attending|resident|fellow|intern|physician|clinician|surgeon|r
                 r"accepting physician|ordering clinician|covering")
 #: weak cues that open a section of a note when a colon follows (mental status, pulmonary artery, nurse practitioner)
 _SECTION_CUES = frozenset("ms mr md np pa rn".split())
-_BEFORE = re.compile(rf"(?<![A-Za-z])(?:(?P<role>{_ROLE_BEFORE})|(?P<strong>{_STRONG_BEFORE})|(?P<weak>{_WEAK_BEFORE}))"
+_BEFORE = re.compile(rf"(?<![A-Za-z])(?:(?P<role>{_ROLE_BEFORE})|(?P<strong>{_STRONG_BEFORE})|(?P<weak>{_WEAK_BEFORE})|"
+                     rf"(?P<department>{_DEPARTMENT_BEFORE}))"
                      rf"(?![A-Za-z])\.?[\s,:;(\-]*(?:is\s+)?", re.IGNORECASE)
 #: a name and its relation in parentheses
 _RELATION_AFTER = re.compile(rf"(?<![A-Za-z'\-])([A-Za-z][A-Za-z'\-]+)\s*\(\s*({_STRONG_BEFORE})\s*\)", re.IGNORECASE)
@@ -168,10 +172,6 @@ _NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be c
                     re.IGNORECASE)
 #: words that open a clause after a hyphen: the word before it is a name alone ("son Rob-who called"; not "Ji-In")
 _CLAUSE_WORDS = frozenset("who which that and but will would is was has had here there".split())
-#: weak cues of reviewing, informing and sending, which departments follow as often as names: a word one edit away
-#: from a clinical term after one is a misspelt department, not a name ("reviewed with nuerosurgery")
-_DEPARTMENT_CUES = frozenset({"reviewed with", "discussed with", "inform", "will inform", "sent to", "released to",
-                              "released only to", "came with", "belongings with", "visit with"})
 #: a patient named between "pt" and what the patient did or said ("PT ANAN C/O NAUSEA", "pt Haruki denies pain")
 _PATIENT_BEFORE_VERB = re.compile(r"(?<![A-Za-z])(?P<cue>pt|patient)\s+([A-Za-z][A-Za-z'\-]+)\s+(?:c/o|complain(?:s|ed|ing)|"
                                   r"den(?:ies|ied)|states|stated|reports|reported|asks|asked|wants|wanted|refuses|"
@@ -302,7 +302,7 @@ class CueRecognizer(ClinicalRecognizer):
         for m in _BEFORE.finditer(text):
             role = m.group("role") is not None
             strong = role or m.group("strong") is not None
-            cue = m.group("role") or m.group("strong") or m.group("weak")
+            cue = m.group("role") or m.group("strong") or m.group("weak") or m.group("department")
             if cue.lower() == "per" and not upper:
                 continue
             accept = self.after_title if cue.lower() in _TITLES else self.after_role if role else \
@@ -331,7 +331,7 @@ class CueRecognizer(ClinicalRecognizer):
             if len(word) == 1:  # an initial: with a name after it ("Dr B Muse", "Dr. J. Yi")
                 if not (word.isupper() and then) or word in "AI" and text[end:end + 1] != ".":
                     continue  # not "WIFE IS A CCU NURSE"
-            elif not accept(word) or " ".join(cue.lower().split()) in _DEPARTMENT_CUES and misspelt_term(word) and (
+            elif not accept(word) or m.group("department") is not None and misspelt_term(word) and (
                     word.islower() or len(word) >= 9):
                 continue  # "reviewed with nuerosurgery"; not "CAME WITH PERPETUA"
             if then:
@@ -461,7 +461,7 @@ class CueRecognizer(ClinicalRecognizer):
         if (w not in self.terms or living or " " in place) and (not english or living) and (
                 known_place or w.endswith("ville") or w.endswith("town")) and place not in self.large:
             return "LOCATION", end, "known place after a verb of moving or living", 0.8
-        if (w in self.big_cities or living and w in ("dc", "d.c")) and w not in self.large and w not in self.stop:
+        if (w in self.big_cities or living and w == "dc") and w not in self.large and w not in self.stop:
             return "LOCATION", words[0].end(), "a big city after a place cue", 0.8  # "DAUGHTER FROM BOSTON"
         if verb and self._unknown_name(first) and place not in self.large:
             kind = "LOCATION" if living else "HOSPITAL"  # "lives in Glenbrook"; "transferred from Bayview"

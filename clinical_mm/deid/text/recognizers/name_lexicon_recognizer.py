@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from clinical_mm.deid.text.evidence import STRONG_RULE
 from clinical_mm.deid.text.lexicons import (
     ICU_SHORTHAND,
     NAME_WORD,
@@ -133,7 +134,7 @@ class NameLexiconRecognizer(ClinicalRecognizer):
             if not upper and not family[1:].islower():
                 continue
             out.append(RecognizerResult("PERSON", m.start(1), m.end(2), 0.6, analysis_explanation=AnalysisExplanation(
-                recognizer="NameLexiconRecognizer", original_score=0.6, pattern_name="'Surname, Given', after a strong cue")))
+                recognizer="NameLexiconRecognizer", original_score=0.6, pattern_name=f"'Surname, Given', {STRONG_RULE}")))
         for rx in ((self._OPENING_UPPER,) if upper else (self._INNER, self._OPENING)):
             for m in rx.finditer(text):
                 # the lexicon holds no common words; a given name that is also a word stays a name here
@@ -153,7 +154,7 @@ class NameLexiconRecognizer(ClinicalRecognizer):
                 continue  # "CALLED SON AT 617-555-1234": the relation, not a name
             if self._name_word(word, upper) or word.lower() in word_given_names():
                 out.append(RecognizerResult("PERSON", m.start(1), m.end(1), 0.5, analysis_explanation=AnalysisExplanation(
-                    recognizer="NameLexiconRecognizer", original_score=0.5, pattern_name="name before a phone number, after a strong cue")))
+                    recognizer="NameLexiconRecognizer", original_score=0.5, pattern_name=f"name before a phone number, {STRONG_RULE}")))
         if upper:
             # anywhere else in UPPER CASE, a lexicon given name that is no English, clinical or drug word
             # ("WOULD LIKE HARUTO PRESENT"; not "MAE", moves all extremities, which the word lists know), or a

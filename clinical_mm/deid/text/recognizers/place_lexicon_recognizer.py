@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from clinical_mm.deid.text.evidence import STRONG_RULE
 from clinical_mm.deid.text.lexicons import NAME_WORD, place_gazetteer
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
@@ -44,7 +45,7 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
             # in parentheses or after "of" the institution's place: a strong cue, in UPPER CASE too ("VISITING NURSE
             # OF WESTERLY", "YORK HOSPITAL (DOVER-FOXCROFT)")
             strong = "," not in text[m.start():m.start(1)]
-            out.extend(self._longest_place(m, 1, "a known place of an institution, after a strong cue" if strong else ""))
+            out.extend(self._longest_place(m, 1, f"a known place of an institution, {STRONG_RULE}" if strong else ""))
         for m in self._IN_PARENTHESES.finditer(text):
             name = m.group(1)
             if name.lower() in self.places and not (" " not in name and self.shape.is_known_word(name)):
