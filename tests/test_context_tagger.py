@@ -53,9 +53,9 @@ def test_no_feature_holds_a_name_of_the_note_its_own_or_a_neighbours() -> None:
 
 
 @pytest.mark.parametrize(("note", "expected"), [
-    # a given name, after a header and a colon the rules do not know ("Dov", the case before, is on the clinical
-    # term list: a term is a name only after a strong cue)
-    ("Overnight events: Ottoline slept poorly and asked for water twice.", [("Ottoline", "PERSON")]),
+    # a given name, after a header and a colon, before a verb the rules do not know ("Dov", the case before, is on
+    # the clinical term list: a term is a name only after a strong cue; "slept" is a rule's verb of a person)
+    ("Overnight events: Ottoline ate little and asked for water twice.", [("Ottoline", "PERSON")]),
     # a given name that is an English word, in UPPER CASE, after "explained to"
     ("PLAN OF CARE EXPLAINED TO MERCY, WHO AGREES.", [("MERCY", "PERSON")]),
 ])

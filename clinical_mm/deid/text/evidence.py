@@ -37,12 +37,14 @@ from clinical_mm.deid.text.lexicons import (
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.text_span import TextSpan
 
-__all__ = ["STRONG_RECOGNIZERS", "STRONG_RULE", "UNKNOWN_WORDS_FACTOR", "UNKNOWN_WORDS_RULE", "Evidence"]
+__all__ = ["INITIALS_RULE", "STRONG_RECOGNIZERS", "STRONG_RULE", "UNKNOWN_WORDS_FACTOR", "UNKNOWN_WORDS_RULE", "Evidence"]
 
 #: recognizers whose spans carry their own strong cue and are not weighed again
 STRONG_RECOGNIZERS = frozenset({"CueRecognizer", "PlaceLexiconRecognizer", "SiteTerms"})
 #: how a recognizer's rule name ends when its context is a strong cue (a title, a credential, a labelled field)
 STRONG_RULE = "after a strong cue"
+#: the rule of initials that a role or credential marks, which may be a function word's letters ("Sonographer IN.")
+INITIALS_RULE = "initials by a role or credential"
 #: the score of a name or place left with only words no list knows is multiplied by this
 UNKNOWN_WORDS_FACTOR = 0.55
 #: what the rule of a span scored down for its unknown words says
@@ -132,6 +134,8 @@ class Evidence:
         whole = " ".join(lower)
         if all(w in self.site_allowed for w in lower) or self.in_site_phrase(text, span):
             return []
+        if span.rule.startswith(INITIALS_RULE):
+            return [span]
         if span.entity_type == "PERSON" and words and all(w in self.stop or w in _FUNCTION_WORDS for w in lower) \
                 and not text[max(0, span.start - 20):span.start].rstrip().endswith(":"):
             return []  # "REPORT GIVEN TO RN": no initials ("TRANSCRIPTIONIST: TO" are)

@@ -36,9 +36,10 @@ from typing import Any
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.text import context_tagger as tagger_module
-from clinical_mm.deid.text.evidence import UNKNOWN_WORDS_FACTOR, UNKNOWN_WORDS_RULE, Evidence
+from clinical_mm.deid.text.evidence import INITIALS_RULE, UNKNOWN_WORDS_FACTOR, UNKNOWN_WORDS_RULE, Evidence
 from clinical_mm.deid.text.lexicons import (
     ALLOW_LIST,
+    ROLE_WORDS,
     clinical_terms,
     is_common_word,
     name_lexicon,
@@ -367,6 +368,9 @@ def _merge(spans: list[TextSpan]) -> list[TextSpan]:
 
 
 _AND_NEXT = re.compile(r"\s+(?:and|AND|&)\s+([A-Z][A-Za-z]+(?:-[A-Za-z]+)?)(?![A-Za-z'\-])")
+#: a word joined by "and" to the name after it, and the cue before it ("reviewed with Ama and Zainab Paquette")
+_AND_BEFORE = re.compile(r"(?<![A-Za-z'\-])(?:(?P<cue>with|w/)\s+)?(?P<word>[A-Z][A-Za-z]+(?:-[A-Za-z]+)?)\s+(?:and|AND|&)\s+$",
+                         re.IGNORECASE)
 
 
 def _span(result: Any, default_recognizer: str) -> TextSpan:
@@ -385,7 +389,8 @@ def _beside_known_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
     kept name of the lexicon, with its score back: the given name or surname of a pair ("SUNITA STROUD")."""
     first, last = name_lexicon()
     known = [s for s in spans if s.entity_type == "PERSON" and UNKNOWN_WORDS_RULE not in s.rule
-             and any(w.lower() in first or w.lower() in last for w in _NAME_WORD.findall(text[s.start:s.end]))]
+             and (any(w.lower() in first or w.lower() in last for w in _NAME_WORD.findall(text[s.start:s.end]))
+                  or s.score >= 0.95)]
     if not known:
         return spans
     return [TextSpan(s.start, s.end, s.entity_type, min(1.0, s.score / UNKNOWN_WORDS_FACTOR), s.recognizer,
@@ -397,8 +402,10 @@ def _beside_known_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
 
 def _coordinated_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
     """A capitalised word joined by "and" to a found name when no word list knows it ("with Fenella and
-    Gaspard"; not "Dr. Smith and Pharmacy")."""
+    Gaspard"; not "Dr. Smith and Pharmacy"), or before it; before it, a given name of the lexicon too after
+    "with" ("reviewed with Ama and Zainab Paquette"; not "with family and Dr. Smith")."""
     known = name_likeness()
+    first = name_lexicon()[0]
     out = []
     for s in spans:
         if s.entity_type != "PERSON":
@@ -406,6 +413,15 @@ def _coordinated_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
         m = _AND_NEXT.match(text, s.end)
         if m and not is_common_word(m.group(1)) and not known.is_known_word(m.group(1)):
             out.append(TextSpan(m.start(1), m.end(1), "PERSON", STRONG_NAME, "coordination",
+                                "a word joined by 'and' to a found name", ("and",)))
+        b = _AND_BEFORE.search(text, max(0, s.start - 40), s.start)
+        if b is None or not text[s.start:s.start + 1].isupper():
+            continue
+        w = b.group("word")
+        if not is_common_word(w) and w.lower() not in ROLE_WORDS and (
+                not known.is_known_word(w.lower()) and w.lower() not in clinical_terms()
+                or b.group("cue") is not None and w.lower() in first):
+            out.append(TextSpan(b.start("word"), b.end("word"), "PERSON", STRONG_NAME, "coordination",
                                 "a word joined by 'and' to a found name", ("and",)))
     return out
 
@@ -418,7 +434,7 @@ def _propagate_names(text: str, spans: list[TextSpan], strong: list[TextSpan]) -
     first, last = name_lexicon()
     given = word_given_names()
     shape = name_likeness()
-    words = {w.lower() for s in strong if s.entity_type == "PERSON"
+    words = {w.lower() for s in strong if s.entity_type == "PERSON" and not s.rule.startswith(INITIALS_RULE)
              for w in _NAME_WORD.findall(text[s.start:s.end])
              if len(w) > 1 and not is_common_word(w) and (w.lower() not in terms or s.recognizer == "CueRecognizer")
              and (w.lower() in first or w.lower() in last or w.lower() in given

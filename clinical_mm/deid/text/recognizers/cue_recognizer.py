@@ -8,7 +8,7 @@ function word is a name; after a relative, a word that is no clinical term or is
 a reading verb ("resident", "read by"), a word that is no English word unless it is a name; after a weak or
 ambiguous cue ("MS" is also mental status, "PA" pulmonary artery, "per" only in UPPER CASE notes), a word that
 is neither a clinical term (:func:`~clinical_mm.deid.text.lexicons.clinical_terms`) nor an English word; a name
-given as such ("name is frank"), a given name opening a clause before a verb of calling or visiting ("FRED
+given as such ("name is frank"), a given name or a word no list knows opening a clause before a verb of a person ("FRED
 PHONED AT 2200"), and a word between "pt" and what the patient did ("PT ORVELLE C/O NAUSEA"). A place needs a verb
 of moving or living, a preposition and a known place, an institution word, a ward's number, staff or bed, the room
 a patient was moved to, a public service ("BETHESDA EMS"), a university ("U OF VT MED CENTER"), a campus's
@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from clinical_mm.deid.text.evidence import INITIALS_RULE
 from clinical_mm.deid.text.lexicons import (
     INSTITUTION_NAME_WORDS,
     ROLE_WORDS,
@@ -158,10 +159,15 @@ _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(
 #: a town before its public services ("BETHESDA EMS", "dover police", "Farnsworth Fire Dept")
 _TOWN_SERVICE = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)\s+(?P<cue>ems|police|fire\s+dep(?:t|artment)|fire\s+rescue|"
                            r"rescue|ambulance)(?![A-Za-z])", re.IGNORECASE)
-#: a given name opening a clause before a verb of calling or visiting ("FRED PHONED AT 2200", "social: jen visited")
-_NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|(?<=\band\s))\s*([A-Za-z]{3,})\s+"
+#: a name opening a clause (or after a time) before a verb of a person ("FRED PHONED AT 2200", "social: jen visited",
+#: "0700: Bolat slept poorly", "at 14:30 Perpetua self-extubated")
+_NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|(?<=\band\s)|(?<=\d:\d\d\s))\s*"
+                               r"([A-Za-z]{3,})\s+"
                                r"(?P<cue>called|phoned|visited|came in|was in|is here|in to visit|aware|asked|asks|"
-                               r"wants|wanted|spoke|agrees|agreed|arrived)\b", re.IGNORECASE)
+                               r"wants|wanted|spoke|agrees|agreed|arrived|slept|found|prefers|would like|sat|"
+                               r"self-extubated|checks in|states|stated)\b", re.IGNORECASE)
+#: words for a person that a note misspells at a clause's start ("PATEINT STATES", "DAUGTHER WOULD LIKE")
+_PERSON_WORDS = ROLE_WORDS | frozenset("patient family families nurse resident doctor physician team".split())
 #: a street without its number where someone lives ("LIVES ON ELM STREET", "house on maple ave")
 _STREET_LIVED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>lives?|living|resides?|residing|house|home|apartment|apt)\s+on\s+"
                               r"(?!the\s)(?P<street>[A-Za-z]+(?:\s+[A-Za-z]+)?\s+(?:street|st|avenue|ave|road|rd|lane|ln|drive|"
@@ -179,6 +185,15 @@ _PATIENT_BEFORE_VERB = re.compile(r"(?<![A-Za-z])(?P<cue>pt|patient)\s+([A-Za-z]
                                   re.IGNORECASE)
 #: words after which a capital and a period are an initial, not a note's S/O/A/P section ("WITH A. ETXEBERRIA")
 _BEFORE_A_NAME = frozenset("with by to from per and for saw see dr".split())
+#: a staff member's initials after their role, ending a sentence ("Sonographer IN.", "charge GO.", "TECHNOLOGIST: TO.")
+_INITIALS_AFTER_ROLE = re.compile(r"(?<![A-Za-z])(?P<cue>transcriptionist|technologist|technician|tech|sonographer|"
+                                  r"scribe|charge(?:\s+(?:rn|nurse))?)(?P<colon>\s*:)?[ \t]+(?P<initials>[A-Z]{2,3})"
+                                  r"(?=[ \t]*(?:[.;]|$))", re.IGNORECASE | re.MULTILINE)
+#: a staff member's initials before their credential, alone in a sentence ("Bed alarm on. IT RN")
+_INITIALS_BEFORE_CREDENTIAL = re.compile(r"(?:^|(?<=[.;]\s))(?P<initials>[A-Z]{2,3}),?[ \t]+(?P<cue>RN|MD|NP|RRT|PA-C)"
+                                         r"(?=[ \t]*(?:[.;]|$))", re.MULTILINE)
+#: letters of a sentence's end that are no initials ("Tech NA.", "charge RN.")
+_NO_INITIALS = frozenset("NA OK NO ON UP YES MD RN NP ED ER OR ICU PT".split())
 _GENERIC_PLACES = frozenset("osh nh snf ltach ltc rehab home floor unit er ed ew or icu ccu micu sicu csru pacu".split())
 
 
@@ -244,7 +259,23 @@ class CueRecognizer(ClinicalRecognizer):
         spaced = text.replace(".", " ")  # the note with its periods as spaces ("Dr. J. Yi", "ST. MARY HOSP")
         return [*self._after_cue(text, spaced), *self._before_credential(text), *self._before_relation(text),
                 *self._after_initial(text), *self._named(text), *self._town_services(text), *self._streets(text),
-                *self._places(text), *self._institutions(text, spaced), *self._wards(text)]
+                *self._places(text), *self._institutions(text, spaced), *self._wards(text), *self._initials(text)]
+
+    @staticmethod
+    def _initials(text: str) -> Iterator[RecognizerResult]:
+        """A staff member's initials that end a sentence after their role ("Sonographer IN.", with a colon in UPPER
+        CASE: "TECHNOLOGIST: TO.") or stand alone before their credential ("IT RN"), in a mixed-case note for the
+        latter."""
+        upper = upper_case_note(text)
+        for m in _INITIALS_AFTER_ROLE.finditer(text):
+            if m.group("initials") not in _NO_INITIALS and (not upper or m.group("colon")):
+                yield _explained("PERSON", m.start("initials"), m.end("initials"), 0.8, f"{INITIALS_RULE}: after a role",
+                                 m.group("cue"))
+        if not upper:
+            for m in _INITIALS_BEFORE_CREDENTIAL.finditer(text):
+                if m.group("initials") not in _NO_INITIALS:
+                    yield _explained("PERSON", m.start("initials"), m.end("initials"), 0.8,
+                                     f"{INITIALS_RULE}: before a credential", m.group("cue"))
 
     def _wards(self, text: str) -> Iterator[RecognizerResult]:
         """A unit named by a word no list knows: with its number after "on", "to" or "plan:" ("ON BRIARWOOD 6") or
@@ -353,8 +384,8 @@ class CueRecognizer(ClinicalRecognizer):
 
     def _named(self, text: str) -> Iterator[RecognizerResult]:
         """A name given as such ("name is frank"), a word between "pt" and what the patient did ("PT ORVELLE C/O"),
-        and a given name opening a clause before a verb of calling or visiting ("FRED PHONED AT 2200"; not "SON
-        CALLED", "MD CALLED")."""
+        and a given name or a word no list knows opening a clause before a verb of a person ("FRED PHONED AT 2200",
+        "Bolat slept"; not "SON CALLED", "MD CALLED", "PATEINT STATES")."""
         for m in _NAMED.finditer(text):
             if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
@@ -364,8 +395,9 @@ class CueRecognizer(ClinicalRecognizer):
                 yield _explained("PERSON", m.start(2), m.end(2), 0.75, "a name between 'pt' and a verb", m.group("cue"))
         for m in _NAME_BEFORE_VERB.finditer(text):
             w = m.group(1).lower()
-            if (w in self.lexicon[0] or w in word_given_names()) and w not in ROLE_WORDS and w not in self.stop:
-                yield _explained("PERSON", m.start(1), m.end(1), 0.75, "a given name before a verb of calling or visiting",
+            if (w in self.lexicon[0] or w in word_given_names() or self._unknown_person(w)) \
+                    and w not in ROLE_WORDS and w not in self.stop:
+                yield _explained("PERSON", m.start(1), m.end(1), 0.75, "a name before a verb of a person",
                                  m.group("cue"))
 
     @staticmethod
@@ -468,6 +500,14 @@ class CueRecognizer(ClinicalRecognizer):
             return kind, words[0].end(), "a name no list knows after a verb of moving or living", 0.7
         return None
 
+    def _unknown_person(self, word: str) -> bool:
+        """A word of four letters or more that no list knows, before a verb of a person: a name, even one edit
+        away from a clinical term ("Osric", "Hualing"), unless a misspelt word for a person ("PATEINT")."""
+        w = word.lower()
+        return len(w) >= 4 and w.isalpha() and w not in self.terms and w not in self.stop \
+            and not self.shape.is_known_word(w) and bool(re.search("[aeiouy]", w)) \
+            and not any(_one_edit(w, p) for p in _PERSON_WORDS)
+
     def _unknown_name(self, word: str) -> bool:
         """A word of four letters or more that no list knows and that is no misspelt term."""
         w = word.lower()
@@ -479,3 +519,14 @@ def _adjacent(text: str, end: int, start: int) -> bool:
     """Only spaces (no line break, no punctuation but a hyphen) between two words."""
     gap = text[end:start]
     return gap in (" ", "  ", "-") or (gap.strip() == "" and "\n" not in gap and len(gap) <= 3)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """``a`` one edit (a letter left out, added or changed, or two swapped) away from ``b``."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    return a[i + 1:] == b[i + 1:] or a[i + 1:] == b[i:] or a[i:] == b[i + 1:] \
+        or a[i:i + 2] == b[i:i + 2][::-1] and a[i + 2:] == b[i + 2:]
