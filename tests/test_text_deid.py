@@ -201,6 +201,11 @@ CASES = [
     ("Echo: EF 55%. Sonographer OF. Primary RN Graciela Ostrowski; charge BY. Bed alarm on. IF RN",
      ["OF", "Graciela Ostrowski", "BY", "IF"], ["Echo: EF 55%. Sonographer", "charge", "Bed alarm on"]),
     ("CT HEAD 3/22 3 PM. TECHNOLOGIST: TO. ECHO TECH IN. CHARGE RN.", ["3/22", "TO"], ["ECHO TECH IN", "CHARGE RN"]),
+    # a given name addressed in instructions; an English-word given name of the lexicon after "by" before a found
+    # name; a number pair that is the day of a visit named further back in its clause
+    ("Pt instructions: Hope, take your medicines. Your next visit with S. Dimitriou is 1/3.", ["Hope", "1/3"],
+     ["take your medicines", "Your next visit with"]),
+    ("CARED FOR BY JUNIPER ACHEBE. PAIN IS 1/3. READER SHANICE TRAN.", ["JUNIPER ACHEBE"], ["PAIN IS 1/3", "READER"]),
 ]
 
 

@@ -69,6 +69,9 @@ _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|p
                        r"done|sent|drawn|used|seen|extubated|intubated|reintubated|admitted|admission|transferred|"
                        r"inserted|removed|changed|d/?c'?d|last|prior|as of|extubation|intubation|reintubation|surgery|"
                        r"discharge|appointment|appt|addendum|transcribed|dictated|signed|due))[\s:,]*$")
+#: a visit or appointment the number pair is the day of, further back in its clause (an initial's or a title's period
+#: inside): "your next visit with S. Dimitriou is 1/3", "NEXT APPT WITH DR. YI IS 1/3"
+_VISIT_IS = re.compile(r"(?i)\b(?:visit|appointment|appt)\b(?:[^.\n;]|(?<=\b[A-Za-z])\.|(?<=\b[A-Za-z]{2})\.){0,40}\b(?:is|on)\s*$")
 #: pupils: a number pair after them is their size ("PERRLA, 3/3", "pupils 2/2")
 _PUPILS = re.compile(r"(?i)\b(?:perrla?|perrl|pearla?|perla?|perl|pupils?|pupil\s+size)\b(?:[\s,]+(?:equal|eq|bilat|"
                      r"bilaterally|round|reactive|brisk|briskly|sluggish|and|r|l|&|=))*[\s:,=]*$")
@@ -86,6 +89,8 @@ _STREET_WORDS = frozenset("st street ave avenue rd road blvd boulevard lane ln d
 _CAPITALISED = re.compile(r"[A-Z](?=[a-z]*[aeiouy])[a-z]{4,}")
 _HYPHENATED = re.compile(r"[^\W\d_](?:[^\W\d_]|['\-])*")
 _TITLE_WORD = re.compile(r"[A-Z][a-z]+")
+#: prepositions that bring in a person ("by", "with"): the name lexicon's word after one opens a name
+_PERSON_PREPOSITIONS = frozenset("by with from to for per and".split())
 #: words that put an institution's name in a sentence ("FOUND UNRESPONSIVE IN ST MARY HOSPITAL"); not "and",
 #: "of", "our" ("SOLDIERS AND SAILORS MEMORIAL", "OUR LADY OF MERCY")
 _SENTENCE_WORDS = frozenset("at to in from on with by for is was had has have were been into via per".split())
@@ -245,6 +250,8 @@ class Evidence:
                     and not _clinical_beside(text, w, upper) and not _slashed(text, w)]  # "AMBER URINE", "s/p MI"
             if kept and not upper:
                 kept = self._with_name_pair(text, words, kept)
+            if kept:
+                kept = self._with_lexicon_neighbour(text, words, kept)
         lines: list[list[re.Match[str]]] = []
         for w in kept:
             if lines and "\n" not in text[lines[-1][-1].end():w.start()] \
@@ -301,6 +308,21 @@ class Evidence:
             kept = [*kept, words[j + 1]]
         return kept
 
+    def _with_lexicon_neighbour(self, text: str, words: list[re.Match[str]],
+                                kept: list[re.Match[str]]) -> list[re.Match[str]]:
+        """``kept`` and a word of the name lexicon that is no clinical term right before its first word, after a
+        preposition that brings in a person, in any case: the English-word given name of a pair ("BY JUNIPER
+        ACHEBE"; not "READER SHANICE TRAN")."""
+        i = words.index(kept[0])
+        if i == 0 or text[words[i - 1].end():kept[0].start()] != " ":
+            return kept
+        lw = words[i - 1].group(0).lower()
+        before = text[max(0, words[i - 1].start() - 6):words[i - 1].start()].lower().split()
+        if (lw in self.first or lw in self.last) and lw not in self.terms and lw not in self.stop \
+                and lw not in ROLE_WORDS and before[-1:] and before[-1] in _PERSON_PREPOSITIONS:
+            return [words[i - 1], *kept]
+        return kept
+
     def looks_like_name(self, word: str) -> bool:
         """A word no list knows that looks like a name by its letters ("Haruki", "Etemadi"; not "DRNG", "CSRU",
         "UNRESONSIVE"): with a vowel, and the name-likeness model's yes."""
@@ -341,7 +363,7 @@ class Evidence:
             return True  # "STAYS ON 10/5/ WITH MV 7.5": a setting written on
         if _NOT_DATE_AFTER.match(after):
             return True  # "1/2 NS", "5/5 STRENGTH", "2/6 SYSTOLIC MURMUR"
-        if _DATE_CUE.search(before):
+        if _DATE_CUE.search(before) or _VISIT_IS.search(text[max(0, span.start - 60):span.start]):
             return False  # a word that dates it stands right before it ("C/O CP SINCE 12/10", "EXTUBATED 2/3")
         if value in _FRACTIONS and not re.match(r"\s?-\s?\d{1,2}/\d{1,2}(?![\d/])", after):  # "PRBC 3/4-3/5": dates
             return True

@@ -176,6 +176,8 @@ _STREET_LIVED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>lives?|living|resides?|resi
 #: a name given as such ("husband's name is frank", "a son named Rory", "goes by Bea")
 _NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be called|known as)\s+([A-Za-z][A-Za-z'\-]+)",
                     re.IGNORECASE)
+#: a given name addressed in a patient's instructions ("Pt instructions: Hope, take your medicines")
+_ADDRESSED = re.compile(r"(?<![A-Za-z])(?P<cue>instructions?|dear)\s*:?\s+([A-Za-z][A-Za-z'\-]+),", re.IGNORECASE)
 #: words that open a clause after a hyphen: the word before it is a name alone ("son Rob-who called"; not "Ji-In")
 _CLAUSE_WORDS = frozenset("who which that and but will would is was has had here there".split())
 #: a patient named between "pt" and what the patient did or said ("PT ANAN C/O NAUSEA", "pt Haruki denies pain")
@@ -383,12 +385,17 @@ class CueRecognizer(ClinicalRecognizer):
                 yield _explained("LOCATION", start, m.end(1), 0.75, "a town before its public services", m.group("cue"))
 
     def _named(self, text: str) -> Iterator[RecognizerResult]:
-        """A name given as such ("name is frank"), a word between "pt" and what the patient did ("PT ORVELLE C/O"),
+        """A name given as such ("name is frank") or addressed in instructions ("Pt instructions: Hope, take"), a word between "pt" and what the patient did ("PT ORVELLE C/O"),
         and a given name or a word no list knows opening a clause before a verb of a person ("FRED PHONED AT 2200",
         "Bolat slept"; not "SON CALLED", "MD CALLED", "PATEINT STATES")."""
         for m in _NAMED.finditer(text):
             if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
+        for m in _ADDRESSED.finditer(text):
+            w = m.group(2).lower()
+            if w in self.given and w not in ROLE_WORDS and w not in self.stop:
+                yield _explained("PERSON", m.start(2), m.end(2), 0.8, "a given name addressed in instructions",
+                                 m.group("cue"))
         for m in _PATIENT_BEFORE_VERB.finditer(text):
             w = m.group(2)
             if len(w) >= 3 and self.is_name(w) and (len(w) <= 4 or not misspelt_term(w)):  # not "PT ACTUALY REFUSED"
