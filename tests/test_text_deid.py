@@ -206,6 +206,12 @@ CASES = [
     ("Pt instructions: Hope, take your medicines. Your next visit with S. Dimitriou is 1/3.", ["Hope", "1/3"],
      ["take your medicines", "Your next visit with"]),
     ("CARED FOR BY JUNIPER ACHEBE. PAIN IS 1/3. READER SHANICE TRAN.", ["JUNIPER ACHEBE"], ["PAIN IS 1/3", "READER"]),
+    # internal and local numbers after a relative, "#" or "X"; a relation after a label is no name; a credential after
+    # a role is none; hospitals' names of two words; a name no list knows after "d/c to"
+    ("NOK: brother at 555 2871 or 555 9012. CONTACT: SISTER 978-555-2871. Page the covering np at #34561.",
+     ["555 2871", "555 9012", "978-555-2871", "34561"], ["NOK: brother at", "CONTACT: SISTER", "the covering np at"]),
+    ("CALLED PHARMACY AT X 5-1234. PT WAS AT GOOD SAMARITAN X 3 DAYS. PLAN D/C TO SHADOWBROOK.",
+     ["5-1234", "GOOD SAMARITAN", "SHADOWBROOK"], ["CALLED PHARMACY AT", "X 3 DAYS", "PLAN D/C TO"]),
 ]
 
 

@@ -188,8 +188,9 @@ class Evidence:
             last -= 1
         if span.recognizer == "ClinicalPatternRecognizer" and "/" not in text[span.start:span.end]:
             names = [w for w in lower[:last] if len(w) > 1]
-            if not names and last == 1 or names and all(len(w) >= 3 and self._term_only(w) for w in names):
-                return []
+            if not names and last == 1 or names and all(len(w) >= 3 and (self._term_only(w) or w in ROLE_WORDS)
+                                                          for w in names):
+                return []  # "CONTACT: SISTER 555-0142": a relation, not a name
         return [span] if last == len(words) else [
             TextSpan(span.start, words[last - 1].end(), span.entity_type, span.score, span.recognizer, span.rule,
                      span.context)]
@@ -413,3 +414,4 @@ def _clinical_beside(text: str, word: re.Match[str], upper: bool) -> bool:
 def _place_key(text: str) -> str:
     """A place name as the gazetteer holds it: lower case, hyphens as spaces ("Dover-Foxcroft")."""
     return " ".join(text.lower().replace("-", " ").split())
+

@@ -214,11 +214,16 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # a short number after a word of calling and its object ("PAGE RESIDENT AT 4-1234", "call the fellow at 555-1234",
     # "CALLED HO 2-3456"), after a clinician's title and name ("DR OLIN 4-5678"), or after another ("5-1234 OR 6-7890")
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:call|called|calling|page|paged|paging|reach|reached|contact|contacted|"
-                    r"beep|beeped)(?:\s+[A-Za-z']+){1,3}\s+(?:(?:at|@)\s*)?)(\d-\d{4}|\d{3}-\d{4}|\d{5})(?![\d/\-])",
+                    r"beep|beeped)(?:\s+[A-Za-z']+){1,3}\s+(?:(?:at|@)\s*)?#?\s?(?:[xX]\s?)?)(\d-\d{4}|\d{3}-\d{4}|\d{5})(?![\d/\-])",
                     score=0.6),
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:dr|md|np|pa|rn|resident|fellow|intern|attending|ho)\.?\s+[A-Za-z'\-]+\s+)"
                     r"(\d-\d{4})(?![\d/\-])", score=0.6),
     ClinicalPattern("PHONE_NUMBER", r"(?<=\d-\d{4})(?i:\s+(?:or|and)\s+|\s*[/,]\s*)(\d-\d{4})(?![\d/\-])", score=0.6),
+    # a local number written with a space after a relative ("NOK: brother at 555 2871 or 555 9012")
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|"
+                    r"nephew|friend|family|hcp|nok|proxy)(?:'s)?(?:\s+(?:cell|home|work|phone|number|#))?\s*(?:at|@|is|#|:|-)?\s*)"
+                    r"(\d{3}\s\d{4})(?![\d/\-])", score=0.6),
+    ClinicalPattern("PHONE_NUMBER", r"(?<=\d{3}\s\d{4})(?i:\s+(?:or|and)\s+|\s*[/,]\s*)(\d{3}[\s\-]\d{4})(?![\d/\-])", score=0.6),
     # a local number without its area code ("555-1234"): three digits, a hyphen, four
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:])(?<!\d-)(\d{3}-\d{2}(?!00)\d{2})(?![\d\-/])(?!\s*(?i:mg|mcg|ml|cc|units?|u)\b)",
                     score=0.6, not_after=r"(?i:\b(?:svr|pvr|svri|pvri|sv|co|ci|cvp|pcwp|wedge|plt|plts|wbc|glucose|fs|"

@@ -91,11 +91,13 @@ _RELATION_AFTER = re.compile(rf"(?<![A-Za-z'\-])([A-Za-z][A-Za-z'\-]+)\s*\(\s*({
 _CREDENTIAL = re.compile(r"[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|licsw|licws|cna|lpn|pharmd)"
                          r"(?![A-Za-z])(?!\s+(?:cath|catheter|line|pressures?|systolic|diastolic|sats?|saturation|mean|"
                          r"wedge|diast|sys|numbers|tracing|waveform|port)\b)", re.IGNORECASE)
+#: credentials, which follow a role without being a name ("covering np", "attending md")
+_CREDENTIAL_WORDS = frozenset("np rn md pa rrt lpn cna pharmd".split())
 #: an initial and a name ("N. ABERNATHY", "B. OSTROVSKY", "D. Lorne")
 _INITIAL = re.compile(r"(?<![A-Za-z.\d<>/=&])([A-Z])\.\s?(?=[A-Za-z])")  # not "R>L. Suct", "100.9F. Paced", "W&D. Art"
 #: a place after a word of moving or living ("TRANSFERED TO GH", "lives in dover", "admitted to Sinai hospital")
 _PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:red|ed)?|tranfered|transfered|"
-                        r"tx'?d|xfer(?:red|ed)?|admit(?:ted)?|arrived|sent|medflight|med flight|flown|brought|"
+                        r"tx'?d|xfer(?:red|ed)?|admit(?:ted)?|arrived|sent|medflight|med flight|flown|brought|d/c|"
                         r"taken|went|go|return(?:ed)?|discharged|d/c'?d|lives?|living|resides?|residing|works?|"
                         r"worked|moved|home|visiting)(?:\s+(?:him|her|them|pt|patient|back|nearby|here|there|"
                         r"directly|via ambulance|by ambulance|by ems))?\s+(?:to|from|at|in|@|near)"
@@ -153,6 +155,9 @@ _INSTITUTION_WORD = re.compile(r"(?<![A-Za-z])(?:hospital|hosp|medical center|me
                                r"lodge|gardens|commons|village|hospice|nursing center|care center)(?![A-Za-z])",
                                re.IGNORECASE)
 _MEMORIAL = re.compile(r"(?<![A-Za-z])([A-Za-z]+)\s+(memorial|general)(?![A-Za-z])", re.IGNORECASE)
+#: hospitals' names of two words that stand without an institution word ("PT WAS AT GOOD SAMARITAN")
+_HOSPITAL_NAMES = frozenset({"good samaritan", "good sam", "holy cross", "sacred heart", "holy family", "holy name",
+                             "our lady"})
 #: words that open a town's name ("NEW TALBOT", "north braxton", "PORT ELLERY")
 _PLACE_PREFIXES = frozenset("new north south east west port fort ft mount mt lake glen upper lower old".split())
 _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
@@ -354,6 +359,8 @@ class CueRecognizer(ClinicalRecognizer):
                 words = words[:1]
             if word.lower().endswith("'s"):
                 word = word[:-2]  # "wife's", "pt's": the word without its possessive
+            if role and word.lower() in _CREDENTIAL_WORDS:
+                continue  # "the covering np": a role's credential, not a name
             end = first.start() + len(word)
             given = word.lower() in self.given or len(word) == 1
             gap_text = spaced if len(word) == 1 else text  # "Dr. J. Yi"; not "kenny. bp"
@@ -427,8 +434,8 @@ class CueRecognizer(ClinicalRecognizer):
                     or words[-1].group(0).lower() in self.terms or text[words[-1].start() - 1:words[-1].start()].isdigit():
                 continue  # not "37.5mgs PA SAT"
             start = words[-1].start()
-            if len(words) == 2 and _adjacent(text, words[0].end(), start) and (
-                    self.is_name(words[0].group(0)) or words[0].group(0).lower() in self.given):
+            if len(words) == 2 and _adjacent(text, words[0].end(), start) and words[0].group(0).lower() not in self.stop \
+                    and (self.is_name(words[0].group(0)) or words[0].group(0).lower() in self.given):
                 start = words[0].start()
             yield _explained("PERSON", start, words[-1].end(), 0.8, "name before a credential",
                              m.group(0).strip(" ,"))
@@ -473,6 +480,9 @@ class CueRecognizer(ClinicalRecognizer):
                 and w not in _NOT_ABBREVIATIONS:
             # after a bare preposition: two capitals ("at GH"), or a longer one that is no clinical term ("in ICH")
             return "HOSPITAL", words[0].end(), "hospital abbreviation after a place cue", 0.8
+        if len(words) > 1 and f"{w} {words[1].group(0).lower()}" in _HOSPITAL_NAMES \
+                and _adjacent(text, words[0].end(), words[1].start()):
+            return "HOSPITAL", words[1].end(), "a hospital's name after a place cue", 0.8  # "AT GOOD SAMARITAN"
         if w in _PLACE_PREFIXES and len(words) > 1 and _adjacent(text, words[0].end(), words[1].start()) \
                 and self.is_name(words[1].group(0)) and len(words[1].group(0)) >= 4:
             return "LOCATION", words[1].end(), "a town's name after a place cue", 0.75  # "from NEW TALBOT"
