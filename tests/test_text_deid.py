@@ -212,6 +212,12 @@ CASES = [
      ["555 2871", "555 9012", "978-555-2871", "34561"], ["NOK: brother at", "CONTACT: SISTER", "the covering np at"]),
     ("CALLED PHARMACY AT X 5-1234. PT WAS AT GOOD SAMARITAN X 3 DAYS. PLAN D/C TO SHADOWBROOK.",
      ["5-1234", "GOOD SAMARITAN", "SHADOWBROOK"], ["CALLED PHARMACY AT", "X 3 DAYS", "PLAN D/C TO"]),
+    # a county by its name; a town's "greater"; a name alone in parentheses after an outside hospital (a unit is
+    # none); ten or eleven digits in an area code's groups, off the usual shape
+    ("wife works for quenbury county schools. OSH (PENINSULA) CALLED; OSH (ICU) TOO. FROM GREATER TALBOT.",
+     ["quenbury", "PENINSULA", "GREATER TALBOT"], ["county schools", "OSH (ICU) TOO"]),
+    ("CALLED WIFE 410 5551234. SON TOM 410-55-51234. DTR 410-555-12345. I/O 2400-1350, CVP 12-15.",
+     ["410 5551234", "410-55-51234", "410-555-12345"], ["I/O 2400-1350, CVP 12-15"]),
 ]
 
 

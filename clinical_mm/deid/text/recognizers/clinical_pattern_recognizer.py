@@ -219,6 +219,10 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:dr|md|np|pa|rn|resident|fellow|intern|attending|ho)\.?\s+[A-Za-z'\-]+\s+)"
                     r"(\d-\d{4})(?![\d/\-])", score=0.6),
     ClinicalPattern("PHONE_NUMBER", r"(?<=\d-\d{4})(?i:\s+(?:or|and)\s+|\s*[/,]\s*)(\d-\d{4})(?![\d/\-])", score=0.6),
+    # ten or eleven digits in an area code's groups written off the usual shape ("410 5551234", "410-555-12345",
+    # "410-55-51234": a misplaced separator, a digit too many)
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])(?=\(?\d{3}\)?(?:[-.\s/]?\d){7,8}(?!\d))"
+                    r"(\(?\d{3}\)?[-.\s/]?\d{2,4}[-.\s]?\d{3,5})(?![\d/\-]|\.\d)", score=0.6),
     # a local number written with a space after a relative ("NOK: brother at 555 2871 or 555 9012")
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|"
                     r"nephew|friend|family|hcp|nok|proxy)(?:'s)?(?:\s+(?:cell|home|work|phone|number|#))?\s*(?:at|@|is|#|:|-)?\s*)"

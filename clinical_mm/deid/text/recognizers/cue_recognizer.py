@@ -159,8 +159,13 @@ _MEMORIAL = re.compile(r"(?<![A-Za-z])([A-Za-z]+)\s+(memorial|general)(?![A-Za-z
 _HOSPITAL_NAMES = frozenset({"good samaritan", "good sam", "holy cross", "sacred heart", "holy family", "holy name",
                              "our lady"})
 #: words that open a town's name ("NEW TALBOT", "north braxton", "PORT ELLERY")
-_PLACE_PREFIXES = frozenset("new north south east west port fort ft mount mt lake glen upper lower old".split())
+_PLACE_PREFIXES = frozenset("new north south east west port fort ft mount mt lake glen upper lower old greater".split())
 _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
+#: a county by its name ("ARRIVED FROM HOWARD COUNTY", "Carroll County EMS")
+_COUNTY = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)\s+(?P<cue>county|co\.)(?![A-Za-z])", re.IGNORECASE)
+#: a place's name alone in parentheses after an outside hospital or a home ("OSH (PENINSULA)", "NH (BRIARWOOD)")
+_NAME_IN_PARENTHESES = re.compile(r"(?P<cue>(?i:osh|outside hospital|outside hosp|nursing home|nh|snf|rehab|ltac|ltach))"
+                                  r"\s*\(\s*(?P<name>[A-Za-z][A-Za-z'\-]{3,})\s*\)")
 #: a town before its public services ("BETHESDA EMS", "dover police", "Farnsworth Fire Dept")
 _TOWN_SERVICE = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)\s+(?P<cue>ems|police|fire\s+dep(?:t|artment)|fire\s+rescue|"
                            r"rescue|ambulance)(?![A-Za-z])", re.IGNORECASE)
@@ -300,8 +305,16 @@ class CueRecognizer(ClinicalRecognizer):
     def _institutions(self, text: str, spaced: str) -> Iterator[RecognizerResult]:
         """Hospital abbreviations by their cue, names before an institution word, "St" and a given name."""
         for m in _ABBREVIATION_IN_PARENTHESES.finditer(text):
+            if m.group("abbr").lower() in _GENERIC_PLACES:
+                continue  # "OSH (ICU)": a unit, not a hospital
             yield _explained("HOSPITAL", m.start("abbr"), m.end("abbr"), 0.8,
                              "abbreviation in parentheses after a word of an institution", "(")
+        for m in _NAME_IN_PARENTHESES.finditer(text):
+            name = m.group("name").lower()
+            if name not in self.stop and name not in _GENERIC_PLACES and (
+                    name in self.places or name in self.lexicon[1] or self._unknown_name(name)):
+                yield _explained("HOSPITAL", m.start("name"), m.end("name"), 0.75,
+                                 "a name in parentheses after an outside hospital", "(")
         for m in _ABBREVIATION_CUE.finditer(text):
             if m.group("abbr").lower() not in _NOT_ABBREVIATIONS and (
                     m.group("cue").lower() not in _UNIT_CUES or m.group("abbr").lower() not in _CLINICAL_H):  # "SAH ICU"
@@ -383,6 +396,16 @@ class CueRecognizer(ClinicalRecognizer):
 
     def _town_services(self, text: str) -> Iterator[RecognizerResult]:
         """A known town, or a word no list knows, before a public service ("BETHESDA EMS", "dover police")."""
+        for m in _COUNTY.finditer(text):
+            words = m.group(1).replace("-", " ").split()
+            name = " ".join(words).lower()
+            if name not in self.places:
+                words = words[-1:]  # the last word alone ("FROM HOWARD COUNTY", not "FROM")
+                name = words[0].lower()
+            if name in self.stop or name in _KIND_WORDS or name in _GENERIC_PLACES:
+                continue  # "the county", "same county", "other county"
+            if name in self.places or name in self.lexicon[0] or name in self.lexicon[1] or self._unknown_name(name):
+                yield _explained("LOCATION", m.end(1) - len(name), m.end(1), 0.75, "a county by its name", m.group("cue"))
         for m in _TOWN_SERVICE.finditer(text):
             start = m.start(1)
             if " ".join(m.group(1).lower().replace("-", " ").split()) not in self.places:
