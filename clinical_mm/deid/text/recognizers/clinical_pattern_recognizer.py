@@ -219,6 +219,12 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:dr|md|np|pa|rn|resident|fellow|intern|attending|ho)\.?\s+[A-Za-z'\-]+\s+)"
                     r"(\d-\d{4})(?![\d/\-])", score=0.6),
     ClinicalPattern("PHONE_NUMBER", r"(?<=\d-\d{4})(?i:\s+(?:or|and)\s+|\s*[/,]\s*)(\d-\d{4})(?![\d/\-])", score=0.6),
+    # a number written with spaces around its hyphens ("410 - 555 - 1234")
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.])(\d{3}\s+[-.]\s*\d{3}\s*[-.]\s*\d{4}|\d{3}\s*[-.]\s*\d{3}\s+[-.]\s*\d{4})(?![\d/])",
+                    score=0.7),
+    # a pager's number after "#" in the clause of paging ("MICU FELLOW PAGED (#71234)")
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:page[sd]?|paging|beeper|pager|beep(?:ed)?)\b[^.\n#]{0,20}#\s*)(\d{4,5}|\d-\d{4})"
+                    r"(?![\d\-/]|\.\d)", score=0.6),
     # ten or eleven digits in an area code's groups written off the usual shape ("410 5551234", "410-555-12345",
     # "410-55-51234": a misplaced separator, a digit too many)
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])(?=\(?\d{3}\)?(?:[-.\s/]?\d){7,8}(?!\d))"
@@ -229,7 +235,8 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     r"(\d{3}\s\d{4})(?![\d/\-])", score=0.6),
     ClinicalPattern("PHONE_NUMBER", r"(?<=\d{3}\s\d{4})(?i:\s+(?:or|and)\s+|\s*[/,]\s*)(\d{3}[\s\-]\d{4})(?![\d/\-])", score=0.6),
     # a local number without its area code ("555-1234"): three digits, a hyphen, four
-    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:])(?<!\d-)(\d{3}-\d{2}(?!00)\d{2})(?![\d\-/])(?!\s*(?i:mg|mcg|ml|cc|units?|u)\b)",
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:])(?<!\d-)(\d{3}-\d{2}(?!00)\d{2}(?:\s(?i:x|ext)\.?\s?\d{1,5}(?!\d))?)(?![\d\-/])"
+                    r"(?!\s*(?i:mg|mcg|ml|cc|units?|u)\b)",
                     score=0.6, not_after=r"(?i:\b(?:svr|pvr|svri|pvri|sv|co|ci|cvp|pcwp|wedge|plt|plts|wbc|glucose|fs|"
                                          r"fsbs|bs|u/o|uo|i/o|in|out|range|ranged|from|between))\W*$"),  # "SVR 880-1320"
     # internal numbers by their label: pager, beeper, extension ("pager 34512", "ext. 4-5231", "x45231")
