@@ -404,6 +404,12 @@ def test_when_explained_then_each_span_says_recognizer_rule_and_context_and_neve
     assert "Zebulon" not in text.output and "Quackenbush" not in text.output and "4471234" not in text.output
 
 
+def test_when_a_social_security_number_follows_its_label_and_a_phrase_then_it_is_one(deid: TextDeidentifier) -> None:
+    note = "Consent given. SSN on file: 442-42-2145. SSN ON RECORD 327-96-8027."
+    found = {note[s.start:s.end]: (s.entity_type, s.score) for s in deid.find(note)}
+    assert found["442-42-2145"] == ("US_SSN", 0.9) and found["327-96-8027"] == ("US_SSN", 0.9)
+
+
 def test_when_threshold_is_high_then_no_more_spans_than_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLINICAL_MM_KEY", "0b" * 32)
     monkeypatch.delenv("CLINICAL_MM_DEID_THRESHOLD", raising=False)

@@ -89,7 +89,8 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DEVICE_ID", rf"(?i:\b(?:Serial|S/N|SN|Device ID|UDI|Lot|Model/Serial|Implant ID|Pump ID)"
                     rf"(?:\s*(?:No\.?|#|Number))?(?:\s+(?:of|for|on)\s+(?:the\s+)?[a-z]+(?:\s+[a-z]+)?)?)"  # "serial of port"
                     rf"\s*[:#]?\s*((?i:{_ID}))\b"),
-    ClinicalPattern("US_SSN", r"(?i:\b(?:SSN|SS#|Social Security(?: No\.?| Number| #)?))\s*[:#]?\s*(\d{3}[- ]?\d{2}[- ]?\d{4})\b"),
+    ClinicalPattern("US_SSN", r"(?i:\b(?:SSN|SS#|Social Security(?: No\.?| Number| #)?)(?:\s+(?:on\s+file|on\s+record|is|was|of|#))?)"
+                    r"\s*[:#]?\s*(\d{3}[- ]?\d{2}[- ]?\d{4})\b"),  # "SSN on file: 442-42-2145"
     # any other number long enough to identify (six or more digits, optionally with a letter prefix): lab
     # values and doses are shorter or carry a decimal point or comma
     ClinicalPattern("ID", r"(?<![\w.,/:\-])([A-Z]{0,4}\d{6,}[A-Z]?)(?![\w.,/:\-]\d)", score=0.6),
