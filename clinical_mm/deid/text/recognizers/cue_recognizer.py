@@ -12,7 +12,10 @@ given as such ("name is frank"), a given name or a word no list knows opening a 
 PHONED AT 2200"), and a word between "pt" and what the patient did ("PT ORVELLE C/O NAUSEA"). A place needs a verb
 of moving or living, a preposition and a known place, an institution word, a ward's number, staff or bed, the room
 a patient was moved to, a public service ("BETHESDA EMS"), a university ("U OF VT MED CENTER"), a campus's
-direction, or the form of a hospital abbreviation (before its ED, cath lab or ICU too).
+direction, a county ("HOWARD COUNTY"), parentheses after an outside hospital ("OSH (PENINSULA)"), a two-word
+hospital name ("GOOD SAMARITAN"), or the form of a hospital abbreviation (before its ED, cath lab or ICU too). A staff
+member's initials end a sentence after their role ("Sonographer IN.") or stand before their credential ("IT RN"); a
+given name may be addressed in instructions ("Pt instructions: Hope, take").
 """
 
 from __future__ import annotations
