@@ -414,4 +414,3 @@ def _clinical_beside(text: str, word: re.Match[str], upper: bool) -> bool:
 def _place_key(text: str) -> str:
     """A place name as the gazetteer holds it: lower case, hyphens as spaces ("Dover-Foxcroft")."""
     return " ".join(text.lower().replace("-", " ").split())
-

@@ -8,8 +8,8 @@ function word is a name; after a relative, a word that is no clinical term or is
 a reading verb ("resident", "read by"), a word that is no English word unless it is a name; after a weak or
 ambiguous cue ("MS" is also mental status, "PA" pulmonary artery, "per" only in UPPER CASE notes), a word that
 is neither a clinical term (:func:`~clinical_mm.deid.text.lexicons.clinical_terms`) nor an English word; a name
-given as such ("name is frank"), a given name or a word no list knows opening a clause before a verb of a person ("FRED
-PHONED AT 2200"), and a word between "pt" and what the patient did ("PT ORVELLE C/O NAUSEA"). A place needs a verb
+given as such ("name is frank"), a given name or a word no list knows opening a clause before a verb of a person
+("FRED PHONED AT 2200"), and a word between "pt" and what the patient did ("PT ORVELLE C/O NAUSEA"). A place needs a verb
 of moving or living, a preposition and a known place, an institution word, a ward's number, staff or bed, the room
 a patient was moved to, a public service ("BETHESDA EMS"), a university ("U OF VT MED CENTER"), a campus's
 direction, a county ("HOWARD COUNTY"), parentheses after an outside hospital ("OSH (PENINSULA)"), a two-word
@@ -418,9 +418,10 @@ class CueRecognizer(ClinicalRecognizer):
                 yield _explained("LOCATION", start, m.end(1), 0.75, "a town before its public services", m.group("cue"))
 
     def _named(self, text: str) -> Iterator[RecognizerResult]:
-        """A name given as such ("name is frank") or addressed in instructions ("Pt instructions: Hope, take"), a word between "pt" and what the patient did ("PT ORVELLE C/O"),
-        and a given name or a word no list knows opening a clause before a verb of a person ("FRED PHONED AT 2200",
-        "Bolat slept"; not "SON CALLED", "MD CALLED", "PATEINT STATES")."""
+        """A name given as such ("name is frank") or addressed in instructions ("Pt instructions: Hope, take"), a
+        word between "pt" and what the patient did ("PT ORVELLE C/O"), and a given name or a word no list knows
+        opening a clause before a verb of a person ("FRED PHONED AT 2200", "Bolat slept"; not "SON CALLED", "MD
+        CALLED", "PATEINT STATES")."""
         for m in _NAMED.finditer(text):
             if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
