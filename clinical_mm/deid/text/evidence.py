@@ -69,9 +69,12 @@ _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|p
                        r"done|sent|drawn|used|seen|extubated|intubated|reintubated|admitted|admission|transferred|"
                        r"inserted|removed|changed|d/?c'?d|last|prior|as of|extubation|intubation|reintubation|surgery|"
                        r"discharge|appointment|appt|addendum|transcribed|dictated|signed|due))[\s:,]*$")
-#: a visit or appointment the number pair is the day of, further back in its clause (an initial's or a title's period
-#: inside): "your next visit with S. Dimitriou is 1/3", "NEXT APPT WITH DR. YI IS 1/3"
-_VISIT_IS = re.compile(r"(?i)\b(?:visit|appointment|appt)\b(?:[^.\n;]|(?<=\b[A-Za-z])\.|(?<=\b[A-Za-z]{2})\.){0,40}\b(?:is|on)\s*$")
+#: the next visit or appointment the number pair is the day of, further back in its clause (an initial's or a title's
+#: period inside): "your next visit with S. Dimitriou is 1/3", "NEXT APPT WITH DR. YI IS 1/3"
+_VISIT_IS = re.compile(r"(?i)\bnext\s+(?:visit|appointment|appt)\b(?:[^.\n;]|(?<=\b[A-Za-z])\.|(?<=\b[A-Za-z]{2})\.){0,40}"
+                       r"\b(?:is|on)\s*$")
+#: a duration after a number pair: no date ("next visit with PT is 1/2 hour")
+_DURATION_AFTER = re.compile(r"(?i)\s*(?:hrs?|hours?|wks?|weeks?|days?|mins?|minutes?|months?|mos?)\b")
 #: pupils: a number pair after them is their size ("PERRLA, 3/3", "pupils 2/2")
 _PUPILS = re.compile(r"(?i)\b(?:perrla?|perrl|pearla?|perla?|perl|pupils?|pupil\s+size)\b(?:[\s,]+(?:equal|eq|bilat|"
                      r"bilaterally|round|reactive|brisk|briskly|sluggish|and|r|l|&|=))*[\s:,=]*$")
@@ -364,7 +367,8 @@ class Evidence:
             return True  # "STAYS ON 10/5/ WITH MV 7.5": a setting written on
         if _NOT_DATE_AFTER.match(after):
             return True  # "1/2 NS", "5/5 STRENGTH", "2/6 SYSTOLIC MURMUR"
-        if _DATE_CUE.search(before) or _VISIT_IS.search(text[max(0, span.start - 60):span.start]):
+        if _DATE_CUE.search(before) or _VISIT_IS.search(text[max(0, span.start - 60):span.start]) \
+                and not _DURATION_AFTER.match(after):
             return False  # a word that dates it stands right before it ("C/O CP SINCE 12/10", "EXTUBATED 2/3")
         if value in _FRACTIONS and not re.match(r"\s?-\s?\d{1,2}/\d{1,2}(?![\d/])", after):  # "PRBC 3/4-3/5": dates
             return True

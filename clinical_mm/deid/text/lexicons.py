@@ -9,6 +9,7 @@ they live here, in a module that imports nothing else of clinical-mm. The large 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 __all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS", "NAME_WORD", "NOT_NAMES", "PREFIXES",
@@ -163,9 +164,10 @@ def word_given_names() -> frozenset[str]:
 
 
 @lru_cache(maxsize=4096)
-def misspelt_term(word: str) -> bool:
+def misspelt_term(word: str, of: Callable[[str], bool] | None = None) -> bool:
     """A word one edit (a letter left out, added, changed, or two swapped) away from a clinical term of five
-    letters or more: a misspelling in a note ("RECIEVED", "Diltizem", "SOMNULENT"), not a name."""
+    letters or more: a misspelling in a note ("RECIEVED", "Diltizem", "SOMNULENT"), not a name; with ``of``, only
+    a term for which ``of`` holds counts (an English word: "OVERNITE")."""
     w = word.lower()
     if not 4 <= len(w) <= 30 or not w.isascii() or not w.isalpha():
         return False  # no term is longer than 30 letters
@@ -176,7 +178,7 @@ def misspelt_term(word: str) -> bool:
     edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
     edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
     edits |= {a + c + b for a, b in splits for c in letters}
-    return any(len(e) >= 5 and e in terms for e in edits - {w})
+    return any(len(e) >= 5 and e in terms and (of is None or of(e)) for e in edits - {w})
 
 
 @lru_cache(maxsize=1)

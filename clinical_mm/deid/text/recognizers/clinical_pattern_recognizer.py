@@ -74,6 +74,10 @@ class ClinicalPattern:
     strong: bool = False
 
 
+#: a relative and how a number follows them, for a local number written with a space ("brother at 555 2871")
+_RELATIVE_NUMBER = (r"\b(?:wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|nephew|friend|hcp|nok|"
+                    r"proxy)(?:'s)?(?:[ \t]{1,3}(?:cell|home|work|phone|number|#))?[ \t]{0,3}(?:(?:at|is|#|:|-)[ \t]{0,3})?")
+
 CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # identifiers introduced by their label (any case)
     ClinicalPattern("MRN", rf"(?i:\b(?:MRN|MR#|MR No\.?|Med(?:ical)? Rec(?:ord)?(?: No\.?| #| Number)?|Hospital No\.?|"
@@ -215,28 +219,27 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # a short number after a word of calling and its object ("PAGE RESIDENT AT 4-1234", "call the fellow at 555-1234",
     # "CALLED HO 2-3456"), after a clinician's title and name ("DR OLIN 4-5678"), or after another ("5-1234 OR 6-7890")
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:call|called|calling|page|paged|paging|reach|reached|contact|contacted|"
-                    r"beep|beeped)(?:\s+[A-Za-z']+){1,3}\s+(?:(?:at|@)\s*)?#?\s?(?:[xX]\s?)?)(\d-\d{4}|\d{3}-\d{4}|\d{5})(?![\d/\-])",
+                    r"beep|beeped)(?:\s+[A-Za-z']+){1,3}\s+(?:(?:at|@)\s*(?:#\s?|[xX]\s?)?)?)(\d-\d{4}|\d{3}-\d{4}|\d{5})(?![\d/\-])",
                     score=0.6),
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:dr|md|np|pa|rn|resident|fellow|intern|attending|ho)\.?\s+[A-Za-z'\-]+\s+)"
                     r"(\d-\d{4})(?![\d/\-])", score=0.6),
     ClinicalPattern("PHONE_NUMBER", r"(?<=\d-\d{4})(?i:\s+(?:or|and)\s+|\s*[/,]\s*)(\d-\d{4})(?![\d/\-])", score=0.6),
     # a number written with spaces around its hyphens ("410 - 555 - 1234")
-    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.])(\d{3}\s+[-.]\s*\d{3}\s*[-.]\s*\d{4}|\d{3}\s*[-.]\s*\d{3}\s+[-.]\s*\d{4})(?![\d/])",
-                    score=0.7),
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.])(\d{3}[ \t]{1,2}-[ \t]{0,2}\d{3}[ \t]{0,2}-[ \t]{0,2}\d{4}|"
+                    r"\d{3}[ \t]{0,2}-[ \t]{0,2}\d{3}[ \t]{1,2}-[ \t]{0,2}\d{4})(?![\d/])", score=0.7),
     # a pager's number after "#" in the clause of paging ("MICU FELLOW PAGED (#71234)")
-    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:page[sd]?|paging|beeper|pager|beep(?:ed)?)\b[^.\n#]{0,20}#\s*)(\d{4,5}|\d-\d{4})"
-                    r"(?![\d\-/]|\.\d)", score=0.6),
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:page[sd]?|paging|beeper|pager|beep(?:ed)?)\b(?:[ \t]+[A-Za-z']+){0,3}[ \t]*"
+                    r"(?:at[ \t]*|\([ \t]*)#[ \t]?)(\d{4,5}|\d-\d{4})(?![\d\-/]|\.\d)", score=0.6),
     # ten or eleven digits in an area code's groups written off the usual shape ("410 5551234", "410-555-12345",
     # "410-55-51234": a misplaced separator, a digit too many)
-    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])(?=\(?\d{3}\)?(?:[-.\s/]?\d){7,8}(?!\d))"
-                    r"(\(?\d{3}\)?[-.\s/]?\d{2,4}[-.\s]?\d{3,5})(?![\d/\-]|\.\d)", score=0.6),
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])(\(?\d{3}\)?[-. ]?\d{7,8}|\d{3}[-.]\d{2,3}[-.]\d{5})(?![\d/\-]|\.\d)",
+                    score=0.6),
     # a local number written with a space after a relative ("NOK: brother at 555 2871 or 555 9012")
-    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|"
-                    r"nephew|friend|family|hcp|nok|proxy)(?:'s)?(?:\s+(?:cell|home|work|phone|number|#))?\s*(?:at|@|is|#|:|-)?\s*)"
-                    r"(\d{3}\s\d{4})(?![\d/\-])", score=0.6),
-    ClinicalPattern("PHONE_NUMBER", r"(?<=\d{3}\s\d{4})(?i:\s+(?:or|and)\s+|\s*[/,]\s*)(\d{3}[\s\-]\d{4})(?![\d/\-])", score=0.6),
+    ClinicalPattern("PHONE_NUMBER", rf"(?i:{_RELATIVE_NUMBER})(\d{{3}} \d{{4}})(?![\d/\-])", score=0.6),
+    ClinicalPattern("PHONE_NUMBER", rf"(?i:{_RELATIVE_NUMBER}\d{{3}} \d{{4}}(?:[ \t]{{1,2}}(?:or|and)[ \t]{{1,2}}|[ \t]?[/,][ \t]?))"
+                    r"(\d{3}[ \-]\d{4})(?![\d/\-])", score=0.6),
     # a local number without its area code ("555-1234"): three digits, a hyphen, four
-    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:])(?<!\d-)(\d{3}-\d{2}(?!00)\d{2}(?:\s(?i:x|ext)\.?\s?\d{1,5}(?!\d))?)(?![\d\-/])"
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:])(?<!\d-)(\d{3}-\d{2}(?!00)\d{2}(?:[ \t](?:(?i:ext)\.?[ \t]?\d{1,5}|[xX][ \t]?\d{3,5})(?!\d))?)(?![\d\-/])"
                     r"(?!\s*(?i:mg|mcg|ml|cc|units?|u)\b)",
                     score=0.6, not_after=r"(?i:\b(?:svr|pvr|svri|pvri|sv|co|ci|cvp|pcwp|wedge|plt|plts|wbc|glucose|fs|"
                                          r"fsbs|bs|u/o|uo|i/o|in|out|range|ranged|from|between))\W*$"),  # "SVR 880-1320"

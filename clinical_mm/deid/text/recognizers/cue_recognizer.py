@@ -165,9 +165,9 @@ _HOSPITAL_NAMES = frozenset({"good samaritan", "good sam", "holy cross", "sacred
 _PLACE_PREFIXES = frozenset("new north south east west port fort ft mount mt lake glen upper lower old greater".split())
 _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
 #: a county by its name ("ARRIVED FROM HOWARD COUNTY", "Carroll County EMS")
-_COUNTY = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)\s+(?P<cue>county|co\.)(?![A-Za-z])", re.IGNORECASE)
+_COUNTY = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)[ \t]+(?P<cue>county)(?![A-Za-z])", re.IGNORECASE)
 #: a place's name alone in parentheses after an outside hospital or a home ("OSH (PENINSULA)", "NH (BRIARWOOD)")
-_NAME_IN_PARENTHESES = re.compile(r"(?P<cue>(?i:osh|outside hospital|outside hosp|nursing home|nh|snf|rehab|ltac|ltach))"
+_NAME_IN_PARENTHESES = re.compile(r"(?<![A-Za-z])(?P<cue>(?i:osh|outside hospital|outside hosp|nursing home|nh|snf|rehab|ltac|ltach))"
                                   r"\s*\(\s*(?P<name>[A-Za-z][A-Za-z'\-]{3,})\s*\)")
 #: a town before its public services ("BETHESDA EMS", "dover police", "Farnsworth Fire Dept")
 _TOWN_SERVICE = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)\s+(?P<cue>ems|police|fire\s+dep(?:t|artment)|fire\s+rescue|"
@@ -177,10 +177,15 @@ _TOWN_SERVICE = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)\s+(?P<c
 _NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|(?<=\band\s)|(?<=\d:\d\d\s))\s*"
                                r"([A-Za-z]{3,})\s+"
                                r"(?P<cue>called|phoned|visited|came in|was in|is here|in to visit|aware|asked|asks|"
-                               r"wants|wanted|spoke|agrees|agreed|arrived|slept|found|prefers|would like|sat|"
+                               r"wants|wanted|spoke|agrees|agreed|arrived|slept|prefers|would like|sat with|"
                                r"self-extubated|checks in|states|stated)\b", re.IGNORECASE)
-#: words for a person that a note misspells at a clause's start ("PATEINT STATES", "DAUGTHER WOULD LIKE")
-_PERSON_WORDS = ROLE_WORDS | frozenset("patient family families nurse resident doctor physician team".split())
+#: the verbs of _NAME_BEFORE_VERB that only a person does: a word no list knows is a name before one of them only
+#: (not "NSICU AWARE", "BIOMED CALLED", "MEROPENUM ARRIVED")
+_PERSON_VERBS = frozenset({"phoned", "visited", "asked", "asks", "wants", "wanted", "spoke", "agrees", "agreed", "slept",
+                           "prefers", "would like", "sat with", "self-extubated", "checks in", "states", "stated"})
+#: words for a person that a note misspells at a clause's start ("PATEINT STATES", "DAUGTHER WOULD LIKE", "GRANMA")
+_PERSON_WORDS = ROLE_WORDS | frozenset("patient family families nurse resident doctor physician team neighbor neighbour "
+                                       "spouse grandma grandpa grandkids inlaws visitor visitors friends kids".split())
 #: a street without its number where someone lives ("LIVES ON ELM STREET", "house on maple ave")
 _STREET_LIVED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>lives?|living|resides?|residing|house|home|apartment|apt)\s+on\s+"
                               r"(?!the\s)(?P<street>[A-Za-z]+(?:\s+[A-Za-z]+)?\s+(?:street|st|avenue|ave|road|rd|lane|ln|drive|"
@@ -190,7 +195,8 @@ _STREET_LIVED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>lives?|living|resides?|resi
 _NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be called|known as)\s+([A-Za-z][A-Za-z'\-]+)",
                     re.IGNORECASE)
 #: a given name addressed in a patient's instructions ("Pt instructions: Hope, take your medicines")
-_ADDRESSED = re.compile(r"(?<![A-Za-z])(?P<cue>instructions?|dear)\s*:?\s+([A-Za-z][A-Za-z'\-]+),", re.IGNORECASE)
+_ADDRESSED = re.compile(r"(?<![A-Za-z])(?P<cue>instructions?|dear)[ \t]{0,3}:?[ \t]{1,3}([A-Za-z][A-Za-z'\-]+),[ \t]{1,3}"
+                        r"(?=(?:take|call|return|please|keep|avoid|do|don't|make|come|remember|you|your)\b)", re.IGNORECASE)
 #: words that open a clause after a hyphen: the word before it is a name alone ("son Rob-who called"; not "Ji-In")
 _CLAUSE_WORDS = frozenset("who which that and but will would is was has had here there".split())
 #: a patient named between "pt" and what the patient did or said ("PT ANAN C/O NAUSEA", "pt Haruki denies pain")
@@ -207,9 +213,12 @@ _INITIALS_AFTER_ROLE = re.compile(r"(?<![A-Za-z])(?P<cue>transcriptionist|techno
 #: a staff member's initials before their credential, alone in a sentence ("Bed alarm on. IT RN")
 _INITIALS_BEFORE_CREDENTIAL = re.compile(r"(?:^|(?<=[.;]\s))(?P<initials>[A-Z]{2,3}),?[ \t]+(?P<cue>RN|MD|NP|RRT|PA-C)"
                                          r"(?=[ \t]*(?:[.;]|$))", re.MULTILINE)
+#: roles whose initials may be any letters but a few ("TRANSCRIPTIONIST: SQ."): no result follows them
+_REPORTERS = frozenset("transcriptionist technologist sonographer scribe".split())
 #: letters of a sentence's end that are no initials ("Tech NA.", "charge RN.")
-_NO_INITIALS = frozenset("NA OK NO ON UP YES MD RN NP ED ER OR ICU PT".split())
-_GENERIC_PLACES = frozenset("osh nh snf ltach ltc rehab home floor unit er ed ew or icu ccu micu sicu csru pacu".split())
+_NO_INITIALS = frozenset("NA OK NO ON UP YES MD RN NP ED ER OR ICU PT AM PM AT QNS".split())
+_GENERIC_PLACES = frozenset("osh nh snf ltach ltc rehab home floor unit er ed ew or icu ccu micu sicu csru pacu imc pcu sdu tcu "
+                            "stepdown".split())
 
 
 def _explained(entity: str, start: int, end: int, score: float, rule: str, cue: str) -> RecognizerResult:
@@ -276,21 +285,28 @@ class CueRecognizer(ClinicalRecognizer):
                 *self._after_initial(text), *self._named(text), *self._town_services(text), *self._streets(text),
                 *self._places(text), *self._institutions(text, spaced), *self._wards(text), *self._initials(text)]
 
-    @staticmethod
-    def _initials(text: str) -> Iterator[RecognizerResult]:
+    def _initials(self, text: str) -> Iterator[RecognizerResult]:
         """A staff member's initials that end a sentence after their role ("Sonographer IN.", with a colon in UPPER
         CASE: "TECHNOLOGIST: TO.") or stand alone before their credential ("IT RN"), in a mixed-case note for the
         latter."""
         upper = upper_case_note(text)
         for m in _INITIALS_AFTER_ROLE.finditer(text):
-            if m.group("initials") not in _NO_INITIALS and (not upper or m.group("colon")):
+            reporter = m.group("cue").lower() in _REPORTERS  # never followed by a result, as "Monitor tech: NSR." is
+            if (reporter and m.group("initials") not in _NO_INITIALS or self._initials_word(m.group("initials"))) \
+                    and (not upper or m.group("colon")):
                 yield _explained("PERSON", m.start("initials"), m.end("initials"), 0.8, f"{INITIALS_RULE}: after a role",
                                  m.group("cue"))
         if not upper:
             for m in _INITIALS_BEFORE_CREDENTIAL.finditer(text):
-                if m.group("initials") not in _NO_INITIALS:
+                if self._initials_word(m.group("initials")):
                     yield _explained("PERSON", m.start("initials"), m.end("initials"), 0.8,
                                      f"{INITIALS_RULE}: before a credential", m.group("cue"))
+
+    def _initials_word(self, letters: str) -> bool:
+        """Letters that can be a person's initials: a function word's ("IN", "TO", "IT"), or no clinical term's
+        ("NSR", "HD", "CCU", "RT" are none)."""
+        w = letters.lower()
+        return letters not in _NO_INITIALS and (w in self.function_words or w not in self.terms)
 
     def _wards(self, text: str) -> Iterator[RecognizerResult]:
         """A unit named by a word no list knows: with its number after "on", "to" or "plan:" ("ON BRIARWOOD 6") or
@@ -407,7 +423,7 @@ class CueRecognizer(ClinicalRecognizer):
                 name = words[0].lower()
             if name in self.stop or name in _KIND_WORDS or name in _GENERIC_PLACES:
                 continue  # "the county", "same county", "other county"
-            if name in self.places or name in self.lexicon[0] or name in self.lexicon[1] or self._unknown_name(name):
+            if name in self.places or self._unknown_name(name):  # not "GUARD COUNTY", "shelter county"
                 yield _explained("LOCATION", m.end(1) - len(name), m.end(1), 0.75, "a county by its name", m.group("cue"))
         for m in _TOWN_SERVICE.finditer(text):
             start = m.start(1)
@@ -436,7 +452,8 @@ class CueRecognizer(ClinicalRecognizer):
                 yield _explained("PERSON", m.start(2), m.end(2), 0.75, "a name between 'pt' and a verb", m.group("cue"))
         for m in _NAME_BEFORE_VERB.finditer(text):
             w = m.group(1).lower()
-            if (w in self.lexicon[0] or w in word_given_names() or self._unknown_person(w)) \
+            verb = " ".join(m.group("cue").lower().split())
+            if (w in self.lexicon[0] or w in word_given_names() or verb in _PERSON_VERBS and self._unknown_person(w)) \
                     and w not in ROLE_WORDS and w not in self.stop:
                 yield _explained("PERSON", m.start(1), m.end(1), 0.75, "a name before a verb of a person",
                                  m.group("cue"))
@@ -545,12 +562,15 @@ class CueRecognizer(ClinicalRecognizer):
         return None
 
     def _unknown_person(self, word: str) -> bool:
-        """A word of four letters or more that no list knows, before a verb of a person: a name, even one edit
-        away from a clinical term ("Osric", "Hualing"), unless a misspelt word for a person ("PATEINT")."""
+        """A word of five letters or more that no list knows, before a verb only a person does: a name, even one
+        edit away from a clinical term ("Osric"); not a misspelt English word ("OVERNITE SLEPT"; so neither
+        "Perpetua" nor "Hualing"), a misspelt word for a person ("PATEINT", "GRANMA"), an adverb ("FINALY") or
+        letters without a vowel ("NSGY")."""
         w = word.lower()
-        return len(w) >= 4 and w.isalpha() and w not in self.terms and w not in self.stop \
-            and not self.shape.is_known_word(w) and bool(re.search("[aeiouy]", w)) \
-            and not any(_one_edit(w, p) for p in _PERSON_WORDS)
+        return len(w) >= 5 and w.isalpha() and w not in self.terms and w not in self.stop \
+            and not self.shape.is_known_word(w) and bool(re.search("[aeiou]", w)) and not w.endswith("ly") \
+            and w not in _PERSON_WORDS and not any(_one_edit(w, p) for p in _PERSON_WORDS) \
+            and not misspelt_term(w, self.shape.is_known_word)
 
     def _unknown_name(self, word: str) -> bool:
         """A word of four letters or more that no list knows and that is no misspelt term."""
