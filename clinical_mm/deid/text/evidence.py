@@ -37,7 +37,8 @@ from clinical_mm.deid.text.lexicons import (
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.text_span import TextSpan
 
-__all__ = ["INITIALS_RULE", "STRONG_RECOGNIZERS", "STRONG_RULE", "UNKNOWN_WORDS_FACTOR", "UNKNOWN_WORDS_RULE", "Evidence"]
+__all__ = ["INITIALS_OF_A_TERM", "INITIALS_RULE", "STRONG_RECOGNIZERS", "STRONG_RULE", "TERM_INITIALS", "UNKNOWN_WORDS_FACTOR",
+           "UNKNOWN_WORDS_RULE", "Evidence"]
 
 #: recognizers whose spans carry their own strong cue and are not weighed again
 STRONG_RECOGNIZERS = frozenset({"CueRecognizer", "PlaceLexiconRecognizer", "SiteTerms"})
@@ -45,6 +46,10 @@ STRONG_RECOGNIZERS = frozenset({"CueRecognizer", "PlaceLexiconRecognizer", "Site
 STRONG_RULE = "after a strong cue"
 #: the rule of initials that a role or credential marks, which may be a function word's letters ("Sonographer IN.")
 INITIALS_RULE = "initials by a role or credential"
+#: the rule and score of a role's letters that are a clinical term too ("Tech SC.": subcutaneous, or Sven Czarnecki's
+#: initials): under the default threshold, raised to a name's where a name found in the note has them as its initials
+TERM_INITIALS = "after a role, a clinical term too"
+INITIALS_OF_A_TERM = 0.3
 #: the score of a name or place left with only words no list knows is multiplied by this
 UNKNOWN_WORDS_FACTOR = 0.55
 #: what the rule of a span scored down for its unknown words says

@@ -12,10 +12,10 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["ALLOW_LIST", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS", "NAME_WORD", "NOT_NAMES", "PREFIXES",
+__all__ = ["ALLOW_LIST", "EPONYM_SCORES", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS", "NAME_WORD", "NOT_NAMES", "PREFIXES",
            "ROLE_WORDS", "VOWELS", "big_cities", "clinical_terms", "common_english", "common_names", "given_names",
            "is_common_word", "languages", "large_places", "misspelt_term", "name_lexicon", "place_gazetteer",
-           "stop_words", "upper_case_note", "us_states", "word_given_names"]
+           "score_towns", "stop_words", "upper_case_note", "us_states", "word_given_names"]
 
 #: clinical vocabulary that the models mistake for PHI (frequencies, times of day, units, routes, common drugs)
 ALLOW_LIST: frozenset[str] = frozenset("""
@@ -61,6 +61,10 @@ vanc vanco ceftaz ceftri cefaz cefazo zosyn pip-tazo clinda dapto linezolid mero
 flagyl fluc acyclo bactrim unasyn amp ampi tachy
 """.split())
 
+#: names of clinical scores, signs and tests ("Braden", "Geneva score", "Morse fall scale"), some of them towns too
+EPONYM_SCORES: frozenset[str] = frozenset(
+    "senna echo braden morse wells geneva milan duke hunt hess fisher gleason apgar glasgow ranson pugh child".split())
+
 #: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary
 NOT_NAMES: frozenset[str] = frozenset("""
 patient pt pts name names dr doctor md rn np pa do mr mrs ms miss family home bedside visit visited visiting
@@ -76,9 +80,8 @@ ordered requested notified informed aware present absent stable unchanged review
 portable film films view views pa ap lateral upright supine left right bilateral
 north south east west january february march april june july august september october november december
 monday tuesday wednesday thursday friday saturday sunday christmas easter thanksgiving
-senna echo braden morse wells geneva milan duke hunt hess fisher gleason apgar glasgow ranson pugh child
 id
-""".split())
+""".split()) | EPONYM_SCORES
 
 #: word-forming prefixes written with a hyphen ("Pre-op", "Peri-hilar"), never a given name's first part
 PREFIXES: frozenset[str] = frozenset("""pre post peri para hemo hypo hyper anti non sub trans intra inter extra mid
@@ -163,11 +166,32 @@ def word_given_names() -> frozenset[str]:
                      and w not in NOT_NAMES and w not in ALLOW_LIST)
 
 
+def _typed_for() -> dict[str, str]:
+    """For each letter, the letters a typist may have meant: the keys beside it on a QWERTY keyboard and the letters
+    of the same sound."""
+    rows = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+    near: dict[str, set[str]] = {c: set() for row in rows for c in row}
+    for r, row in enumerate(rows):
+        for i, c in enumerate(row):
+            for r2 in (r - 1, r, r + 1):
+                if 0 <= r2 < len(rows):
+                    near[c].update(rows[r2][j] for j in (i - 1, i, i + 1) if 0 <= j < len(rows[r2]))
+    for a, b in ("ae", "ei", "iy", "ou", "ck", "cs", "sz", "mn", "fv"):
+        near[a].add(b)
+        near[b].add(a)
+    return {c: "".join(sorted(v - {c})) for c, v in near.items()}
+
+
+#: the letters a typist may have meant for each letter (:func:`misspelt_term` with ``typing``)
+_TYPED_FOR = _typed_for()
+
+
 @lru_cache(maxsize=4096)
-def misspelt_term(word: str, of: Callable[[str], bool] | None = None) -> bool:
+def misspelt_term(word: str, of: Callable[[str], bool] | None = None, typing: bool = False) -> bool:
     """A word one edit (a letter left out, added, changed, or two swapped) away from a clinical term of five
     letters or more: a misspelling in a note ("RECIEVED", "Diltizem", "SOMNULENT"), not a name; with ``of``, only
-    a term for which ``of`` holds counts (an English word: "OVERNITE")."""
+    a term for which ``of`` holds counts (an English word: "OVERNITE"); with ``typing``, a letter changed only for
+    a key beside it or a letter of the same sound ("OVERNITE" for "overbite"; not "Hualing" for "healing")."""
     w = word.lower()
     if not 4 <= len(w) <= 30 or not w.isascii() or not w.isalpha():
         return False  # no term is longer than 30 letters
@@ -176,7 +200,7 @@ def misspelt_term(word: str, of: Callable[[str], bool] | None = None) -> bool:
     splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
     edits = {a + b[1:] for a, b in splits if b}
     edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-    edits |= {a + c + b[1:] for a, b in splits if b for c in letters}
+    edits |= {a + c + b[1:] for a, b in splits if b for c in (_TYPED_FOR.get(b[0], "") if typing else letters)}
     edits |= {a + c + b for a, b in splits for c in letters}
     return any(len(e) >= 5 and e in terms and (of is None or of(e)) for e in edits - {w})
 
@@ -266,6 +290,15 @@ def big_cities() -> frozenset[str]:
         city = str(row["city"]).lower()
         counts[city] = counts.get(city, 0) + 1
     return frozenset(c for c, n in counts.items() if n >= 20) - {"mobile", "independence", "mesa", "midland", "fpo"}
+
+
+@lru_cache(maxsize=1)
+def score_towns() -> frozenset[str]:
+    """US towns that share a clinical score's name ("Geneva", "Wells", "Milan"): left out of :func:`place_gazetteer`,
+    a place only after a verb of living ("home in Geneva")."""
+    import zipcodes
+
+    return frozenset(str(row["city"]).lower() for row in zipcodes.list_all()) & EPONYM_SCORES  # type: ignore[no-untyped-call]
 
 
 @lru_cache(maxsize=1)

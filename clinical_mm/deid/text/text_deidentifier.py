@@ -36,7 +36,13 @@ from typing import Any
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.text import context_tagger as tagger_module
-from clinical_mm.deid.text.evidence import INITIALS_RULE, UNKNOWN_WORDS_FACTOR, UNKNOWN_WORDS_RULE, Evidence
+from clinical_mm.deid.text.evidence import (
+    INITIALS_RULE,
+    TERM_INITIALS,
+    UNKNOWN_WORDS_FACTOR,
+    UNKNOWN_WORDS_RULE,
+    Evidence,
+)
 from clinical_mm.deid.text.lexicons import (
     ALLOW_LIST,
     ROLE_WORDS,
@@ -57,6 +63,8 @@ __all__ = ["DEFAULT_THRESHOLD", "STRONG_NAME", "TextDeidentifier", "TextSpan"]
 DEFAULT_THRESHOLD = 0.5
 #: the score from which a found name is marked wherever its words stand again in the note
 STRONG_NAME = 0.7
+#: the score of a role's letters that are the initials of a name found in the note
+STRONG_INITIALS = 0.8
 #: a web address, not sentences run together ("PRESENT.TO", "..NO")
 _REAL_URL = re.compile(r"(?i)://|\bwww\.|\.(?:com|org|net|edu|gov|io|us)\b(?!\.)")
 
@@ -271,6 +279,7 @@ class TextDeidentifier:
                   for start, end, kind, p in tagger.spans(text) if not self._allowed(text[start:end])]
         weighed = _beside_known_names(text, [w for s in spans + tagged for w in self.evidence.weigh(text, s)])
         strong = [s for s in weighed if s.score >= max(self.threshold, STRONG_NAME)]
+        weighed = _initials_of_found_names(text, weighed, strong)
         merged = _merge(_propagate_names(text, _merge(weighed), strong) + _coordinated_names(text, strong))
         return [s for s in merged if not self.evidence.in_site_phrase(text, s)]  # not even a propagated name
 
@@ -398,6 +407,22 @@ def _beside_known_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:
             if s.entity_type == "PERSON" and UNKNOWN_WORDS_RULE in s.rule
             and any(text[s.end:k.start] == " " or text[k.end:s.start] == " " for k in known) else s
             for s in spans]
+
+
+def _initials_of_found_names(text: str, spans: list[TextSpan], strong: list[TextSpan]) -> list[TextSpan]:
+    """``spans``, where a role's letters that are a clinical term too ("Tech SC.") are the initials of a name of two
+    or three words found with a strong cue or score in the note ("Sven Czarnecki"), with a name's score."""
+    initials = set()
+    for s in strong:
+        if s.entity_type == "PERSON" and not s.rule.startswith(INITIALS_RULE):
+            words = _NAME_WORD.findall(text[s.start:s.end])
+            if 2 <= len(words) <= 3:
+                initials |= {"".join(w[0] for w in words).upper(), "".join(w[0] for w in words[::-1]).upper()}
+    if not initials:
+        return spans
+    return [TextSpan(s.start, s.end, s.entity_type, STRONG_INITIALS, s.recognizer,
+                     f"{s.rule}; the initials of a name found in the note", s.context)
+            if s.rule.endswith(TERM_INITIALS) and text[s.start:s.end] in initials else s for s in spans]
 
 
 def _coordinated_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from clinical_mm.deid.text.evidence import INITIALS_RULE
+from clinical_mm.deid.text.evidence import INITIALS_OF_A_TERM, INITIALS_RULE, TERM_INITIALS
 from clinical_mm.deid.text.lexicons import (
     INSTITUTION_NAME_WORDS,
     ROLE_WORDS,
@@ -34,6 +34,7 @@ from clinical_mm.deid.text.lexicons import (
     misspelt_term,
     name_lexicon,
     place_gazetteer,
+    score_towns,
     stop_words,
     upper_case_note,
     word_given_names,
@@ -135,6 +136,8 @@ _CLINICAL_H = frozenset("tsh fsh lh gh acth adh pth hgh bph lvh rvh lah rah ich 
 #: an abbreviation in parentheses after a word of an institution ("OUTSIDE HOSPITAL (BMC)", "REHAB (NEBH)")
 _ABBREVIATION_IN_PARENTHESES = re.compile(r"(?i:hospital|hosp|osh|rehab|facility|nursing home|nh|snf|clinic)\s*"
                                           r"\(\s*(?P<abbr>[A-Z]{2,6})\s*\)")
+#: the letters a study's abbreviation opens with ("CTPA", "MRA", "EKG", "TTE")
+_STUDY = re.compile(r"CT|MR|US|XR|NM|PET|EKG|ECG|EEG|EMG|TTE|TEE")
 _LIVING = re.compile(r"(?i)liv|resid|home|work|moved")
 #: a hospital abbreviation before its emergency department, cath lab or ICU ("GH EW", "to gh er", "BMC CATH LAB")
 _ABBREVIATION_CUE = re.compile(r"(?<![A-Za-z])(?P<abbr>[A-Za-z]{1,2}[Hh]|[A-Za-z]{1,2}(?:MC|mc))\s+"
@@ -169,6 +172,10 @@ _COUNTY = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)[ \t]+(?P<cue>
 #: a place's name alone in parentheses after an outside hospital or a home ("OSH (PENINSULA)", "NH (BRIARWOOD)")
 _NAME_IN_PARENTHESES = re.compile(r"(?<![A-Za-z])(?P<cue>(?i:osh|outside hospital|outside hosp|nursing home|nh|snf|rehab|ltac|ltach))"
                                   r"\s*\(\s*(?P<name>[A-Za-z][A-Za-z'\-]{3,})\s*\)")
+#: a hospital's town in parentheses after it ("Champlain Valley Hospital (Geneva)", "MEMORIAL HOSP (LEBANON)")
+_TOWN_AFTER_HOSPITAL = re.compile(r"(?<![A-Za-z])(?P<cue>hospital|hosp|medical center|health center|clinic|infirmary)"
+                                  r"[ \t]{0,3}\([ \t]{0,3}(?P<name>[A-Za-z][A-Za-z'\-]{2,}(?: [A-Za-z][A-Za-z'\-]+)?)"
+                                  r"[ \t]{0,3}\)", re.IGNORECASE)
 #: a town before its public services ("BETHESDA EMS", "dover police", "Farnsworth Fire Dept")
 _TOWN_SERVICE = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)\s+(?P<cue>ems|police|fire\s+dep(?:t|artment)|fire\s+rescue|"
                            r"rescue|ambulance)(?![A-Za-z])", re.IGNORECASE)
@@ -179,6 +186,11 @@ _NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|
                                r"(?P<cue>called|phoned|visited|came in|was in|is here|in to visit|aware|asked|asks|"
                                r"wants|wanted|spoke|agrees|agreed|arrived|slept|prefers|would like|sat with|"
                                r"self-extubated|checks in|states|stated)\b", re.IGNORECASE)
+#: a name opening a sentence (or after a time) before how the person is ("Hualing drowsy but arousable")
+_NAME_BEFORE_STATE = re.compile(r"(?:^|(?<=[.;:!?\n])|(?<=[.;:!?]\s)|(?<=[.;:!?]\s\s)|(?<=\d:\d\d\s))[ \t]*"
+                                r"([A-Za-z]{3,})[ \t]+(?P<cue>drowsy|lethargic|sleepy|asleep|awake|confused|agitated|"
+                                r"restless|anxious|tearful|calm|pleasant|cooperative|somnolent|oriented)\b",
+                                re.IGNORECASE | re.MULTILINE)
 #: the verbs of _NAME_BEFORE_VERB that only a person does: a word no list knows is a name before one of them only
 #: (not "NSICU AWARE", "BIOMED CALLED", "MEROPENUM ARRIVED")
 _PERSON_VERBS = frozenset({"phoned", "visited", "asked", "asks", "wants", "wanted", "spoke", "agrees", "agreed", "slept",
@@ -197,6 +209,12 @@ _NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be c
 #: a given name addressed in a patient's instructions ("Pt instructions: Hope, take your medicines")
 _ADDRESSED = re.compile(r"(?<![A-Za-z])(?P<cue>instructions?|dear)[ \t]{0,3}:?[ \t]{1,3}([A-Za-z][A-Za-z'\-]+),[ \t]{1,3}"
                         r"(?=(?:take|call|return|please|keep|avoid|do|don't|make|come|remember|you|your)\b)", re.IGNORECASE)
+#: a given name that a sentence's information is credited to ("Per Hope, baseline oriented x3"; not "PER FAMILY,")
+_PER_NAME = re.compile(r"(?:^|(?<=[.;:!?\n])|(?<=[.;:!?]\s)|(?<=[.;:!?]\s\s))(?P<cue>per)[ \t]+([A-Za-z][A-Za-z'\-]{2,})"
+                       r"[ \t]*,", re.IGNORECASE | re.MULTILINE)
+#: months and weekdays, some of them given names too ("per June,")
+_CALENDAR_WORDS = frozenset("january february march april may june july august september october november december "
+                            "monday tuesday wednesday thursday friday saturday sunday".split())
 #: words that open a clause after a hyphen: the word before it is a name alone ("son Rob-who called"; not "Ji-In")
 _CLAUSE_WORDS = frozenset("who which that and but will would is was has had here there".split())
 #: a patient named between "pt" and what the patient did or said ("PT ANAN C/O NAUSEA", "pt Haruki denies pain")
@@ -238,6 +256,7 @@ class CueRecognizer(ClinicalRecognizer):
         self.function_words = stop_words()
         self.stop = self.function_words | _NOT_AFTER_CUE
         self.places = place_gazetteer()
+        self.score_towns = score_towns()
         self.large = large_places()
         self.big_cities = big_cities()
         self.lexicon = name_lexicon()
@@ -291,11 +310,15 @@ class CueRecognizer(ClinicalRecognizer):
         latter."""
         upper = upper_case_note(text)
         for m in _INITIALS_AFTER_ROLE.finditer(text):
+            if upper and not m.group("colon") or m.group("initials") in _NO_INITIALS:
+                continue
             reporter = m.group("cue").lower() in _REPORTERS  # never followed by a result, as "Monitor tech: NSR." is
-            if (reporter and m.group("initials") not in _NO_INITIALS or self._initials_word(m.group("initials"))) \
-                    and (not upper or m.group("colon")):
+            if reporter or self._initials_word(m.group("initials")):
                 yield _explained("PERSON", m.start("initials"), m.end("initials"), 0.8, f"{INITIALS_RULE}: after a role",
                                  m.group("cue"))
+            else:  # "Tech SC.": a name only where they are the initials of a name found in the note ("Sven Czarnecki")
+                yield _explained("PERSON", m.start("initials"), m.end("initials"), INITIALS_OF_A_TERM,
+                                 f"{INITIALS_RULE}: {TERM_INITIALS}", m.group("cue"))
         if not upper:
             for m in _INITIALS_BEFORE_CREDENTIAL.finditer(text):
                 if self._initials_word(m.group("initials")):
@@ -324,8 +347,9 @@ class CueRecognizer(ClinicalRecognizer):
     def _institutions(self, text: str, spaced: str) -> Iterator[RecognizerResult]:
         """Hospital abbreviations by their cue, names before an institution word, "St" and a given name."""
         for m in _ABBREVIATION_IN_PARENTHESES.finditer(text):
-            if m.group("abbr").lower() in _GENERIC_PLACES:
-                continue  # "OSH (ICU)": a unit, not a hospital
+            abbr = m.group("abbr")
+            if abbr.lower() in _GENERIC_PLACES or abbr.lower() in self.terms or _STUDY.match(abbr):
+                continue  # "OSH (ICU)": a unit, "Hospital (CTPA)": a study, not a hospital
             yield _explained("HOSPITAL", m.start("abbr"), m.end("abbr"), 0.8,
                              "abbreviation in parentheses after a word of an institution", "(")
         for m in _NAME_IN_PARENTHESES.finditer(text):
@@ -334,6 +358,11 @@ class CueRecognizer(ClinicalRecognizer):
                     name in self.places or name in self.lexicon[1] or self._unknown_name(name)):
                 yield _explained("HOSPITAL", m.start("name"), m.end("name"), 0.75,
                                  "a name in parentheses after an outside hospital", "(")
+        for m in _TOWN_AFTER_HOSPITAL.finditer(text):
+            name = m.group("name").lower()
+            if name in self.places and name not in self.large and name not in self.stop or name in self.score_towns:
+                yield _explained("LOCATION", m.start("name"), m.end("name"), 0.75,
+                                 "a known town in parentheses after a hospital", m.group("cue"))
         for m in _ABBREVIATION_CUE.finditer(text):
             if m.group("abbr").lower() not in _NOT_ABBREVIATIONS and (
                     m.group("cue").lower() not in _UNIT_CUES or m.group("abbr").lower() not in _CLINICAL_H):  # "SAH ICU"
@@ -437,7 +466,8 @@ class CueRecognizer(ClinicalRecognizer):
         """A name given as such ("name is frank") or addressed in instructions ("Pt instructions: Hope, take"), a
         word between "pt" and what the patient did ("PT ORVELLE C/O"), and a given name or a word no list knows
         opening a clause before a verb of a person ("FRED PHONED AT 2200", "Bolat slept"; not "SON CALLED", "MD
-        CALLED", "PATEINT STATES")."""
+        CALLED", "PATEINT STATES") or a sentence before how the person is ("Hualing drowsy"); a given name that
+        information is credited to ("Per Hope, baseline ...")."""
         for m in _NAMED.finditer(text):
             if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
@@ -445,6 +475,11 @@ class CueRecognizer(ClinicalRecognizer):
             w = m.group(2).lower()
             if w in self.given and w not in ROLE_WORDS and w not in self.stop:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.8, "a given name addressed in instructions",
+                                 m.group("cue"))
+        for m in _PER_NAME.finditer(text):
+            w = m.group(2).lower()
+            if w in self.given and w not in ROLE_WORDS and w not in self.stop and w not in _CALENDAR_WORDS:
+                yield _explained("PERSON", m.start(2), m.end(2), 0.75, "a given name information is credited to",
                                  m.group("cue"))
         for m in _PATIENT_BEFORE_VERB.finditer(text):
             w = m.group(2)
@@ -456,6 +491,12 @@ class CueRecognizer(ClinicalRecognizer):
             if (w in self.lexicon[0] or w in word_given_names() or verb in _PERSON_VERBS and self._unknown_person(w)) \
                     and w not in ROLE_WORDS and w not in self.stop:
                 yield _explained("PERSON", m.start(1), m.end(1), 0.75, "a name before a verb of a person",
+                                 m.group("cue"))
+
+        for m in _NAME_BEFORE_STATE.finditer(text):
+            w = m.group(1).lower()
+            if self._unknown_person(w) or w in self.lexicon[0] and w not in self.terms and w not in self.stop:
+                yield _explained("PERSON", m.start(1), m.end(1), 0.75, "a name before how the person is",
                                  m.group("cue"))
 
     @staticmethod
@@ -552,7 +593,8 @@ class CueRecognizer(ClinicalRecognizer):
                 and self.shape.is_known_word(words[n].group(0).lower()):
             return None  # "WORKS AT THE POST OFFICE": a word of a common phrase, not a town ("lives in Bath with")
         if (w not in self.terms or living or " " in place) and (not english or living) and (
-                known_place or w.endswith("ville") or w.endswith("town")) and place not in self.large:
+                known_place or len(w) > 6 and w.endswith(("ville", "town")) or living and place in self.score_towns) \
+                and place not in self.large:
             return "LOCATION", end, "known place after a verb of moving or living", 0.8
         if (w in self.big_cities or living and w == "dc") and w not in self.large and w not in self.stop:
             return "LOCATION", words[0].end(), "a big city after a place cue", 0.8  # "DAUGHTER FROM BOSTON"
@@ -563,14 +605,15 @@ class CueRecognizer(ClinicalRecognizer):
 
     def _unknown_person(self, word: str) -> bool:
         """A word of five letters or more that no list knows, before a verb only a person does: a name, even one
-        edit away from a clinical term ("Osric"); not a misspelt English word ("OVERNITE SLEPT"; so neither
-        "Perpetua" nor "Hualing"), a misspelt word for a person ("PATEINT", "GRANMA"), an adverb ("FINALY") or
+        edit away from a clinical term ("Osric"); not a misspelt English word ("OVERNITE SLEPT" for
+        "overbite"; so not "Perpetua", though "Hualing" is no typing slip of "healing"), a misspelt word for a
+        person ("PATEINT", "GRANMA"), an adverb ("FINALY") or
         letters without a vowel ("NSGY")."""
         w = word.lower()
         return len(w) >= 5 and w.isalpha() and w not in self.terms and w not in self.stop \
             and not self.shape.is_known_word(w) and bool(re.search("[aeiou]", w)) and not w.endswith("ly") \
             and w not in _PERSON_WORDS and not any(_one_edit(w, p) for p in _PERSON_WORDS) \
-            and not misspelt_term(w, self.shape.is_known_word)
+            and not misspelt_term(w, self.shape.is_known_word, typing=True)
 
     def _unknown_name(self, word: str) -> bool:
         """A word of four letters or more that no list knows and that is no misspelt term."""
