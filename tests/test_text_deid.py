@@ -230,6 +230,10 @@ CASES = [
     ("Imaging at Champlain Valley Hospital (Wells). Received pt from PACU at 08:45. Hualing drowsy but arousable. "
      "TOLERATED WELL. ORVALLE ASKS THAT HIS PASTOR BE CALLED.", ["Wells", "Hualing", "ORVALLE"],
      ["drowsy but arousable", "ASKS THAT HIS PASTOR"]),
+    # a surname after a title, a given name after a relative or after a comma and a role, where a slip of a word or
+    # a device's name would not be
+    ("Dr. Blake aware. SISTER CHIDI (549.895.3501). Seen by resident, Nadia Okafor. DR WHITE AWARE.",
+     ["Blake", "CHIDI", "549.895.3501", "Nadia Okafor", "WHITE"], ["aware", "Seen by resident", "AWARE"]),
 ]
 
 
@@ -297,6 +301,9 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "1230. PAGED HO RE BED #1012. CALLED PHARMACY RE RX #12345 DELAY. FICK CO. 5.2. GUARD COUNTY. shelter county.",
     "Insulin SC. Tech SC. PER FAMILY, PT WAS INDEPENDENT. Per report, stable. Geneva score 3, Wells 2, lives in town. "
     "Hospital (CTPA) negative. PT DROWSY. NEURO: LETHARGIC. Propofol asleep. OVERNITE ASKS FOR MEDS.",
+    "2 BLAKE DRAINS. Pt on Bair Hugger. Levine's sign noted. HOYER LIFT TO CHAIR. Miami J collar on. Barrett's "
+    "esophagus. Ordered by resident, Kayexalate given. Sheath pulled by fellow, manual pressure held. COVERING HO "
+    "AWARE. CONSENT SIGNED BY HCP. WIFE TEARFULL AT BEDSIDE. PER NSGY, KEEP SBP <140. PAGED NEUROSUGERY RE: DRAIN.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -308,7 +315,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "names that are clinical words beside what makes them clinical", "durations, settings, living on", "callers, counts and ranges", "pillows, warm and dry, doses run together",
         "misspellings, services and devices before verbs of a person", "abbreviations after a role or before a credential",
         "vital signs, times, units and counties that are no phones or places",
-        "routes after a role, credited services, scores, states and slips"])
+        "routes after a role, credited services, scores, states and slips",
+        "eponymous devices and signs, new clauses after a role, services and slips after a cue"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

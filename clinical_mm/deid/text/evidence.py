@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 
 from clinical_mm.deid.text.lexicons import (
+    EPONYM_PHRASES,
     ICU_SHORTHAND,
     INSTITUTION_NAME_WORDS,
     ROLE_WORDS,
@@ -104,6 +105,10 @@ _PERSON_PREPOSITIONS = frozenset("by with from to for per and".split())
 _SENTENCE_WORDS = frozenset("at to in from on with by for is was had has have were been into via per".split())
 _VOWEL = re.compile(r"[AEIOUaeiou]")
 _RESIDENT_WORDS = frozenset("resident residents patient patients pt member staff".split())
+_EPONYMS = re.compile(r"(?<![\w'])(?:" + "|".join(
+    r"(?:'s|s')?[\s\-]+".join(re.escape(w) for w in p.split()) + r"(?:'s|s|es)?"
+    for p in sorted(EPONYM_PHRASES, key=len, reverse=True)) + r")(?![\w'])", re.IGNORECASE)
+_EPONYM_REACH = max(map(len, EPONYM_PHRASES)) * 2 + 8
 _FUNCTION_WORDS = frozenset("per in on at to of and the with for by from as is was".split())
 
 
@@ -180,9 +185,11 @@ class Evidence:
         return self._name_words(text, span, words)
 
     def in_site_phrase(self, text: str, span: TextSpan) -> bool:
-        """``span`` lies inside an occurrence of one of the site's allowed phrases ("Aldrete score")."""
+        """``span`` lies inside an occurrence of one of the site's allowed phrases ("Aldrete score") or of an
+        eponymous device, sign or disease (:data:`EPONYM_PHRASES`: "BLAKE DRAIN", "Levine's sign")."""
         return any(m.start() <= span.start and span.end <= m.end()
-                   for rx, reach in self.site_phrases for m in rx.finditer(text, max(0, span.start - reach), span.end + reach))
+                   for rx, reach in (*self.site_phrases, (_EPONYMS, _EPONYM_REACH))
+                   for m in rx.finditer(text, max(0, span.start - reach), span.end + reach))
 
     def _after_strong_cue(self, text: str, span: TextSpan, words: list[re.Match[str]],
                           lower: list[str]) -> list[TextSpan]:
@@ -293,6 +300,9 @@ class Evidence:
         known = all(self._known_name(w.group(0)) or not misspelt_term(w.group(0)) and (
             name_like and self.looks_like_name(w.group(0)) or not upper and _CAPITALISED.fullmatch(w.group(0)))
             for w in kept)
+        if not known and all(not self._known_name(w.group(0)) and self.shape.score(w.group(0).lower()) < 0.5
+                             and misspelt_term(w.group(0), typing=True) for w in kept):
+            return []  # a typing slip of a clinical word that looks like no name ("WIFE TEARFULL", "DTR ANXIUOS")
         score = span.score if known else span.score * UNKNOWN_WORDS_FACTOR
         why = span.rule if known else f"{span.rule}; {UNKNOWN_WORDS_RULE}: score x{UNKNOWN_WORDS_FACTOR}"
         return [TextSpan(kept[0].start(), kept[-1].end(), span.entity_type, score, span.recognizer, why, span.context)]

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["ALLOW_LIST", "EPONYM_SCORES", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS", "NAME_WORD", "NOT_NAMES", "PREFIXES",
+__all__ = ["ALLOW_LIST", "EPONYM_PHRASES", "EPONYM_SCORES", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS", "NAME_WORD", "NOT_NAMES", "PREFIXES",
            "ROLE_WORDS", "VOWELS", "big_cities", "clinical_terms", "common_english", "common_names", "given_names",
            "is_common_word", "languages", "large_places", "misspelt_term", "name_lexicon", "place_gazetteer",
            "score_towns", "stop_words", "upper_case_note", "us_states", "word_given_names"]
@@ -59,11 +59,34 @@ cardiomediastinal mediastinal kyphotic biapical bibasilar veriphy
 floro fluoro interventional blocker blockers dulc dulcolax
 vanc vanco ceftaz ceftri cefaz cefazo zosyn pip-tazo clinda dapto linezolid mero imi tobra gent levaquin cipro
 flagyl fluc acyclo bactrim unasyn amp ampi tachy
+nsgy nsicu ctsurg gensurg vascsurg neurosurg wocn ctsicu nsurgery ctsx gsurg
 """.split())
 
 #: names of clinical scores, signs and tests ("Braden", "Geneva score", "Morse fall scale"), some of them towns too
 EPONYM_SCORES: frozenset[str] = frozenset(
     "senna echo braden morse wells geneva milan duke hunt hess fisher gleason apgar glasgow ranson pugh child".split())
+
+#: devices, signs, tests, procedures and diseases named after a person or a place: the name in the phrase is none
+#: ("BLAKE DRAIN", "Bair Hugger", "Levine sign", "Miami J collar"), though the name alone may be ("Dr. Blake"); a
+#: phrase matches with hyphens or spaces between its words, a possessive on its first word and a plural at its end
+EPONYM_PHRASES: tuple[str, ...] = tuple(p.strip() for p in """
+blake drain|jackson pratt|bair hugger|hoyer lift|stryker frame|stryker bed|miami j|aspen collar|philadelphia collar|
+denver shunt|denver catheter|lima graft|lima to lad|allen test|levine sign|murphy sign|cullen sign|grey turner|
+turner sign|hartmann pouch|hartmann procedure|whipple procedure|venturi mask|levin tube|fogarty catheter|
+greenfield filter|mayfield pins|mayfield head holder|thomas splint|geri chair|broda chair|roho cushion|roho|clinitron|
+kinair|passy muir|shiley trach|shiley tube|bivona trach|portex|posey vest|posey belt|posey mitts|posey bed|salem sump|
+cheyne stokes|stevens johnson|dakin solution|dakins|montgomery straps|puritan bennett|hamilton vent|zoll pads|
+quinton catheter|quinton cath|quinton line|mahurkar|tenckhoff|groshong|broviac|sengstaken blakemore|minnesota tube|
+trendelenburg|kussmaul|babinski|homans sign|chvostek sign|trousseau sign|brudzinski sign|kernig sign|romberg sign|
+romberg test|glasgow coma scale|ramsay scale|richmond agitation|impella|heartmate|biopatch|huber needle|tegaderm|
+xeroform|kerlix|allevyn|mepilex|duoderm|aquacel|coolgard|arctic sun|flexiseal|pleurevac|ambu bag|ambu|yankauer|
+parkinson disease|alzheimer disease|crohn disease|hodgkin lymphoma|hodgkin disease|addison disease|cushing triad|
+cushing syndrome|graves disease|wernicke encephalopathy|wernicke aphasia|guillain barre|bell palsy|raynaud phenomenon|
+raynaud disease|sjogren syndrome|kaposi sarcoma|barrett esophagus|morgagni hernia|zenker diverticulum|mallory weiss|
+roux en y|nissen fundoplication|billroth ii|billroth i|wolff parkinson white|osler nodes|austin flint|ludwig angina|
+pott disease|paget disease|wegener granulomatosis|berlin criteria|plaster of paris|norton scale|morse scale|
+braden scale|apgar score|ranson criteria|child pugh|
+""".replace("\n", "").split("|") if p.strip())
 
 #: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary
 NOT_NAMES: frozenset[str] = frozenset("""

@@ -29,6 +29,7 @@ from clinical_mm.deid.text.lexicons import (
     ROLE_WORDS,
     big_cities,
     clinical_terms,
+    common_names,
     given_names,
     large_places,
     misspelt_term,
@@ -95,6 +96,8 @@ _RELATION_AFTER = re.compile(rf"(?<![A-Za-z'\-])([A-Za-z][A-Za-z'\-]+)\s*\(\s*({
 _CREDENTIAL = re.compile(r"[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|licsw|licws|cna|lpn|pharmd)"
                          r"(?![A-Za-z])(?!\s+(?:cath|catheter|line|pressures?|systolic|diastolic|sats?|saturation|mean|"
                          r"wedge|diast|sys|numbers|tracing|waveform|port)\b)", re.IGNORECASE)
+#: a role's or a relation's shorthand after a cue ("COVERING HO", "SIGNED BY HCP", "HUSBAND HOH", "RESIDENT PGY2")
+_ROLE_SHORTHAND = frozenset("ho hcp sw id cts pgy et hoh pcp nok poa dpoa rounds".split())
 #: credentials, which follow a role without being a name ("covering np", "attending md")
 _CREDENTIAL_WORDS = frozenset("np rn md pa rrt lpn cna pharmd".split())
 #: an initial and a name ("N. ABERNATHY", "B. OSTROVSKY", "D. Lorne")
@@ -260,6 +263,7 @@ class CueRecognizer(ClinicalRecognizer):
         self.large = large_places()
         self.big_cities = big_cities()
         self.lexicon = name_lexicon()
+        self.common = common_names()
         self.shape = name_likeness()
         super().__init__(supported_entities=["PERSON", "LOCATION", "HOSPITAL", "WARD", "ADDRESS"], name="CueRecognizer",
                          supported_language="en")
@@ -274,6 +278,19 @@ class CueRecognizer(ClinicalRecognizer):
             return False
         return w not in self.terms and parts[0] not in self.terms and (
             not self.shape.is_known_word(w) or w in self.lexicon[0] or w in self.lexicon[1])  # not "arrived"
+
+    def _service_shorthand(self, word: str) -> bool:
+        """After a weak cue, a service's shorthand or its misspelling rather than a name: four letters or more
+        without a vowel ("NSGY") or a typing slip of a clinical term ("NEUROSUGERY"), in no name list."""
+        w = word.lower()
+        if w in self.lexicon[0] or w in self.lexicon[1] or w in self.given:
+            return False
+        return len(w) >= 4 and w.isalpha() and not re.search("[aeiou]", w) or self._misspelt(w)
+
+    def _misspelt(self, word: str) -> bool:
+        """A typing slip of a clinical term whose letters look like no name ("TEARFULL", "NEUROSUGERY"; not
+        "Chidi", "Bolat" or "Perpetua", one slip from "chide", "bloat" and "perpetual")."""
+        return misspelt_term(word, typing=True) and self.shape.score(word) < 0.5
 
     def after_title(self, word: str) -> bool:
         """A word that stands for a name after a title (Dr, Mrs): anything but a function word."""
@@ -420,8 +437,17 @@ class CueRecognizer(ClinicalRecognizer):
                 words = words[:1]
             if word.lower().endswith("'s"):
                 word = word[:-2]  # "wife's", "pt's": the word without its possessive
-            if role and word.lower() in _CREDENTIAL_WORDS:
-                continue  # "the covering np": a role's credential, not a name
+            if role and word.lower() in _CREDENTIAL_WORDS or word.lower() in _ROLE_SHORTHAND:
+                continue  # "the covering np", "COVERING HO", "SIGNED BY HCP", "HUSBAND HOH": no name
+            w = word.lower()
+            if role and len(word) > 1 and "," in text[m.start() + len(cue):m.end()] and (
+                    w in self.terms and w not in self.common
+                    or not (w in self.lexicon[0] or w in self.lexicon[1] or w in self.given)):
+                continue  # "Ordered by resident, Kayexalate given", "fellow, manual pressure": a new clause
+            if strong and not role and cue.lower() not in _TITLES and len(w) >= 5 and w not in self.lexicon[0] \
+                    and w not in self.lexicon[1] \
+                    and w not in self.given and self._misspelt(w):
+                continue  # "WIFE TEARFULL", "DTR ANXIUOS": a misspelt word, not a name ("SISTER CHIDI" is one)
             end = first.start() + len(word)
             given = word.lower() in self.given or len(word) == 1
             gap_text = spaced if len(word) == 1 else text  # "Dr. J. Yi"; not "kenny. bp"
@@ -433,8 +459,8 @@ class CueRecognizer(ClinicalRecognizer):
                 if not (word.isupper() and then) or word in "AI" and text[end:end + 1] != ".":
                     continue  # not "WIFE IS A CCU NURSE"
             elif not accept(word) or m.group("department") is not None and misspelt_term(word) and (
-                    word.islower() or len(word) >= 9):
-                continue  # "reviewed with nuerosurgery"; not "CAME WITH PERPETUA"
+                    word.islower() or len(word) >= 9) or not strong and self._service_shorthand(word):
+                continue  # "reviewed with nuerosurgery"; not "CAME WITH PERPETUA"; "PAGED NEUROSUGERY", "PER NSGY"
             if then:
                 end = words[1].end()  # a surname after a given name or an initial ("Dr B Muse", "son don reid")
             if text[end - 2:end].lower() == "'s":
