@@ -234,6 +234,11 @@ CASES = [
     # a device's name would not be
     ("Dr. Blake aware. SISTER CHIDI (549.895.3501). Seen by resident, Nadia Okafor. DR WHITE AWARE.",
      ["Blake", "CHIDI", "549.895.3501", "Nadia Okafor", "WHITE"], ["aware", "Seen by resident", "AWARE"]),
+    # a date after blood cultures, a town after "in" or "from" that is an English word too, a clergyman's name
+    # without his title, a nurse's initials before what she did
+    ("BC 8/30 PENDING. PT WILL STAY WITH MOTHER IN DERBY. PT FROM WARE. PASTOR JENKINS VISITED.", ["8/30", "DERBY",
+     "WARE", "JENKINS"], ["PENDING", "STAY WITH MOTHER IN", "PASTOR"]),
+    ("JM RN notified of the gas.", ["JM"], ["RN notified of the gas"]),
 ]
 
 
@@ -304,6 +309,9 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "2 BLAKE DRAINS. Pt on Bair Hugger. Levine's sign noted. HOYER LIFT TO CHAIR. Miami J collar on. Barrett's "
     "esophagus. Ordered by resident, Kayexalate given. Sheath pulled by fellow, manual pressure held. COVERING HO "
     "AWARE. CONSENT SIGNED BY HCP. WIFE TEARFULL AT BEDSIDE. PER NSGY, KEEP SBP <140. PAGED NEUROSUGERY RE: DRAIN.",
+    "NIMBEX GTT, TOF 2/4. STRENGTH 4/5 BUE, 3/5 BLE. DTRS 2/4. 2/6 holosystolic murmur. GCS 9/15. BRADEN 12/23. "
+    "HR 130S ST, MD AWARE. SWAN IN R IJ, PA 38/18. PT IN PEA, MD RUNNING CODE. PASTOR VISITED. AMBULATED IN HALL. "
+    "FAMILY IN CHAPEL. ST JUDE ICD INTERROGATED. FELLOW: NEW LINE TODAY. CC: SOB, CP.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -316,7 +324,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "misspellings, services and devices before verbs of a person", "abbreviations after a role or before a credential",
         "vital signs, times, units and counties that are no phones or places",
         "routes after a role, credited services, scores, states and slips",
-        "eponymous devices and signs, new clauses after a role, services and slips after a cue"])
+        "eponymous devices and signs, new clauses after a role, services and slips after a cue",
+        "scores out of a number, clauses after a credential, clergy, rooms, device makers, sentences after a label"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

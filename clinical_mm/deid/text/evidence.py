@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 from clinical_mm.deid.text.lexicons import (
     EPONYM_PHRASES,
+    HOSPITAL_ROOMS,
     ICU_SHORTHAND,
     INSTITUTION_NAME_WORDS,
     ROLE_WORDS,
@@ -59,10 +60,14 @@ _NAME_TYPES = frozenset({"PERSON", "LOCATION", "HOSPITAL", "ORGANIZATION", "CITY
 _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|')*")  # letters of any script, inner apostrophes
 #: what precedes a number pair that is a setting or a score, not a date
 _NOT_DATE_BEFORE = re.compile(r"(?<![A-Za-z])(?i:cpap|peep|ps|psv|bipap|ipap|epap|simv|imv|ac|vent|settings?|strength|grips?|"
-                              r"motor|ratio|x|pap|pressure|support|cont|mask)[\s:=]*$")
-_NOT_DATE_AFTER = re.compile(r"^\s*(?i:ns|nss|strength|str|tab|tabs|amp|peep|ps|cpap|bipap|psv|and\s+\d|"
+                              r"motor|ratio|x|pap|pressure|support|cont|mask|tof|train\s+of\s+four|dtrs?|reflexes|pulses?|"
+                              r"edema|gcs|braden|cpot|cam|cam-icu|rass|flexion|extension)[\s:=]*$")
+_NOT_DATE_AFTER = re.compile(r"^\s*(?i:ns|nss|strength|str|tab|tabs|amp|peep|ps|cpap|bipap|psv|and\s+\d|sets?|bottles?|"
+                             r"features|"
                              r"(?:(?:harsh|soft|loud|blowing|crescendo|decrescendo|holo|pan)\w*\s+)?"
                              r"(?:systolic|diastolic|holosystolic|sem|murmur|mrmr|sm|dm))\b")  # "2/6 systolic murmur"
+#: words of a strength examination, which a list of strengths out of 5 follows
+_STRENGTH = re.compile(r"(?i)\b(?:strength|grips?|motor|flexion|extension|dorsiflexion)\b")
 #: a pain score's words ("8/10 pain", "c/o CP 4/10")
 _PAIN = re.compile(r"(?i)\b(?:pain|cp|c/o|discomfort|scale|rated|rates|developed|experiencing|ha|headache)\b")
 #: ventilator words: a number pair after one is a setting ("SIMV/PS, 500X10, 40%, & 5/8")
@@ -175,6 +180,8 @@ class Evidence:
             return []  # "ENGLISH", "Russian", "TEXAS", "EUROPE" (in UPPER CASE also where a model calls it a person)
         if span.entity_type in _INSTITUTIONS:
             return self._institution(text, span, words, lower)
+        if span.entity_type != "PERSON" and whole in HOSPITAL_ROOMS:
+            return []  # "AMBULATED IN HALL": a room, though a town shares its name
         if span.entity_type != "PERSON" and self._known_place(text[span.start:span.end]):
             return [span]  # a known place as a whole ("OLD TOWN", "Dover-Foxcroft")
         if span.entity_type == "LOCATION" and span.recognizer == "ClinicalPatternRecognizer":
@@ -201,6 +208,10 @@ class Evidence:
         while last > 1 and self._term_only(words[last - 1].group(0)) \
                 and text[words[last - 2].end():words[last - 1].start()].strip(" .") == "":
             last -= 1
+        if span.recognizer == "ClinicalPatternRecognizer" and re.search(r"[:#]\s*$", text[max(0, span.start - 3):span.start]) \
+                and self.shape.is_known_word(lower[0]) and lower[0] not in self.first and lower[0] not in self.last \
+                and lower[0] not in self.given:
+            return []  # after a label, a sentence: "FELLOW: NEW LINE TODAY", "CC: SOB, CP"
         if span.recognizer == "ClinicalPatternRecognizer" and "/" not in text[span.start:span.end]:
             names = [w for w in lower[:last] if len(w) > 1]
             if not names and last == 1 or names and all(len(w) >= 3 and (self._term_only(w) or w in ROLE_WORDS)
@@ -371,7 +382,7 @@ class Evidence:
             return False
         if _VENT.search(value):
             return True  # "Cpap 5/5"
-        before, after = text[max(0, span.start - 12):span.start], text[span.end:span.end + 12]
+        before, after = text[max(0, span.start - 16):span.start], text[span.end:span.end + 30]
         if re.search(r"(?:[\d'/+#]|(?<![A-Za-z])\.)$", before) or re.match(r"(?:\.\d|/\.\d|%|/\d+%|')", after):
             return True  # part of a number, a grade, a score or a setting written around it (a period after a
             # word ends its sentence: "moved to the floor.8/31")
@@ -392,6 +403,8 @@ class Evidence:
             return True
         if _NOT_DATE_BEFORE.search(before) or _PUPILS.search(text[max(0, span.start - 20):span.start]):
             return True
+        if re.fullmatch(r"[0-5]/5", value) and _STRENGTH.search(text[max(0, span.start - 40):span.start]):
+            return True  # "STRENGTH 4/5 BUE, 3/5 BLE": the second of a list of strengths
         # in a ventilator sentence a number pair is a setting ("FLOWBY 6/3", "WEAN DOWN TO 10/5")
         return bool(_VENT.search(text[max(0, span.start - 40):span.start]))
 

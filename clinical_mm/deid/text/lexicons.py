@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["ALLOW_LIST", "EPONYM_PHRASES", "EPONYM_SCORES", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS", "NAME_WORD", "NOT_NAMES", "PREFIXES",
-           "ROLE_WORDS", "VOWELS", "big_cities", "clinical_terms", "common_english", "common_names", "given_names",
+__all__ = ["ALLOW_LIST", "EPONYM_PHRASES", "EPONYM_SCORES", "HOSPITAL_ROOMS", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS",
+           "NAME_WORD", "NOT_NAMES", "PREFIXES", "ROLE_WORDS", "VOWELS", "big_cities", "clinical_terms", "common_english", "common_names", "given_names",
            "is_common_word", "languages", "large_places", "misspelt_term", "name_lexicon", "place_gazetteer",
            "score_towns", "stop_words", "upper_case_note", "us_states", "word_given_names"]
 
@@ -36,8 +36,12 @@ hpi pmh pmhx psh fh fhx sh shx ros cc hx dx tx sx rx a/p
 #: SON AT ...")
 ROLE_WORDS: frozenset[str] = frozenset("son sons daughter daughters wife husband mother father brother sister nephew niece aunt "
                                        "uncle cousin grandson granddaughter friend contact person family rabbi chaplain dr doctor "
-                                       "rn md np pa mr mrs ms miss nurse va".split())
+                                       "rn md np pa mr mrs ms miss nurse va pastor priest minister reverend imam clergy "
+                                       "deacon sitter interpreter translator companion roommate coworker guardian attorney "
+                                       "atty".split())
 
+#: rooms and grounds of a hospital that share a town's name ("AMBULATED IN HALL", "FAMILY IN CHAPEL")
+HOSPITAL_ROOMS: frozenset[str] = frozenset("hall halls hallway chapel lobby cafeteria garden gardens gym dayroom".split())
 #: name words of an institution that are terms ("St. Mary's", "Lakeside Memorial", "Pinecrest Adventist")
 INSTITUTION_NAME_WORDS: frozenset[str] = frozenset("st saint memorial general adventist union mercy providence sacred heart "
                                                     "good samaritan sam holy cross children's university county".split())
@@ -59,7 +63,7 @@ cardiomediastinal mediastinal kyphotic biapical bibasilar veriphy
 floro fluoro interventional blocker blockers dulc dulcolax
 vanc vanco ceftaz ceftri cefaz cefazo zosyn pip-tazo clinda dapto linezolid mero imi tobra gent levaquin cipro
 flagyl fluc acyclo bactrim unasyn amp ampi tachy
-nsgy nsicu ctsurg gensurg vascsurg neurosurg wocn ctsicu nsurgery ctsx gsurg
+nsgy nsicu ctsurg gensurg vascsurg neurosurg wocn woc ctsicu nsurgery ctsx gsurg
 """.split())
 
 #: names of clinical scores, signs and tests ("Braden", "Geneva score", "Morse fall scale"), some of them towns too

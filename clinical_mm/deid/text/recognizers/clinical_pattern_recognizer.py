@@ -31,6 +31,9 @@ _RELATIVES = ("(?:(?:step|grand|great-grand)-?)?(?:daughter|son|mother|father|ch
               "(?:sister|brother)(?:-in-law)?|wife|husband|spouse|partner|mom|dad|niece|nephew|aunt|uncle|cousin|"
               "friend|neighbor|neighbour|fianc[eé]e?|guardian|HCP|health care proxy|POA|caregiver|roommate|"
               "significant other|girlfriend|boyfriend|companion|visitor")
+#: words after a credential that open a new clause with it: the letters before are the last clause's ("IN AF, MD AWARE")
+_CLAUSE_AFTER_CREDENTIAL = ("AWARE|CALLED|NOTIFIED|PAGED|RUNNING|UPDATED|INFORMED|AT|IN|TO|HERE|PRESENT|WILL|SAW|SEEN|"
+                            "FOLLOWING|ORDERED|WANTS|SAYS|STATES")
 _NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physician|pcp|primary care|referring|"
                 "referring physician|ordering physician|ordering|requesting physician|dictated by|signed by|"
                 "electronically signed by|electronically signed|signed|e-signed|cosigned by|co-signed by|attested by|"
@@ -163,8 +166,10 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     overlap=True, strong=True),
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME}),?\s+{_CRED}\b", name=True),
     ClinicalPattern("PERSON", rf"\b(?!(?:CT|MR|US|IR|NM|XR|CCO|ICU|CCU|OR|ER|ED|IV|PO|PT)\b)([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+"
-                    rf"(?!(?:PT|OT|RT)\b){_CRED}\b(?!')(?!\s+[a-z])(?!\s+(?i:cath|catheter|line|pressures?|systolic|diastolic)\b)",
-                    score=0.7, strong=True),  # initials and a credential; not "CT PA", "CCO PA CATH", "W/RN, MD'S"
+                    rf"(?!(?:PT|OT|RT)\b){_CRED}\b(?!')(?!\s+[a-z])(?!\s+(?i:cath|catheter|line|pressures?|systolic|diastolic)\b)"
+                    rf"(?!\s+(?:{_CLAUSE_AFTER_CREDENTIAL})\b)(?!\s*\d)",
+                    score=0.7, strong=True),  # initials and a credential; not "CT PA", "CCO PA CATH", "W/RN, MD'S",
+    # "HR 130S ST, MD AWARE", "R IJ, PA 38/18"
     ClinicalPattern("PERSON", r"(?:--|—)\s*([A-Z]{2,3})\b(?=\s*(?:,|$|RN\b|MD\b|NP\b))", score=0.6, name=True,
                     strong=True),
     # dictation and transcription initials ("TK/mc", "JRS/ab"): author in capitals, typist in lower case; not a

@@ -95,7 +95,7 @@ _RELATION_AFTER = re.compile(rf"(?<![A-Za-z'\-])([A-Za-z][A-Za-z'\-]+)\s*\(\s*({
 #: a credential after a name ("marta okafor, rn", "Tomas Ferrante,MD", "lucia brandt np")
 _CREDENTIAL = re.compile(r"[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|licsw|licws|cna|lpn|pharmd)"
                          r"(?![A-Za-z])(?!\s+(?:cath|catheter|line|pressures?|systolic|diastolic|sats?|saturation|mean|"
-                         r"wedge|diast|sys|numbers|tracing|waveform|port)\b)", re.IGNORECASE)
+                         r"wedge|diast|sys|numbers|tracing|waveform|port|running)\b)", re.IGNORECASE)  # not "PT IN PEA, MD RUNNING CODE"
 #: a role's or a relation's shorthand after a cue ("COVERING HO", "SIGNED BY HCP", "HUSBAND HOH", "RESIDENT PGY2")
 _ROLE_SHORTHAND = frozenset("ho hcp sw id cts pgy et hoh pcp nok poa dpoa rounds".split())
 #: credentials, which follow a role without being a name ("covering np", "attending md")
@@ -170,6 +170,9 @@ _HOSPITAL_NAMES = frozenset({"good samaritan", "good sam", "holy cross", "sacred
 #: words that open a town's name ("NEW TALBOT", "north braxton", "PORT ELLERY")
 _PLACE_PREFIXES = frozenset("new north south east west port fort ft mount mt lake glen upper lower old greater".split())
 _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
+#: a device maker's words after a saint's name ("ST JUDE ICD", "St. Jude mechanical valve")
+_SAINT_DEVICE = re.compile(r"[ \t]+(?i:icd|aicd|ppm|pacer|pacemaker|device|leads?|(?:mechanical[ \t]+|tissue[ \t]+)?valve|avr|mvr|"
+                           r"medical)\b")
 #: a county by its name ("ARRIVED FROM HOWARD COUNTY", "Carroll County EMS")
 _COUNTY = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)[ \t]+(?P<cue>county)(?![A-Za-z])", re.IGNORECASE)
 #: a place's name alone in parentheses after an outside hospital or a home ("OSH (PENINSULA)", "NH (BRIARWOOD)")
@@ -410,7 +413,8 @@ class CueRecognizer(ClinicalRecognizer):
         for m in _SAINT.finditer(text):
             second = m.group(2).lower()
             mount = m.group(1).lower().startswith("m")  # "Mt. Sinai": a name no list knows after "Mount"
-            if second not in self.stop and (second in self.given or mount and self.is_name(second)):
+            if second not in self.stop and (second in self.given or mount and self.is_name(second)) \
+                    and not _SAINT_DEVICE.match(text, m.end()):  # not "ST JUDE ICD", "St. Jude valve"
                 yield _explained("HOSPITAL", m.start(), m.end(), 0.75, "a saint's name", "st")
 
     def _after_cue(self, text: str, spaced: str) -> Iterator[RecognizerResult]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from clinical_mm.deid.text.evidence import STRONG_RULE
-from clinical_mm.deid.text.lexicons import NAME_WORD, place_gazetteer
+from clinical_mm.deid.text.lexicons import HOSPITAL_ROOMS, NAME_WORD, place_gazetteer
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
 from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecognizer
@@ -36,11 +36,12 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         upper = text.upper() == text
-        out = []
+        out: list[RecognizerResult] = []
         for m in self._PLACE.finditer(text):
             if upper and m.group(1).lower() == "to":
                 continue  # "TO MONITOR", "TO ADVANCE": in UPPER CASE a verb follows "to" more often than a place
-            out.extend(self._longest_place(m, 2))
+            out.extend(r for r in self._longest_place(m, 2)  # not "AMBULATED IN HALL", "FAMILY IN CHAPEL"
+                       if text[r.start:r.end].lower() not in HOSPITAL_ROOMS)
         for m in self._AFTER_INSTITUTION.finditer(text):
             # in parentheses or after "of" the institution's place: a strong cue, in UPPER CASE too ("VISITING NURSE
             # OF WESTERLY", "YORK HOSPITAL (DOVER-FOXCROFT)")
