@@ -239,6 +239,10 @@ CASES = [
     ("BC 8/30 PENDING. PT WILL STAY WITH MOTHER IN DERBY. PT FROM WARE. PASTOR JENKINS VISITED.", ["8/30", "DERBY",
      "WARE", "JENKINS"], ["PENDING", "STAY WITH MOTHER IN", "PASTOR"]),
     ("JM RN notified of the gas.", ["JM"], ["RN notified of the gas"]),
+    # a saint's possessive without its apostrophe, a street without its number where something happened, a hyphened
+    # day after a procedure's verb, a hospital's abbreviation after "tx from"
+    ("PT CAME FROM ST ELIZABETHS. FOUND DOWN ON TREMONT ST. REINTUBATED 2-14, LINE PULLED 3-9. pt tx from bwh.",
+     ["ST ELIZABETHS", "TREMONT", "2-14", "3-9", "bwh"], ["PT CAME FROM", "FOUND DOWN ON", "REINTUBATED", "pt tx from"]),
 ]
 
 
@@ -312,6 +316,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "NIMBEX GTT, TOF 2/4. STRENGTH 4/5 BUE, 3/5 BLE. DTRS 2/4. 2/6 holosystolic murmur. GCS 9/15. BRADEN 12/23. "
     "HR 130S ST, MD AWARE. SWAN IN R IJ, PA 38/18. PT IN PEA, MD RUNNING CODE. PASTOR VISITED. AMBULATED IN HALL. "
     "FAMILY IN CHAPEL. ST JUDE ICD INTERROGATED. FELLOW: NEW LINE TODAY. CC: SOB, CP.",
+    "ON LEVO, ST 110S. PT ON NEO ST 120S. ON THE MAIN ROAD. TRANSIENTLY TACHYCARDIC, ST THIS AM. HR 100-120, "
+    "REINTUBATED FOR 2-3 DAYS.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -325,7 +331,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "vital signs, times, units and counties that are no phones or places",
         "routes after a role, credited services, scores, states and slips",
         "eponymous devices and signs, new clauses after a role, services and slips after a cue",
-        "scores out of a number, clauses after a credential, clergy, rooms, device makers, sentences after a label"])
+        "scores out of a number, clauses after a credential, clergy, rooms, device makers, sentences after a label",
+        "rhythms and drugs on a street's abbreviation, ranges"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

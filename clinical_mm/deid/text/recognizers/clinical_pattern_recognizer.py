@@ -149,7 +149,8 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # a month and a day with a hyphen, after a word that dates it or a procedure ("seen 12-3", "since 4-15", "cath
     # 5-14"; not "HR 12-3", "from 11-30s", "for 5-7 days")
     ClinicalPattern("DATE", r"(?i:\b(?:on|since|from|until|dated?|seen|admitted|placed|started|done|cath|echo|cxr|"
-                    r"surgery|biopsy|bx|tte|tee|mri|extubated|intubated|discharged?|transferred|appt|appointment)\s+)"
+                    r"surgery|biopsy|bx|tte|tee|mri|extubated|intubated|reintubated|discharged?|transferred|appt|"
+                    r"appointment|removed|pulled|inserted|changed|sent|drawn|d/?c'?d)\s+)"
                     r"((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01]))(?![\d\-/]|\.\d|s\b)(?!\s*(?i:days?|weeks?|wks?|hours?|"
                     r"hrs?|min|mins|minutes?|months?|times|x|pillows?|episodes?|stools?)\b)" + _NOT_DOSE, score=0.6),
     # holidays: a day of the year by its name

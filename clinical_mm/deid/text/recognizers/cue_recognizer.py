@@ -104,7 +104,7 @@ _CREDENTIAL_WORDS = frozenset("np rn md pa rrt lpn cna pharmd".split())
 _INITIAL = re.compile(r"(?<![A-Za-z.\d<>/=&])([A-Z])\.\s?(?=[A-Za-z])")  # not "R>L. Suct", "100.9F. Paced", "W&D. Art"
 #: a place after a word of moving or living ("TRANSFERED TO GH", "lives in dover", "admitted to Sinai hospital")
 _PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:red|ed)?|tranfered|transfered|"
-                        r"tx'?d|xfer(?:red|ed)?|admit(?:ted)?|arrived|sent|medflight|med flight|flown|brought|d/c|"
+                        r"tx'?d|tx|xfer(?:red|ed)?|admit(?:ted)?|arrived|sent|medflight|med flight|flown|brought|d/c|"
                         r"taken|went|go|return(?:ed)?|discharged|d/c'?d|lives?|living|resides?|residing|works?|"
                         r"worked|moved|home|visiting)(?:\s+(?:him|her|them|pt|patient|back|nearby|here|there|"
                         r"directly|via ambulance|by ambulance|by ems))?\s+(?:to|from|at|in|@|near)"
@@ -209,6 +209,10 @@ _STREET_LIVED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>lives?|living|resides?|resi
                               r"(?!the\s)(?P<street>[A-Za-z]+(?:\s+[A-Za-z]+)?\s+(?:street|st|avenue|ave|road|rd|lane|ln|drive|"
                               r"dr|boulevard|blvd|court|ct|way|place|pl|terrace|parkway|pkwy|highway|hwy))\b\.?",
                               re.IGNORECASE)
+#: a street without its number where something happened ("FOUND DOWN ON TREMONT ST", "MVA ON STORROW DRIVE")
+_STREET_ON = re.compile(r"(?<![A-Za-z])(?P<cue>on)[ \t]+(?P<street>[A-Za-z][A-Za-z'\-]{2,}(?:[ \t]+[A-Za-z][A-Za-z'\-]{2,})?)"
+                        r"[ \t]+(?P<kind>street|st|avenue|ave|road|rd|boulevard|blvd|drive|parkway|pkwy|highway|hwy)\b\.?",
+                        re.IGNORECASE)
 #: a name given as such ("husband's name is frank", "a son named Rory", "goes by Bea")
 _NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be called|known as)\s+([A-Za-z][A-Za-z'\-]+)",
                     re.IGNORECASE)
@@ -413,6 +417,9 @@ class CueRecognizer(ClinicalRecognizer):
         for m in _SAINT.finditer(text):
             second = m.group(2).lower()
             mount = m.group(1).lower().startswith("m")  # "Mt. Sinai": a name no list knows after "Mount"
+            if second.endswith("s") and m.group(3) is None and len(second) >= 5 and second not in self.stop \
+                    and second not in self.terms and second[:-1] in self.given:
+                second = second[:-1]  # "ST ELIZABETHS", "ST BRENDANS": a possessive written without its apostrophe
             if second not in self.stop and (second in self.given or mount and self.is_name(second)) \
                     and not _SAINT_DEVICE.match(text, m.end()):  # not "ST JUDE ICD", "St. Jude valve"
                 yield _explained("HOSPITAL", m.start(), m.end(), 0.75, "a saint's name", "st")
@@ -529,11 +536,19 @@ class CueRecognizer(ClinicalRecognizer):
                 yield _explained("PERSON", m.start(1), m.end(1), 0.75, "a name before how the person is",
                                  m.group("cue"))
 
-    @staticmethod
-    def _streets(text: str) -> Iterator[RecognizerResult]:
-        """A street someone lives on, without its number ("LIVES ON ELM STREET"; not "lives on the street")."""
-        for m in _STREET_LIVED_ON.finditer(text):
-            yield _explained("ADDRESS", m.start("street"), m.end("street"), 0.75, "a street someone lives on",
+    def _streets(self, text: str) -> Iterator[RecognizerResult]:
+        """A street someone lives on, without its number ("LIVES ON ELM STREET"; not "lives on the street"), or
+        where something happened, by a name no clinical term ("FOUND DOWN ON TREMONT ST"; not "ON LEVO ST", "ON
+        THE MAIN ROAD")."""
+        lived = [(m.start("street"), m.end("street")) for m in _STREET_LIVED_ON.finditer(text)]
+        for start, end in lived:
+            yield _explained("ADDRESS", start, end, 0.75, "a street someone lives on", "lives on")
+        for m in _STREET_ON.finditer(text):
+            words = m.group("street").lower().split()
+            if m.start("street") in (s for s, _ in lived) or any(w in self.terms or w in self.stop for w in words) \
+                    or m.group("kind").lower() == "st" and not m.group("street").split()[-1][:1].isupper():
+                continue
+            yield _explained("ADDRESS", m.start("street"), m.end("kind"), 0.7, "a street where something happened",
                              m.group("cue"))
 
     def _before_relation(self, text: str) -> Iterator[RecognizerResult]:
