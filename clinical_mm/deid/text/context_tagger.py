@@ -182,14 +182,14 @@ class ContextTagger:
         upper = upper_case_note(text)
         probs = [self.probability(names) for _, _, names in rows]
         taken = [p >= self.threshold for p in probs]
-        grew = True
-        while grew:  # neighbours of taken words, from the lower threshold, until nothing more is taken
-            grew = False
-            for j, (s, e, _) in enumerate(rows):
-                if taken[j] or probs[j] < self.neighbour_threshold:
-                    continue
-                if any(0 <= k < len(rows) and taken[k] and _adjacent(text, rows[k][:2], (s, e)) for k in (j - 1, j + 1)):
-                    taken[j] = grew = True
+        todo = [j for j, t in enumerate(taken) if t]
+        while todo:  # neighbours of taken words, from the lower threshold, until nothing more is taken (each once)
+            k = todo.pop()
+            for j in (k - 1, k + 1):
+                if 0 <= j < len(rows) and not taken[j] and probs[j] >= self.neighbour_threshold \
+                        and _adjacent(text, rows[k][:2], rows[j][:2]):
+                    taken[j] = True
+                    todo.append(j)
         out = []
         for (s, e, names), p, t in zip(rows, probs, taken, strict=True):
             if t and _may_take(text[s:e], upper):

@@ -93,7 +93,7 @@ _BEFORE = re.compile(rf"(?<![A-Za-z])(?:(?P<role>{_ROLE_BEFORE})|(?P<strong>{_ST
 #: a name and its relation in parentheses
 _RELATION_AFTER = re.compile(rf"(?<![A-Za-z'\-])([A-Za-z][A-Za-z'\-]+)\s*\(\s*({_STRONG_BEFORE})\s*\)", re.IGNORECASE)
 #: a credential after a name ("marta okafor, rn", "Tomas Ferrante,MD", "lucia brandt np")
-_CREDENTIAL = re.compile(r"[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|licsw|licws|cna|lpn|pharmd)"
+_CREDENTIAL = re.compile(r"(?<![\s,])[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt|lcsw|licsw|licws|cna|lpn|pharmd)"
                          r"(?![A-Za-z])(?!\s+(?:cath|catheter|line|pressures?|systolic|diastolic|sats?|saturation|mean|"
                          r"wedge|diast|sys|numbers|tracing|waveform|port|running)\b)", re.IGNORECASE)  # not "PT IN PEA, MD RUNNING CODE"
 #: a role's or a relation's shorthand after a cue ("COVERING HO", "SIGNED BY HCP", "HUSBAND HOH", "RESIDENT PGY2")
@@ -187,7 +187,7 @@ _TOWN_SERVICE = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)\s+(?P<c
                            r"rescue|ambulance)(?![A-Za-z])", re.IGNORECASE)
 #: a name opening a clause (or after a time) before a verb of a person ("FRED PHONED AT 2200", "social: jen visited",
 #: "0700: Bolat slept poorly", "at 14:30 Perpetua self-extubated")
-_NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|(?<=\band\s)|(?<=\d:\d\d\s))\s*"
+_NAME_BEFORE_VERB = re.compile(r"(?:^|(?<=[.;:!?,\n])|(?<=[.;:!?,]\s)|(?<=\n\s)|(?<=\band\s)|(?<=\d:\d\d\s))\s{0,4}"
                                r"([A-Za-z]{3,})\s+"
                                r"(?P<cue>called|phoned|visited|came in|was in|is here|in to visit|aware|asked|asks|"
                                r"wants|wanted|spoke|agrees|agreed|arrived|slept|prefers|would like|sat with|"
