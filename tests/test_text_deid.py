@@ -243,6 +243,10 @@ CASES = [
     # day after a procedure's verb, a hospital's abbreviation after "tx from"
     ("PT CAME FROM ST ELIZABETHS. FOUND DOWN ON TREMONT ST. REINTUBATED 2-14, LINE PULLED 3-9. pt tx from bwh.",
      ["ST ELIZABETHS", "TREMONT", "2-14", "3-9", "bwh"], ["PT CAME FROM", "FOUND DOWN ON", "REINTUBATED", "pt tx from"]),
+    # a county's hospital; a town in lower case after "in" or "from"; a year after a diagnosis or an operation
+    ("PT FROM HOWARD COUNTY GENERAL. family in hagerstown, pcp in bel air. PMHX: CVA 2004, MI 1992, RENAL CELL CA "
+     "1977, CHOLECYSTECTOMY 1985.", ["HOWARD", "hagerstown", "bel air", "2004", "1992", "1977", "1985"],
+     ["PT FROM", "family in", "PMHX: CVA", "CHOLECYSTECTOMY"]),
 ]
 
 
@@ -318,6 +322,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "FAMILY IN CHAPEL. ST JUDE ICD INTERROGATED. FELLOW: NEW LINE TODAY. CC: SOB, CP.",
     "ON LEVO, ST 110S. PT ON NEO ST 120S. ON THE MAIN ROAD. TRANSIENTLY TACHYCARDIC, ST THIS AM. HR 100-120, "
     "REINTUBATED FOR 2-3 DAYS.",
+    "pt in pain, in bed, from home, in bath, near window, from floor, in the hall. UO 1950 CC. MI 1200 CAL. "
+    "Drainage 2000 cc.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -332,7 +338,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "routes after a role, credited services, scores, states and slips",
         "eponymous devices and signs, new clauses after a role, services and slips after a cue",
         "scores out of a number, clauses after a credential, clergy, rooms, device makers, sentences after a label",
-        "rhythms and drugs on a street's abbreviation, ranges"])
+        "rhythms and drugs on a street's abbreviation, ranges",
+        "lower-case words after 'in' and 'from', volumes after a diagnosis's letters"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

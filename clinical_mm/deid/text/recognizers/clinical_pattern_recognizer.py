@@ -132,6 +132,12 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     not_after=r"(?i:\b(?:hob|head of bed|elevated|elevation|angle|at|to|up|flat|feet|ft)|@)\W*$"),  # "HOB 30'"
     ClinicalPattern("DATE", r"\b(?i:in|since|dx|dx'd|diagnosed|s/p)\s+((?:19|20)\d{2})\b(?!\s*(?i:mg|mcg|ml|cc|units?|hrs?|h\b))",
                     score=0.6),
+    # a year right after a diagnosis or an operation of a history ("CVA 2004", "MI 1992", "RENAL CELL CA 1977",
+    # "CABG 1994", "CHOLECYSTECTOMY 1985"); not a volume or a dose ("UO 1950 CC")
+    ClinicalPattern("DATE", r"\b(?i:cva|mi|ca|cabg|ptca|pci|aaa|tia|dvt|pe|chf|afib|stroke|cancer|repair|removal|resection|"
+                    r"surgery|replacement|transplant|fracture|fx|\w+ectomy|\w+plasty|\w+otomy|\w+ostomy|\w+oscopy)"
+                    r"[ \t]{1,3}(?:in[ \t]{1,3})?((?:19[3-9]|20[0-3])\d)\b(?![ \t]*(?i:mg|mcg|ml|cc|cal|kcal|units?|%|x\b))",
+                    score=0.6),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\.(?:\d{4}|\d{2}))\b"),
     ClinicalPattern("DATE", rf"\b((?:0?[1-9]|[12]\d|3[01]){_ORD}?[- ](?:{_MONTHS})\.?(?:,?[- ]\d{{2,4}})?)\b"),
     ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.? (?:0?[1-9]|[12]\d|3[01]){_ORD}?(?:,? \d{{4}})?)\b"),

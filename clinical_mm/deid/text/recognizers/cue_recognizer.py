@@ -621,6 +621,9 @@ class CueRecognizer(ClinicalRecognizer):
                 self.is_name(words[n].group(0)) or words[n].group(0).lower() in self.places
                 or words[n].group(0).lower() == "memorial") and words[n].group(0).lower() not in _GENERIC_PLACES:
             n += 1
+        if n < len(words) and words[n].group(0).lower() in ("county", "community") \
+                and _adjacent(text, words[n - 1].end(), words[n].start()) and _HOSPITAL_WORD.match(text, words[n].end()):
+            n += 1  # "FROM HOWARD COUNTY GENERAL", "to Doctors Community Hospital": the county's or community's name
         end = words[n - 1].end()
         place = " ".join(x.group(0).lower() for x in words[:n])
         known_place = place in self.places or w in self.places
