@@ -247,6 +247,11 @@ CASES = [
     ("PT FROM HOWARD COUNTY GENERAL. family in hagerstown, pcp in bel air. PMHX: CVA 2004, MI 1992, RENAL CELL CA "
      "1977, CHOLECYSTECTOMY 1985.", ["HOWARD", "hagerstown", "bel air", "2004", "1992", "1977", "1985"],
      ["PT FROM", "family in", "PMHX: CVA", "CHOLECYSTECTOMY"]),
+    # a day that looks like a fraction after a study, an operation, a stay or a trach; a month and a two-digit year
+    # before "and"
+    ("POD#2 (2/3). readmitted here 1/4. S/P CABG 5/5. CXR 3/4 CLEAR. trach 7/15, peg 7/17.", ["2/3", "1/4", "5/5",
+     "3/4", "7/15", "7/17"], ["POD#2", "readmitted here", "CLEAR"]),
+    ("HOSPITALIZED 10/98 AND 1/99 FOR CHF.", ["10/98", "1/99"], ["HOSPITALIZED", "FOR CHF"]),
 ]
 
 
@@ -324,6 +329,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "REINTUBATED FOR 2-3 DAYS.",
     "pt in pain, in bed, from home, in bath, near window, from floor, in the hall. UO 1950 CC. MI 1200 CAL. "
     "Drainage 2000 cc.",
+    "SOCIAL: DTR AND SIL IN TO VISIT. BIL STATES PT FELL AT HOME. PT GOES BY MIDDLE NAME. St. Jude mechanical MVR. "
+    "High Fowler's position. Call bell within reach. Mylanta given. ON TRACH MASK 50%, 1/2 NS AT 75.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -339,7 +346,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "eponymous devices and signs, new clauses after a role, services and slips after a cue",
         "scores out of a number, clauses after a credential, clergy, rooms, device makers, sentences after a label",
         "rhythms and drugs on a street's abbreviation, ranges",
-        "lower-case words after 'in' and 'from', volumes after a diagnosis's letters"])
+        "lower-case words after 'in' and 'from', volumes after a diagnosis's letters",
+        "in-laws, kinds of name, valves, positions, bells, antacids"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

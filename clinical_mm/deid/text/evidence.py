@@ -73,13 +73,16 @@ _PAIN = re.compile(r"(?i)\b(?:pain|cp|c/o|discomfort|scale|rated|rates|developed
 #: ventilator words: a number pair after one is a setting ("SIMV/PS, 500X10, 40%, & 5/8")
 _VENT = re.compile(r"(?i)\b(?:cpap|peep|psv?|bipap|ipap|epap|simv|imv|ac|vent(?:ed|ilator)?|flowby|wean(?:ed)?|"
                    r"trach|fio2|mode)\b")
+#: a month and a year of two digits that can be no day ("10/98")
+_MONTH_YEAR = re.compile(r"(?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d)")
 _FRACTIONS = frozenset({"1/2", "1/3", "1/4", "2/3", "3/4", "5/5"})
 #: words right before a number pair that make it a date, over a pain score, a fraction or a ventilator sentence
 #: around it ("TRACH PLACED 12/5", "ON CPAP SINCE 12/3", "EXTUBATED 2/3"); not "to" ("WEANED TO 10/5" is a setting)
 _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|placed|started|begun|began|stopped|"
                        r"done|sent|drawn|used|seen|extubated|intubated|reintubated|admitted|admission|transferred|"
                        r"inserted|removed|changed|d/?c'?d|last|prior|as of|extubation|intubation|reintubation|surgery|"
-                       r"discharge|appointment|appt|addendum|transcribed|dictated|signed|due))[\s:,]*$")
+                       r"discharge|appointment|appt|addendum|transcribed|dictated|signed|due|readmitted|here|cxr|"
+                       r"trach|peg|cabg|cath|echo|tte|tee|mri|hosp|hospital|pod\s*#?\s*\d{1,2}\s*\(?))[\s:,]*$")
 #: the next visit or appointment the number pair is the day of, further back in its clause (an initial's or a title's
 #: period inside): "your next visit with S. Dimitriou is 1/3", "NEXT APPT WITH DR. YI IS 1/3"
 _VISIT_IS = re.compile(r"(?i)\bnext\s+(?:visit|appointment|appt)\b(?:[^.\n;]|(?<=\b[A-Za-z])\.|(?<=\b[A-Za-z]{2})\.){0,40}"
@@ -391,8 +394,8 @@ class Evidence:
             return len(year) == 4 and year.isdigit() and not 1800 <= int(year) < 2300
         if after.startswith("/"):
             return True  # "STAYS ON 10/5/ WITH MV 7.5": a setting written on
-        if _NOT_DATE_AFTER.match(after):
-            return True  # "1/2 NS", "5/5 STRENGTH", "2/6 SYSTOLIC MURMUR"
+        if _NOT_DATE_AFTER.match(after) and not _MONTH_YEAR.fullmatch(value):
+            return True  # "1/2 NS", "5/5 STRENGTH", "2/6 SYSTOLIC MURMUR"; not "HOSPITALIZED 10/98 AND 1/99"
         if _DATE_CUE.search(before) or _VISIT_IS.search(text[max(0, span.start - 60):span.start]) \
                 and not _DURATION_AFTER.match(after):
             return False  # a word that dates it stands right before it ("C/O CP SINCE 12/10", "EXTUBATED 2/3")

@@ -38,7 +38,7 @@ ROLE_WORDS: frozenset[str] = frozenset("son sons daughter daughters wife husband
                                        "uncle cousin grandson granddaughter friend contact person family rabbi chaplain dr doctor "
                                        "rn md np pa mr mrs ms miss nurse va pastor priest minister reverend imam clergy "
                                        "deacon sitter interpreter translator companion roommate coworker guardian attorney "
-                                       "atty".split())
+                                       "atty sil bil fil dil mil".split())
 
 #: rooms and grounds of a hospital that share a town's name ("AMBULATED IN HALL", "FAMILY IN CHAPEL")
 HOSPITAL_ROOMS: frozenset[str] = frozenset("hall halls hallway chapel lobby cafeteria garden gardens gym dayroom".split())
@@ -89,7 +89,8 @@ cushing syndrome|graves disease|wernicke encephalopathy|wernicke aphasia|guillai
 raynaud disease|sjogren syndrome|kaposi sarcoma|barrett esophagus|morgagni hernia|zenker diverticulum|mallory weiss|
 roux en y|nissen fundoplication|billroth ii|billroth i|wolff parkinson white|osler nodes|austin flint|ludwig angina|
 pott disease|paget disease|wegener granulomatosis|berlin criteria|plaster of paris|norton scale|morse scale|
-braden scale|apgar score|ranson criteria|child pugh|
+braden scale|apgar score|ranson criteria|child pugh|semi fowler|high fowler|low fowler|fowler position|call bell|
+homan sign|geo matt|mylanta|corpak|
 """.replace("\n", "").split("|") if p.strip())
 
 #: words that are never a name on their own, beyond spaCy's stop words: clinical and note vocabulary

@@ -171,8 +171,8 @@ _HOSPITAL_NAMES = frozenset({"good samaritan", "good sam", "holy cross", "sacred
 _PLACE_PREFIXES = frozenset("new north south east west port fort ft mount mt lake glen upper lower old greater".split())
 _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
 #: a device maker's words after a saint's name ("ST JUDE ICD", "St. Jude mechanical valve")
-_SAINT_DEVICE = re.compile(r"[ \t]+(?i:icd|aicd|ppm|pacer|pacemaker|device|leads?|(?:mechanical[ \t]+|tissue[ \t]+)?valve|avr|mvr|"
-                           r"medical)\b")
+_SAINT_DEVICE = re.compile(r"[ \t]+(?i:(?:mechanical[ \t]+|tissue[ \t]+|bileaflet[ \t]+)?(?:valve|avr|mvr)|icd|aicd|ppm|pacer|"
+                           r"pacemaker|device|leads?|medical)\b")
 #: a county by its name ("ARRIVED FROM HOWARD COUNTY", "Carroll County EMS")
 _COUNTY = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)[ \t]+(?P<cue>county)(?![A-Za-z])", re.IGNORECASE)
 #: a place's name alone in parentheses after an outside hospital or a home ("OSH (PENINSULA)", "NH (BRIARWOOD)")
@@ -216,6 +216,8 @@ _STREET_ON = re.compile(r"(?<![A-Za-z])(?P<cue>on)[ \t]+(?P<street>[A-Za-z][A-Za
 #: a name given as such ("husband's name is frank", "a son named Rory", "goes by Bea")
 _NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be called|known as)\s+([A-Za-z][A-Za-z'\-]+)",
                     re.IGNORECASE)
+#: words for a kind of name after "goes by" ("PT GOES BY MIDDLE NAME", "known as nickname")
+_NAME_KINDS = frozenset("middle first last nickname maiden full given family his her their".split())
 #: a given name addressed in a patient's instructions ("Pt instructions: Hope, take your medicines")
 _ADDRESSED = re.compile(r"(?<![A-Za-z])(?P<cue>instructions?|dear)[ \t]{0,3}:?[ \t]{1,3}([A-Za-z][A-Za-z'\-]+),[ \t]{1,3}"
                         r"(?=(?:take|call|return|please|keep|avoid|do|don't|make|come|remember|you|your)\b)", re.IGNORECASE)
@@ -506,7 +508,8 @@ class CueRecognizer(ClinicalRecognizer):
         CALLED", "PATEINT STATES") or a sentence before how the person is ("Hualing drowsy"); a given name that
         information is credited to ("Per Hope, baseline ...")."""
         for m in _NAMED.finditer(text):
-            if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS:
+            if self.after_title(m.group(2)) and m.group(2).lower() not in ROLE_WORDS \
+                    and m.group(2).lower() not in _NAME_KINDS:  # not "GOES BY MIDDLE NAME"
                 yield _explained("PERSON", m.start(2), m.end(2), 0.85, "a name given as such", m.group("cue"))
         for m in _ADDRESSED.finditer(text):
             w = m.group(2).lower()
