@@ -252,6 +252,10 @@ CASES = [
     ("POD#2 (2/3). readmitted here 1/4. S/P CABG 5/5. CXR 3/4 CLEAR. trach 7/15, peg 7/17.", ["2/3", "1/4", "5/5",
      "3/4", "7/15", "7/17"], ["POD#2", "readmitted here", "CLEAR"]),
     ("HOSPITALIZED 10/98 AND 1/99 FOR CHF.", ["10/98", "1/99"], ["HOSPITALIZED", "FOR CHF"]),
+    # a name before "regional" or "general" after a place cue; a hospital's abbreviation in lower case after one
+    # ("frm", "admittd"); a short extension; a number written with slashes
+    ("FROM LAUREL REGIONAL ER. SEEN AT MASS GENERAL. sent frm gbmc, admittd to ummc. CALL RT EXT 22. PH 410/555/7632.",
+     ["LAUREL", "MASS", "gbmc", "ummc", "22", "410/555/7632"], ["REGIONAL ER", "GENERAL", "sent frm", "CALL RT EXT"]),
 ]
 
 
@@ -331,6 +335,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "Drainage 2000 cc.",
     "SOCIAL: DTR AND SIL IN TO VISIT. BIL STATES PT FELL AT HOME. PT GOES BY MIDDLE NAME. St. Jude mechanical MVR. "
     "High Fowler's position. Call bell within reach. Mylanta given. ON TRACH MASK 50%, 1/2 NS AT 75.",
+    "S/P REGIONAL ANESTHESIA. FROM GENERAL SURGERY. IN GENERAL, STABLE. AT LOCAL REGIONAL. in tsh. from ich. "
+    "LOWER EXT 10 CM WOUND. EXT 2+ EDEMA.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -347,7 +353,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "scores out of a number, clauses after a credential, clergy, rooms, device makers, sentences after a label",
         "rhythms and drugs on a street's abbreviation, ranges",
         "lower-case words after 'in' and 'from', volumes after a diagnosis's letters",
-        "in-laws, kinds of name, valves, positions, bells, antacids"])
+        "in-laws, kinds of name, valves, positions, bells, antacids",
+        "anesthesia and surgery after 'regional' and 'general', hormones, extremities"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

@@ -259,6 +259,10 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?)\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w.])([xX]\d{4,5}|[xX]\d-\d{4})(?![\d\-]|\.\d)"),  # "x45231", "X4-5231"
+    # a short extension after its word ("CALL RT EXT 22"), a number written with slashes ("HOME PH 410/555/7632")
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:ext|extension)\b\.?)[ \t]*#?[ \t]*(\d{2,3})(?![\d\-/+]|\.\d)"
+                    r"(?![ \t]*(?i:cm|mm|in|inch|inches|x|deg|degrees|%)\b)", score=0.6),
+    ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])(\d{3}/\d{3}/\d{4})(?![\d/])"),
     # two numbers written with a slash between them ("HOME PHONE 555-0198/555-0199", "617-555-0100/617-555-0101")
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])((?:\d{3}-)?\d{3}-\d{4})(?=/(?:\d{3}-)?\d{3}-\d{4}(?![\d\-/]))",
                     score=0.6),

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 
 from clinical_mm.deid.text.evidence import INITIALS_OF_A_TERM, INITIALS_RULE, TERM_INITIALS
 from clinical_mm.deid.text.lexicons import (
+    ICU_SHORTHAND,
     INSTITUTION_NAME_WORDS,
     ROLE_WORDS,
     big_cities,
@@ -104,11 +105,11 @@ _CREDENTIAL_WORDS = frozenset("np rn md pa rrt lpn cna pharmd".split())
 _INITIAL = re.compile(r"(?<![A-Za-z.\d<>/=&])([A-Z])\.\s?(?=[A-Za-z])")  # not "R>L. Suct", "100.9F. Paced", "W&D. Art"
 #: a place after a word of moving or living ("TRANSFERED TO GH", "lives in dover", "admitted to Sinai hospital")
 _PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:red|ed)?|tranfered|transfered|"
-                        r"tx'?d|tx|xfer(?:red|ed)?|admit(?:ted)?|arrived|sent|medflight|med flight|flown|brought|d/c|"
+                        r"tx'?d|tx|xfer(?:red|ed)?|admit(?:ted|td)?|admits|arrived|sent|medflight|med flight|flown|brought|d/c|"
                         r"taken|went|go|return(?:ed)?|discharged|d/c'?d|lives?|living|resides?|residing|works?|"
                         r"worked|moved|home|visiting)(?:\s+(?:him|her|them|pt|patient|back|nearby|here|there|"
-                        r"directly|via ambulance|by ambulance|by ems))?\s+(?:to|from|at|in|@|near)"
-                        r"(?:\s+the)?|(?:from|at|@|in|near|of|outside)(?:\s+the)?)\s+", re.IGNORECASE)
+                        r"directly|via ambulance|by ambulance|by ems))?\s+(?:to|from|frm|at|in|@|near)"
+                        r"(?:\s+the)?|(?:from|frm|at|@|in|near|of|outside)(?:\s+the)?)\s+", re.IGNORECASE)
 #: words after a place name that make it an institution or a ward
 _INSTITUTION = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|medical|med\b|general|memorial|"
                           r"rehab|rehabilitation|campus|nursing home|nursing|health|healthcare|clinic|center|"
@@ -173,6 +174,9 @@ _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(
 #: a device maker's words after a saint's name ("ST JUDE ICD", "St. Jude mechanical valve")
 _SAINT_DEVICE = re.compile(r"[ \t]+(?i:(?:mechanical[ \t]+|tissue[ \t]+|bileaflet[ \t]+)?(?:valve|avr|mvr)|icd|aicd|ppm|pacer|"
                            r"pacemaker|device|leads?|medical)\b")
+#: what follows "general" or "regional" when it is no hospital's ("REGIONAL ANESTHESIA", "GENERAL SURGERY")
+_NOT_A_HOSPITAL_AFTER = re.compile(r"[ \t]+(?i:anesthesia|surgery|surg|medicine|appearance|condition|weakness|malaise|"
+                                   r"block|health|population|area|hospital\s+floor)\b")
 #: a county by its name ("ARRIVED FROM HOWARD COUNTY", "Carroll County EMS")
 _COUNTY = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)[ \t]+(?P<cue>county)(?![A-Za-z])", re.IGNORECASE)
 #: a place's name alone in parentheses after an outside hospital or a home ("OSH (PENINSULA)", "NH (BRIARWOOD)")
@@ -613,6 +617,13 @@ class CueRecognizer(ClinicalRecognizer):
                 and w not in _NOT_ABBREVIATIONS:
             # after a bare preposition: two capitals ("at GH"), or a longer one that is no clinical term ("in ICH")
             return "HOSPITAL", words[0].end(), "hospital abbreviation after a place cue", 0.8
+        if len(words) > 1 and words[1].group(0).lower() in ("regional", "general") and w not in _KIND_WORDS \
+                and w not in ICU_SHORTHAND and w not in _GENERIC_PLACES and len(w) >= 3 and w.isalpha() and _adjacent(text, words[0].end(), words[1].start()) \
+                and not _NOT_A_HOSPITAL_AFTER.match(text, words[1].end()):
+            return "HOSPITAL", words[0].end(), "a name before 'regional' or 'general'", 0.8  # "FROM LAUREL REGIONAL ER"
+        if w.isalpha() and w.islower() and 3 <= len(w) <= 4 and w.endswith(("h", "mc")) and w not in self.terms \
+                and w not in _CLINICAL_H and w not in _NOT_ABBREVIATIONS and not self.shape.is_known_word(w):
+            return "HOSPITAL", words[0].end(), "hospital abbreviation in lower case after a place cue", 0.75  # "frm gbmc"
         if len(words) > 1 and f"{w} {words[1].group(0).lower()}" in _HOSPITAL_NAMES \
                 and _adjacent(text, words[0].end(), words[1].start()):
             return "HOSPITAL", words[1].end(), "a hospital's name after a place cue", 0.8  # "AT GOOD SAMARITAN"
