@@ -135,7 +135,7 @@ CASES = [
     ("PT C/O CP SINCE 12/10, 8/10 PAIN NOW.", ["12/10"], ["8/10 PAIN"]),
     ("FELDBERG 7 NURSE AWARE. awaiting bed on kessington.", ["FELDBERG", "kessington"], ["7 NURSE AWARE", "awaiting bed on"]),
     ("PT TRANSFERRED FROM BRAXTON GENERAL FOR CATH.", ["BRAXTON GENERAL"], ["FOR CATH"]),
-    ("TRANSFERED FROM PENINSULA REGIONAL VIA MEDFLIGHT.", ["PENINSULA"], ["REGIONAL VIA MEDFLIGHT"]),
+    ("TRANSFERED FROM PENINSULA REGIONAL VIA MEDFLIGHT.", ["PENINSULA REGIONAL"], ["VIA MEDFLIGHT"]),
     ("FAMILY FROM NEW TALBOT, WILL VISIT IN AM.", ["NEW TALBOT"], ["FAMILY FROM", "WILL VISIT IN AM"]),
     ("SOCIAL: FRED PHONED AT 2200 FOR UPDATE.", ["FRED"], ["PHONED AT 2200 FOR UPDATE"]),
     ("pt's husband's name is frank, he is hcp.", ["frank"], ["husband's name is", "he is hcp"]),
@@ -255,7 +255,8 @@ CASES = [
     # a name before "regional" or "general" after a place cue; a hospital's abbreviation in lower case after one
     # ("frm", "admittd"); a short extension; a number written with slashes
     ("FROM LAUREL REGIONAL ER. SEEN AT MASS GENERAL. sent frm gbmc, admittd to ummc. CALL RT EXT 22. PH 410/555/7632.",
-     ["LAUREL", "MASS", "gbmc", "ummc", "22", "410/555/7632"], ["REGIONAL ER", "GENERAL", "sent frm", "CALL RT EXT"]),
+     ["LAUREL REGIONAL", "MASS GENERAL", "gbmc", "ummc", "22", "410/555/7632"], ["ER. SEEN AT", "sent frm",
+                                                                                       "CALL RT EXT"]),
 ]
 
 

@@ -259,6 +259,12 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?)\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w.])([xX]\d{4,5}|[xX]\d-\d{4})(?![\d\-]|\.\d)"),  # "x45231", "X4-5231"
+    # a number of three groups after a relative, off the usual shape ("SON ROB 285-482-551", "SON 944-50-32"): a relative
+    # and an optional name before it
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|"
+                    r"nephew|friend|hcp|nok|proxy)(?:'s)?(?:[ \t]{1,3}[A-Za-z]{2,15})?[ \t]{1,3}(?:(?:at|is|#|:|-)[ \t]{0,3})?)"
+                    r"(\d{3}[ \-]\d{2,3}[ \-]\d{2,5})(?![\d/\-]|\.\d)(?![ \t]*(?i:mg|mcg|ml|cc|units?|hrs?|min|days?)\b)",
+                    score=0.6),
     # a short extension after its word ("CALL RT EXT 22"), a number written with slashes ("HOME PH 410/555/7632")
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:ext|extension)\b\.?)[ \t]*#?[ \t]*(\d{2,3})(?![\d\-/+]|\.\d)"
                     r"(?![ \t]*(?i:cm|mm|in|inch|inches|x|deg|degrees|%)\b)", score=0.6),

@@ -174,6 +174,8 @@ _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(
 #: a device maker's words after a saint's name ("ST JUDE ICD", "St. Jude mechanical valve")
 _SAINT_DEVICE = re.compile(r"[ \t]+(?i:(?:mechanical[ \t]+|tissue[ \t]+|bileaflet[ \t]+)?(?:valve|avr|mvr)|icd|aicd|ppm|pacer|"
                            r"pacemaker|device|leads?|medical)\b")
+#: words of a hospital's name that say its kind, part of the name as a whole ("LAKESIDE MEMORIAL", "PENINSULA REGIONAL")
+_NAME_KIND_WORDS = frozenset("memorial regional general adventist".split())
 #: what follows "general" or "regional" when it is no hospital's ("REGIONAL ANESTHESIA", "GENERAL SURGERY")
 _NOT_A_HOSPITAL_AFTER = re.compile(r"[ \t]+(?i:anesthesia|surgery|surg|medicine|appearance|condition|weakness|malaise|"
                                    r"block|health|population|area|hospital\s+floor)\b")
@@ -620,7 +622,7 @@ class CueRecognizer(ClinicalRecognizer):
         if len(words) > 1 and words[1].group(0).lower() in ("regional", "general") and w not in _KIND_WORDS \
                 and w not in ICU_SHORTHAND and w not in _GENERIC_PLACES and len(w) >= 3 and w.isalpha() and _adjacent(text, words[0].end(), words[1].start()) \
                 and not _NOT_A_HOSPITAL_AFTER.match(text, words[1].end()):
-            return "HOSPITAL", words[0].end(), "a name before 'regional' or 'general'", 0.8  # "FROM LAUREL REGIONAL ER"
+            return "HOSPITAL", words[1].end(), "a name before 'regional' or 'general'", 0.8  # "FROM LAUREL REGIONAL ER"
         if w.isalpha() and w.islower() and 3 <= len(w) <= 4 and w.endswith(("h", "mc")) and w not in self.terms \
                 and w not in _CLINICAL_H and w not in _NOT_ABBREVIATIONS and not self.shape.is_known_word(w):
             return "HOSPITAL", words[0].end(), "hospital abbreviation in lower case after a place cue", 0.75  # "frm gbmc"
@@ -633,7 +635,7 @@ class CueRecognizer(ClinicalRecognizer):
         n = 1  # the longest run of words that are no terms, or places, or names ("lakeside memorial", "st mary")
         while n < len(words) and _adjacent(text, words[n - 1].end(), words[n].start()) and (
                 self.is_name(words[n].group(0)) or words[n].group(0).lower() in self.places
-                or words[n].group(0).lower() == "memorial") and words[n].group(0).lower() not in _GENERIC_PLACES:
+                or words[n].group(0).lower() in _NAME_KIND_WORDS) and words[n].group(0).lower() not in _GENERIC_PLACES:
             n += 1
         if n < len(words) and words[n].group(0).lower() in ("county", "community") \
                 and _adjacent(text, words[n - 1].end(), words[n].start()) and _HOSPITAL_WORD.match(text, words[n].end()):
