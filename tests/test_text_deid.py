@@ -257,6 +257,9 @@ CASES = [
     ("FROM LAUREL REGIONAL ER. SEEN AT MASS GENERAL. sent frm gbmc, admittd to ummc. CALL RT EXT 22. PH 410/555/7632.",
      ["LAUREL REGIONAL", "MASS GENERAL", "gbmc", "ummc", "22", "410/555/7632"], ["ER. SEEN AT", "sent frm",
                                                                                        "CALL RT EXT"]),
+    # a number of three groups after a relative; the day cultures were sent; two days written as one
+    ("SON ROB 285-482-551 AND ANOTHER SON. BC 8/30 PENDING. blood cultures 10/1 via IJ. TREATMENTS 10/03/10/04 DONE.",
+     ["285-482-551", "8/30", "10/1", "10/03/10/04"], ["AND ANOTHER SON", "PENDING", "via IJ", "DONE"]),
 ]
 
 
@@ -338,6 +341,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "High Fowler's position. Call bell within reach. Mylanta given. ON TRACH MASK 50%, 1/2 NS AT 75.",
     "S/P REGIONAL ANESTHESIA. FROM GENERAL SURGERY. IN GENERAL, STABLE. AT LOCAL REGIONAL. in tsh. from ich. "
     "LOWER EXT 10 CM WOUND. EXT 2+ EDEMA.",
+    "BC 1/2 POSITIVE. BC 2/2 GPC IN CLUSTERS. CULTURES 3/4 NEG. SIMV 12/5/10/5. SON 100-120 BPM? NO.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -355,7 +359,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "rhythms and drugs on a street's abbreviation, ranges",
         "lower-case words after 'in' and 'from', volumes after a diagnosis's letters",
         "in-laws, kinds of name, valves, positions, bells, antacids",
-        "anesthesia and surgery after 'regional' and 'general', hormones, extremities"])
+        "anesthesia and surgery after 'regional' and 'general', hormones, extremities",
+        "bottles of cultures, settings of four numbers"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

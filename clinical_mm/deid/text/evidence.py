@@ -73,6 +73,10 @@ _PAIN = re.compile(r"(?i)\b(?:pain|cp|c/o|discomfort|scale|rated|rates|developed
 #: ventilator words: a number pair after one is a setting ("SIMV/PS, 500X10, 40%, & 5/8")
 _VENT = re.compile(r"(?i)\b(?:cpap|peep|psv?|bipap|ipap|epap|simv|imv|ac|vent(?:ed|ilator)?|flowby|wean(?:ed)?|"
                    r"trach|fio2|mode)\b")
+#: cultures, before the day they were sent ("BC 8/30", "blood cultures 10/1")
+_CULTURES = re.compile(r"(?i)\b(?:bc|bcx|b/c|cultures?|cx|cxs)[\s:,]*$")
+#: k of n, a count of bottles or sets ("1/2", "2/2", "3/4")
+_COUNT = re.compile(r"([0-4])/([1-4])")
 #: a month and a year of two digits that can be no day ("10/98")
 _MONTH_YEAR = re.compile(r"(?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d)")
 _FRACTIONS = frozenset({"1/2", "1/3", "1/4", "2/3", "3/4", "5/5"})
@@ -389,6 +393,8 @@ class Evidence:
         if re.search(r"(?:[\d'/+#]|(?<![A-Za-z])\.)$", before) or re.match(r"(?:\.\d|/\.\d|%|/\d+%|')", after):
             return True  # part of a number, a grade, a score or a setting written around it (a period after a
             # word ends its sentence: "moved to the floor.8/31")
+        if value.count("/") > 1 and _NOT_DATE_BEFORE.search(before):
+            return True  # "SIMV 12/5/10/5": settings
         if value.count("/") > 1:  # a whole date, unless its year is none ("CO/CI/SVR 3/2/1400")
             year = value.rsplit("/", 1)[1]
             return len(year) == 4 and year.isdigit() and not 1800 <= int(year) < 2300
@@ -396,6 +402,10 @@ class Evidence:
             return True  # "STAYS ON 10/5/ WITH MV 7.5": a setting written on
         if _NOT_DATE_AFTER.match(after) and not _MONTH_YEAR.fullmatch(value):
             return True  # "1/2 NS", "5/5 STRENGTH", "2/6 SYSTOLIC MURMUR"; not "HOSPITALIZED 10/98 AND 1/99"
+        if _CULTURES.search(before):
+            count = _COUNT.fullmatch(value)
+            return bool(count and int(count.group(1)) <= int(count.group(2)))  # "BC 1/2 POSITIVE": one bottle of two;
+            # "BC 8/30 PENDING", "blood cultures 10/1": the day they were sent
         if _DATE_CUE.search(before) or _VISIT_IS.search(text[max(0, span.start - 60):span.start]) \
                 and not _DURATION_AFTER.match(after):
             return False  # a word that dates it stands right before it ("C/O CP SINCE 12/10", "EXTUBATED 2/3")

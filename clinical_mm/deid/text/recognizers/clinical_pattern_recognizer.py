@@ -105,6 +105,9 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:1[89]\d{2}|2[0-2]\d{2}|\d{2}))?)\b" + _NOT_DOSE,
                     not_after=r"(?i:pain|score|scale|rated|strength|power|grade|murmur|BP|blood pressure)\W*(?:of\s*)?$"),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])-(?:\d{4}|\d{2}))\b"),
+    # two days written as one, a night's or a stay's ("NSG NOTE 11/3/11/4", "TREATMENTS 10/03/10/04")
+    ClinicalPattern("DATE", r"(?<![\d/])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))"
+                    r"(?![\d/%])", score=0.8, not_after=r"(?i:simv|cpap|peep|ps|psv|ac|imv|bipap|ipap|epap|vent|mode|fio2?)\W*$"),
     # a whole date run into the word before it ("labs on10/14/31")
     ClinicalPattern("DATE", r"(?<=[A-Za-z])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/(?:1[89]\d{2}|2[0-2]\d{2}|\d{2}))(?![\d/])",
                     score=0.8, not_after=r"(?i:simv|cpap|peep|ps|psv|ac|imv|bipap|ipap|epap|vent|mode|fio2?)$"),
