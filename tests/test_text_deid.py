@@ -260,6 +260,9 @@ CASES = [
     # a number of three groups after a relative; the day cultures were sent; two days written as one
     ("SON ROB 285-482-551 AND ANOTHER SON. BC 8/30 PENDING. blood cultures 10/1 via IJ. TREATMENTS 10/03/10/04 DONE.",
      ["285-482-551", "8/30", "10/1", "10/03/10/04"], ["AND ANOTHER SON", "PENDING", "via IJ", "DONE"]),
+    # a name before a dialysis unit's, a home's or a hospice's kind word
+    ("PT GETS HD @ HARBOR PARK DIALYSIS. PT FROM BRIARWOOD NH. FROM ELMCREST SNF.", ["HARBOR PARK", "BRIARWOOD",
+     "ELMCREST"], ["PT GETS HD @", "DIALYSIS", "PT FROM"]),
 ]
 
 
@@ -342,6 +345,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "S/P REGIONAL ANESTHESIA. FROM GENERAL SURGERY. IN GENERAL, STABLE. AT LOCAL REGIONAL. in tsh. from ich. "
     "LOWER EXT 10 CM WOUND. EXT 2+ EDEMA.",
     "BC 1/2 POSITIVE. BC 2/2 GPC IN CLUSTERS. CULTURES 3/4 NEG. SIMV 12/5/10/5. SON 100-120 BPM? NO.",
+    "PT ON DIALYSIS. FROM OUTSIDE DIALYSIS. TO INPATIENT HOSPICE. AT LOCAL SNF. FROM THE NH.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -360,7 +364,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "lower-case words after 'in' and 'from', volumes after a diagnosis's letters",
         "in-laws, kinds of name, valves, positions, bells, antacids",
         "anesthesia and surgery after 'regional' and 'general', hormones, extremities",
-        "bottles of cultures, settings of four numbers"])
+        "bottles of cultures, settings of four numbers", "kinds of care without a name"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

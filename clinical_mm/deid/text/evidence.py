@@ -100,7 +100,8 @@ _INSTITUTIONS = frozenset({"HOSPITAL", "ORGANIZATION", "STREET"})
 #: words before an institution's kind that name no institution, beyond the stop words ("his hospital", "on
 #: hospice"): "found in hospital", "prior hospital", "seen at local clinic"
 _NOT_INSTITUTION_NAMES = frozenset("found previous prior outside local home long prolonged recent seen taken given gone "
-                                   "left brought sent kept held".split())
+                                   "left brought sent kept held inpatient outpatient residential acute subacute "
+                                   "chronic".split())
 #: the words of an institution's kind, not of its name ("Lakeside Medical Center", "Our Lady of Mercy Hospital")
 _INSTITUTION_KINDS = frozenset("hospital hosp medical center centre health healthcare system clinic infirmary nursing "
                                "home rehab rehabilitation hospice care surgical group".split())

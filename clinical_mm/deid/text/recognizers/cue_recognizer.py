@@ -113,7 +113,8 @@ _PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:
 #: words after a place name that make it an institution or a ward
 _INSTITUTION = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|medical|med\b|general|memorial|"
                           r"rehab|rehabilitation|campus|nursing home|nursing|health|healthcare|clinic|center|"
-                          r"er\b|ed\b|ew\b|e\.r\.|emergency|facility|manor|house|adventist|regional)", re.IGNORECASE)
+                          r"er\b|ed\b|ew\b|e\.r\.|emergency|facility|manor|house|adventist|regional|dialysis|"
+                          r"assisted\s+living|nh\b|snf\b|ltac|ltach|hospice|care\s+center)", re.IGNORECASE)
 #: institution words that make any word before them a hospital's name after a verb of moving ("TRANSFERED FROM
 #: PENINSULA REGIONAL", "taken to union hosp"), unless a word of kind ("outside", "local", "psych")
 _HOSPITAL_WORD = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|regional|memorial|general|er\b|ew\b)",
