@@ -263,6 +263,8 @@ CASES = [
     # a name before a dialysis unit's, a home's or a hospice's kind word
     ("PT GETS HD @ HARBOR PARK DIALYSIS. PT FROM BRIARWOOD NH. FROM ELMCREST SNF.", ["HARBOR PARK", "BRIARWOOD",
      "ELMCREST"], ["PT GETS HD @", "DIALYSIS", "PT FROM"]),
+    # a name after a house officer, a pharmacist or a dietitian (a role word, not part of the name)
+    ("HO DAVE AWARE. Pharmacist Joe aware of the dose.", ["DAVE", "Joe"], ["HO", "AWARE", "Pharmacist", "aware of"]),
 ]
 
 
@@ -346,6 +348,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "LOWER EXT 10 CM WOUND. EXT 2+ EDEMA.",
     "BC 1/2 POSITIVE. BC 2/2 GPC IN CLUSTERS. CULTURES 3/4 NEG. SIMV 12/5/10/5. SON 100-120 BPM? NO.",
     "PT ON DIALYSIS. FROM OUTSIDE DIALYSIS. TO INPATIENT HOSPICE. AT LOCAL SNF. FROM THE NH.",
+    "CV: TMAX 101.2 NOT CX PER HO. HR 110-135 ST. RESULTS PROVIDED TO HO. CPK'S BEING CYCLED. HO AWARE. HO PAGED.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -364,7 +367,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "lower-case words after 'in' and 'from', volumes after a diagnosis's letters",
         "in-laws, kinds of name, valves, positions, bells, antacids",
         "anesthesia and surgery after 'regional' and 'general', hormones, extremities",
-        "bottles of cultures, settings of four numbers", "kinds of care without a name"])
+        "bottles of cultures, settings of four numbers", "kinds of care without a name",
+        "a sentence after a house officer"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

@@ -38,7 +38,7 @@ ROLE_WORDS: frozenset[str] = frozenset("son sons daughter daughters wife husband
                                        "uncle cousin grandson granddaughter friend contact person family rabbi chaplain dr doctor "
                                        "rn md np pa mr mrs ms miss nurse va pastor priest minister reverend imam clergy "
                                        "deacon sitter interpreter translator companion roommate coworker guardian attorney "
-                                       "atty sil bil fil dil mil".split())
+                                       "atty sil bil fil dil mil ho pharmacist dietitian dietician nutritionist".split())
 
 #: rooms and grounds of a hospital that share a town's name ("AMBULATED IN HALL", "FAMILY IN CHAPEL")
 HOSPITAL_ROOMS: frozenset[str] = frozenset("hall halls hallway chapel lobby cafeteria garden gardens gym dayroom".split())

@@ -85,7 +85,7 @@ _DEPARTMENT_BEFORE = (r"reviewed with|discussed with|(?:will\s+)?inform|sent to|
 #: "Ordering clinician Winter", "READ BY WINTER")
 _ROLE_BEFORE = (r"attending|resident|fellow|intern|physician|clinician|surgeon|radiologist|hospitalist|"
                 r"read by|reviewed by|dictated by|signed by|referred by|prepared for|appointment with|"
-                r"accepting physician|ordering clinician|covering")
+                r"accepting physician|ordering clinician|covering|ho|pharmacist|dietitian|dietician|nutritionist")
 #: weak cues that open a section of a note when a colon follows (mental status, pulmonary artery, nurse practitioner)
 _SECTION_CUES = frozenset("ms mr md np pa rn".split())
 _BEFORE = re.compile(rf"(?<![A-Za-z])(?:(?P<role>{_ROLE_BEFORE})|(?P<strong>{_STRONG_BEFORE})|(?P<weak>{_WEAK_BEFORE})|"
@@ -447,7 +447,8 @@ class CueRecognizer(ClinicalRecognizer):
             if cue.lower() in _SECTION_CUES and ":" in text[m.start() + len(cue):m.end()]:
                 continue  # a section's label ("MS: sedated", "PA: 40/18"), not a title
             if not words or words[0].start() != m.end() or (
-                    "." in text[m.start() + len(cue):m.end()] and len(cue) > 3 and cue.lower() not in _TITLES):
+                    "." in text[m.start() + len(cue):m.end()] and (len(cue) > 3 or cue.lower() == "ho")
+                    and cue.lower() not in _TITLES):
                 continue  # a sentence ends after the cue ("SURGEON. CALM AND SLEEPY", "NOTIFIED. HEPARIN")
             first = words[0]
             word = first.group(0)
