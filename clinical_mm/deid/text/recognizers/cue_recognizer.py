@@ -551,12 +551,14 @@ class CueRecognizer(ClinicalRecognizer):
         """A street someone lives on, without its number ("LIVES ON ELM STREET"; not "lives on the street"), or
         where something happened, by a name no clinical term ("FOUND DOWN ON TREMONT ST"; not "ON LEVO ST", "ON
         THE MAIN ROAD")."""
-        lived = [(m.start("street"), m.end("street")) for m in _STREET_LIVED_ON.finditer(text)]
-        for start, end in lived:
-            yield _explained("ADDRESS", start, end, 0.75, "a street someone lives on", "lives on")
+        lived = set()
+        for m in _STREET_LIVED_ON.finditer(text):
+            lived.add(m.start("street"))
+            yield _explained("ADDRESS", m.start("street"), m.end("street"), 0.75, "a street someone lives on",
+                             m.group("cue"))
         for m in _STREET_ON.finditer(text):
             words = m.group("street").lower().split()
-            if m.start("street") in (s for s, _ in lived) or any(w in self.terms or w in self.stop for w in words) \
+            if m.start("street") in lived or any(w in self.terms or w in self.stop for w in words) \
                     or m.group("kind").lower() == "st" and not m.group("street").split()[-1][:1].isupper():
                 continue
             yield _explained("ADDRESS", m.start("street"), m.end("kind"), 0.7, "a street where something happened",
