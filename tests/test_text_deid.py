@@ -265,6 +265,10 @@ CASES = [
      "ELMCREST"], ["PT GETS HD @", "DIALYSIS", "PT FROM"]),
     # a name after a house officer, a pharmacist or a dietitian (a role word, not part of the name)
     ("HO DAVE AWARE. Pharmacist Joe aware of the dose.", ["DAVE", "Joe"], ["HO", "AWARE", "Pharmacist", "aware of"]),
+    # a number of a telephone's length in groups of any shape after a person to call or a word of calling
+    ("call wife at 864  868  7854 with updates. sister carol (442-233-474) called. PHONE # 748336 3538. SON ROB "
+     "992 - 8763353 AND ANOTHER SON.", ["864  868  7854", "442-233-474", "748336 3538", "992 - 8763353"],
+     ["call wife at", "called", "PHONE #", "AND ANOTHER SON"]),
 ]
 
 
@@ -349,6 +353,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "BC 1/2 POSITIVE. BC 2/2 GPC IN CLUSTERS. CULTURES 3/4 NEG. SIMV 12/5/10/5. SON 100-120 BPM? NO.",
     "PT ON DIALYSIS. FROM OUTSIDE DIALYSIS. TO INPATIENT HOSPICE. AT LOCAL SNF. FROM THE NH.",
     "CV: TMAX 101.2 NOT CX PER HO. HR 110-135 ST. RESULTS PROVIDED TO HO. CPK'S BEING CYCLED. HO AWARE. HO PAGED.",
+    "SON IN 2 X 1 HR. WIFE GAVE 500 MG TYLENOL AT 1400 1600 1800 2000. HOME O2 2 L. CALLED MD AT 2200 1 X.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -368,7 +373,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "in-laws, kinds of name, valves, positions, bells, antacids",
         "anesthesia and surgery after 'regional' and 'general', hormones, extremities",
         "bottles of cultures, settings of four numbers", "kinds of care without a name",
-        "a sentence after a house officer"])
+        "a sentence after a house officer", "counts, doses and times after a relative or a word of calling"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

@@ -180,6 +180,13 @@ _NAME_KIND_WORDS = frozenset("memorial regional general adventist".split())
 #: what follows "general" or "regional" when it is no hospital's ("REGIONAL ANESTHESIA", "GENERAL SURGERY")
 _NOT_A_HOSPITAL_AFTER = re.compile(r"[ \t]+(?i:anesthesia|surgery|surg|medicine|appearance|condition|weakness|malaise|"
                                    r"block|health|population|area|hospital\s+floor)\b")
+#: a person to call or a word of calling, then (within a name's or a label's reach) a number in groups
+_CONTACT_NUMBER = re.compile(r"(?i)\b(?P<cue>wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|nephew|"
+                             r"friend|hcp|nok|proxy|contact(?:[ \t]+person)?|phone|ph|tel|cell|home|work|reached[ \t]+at|"
+                             r"call(?:ed)?(?:[ \t]+[a-z']+){0,2}[ \t]+at)\b[^\d\n]{0,30}?"
+                             r"(?P<number>(?<![\d.])\d{2,8}(?:(?:[ \t]{1,3}|[ \t]?[\-/][ \t]?|\.)\d{2,8}){1,3})(?!\d|[./]\d)")
+#: what after a number makes it a dose, a duration, a volume or a count, not a telephone's
+_UNIT_AFTER = re.compile(r"[ \t]*(?i:mg|mcg|ml|cc|units?|u\b|hrs?|hours?|min|days?|x\b|%|times|mmhg|kg|lbs?|cal|kcal|meq)")
 #: a county by its name ("ARRIVED FROM HOWARD COUNTY", "Carroll County EMS")
 _COUNTY = re.compile(r"(?<![A-Za-z])([A-Za-z]+(?:[ \-][A-Za-z]+)?)[ \t]+(?P<cue>county)(?![A-Za-z])", re.IGNORECASE)
 #: a place's name alone in parentheses after an outside hospital or a home ("OSH (PENINSULA)", "NH (BRIARWOOD)")
@@ -281,7 +288,8 @@ class CueRecognizer(ClinicalRecognizer):
         self.lexicon = name_lexicon()
         self.common = common_names()
         self.shape = name_likeness()
-        super().__init__(supported_entities=["PERSON", "LOCATION", "HOSPITAL", "WARD", "ADDRESS"], name="CueRecognizer",
+        super().__init__(supported_entities=["PERSON", "LOCATION", "HOSPITAL", "WARD", "ADDRESS", "PHONE_NUMBER"],
+                         name="CueRecognizer",
                          supported_language="en")
 
     # ------------------------------------------------------------------ words
@@ -335,7 +343,19 @@ class CueRecognizer(ClinicalRecognizer):
         spaced = text.replace(".", " ")  # the note with its periods as spaces ("Dr. J. Yi", "ST. MARY HOSP")
         return [*self._after_cue(text, spaced), *self._before_credential(text), *self._before_relation(text),
                 *self._after_initial(text), *self._named(text), *self._town_services(text), *self._streets(text),
-                *self._places(text), *self._institutions(text, spaced), *self._wards(text), *self._initials(text)]
+                *self._places(text), *self._institutions(text, spaced), *self._wards(text), *self._initials(text),
+                *self._contact_numbers(text)]
+
+    @staticmethod
+    def _contact_numbers(text: str) -> Iterator[RecognizerResult]:
+        """A number of 9 to 12 digits in two to four groups after a person to call or a word of calling, whatever
+        its separators ("SON ROB 285-482-5518", "call wife at 864  868  7854", "sister carol (442-233-474)",
+        "PHONE # 748336 3538"); not a dose, a duration or a count after it."""
+        for m in _CONTACT_NUMBER.finditer(text):
+            groups = re.findall(r"\d+", m.group("number"))
+            if 9 <= sum(map(len, groups)) <= 12 and len(groups[0]) >= 3 and not _UNIT_AFTER.match(text, m.end()):
+                yield _explained("PHONE_NUMBER", m.start("number"), m.end("number"), 0.7,
+                                 "a number of a telephone's length after a person to call", m.group("cue"))
 
     def _initials(self, text: str) -> Iterator[RecognizerResult]:
         """A staff member's initials that end a sentence after their role ("Sonographer IN.", with a colon in UPPER
