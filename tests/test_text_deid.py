@@ -269,6 +269,8 @@ CASES = [
     ("call wife at 864  868  7854 with updates. sister carol (442-233-474) called. PHONE # 748336 3538. SON ROB "
      "992 - 8763353 AND ANOTHER SON.", ["864  868  7854", "442-233-474", "748336 3538", "992 - 8763353"],
      ["call wife at", "called", "PHONE #", "AND ANOTHER SON"]),
+    # an employer by its kind word after "works for"
+    ("he works for vista health. she works for the state.", ["vista"], ["he works for", "she works for the state"]),
 ]
 
 

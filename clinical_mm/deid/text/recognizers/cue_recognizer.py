@@ -109,7 +109,8 @@ _PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:
                         r"taken|went|go|return(?:ed)?|discharged|d/c'?d|lives?|living|resides?|residing|works?|"
                         r"worked|moved|home|visiting)(?:\s+(?:him|her|them|pt|patient|back|nearby|here|there|"
                         r"directly|via ambulance|by ambulance|by ems))?\s+(?:to|from|frm|at|in|@|near)"
-                        r"(?:\s+the)?|(?:from|frm|at|@|in|near|of|outside)(?:\s+the)?)\s+", re.IGNORECASE)
+                        r"(?:\s+the)?|(?:works?|worked|working)\s+for|(?:from|frm|at|@|in|near|of|outside)(?:\s+the)?)\s+",
+                        re.IGNORECASE)
 #: words after a place name that make it an institution or a ward
 _INSTITUTION = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|medical|med\b|general|memorial|"
                           r"rehab|rehabilitation|campus|nursing home|nursing|health|healthcare|clinic|center|"
