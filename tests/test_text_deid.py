@@ -271,6 +271,9 @@ CASES = [
      ["call wife at", "called", "PHONE #", "AND ANOTHER SON"]),
     # an employer by its kind word after "works for"
     ("he works for vista health. she works for the state.", ["vista"], ["he works for", "she works for the state"]),
+    # in-laws written with spaces; a year after a valve, a pacemaker or a death; a cancer center's name
+    ("DAUGHTER IN LAW PEGGY VISITED. HX: MVR 1989. HUSBAND DIED 2004. followed at kimmel cancer center.",
+     ["PEGGY", "1989", "2004", "kimmel"], ["DAUGHTER IN LAW", "VISITED", "HX: MVR", "cancer center"]),
 ]
 
 

@@ -63,7 +63,7 @@ cardiomediastinal mediastinal kyphotic biapical bibasilar veriphy
 floro fluoro interventional blocker blockers dulc dulcolax
 vanc vanco ceftaz ceftri cefaz cefazo zosyn pip-tazo clinda dapto linezolid mero imi tobra gent levaquin cipro
 flagyl fluc acyclo bactrim unasyn amp ampi tachy
-nsgy nsicu ctsurg gensurg vascsurg neurosurg wocn woc ctsicu nsurgery ctsx gsurg
+nsgy nsicu ctsurg gensurg vascsurg neurosurg wocn woc ctsicu nsurgery ctsx gsurg hoh
 """.split())
 
 #: names of clinical scores, signs and tests ("Braden", "Geneva score", "Morse fall scale"), some of them towns too
@@ -264,7 +264,7 @@ def large_places() -> frozenset[str]:
 
     return us_states() | frozenset(p.lower() for p in Countries.countries) | frozenset(
         "europe asia africa america north america south america antarctica australia oceania usa us "
-        "united states england scotland wales ireland".split())
+        "united states england scotland wales ireland puerto rico guam".split())
 
 
 @lru_cache(maxsize=1)

@@ -27,8 +27,8 @@ _NOT_DOSE = r"(?!\s*(?i:tabs?|tablets?|mg|mcg|ml|caps?|puffs?|units?|strength|of
 _W = NAME_WORD
 _NAME = rf"{_W}(?:\s+[A-Z]\.)?(?:\s+{_W}){{0,2}}"
 _CRED = r"(?:MD|M\.D\.|DO|RN|LPN|NP|PA-C|PA|PhD|CNA|APRN|FNP|DNP|PT|OT|RT|MSW|LCSW)"
-_RELATIVES = ("(?:(?:step|grand|great-grand)-?)?(?:daughter|son|mother|father|child|parent)(?:-in-law)?|"
-              "(?:sister|brother)(?:-in-law)?|wife|husband|spouse|partner|mom|dad|niece|nephew|aunt|uncle|cousin|"
+_RELATIVES = ("(?:(?:step|grand|great-grand)-?)?(?:daughter|son|mother|father|child|parent)(?:[ -]in[ -]law)?|"
+              "(?:sister|brother)(?:[ -]in[ -]law)?|wife|husband|spouse|partner|mom|dad|niece|nephew|aunt|uncle|cousin|"
               "friend|neighbor|neighbour|fianc[eé]e?|guardian|HCP|health care proxy|POA|caregiver|roommate|"
               "significant other|girlfriend|boyfriend|companion|visitor")
 #: words after a credential that open a new clause with it: the letters before are the last clause's ("IN AF, MD AWARE")
@@ -138,7 +138,8 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # a year right after a diagnosis or an operation of a history ("CVA 2004", "MI 1992", "RENAL CELL CA 1977",
     # "CABG 1994", "CHOLECYSTECTOMY 1985"); not a volume or a dose ("UO 1950 CC")
     ClinicalPattern("DATE", r"\b(?i:cva|mi|ca|cabg|ptca|pci|aaa|tia|dvt|pe|chf|afib|stroke|cancer|repair|removal|resection|"
-                    r"surgery|replacement|transplant|fracture|fx|\w+ectomy|\w+plasty|\w+otomy|\w+ostomy|\w+oscopy)"
+                    r"surgery|replacement|transplant|fracture|fx|mvr|avr|tvr|ppm|aicd|icd|pacemaker|intubation|born|died|"
+                    r"deceased|\w+ectomy|\w+plasty|\w+otomy|\w+ostomy|\w+oscopy)"
                     r"[ \t]{1,3}(?:in[ \t]{1,3})?((?:19[3-9]|20[0-3])\d)\b(?![ \t]*(?i:mg|mcg|ml|cc|cal|kcal|units?|%|x\b))",
                     score=0.6),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\.(?:\d{4}|\d{2}))\b"),

@@ -69,8 +69,8 @@ _STRONG_BEFORE = (r"dr|doctor|drs|dra|mrs|miss|prof|"
                   r"son|sons|daughter|daughters|dtr|dau|wife|husband|hsb|spouse|mother|mom|father|dad|brother|bro|"
                   r"sister|sis|nephew|niece|grandson|granddaughter|grandaughter|grandchild|aunt|uncle|cousin|"
                   r"fiance|fiancee|girlfriend|boyfriend|partner|friend|neighbor|neighbour|proxy|guardian|"
-                  r"significant other|sig other|step-?son|step-?daughter|son-in-law|daughter-in-law|"
-                  r"sister-in-law|brother-in-law|contact person|chaplain|social worker|case manager|interpreter")
+                  r"significant other|sig other|step-?son|step-?daughter|son[ -]in[ -]law|daughter[ -]in[ -]law|"
+                  r"sister[ -]in[ -]law|brother[ -]in[ -]law|mother[ -]in[ -]law|father[ -]in[ -]law|contact person|chaplain|social worker|case manager|interpreter")
 #: cues that are also clinical abbreviations (MR mitral regurgitation, MS mental status, PA pulmonary artery,
 #: NP nasal prongs) or common verbs: the word after must look like a name, not a term ("per" only in UPPER CASE
 #: notes: "per Fleischner" is an eponym)
@@ -115,7 +115,8 @@ _PLACE_CUE = re.compile(r"(?<![A-Za-z])(?P<cue>(?:transfer(?:red|ed)?|tranfer(?:
 _INSTITUTION = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|medical|med\b|general|memorial|"
                           r"rehab|rehabilitation|campus|nursing home|nursing|health|healthcare|clinic|center|"
                           r"er\b|ed\b|ew\b|e\.r\.|emergency|facility|manor|house|adventist|regional|dialysis|"
-                          r"assisted\s+living|nh\b|snf\b|ltac|ltach|hospice|care\s+center)", re.IGNORECASE)
+                          r"assisted\s+living|nh\b|snf\b|ltac|ltach|hospice|care\s+center|cancer\s+center|heart\s+center|"
+                          r"surg(?:ical|ery)\s+center)", re.IGNORECASE)
 #: institution words that make any word before them a hospital's name after a verb of moving ("TRANSFERED FROM
 #: PENINSULA REGIONAL", "taken to union hosp"), unless a word of kind ("outside", "local", "psych")
 _HOSPITAL_WORD = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|regional|memorial|general|er\b|ew\b)",
