@@ -119,8 +119,11 @@ _SENTENCE_WORDS = frozenset("at to in from on with by for is was had has have we
 _VOWEL = re.compile(r"[AEIOUaeiou]")
 _RESIDENT_WORDS = frozenset("resident residents patient patients pt member staff".split())
 _EPONYMS = re.compile(r"(?<![\w'])(?:" + "|".join(
-    r"(?:'s|s')?[\s\-]+".join(re.escape(w) for w in p.split()) + r"(?:'s|s|es)?"
+    r"(?:'s|s')?[\s\-]+".join(re.escape(w) for w in p.split())
+    + ("" if p.split()[-1] in ("sign", "test") else r"(?:'s|s|es)?")  # "Dr. Murphy signs off": a verb, no sign
     for p in sorted(EPONYM_PHRASES, key=len, reverse=True)) + r")(?![\w'])", re.IGNORECASE)
+#: a title right before a span: a name there is a person's, whatever phrase it opens ("Dr. Blake drain the ...")
+_AFTER_TITLE = re.compile(r"(?i)\b(?:dr|mr|mrs|ms|miss|prof)\.?\s{1,3}$")
 _EPONYM_REACH = max(map(len, EPONYM_PHRASES)) * 2 + 8
 _FUNCTION_WORDS = frozenset("per in on at to of and the with for by from as is was".split())
 
@@ -202,8 +205,9 @@ class Evidence:
     def in_site_phrase(self, text: str, span: TextSpan) -> bool:
         """``span`` lies inside an occurrence of one of the site's allowed phrases ("Aldrete score") or of an
         eponymous device, sign or disease (:data:`EPONYM_PHRASES`: "BLAKE DRAIN", "Levine's sign")."""
+        eponyms = () if _AFTER_TITLE.search(text, max(0, span.start - 8), span.start) else ((_EPONYMS, _EPONYM_REACH),)
         return any(m.start() <= span.start and span.end <= m.end()
-                   for rx, reach in (*self.site_phrases, (_EPONYMS, _EPONYM_REACH))
+                   for rx, reach in (*self.site_phrases, *eponyms)
                    for m in rx.finditer(text, max(0, span.start - reach), span.end + reach))
 
     def _after_strong_cue(self, text: str, span: TextSpan, words: list[re.Match[str]],
@@ -394,8 +398,8 @@ class Evidence:
         if re.search(r"(?:[\d'/+#]|(?<![A-Za-z])\.)$", before) or re.match(r"(?:\.\d|/\.\d|%|/\d+%|')", after):
             return True  # part of a number, a grade, a score or a setting written around it (a period after a
             # word ends its sentence: "moved to the floor.8/31")
-        if value.count("/") > 1 and _NOT_DATE_BEFORE.search(before):
-            return True  # "SIMV 12/5/10/5": settings
+        if value.count("/") > 1 and re.search(r"(?i)\b(?:cpap|peep|psv?|bipap|simv|imv|ac|vent|settings?)[\s:=]*$", before):
+            return True  # "SIMV 12/5/10/5": settings (not "edema 03/12/2019")
         if value.count("/") > 1:  # a whole date, unless its year is none ("CO/CI/SVR 3/2/1400")
             year = value.rsplit("/", 1)[1]
             return len(year) == 4 and year.isdigit() and not 1800 <= int(year) < 2300

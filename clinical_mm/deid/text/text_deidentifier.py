@@ -65,8 +65,8 @@ DEFAULT_THRESHOLD = 0.5
 STRONG_NAME = 0.7
 #: the score of a role's letters that are the initials of a name found in the note
 STRONG_INITIALS = 0.8
-#: a run of one punctuation mark or symbol, long enough to slow spaCy's tokenizer ("((((", "::::", "####")
-_PUNCTUATION_RUN = re.compile(r"([^\w\s])\1{15,}")
+#: a run of punctuation marks, symbols or underscores, long enough to slow spaCy's tokenizer ("((((", ".,.,", "____")
+_PUNCTUATION_RUN = re.compile(r"(?:[^\w\s]|_){16,}")
 #: a web address, not sentences run together ("PRESENT.TO", "..NO")
 _REAL_URL = re.compile(r"(?i)://|\bwww\.|\.(?:com|org|net|edu|gov|io|us)\b(?!\.)")
 
@@ -121,7 +121,7 @@ def _anonymizer() -> Any:
 
 def _ner_view(text: str) -> str:
     """The text the name model reads: UPPER CASE notes in title case (same offsets for ASCII text), and a long run
-    of one punctuation mark as spaces (same offsets; spaCy's tokenizer takes time quadratic in such a run)."""
+    of punctuation as spaces (same offsets; spaCy's tokenizer takes time quadratic in such a run)."""
     if upper_case_note(text):
         titled = text.title()
         if len(titled) == len(text):

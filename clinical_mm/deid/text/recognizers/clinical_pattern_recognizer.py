@@ -270,8 +270,8 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     r"(\d{3}[ \-]\d{2,3}[ \-]\d{2,5})(?![\d/\-]|\.\d)(?![ \t]*(?i:mg|mcg|ml|cc|units?|hrs?|min|days?)\b)",
                     score=0.6),
     # a short extension after its word ("CALL RT EXT 22"), a number written with slashes ("HOME PH 410/555/7632")
-    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:ext|extension)\b\.?)[ \t]*#?[ \t]*(\d{2,3})(?![\d\-/+]|\.\d)"
-                    r"(?![ \t]*(?i:cm|mm|in|inch|inches|x|deg|degrees|%)\b)", score=0.6),
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\bext\b\.?)[ \t]*#?[ \t]*(\d{2,3})(?![\d\-/+°]|\.\d)"
+                    r"(?![ \t]*(?:°|(?i:cm|mm|in|inch|inches|x|deg|degrees|%)\b))", score=0.6),
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/])(\d{3}/\d{3}/\d{4})(?![\d/])"),
     # two numbers written with a slash between them ("HOME PHONE 555-0198/555-0199", "617-555-0100/617-555-0101")
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])((?:\d{3}-)?\d{3}-\d{4})(?=/(?:\d{3}-)?\d{3}-\d{4}(?![\d\-/]))",

@@ -139,7 +139,7 @@ _NOT_ABBREVIATIONS = frozenset("oh ah uh eh sh th ch nh osh bh pmh psh fh hh dh 
 #: clinical abbreviations in the form of a hospital's ("in ICH", "for TSH"): hormones, bleeds, hypertrophies (beyond
 #: the _NOT_ABBREVIATIONS, which no rule takes for a hospital)
 _CLINICAL_H = frozenset("tsh fsh lh gh acth adh pth hgh bph lvh rvh lah rah ich sah sdh edh ivh iph pph pah hth "
-                        "mch dmh nph cah ssh cph fhh".split())
+                        "mch dmh nph cah ssh cph fhh dah iah uph bmh".split())
 #: an abbreviation in parentheses after a word of an institution ("OUTSIDE HOSPITAL (BMC)", "REHAB (NEBH)")
 _ABBREVIATION_IN_PARENTHESES = re.compile(r"(?i:hospital|hosp|osh|rehab|facility|nursing home|nh|snf|clinic)\s*"
                                           r"\(\s*(?P<abbr>[A-Z]{2,6})\s*\)")
@@ -184,9 +184,13 @@ _NOT_A_HOSPITAL_AFTER = re.compile(r"[ \t]+(?i:anesthesia|surgery|surg|medicine|
                                    r"block|health|population|area|hospital\s+floor)\b")
 #: a person to call or a word of calling, then (within a name's or a label's reach) a number in groups
 _CONTACT_NUMBER = re.compile(r"(?i)\b(?P<cue>wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|nephew|"
-                             r"friend|hcp|nok|proxy|contact(?:[ \t]+person)?|phone|ph|tel|cell|home|work|reached[ \t]+at|"
+                             r"friend|hcp|nok|proxy|contact(?:[ \t]+person)?|phone|ph|tel|reached[ \t]+at|"
+                             r"(?:cell|home|work)(?=[ \t]*(?:#|:|phone|ph\b|number|no\b|tel))|"
                              r"call(?:ed)?(?:[ \t]+[a-z']+){0,2}[ \t]+at)\b[^\d\n]{0,30}?"
                              r"(?P<number>(?<![\d.])\d{2,8}(?:(?:[ \t]{1,3}|[ \t]?[\-/][ \t]?|\.)\d{2,8}){1,3})(?!\d|[./]\d)")
+#: words of a measurement between a cue and a number: the number is a reading ("wife's BP 130/80 140/90")
+_MEASURED = re.compile(r"(?i)\b(?:bp|glucose|sugars?|fs|fsbs|bs|counts?|hr|readings?|weights?|temps?|sats?|levels?|"
+                       r"pressures?)\b")
 #: what after a number makes it a dose, a duration, a volume or a count, not a telephone's
 _UNIT_AFTER = re.compile(r"[ \t]*(?i:mg|mcg|ml|cc|units?|u\b|hrs?|hours?|min|days?|x\b|%|times|mmhg|kg|lbs?|cal|kcal|meq)")
 #: a county by its name ("ARRIVED FROM HOWARD COUNTY", "Carroll County EMS")
@@ -240,6 +244,9 @@ _ADDRESSED = re.compile(r"(?<![A-Za-z])(?P<cue>instructions?|dear)[ \t]{0,3}:?[ 
 #: a given name that a sentence's information is credited to ("Per Hope, baseline oriented x3"; not "PER FAMILY,")
 _PER_NAME = re.compile(r"(?:^|(?<=[.;:!?\n])|(?<=[.;:!?]\s)|(?<=[.;:!?]\s\s))(?P<cue>per)[ \t]+([A-Za-z][A-Za-z'\-]{2,})"
                        r"[ \t]*,", re.IGNORECASE | re.MULTILINE)
+#: what a note credits information to that is also a given name somewhere ("Per MAR,", "Per Aide,", "Per Baby,")
+_CREDITED_NOTE_WORDS = frozenset("mar aide baby infant doc chart report protocol staff team tele ortho neuro renal cards "
+                                 "lab labs echo pharmacy family charge sitter".split())
 #: months and weekdays, some of them given names too ("per June,")
 _CALENDAR_WORDS = frozenset("january february march april may june july august september october november december "
                             "monday tuesday wednesday thursday friday saturday sunday".split())
@@ -355,6 +362,9 @@ class CueRecognizer(ClinicalRecognizer):
         "PHONE # 748336 3538"); not a dose, a duration or a count after it."""
         for m in _CONTACT_NUMBER.finditer(text):
             groups = re.findall(r"\d+", m.group("number"))
+            if "/" in m.group("number") and all(len(g) <= 3 for g in groups) \
+                    or _MEASURED.search(text, m.end("cue"), m.start("number")):
+                continue  # "wife's BP 130/80 140/90", "son's glucose 120 140 180": readings, not a number to call
             if 9 <= sum(map(len, groups)) <= 12 and len(groups[0]) >= 3 and not _UNIT_AFTER.match(text, m.end()):
                 yield _explained("PHONE_NUMBER", m.start("number"), m.end("number"), 0.7,
                                  "a number of a telephone's length after a person to call", m.group("cue"))
@@ -548,7 +558,8 @@ class CueRecognizer(ClinicalRecognizer):
                                  m.group("cue"))
         for m in _PER_NAME.finditer(text):
             w = m.group(2).lower()
-            if w in self.given and w not in ROLE_WORDS and w not in self.stop and w not in _CALENDAR_WORDS:
+            if w in self.given and w not in ROLE_WORDS and w not in self.stop and w not in _CALENDAR_WORDS \
+                    and w not in _CREDITED_NOTE_WORDS:
                 yield _explained("PERSON", m.start(2), m.end(2), 0.75, "a given name information is credited to",
                                  m.group("cue"))
         for m in _PATIENT_BEFORE_VERB.finditer(text):
@@ -646,7 +657,10 @@ class CueRecognizer(ClinicalRecognizer):
             # after a bare preposition: two capitals ("at GH"), or a longer one that is no clinical term ("in ICH")
             return "HOSPITAL", words[0].end(), "hospital abbreviation after a place cue", 0.8
         if len(words) > 1 and words[1].group(0).lower() in ("regional", "general") and w not in _KIND_WORDS \
-                and w not in ICU_SHORTHAND and w not in _GENERIC_PLACES and len(w) >= 3 and w.isalpha() and _adjacent(text, words[0].end(), words[1].start()) \
+                and w not in ICU_SHORTHAND and w not in _GENERIC_PLACES and len(w) >= 3 and w.isalpha() \
+                and w not in self.stop and (not self.shape.is_known_word(w) or w in self.places
+                                            or w in self.lexicon[0] or w in self.lexicon[1]) \
+                and _adjacent(text, words[0].end(), words[1].start()) \
                 and not _NOT_A_HOSPITAL_AFTER.match(text, words[1].end()):
             return "HOSPITAL", words[1].end(), "a name before 'regional' or 'general'", 0.8  # "FROM LAUREL REGIONAL ER"
         if w.isalpha() and w.islower() and 3 <= len(w) <= 4 and w.endswith(("h", "mc")) and w not in self.terms \
