@@ -277,6 +277,8 @@ CASES = [
     # a name after a title stays one before a word of an eponym's phrase; a whole date after a score's word
     ("Mr. Turner signs consent.", ["Turner"], ["signs consent"]),
     ("LE edema 03/12/2019 resolved. Pulses 03/12/2019 dopplerable.", ["03/12/2019"], ["LE edema", "resolved"]),
+    # a day that a trach is planned for; the first of two days joined by "and"
+    ("TRACH PLANNED 3/22 W/ SURGERY. S/P DEBRIDEMENT 4/3 AND 4/5.", ["3/22", "4/3", "4/5"], ["TRACH PLANNED", "AND"]),
 ]
 
 
