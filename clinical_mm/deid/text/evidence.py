@@ -40,7 +40,7 @@ from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.text_span import TextSpan
 
 __all__ = ["INITIALS_OF_A_TERM", "INITIALS_RULE", "STRONG_RECOGNIZERS", "STRONG_RULE", "TERM_INITIALS", "UNKNOWN_WORDS_FACTOR",
-           "UNKNOWN_WORDS_RULE", "Evidence"]
+           "UNKNOWN_WORDS_RULE", "Evidence", "typing_slip"]
 
 #: recognizers whose spans carry their own strong cue and are not weighed again
 STRONG_RECOGNIZERS = frozenset({"CueRecognizer", "PlaceLexiconRecognizer", "SiteTerms"})
@@ -73,6 +73,8 @@ _PAIN = re.compile(r"(?i)\b(?:pain|cp|c/o|discomfort|scale|rated|rates|developed
 #: ventilator words: a number pair after one is a setting ("SIMV/PS, 500X10, 40%, & 5/8")
 _VENT = re.compile(r"(?i)\b(?:cpap|peep|psv?|bipap|ipap|epap|simv|imv|ac|vent(?:ed|ilator)?|flowby|wean(?:ed)?|"
                    r"trach|fio2|mode)\b")
+#: a ventilator mode or its settings right before three or four numbers: settings, not a whole date ("SIMV 12/5/10/5")
+_VENT_MODE_BEFORE = re.compile(r"(?i)\b(?:cpap|peep|psv?|bipap|simv|imv|ac|vent|settings?)[\s:=]*$")
 #: cultures, before the day they were sent ("BC 8/30", "blood cultures 10/1")
 _CULTURES = re.compile(r"(?i)\b(?:bc|bcx|b/c|cultures?|cx|cxs)[\s:,]*$")
 #: k of n, a count of bottles or sets ("1/2", "2/2", "3/4")
@@ -127,6 +129,13 @@ _EPONYMS = re.compile(r"(?<![\w'])(?:" + "|".join(
 _AFTER_TITLE = re.compile(r"(?i)\b(?:dr|mr|mrs|ms|miss|prof)\.?\s{1,3}$")
 _EPONYM_REACH = max(map(len, EPONYM_PHRASES)) * 2 + 8
 _FUNCTION_WORDS = frozenset("per in on at to of and the with for by from as is was".split())
+
+
+def typing_slip(word: str) -> bool:
+    """A typing slip of a clinical term (a key beside the one meant, a letter of the same sound, one left out, added
+    or swapped) whose letters look like no name ("TEARFULL", "NEUROSUGERY"; not "Chidi", "Bolat" or "Perpetua",
+    one slip from "chide", "bloat" and "perpetual")."""
+    return misspelt_term(word, typing=True) and name_likeness().score(word.lower()) < 0.5
 
 
 class Evidence:
@@ -324,8 +333,7 @@ class Evidence:
         known = all(self._known_name(w.group(0)) or not misspelt_term(w.group(0)) and (
             name_like and self.looks_like_name(w.group(0)) or not upper and _CAPITALISED.fullmatch(w.group(0)))
             for w in kept)
-        if not known and all(not self._known_name(w.group(0)) and self.shape.score(w.group(0).lower()) < 0.5
-                             and misspelt_term(w.group(0), typing=True) for w in kept):
+        if not known and all(not self._known_name(w.group(0)) and typing_slip(w.group(0)) for w in kept):
             return []  # a typing slip of a clinical word that looks like no name ("WIFE TEARFULL", "DTR ANXIUOS")
         score = span.score if known else span.score * UNKNOWN_WORDS_FACTOR
         why = span.rule if known else f"{span.rule}; {UNKNOWN_WORDS_RULE}: score x{UNKNOWN_WORDS_FACTOR}"
@@ -399,7 +407,7 @@ class Evidence:
         if re.search(r"(?:[\d'/+#]|(?<![A-Za-z])\.)$", before) or re.match(r"(?:\.\d|/\.\d|%|/\d+%|')", after):
             return True  # part of a number, a grade, a score or a setting written around it (a period after a
             # word ends its sentence: "moved to the floor.8/31")
-        if value.count("/") > 1 and re.search(r"(?i)\b(?:cpap|peep|psv?|bipap|simv|imv|ac|vent|settings?)[\s:=]*$", before):
+        if value.count("/") > 1 and _VENT_MODE_BEFORE.search(before):
             return True  # "SIMV 12/5/10/5": settings (not "edema 03/12/2019")
         if value.count("/") > 1:  # a whole date, unless its year is none ("CO/CI/SVR 3/2/1400")
             year = value.rsplit("/", 1)[1]

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["ALLOW_LIST", "EPONYM_PHRASES", "EPONYM_SCORES", "HOSPITAL_ROOMS", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS",
+__all__ = ["ALLOW_LIST", "CALLED_RELATIVES", "EPONYM_PHRASES", "EPONYM_SCORES", "HOSPITAL_ROOMS", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS",
            "NAME_WORD", "NOT_NAMES", "PREFIXES", "ROLE_WORDS", "VOWELS", "big_cities", "clinical_terms", "common_english", "common_names", "given_names",
            "is_common_word", "languages", "large_places", "misspelt_term", "name_lexicon", "place_gazetteer",
            "score_towns", "stop_words", "upper_case_note", "us_states", "word_given_names"]
@@ -65,6 +65,9 @@ vanc vanco ceftaz ceftri cefaz cefazo zosyn pip-tazo clinda dapto linezolid mero
 flagyl fluc acyclo bactrim unasyn amp ampi tachy
 nsgy nsicu ctsurg gensurg vascsurg neurosurg wocn woc ctsicu nsurgery ctsx gsurg hoh
 """.split())
+
+#: the people a note gives a number to call, as a regular expression's alternation ("wife|husband|...")
+CALLED_RELATIVES = "wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|nephew|friend|hcp|nok|proxy"
 
 #: names of clinical scores, signs and tests ("Braden", "Geneva score", "Morse fall scale"), some of them towns too
 EPONYM_SCORES: frozenset[str] = frozenset(

@@ -13,7 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clinical_mm.deid.text.evidence import STRONG_RULE
-from clinical_mm.deid.text.lexicons import NAME_WORD, is_common_word, name_lexicon, word_given_names
+from clinical_mm.deid.text.lexicons import (
+    CALLED_RELATIVES,
+    NAME_WORD,
+    is_common_word,
+    name_lexicon,
+    word_given_names,
+)
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
 from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecognizer
@@ -78,8 +84,8 @@ class ClinicalPattern:
 
 
 #: a relative and how a number follows them, for a local number written with a space ("brother at 555 2871")
-_RELATIVE_NUMBER = (r"\b(?:wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|nephew|friend|hcp|nok|"
-                    r"proxy)(?:'s)?(?:[ \t]{1,3}(?:cell|home|work|phone|number|#))?[ \t]{0,3}(?:(?:at|is|#|:|-)[ \t]{0,3})?")
+_RELATIVE_NUMBER = (rf"\b(?:{CALLED_RELATIVES})(?:'s)?"
+                    r"(?:[ \t]{1,3}(?:cell|home|work|phone|number|#))?[ \t]{0,3}(?:(?:at|is|#|:|-)[ \t]{0,3})?")
 
 CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # identifiers introduced by their label (any case)
@@ -265,8 +271,8 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w.])([xX]\d{4,5}|[xX]\d-\d{4})(?![\d\-]|\.\d)"),  # "x45231", "X4-5231"
     # a number of three groups after a relative, off the usual shape ("SON ROB 285-482-551", "SON 944-50-32"): a relative
     # and an optional name before it
-    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|"
-                    r"nephew|friend|hcp|nok|proxy)(?:'s)?(?:[ \t]{1,3}[A-Za-z]{2,15})?[ \t]{1,3}(?:(?:at|is|#|:|-)[ \t]{0,3})?)"
+    ClinicalPattern("PHONE_NUMBER", rf"(?i:\b(?:{CALLED_RELATIVES})(?:'s)?"
+                    r"(?:[ \t]{1,3}[A-Za-z]{2,15})?[ \t]{1,3}(?:(?:at|is|#|:|-)[ \t]{0,3})?)"
                     r"(\d{3}[ \-]\d{2,3}[ \-]\d{2,5})(?![\d/\-]|\.\d)(?![ \t]*(?i:mg|mcg|ml|cc|units?|hrs?|min|days?)\b)",
                     score=0.6),
     # a short extension after its word ("CALL RT EXT 22"), a number written with slashes ("HOME PH 410/555/7632")

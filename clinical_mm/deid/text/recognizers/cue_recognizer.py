@@ -23,8 +23,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from clinical_mm.deid.text.evidence import INITIALS_OF_A_TERM, INITIALS_RULE, TERM_INITIALS
+from clinical_mm.deid.text.evidence import INITIALS_OF_A_TERM, INITIALS_RULE, TERM_INITIALS, typing_slip
 from clinical_mm.deid.text.lexicons import (
+    CALLED_RELATIVES,
     ICU_SHORTHAND,
     INSTITUTION_NAME_WORDS,
     ROLE_WORDS,
@@ -183,8 +184,8 @@ _NAME_KIND_WORDS = frozenset("memorial regional general adventist".split())
 _NOT_A_HOSPITAL_AFTER = re.compile(r"[ \t]+(?i:anesthesia|surgery|surg|medicine|appearance|condition|weakness|malaise|"
                                    r"block|health|population|area|hospital\s+floor)\b")
 #: a person to call or a word of calling, then (within a name's or a label's reach) a number in groups
-_CONTACT_NUMBER = re.compile(r"(?i)\b(?P<cue>wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|nephew|"
-                             r"friend|hcp|nok|proxy|contact(?:[ \t]+person)?|phone|ph|tel|reached[ \t]+at|"
+_CONTACT_NUMBER = re.compile(rf"(?i)\b(?P<cue>{CALLED_RELATIVES}|"
+                             r"contact(?:[ \t]+person)?|phone|ph|tel|reached[ \t]+at|"
                              r"(?:cell|home|work)(?=[ \t]*(?:#|:|phone|ph\b|number|no\b|tel))|"
                              r"call(?:ed)?(?:[ \t]+[a-z']+){0,2}[ \t]+at)\b[^\d\n]{0,30}?"
                              r"(?P<number>(?<![\d.])\d{2,8}(?:(?:[ \t]{1,3}|[ \t]?[\-/][ \t]?|\.)\d{2,8}){1,3})(?!\d|[./]\d)")
@@ -318,12 +319,7 @@ class CueRecognizer(ClinicalRecognizer):
         w = word.lower()
         if w in self.lexicon[0] or w in self.lexicon[1] or w in self.given:
             return False
-        return len(w) >= 4 and w.isalpha() and not re.search("[aeiou]", w) or self._misspelt(w)
-
-    def _misspelt(self, word: str) -> bool:
-        """A typing slip of a clinical term whose letters look like no name ("TEARFULL", "NEUROSUGERY"; not
-        "Chidi", "Bolat" or "Perpetua", one slip from "chide", "bloat" and "perpetual")."""
-        return misspelt_term(word, typing=True) and self.shape.score(word) < 0.5
+        return len(w) >= 4 and w.isalpha() and not re.search("[aeiou]", w) or typing_slip(w)
 
     def after_title(self, word: str) -> bool:
         """A word that stands for a name after a title (Dr, Mrs): anything but a function word."""
@@ -499,7 +495,7 @@ class CueRecognizer(ClinicalRecognizer):
                 continue  # "Ordered by resident, Kayexalate given", "fellow, manual pressure": a new clause
             if strong and not role and cue.lower() not in _TITLES and len(w) >= 5 and w not in self.lexicon[0] \
                     and w not in self.lexicon[1] \
-                    and w not in self.given and self._misspelt(w):
+                    and w not in self.given and typing_slip(w):
                 continue  # "WIFE TEARFULL", "DTR ANXIUOS": a misspelt word, not a name ("SISTER CHIDI" is one)
             end = first.start() + len(word)
             given = word.lower() in self.given or len(word) == 1
