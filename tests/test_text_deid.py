@@ -279,6 +279,13 @@ CASES = [
     ("LE edema 03/12/2019 resolved. Pulses 03/12/2019 dopplerable.", ["03/12/2019"], ["LE edema", "resolved"]),
     # a day that a trach is planned for; the first of two days joined by "and"
     ("TRACH PLANNED 3/22 W/ SURGERY. S/P DEBRIDEMENT 4/3 AND 4/5.", ["3/22", "4/3", "4/5"], ["TRACH PLANNED", "AND"]),
+    # places that the clinical term list holds too, in lower case; a hospital's name of words before "hosp"; a medical
+    # center's abbreviation in lower case
+    ("pt's son in annapolis called. dtr from rockville at bedside.", ["annapolis", "rockville"], ["son", "called"]),
+    ("PT FLOWN FROM CAPE COD HOSP. pt from suburban hosp, intubated. cath at aamc today.",
+     ["CAPE COD", "suburban", "aamc"], ["HOSP", "hosp", "cath", "today"]),
+    # a year after a history item in parentheses or run into it, two digits after "in"
+    ("HX: CEA (1996), CABG1994. S/P CHOLE 1985. PMHX CVA in 94.", ["1996", "1994", "1985", "94"], ["CEA", "CHOLE", "CVA"]),
 ]
 
 
@@ -367,6 +374,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "Home BP readings 130/80 140/90 per pt. Home glucose 120 140 180 this week. cell count 250 350 450 noted. Pt in "
     "poor general state. Metastases in multiple regional nodes. Per MAR, last dose at 0600. Per Aide, pt ate 50%. "
     "Shoulder extension 45° and flexion 90°. Knee extension 10 today. hx of dah on steroids.",
+    "pt transferred from outside hosp; to rehab hospital, then to imc. sent to psych hosp. SATS IN 94%, MI IN 90S, "
+    "CABG 1930 HRS. PT WAS IN THE HOSPITAL.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
         "capitalised clinical words", "verbs that are place names", "words ending in 'age'",
         "relatives and common words", "views, units and counts", "upper-case acronyms", "hyphenated prefixes",
@@ -387,7 +396,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "anesthesia and surgery after 'regional' and 'general', hormones, extremities",
         "bottles of cultures, settings of four numbers", "kinds of care without a name",
         "a sentence after a house officer", "counts, doses and times after a relative or a word of calling",
-        "readings at home, adjectives before 'general', what a note credits, joint movements, hemorrhages"])
+        "readings at home, adjectives before 'general', what a note credits, joint movements, hemorrhages",
+        "kinds of hospital before 'hosp', intermediate care, saturations and decades in history, a time after 'CABG'"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []
 

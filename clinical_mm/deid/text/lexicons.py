@@ -332,6 +332,25 @@ def score_towns() -> frozenset[str]:
     return frozenset(str(row["city"]).lower() for row in zipcodes.list_all()) & EPONYM_SCORES  # type: ignore[no-untyped-call]
 
 
+#: one-word places of the term list that notes write as words too ("in english", "to micro", "colo", "stet")
+_WORDS_NOT_TERM_PLACES = frozenset("english mary micro kappa stet colo tesla thor viking fibre talcum hematite dolomite "
+                                   "medusa zirconia taconite pyrites platina silex smilax syringa comfrey canadensis "
+                                   "lobata fagus castanea chromo firebrick culdesac separ lignum pavo esto".split())
+
+
+@lru_cache(maxsize=1)
+def term_places() -> frozenset[str]:
+    """One-word places of :func:`place_gazetteer` that :func:`clinical_terms` holds too though no English word list
+    knows them (about 500): philter's "nonames" list keeps proper place names ("annapolis", "bethesda",
+    "rockville", "chesapeake"), which after a cue of place are places, not terms ("son in annapolis called")."""
+    from clinical_mm.deid.text.name_likeness import name_likeness
+
+    shape = name_likeness()
+    return frozenset(p for p in place_gazetteer() & clinical_terms()
+                     if len(p) >= 5 and p.isalpha() and not shape.is_known_word(p) and p not in ICU_SHORTHAND
+                     and p not in _WORDS_NOT_TERM_PLACES)
+
+
 @lru_cache(maxsize=1)
 def place_gazetteer() -> frozenset[str]:
     """US place names (lower case): every city and acceptable city name of the US ZIP codes in the

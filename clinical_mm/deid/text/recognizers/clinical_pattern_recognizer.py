@@ -30,6 +30,10 @@ _MONTHS = ("(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?
            r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember|(?!\s*(?:from|to)\s*\d)))")  # "O2 DEC FROM 4 TO 2": decreased
 _ORD = "(?i:st|nd|rd|th)"
 _NOT_DOSE = r"(?!\s*(?i:tabs?|tablets?|mg|mcg|ml|caps?|puffs?|units?|strength|of)\b)"
+#: a diagnosis or an operation of a history, which a year after it dates ("CVA 2004", "CHOLE 1985", "CEA (1996)")
+_HISTORY_ITEMS = (r"cva|mi|ca|cabg|ptca|pci|aaa|tia|dvt|pe|chf|afib|stroke|cancer|repair|removal|resection|surgery|"
+                  r"replacement|transplant|fracture|fx|mvr|avr|tvr|ppm|aicd|icd|pacemaker|intubation|born|died|deceased|"
+                  r"chole|cea|appy|turp|tah|bso|\w+ectomy|\w+plasty|\w+otomy|\w+ostomy|\w+oscopy")
 _W = NAME_WORD
 _NAME = rf"{_W}(?:\s+[A-Z]\.)?(?:\s+{_W}){{0,2}}"
 _CRED = r"(?:MD|M\.D\.|DO|RN|LPN|NP|PA-C|PA|PhD|CNA|APRN|FNP|DNP|PT|OT|RT|MSW|LCSW)"
@@ -143,10 +147,13 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     score=0.6),
     # a year right after a diagnosis or an operation of a history ("CVA 2004", "MI 1992", "RENAL CELL CA 1977",
     # "CABG 1994", "CHOLECYSTECTOMY 1985"); not a volume or a dose ("UO 1950 CC")
-    ClinicalPattern("DATE", r"\b(?i:cva|mi|ca|cabg|ptca|pci|aaa|tia|dvt|pe|chf|afib|stroke|cancer|repair|removal|resection|"
-                    r"surgery|replacement|transplant|fracture|fx|mvr|avr|tvr|ppm|aicd|icd|pacemaker|intubation|born|died|"
-                    r"deceased|\w+ectomy|\w+plasty|\w+otomy|\w+ostomy|\w+oscopy)"
-                    r"[ \t]{1,3}(?:in[ \t]{1,3})?((?:19[3-9]|20[0-3])\d)\b(?![ \t]*(?i:mg|mcg|ml|cc|cal|kcal|units?|%|x\b))",
+    ClinicalPattern("DATE", rf"\b(?i:{_HISTORY_ITEMS})"
+                    r"(?:[ \t]{1,3}|[ \t]{0,2}\([ \t]?)(?:in[ \t]{1,3})?((?:19[3-9]|20[0-3])\d)\b"
+                    r"(?![ \t]*(?i:mg|mcg|ml|cc|cal|kcal|units?|hrs?\b|hours?|%|x\b))", score=0.6),
+    # the same run into the word, a year that can be no time of day ("CABG1994", "CVA1998"), and two digits after
+    # "in" ("CVA in 94", "hx mi in 97"; not "SATS IN 94%", "MI IN 90S")
+    ClinicalPattern("DATE", rf"\b(?i:{_HISTORY_ITEMS})(19[6-9]\d)\b", score=0.6),
+    ClinicalPattern("DATE", rf"\b(?i:{_HISTORY_ITEMS})[ \t]{{1,3}}(?i:in)[ \t]{{1,3}}([6-9]\d|0\d)\b(?![ \t]*(?:%|'|s\b|\.\d))",
                     score=0.6),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\.(?:\d{4}|\d{2}))\b"),
     ClinicalPattern("DATE", rf"\b((?:0?[1-9]|[12]\d|3[01]){_ORD}?[- ](?:{_MONTHS})\.?(?:,?[- ]\d{{2,4}})?)\b"),

@@ -37,6 +37,7 @@ from clinical_mm.deid.text.lexicons import (
     misspelt_term,
     name_lexicon,
     place_gazetteer,
+    term_places,
     score_towns,
     stop_words,
     upper_case_note,
@@ -120,8 +121,18 @@ _INSTITUTION = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|medi
                           r"surg(?:ical|ery)\s+center)", re.IGNORECASE)
 #: institution words that make any word before them a hospital's name after a verb of moving ("TRANSFERED FROM
 #: PENINSULA REGIONAL", "taken to union hosp"), unless a word of kind ("outside", "local", "psych")
-_HOSPITAL_WORD = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|regional|memorial|general|er\b|ew\b)",
+_HOSPITAL_WORD = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|regional|memorial|general|gen\b|er\b|ew\b)",
                             re.IGNORECASE)
+#: a word of a hospital and nothing else, for the name of up to three words before it after a place cue ("FROM CAPE COD
+#: HOSP", "from suburban hosp", "FROM SOUTHERN MD HOSP CTR")
+_HOSPITAL_ONLY = re.compile(r"[ \t]{1,2}(?:(?:gen|general|community|memorial|regional)[ \t]+)?"
+                            r"(?:hospital|hosp\b|medical[ \t]+cent(?:er|re)|med[ \t]+(?:ctr|center)\b)", re.IGNORECASE)
+#: words before a hospital word that say its kind, not its name ("from rehab hospital", "TO PSYCH HOSP")
+_HOSPITAL_KINDS = frozenset("rehab rehabilitation psych psychiatric mental cancer burn eye heart children women womens "
+                            "veterans acute chronic specialty trauma day field animal affiliated sister partner network "
+                            "satellite tertiary quaternary academic sending accepting transferring the this that".split())
+#: clinical shorthand that ends in "mc" like a medical center's abbreviation ("to imc": intermediate care)
+_CLINICAL_MC = frozenset("cmc pbmc pomc pmc smc imc mmc emc dmc lmc tmc".split())
 _KIND_WORDS = frozenset("outside another other local community area nearby psych psychiatric state city county "
                         "university children's childrens va veterans private rural teaching same previous prior "
                         "referring receiving his her their our its basic main big small new old different regular closest "
@@ -292,6 +303,7 @@ class CueRecognizer(ClinicalRecognizer):
         self.function_words = stop_words()
         self.stop = self.function_words | _NOT_AFTER_CUE
         self.places = place_gazetteer()
+        self.term_places = term_places()
         self.score_towns = score_towns()
         self.large = large_places()
         self.big_cities = big_cities()
@@ -659,7 +671,8 @@ class CueRecognizer(ClinicalRecognizer):
                 and _adjacent(text, words[0].end(), words[1].start()) \
                 and not _NOT_A_HOSPITAL_AFTER.match(text, words[1].end()):
             return "HOSPITAL", words[1].end(), "a name before 'regional' or 'general'", 0.8  # "FROM LAUREL REGIONAL ER"
-        if w.isalpha() and w.islower() and 3 <= len(w) <= 4 and w.endswith(("h", "mc")) and w not in self.terms \
+        if w.isalpha() and w.islower() and 3 <= len(w) <= 4 and w.endswith(("h", "mc")) \
+                and (w not in self.terms or w.endswith("mc") and w not in _CLINICAL_MC) \
                 and w not in _CLINICAL_H and w not in _NOT_ABBREVIATIONS and not self.shape.is_known_word(w):
             return "HOSPITAL", words[0].end(), "hospital abbreviation in lower case after a place cue", 0.75  # "frm gbmc"
         if len(words) > 1 and f"{w} {words[1].group(0).lower()}" in _HOSPITAL_NAMES \
@@ -682,6 +695,9 @@ class CueRecognizer(ClinicalRecognizer):
         if _INSTITUTION.match(text, end) and (known_place or self.is_name(first) or w in ("st", "saint")) \
                 or verb and w not in _KIND_WORDS and len(w) >= 3 and _HOSPITAL_WORD.match(text, end):
             return "HOSPITAL", end, "name before a word of an institution", 0.85
+        named = self._hospital_name(text, words)
+        if named is not None:
+            return "HOSPITAL", named, "a name before a hospital word after a place cue", 0.8
         number = _WARD_NUMBER.match(text, end)
         if number and w not in self.terms and len(w) >= 4:
             attached = number.group(0)[0].isdigit()  # "BRIARWOOD7": the number is part of the name
@@ -692,7 +708,7 @@ class CueRecognizer(ClinicalRecognizer):
                 and words[n].group(0).lower() not in self.function_words \
                 and self.shape.is_known_word(words[n].group(0).lower()):
             return None  # "WORKS AT THE POST OFFICE": a word of a common phrase, not a town ("lives in Bath with")
-        if (w not in self.terms or living or " " in place) and (not english or living) and (
+        if (w not in self.terms or w in self.term_places or living or " " in place) and (not english or living) and (
                 known_place or len(w) > 6 and w.endswith(("ville", "town")) or living and place in self.score_towns) \
                 and place not in self.large:
             return "LOCATION", end, "known place after a verb of moving or living", 0.8
@@ -701,6 +717,22 @@ class CueRecognizer(ClinicalRecognizer):
         if verb and self._unknown_name(first) and place not in self.large:
             kind = "LOCATION" if living else "HOSPITAL"  # "lives in Glenbrook"; "transferred from Bayview"
             return kind, words[0].end(), "a name no list knows after a verb of moving or living", 0.7
+        return None
+
+    def _hospital_name(self, text: str, words: list[re.Match[str]]) -> int | None:
+        """The end of the longest run of the ``words`` (up to three, after a place cue) right before a hospital word,
+        none of them a word of its kind, a unit or a function word ("FROM CAPE COD HOSP", "from suburban hosp";
+        not "from outside hosp", "to rehab hospital"), or None."""
+        for n in range(len(words), 0, -1):
+            run = words[:n]
+            if not all(_adjacent(text, a.end(), b.start()) for a, b in zip(run, run[1:])) \
+                    or not _HOSPITAL_ONLY.match(text, run[-1].end()):
+                continue
+            lowered = [x.group(0).lower() for x in run]
+            if all(x.isalpha() and len(x) >= 2 and x not in self.stop and x not in _KIND_WORDS and x not in _GENERIC_PLACES
+                   and x not in _HOSPITAL_KINDS and x not in ICU_SHORTHAND and x not in _NAME_KIND_WORDS
+                   and x not in ("county", "community") for x in lowered):
+                return run[-1].end()
         return None
 
     def _unknown_person(self, word: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from clinical_mm.deid.text.evidence import STRONG_RULE
-from clinical_mm.deid.text.lexicons import HOSPITAL_ROOMS, NAME_WORD, clinical_terms, place_gazetteer
+from clinical_mm.deid.text.lexicons import HOSPITAL_ROOMS, NAME_WORD, clinical_terms, place_gazetteer, term_places
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
 from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecognizer
@@ -38,7 +38,7 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
 
     def __init__(self) -> None:
         self.places = place_gazetteer()
-        self.terms = clinical_terms()
+        self.terms = clinical_terms() - term_places()  # "son in annapolis called": a place, not a term
         self.shape = name_likeness()
         super().__init__(supported_entities=["LOCATION"], name="PlaceLexiconRecognizer", supported_language="en")
 
