@@ -37,9 +37,9 @@ from clinical_mm.deid.text.lexicons import (
     misspelt_term,
     name_lexicon,
     place_gazetteer,
-    term_places,
     score_towns,
     stop_words,
+    term_places,
     upper_case_note,
     word_given_names,
 )
@@ -725,7 +725,7 @@ class CueRecognizer(ClinicalRecognizer):
         not "from outside hosp", "to rehab hospital"), or None."""
         for n in range(len(words), 0, -1):
             run = words[:n]
-            if not all(_adjacent(text, a.end(), b.start()) for a, b in zip(run, run[1:])) \
+            if not all(_adjacent(text, a.end(), b.start()) for a, b in zip(run, run[1:], strict=False)) \
                     or not _HOSPITAL_ONLY.match(text, run[-1].end()):
                 continue
             lowered = [x.group(0).lower() for x in run]

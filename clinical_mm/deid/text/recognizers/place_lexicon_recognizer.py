@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 
 from clinical_mm.deid.text.evidence import STRONG_RULE
-from clinical_mm.deid.text.lexicons import HOSPITAL_ROOMS, NAME_WORD, clinical_terms, place_gazetteer, term_places
+from clinical_mm.deid.text.lexicons import (
+    HOSPITAL_ROOMS,
+    NAME_WORD,
+    clinical_terms,
+    place_gazetteer,
+    term_places,
+)
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
 from clinical_mm.deid.text.recognizers.clinical_recognizer import ClinicalRecognizer
