@@ -286,6 +286,20 @@ CASES = [
      ["CAPE COD", "suburban", "aamc"], ["HOSP", "hosp", "cath", "today"]),
     # a year after a history item in parentheses or run into it, two digits after "in"
     ("HX: CEA (1996), CABG1994. S/P CHOLE 1985. PMHX CVA in 94.", ["1996", "1994", "1985", "94"], ["CEA", "CHOLE", "CVA"]),
+    # a year closing a clause of a history; years after more items; a month with a year of two digits; the second of two
+    # ordinal days
+    ("HX: CEA AT HOLY CROSS 1996. S/P R TKR 6/99, L TKR 2000. ON COUMADIN SINCE AUG 98. PEG DONE MAR 2 01. labs refused "
+     "on the 9th and 10th.", ["1996", "2000", "AUG 98", "MAR 2 01", "9th", "10th"], ["CEA", "TKR", "COUMADIN", "PEG"]),
+    # a place of English words after a verb of living, "MT" for "mount"; a second place joined to one found; a town before
+    # its state's code; a street of any words before a kind that names only streets
+    ("pt lives in mount airy. PT LIVES IN MT AIRY. family in hagerstown and cumberland. res: attleboro,MA. PT LIVES IN "
+     "LYNN,MA W/ WIFE. FOUND DOWN ON BLUE HILL AVE.", ["mount airy", "MT AIRY", "hagerstown", "cumberland", "attleboro",
+                                                     "LYNN", "BLUE HILL AVE"], ["lives", "family", "W/ WIFE", "FOUND DOWN"]),
+    # a signature of an initial, a surname that is a word, and a credential; numbers with a dot after a word of calling or
+    # "# is", a pager run into its number, a neighbour's number
+    ("VSS. C. TRAN RN. HALDOL GIVEN. K. STONE, RN. ok to call hcp at 555.0111. WIFE'S # IS 555.1234. cardiology pgr2267 "
+     "notified. can be reached at neighbor's 555 0137.", ["C. TRAN", "K. STONE", "555.0111", "555.1234", "2267",
+                                                          "555 0137"], ["VSS", "HALDOL", "cardiology", "neighbor"]),
 ]
 
 
@@ -374,6 +388,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "Home BP readings 130/80 140/90 per pt. Home glucose 120 140 180 this week. cell count 250 350 450 noted. Pt in "
     "poor general state. Metastases in multiple regional nodes. Per MAR, last dose at 0600. Per Aide, pt ate 50%. "
     "Shoulder extension 45° and flexion 90°. Knee extension 10 today. hx of dah on steroids.",
+    "renal fellow pgr aware. CARDS FELLOW PGR NOTIFIED. the 4th and 5th ribs. S. AUREUS RN AWARE. CXR: R. "
+    "LUNG MD AWARE. lives in senior housing. SATS IN 94 AND STABLE.",
     "pt transferred from outside hosp; to rehab hospital, then to imc. sent to psych hosp. SATS IN 94%, MI IN 90S, "
     "CABG 1930 HRS. PT WAS IN THE HOSPITAL.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
@@ -397,6 +413,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "bottles of cultures, settings of four numbers", "kinds of care without a name",
         "a sentence after a house officer", "counts, doses and times after a relative or a word of calling",
         "readings at home, adjectives before 'general', what a note credits, joint movements, hemorrhages",
+        "pagers after a fellow, ribs, bacteria and lungs before a credential, housing, saturations",
         "kinds of hospital before 'hosp', intermediate care, saturations and decades in history, a time after 'CABG'"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-__all__ = ["ALLOW_LIST", "CALLED_RELATIVES", "EPONYM_PHRASES", "EPONYM_SCORES", "HOSPITAL_ROOMS", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS",
+__all__ = ["ALLOW_LIST", "CALLED_RELATIVES", "US_STATE_CODES", "EPONYM_PHRASES", "EPONYM_SCORES", "HOSPITAL_ROOMS", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS",
            "NAME_WORD", "NOT_NAMES", "PREFIXES", "ROLE_WORDS", "VOWELS", "big_cities", "clinical_terms", "common_english", "common_names", "given_names",
            "is_common_word", "languages", "large_places", "misspelt_term", "name_lexicon", "place_gazetteer",
            "score_towns", "stop_words", "upper_case_note", "us_states", "word_given_names"]
@@ -67,7 +67,8 @@ nsgy nsicu ctsurg gensurg vascsurg neurosurg wocn woc ctsicu nsurgery ctsx gsurg
 """.split())
 
 #: the people a note gives a number to call, as a regular expression's alternation ("wife|husband|...")
-CALLED_RELATIVES = "wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|nephew|friend|hcp|nok|proxy"
+CALLED_RELATIVES = ("wife|husband|spouse|son|daughter|dtr|brother|sister|mother|father|niece|nephew|friend|neighbou?r|"
+                    "hcp|nok|proxy")
 
 #: names of clinical scores, signs and tests ("Braden", "Geneva score", "Morse fall scale"), some of them towns too
 EPONYM_SCORES: frozenset[str] = frozenset(
@@ -250,6 +251,11 @@ def common_names() -> frozenset[str]:
     return frozenset(out)
 
 
+#: US postal codes of the states, DC and Puerto Rico (an alternation for a pattern)
+US_STATE_CODES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
+                  "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
+
+
 @lru_cache(maxsize=1)
 def us_states() -> frozenset[str]:
     """US state names (lower case; Faker's en_US states): no Safe Harbor identifier, though towns share some of
@@ -342,13 +348,14 @@ _WORDS_NOT_TERM_PLACES = frozenset("english mary micro kappa stet colo tesla tho
 def term_places() -> frozenset[str]:
     """One-word places of :func:`place_gazetteer` that :func:`clinical_terms` holds too though no English word list
     knows them (about 500): philter's "nonames" list keeps proper place names ("annapolis", "bethesda",
-    "rockville", "chesapeake"), which after a cue of place are places, not terms ("son in annapolis called")."""
+    "rockville", "chesapeake"), which after a cue of place are places, not terms ("son in annapolis called"); not
+    states and countries ("from ireland")."""
     from clinical_mm.deid.text.name_likeness import name_likeness
 
     shape = name_likeness()
     return frozenset(p for p in place_gazetteer() & clinical_terms()
                      if len(p) >= 5 and p.isalpha() and not shape.is_known_word(p) and p not in ICU_SHORTHAND
-                     and p not in _WORDS_NOT_TERM_PLACES)
+                     and p not in _WORDS_NOT_TERM_PLACES) - large_places()
 
 
 @lru_cache(maxsize=1)

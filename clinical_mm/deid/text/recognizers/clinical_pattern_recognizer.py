@@ -16,6 +16,7 @@ from clinical_mm.deid.text.evidence import STRONG_RULE
 from clinical_mm.deid.text.lexicons import (
     CALLED_RELATIVES,
     NAME_WORD,
+    US_STATE_CODES,
     is_common_word,
     name_lexicon,
     word_given_names,
@@ -30,10 +31,15 @@ _MONTHS = ("(?i:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?
            r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember|(?!\s*(?:from|to)\s*\d)))")  # "O2 DEC FROM 4 TO 2": decreased
 _ORD = "(?i:st|nd|rd|th)"
 _NOT_DOSE = r"(?!\s*(?i:tabs?|tablets?|mg|mcg|ml|caps?|puffs?|units?|strength|of)\b)"
+#: what after an ordinal makes it no day ("the 10th left posterior rib", "1st step mattress", "4th and 5th toes")
+_NOT_A_DAY_AFTER = (r"(?!(?:\s+(?i:left|right|anterior|posterior|lateral|and|or|through|to|-|\d{1,2}(?:st|nd|rd|th)))*"
+                    r"\s+(?i:ribs?|intercostal|vertebra[el]?|thoracic|cervical|lumbar|sacral|percentile|decade|step|"
+                    r"floor|grade|degree|dose|time|attempt|day|week|hour|ray|toe|finger|digit|metacarpal|metatarsal|"
+                    r"ventricle|nerve|heart\s+sound|sound|trimester|generation|line|unit|bag|liter|set|round|cycle)s?\b)")
 #: a diagnosis or an operation of a history, which a year after it dates ("CVA 2004", "CHOLE 1985", "CEA (1996)")
 _HISTORY_ITEMS = (r"cva|mi|ca|cabg|ptca|pci|aaa|tia|dvt|pe|chf|afib|stroke|cancer|repair|removal|resection|surgery|"
                   r"replacement|transplant|fracture|fx|mvr|avr|tvr|ppm|aicd|icd|pacemaker|intubation|born|died|deceased|"
-                  r"chole|cea|appy|turp|tah|bso|\w+ectomy|\w+plasty|\w+otomy|\w+ostomy|\w+oscopy")
+                  r"chole|cea|appy|turp|tah|bso|tkr|thr|tka|tha|orif|pneumovax|\w+ectomy|\w+plasty|\w+otomy|\w+ostomy|\w+oscopy")
 _W = NAME_WORD
 _NAME = rf"{_W}(?:\s+[A-Z]\.)?(?:\s+{_W}){{0,2}}"
 _CRED = r"(?:MD|M\.D\.|DO|RN|LPN|NP|PA-C|PA|PhD|CNA|APRN|FNP|DNP|PT|OT|RT|MSW|LCSW)"
@@ -57,8 +63,7 @@ _NAME_LABELS = ("patient name|patient|pt name|pt|name|attending|attending physic
                 "spoke with|spoke w/|spoke to|talked with|talked to|reviewed with|relayed to|cleared by|"
                 "prepared for|sending|sending physician|accepting physician|charge nurse|charge rn|primary rn|"
                 "primary nurse|request of|consultation by|consulted by|received from|sw|social work")
-_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
-           "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR")
+_STATES = US_STATE_CODES
 #: state codes that are also English words or clinical abbreviations
 _WORD_STATES = "OR|IN|ME|OK|HI|ID|PA|MD|MS|LA|DE|OH|CO|MA|AL|ND|MO|NE|SC"
 _OTHER_STATES = "|".join(c for c in _STATES.split("|") if c not in _WORD_STATES.split("|"))
@@ -136,11 +141,10 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # a month, a day and a two-digit year after a dot ("11/21.93"), and a day as an ordinal ("on the 20th")
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\.\d{2})(?![\d./%])", score=0.7),
     ClinicalPattern("DATE", r"(?i:\b(?:on|the|of|since|until|by|before|after)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b"
-                    r"(?!(?:\s+(?i:left|right|anterior|posterior|lateral|and|or|through|to|-|\d{1,2}(?:st|nd|rd|th)))*"
-                    r"\s+(?i:ribs?|intercostal|vertebra[el]?|thoracic|cervical|lumbar|sacral|percentile|decade|step|"
-                    r"floor|grade|degree|dose|time|attempt|day|week|hour|ray|toe|finger|digit|metacarpal|metatarsal|"
-                    r"ventricle|nerve|heart\s+sound|sound|trimester|generation|line|unit|bag|liter|set|round|cycle)s?\b)",
-                    score=0.6),  # not "the 10th left posterior rib", "1st step mattress"
+                    + _NOT_A_DAY_AFTER, score=0.6),  # not "the 10th left posterior rib", "1st step mattress"
+    # the second of two days so written ("on the 9th and 10th")
+    ClinicalPattern("DATE", r"(?i:\b(?:on|the|of|since|until|by|before|after)\s+(?:the\s+)?(?:[12]?\d|3[01])(?:st|nd|rd|th)"
+                    r"\s*(?:and|or|&|to|-)\s*(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b" + _NOT_A_DAY_AFTER, score=0.6),
     ClinicalPattern("DATE", r"(?<![\w'.\-])(\d{2})'(?![\w'\"])", score=0.6,
                     not_after=r"(?i:\b(?:hob|head of bed|elevated|elevation|angle|at|to|up|flat|feet|ft)|@)\W*$"),  # "HOB 30'"
     ClinicalPattern("DATE", r"\b(?i:in|since|dx|dx'd|diagnosed|s/p)\s+((?:19|20)\d{2})\b(?!\s*(?i:mg|mcg|ml|cc|units?|hrs?|h\b))",
@@ -155,9 +159,19 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", rf"\b(?i:{_HISTORY_ITEMS})(19[6-9]\d)\b", score=0.6),
     ClinicalPattern("DATE", rf"\b(?i:{_HISTORY_ITEMS})[ \t]{{1,3}}(?i:in)[ \t]{{1,3}}([6-9]\d|0\d)\b(?![ \t]*(?:%|'|s\b|\.\d))",
                     score=0.6),
+    # a year that can be no time of day, closing a clause of a history ("HX: CEA AT HOLY CROSS 1996.", "s/p liver tx
+    # 1997", "PMH: ... (Sinai, 1999)"); not a volume ("S/P CABG, UO 1975 CC")
+    ClinicalPattern("DATE", r"(?i:\b(?:hx|h/o|s/p|pmh|pmhx|history|hist)\b)[^.\n;]{0,40}?[ \t,(](19[6-9]\d)(?=[ \t]*(?:[.,;)]|$))",
+                    score=0.6, not_after=r"(?i:\b(?:uo|u/o|i/o|in|out|total|tf|ivf|cc|ml|urine|output|intake|bal|balance|"
+                    r"cal|kcal|wt|weight|\+|-|=)[\s:=]*)$"),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\.(?:\d{4}|\d{2}))\b"),
     ClinicalPattern("DATE", rf"\b((?:0?[1-9]|[12]\d|3[01]){_ORD}?[- ](?:{_MONTHS})\.?(?:,?[- ]\d{{2,4}})?)\b"),
     ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.? (?:0?[1-9]|[12]\d|3[01]){_ORD}?(?:,? \d{{4}})?)\b"),
+    # a month and a year of two digits that can be no day ("SINCE AUG 98"), a month, a day and such a year ("MAR 2 01")
+    ClinicalPattern("DATE", rf"\b((?!(?i:may|mar)\b)(?:{_MONTHS})\.?[ \t]'?(?:3[2-9]|[4-9]\d))\b(?![ \t]*(?i:mg|mcg|ml|cc|units?|%))",
+                    score=0.7),
+    ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.?[ \t](?:0?[1-9]|[12]\d|3[01]),?[ \t]'?(?:[4-9]\d|0\d))\b"
+                    r"(?![ \t]*(?i:mg|mcg|ml|cc|units?|%|doses?|tabs?|x\b))", score=0.7),
     ClinicalPattern("DATE", r"\b((?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01]))\b"),
     ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.?[ \-/](?:19|20)\d{{2}})\b"),  # "July 2031", "Jul-2031", "Sept. 2031"
     # a month alone after a word that places a time in it ("in sept.", "SINCE NOVEMBER"; not "may", "MAR")
@@ -189,6 +203,10 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("PERSON", rf"\b(?i:Mr|Mrs|Ms|Miss|Mx|Mister)\b\.?\s+((?:[A-Z]\.\s*)?{_NAME})", name=True,
                     overlap=True, strong=True),
     ClinicalPattern("PERSON", rf"\b((?:[A-Z]\.\s*)?{_NAME}),?\s+{_CRED}\b", name=True),
+    # a signature: an initial, a surname and a credential, the surname a name even where it is a word ("K. STONE, RN",
+    # "C. TRAN RN")
+    ClinicalPattern("PERSON", rf"(?<![A-Za-z.\d/])([A-Z]\.[ \t]?{_W}),?[ \t]+(?:RN|LPN|NP|RD|RRT|CNA|APRN|MSW|LCSW|MD)\b",
+                    score=0.8, name=True, strong=True),
     ClinicalPattern("PERSON", rf"\b(?!(?:CT|MR|US|IR|NM|XR|CCO|ICU|CCU|OR|ER|ED|IV|PO|PT)\b)([A-Z]{{2,3}}|[A-Z]\.[A-Z]\.),?\s+"
                     rf"(?!(?:PT|OT|RT)\b){_CRED}\b(?!')(?!\s+[a-z])(?!\s+(?i:cath|catheter|line|pressures?|systolic|diastolic)\b)"
                     rf"(?!\s+(?:{_CLAUSE_AFTER_CREDENTIAL})\b)(?!\s*\d)",
@@ -244,11 +262,11 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     r"((?=(?:[\s().\-+]*\d){5})(?:\+?1[\s.\-]?)?\(?\d[\d\s().\-]{2,14}\d)(?![\d/])",
                     score=0.6),  # five digits or more: "CALLED AT 2200" is a time
     # a number of a telephone's shape after "#" ("SON'S # 422.6213"; not "TUBE #2 20 CM")
-    ClinicalPattern("PHONE_NUMBER", r"#\s*(\d{3}[-.\s]\d{4}|\d{7}|\d{10}|\d-\d{4})(?![\d/\-]|\.\d)", score=0.6),
+    ClinicalPattern("PHONE_NUMBER", r"#\s*(?:(?i:is)\s+)?(\d{3}[-.\s]\d{4}|\d{7}|\d{10}|\d-\d{4})(?![\d/\-]|\.\d)", score=0.6),
     # a short number after a word of calling and its object ("PAGE RESIDENT AT 4-1234", "call the fellow at 555-1234",
     # "CALLED HO 2-3456"), after a clinician's title and name ("DR OLIN 4-5678"), or after another ("5-1234 OR 6-7890")
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:call|called|calling|page|paged|paging|reach|reached|contact|contacted|"
-                    r"beep|beeped)(?:\s+[A-Za-z']+){1,3}\s+(?:(?:at|@)\s*(?:#\s?|[xX]\s?)?)?)(\d-\d{4}|\d{3}-\d{4}|\d{5})(?![\d/\-])",
+                    r"beep|beeped)(?:\s+[A-Za-z']+){1,3}\s+(?:(?:at|@)\s*(?:#\s?|[xX]\s?)?)?)(\d-\d{4}|\d{3}[-.]\d{4}|\d{5})(?![\d/\-]|\.\d)",
                     score=0.6),
     ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:dr|md|np|pa|rn|resident|fellow|intern|attending|ho)\.?\s+[A-Za-z'\-]+\s+)"
                     r"(\d-\d{4})(?![\d/\-])", score=0.6),
@@ -273,7 +291,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     score=0.6, not_after=r"(?i:\b(?:svr|pvr|svri|pvri|sv|co|ci|cvp|pcwp|wedge|plt|plts|wbc|glucose|fs|"
                                          r"fsbs|bs|u/o|uo|i/o|in|out|range|ranged|from|between))\W*$"),  # "SVR 880-1320"
     # internal numbers by their label: pager, beeper, extension ("pager 34512", "ext. 4-5231", "x45231")
-    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?)\s*[:#]?\s*#?\s*"
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)(?:\b\.?|(?=\d)))\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w.])([xX]\d{4,5}|[xX]\d-\d{4})(?![\d\-]|\.\d)"),  # "x45231", "X4-5231"
     # a number of three groups after a relative, off the usual shape ("SON ROB 285-482-551", "SON 944-50-32"): a relative

@@ -100,7 +100,7 @@ _CREDENTIAL = re.compile(r"(?<![\s,])[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt
                          r"(?![A-Za-z])(?!\s+(?:cath|catheter|line|pressures?|systolic|diastolic|sats?|saturation|mean|"
                          r"wedge|diast|sys|numbers|tracing|waveform|port|running)\b)", re.IGNORECASE)  # not "PT IN PEA, MD RUNNING CODE"
 #: a role's or a relation's shorthand after a cue ("COVERING HO", "SIGNED BY HCP", "HUSBAND HOH", "RESIDENT PGY2")
-_ROLE_SHORTHAND = frozenset("ho hcp sw id cts pgy et hoh pcp nok poa dpoa rounds".split())
+_ROLE_SHORTHAND = frozenset("ho hcp sw id cts pgy et hoh pcp nok poa dpoa rounds pgr bpr pager beeper ext".split())
 #: credentials, which follow a role without being a name ("covering np", "attending md")
 _CREDENTIAL_WORDS = frozenset("np rn md pa rrt lpn cna pharmd".split())
 #: an initial and a name ("N. ABERNATHY", "B. OSTROVSKY", "D. Lorne")
@@ -185,6 +185,8 @@ _HOSPITAL_NAMES = frozenset({"good samaritan", "good sam", "holy cross", "sacred
                              "our lady"})
 #: words that open a town's name ("NEW TALBOT", "north braxton", "PORT ELLERY")
 _PLACE_PREFIXES = frozenset("new north south east west port fort ft mount mt lake glen upper lower old greater".split())
+#: the words that a town's opening shorthand stands for ("MT AIRY": Mount Airy)
+_PREFIX_WORDS = {"mt": "mount", "ft": "fort"}
 _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
 #: a device maker's words after a saint's name ("ST JUDE ICD", "St. Jude mechanical valve")
 _SAINT_DEVICE = re.compile(r"[ \t]+(?i:(?:mechanical[ \t]+|tissue[ \t]+|bileaflet[ \t]+)?(?:valve|avr|mvr)|icd|aicd|ppm|pacer|"
@@ -242,9 +244,11 @@ _STREET_LIVED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>lives?|living|resides?|resi
                               r"dr|boulevard|blvd|court|ct|way|place|pl|terrace|parkway|pkwy|highway|hwy))\b\.?",
                               re.IGNORECASE)
 #: a street without its number where something happened ("FOUND DOWN ON TREMONT ST", "MVA ON STORROW DRIVE")
-_STREET_ON = re.compile(r"(?<![A-Za-z])(?P<cue>on)[ \t]+(?P<street>[A-Za-z][A-Za-z'\-]{2,}(?:[ \t]+[A-Za-z][A-Za-z'\-]{2,})?)"
+_STREET_ON = re.compile(r"(?<![A-Za-z])(?P<cue>on|off|at|crossing|near)[ \t]+(?P<street>[A-Za-z][A-Za-z'\-]{2,}(?:[ \t]+[A-Za-z][A-Za-z'\-]{2,})?)"
                         r"[ \t]+(?P<kind>street|st|avenue|ave|road|rd|boulevard|blvd|drive|parkway|pkwy|highway|hwy)\b\.?",
                         re.IGNORECASE)
+#: kinds of street that name nothing else after "on", "off", "at" ("ON BLUE HILL AVE"; not "ON LEVO ST", "on hypoxic drive")
+_PLAIN_STREET_KINDS = frozenset("street avenue ave road boulevard blvd parkway pkwy highway hwy".split())
 #: a name given as such ("husband's name is frank", "a son named Rory", "goes by Bea")
 _NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be called|known as)\s+([A-Za-z][A-Za-z'\-]+)",
                     re.IGNORECASE)
@@ -591,7 +595,8 @@ class CueRecognizer(ClinicalRecognizer):
     def _streets(self, text: str) -> Iterator[RecognizerResult]:
         """A street someone lives on, without its number ("LIVES ON ELM STREET"; not "lives on the street"), or
         where something happened, by a name no clinical term ("FOUND DOWN ON TREMONT ST"; not "ON LEVO ST", "ON
-        THE MAIN ROAD")."""
+        THE MAIN ROAD"), or of any words before a kind that names only streets ("crossing Mass Ave", "ON BLUE HILL
+        AVE")."""
         lived = set()
         for m in _STREET_LIVED_ON.finditer(text):
             lived.add(m.start("street"))
@@ -599,8 +604,11 @@ class CueRecognizer(ClinicalRecognizer):
                              m.group("cue"))
         for m in _STREET_ON.finditer(text):
             words = m.group("street").lower().split()
-            if m.start("street") in lived or any(w in self.terms or w in self.stop for w in words) \
-                    or m.group("kind").lower() == "st" and not m.group("street").split()[-1][:1].isupper():
+            kind = m.group("kind").lower()
+            plain = kind in _PLAIN_STREET_KINDS  # "ON BLUE HILL AVE", "on Pleasant St": a street even of English words
+            if m.start("street") in lived or any(w in self.stop or w in self.terms and not plain for w in words) \
+                    or kind == "st" and not m.group("street").split()[-1][:1].isupper() \
+                    or m.group("cue").lower() != "on" and not plain:
                 continue
             yield _explained("ADDRESS", m.start("street"), m.end("kind"), 0.7, "a street where something happened",
                              m.group("cue"))
@@ -678,9 +686,10 @@ class CueRecognizer(ClinicalRecognizer):
         if len(words) > 1 and f"{w} {words[1].group(0).lower()}" in _HOSPITAL_NAMES \
                 and _adjacent(text, words[0].end(), words[1].start()):
             return "HOSPITAL", words[1].end(), "a hospital's name after a place cue", 0.8  # "AT GOOD SAMARITAN"
-        if w in _PLACE_PREFIXES and len(words) > 1 and _adjacent(text, words[0].end(), words[1].start()) \
-                and self.is_name(words[1].group(0)) and len(words[1].group(0)) >= 4:
-            return "LOCATION", words[1].end(), "a town's name after a place cue", 0.75  # "from NEW TALBOT"
+        if w in _PLACE_PREFIXES and len(words) > 1 and _adjacent(text, words[0].end(), words[1].start()) and (
+                self.is_name(words[1].group(0)) and len(words[1].group(0)) >= 4
+                or living and f"{_PREFIX_WORDS.get(w, w)} {words[1].group(0).lower()}" in self.places):
+            return "LOCATION", words[1].end(), "a town's name after a place cue", 0.75  # "from NEW TALBOT", "LIVES IN MT AIRY"
         n = 1  # the longest run of words that are no terms, or places, or names ("lakeside memorial", "st mary")
         while n < len(words) and _adjacent(text, words[n - 1].end(), words[n].start()) and (
                 self.is_name(words[n].group(0)) or words[n].group(0).lower() in self.places
@@ -729,7 +738,7 @@ class CueRecognizer(ClinicalRecognizer):
                     or not _HOSPITAL_ONLY.match(text, run[-1].end()):
                 continue
             lowered = [x.group(0).lower() for x in run]
-            if all(x.isalpha() and len(x) >= 2 and x not in self.stop and x not in _KIND_WORDS and x not in _GENERIC_PLACES
+            if all(x.replace("'", "").isalpha() and len(x) >= 2 and x not in self.stop and x not in _KIND_WORDS and x not in _GENERIC_PLACES
                    and x not in _HOSPITAL_KINDS and x not in ICU_SHORTHAND and x not in _NAME_KIND_WORDS
                    and x not in ("county", "community") for x in lowered):
                 return run[-1].end()

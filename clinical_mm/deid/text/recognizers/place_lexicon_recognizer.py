@@ -8,9 +8,12 @@ from clinical_mm.deid.text.evidence import STRONG_RULE
 from clinical_mm.deid.text.lexicons import (
     HOSPITAL_ROOMS,
     NAME_WORD,
+    US_STATE_CODES,
     clinical_terms,
+    large_places,
     place_gazetteer,
     term_places,
+    us_states,
 )
 from clinical_mm.deid.text.name_likeness import name_likeness
 from clinical_mm.deid.text.presidio_loader import AnalysisExplanation, NlpArtifacts, RecognizerResult
@@ -41,11 +44,22 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
 
     #: a place written in lower case after "in", "from", "near" or "visiting" ("cardiologist in annapolis")
     _LOWER_PLACE = re.compile(r"(?=\b(?:in|from|frm|near|visiting)[ \t]+([a-z]+(?:[ \t][a-z]+){0,2})\b)")
+    #: a verb of living right before the cue: a place of English words is a place there ("lives in mount airy")
+    _LIVING_BEFORE = re.compile(r"(?i)\b(?:lives?|living|resides?|residing|moved)[ \t]+$")
+    #: a town before its state, the state's postal code or name after a comma ("LIVES IN LYNN,MA", "res: attleboro, MA",
+    #: "from Salem, New Hampshire")
+    _BEFORE_STATE = re.compile(r"(?<![A-Za-z'\-])([A-Za-z][A-Za-z'\-]*(?:[ \t]+[A-Za-z][A-Za-z'\-]*){0,2})[ \t]*,[ \t]*"
+                               rf"(?:(?:{US_STATE_CODES})(?![A-Za-z])|(?P<state>[A-Z][a-z]+"
+                               r"(?:[ \t][A-Z][a-z]+)?|[A-Z]+(?:[ \t][A-Z]+)?)\b)")
+    #: a second place joined to a place found ("in hagerstown and cumberland", "FROM LYNN OR SAUGUS")
+    _JOINED = re.compile(r"[ \t]*(?:,|(?i:and|or)\b|&|/)[ \t]*([A-Za-z][A-Za-z'\-]*(?:[ \t]+[A-Za-z][A-Za-z'\-]*){0,2})")
 
     def __init__(self) -> None:
         self.places = place_gazetteer()
         self.terms = clinical_terms() - term_places()  # "son in annapolis called": a place, not a term
         self.shape = name_likeness()
+        self.states = us_states()
+        self.large = large_places()
         super().__init__(supported_entities=["LOCATION"], name="PlaceLexiconRecognizer", supported_language="en")
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
@@ -57,7 +71,7 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
             out.extend(r for r in self._longest_place(m, 2)  # not "AMBULATED IN HALL", "FAMILY IN CHAPEL"
                        if text[r.start:r.end].lower() not in HOSPITAL_ROOMS)
         for m in self._LOWER_PLACE.finditer(text):
-            out.extend(self._lower_place(m))
+            out.extend(self._lower_place(m, self._LIVING_BEFORE.search(text, max(0, m.start() - 12), m.start()) is not None))
         for m in self._AFTER_INSTITUTION.finditer(text):
             # in parentheses or after "of" the institution's place: a strong cue, in UPPER CASE too ("VISITING NURSE
             # OF WESTERLY", "YORK HOSPITAL (DOVER-FOXCROFT)")
@@ -67,16 +81,53 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
             name = m.group(1)
             if name.lower() in self.places and not (" " not in name and self.shape.is_known_word(name)):
                 out.append(RecognizerResult("LOCATION", m.start(1), m.end(1), 0.55))
+        out.extend(self._before_state(text))
+        return out + self._joined(text, out)
+
+    def _before_state(self, text: str) -> list[RecognizerResult]:
+        """The longest known place that closes the words before a state ("LYNN,MA", "attleboro, MA"), a single word
+        neither a clinical term (unless the term list holds it as a place) nor an English one; beyond the pattern of
+        :mod:`clinical_pattern_recognizer` (a capitalised word before a code that is no English word), as the town
+        is known: in lower case, and before "MA", "MD", "PA" followed by more words."""
+        out = []
+        for m in self._BEFORE_STATE.finditer(text):
+            if m.group("state") is not None and m.group("state").lower() not in self.states:
+                continue
+            words = list(re.finditer(r"\S+", m.group(1)))
+            for n in range(len(words), 0, -1):
+                parts = [w.group(0).lower() for w in words[-n:]]
+                if _known_place(" ".join(parts), self.places) and not (n == 1 and (
+                        parts[0] in self.terms or self.shape.is_known_word(parts[0]))):
+                    out.append(RecognizerResult("LOCATION", m.start(1) + words[-n].start(), m.end(1), 0.7))
+                    break
         return out
 
-    def _lower_place(self, m: re.Match[str]) -> list[RecognizerResult]:
+    def _joined(self, text: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
+        """A known place joined by "and", "or" or a comma to a place found, not all its words English ones and no
+        state or country ("in hagerstown and cumberland"; not "in Lynn and stable", "from Montreal, Canada")."""
+        out = []
+        for r in found:
+            m = self._JOINED.match(text, r.end)
+            if m is None:
+                continue
+            words = list(re.finditer(r"\S+", m.group(1)))
+            for n in range(len(words), 0, -1):
+                parts = [w.group(0).lower() for w in words[:n]]
+                if _known_place(" ".join(parts), self.places) and parts[-1] not in _ROOMS_AND_KINDS \
+                        and " ".join(parts) not in self.large and not all(self.shape.is_known_word(p) for p in parts):
+                    out.append(RecognizerResult("LOCATION", m.start(1), m.start(1) + words[n - 1].end(), 0.6))
+                    break
+        return out
+
+    def _lower_place(self, m: re.Match[str], living: bool = False) -> list[RecognizerResult]:
         """The longest known place of the lower-case words after the cue, opening with no clinical term and not all
-        of them English words ("in hagerstown", "from bel air"; not "in bath", "from home")."""
+        of them English words unless two or more after a verb of living ("in hagerstown", "from bel air", "lives in
+        mount airy"; not "in bath", "from home")."""
         words = list(re.finditer(r"[a-z]+", m.group(1)))
         for n in range(len(words), 0, -1):
             parts = [w.group(0) for w in words[:n]]
-            if " ".join(parts) in self.places and parts[0] not in self.terms and parts[-1] not in _ROOMS_AND_KINDS \
-                    and not all(self.shape.is_known_word(p) for p in parts):
+            if _known_place(" ".join(parts), self.places) and parts[-1] not in _ROOMS_AND_KINDS and (
+                    living and n > 1 or parts[0] not in self.terms and not all(self.shape.is_known_word(p) for p in parts)):
                 return [RecognizerResult("LOCATION", m.start(1), m.start(1) + words[n - 1].end(), 0.6)]
         return []
 
@@ -85,7 +136,7 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
         words = list(re.finditer(r"\S+", m.group(group)))
         for n in range(len(words), 0, -1):
             name = " ".join(w.group(0) for w in words[:n])
-            if name.lower() in self.places or name.lower().replace("-", " ") in self.places:  # "Dover-Foxcroft"
+            if _known_place(name.lower(), self.places) or name.lower().replace("-", " ") in self.places:  # "Dover-Foxcroft"
                 end = m.start(group) + words[n - 1].end()
                 result = RecognizerResult("LOCATION", m.start(group), end, 0.6)
                 # strong only where the place is all the cue holds ("(DOVER-FOXCROFT)"; not "(DRAIN CARE)",
@@ -95,3 +146,8 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
                         recognizer="PlaceLexiconRecognizer", original_score=0.6, pattern_name=rule, textual_explanation="")
                 return [result]
         return []
+
+
+def _known_place(name: str, places: frozenset[str]) -> bool:
+    """``name`` (lower case) is a place of ``places``, "mt" and "ft" read as "mount" and "fort" ("MT AIRY")."""
+    return name in places or name[:3] in ("mt ", "ft ") and ("mount " if name[0] == "m" else "fort ") + name[3:] in places
