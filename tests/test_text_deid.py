@@ -300,6 +300,11 @@ CASES = [
     ("VSS. C. TRAN RN. HALDOL GIVEN. K. STONE, RN. ok to call hcp at 555.0111. WIFE'S # IS 555.1234. cardiology pgr2267 "
      "notified. can be reached at neighbor's 555 0137.", ["C. TRAN", "K. STONE", "555.0111", "555.1234", "2267",
                                                           "555 0137"], ["VSS", "HALDOL", "cardiology", "neighbor"]),
+    # the years of a list after a year found; a name of the lexicons after "per" in lower case, after an initial too; a
+    # surname's initial alone after a title
+    ("PMHX CVA in 94 and 00. MI 1994, 1998 AND 2001. weaned per d ross. per ross, ok to extubate. mr K remained on "
+     "pressors. WITH MS Q. CARE.", ["94", "00", "1994", "1998", "2001", "d ross", "ross", "K", "Q"],
+     ["PMHX CVA", "MI", "weaned", "extubate", "pressors", "CARE"]),
 ]
 
 
@@ -390,6 +395,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "Shoulder extension 45° and flexion 90°. Knee extension 10 today. hx of dah on steroids.",
     "renal fellow pgr aware. CARDS FELLOW PGR NOTIFIED. the 4th and 5th ribs. S. AUREUS RN AWARE. CXR: R. "
     "LUNG MD AWARE. lives in senior housing. SATS IN 94 AND STABLE.",
+    "per protocol, per team, per wife, per neuro. per a line, bp ok. NEURO: MS A AND O X3.",
     "pt transferred from outside hosp; to rehab hospital, then to imc. sent to psych hosp. SATS IN 94%, MI IN 90S, "
     "CABG 1930 HRS. PT WAS IN THE HOSPITAL.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
@@ -414,6 +420,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "a sentence after a house officer", "counts, doses and times after a relative or a word of calling",
         "readings at home, adjectives before 'general', what a note credits, joint movements, hemorrhages",
         "pagers after a fellow, ribs, bacteria and lungs before a credential, housing, saturations",
+        "'per' before terms in lower case, mental status",
         "kinds of hospital before 'hosp', intermediate care, saturations and decades in history, a time after 'CABG'"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []

@@ -283,7 +283,8 @@ class TextDeidentifier:
         weighed = _beside_known_names(text, [w for s in spans + tagged for w in self.evidence.weigh(text, s)])
         strong = [s for s in weighed if s.score >= max(self.threshold, STRONG_NAME)]
         weighed = _initials_of_found_names(text, weighed, strong)
-        merged = _merge(_propagate_names(text, _merge(weighed), strong) + _coordinated_names(text, strong))
+        merged = _merge(_propagate_names(text, _merge(weighed), strong) + _coordinated_names(text, strong)
+                        + _coordinated_years(text, [s for s in weighed if s.score >= self.threshold]))
         return [s for s in merged if not self.evidence.in_site_phrase(text, s)]  # not even a propagated name
 
     # ------------------------------------------------------------------ replacing
@@ -426,6 +427,30 @@ def _initials_of_found_names(text: str, spans: list[TextSpan], strong: list[Text
     return [TextSpan(s.start, s.end, s.entity_type, STRONG_INITIALS, s.recognizer,
                      f"{s.rule}; the initials of a name found in the note", s.context)
             if s.rule.endswith(TERM_INITIALS) and text[s.start:s.end] in initials else s for s in spans]
+
+#: a year found, alone: four digits or two (with an apostrophe or none)
+_YEAR_ALONE = re.compile(r"'?(?:(?:19|20)\d{2}|\d{2})'?")
+#: the next year of a list, joined by a comma, "and", "or" or "&" ("CVA in 94 and 00", "MI 1994, 1998 AND 2001"); not a
+#: volume, a percentage or a decade after it
+_NEXT_YEAR = re.compile(r"[ \t]*(?:,|(?i:and|or)\b|&)[ \t]*('?(?:19[3-9]\d|20[0-3]\d|\d{2})'?)(?![\d/:\-]|\.\d|[ \t]*(?:%|s\b|'s|"
+                        r"(?i:mg|mcg|ml|cc|units?|hrs?|hours?|min|days?|x\b|times|pillows?)))")
+
+
+def _coordinated_years(text: str, spans: list[TextSpan]) -> list[TextSpan]:
+    """The years of a list after a year found alone, each of the first one's length ("CVA in 94 and 00", "MI 1994,
+    1998 AND 2001"; not "in 94 and 2 days")."""
+    out = []
+    for s in spans:
+        year = text[s.start:s.end]
+        if s.entity_type != "DATE" or not _YEAR_ALONE.fullmatch(year):
+            continue
+        digits = len(year.strip("'"))
+        end = s.end
+        while (m := _NEXT_YEAR.match(text, end)) is not None and len(m.group(1).strip("'")) == digits:
+            out.append(TextSpan(m.start(1), m.end(1), "DATE", s.score, "coordination", "a year of a list after a year found",
+                                ("and",)))
+            end = m.end(1)
+    return out
 
 
 def _coordinated_names(text: str, spans: list[TextSpan]) -> list[TextSpan]:

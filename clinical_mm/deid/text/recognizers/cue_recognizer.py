@@ -103,6 +103,9 @@ _CREDENTIAL = re.compile(r"(?<![\s,])[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt
 _ROLE_SHORTHAND = frozenset("ho hcp sw id cts pgy et hoh pcp nok poa dpoa rounds pgr bpr pager beeper ext".split())
 #: credentials, which follow a role without being a name ("covering np", "attending md")
 _CREDENTIAL_WORDS = frozenset("np rn md pa rrt lpn cna pharmd".split())
+#: a surname's initial alone after a title: with its period, or before a lower-case word ("MS S. CARE", "mr I remained")
+_INITIAL_AFTER_TITLE = re.compile(r"(?<![A-Za-z])(?P<cue>(?i:mr|mrs|ms|miss))\.?[ \t]+(?P<initials>[A-Z])"
+                                  r"(?:\.(?=[ \t]|$)|(?=[ \t]+[a-z]{2}))")
 #: an initial and a name ("N. ABERNATHY", "B. OSTROVSKY", "D. Lorne")
 _INITIAL = re.compile(r"(?<![A-Za-z.\d<>/=&])([A-Z])\.\s?(?=[A-Za-z])")  # not "R>L. Suct", "100.9F. Paced", "W&D. Art"
 #: a place after a word of moving or living ("TRANSFERED TO GH", "lives in dover", "admitted to Sinai hospital")
@@ -396,6 +399,9 @@ class CueRecognizer(ClinicalRecognizer):
             else:  # "Tech SC.": a name only where they are the initials of a name found in the note ("Sven Czarnecki")
                 yield _explained("PERSON", m.start("initials"), m.end("initials"), INITIALS_OF_A_TERM,
                                  f"{INITIALS_RULE}: {TERM_INITIALS}", m.group("cue"))
+        for m in _INITIAL_AFTER_TITLE.finditer(text):
+            yield _explained("PERSON", m.start("initials"), m.end("initials"), 0.8,
+                             f"{INITIALS_RULE}: a surname's initial alone after a title", m.group("cue"))
         if not upper:
             for m in _INITIALS_BEFORE_CREDENTIAL.finditer(text):
                 if self._initials_word(m.group("initials")):
@@ -483,8 +489,8 @@ class CueRecognizer(ClinicalRecognizer):
             role = m.group("role") is not None
             strong = role or m.group("strong") is not None
             cue = m.group("role") or m.group("strong") or m.group("weak") or m.group("department")
-            if cue.lower() == "per" and not upper:
-                continue
+            if cue.lower() == "per" and not upper and not self._lexicon_name_after(text, m.end()):
+                continue  # in lower case only a name of the lexicons ("per ross", "per d ross"; not "per protocol")
             accept = self.after_title if cue.lower() in _TITLES else self.after_role if role else \
                 self.after_strong if strong else self.is_name
             words = list(_WORD.finditer(text, m.end(), min(len(text), m.end() + 40)))
@@ -521,7 +527,8 @@ class CueRecognizer(ClinicalRecognizer):
                 and (self.is_name(words[1].group(0))
                      or (strong or len(word) == 1) and given and self.after_role(words[1].group(0)))
             if len(word) == 1:  # an initial: with a name after it ("Dr B Muse", "Dr. J. Yi")
-                if not (word.isupper() and then) or word in "AI" and text[end:end + 1] != ".":
+                if not ((word.isupper() or cue.lower() == "per" and not upper) and then) \
+                        or word in "AI" and text[end:end + 1] != ".":
                     continue  # not "WIFE IS A CCU NURSE"
             elif not accept(word) or m.group("department") is not None and misspelt_term(word) and (
                     word.islower() or len(word) >= 9) or not strong and self._service_shorthand(word):
@@ -727,6 +734,13 @@ class CueRecognizer(ClinicalRecognizer):
             kind = "LOCATION" if living else "HOSPITAL"  # "lives in Glenbrook"; "transferred from Bayview"
             return kind, words[0].end(), "a name no list knows after a verb of moving or living", 0.7
         return None
+
+    def _lexicon_name_after(self, text: str, start: int) -> bool:
+        """A given name or surname of the lexicons (less clinical terms) at ``start``, after an initial or not
+        ("ross", "d ross")."""
+        m = re.compile(r"(?:[a-z]\.?[ \t])?([a-z]{3,})\b").match(text, start)
+        return m is not None and m.group(1) not in self.terms and m.group(1) not in self.stop and (
+            m.group(1) in self.lexicon[0] or m.group(1) in self.lexicon[1])
 
     def _hospital_name(self, text: str, words: list[re.Match[str]]) -> int | None:
         """The end of the longest run of the ``words`` (up to three, after a place cue) right before a hospital word,
