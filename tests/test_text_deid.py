@@ -305,6 +305,8 @@ CASES = [
     ("PMHX CVA in 94 and 00. MI 1994, 1998 AND 2001. weaned per d ross. per ross, ok to extubate. mr K remained on "
      "pressors. WITH MS Q. CARE.", ["94", "00", "1994", "1998", "2001", "d ross", "ross", "K", "Q"],
      ["PMHX CVA", "MI", "weaned", "extubate", "pressors", "CARE"]),
+    # an employer and its firm's word after a verb of working
+    ("he works for vista health. WORKS AT ACME CORP AS MACHINIST.", ["vista health", "ACME CORP"], ["works", "MACHINIST"]),
 ]
 
 
@@ -396,6 +398,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "renal fellow pgr aware. CARDS FELLOW PGR NOTIFIED. the 4th and 5th ribs. S. AUREUS RN AWARE. CXR: R. "
     "LUNG MD AWARE. lives in senior housing. SATS IN 94 AND STABLE.",
     "per protocol, per team, per wife, per neuro. per a line, bp ok. NEURO: MS A AND O X3.",
+    "works for the local bank. WORKS IN HOME HEALTH. works for a small company.",
     "pt transferred from outside hosp; to rehab hospital, then to imc. sent to psych hosp. SATS IN 94%, MI IN 90S, "
     "CABG 1930 HRS. PT WAS IN THE HOSPITAL.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
@@ -421,6 +424,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "readings at home, adjectives before 'general', what a note credits, joint movements, hemorrhages",
         "pagers after a fellow, ribs, bacteria and lungs before a credential, housing, saturations",
         "'per' before terms in lower case, mental status",
+        "kinds of employer without a name",
         "kinds of hospital before 'hosp', intermediate care, saturations and decades in history, a time after 'CABG'"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []

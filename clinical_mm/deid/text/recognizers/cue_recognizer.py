@@ -250,6 +250,9 @@ _STREET_LIVED_ON = re.compile(r"(?<![A-Za-z])(?P<cue>lives?|living|resides?|resi
 _STREET_ON = re.compile(r"(?<![A-Za-z])(?P<cue>on|off|at|crossing|near)[ \t]+(?P<street>[A-Za-z][A-Za-z'\-]{2,}(?:[ \t]+[A-Za-z][A-Za-z'\-]{2,})?)"
                         r"[ \t]+(?P<kind>street|st|avenue|ave|road|rd|boulevard|blvd|drive|parkway|pkwy|highway|hwy)\b\.?",
                         re.IGNORECASE)
+#: a word of a firm after its name ("vista health", "ACME CORP", "Quincy Savings Bank")
+_FIRM_WORD = re.compile(r"[ \t]{1,2}(?i:health|healthcare|inc|corp|corporation|company|co|bank|insurance|systems|group|"
+                        r"associates|industries|electric|motors|labs?|laboratories|university|college|school|institute)\b")
 #: kinds of street that name nothing else after "on", "off", "at" ("ON BLUE HILL AVE"; not "ON LEVO ST", "on hypoxic drive")
 _PLAIN_STREET_KINDS = frozenset("street avenue ave road boulevard blvd parkway pkwy highway hwy".split())
 #: a name given as such ("husband's name is frank", "a son named Rory", "goes by Bea")
@@ -659,11 +662,26 @@ class CueRecognizer(ClinicalRecognizer):
             if not words or words[0].start() != m.end():
                 continue
             cue = m.group("cue").lower()
-            found = self._place_at(text, words, _LIVING.match(cue) is not None,
-                                   verb=cue.split()[0] not in ("from", "at", "@", "in", "near", "of", "outside"))
+            found = self._employer_at(text, words) if cue.startswith("work") else None
+            if found is None:  # a firm's word is part of its name ("works for vista health"), a hospital's kind is not
+                found = self._place_at(text, words, _LIVING.match(cue) is not None,
+                                       verb=cue.split()[0] not in ("from", "at", "@", "in", "near", "of", "outside"))
             if found is not None:
                 kind, end, rule, score = found
                 yield _explained(kind, words[0].start(), end, score, rule, m.group("cue"))
+
+    def _employer_at(self, text: str, words: list[re.Match[str]]) -> tuple[str, int, str, float] | None:
+        """An employer of up to three words and the word of a firm after them, after a verb of working ("works for
+        vista health", "WORKS AT ACME CORP"), none of the words a function word or a word of kind ("works for the
+        local bank")."""
+        for n in range(len(words), 0, -1):
+            run = words[:n]
+            firm = _FIRM_WORD.match(text, run[-1].end())
+            if firm and all(_adjacent(text, a.end(), b.start()) for a, b in zip(run, run[1:], strict=False)) \
+                    and all(x.group(0).isalpha() and x.group(0).lower() not in self.stop
+                            and x.group(0).lower() not in _KIND_WORDS for x in run):
+                return "LOCATION", firm.end(), "an employer and its firm's word after a verb of working", 0.75
+        return None
 
     def _place_at(self, text: str, words: list[re.Match[str]], living: bool,
                   verb: bool = False) -> tuple[str, int, str, float] | None:
