@@ -307,6 +307,11 @@ CASES = [
      ["PMHX CVA", "MI", "weaned", "extubate", "pressors", "CARE"]),
     # an employer and its firm's word after a verb of working
     ("he works for vista health. WORKS AT ACME CORP AS MACHINIST.", ["vista health", "ACME CORP"], ["works", "MACHINIST"]),
+    # a month and a day with a dot after a word that dates it; a day after its weekday; holidays; a pager after "beep" or
+    # "page #"
+    ("TRACH PLACED 1.22, PEG 1.24. CXR 3.4 SHOWS EFFUSION. tues 3/4 had HD. IN FOR XMAS EVE. around st patricks day. beep "
+     "3456 for IV team. AWARE VIA PAGE #2317.", ["1.22", "1.24", "3.4", "3/4", "XMAS EVE", "st patricks day", "3456",
+                                               "2317"], ["TRACH PLACED", "PEG", "CXR", "had HD", "IV team"]),
 ]
 
 
@@ -399,6 +404,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "LUNG MD AWARE. lives in senior housing. SATS IN 94 AND STABLE.",
     "per protocol, per team, per wife, per neuro. per a line, bp ok. NEURO: MS A AND O X3.",
     "works for the local bank. WORKS IN HOME HEALTH. works for a small company.",
+    "K 3.4, MG 1.8. ON 2.5 L NC. TRACH 7.5 CUFFED. PLACED 2.5 FR. ADMITTED 1.5 HRS AGO. SAT 3/4 OF THE TIME.",
     "pt transferred from outside hosp; to rehab hospital, then to imc. sent to psych hosp. SATS IN 94%, MI IN 90S, "
     "CABG 1930 HRS. PT WAS IN THE HOSPITAL.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
@@ -425,6 +431,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "pagers after a fellow, ribs, bacteria and lungs before a credential, housing, saturations",
         "'per' before terms in lower case, mental status",
         "kinds of employer without a name",
+        "lab values, flows, sizes and hours with a dot after words that date, saturation",
         "kinds of hospital before 'hosp', intermediate care, saturations and decades in history, a time after 'CABG'"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []

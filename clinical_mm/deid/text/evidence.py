@@ -83,13 +83,15 @@ _COUNT = re.compile(r"([0-4])/([1-4])")
 _MONTH_YEAR = re.compile(r"(?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d)")
 _FRACTIONS = frozenset({"1/2", "1/3", "1/4", "2/3", "3/4", "5/5"})
 #: words right before a number pair that make it a date, over a pain score, a fraction or a ventilator sentence
-#: around it ("TRACH PLACED 12/5", "ON CPAP SINCE 12/3", "EXTUBATED 2/3"); not "to" ("WEANED TO 10/5" is a setting)
+#: around it ("TRACH PLACED 12/5", "ON CPAP SINCE 12/3", "EXTUBATED 2/3", "tues 3/4"); not "to" ("WEANED TO 10/5" is a
+#: setting), nor "sat" or "sun" (saturation, sundowning)
 _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|placed|started|begun|began|stopped|"
                        r"done|sent|drawn|used|seen|extubated|intubated|reintubated|admitted|admission|transferred|"
                        r"inserted|removed|changed|d/?c'?d|last|prior|as of|extubation|intubation|reintubation|surgery|"
                        r"discharge|appointment|appt|addendum|transcribed|dictated|signed|due|readmitted|here|cxr|"
                        r"trach|peg|cabg|cath|echo|tte|tee|mri|hosp|hospital|pod\s*#?\s*\d{1,2}\s*\(?|planned|scheduled|"
-                       r"booked))[\s:,]*$")
+                       r"booked|mon|monday|tue|tues|tuesday|wed|wednesday|thu|thur|thurs|thursday|fri|friday|saturday|"
+                       r"sunday))[\s:,]*$")
 #: the next visit or appointment the number pair is the day of, further back in its clause (an initial's or a title's
 #: period inside): "your next visit with S. Dimitriou is 1/3", "NEXT APPT WITH DR. YI IS 1/3"
 _VISIT_IS = re.compile(r"(?i)\bnext\s+(?:visit|appointment|appt)\b(?:[^.\n;]|(?<=\b[A-Za-z])\.|(?<=\b[A-Za-z]{2})\.){0,40}"

@@ -138,6 +138,11 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # a date after its label, written with spaces ("Admit date: 3 / 4", "DATE 12 /3/ 93")
     ClinicalPattern("DATE", r"(?i:\bdate\s*[:#]?\s*)((?:0?[1-9]|1[0-2])\s*/\s*(?:0?[1-9]|[12]\d|3[01])(?:\s*/\s*\d{2,4})?)"
                     r"(?![\d/])"),
+    # a month and a day with a dot after a word that dates it ("TRACH PLACED 1.22", "CXR 3.4 SHOWS", "NPN 5.30"; not "K
+    # 3.4", "ON 2.5 L", a trach's size)
+    ClinicalPattern("DATE", r"(?i:\b(?:placed|extubated|intubated|reintubated|admitted|done|started|d/?c'?d|cxr|npn|peg|"
+                    r"surgery)[ \t]+)((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01]))(?![\d.]\d|[\d%]|[ \t]*(?i:mg|mcg|ml|cc|l\b|"
+                    r"lpm|units?|mm|cm|fr|french|g\b|gm|meq|mmol|x\b|hrs?\b|hours?|days?|min|wks?|weeks?))", score=0.6),
     # a month, a day and a two-digit year after a dot ("11/21.93"), and a day as an ordinal ("on the 20th")
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\.\d{2})(?![\d./%])", score=0.7),
     ClinicalPattern("DATE", r"(?i:\b(?:on|the|of|since|until|by|before|after)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b"
@@ -191,7 +196,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     r"((?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01]))(?![\d\-/]|\.\d|s\b)(?!\s*(?i:days?|weeks?|wks?|hours?|"
                     r"hrs?|min|mins|minutes?|months?|times|x|pillows?|episodes?|stools?)\b)" + _NOT_DOSE, score=0.6),
     # holidays: a day of the year by its name
-    ClinicalPattern("DATE", r"(?i:\b(christmas(?:\s+(?:eve|day))?|xmas|thanksgiving|easter|new\s+year'?s(?:\s+(?:eve|day))?|"
+    ClinicalPattern("DATE", r"(?i:\b(christmas(?:\s+(?:eve|day))?|xmas(?:\s+(?:eve|day))?|st\.?\s+patrick'?s\s+day|thanksgiving|easter|new\s+year'?s(?:\s+(?:eve|day))?|"
                     r"valentine'?s\s+day|halloween|hanukk?ah|chanukah|passover|yom\s+kippur|rosh\s+hashanah|"
                     r"independence\s+day|(?:fourth|4th)\s+of\s+july|labor\s+day|memorial\s+day|mother'?s\s+day|"
                     r"father'?s\s+day)\b)", score=0.7),
@@ -274,9 +279,10 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     # a number written with spaces around its hyphens ("410 - 555 - 1234")
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.])(\d{3}[ \t]{1,2}-[ \t]{0,2}\d{3}[ \t]{0,2}-[ \t]{0,2}\d{4}|"
                     r"\d{3}[ \t]{0,2}-[ \t]{0,2}\d{3}[ \t]{1,2}-[ \t]{0,2}\d{4})(?![\d/])", score=0.7),
-    # a pager's number after "#" in the clause of paging ("MICU FELLOW PAGED (#71234)")
-    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:page[sd]?|paging|beeper|pager|beep(?:ed)?)\b(?:[ \t]+[A-Za-z']+){0,3}[ \t]*"
-                    r"(?:at[ \t]*|\([ \t]*)#[ \t]?)(\d{4,5}|\d-\d{4})(?![\d\-/]|\.\d)", score=0.6),
+    # a pager's number after "#" in the clause of paging ("MICU FELLOW PAGED (#71234)", "AWARE VIA PAGE #2317"; not "PAGED
+    # HO RE BED #1012")
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:page[sd]?|paging|beeper|pager|beep(?:ed)?)\b(?:(?:[ \t]+[A-Za-z']+){0,3}[ \t]*"
+                    r"(?:at[ \t]*|\([ \t]*)|[ \t]*)#[ \t]?)(\d{4,5}|\d-\d{4})(?![\d\-/]|\.\d)", score=0.6),
     # ten or eleven digits in an area code's groups written off the usual shape ("410 5551234", "410-555-12345",
     # "410-55-51234": a misplaced separator, a digit too many)
     ClinicalPattern("PHONE_NUMBER", r"(?<![\d/.:\-])(\(?\d{3}\)?[-. ]?\d{7,8}|\d{3}[-.]\d{2,3}[-.]\d{5})(?![\d/\-]|\.\d)",
@@ -291,7 +297,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     score=0.6, not_after=r"(?i:\b(?:svr|pvr|svri|pvri|sv|co|ci|cvp|pcwp|wedge|plt|plts|wbc|glucose|fs|"
                                          r"fsbs|bs|u/o|uo|i/o|in|out|range|ranged|from|between))\W*$"),  # "SVR 880-1320"
     # internal numbers by their label: pager, beeper, extension ("pager 34512", "ext. 4-5231", "x45231")
-    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)(?:\b\.?|(?=\d)))\s*[:#]?\s*#?\s*"
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|beep|pgr|bpr|ext|extension)(?:\b\.?|(?=\d)))\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w.])([xX]\d{4,5}|[xX]\d-\d{4})(?![\d\-]|\.\d)"),  # "x45231", "X4-5231"
     # a number of three groups after a relative, off the usual shape ("SON ROB 285-482-551", "SON 944-50-32"): a relative

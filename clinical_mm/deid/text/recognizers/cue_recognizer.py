@@ -191,9 +191,9 @@ _PLACE_PREFIXES = frozenset("new north south east west port fort ft mount mt lak
 #: the words that a town's opening shorthand stands for ("MT AIRY": Mount Airy)
 _PREFIX_WORDS = {"mt": "mount", "ft": "fort"}
 _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
-#: a device maker's words after a saint's name ("ST JUDE ICD", "St. Jude mechanical valve")
+#: a device maker's words after a saint's name ("ST JUDE ICD", "St. Jude mechanical valve"), or a saint's day
 _SAINT_DEVICE = re.compile(r"[ \t]+(?i:(?:mechanical[ \t]+|tissue[ \t]+|bileaflet[ \t]+)?(?:valve|avr|mvr)|icd|aicd|ppm|pacer|"
-                           r"pacemaker|device|leads?|medical)\b")
+                           r"pacemaker|device|leads?|medical|day)\b")  # "ST PATRICKS DAY": a holiday
 #: words of a hospital's name that say its kind, part of the name as a whole ("LAKESIDE MEMORIAL", "PENINSULA REGIONAL")
 _NAME_KIND_WORDS = frozenset("memorial regional general adventist".split())
 #: what follows "general" or "regional" when it is no hospital's ("REGIONAL ANESTHESIA", "GENERAL SURGERY")
