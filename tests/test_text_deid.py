@@ -293,25 +293,26 @@ CASES = [
     # a place of English words after a verb of living, "MT" for "mount"; a second place joined to one found; a town before
     # its state's code; a street of any words before a kind that names only streets
     ("pt lives in mount airy. PT LIVES IN MT AIRY. family in hagerstown and cumberland. res: attleboro,MA. PT LIVES IN "
-     "LYNN,MA W/ WIFE. FOUND DOWN ON BLUE HILL AVE.", ["mount airy", "MT AIRY", "hagerstown", "cumberland", "attleboro",
-                                                     "LYNN", "BLUE HILL AVE"], ["lives", "family", "W/ WIFE", "FOUND DOWN"]),
+     "LYNN,MA W/ WIFE. Found down on Blue Hill Ave.", ["mount airy", "MT AIRY", "hagerstown", "cumberland", "attleboro",
+                                                     "LYNN", "Blue Hill Ave"], ["lives", "family", "W/ WIFE", "Found down"]),
     # a signature of an initial, a surname that is a word, and a credential; numbers with a dot after a word of calling or
     # "# is", a pager run into its number, a neighbour's number
     ("VSS. C. TRAN RN. HALDOL GIVEN. K. STONE, RN. ok to call hcp at 555.0111. WIFE'S # IS 555.1234. cardiology pgr2267 "
      "notified. can be reached at neighbor's 555 0137.", ["C. TRAN", "K. STONE", "555.0111", "555.1234", "2267",
                                                           "555 0137"], ["VSS", "HALDOL", "cardiology", "neighbor"]),
     # the years of a list after a year found; a name of the lexicons after "per" in lower case, after an initial too; a
-    # surname's initial alone after a title
-    ("PMHX CVA in 94 and 00. MI 1994, 1998 AND 2001. weaned per d ross. per ross, ok to extubate. mr K remained on "
-     "pressors. WITH MS Q. CARE.", ["94", "00", "1994", "1998", "2001", "d ross", "ross", "K", "Q"],
+    # surname's initial alone, with its period, after a title written as one
+    ("PMHX CVA in 94 and 00. MI 1994, 1998 AND 2001. weaned per d ross. per ross, ok to extubate. Mrs. K. remained on "
+     "pressors. WITH MRS Q. CARE.", ["94", "00", "1994", "1998", "2001", "d ross", "ross", "K", "Q"],
      ["PMHX CVA", "MI", "weaned", "extubate", "pressors", "CARE"]),
     # an employer and its firm's word after a verb of working
-    ("he works for vista health. WORKS AT ACME CORP AS MACHINIST.", ["vista health", "ACME CORP"], ["works", "MACHINIST"]),
+    ("he works for raytheon systems. WORKS AT ZYTEC CORP AS MACHINIST.", ["raytheon systems", "ZYTEC CORP"],
+     ["works", "MACHINIST"]),
     # a month and a day with a dot after a word that dates it; a day after its weekday; holidays; a pager after "beep" or
     # "page #"
-    ("TRACH PLACED 1.22, PEG 1.24. CXR 3.4 SHOWS EFFUSION. tues 3/4 had HD. IN FOR XMAS EVE. around st patricks day. beep "
+    ("TRACH PLACED 1.22, EXTUBATED 1.24. CXR 3.4 SHOWS EFFUSION. tues 3/4 had HD. IN FOR XMAS EVE. around st patricks day. beeper "
      "3456 for IV team. AWARE VIA PAGE #2317.", ["1.22", "1.24", "3.4", "3/4", "XMAS EVE", "st patricks day", "3456",
-                                               "2317"], ["TRACH PLACED", "PEG", "CXR", "had HD", "IV team"]),
+                                               "2317"], ["TRACH PLACED", "EXTUBATED", "CXR", "had HD", "IV team"]),
 ]
 
 
@@ -403,8 +404,45 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "renal fellow pgr aware. CARDS FELLOW PGR NOTIFIED. the 4th and 5th ribs. S. AUREUS RN AWARE. CXR: R. "
     "LUNG MD AWARE. lives in senior housing. SATS IN 94 AND STABLE.",
     "per protocol, per team, per wife, per neuro. per a line, bp ok. NEURO: MS A AND O X3.",
-    "works for the local bank. WORKS IN HOME HEALTH. works for a small company.",
+    "works for the local bank. WORKS IN HOME HEALTH. works for a small company. pt works in mental health. he works for "
+    "insurance company. works for cable company. works at elementary school.",
     "K 3.4, MG 1.8. ON 2.5 L NC. TRACH 7.5 CUFFED. PLACED 2.5 FR. ADMITTED 1.5 HRS AGO. SAT 3/4 OF THE TIME.",
+    "SBP DEC 88 AFTER PROPOFOL. BP DEC 90/50, MD AWARE. HR DEC 50'S WITH SUCTIONING. "
+    "SBP DEC 80'S. OCT 45 MICRONS. JAN 50 PERCENT. INTUBATED 7.5 ETT 23 AT LIP. PLACED 7.5 ETT WITHOUT "
+    "DIFFICULTY. ETT PLACED 7.5, 22 AT TEETH.",
+    "NS STARTED 1.5 LITERS TOTAL. PEG 1.5 CAL AT 40 CC/HR. PT INTUBATED 2.5 YEARS AGO. S/P SURGERY 1.5 "
+    "YRS AGO. DONE 1.5 MOS AGO. AFIB IN 90-110, LOPRESSOR GIVEN. AFIB IN 90 TO 110. S/P LASIX 40 IV, UOP "
+    "1960. S/P HD, REMOVED 1975. S/P LASIX, DIURESED 1975.",
+    "HX CHF, NET NEG 1975. S/P CABG, EBL 1990. H/O PREMATURITY, BW 1980. TF CUT OFF, MD AWARE. FOLEY "
+    "CHANGED TO THREE WAY, MD AWARE. PT GIVEN NORCO, PA AWARE. POS MURPHYS, MD NOTIFIED. PT WORKS IN "
+    "PUBLIC HEALTH. WORKS AT MIDDLE SCHOOL. WORKS AT NIGHT CO 4.5.",
+    "HR AT REST AVE 80. UO AT GOAL AVE 60CC/HR. SBP ON NEO AVE 110S. PT ON VENT AVE RR 20. ON LASIX GTT "
+    "AVE UO 100. MAPS OFF PRESSORS AVE 70. NEURO: MS A. ORIENTED X3. NEURO: MS A. & O. X3. IV PUMP BEEP "
+    "1000 ML LEFT. PUMP BEEPING, BEEP 2000 INFUSED.",
+    "KNEE EXT10-120 DEG. FRI 2/3 DOSES GIVEN.",
+    "started 1.5 ns bolus. labs done 2.4 k repleted. afib in 80-90s overnight. risk of stroke in 90 days. "
+    "repeat surgery in 60 days. PE in 70 kg man. CHF in 80 yo female. s/p hd today, uf 1980. s/p "
+    "thoracentesis, drained 1960. s/p paracentesis, removed 1960.",
+    "hr in brady 40s, asymptomatic. converted from brady to sinus. switched from norco to oxycodone. "
+    "likely from coxsackie. mets from ewing sarcoma. transitioned from glenn to fontan. seizures from "
+    "lennox gastaut syndrome. weight loss from atkins diet. fluids at parkland rate. packing placed in "
+    "centre of wound.",
+    "classified in stanford type a. positive sign in murphys triad. low ceruloplasmin in wilsons disease. "
+    "tube feeds cut off, MD notified. pt on norco, MD aware. s/p glenn, CT surgery following. pt works in "
+    "mental health. wife works in behavioral health. he works for insurance company. works for cable "
+    "company.",
+    "pt working for moving company. works at elementary school. works in clinical labs. works in hospital "
+    "labs. pt working for better health. crossing busy street. near busy road. MVC on access road. lives "
+    "off dirt road. MVA on interstate highway.",
+    "on rural road. ECHO: MOD MR. A repeat echo is planned. severe MS. A valve consult. mild MR. I "
+    "discussed with cards. trace mr. I spoke with fellow. echo: no MR. I will recheck. did not miss A "
+    "dose. QTc 450 ms I think. PR 200 ms. A fib noted. per res, hold lasix.",
+    "per ash guidelines, start heparin. pt seen at pediatric hospital. was at military hospital. came "
+    "from admitting hospital. came from referral hospital. pt seen in cardiac surgery hospital. "
+    "transferred from inpatient psychiatry hosp. f/u at primary care medical center. lives in new home "
+    "with wife. pt moved to new home, stable.",
+    "works at new site now. the 5th and 7th cranial nerves. between the 4th and 5th ICS. the 1st and 2nd "
+    "troponins. pt f/u at vamc.",
     "pt transferred from outside hosp; to rehab hospital, then to imc. sent to psych hosp. SATS IN 94%, MI IN 90S, "
     "CABG 1930 HRS. PT WAS IN THE HOSPITAL.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
@@ -432,6 +470,18 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "'per' before terms in lower case, mental status",
         "kinds of employer without a name",
         "lab values, flows, sizes and hours with a dot after words that date, saturation",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 1",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 2",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 3",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 4",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 5",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 6",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 7",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 8",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 9",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 10",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 11",
+        "a reviewer's PHI-free sentences for the seventh session's rules, part 12",
         "kinds of hospital before 'hosp', intermediate care, saturations and decades in history, a time after 'CABG'"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []

@@ -62,7 +62,7 @@ _WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|')*")  # letters of any script, inner a
 _NOT_DATE_BEFORE = re.compile(r"(?<![A-Za-z])(?i:cpap|peep|ps|psv|bipap|ipap|epap|simv|imv|ac|vent|settings?|strength|grips?|"
                               r"motor|ratio|x|pap|pressure|support|cont|mask|tof|train\s+of\s+four|dtrs?|reflexes|pulses?|"
                               r"edema|gcs|braden|cpot|cam|cam-icu|rass|flexion|extension)[\s:=]*$")
-_NOT_DATE_AFTER = re.compile(r"^\s*(?i:ns|nss|strength|str|tab|tabs|amp|peep|ps|cpap|bipap|psv|and\s+\d(?!\d*/)|sets?|bottles?|"
+_NOT_DATE_AFTER = re.compile(r"^\s*(?i:ns|nss|strength|str|tab|tabs|amp|peep|ps|cpap|bipap|psv|and\s+\d(?!\d*/)|sets?|bottles?|doses?|"
                              r"features|"
                              r"(?:(?:harsh|soft|loud|blowing|crescendo|decrescendo|holo|pan)\w*\s+)?"
                              r"(?:systolic|diastolic|holosystolic|sem|murmur|mrmr|sm|dm))\b")  # "2/6 systolic murmur"
@@ -90,7 +90,7 @@ _DATE_CUE = re.compile(r"(?i:\b(?:on|since|from|until|till|thru|through|dated?|p
                        r"inserted|removed|changed|d/?c'?d|last|prior|as of|extubation|intubation|reintubation|surgery|"
                        r"discharge|appointment|appt|addendum|transcribed|dictated|signed|due|readmitted|here|cxr|"
                        r"trach|peg|cabg|cath|echo|tte|tee|mri|hosp|hospital|pod\s*#?\s*\d{1,2}\s*\(?|planned|scheduled|"
-                       r"booked|mon|monday|tue|tues|tuesday|wed|wednesday|thu|thur|thurs|thursday|fri|friday|saturday|"
+                       r"booked|monday|tue|tues|tuesday|wed|wednesday|thu|thur|thurs|thursday|fri|friday|saturday|"
                        r"sunday))[\s:,]*$")
 #: the next visit or appointment the number pair is the day of, further back in its clause (an initial's or a title's
 #: period inside): "your next visit with S. Dimitriou is 1/3", "NEXT APPT WITH DR. YI IS 1/3"

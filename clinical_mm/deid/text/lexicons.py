@@ -12,10 +12,12 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
+from clinical_mm.deid.text.name_likeness import name_likeness
+
 __all__ = ["ALLOW_LIST", "CALLED_RELATIVES", "US_STATE_CODES", "EPONYM_PHRASES", "EPONYM_SCORES", "HOSPITAL_ROOMS", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS",
            "NAME_WORD", "NOT_NAMES", "PREFIXES", "ROLE_WORDS", "VOWELS", "big_cities", "clinical_terms", "common_english", "common_names", "given_names",
            "is_common_word", "languages", "large_places", "misspelt_term", "name_lexicon", "place_gazetteer",
-           "score_towns", "stop_words", "upper_case_note", "us_states", "word_given_names"]
+           "score_towns", "stop_words", "term_places", "upper_case_note", "us_states", "word_given_names"]
 
 #: clinical vocabulary that the models mistake for PHI (frequencies, times of day, units, routes, common drugs)
 ALLOW_LIST: frozenset[str] = frozenset("""
@@ -341,7 +343,8 @@ def score_towns() -> frozenset[str]:
 #: one-word places of the term list that notes write as words too ("in english", "to micro", "colo", "stet")
 _WORDS_NOT_TERM_PLACES = frozenset("english mary micro kappa stet colo tesla thor viking fibre talcum hematite dolomite "
                                    "medusa zirconia taconite pyrites platina silex smilax syringa comfrey canadensis "
-                                   "lobata fagus castanea chromo firebrick culdesac separ lignum pavo esto".split())
+                                   "lobata fagus castanea chromo firebrick culdesac separ lignum pavo esto norco coxsackie "
+                                   "parkland centre scopus satsuma mikado".split())
 
 
 @lru_cache(maxsize=1)
@@ -349,13 +352,15 @@ def term_places() -> frozenset[str]:
     """One-word places of :func:`place_gazetteer` that :func:`clinical_terms` holds too though no English word list
     knows them (about 500): philter's "nonames" list keeps proper place names ("annapolis", "bethesda",
     "rockville", "chesapeake"), which after a cue of place are places, not terms ("son in annapolis called"); not
-    states and countries ("from ireland")."""
-    from clinical_mm.deid.text.name_likeness import name_likeness
-
+    states and countries ("from ireland"), nor names and their possessives, which are eponyms as often ("brady",
+    "ewing", "glenn", "murphys")."""
     shape = name_likeness()
+    first, last = _raw_names()
+    names = first | last | given_names()
     return frozenset(p for p in place_gazetteer() & clinical_terms()
                      if len(p) >= 5 and p.isalpha() and not shape.is_known_word(p) and p not in ICU_SHORTHAND
-                     and p not in _WORDS_NOT_TERM_PLACES) - large_places()
+                     and p not in _WORDS_NOT_TERM_PLACES and p not in names
+                     and not (p.endswith("s") and p[:-1] in names)) - large_places()
 
 
 @lru_cache(maxsize=1)

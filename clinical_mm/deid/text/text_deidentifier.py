@@ -433,7 +433,8 @@ _YEAR_ALONE = re.compile(r"'?(?:(?:19|20)\d{2}|\d{2})'?")
 #: the next year of a list, joined by a comma, "and", "or" or "&" ("CVA in 94 and 00", "MI 1994, 1998 AND 2001"); not a
 #: volume, a percentage or a decade after it
 _NEXT_YEAR = re.compile(r"[ \t]*(?:,|(?i:and|or)\b|&)[ \t]*('?(?:19[3-9]\d|20[0-3]\d|\d{2})'?)(?![\d/:\-]|\.\d|[ \t]*(?:%|s\b|'s|"
-                        r"(?i:mg|mcg|ml|cc|units?|hrs?|hours?|min|days?|x\b|times|pillows?)))")
+                        r"(?i:mg|mcg|ml|cc|units?|hrs?|hours?|min|days?|x\b|times|pillows?|y/?o\b|y\.o|yrs?\b|years?|"
+                        r"pack|kcal|cal\b|calories|steps|kg|lbs?|feet|ft\b|miles?|mmhg|bpm|beats)))")
 
 
 def _coordinated_years(text: str, spans: list[TextSpan]) -> list[TextSpan]:

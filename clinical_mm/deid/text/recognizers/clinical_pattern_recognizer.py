@@ -35,7 +35,9 @@ _NOT_DOSE = r"(?!\s*(?i:tabs?|tablets?|mg|mcg|ml|caps?|puffs?|units?|strength|of
 _NOT_A_DAY_AFTER = (r"(?!(?:\s+(?i:left|right|anterior|posterior|lateral|and|or|through|to|-|\d{1,2}(?:st|nd|rd|th)))*"
                     r"\s+(?i:ribs?|intercostal|vertebra[el]?|thoracic|cervical|lumbar|sacral|percentile|decade|step|"
                     r"floor|grade|degree|dose|time|attempt|day|week|hour|ray|toe|finger|digit|metacarpal|metatarsal|"
-                    r"ventricle|nerve|heart\s+sound|sound|trimester|generation|line|unit|bag|liter|set|round|cycle)s?\b)")
+                    r"ventricle|nerve|heart\s+sound|sound|trimester|generation|line|unit|bag|liter|set|round|cycle|ics|"
+                    r"interspace|cranial|troponin|culture|bolus|boluse|compartment|stage|session|visit|try|tries|"
+                    r"trop|specimen|sample)s?\b)")
 #: a diagnosis or an operation of a history, which a year after it dates ("CVA 2004", "CHOLE 1985", "CEA (1996)")
 _HISTORY_ITEMS = (r"cva|mi|ca|cabg|ptca|pci|aaa|tia|dvt|pe|chf|afib|stroke|cancer|repair|removal|resection|surgery|"
                   r"replacement|transplant|fracture|fx|mvr|avr|tvr|ppm|aicd|icd|pacemaker|intubation|born|died|deceased|"
@@ -139,10 +141,11 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
     ClinicalPattern("DATE", r"(?i:\bdate\s*[:#]?\s*)((?:0?[1-9]|1[0-2])\s*/\s*(?:0?[1-9]|[12]\d|3[01])(?:\s*/\s*\d{2,4})?)"
                     r"(?![\d/])"),
     # a month and a day with a dot after a word that dates it ("TRACH PLACED 1.22", "CXR 3.4 SHOWS", "NPN 5.30"; not "K
-    # 3.4", "ON 2.5 L", a trach's size)
-    ClinicalPattern("DATE", r"(?i:\b(?:placed|extubated|intubated|reintubated|admitted|done|started|d/?c'?d|cxr|npn|peg|"
-                    r"surgery)[ \t]+)((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01]))(?![\d.]\d|[\d%]|[ \t]*(?i:mg|mcg|ml|cc|l\b|"
-                    r"lpm|units?|mm|cm|fr|french|g\b|gm|meq|mmol|x\b|hrs?\b|hours?|days?|min|wks?|weeks?))", score=0.6),
+    # 3.4", "ON 2.5 L", an endotracheal tube's size "PLACED 7.5 ETT", halves "STARTED 1.5 LITERS", "2.5 YEARS AGO")
+    ClinicalPattern("DATE", r"(?i:\b(?:placed|extubated|reintubated|admitted|d/?c'?d|cxr|npn)[ \t]+)"
+                    r"((?:0?[1-9]|1[0-2])\.(?:0?[1-46-9]|[12]\d|3[01]))(?![\d.]\d|[\d%]|[ \t]*(?i:mg|mcg|ml|cc|l\b|liters?|"
+                    r"litres?|lpm|units?|mm|cm|fr|french|g\b|gm|meq|mmol|x\b|hrs?\b|hours?|days?|min|wks?|weeks?|mos?\b|"
+                    r"months?|yrs?\b|years?|ett|et\b|tube|trach|ns\b|cal\b|k\b|kg))", score=0.6),
     # a month, a day and a two-digit year after a dot ("11/21.93"), and a day as an ordinal ("on the 20th")
     ClinicalPattern("DATE", r"(?<![\d/.])((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])\.\d{2})(?![\d./%])", score=0.7),
     ClinicalPattern("DATE", r"(?i:\b(?:on|the|of|since|until|by|before|after)\s+(?:the\s+)?)((?:[12]?\d|3[01])(?i:st|nd|rd|th))\b"
@@ -160,21 +163,24 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     r"(?:[ \t]{1,3}|[ \t]{0,2}\([ \t]?)(?:in[ \t]{1,3})?((?:19[3-9]|20[0-3])\d)\b"
                     r"(?![ \t]*(?i:mg|mcg|ml|cc|cal|kcal|units?|hrs?\b|hours?|%|x\b))", score=0.6),
     # the same run into the word, a year that can be no time of day ("CABG1994", "CVA1998"), and two digits after
-    # "in" ("CVA in 94", "hx mi in 97"; not "SATS IN 94%", "MI IN 90S")
+    # "in" closing a clause or before another ("CVA in 94 and 00", "hx mi in 97."; not "SATS IN 94%", "MI IN 90S")
     ClinicalPattern("DATE", rf"\b(?i:{_HISTORY_ITEMS})(19[6-9]\d)\b", score=0.6),
-    ClinicalPattern("DATE", rf"\b(?i:{_HISTORY_ITEMS})[ \t]{{1,3}}(?i:in)[ \t]{{1,3}}([6-9]\d|0\d)\b(?![ \t]*(?:%|'|s\b|\.\d))",
-                    score=0.6),
+    ClinicalPattern("DATE", rf"\b(?i:{_HISTORY_ITEMS})[ \t]{{1,3}}(?i:in)[ \t]{{1,3}}([6-9]\d|0\d)"
+                    r"(?=[ \t]*(?:[.,;)\n]|$|(?i:and|or|w/|with)\b))", score=0.6),  # not "AFIB IN 90-110", "in 90 days"
     # a year that can be no time of day, closing a clause of a history ("HX: CEA AT HOLY CROSS 1996.", "s/p liver tx
     # 1997", "PMH: ... (Sinai, 1999)"); not a volume ("S/P CABG, UO 1975 CC")
-    ClinicalPattern("DATE", r"(?i:\b(?:hx|h/o|s/p|pmh|pmhx|history|hist)\b)[^.\n;]{0,40}?[ \t,(](19[6-9]\d)(?=[ \t]*(?:[.,;)]|$))",
-                    score=0.6, not_after=r"(?i:\b(?:uo|u/o|i/o|in|out|total|tf|ivf|cc|ml|urine|output|intake|bal|balance|"
-                    r"cal|kcal|wt|weight|\+|-|=)[\s:=]*)$"),
+    ClinicalPattern("DATE", r"(?i:\b(?:hx|h/o|s/p|pmh|pmhx|history|hist)\b)[^.\n;]{0,40}?[ \t,(](19[6-9]\d)(?=[ \t]*(?:[.,;)\n]|$))",
+                    score=0.6, not_after=r"(?i:\b(?:uo|uop|u/o|i/o|in|out|total|tf|ivf|cc|ml|urine|output|intake|bal|balance|"
+                    r"cal|kcal|wt|weight|uf|ebl|bw|neg|pos|net|even|removed|drained|diuresed|lost|loss|bolus|given|"
+                    r"infused|made|fluid|fluids|\+|-|=)[\s:=]*)$"),
     ClinicalPattern("DATE", r"\b((?:0?[1-9]|1[0-2])\.(?:0?[1-9]|[12]\d|3[01])\.(?:\d{4}|\d{2}))\b"),
     ClinicalPattern("DATE", rf"\b((?:0?[1-9]|[12]\d|3[01]){_ORD}?[- ](?:{_MONTHS})\.?(?:,?[- ]\d{{2,4}})?)\b"),
     ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.? (?:0?[1-9]|[12]\d|3[01]){_ORD}?(?:,? \d{{4}})?)\b"),
-    # a month and a year of two digits that can be no day ("SINCE AUG 98"), a month, a day and such a year ("MAR 2 01")
-    ClinicalPattern("DATE", rf"\b((?!(?i:may|mar)\b)(?:{_MONTHS})\.?[ \t]'?(?:3[2-9]|[4-9]\d))\b(?![ \t]*(?i:mg|mcg|ml|cc|units?|%))",
-                    score=0.7),
+    # a month and a year of two digits that can be no day, after a word that places a time in it ("SINCE AUG 98"), a
+    # month, a day and such a year ("MAR 2 01")
+    ClinicalPattern("DATE", rf"(?i:\b(?:since|in|from|until|during|last|of|dx|dx'd|diagnosed|s/p)[ \t]+)"
+                    rf"((?!(?i:may|mar|dec)\b)(?:{_MONTHS})\.?[ \t]'?(?:3[2-9]|[4-9]\d))\b"
+                    r"(?![ \t]*(?i:mg|mcg|ml|cc|units?|%|percent|microns?)|/|'|s\b)", score=0.7),  # not "SBP DEC 88"
     ClinicalPattern("DATE", rf"\b((?:{_MONTHS})\.?[ \t](?:0?[1-9]|[12]\d|3[01]),?[ \t]'?(?:[4-9]\d|0\d))\b"
                     r"(?![ \t]*(?i:mg|mcg|ml|cc|units?|%|doses?|tabs?|x\b))", score=0.7),
     ClinicalPattern("DATE", r"\b((?:19|20)\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01]))\b"),
@@ -297,7 +303,7 @@ CLINICAL_PATTERNS: tuple[ClinicalPattern, ...] = (
                     score=0.6, not_after=r"(?i:\b(?:svr|pvr|svri|pvri|sv|co|ci|cvp|pcwp|wedge|plt|plts|wbc|glucose|fs|"
                                          r"fsbs|bs|u/o|uo|i/o|in|out|range|ranged|from|between))\W*$"),  # "SVR 880-1320"
     # internal numbers by their label: pager, beeper, extension ("pager 34512", "ext. 4-5231", "x45231")
-    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|beep|pgr|bpr|ext|extension)(?:\b\.?|(?=\d)))\s*[:#]?\s*#?\s*"
+    ClinicalPattern("PHONE_NUMBER", r"(?i:\b(?:pager|beeper|pgr|bpr|ext|extension)\b\.?|\b(?:pager|beeper|pgr|bpr)(?=\d))\s*[:#]?\s*#?\s*"
                     r"(\d{4,5}|\d-\d{4}|\d{2}-\d{3})(?![\d\-])"),
     ClinicalPattern("PHONE_NUMBER", r"(?<![\w.])([xX]\d{4,5}|[xX]\d-\d{4})(?![\d\-]|\.\d)"),  # "x45231", "X4-5231"
     # a number of three groups after a relative, off the usual shape ("SON ROB 285-482-551", "SON 944-50-32"): a relative

@@ -103,9 +103,11 @@ _CREDENTIAL = re.compile(r"(?<![\s,])[\s,]+(?:rn|r\.n\.|md|m\.d\.|np|pa-c|pa|rrt
 _ROLE_SHORTHAND = frozenset("ho hcp sw id cts pgy et hoh pcp nok poa dpoa rounds pgr bpr pager beeper ext".split())
 #: credentials, which follow a role without being a name ("covering np", "attending md")
 _CREDENTIAL_WORDS = frozenset("np rn md pa rrt lpn cna pharmd".split())
-#: a surname's initial alone after a title: with its period, or before a lower-case word ("MS S. CARE", "mr I remained")
-_INITIAL_AFTER_TITLE = re.compile(r"(?<![A-Za-z])(?P<cue>(?i:mr|mrs|ms|miss))\.?[ \t]+(?P<initials>[A-Z])"
-                                  r"(?:\.(?=[ \t]|$)|(?=[ \t]+[a-z]{2}))")
+#: a surname's initial alone, with its period, after a title written as one ("Mrs. S.", "MRS S."; not "MR." or "MS" in
+#: UPPER CASE, mitral regurgitation and mental status, nor "A." and "I." that open a sentence)
+_INITIAL_AFTER_TITLE = re.compile(r"(?<![A-Za-z\d])(?P<cue>Mr|Mrs|Ms|Miss|MRS|MISS|mrs)\.?[ \t]+(?P<initials>[B-HJ-Z])\.(?=\s|$)")
+#: a lower-case name, after an initial or not ("ross", "d ross")
+_LOWER_NAME = re.compile(r"(?:[a-z]\.?[ \t])?([a-z]{3,})\b")
 #: an initial and a name ("N. ABERNATHY", "B. OSTROVSKY", "D. Lorne")
 _INITIAL = re.compile(r"(?<![A-Za-z.\d<>/=&])([A-Z])\.\s?(?=[A-Za-z])")  # not "R>L. Suct", "100.9F. Paced", "W&D. Art"
 #: a place after a word of moving or living ("TRANSFERED TO GH", "lives in dover", "admitted to Sinai hospital")
@@ -131,11 +133,15 @@ _HOSPITAL_WORD = re.compile(r"\s*(?:hospital|hosp\b\.?|medical center|med ctr|re
 _HOSPITAL_ONLY = re.compile(r"[ \t]{1,2}(?:(?:gen|general|community|memorial|regional)[ \t]+)?"
                             r"(?:hospital|hosp\b|medical[ \t]+cent(?:er|re)|med[ \t]+(?:ctr|center)\b)", re.IGNORECASE)
 #: words before a hospital word that say its kind, not its name ("from rehab hospital", "TO PSYCH HOSP")
-_HOSPITAL_KINDS = frozenset("rehab rehabilitation psych psychiatric mental cancer burn eye heart children women womens "
-                            "veterans acute chronic specialty trauma day field animal affiliated sister partner network "
-                            "satellite tertiary quaternary academic sending accepting transferring the this that".split())
+_HOSPITAL_KINDS = frozenset("rehab rehabilitation psych psychiatric psychiatry mental cancer burn eye heart children "
+                            "childrens kids women womens maternity pediatric paediatric orthopedic orthopaedic cardiac "
+                            "cardiology oncology neuro neurology surgery surgical medical primary care inpatient "
+                            "outpatient veterans military army navy naval air force acute chronic specialty trauma day "
+                            "field animal affiliated sister partner network satellite tertiary quaternary academic "
+                            "sending accepting transferring admitting referral receiving referring the this that "
+                            "public private general major large".split())
 #: clinical shorthand that ends in "mc" like a medical center's abbreviation ("to imc": intermediate care)
-_CLINICAL_MC = frozenset("cmc pbmc pomc pmc smc imc mmc emc dmc lmc tmc".split())
+_CLINICAL_MC = frozenset("cmc pbmc pomc pmc smc imc mmc emc dmc lmc tmc vamc".split())  # and the VA's, no name
 _KIND_WORDS = frozenset("outside another other local community area nearby psych psychiatric state city county "
                         "university children's childrens va veterans private rural teaching same previous prior "
                         "referring receiving his her their our its basic main big small new old different regular closest "
@@ -193,7 +199,8 @@ _PREFIX_WORDS = {"mt": "mount", "ft": "fort"}
 _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
 #: a device maker's words after a saint's name ("ST JUDE ICD", "St. Jude mechanical valve"), or a saint's day
 _SAINT_DEVICE = re.compile(r"[ \t]+(?i:(?:mechanical[ \t]+|tissue[ \t]+|bileaflet[ \t]+)?(?:valve|avr|mvr)|icd|aicd|ppm|pacer|"
-                           r"pacemaker|device|leads?|medical|day)\b")  # "ST PATRICKS DAY": a holiday
+                           r"pacemaker|device|leads?|medical|day(?![ \t]+(?i:center|care|program|hospital|school)))\b")
+# ("ST PATRICKS DAY": a holiday; "ST ELIZABETH DAY CENTER" stays a name)
 #: words of a hospital's name that say its kind, part of the name as a whole ("LAKESIDE MEMORIAL", "PENINSULA REGIONAL")
 _NAME_KIND_WORDS = frozenset("memorial regional general adventist".split())
 #: what follows "general" or "regional" when it is no hospital's ("REGIONAL ANESTHESIA", "GENERAL SURGERY")
@@ -251,9 +258,9 @@ _STREET_ON = re.compile(r"(?<![A-Za-z])(?P<cue>on|off|at|crossing|near)[ \t]+(?P
                         r"[ \t]+(?P<kind>street|st|avenue|ave|road|rd|boulevard|blvd|drive|parkway|pkwy|highway|hwy)\b\.?",
                         re.IGNORECASE)
 #: a word of a firm after its name ("vista health", "ACME CORP", "Quincy Savings Bank")
-_FIRM_WORD = re.compile(r"[ \t]{1,2}(?i:health|healthcare|inc|corp|corporation|company|co|bank|insurance|systems|group|"
-                        r"associates|industries|electric|motors|labs?|laboratories|university|college|school|institute)\b")
-#: kinds of street that name nothing else after "on", "off", "at" ("ON BLUE HILL AVE"; not "ON LEVO ST", "on hypoxic drive")
+_FIRM_WORD = re.compile(r"[ \t]{1,2}(?i:health|healthcare|inc|corp|corporation|company|bank|insurance|systems|group|"
+                        r"associates|industries|electric|motors|laboratories|university|college|institute)\b")
+#: kinds of street that name nothing else after "on", "off", "at" ("on Blue Hill Ave"; not "ON LEVO ST", "on hypoxic drive")
 _PLAIN_STREET_KINDS = frozenset("street avenue ave road boulevard blvd parkway pkwy highway hwy".split())
 #: a name given as such ("husband's name is frank", "a son named Rory", "goes by Bea")
 _NAMED = re.compile(r"(?<![A-Za-z])(?P<cue>name is|named|goes by|prefers to be called|known as)\s+([A-Za-z][A-Za-z'\-]+)",
@@ -605,8 +612,9 @@ class CueRecognizer(ClinicalRecognizer):
     def _streets(self, text: str) -> Iterator[RecognizerResult]:
         """A street someone lives on, without its number ("LIVES ON ELM STREET"; not "lives on the street"), or
         where something happened, by a name no clinical term ("FOUND DOWN ON TREMONT ST"; not "ON LEVO ST", "ON
-        THE MAIN ROAD"), or of any words before a kind that names only streets ("crossing Mass Ave", "ON BLUE HILL
-        AVE")."""
+        THE MAIN ROAD"), or, in a mixed-case note, of any words in Title Case before a kind that names only streets
+        ("crossing Mass Ave", "on Blue Hill Avenue")."""
+        upper = upper_case_note(text)
         lived = set()
         for m in _STREET_LIVED_ON.finditer(text):
             lived.add(m.start("street"))
@@ -615,7 +623,10 @@ class CueRecognizer(ClinicalRecognizer):
         for m in _STREET_ON.finditer(text):
             words = m.group("street").lower().split()
             kind = m.group("kind").lower()
-            plain = kind in _PLAIN_STREET_KINDS  # "ON BLUE HILL AVE", "on Pleasant St": a street even of English words
+            # "crossing Mass Ave", "on Blue Hill Avenue": of English words in Title Case in a mixed-case note (not "HR AT
+            # REST AVE 80", "crossing busy street")
+            plain = kind in _PLAIN_STREET_KINDS and not upper and all(
+                w[:1].isupper() and w[1:].islower() for w in m.group("street").split() + [m.group("kind")])
             if m.start("street") in lived or any(w in self.stop or w in self.terms and not plain for w in words) \
                     or kind == "st" and not m.group("street").split()[-1][:1].isupper() \
                     or m.group("cue").lower() != "on" and not plain:
@@ -671,15 +682,17 @@ class CueRecognizer(ClinicalRecognizer):
                 yield _explained(kind, words[0].start(), end, score, rule, m.group("cue"))
 
     def _employer_at(self, text: str, words: list[re.Match[str]]) -> tuple[str, int, str, float] | None:
-        """An employer of up to three words and the word of a firm after them, after a verb of working ("works for
-        vista health", "WORKS AT ACME CORP"), none of the words a function word or a word of kind ("works for the
-        local bank")."""
+        """An employer of up to three words and the word of a firm after them, after a verb of working, none of the
+        words a function word or a word of kind and one no English word ("works for raytheon systems", "WORKS AT
+        ZYTEC CORP"; not "for the local bank", "in mental health", "for cable company")."""
         for n in range(len(words), 0, -1):
             run = words[:n]
             firm = _FIRM_WORD.match(text, run[-1].end())
             if firm and all(_adjacent(text, a.end(), b.start()) for a, b in zip(run, run[1:], strict=False)) \
                     and all(x.group(0).isalpha() and x.group(0).lower() not in self.stop
-                            and x.group(0).lower() not in _KIND_WORDS for x in run):
+                            and x.group(0).lower() not in _KIND_WORDS and x.group(0).lower() not in _HOSPITAL_KINDS
+                            for x in run) \
+                    and any(not self.shape.is_known_word(x.group(0)) for x in run):  # not "for cable company"
                 return "LOCATION", firm.end(), "an employer and its firm's word after a verb of working", 0.75
         return None
 
@@ -713,7 +726,7 @@ class CueRecognizer(ClinicalRecognizer):
             return "HOSPITAL", words[1].end(), "a hospital's name after a place cue", 0.8  # "AT GOOD SAMARITAN"
         if w in _PLACE_PREFIXES and len(words) > 1 and _adjacent(text, words[0].end(), words[1].start()) and (
                 self.is_name(words[1].group(0)) and len(words[1].group(0)) >= 4
-                or living and f"{_PREFIX_WORDS.get(w, w)} {words[1].group(0).lower()}" in self.places):
+                or living and w in _PREFIX_WORDS and f"{_PREFIX_WORDS[w]} {words[1].group(0).lower()}" in self.places):
             return "LOCATION", words[1].end(), "a town's name after a place cue", 0.75  # "from NEW TALBOT", "LIVES IN MT AIRY"
         n = 1  # the longest run of words that are no terms, or places, or names ("lakeside memorial", "st mary")
         while n < len(words) and _adjacent(text, words[n - 1].end(), words[n].start()) and (
@@ -754,11 +767,11 @@ class CueRecognizer(ClinicalRecognizer):
         return None
 
     def _lexicon_name_after(self, text: str, start: int) -> bool:
-        """A given name or surname of the lexicons (less clinical terms) at ``start``, after an initial or not
-        ("ross", "d ross")."""
-        m = re.compile(r"(?:[a-z]\.?[ \t])?([a-z]{3,})\b").match(text, start)
-        return m is not None and m.group(1) not in self.terms and m.group(1) not in self.stop and (
-            m.group(1) in self.lexicon[0] or m.group(1) in self.lexicon[1])
+        """A given name or surname of the lexicons of four letters or more (less clinical terms and roles) at
+        ``start``, after an initial or not ("ross", "d ross"; not "per res", "per ash guidelines")."""
+        m = _LOWER_NAME.match(text, start)
+        return m is not None and len(m.group(1)) >= 4 and m.group(1) not in self.terms and m.group(1) not in self.stop \
+            and m.group(1) not in ROLE_WORDS and (m.group(1) in self.lexicon[0] or m.group(1) in self.lexicon[1])
 
     def _hospital_name(self, text: str, words: list[re.Match[str]]) -> int | None:
         """The end of the longest run of the ``words`` (up to three, after a place cue) right before a hospital word,

@@ -85,8 +85,8 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
         return out + self._joined(text, out)
 
     def _before_state(self, text: str) -> list[RecognizerResult]:
-        """The longest known place that closes the words before a state ("LYNN,MA", "attleboro, MA"), a single word
-        neither a clinical term (unless the term list holds it as a place) nor an English one; beyond the pattern of
+        """The longest known place that closes the words before a state ("LYNN,MA", "attleboro, MA"), a single word no
+        clinical term (unless the term list holds it as a place), not all its words English ones ("CUT OFF, MD"); beyond the pattern of
         :mod:`clinical_pattern_recognizer` (a capitalised word before a code that is no English word), as the town
         is known: in lower case, and before "MA", "MD", "PA" followed by more words."""
         out = []
@@ -96,8 +96,8 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
             words = list(re.finditer(r"\S+", m.group(1)))
             for n in range(len(words), 0, -1):
                 parts = [w.group(0).lower() for w in words[-n:]]
-                if _known_place(" ".join(parts), self.places) and not (n == 1 and (
-                        parts[0] in self.terms or self.shape.is_known_word(parts[0]))):
+                if _known_place(" ".join(parts), self.places) and not (n == 1 and parts[0] in self.terms) \
+                        and not all(self.shape.is_known_word(p) for p in parts):  # not "TF CUT OFF, MD AWARE"
                     out.append(RecognizerResult("LOCATION", m.start(1) + words[-n].start(), m.end(1), 0.7))
                     break
         return out
