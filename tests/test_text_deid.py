@@ -443,6 +443,8 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
     "with wife. pt moved to new home, stable.",
     "works at new site now. the 5th and 7th cranial nerves. between the 4th and 5th ICS. the 1st and 2nd "
     "troponins. pt f/u at vamc.",
+    "moved from North Carolina last year. Pt from Rhode Island. lives in West Virginia. son in New Jersey, daughter in "
+    "New Hampshire.",
     "pt transferred from outside hosp; to rehab hospital, then to imc. sent to psych hosp. SATS IN 94%, MI IN 90S, "
     "CABG 1930 HRS. PT WAS IN THE HOSPITAL.",
 ], ids=["pain score", "upper-case relatives without names", "doses", "labs", "levels", "ages under 90",
@@ -482,6 +484,7 @@ def test_when_note_holds_phi_then_it_is_found_in_original_coordinates_and_replac
         "a reviewer's PHI-free sentences for the seventh session's rules, part 10",
         "a reviewer's PHI-free sentences for the seventh session's rules, part 11",
         "a reviewer's PHI-free sentences for the seventh session's rules, part 12",
+        "states of two words",
         "kinds of hospital before 'hosp', intermediate care, saturations and decades in history, a time after 'CABG'"])
 def test_when_no_phi_then_nothing_is_flagged(deid: TextDeidentifier, note: str) -> None:
     assert deid.find(note) == []

@@ -77,6 +77,9 @@ _VENT = re.compile(r"(?i)\b(?:cpap|peep|psv?|bipap|ipap|epap|simv|imv|ac|vent(?:
 _VENT_MODE_BEFORE = re.compile(r"(?i)\b(?:cpap|peep|psv?|bipap|simv|imv|ac|vent|settings?)[\s:=]*$")
 #: cultures, before the day they were sent ("BC 8/30", "blood cultures 10/1")
 _CULTURES = re.compile(r"(?i)\b(?:bc|bcx|b/c|cultures?|cx|cxs)[\s:,]*$")
+#: the word right before a span, and right after it, on the same line ("New" of "New Hampshire")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)[ \t]+$")
+_WORD_AFTER = re.compile(r"[ \t]+([A-Za-z]+)")
 #: k of n, a count of bottles or sets ("1/2", "2/2", "3/4")
 _COUNT = re.compile(r"([0-4])/([1-4])")
 #: a month and a year of two digits that can be no day ("10/98")
@@ -188,6 +191,8 @@ class Evidence:
         if whole in self.states and (span.recognizer == "PlaceLexiconRecognizer" or re.search(
                 r"(?i)\b(?:from|in|to|near|at|of)\s+$", text[max(0, span.start - 8):span.start])):
             return []  # "lives in California", "moving from Florida": a state, though towns and people share its name
+        if self._part_of_large_place(text, span, whole):
+            return []  # "North Carolina", "New Hampshire", "Rhode Island": a state of two words, not a name or a town
         if span.recognizer in STRONG_RECOGNIZERS and not (
                 span.recognizer == "PlaceLexiconRecognizer" and upper_case_note(text)):
             return [span]  # a place in UPPER CASE ("ORAL", "DRAIN") is weighed like any other
@@ -221,6 +226,14 @@ class Evidence:
         return any(m.start() <= span.start and span.end <= m.end()
                    for rx, reach in (*self.site_phrases, *eponyms)
                    for m in rx.finditer(text, max(0, span.start - reach), span.end + reach))
+
+    def _part_of_large_place(self, text: str, span: TextSpan, whole: str) -> bool:
+        """``span`` (``whole`` in lower case) and the word right before or after it make a state or a country of
+        more words than the span ("New Hampshire", "North Carolina", "Rhode Island", "Puerto Rico")."""
+        before = _WORD_BEFORE.search(text, max(0, span.start - 20), span.start)
+        after = _WORD_AFTER.match(text, span.end)
+        return bool(before and f"{before.group(1).lower()} {whole}" in self.large_places
+                    or after and f"{whole} {after.group(1).lower()}" in self.large_places)
 
     def _after_strong_cue(self, text: str, span: TextSpan, words: list[re.Match[str]],
                           lower: list[str]) -> list[TextSpan]:
