@@ -15,7 +15,8 @@ from functools import lru_cache
 from clinical_mm.deid.text.name_likeness import name_likeness
 
 __all__ = ["ALLOW_LIST", "CALLED_RELATIVES", "US_STATE_CODES", "EPONYM_PHRASES", "EPONYM_SCORES", "HOSPITAL_ROOMS", "ICU_SHORTHAND", "INSTITUTION_NAME_WORDS",
-           "NAME_WORD", "NOT_NAMES", "PREFIXES", "ROLE_WORDS", "VOWELS", "big_cities", "clinical_terms", "common_english", "common_names", "given_names",
+           "NAME_WORD", "NOT_NAMES", "PREFIXES", "ROLE_WORDS", "VOWELS", "big_cities", "clinical_terms", "common_english", "common_names",
+           "expand_place_shorthand", "given_names",
            "is_common_word", "languages", "large_places", "misspelt_term", "name_lexicon", "place_gazetteer",
            "score_towns", "stop_words", "term_places", "upper_case_note", "us_states", "word_given_names"]
 
@@ -251,6 +252,17 @@ def common_names() -> frozenset[str]:
         lines = files("names").joinpath(resource).read_text(encoding="ascii").splitlines()[:n]
         out.update(line.split(None, 1)[0].lower() for line in lines if line[:1].isalpha())
     return frozenset(out)
+
+
+#: a town's opening shorthand and the word it stands for ("MT AIRY": Mount Airy)
+_PLACE_SHORTHAND = {"mt": "mount", "ft": "fort"}
+
+
+def expand_place_shorthand(name: str) -> str | None:
+    """``name`` (lower case) with its opening "mt" or "ft" written out as "mount" or "fort" ("mt airy" -> "mount
+    airy"), or None where it opens with neither."""
+    first, space, rest = name.partition(" ")
+    return f"{_PLACE_SHORTHAND[first]} {rest}" if space and first in _PLACE_SHORTHAND else None
 
 
 #: US postal codes of the states, DC and Puerto Rico (an alternation for a pattern)

@@ -428,6 +428,7 @@ def _initials_of_found_names(text: str, spans: list[TextSpan], strong: list[Text
                      f"{s.rule}; the initials of a name found in the note", s.context)
             if s.rule.endswith(TERM_INITIALS) and text[s.start:s.end] in initials else s for s in spans]
 
+
 #: a year found, alone: four digits or two (with an apostrophe or none)
 _YEAR_ALONE = re.compile(r"'?(?:(?:19|20)\d{2}|\d{2})'?")
 #: the next year of a list, joined by a comma, "and", "or" or "&" ("CVA in 94 and 00", "MI 1994, 1998 AND 2001"); not a

@@ -21,7 +21,7 @@ given name may be addressed in instructions ("Pt instructions: Hope, take").
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from clinical_mm.deid.text.evidence import INITIALS_OF_A_TERM, INITIALS_RULE, TERM_INITIALS, typing_slip
 from clinical_mm.deid.text.lexicons import (
@@ -32,6 +32,7 @@ from clinical_mm.deid.text.lexicons import (
     big_cities,
     clinical_terms,
     common_names,
+    expand_place_shorthand,
     given_names,
     large_places,
     misspelt_term,
@@ -194,8 +195,6 @@ _HOSPITAL_NAMES = frozenset({"good samaritan", "good sam", "holy cross", "sacred
                              "our lady"})
 #: words that open a town's name ("NEW TALBOT", "north braxton", "PORT ELLERY")
 _PLACE_PREFIXES = frozenset("new north south east west port fort ft mount mt lake glen upper lower old greater".split())
-#: the words that a town's opening shorthand stands for ("MT AIRY": Mount Airy)
-_PREFIX_WORDS = {"mt": "mount", "ft": "fort"}
 _SAINT = re.compile(r"(?<![A-Za-z])(st\.?|saint|mt\.?|mount)\s+([A-Za-z]+)('s)?(?![A-Za-z])", re.IGNORECASE)
 #: a device maker's words after a saint's name ("ST JUDE ICD", "St. Jude mechanical valve"), or a saint's day
 _SAINT_DEVICE = re.compile(r"[ \t]+(?i:(?:mechanical[ \t]+|tissue[ \t]+|bileaflet[ \t]+)?(?:valve|avr|mvr)|icd|aicd|ppm|pacer|"
@@ -685,16 +684,13 @@ class CueRecognizer(ClinicalRecognizer):
         """An employer of up to three words and the word of a firm after them, after a verb of working, none of the
         words a function word or a word of kind and one no English word ("works for raytheon systems", "WORKS AT
         ZYTEC CORP"; not "for the local bank", "in mental health", "for cable company")."""
-        for n in range(len(words), 0, -1):
-            run = words[:n]
-            firm = _FIRM_WORD.match(text, run[-1].end())
-            if firm and all(_adjacent(text, a.end(), b.start()) for a, b in zip(run, run[1:], strict=False)) \
-                    and all(x.group(0).isalpha() and x.group(0).lower() not in self.stop
-                            and x.group(0).lower() not in _KIND_WORDS and x.group(0).lower() not in _HOSPITAL_KINDS
-                            for x in run) \
-                    and any(not self.shape.is_known_word(x.group(0)) for x in run):  # not "for cable company"
-                return "LOCATION", firm.end(), "an employer and its firm's word after a verb of working", 0.75
-        return None
+        found = _run_before(text, words, _FIRM_WORD,
+                            lambda w: w.isalpha() and w.lower() not in self.stop and w.lower() not in _KIND_WORDS
+                            and w.lower() not in _HOSPITAL_KINDS,
+                            lambda run: any(not self.shape.is_known_word(w) for w in run))  # not "for cable company"
+        if found is None:
+            return None
+        return "LOCATION", found.end(), "an employer and its firm's word after a verb of working", 0.75
 
     def _place_at(self, text: str, words: list[re.Match[str]], living: bool,
                   verb: bool = False) -> tuple[str, int, str, float] | None:
@@ -726,7 +722,7 @@ class CueRecognizer(ClinicalRecognizer):
             return "HOSPITAL", words[1].end(), "a hospital's name after a place cue", 0.8  # "AT GOOD SAMARITAN"
         if w in _PLACE_PREFIXES and len(words) > 1 and _adjacent(text, words[0].end(), words[1].start()) and (
                 self.is_name(words[1].group(0)) and len(words[1].group(0)) >= 4
-                or living and w in _PREFIX_WORDS and f"{_PREFIX_WORDS[w]} {words[1].group(0).lower()}" in self.places):
+                or living and expand_place_shorthand(f"{w} {words[1].group(0).lower()}") in self.places):
             return "LOCATION", words[1].end(), "a town's name after a place cue", 0.75  # "from NEW TALBOT", "LIVES IN MT AIRY"
         n = 1  # the longest run of words that are no terms, or places, or names ("lakeside memorial", "st mary")
         while n < len(words) and _adjacent(text, words[n - 1].end(), words[n].start()) and (
@@ -777,17 +773,14 @@ class CueRecognizer(ClinicalRecognizer):
         """The end of the longest run of the ``words`` (up to three, after a place cue) right before a hospital word,
         none of them a word of its kind, a unit or a function word ("FROM CAPE COD HOSP", "from suburban hosp";
         not "from outside hosp", "to rehab hospital"), or None."""
-        for n in range(len(words), 0, -1):
-            run = words[:n]
-            if not all(_adjacent(text, a.end(), b.start()) for a, b in zip(run, run[1:], strict=False)) \
-                    or not _HOSPITAL_ONLY.match(text, run[-1].end()):
-                continue
-            lowered = [x.group(0).lower() for x in run]
-            if all(x.replace("'", "").isalpha() and len(x) >= 2 and x not in self.stop and x not in _KIND_WORDS and x not in _GENERIC_PLACES
-                   and x not in _HOSPITAL_KINDS and x not in ICU_SHORTHAND and x not in _NAME_KIND_WORDS
-                   and x not in ("county", "community") for x in lowered):
-                return run[-1].end()
-        return None
+        def name_word(word: str) -> bool:
+            x = word.lower()
+            return x.replace("'", "").isalpha() and len(x) >= 2 and x not in self.stop and x not in _KIND_WORDS \
+                and x not in _GENERIC_PLACES and x not in _HOSPITAL_KINDS and x not in ICU_SHORTHAND \
+                and x not in _NAME_KIND_WORDS and x not in ("county", "community")
+
+        found = _run_before(text, words, _HOSPITAL_ONLY, name_word)
+        return None if found is None else found.start()
 
     def _unknown_person(self, word: str) -> bool:
         """A word of five letters or more that no list knows, before a verb only a person does: a name, even one
@@ -806,6 +799,20 @@ class CueRecognizer(ClinicalRecognizer):
         w = word.lower()
         return len(w) >= 4 and w.isalpha() and w not in self.terms and w not in self.stop \
             and not self.shape.is_known_word(w) and not misspelt_term(w) and bool(re.search("[aeiouy]", w))
+
+
+def _run_before(text: str, words: list[re.Match[str]], marker: re.Pattern[str], word_ok: Callable[[str], bool],
+                run_ok: Callable[[list[str]], bool] = lambda run: True) -> re.Match[str] | None:
+    """The match of ``marker`` right after the longest run of the ``words`` (from the first) that stand only spaces
+    apart, each passing ``word_ok`` and all of them ``run_ok`` ("CAPE COD" before " HOSP", "zytec" before " corp"), or
+    None."""
+    for n in range(len(words), 0, -1):
+        run = words[:n]
+        after = marker.match(text, run[-1].end())
+        if after and all(_adjacent(text, a.end(), b.start()) for a, b in zip(run, run[1:], strict=False)) \
+                and all(word_ok(x.group(0)) for x in run) and run_ok([x.group(0) for x in run]):
+            return after
+    return None
 
 
 def _adjacent(text: str, end: int, start: int) -> bool:

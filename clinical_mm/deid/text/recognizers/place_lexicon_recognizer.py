@@ -10,6 +10,7 @@ from clinical_mm.deid.text.lexicons import (
     NAME_WORD,
     US_STATE_CODES,
     clinical_terms,
+    expand_place_shorthand,
     large_places,
     place_gazetteer,
     term_places,
@@ -150,4 +151,4 @@ class PlaceLexiconRecognizer(ClinicalRecognizer):
 
 def _known_place(name: str, places: frozenset[str]) -> bool:
     """``name`` (lower case) is a place of ``places``, "mt" and "ft" read as "mount" and "fort" ("MT AIRY")."""
-    return name in places or name[:3] in ("mt ", "ft ") and ("mount " if name[0] == "m" else "fort ") + name[3:] in places
+    return name in places or expand_place_shorthand(name) in places
