@@ -1,0 +1,115 @@
+"""Runs the model on a test manifest's studies through the pipeline of ``clinical-mm analyze`` (read, scope check,
+de-identify, triage and draft, audit), one row at a time; a row that cannot be analysed is kept with its reason
+and the rest goes on."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+
+from clinical_mm.connectors.file_source import FileStudySource
+from clinical_mm.core.errors import ClinicalMMError
+from clinical_mm.evaluation.compliance.manifest import ManifestRow, TestManifest, age_band
+from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
+
+__all__ = ["StudyOutcome", "run_manifest"]
+
+MISSING = "file missing"
+
+
+@dataclass
+class StudyOutcome:
+    """What the model did with one manifest row; ``refused`` is a PHI-free reason when it did not analyse it."""
+
+    row: ManifestRow
+    attributes: dict[str, str]
+    refused: str | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    raised: set[str] = field(default_factory=set)
+    draft: str = ""
+    seconds: float = 0.0
+
+
+def _header_attributes(path: Path) -> dict[str, str]:
+    """Sex, age band, manufacturer and view from the first readable DICOM header under ``path`` (coarse values
+    only; nothing else of the header is kept)."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    for f in files[:20]:
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True,
+                                 specific_tags=["PatientSex", "PatientAge", "Manufacturer", "ViewPosition"])
+        except Exception:  # noqa: BLE001 - not DICOM: the pipeline refuses it with its reason
+            continue
+        sex = str(ds.get("PatientSex", "") or "").strip().upper()
+        return {"sex": sex if sex in ("F", "M", "O") else "unknown",
+                "age_band": age_band(str(ds.get("PatientAge", "") or "")),
+                "manufacturer": str(ds.get("Manufacturer", "") or "").strip()[:64] or "unknown",
+                "view": str(ds.get("ViewPosition", "") or "").strip().upper()[:8] or "unknown"}
+    return {}
+
+
+def _scrub(reason: str, row: ManifestRow) -> str:
+    """The reason without the row's file names (a site's paths can hold names)."""
+    for text in sorted({str(row.path), row.path.as_posix(), row.path.name, row.path.parent.name}, key=len,
+                       reverse=True):
+        if len(text) > 2:
+            reason = reason.replace(text, "<file>")
+    return reason
+
+
+def _attributes(row: ManifestRow) -> dict[str, str]:
+    attributes = dict(row.attributes)
+    if any(not attributes.get(a) for a in ("sex", "age_band", "manufacturer", "view")):
+        header = _header_attributes(row.path) if row.path.exists() else {}
+        for key, value in header.items():
+            if not attributes.get(key):
+                attributes[key] = value
+    for key in ("sex", "age_band", "site", "manufacturer", "view"):
+        attributes[key] = attributes.get(key) or "unknown"
+    return attributes
+
+
+def analyze_row(pipeline: AnalysisPipeline, row: ManifestRow, work: Path) -> StudyOutcome:
+    """Analyse one row: the study at its path, or its refusal reason."""
+    outcome = StudyOutcome(row, _attributes(row))
+    if not row.path.exists():
+        outcome.refused = MISSING
+        return outcome
+    t = time.perf_counter()
+    try:
+        items = FileStudySource(row.path).studies()
+    except ClinicalMMError as exc:
+        outcome.refused = _scrub(f"{exc.__class__.__name__}: {exc}", row)
+        return outcome
+    reasons: list[str] = []
+    for item in items:
+        for result in pipeline.analyze_within_boundary(item, work):
+            if result.error is not None:
+                reasons.append(_scrub(result.error, row))
+            elif not outcome.probabilities:
+                outcome.probabilities = dict(result.flags)
+                outcome.thresholds = dict(result.thresholds)
+                outcome.raised = set(result.raised)
+                outcome.draft = f"FINDINGS: {result.findings or ''} IMPRESSION: {result.impression or ''}"
+    outcome.seconds = time.perf_counter() - t
+    if not outcome.probabilities:
+        outcome.refused = reasons[0] if reasons else "no study found at the path"
+    return outcome
+
+
+def run_manifest(pipeline: AnalysisPipeline, manifest: TestManifest,
+                 progress: Callable[[int], object] | None = None) -> list[StudyOutcome]:
+    """Every row of ``manifest``, in order; ``progress`` is told after each one."""
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="cmm-evaluate-") as work:  # the FHIR bundles: not part of the report
+        for row in manifest.rows:
+            outcomes.append(analyze_row(pipeline, row, Path(work)))
+            if progress is not None:
+                progress(1)
+    return outcomes

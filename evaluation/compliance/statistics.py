@@ -1,0 +1,189 @@
+"""Estimates with 95% confidence intervals, from the ecosystem's tools.
+
+- proportions (prevalence, sensitivity, specificity, PPV, NPV): Wilson score intervals
+  (``scipy.stats.binomtest(...).proportion_ci(method="wilson")``);
+- AUROC: scikit-learn's ``roc_auc_score`` for the estimate; a stratified bootstrap (positives and negatives
+  resampled separately, ``scipy.stats.bootstrap`` with two samples, BCa) of the Mann-Whitney statistic
+  (``scipy.stats.mannwhitneyu``) for the interval;
+- Brier score (scikit-learn) and expected calibration error: a paired bootstrap of the studies;
+- likelihood ratios: the log method of Simel, Samsa and Matchar (J Clin Epidemiol 1991), with 0.5 added to
+  every cell of a table that has an empty one.
+
+An estimate that the data cannot give (no positives for a sensitivity, one class for an AUROC) is ``None``
+with its bounds, never a number that only looks like one.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+__all__ = [
+    "CONFIDENCE",
+    "Estimate",
+    "auroc",
+    "binary_metrics",
+    "brier",
+    "calibration_error",
+    "ece_bins",
+    "holm",
+    "likelihood_ratios",
+    "proportion",
+]
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its 95% interval; all three ``None`` when the data cannot give it."""
+
+    estimate: float | None
+    lower: float | None
+    upper: float | None
+
+    @classmethod
+    def undefined(cls) -> Estimate:
+        return cls(None, None, None)
+
+    def to_dict(self) -> dict[str, float | None]:
+        def r(x: float | None) -> float | None:
+            return None if x is None or not math.isfinite(x) else round(float(x), 4)
+
+        return {"estimate": r(self.estimate), "lower": r(self.lower), "upper": r(self.upper)}
+
+    def text(self, digits: int = 3) -> str:
+        if self.estimate is None:
+            return "n/a"
+        if self.lower is None or self.upper is None:
+            return f"{self.estimate:.{digits}f}"
+        return f"{self.estimate:.{digits}f} [{self.lower:.{digits}f}, {self.upper:.{digits}f}]"
+
+
+def proportion(successes: int, trials: int) -> Estimate:
+    """``successes / trials`` with its Wilson score interval."""
+    if trials <= 0:
+        return Estimate.undefined()
+    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
+    return Estimate(successes / trials, float(ci.low), float(ci.high))
+
+
+def _mann_whitney_auc(pos: np.ndarray, neg: np.ndarray, axis: int = -1) -> np.ndarray:
+    u = stats.mannwhitneyu(pos, neg, axis=axis, method="asymptotic", use_continuity=False).statistic
+    return np.asarray(u) / (pos.shape[axis] * neg.shape[axis])
+
+
+def _bootstrap(data: tuple[np.ndarray, ...], statistic: object, *, paired: bool, seed: int,
+               n_resamples: int) -> tuple[float, float] | None:
+    """The BCa interval of ``statistic`` (a vectorised function of the samples), percentile where BCa cannot be
+    computed (a degenerate jackknife); ``None`` when neither gives finite bounds."""
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DegenerateDataWarning: the next method is tried
+            res = stats.bootstrap(data, statistic, paired=paired, vectorized=True, n_resamples=n_resamples,
+                                  confidence_level=CONFIDENCE, method=method, rng=np.random.default_rng(seed))
+        low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if math.isfinite(low) and math.isfinite(high):
+            return low, high
+    return None
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray, *, seed: int = 0, n_resamples: int = 1000) -> Estimate:
+    """AUROC with a stratified bootstrap interval; undefined when one class is missing."""
+    y = np.asarray(labels).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.all() or not y.any():
+        return Estimate.undefined()
+    point = float(roc_auc_score(y, s))
+    pos, neg = s[y], s[~y]
+    if len(pos) < 2 or len(neg) < 2:
+        return Estimate(point, None, None)
+    ci = _bootstrap((pos, neg), _mann_whitney_auc, paired=False, seed=seed, n_resamples=n_resamples)
+    return Estimate(point, *(ci or (None, None)))
+
+
+def ece_bins(labels: np.ndarray, probs: np.ndarray, bins: int = 10, axis: int = -1) -> np.ndarray:
+    """Expected calibration error over ``bins`` equal-width probability bins (the gap between mean predicted
+    probability and observed frequency in each bin, weighted by the bin's share), along ``axis``."""
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
+    which = np.clip((p * bins).astype(int), 0, bins - 1)
+    total: np.ndarray | float = 0.0
+    for b in range(bins):
+        sel = which == b  # |sum p - sum y| / n over a bin == its share * |mean p - observed frequency|
+        total = total + np.abs((p * sel).sum(axis=axis) - (y * sel).sum(axis=axis)) / p.shape[axis]
+    return np.asarray(total)
+
+
+def calibration_error(labels: np.ndarray, probs: np.ndarray, *, seed: int = 0, n_resamples: int = 1000) -> Estimate:
+    """ECE (10 equal-width bins) with a paired bootstrap interval."""
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
+    if len(y) == 0:
+        return Estimate.undefined()
+    point = float(ece_bins(y, p))
+    if len(y) < 2:
+        return Estimate(point, None, None)
+    ci = _bootstrap((y, p), lambda a, b, axis=-1: ece_bins(a, b, axis=axis), paired=True, seed=seed,
+                    n_resamples=n_resamples)
+    return Estimate(point, *(ci or (None, None)))
+
+
+def brier(labels: np.ndarray, probs: np.ndarray, *, seed: int = 0, n_resamples: int = 1000) -> Estimate:
+    """Brier score (mean squared error of the probability) with a paired bootstrap interval."""
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
+    if len(y) == 0:
+        return Estimate.undefined()
+    point = float(brier_score_loss(y.astype(int), p, labels=[0, 1]))
+    if len(y) < 2:
+        return Estimate(point, None, None)
+    ci = _bootstrap((y, p), lambda a, b, axis=-1: np.mean((b - a) ** 2, axis=axis), paired=True, seed=seed,
+                    n_resamples=n_resamples)
+    return Estimate(point, *(ci or (None, None)))
+
+
+def likelihood_ratios(tp: int, fn: int, fp: int, tn: int) -> tuple[Estimate, Estimate]:
+    """LR+ = sens / (1 - spec) and LR- = (1 - sens) / spec, with log-method intervals; undefined without
+    positives or negatives."""
+    if tp + fn == 0 or fp + tn == 0:
+        return Estimate.undefined(), Estimate.undefined()
+    z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
+    a, b, c, d = (float(x) for x in (tp, fn, fp, tn))
+    if min(a, b, c, d) == 0:
+        a, b, c, d = a + 0.5, b + 0.5, c + 0.5, d + 0.5
+    sens, spec = a / (a + b), d / (c + d)
+    out = []
+    for ratio, se in ((sens / (1 - spec), math.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))),
+                      ((1 - sens) / spec, math.sqrt(1 / b - 1 / (a + b) + 1 / d - 1 / (c + d)))):
+        out.append(Estimate(ratio, ratio * math.exp(-z * se), ratio * math.exp(z * se)))
+    return out[0], out[1]
+
+
+def binary_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, Estimate]:
+    """Sensitivity, specificity, PPV, NPV (Wilson) and the likelihood ratios at one operating point."""
+    y = np.asarray(labels).astype(bool)
+    r = np.asarray(predicted).astype(bool)
+    tp, fn = int((y & r).sum()), int((y & ~r).sum())
+    fp, tn = int((~y & r).sum()), int((~y & ~r).sum())
+    lr_pos, lr_neg = likelihood_ratios(tp, fn, fp, tn)
+    return {"sensitivity": proportion(tp, tp + fn), "specificity": proportion(tn, tn + fp),
+            "ppv": proportion(tp, tp + fp), "npv": proportion(tn, tn + fn),
+            "lr_positive": lr_pos, "lr_negative": lr_neg}
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of ``p_values`` (family-wise error over all of them), in their order."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
