@@ -28,11 +28,16 @@ def test_when_written_then_manifest_has_the_columns_in_order(synth_dir: tuple[Pa
         reader = csv.DictReader(fh)
         rows = list(reader)
     assert tuple(reader.fieldnames or ()) == MANIFEST_COLUMNS
+    # the columns readers have relied on, in their order; new columns are appended at the end
+    assert MANIFEST_COLUMNS == ("study_id", "path", *FINDINGS, "sex", "age", "site", "manufacturer", "findings",
+                                "impression", "view")
     assert len(rows) == len(studies)
     for row in rows:
         assert (out / row["path"]).is_file()
         assert all(row[f] in ("0", "1") for f in FINDINGS)
         assert row["sex"] in ("F", "M") and 18 <= int(row["age"]) <= 95
+        assert row["view"] == pydicom.dcmread(out / row["path"], stop_before_pixels=True).ViewPosition
+        assert row["view"] in ("AP", "PA")
 
 
 def test_when_written_then_dicom_is_a_chest_radiograph_with_fake_phi(synth_dir: tuple[Path, list[SynthStudy]]) -> None:

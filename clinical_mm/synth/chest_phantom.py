@@ -17,9 +17,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Acquisition", "ChestPhantom", "FindingSpec", "PatientAnatomy"]
+__all__ = ["FAINT_SEVERITY", "Acquisition", "ChestPhantom", "FindingSpec", "PatientAnatomy"]
 
 _FOV_MM = 380.0  # field of view of the detector, for converting lesion sizes
+#: severity below which a finding fades out as a whole (see :class:`FindingSpec`); the standard synthesis
+#: draws severities from this value up, so its images do not depend on the fading
+FAINT_SEVERITY = 0.35
+
+
+def _fade(f: FindingSpec) -> float:
+    """1.0 from :data:`FAINT_SEVERITY` up; below it the share of the finding's contrast that is drawn."""
+    return 1.0 if f.severity >= FAINT_SEVERITY else max(0.0, f.severity) / FAINT_SEVERITY
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,10 @@ class FindingSpec:
 
     ``side`` is the patient's side (``right``, ``left`` or ``bilateral``); ``zone`` the lung zone
     (``upper``, ``middle``, ``lower``); ``size`` a word (``small``/``moderate``/``large``) and
-    ``size_mm`` a diameter for nodules and masses; ``severity`` in [0, 1] scales the opacity.
+    ``size_mm`` a diameter for nodules and masses; ``severity`` in [0, 1] scales the opacity. From
+    :data:`FAINT_SEVERITY` up, severity grades a finding that is always plainly visible; below it the finding
+    fades out as a whole (its added contrast, and for cardiomegaly the enlargement, times
+    ``severity / FAINT_SEVERITY``), down to nothing at 0: the edge of visibility, for graded test sets.
     """
 
     name: str
@@ -160,7 +171,7 @@ class ChestPhantom:
             lift = 0.0
             for f in findings:
                 if f.name == "atelectasis" and f.side in (side, "bilateral"):
-                    lift = max(lift, 0.025 + 0.03 * f.severity)
+                    lift = max(lift, (0.025 + 0.03 * f.severity) * _fade(f))
             shape_ = (np.abs((u - cu) / hw) ** 2.2 + np.abs((v - cv) / hh) ** 2.0)
             # apex is narrower: taper the top
             taper = np.clip((v - (cv - hh)) / (hh * 0.6), 0.2, 1.0)
@@ -180,7 +191,7 @@ class ChestPhantom:
             hila += np.exp(-(((u - hx) / 0.12) ** 2 + ((v - (cv + 0.02)) / 0.16) ** 2))
         vessels = markings * (0.25 + 0.75 * np.clip(hila, 0, 1))
         edema = next((f for f in findings if f.name == "pulmonary_edema"), None)
-        vessel_gain = 0.11 + (0.08 * edema.severity if edema else 0.0)
+        vessel_gain = 0.11 + (0.08 * edema.severity * _fade(edema) if edema else 0.0)
         att -= 0.42 * lungs
         att += vessel_gain * vessels * lungs
 
@@ -194,7 +205,8 @@ class ChestPhantom:
         heart_w = 0.105 * anatomy.heart_scale * (1.12 if ap else 1.0)
         if "cardiomegaly" in names:
             f = next(f for f in findings if f.name == "cardiomegaly")
-            heart_w *= 1.32 + 0.28 * f.severity
+            fade = _fade(f)
+            heart_w *= 1.32 + 0.28 * f.severity if fade >= 1.0 else 1.0 + (0.32 + 0.28 * f.severity) * fade
         heart = ((u - 0.5 - heart_w * 0.42) / (heart_w * 1.25)) ** 2 + ((v - 0.6) / 0.13) ** 2
         heart_mask = _soft(heart - 1.0, 0.08)
         att += (0.42 * lungs + 0.06 * (1 - lungs)) * heart_mask
@@ -248,6 +260,12 @@ class ChestPhantom:
         lung_masks: dict[str, np.ndarray],
         vessels: np.ndarray,
     ) -> np.ndarray:
+        fade = _fade(f)
+        if fade < 1.0:  # a faint finding: draw it whole (the same random draws), then keep a share of it
+            before = att.copy()
+            drawn = self._draw_finding(att, FindingSpec(f.name, f.side, f.zone, f.size, f.size_mm, FAINT_SEVERITY),
+                                       u, v, centres, lung_masks, vessels)
+            return np.asarray(before + np.float32(fade) * (drawn - before), dtype=np.float32)
         rng = self.rng
         sides = ["right", "left"] if f.side == "bilateral" else [f.side]
         zone_v = {"upper": -0.55, "middle": 0.0, "lower": 0.45}

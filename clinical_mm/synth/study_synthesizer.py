@@ -5,6 +5,13 @@ many others are made or on how the work is split between processes: deterministi
 Site and manufacturer decide acquisition (matrix, bit depth, photometric interpretation, exposure,
 noise, collimation, DX or CR); :class:`SiteProfile` also carries prevalence multipliers and image
 quality so that a bias suite can plant a disparity between sites and detect it.
+
+Options for evaluation sets (the defaults give the data the shipped model was trained and validated on, byte
+for byte): ``subtlety="graded"`` draws findings down to the edge of visibility (severities from 0, smaller
+nodules), so that metrics and their confidence intervals are not all 1.0; :meth:`SynthConfig.preset`
+``"evaluation"`` is a realistic mix (four sites of unequal weight, older patients); an
+:class:`AcquisitionShift` degrades the images of one group (a site, a sex, a manufacturer, a view) so that
+a test can plant a performance disparity and check that the evaluation finds it.
 """
 
 from __future__ import annotations
@@ -15,23 +22,34 @@ import json
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian
+from scipy import ndimage
 
 from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.core.findings import FINDINGS
-from clinical_mm.synth.chest_phantom import Acquisition, ChestPhantom, FindingSpec, PatientAnatomy
+from clinical_mm.synth.chest_phantom import (
+    FAINT_SEVERITY,
+    Acquisition,
+    ChestPhantom,
+    FindingSpec,
+    PatientAnatomy,
+)
 from clinical_mm.synth.report_writer import ReportWriter
 
-__all__ = ["MANIFEST_COLUMNS", "SiteProfile", "StudySynthesizer", "SynthConfig", "SynthStudy"]
+__all__ = [
+    "MANIFEST_COLUMNS", "MIXES", "SHIFT_ATTRIBUTES", "SUBTLETIES", "AcquisitionShift", "SiteProfile",
+    "StudySynthesizer", "SynthConfig", "SynthStudy",
+]
 
+#: manifest.csv's columns; new ones are appended at the end (``view``: the frontal image's ViewPosition)
 MANIFEST_COLUMNS: tuple[str, ...] = (
-    "study_id", "path", *FINDINGS, "sex", "age", "site", "manufacturer", "findings", "impression",
+    "study_id", "path", *FINDINGS, "sex", "age", "site", "manufacturer", "findings", "impression", "view",
 )
 
 DX_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
@@ -88,39 +106,183 @@ DEFAULT_SITES: tuple[SiteProfile, ...] = (
                 (480, 480), 14, False, 0.85, 0.022, 0.25, 0.8),
 )
 
+#: the ``evaluation`` mix's sites: the three above with unequal weights, and SITE_D, another institution
+#: with SITE_A's device and acquisition settings (so the model is not out of distribution there)
+EVALUATION_SITES: tuple[SiteProfile, ...] = (
+    replace(DEFAULT_SITES[0], weight=0.40),
+    replace(DEFAULT_SITES[1], weight=0.25),
+    replace(DEFAULT_SITES[2], weight=0.20),
+    replace(DEFAULT_SITES[0], name="SITE_D", institution="Stonehaven University Hospital", weight=0.15),
+)
+
+#: the named mixes of :meth:`SynthConfig.preset` (``clinical-mm synth --mix``)
+MIXES: tuple[str, ...] = ("default", "evaluation")
+
+#: per subtlety: the range of finding severity, and of nodule diameter (mm) for a nodule and for a mass.
+#: ``standard`` is what the shipped model was trained on (always plainly visible); ``graded`` reaches down to
+#: the edge of visibility (a severity below FAINT_SEVERITY fades the finding out, see FindingSpec).
+SUBTLETIES: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[float, float]]] = {
+    "standard": ((FAINT_SEVERITY, 1.0), (14.0, 28.0), (32.0, 60.0)),
+    "graded": ((0.0, 1.0), (5.0, 20.0), (20.0, 45.0)),
+}
+
+#: the attributes an acquisition shift can select its group by
+SHIFT_ATTRIBUTES: tuple[str, ...] = ("site", "sex", "manufacturer", "view")
+
+
+def _blur(img: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur (scipy.ndimage; edges reflected)."""
+    return np.asarray(ndimage.gaussian_filter(img, sigma_px, mode="reflect", truncate=3.0), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class AcquisitionShift:
+    """A documented, seeded acquisition shift: the images of one group are acquired worse.
+
+    The group is the studies whose ``attribute`` (``site``, ``sex``, ``manufacturer`` or ``view``: the frontal
+    image's ViewPosition, AP or PA) equals ``value``. Every image of such a study (frontal and lateral) is
+    degraded after rendering, in image quality only: blurred (detector unsharpness or motion, Gaussian of
+    ``1.5 * strength`` pixels at 512 columns), its contrast lowered (under-exposure: ``1 - 0.25 * strength``
+    of the original), and noisier (quantum mottle: white noise of ``0.04 * strength`` plus correlated noise of
+    ``0.03 * strength`` of full scale). The degradation draws from its own random stream,
+    ``SeedSequence([seed, index, 1])``, so that the studies outside the group, and every label, header,
+    report and manifest value of those inside it, are byte-identical with and without the shift: only the
+    group's pixel data differ. ``strength`` 1.0 (the default) lowers the shipped model's sensitivity and
+    AUROC in the group clearly (see the synth tests and the evaluation's bias checks).
+    """
+
+    attribute: str
+    value: str
+    strength: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str, strength: float | None = None) -> AcquisitionShift:
+        """``ATTRIBUTE=VALUE`` (e.g. ``site=SITE_B``), as ``clinical-mm synth --shift`` takes it."""
+        attribute, sep, value = text.partition("=")
+        if not sep or not attribute.strip() or not value.strip():
+            raise ConfigurationError(f"shift {text!r}: expected ATTRIBUTE=VALUE, e.g. site=SITE_B "
+                                     f"(attributes: {', '.join(SHIFT_ATTRIBUTES)})")
+        return cls(attribute.strip(), value.strip(), 1.0 if strength is None else float(strength))
+
+    def check(self, sites: tuple[SiteProfile, ...]) -> None:
+        """Refuse (:class:`ConfigurationError`) an unknown attribute, a value no study can have, a bad strength."""
+        allowed = {
+            "site": sorted({s.name for s in sites}), "sex": ["F", "M"],
+            "manufacturer": sorted({s.manufacturer for s in sites}), "view": ["AP", "PA"],
+        }
+        if self.attribute not in allowed:
+            raise ConfigurationError(f"shift attribute {self.attribute!r} is unknown (one of: "
+                                     f"{', '.join(SHIFT_ATTRIBUTES)})")
+        if self.value not in allowed[self.attribute]:
+            raise ConfigurationError(f"shift {self.attribute}={self.value!r}: no such {self.attribute} "
+                                     f"(one of: {', '.join(allowed[self.attribute])})")
+        if not (isinstance(self.strength, (int, float)) and 0.0 < float(self.strength) <= 3.0):
+            raise ConfigurationError(f"shift strength must be a number in (0, 3], got {self.strength!r}")
+
+    def selects(self, site: SiteProfile, sex: str, view: str) -> bool:
+        """Whether a study of this site, sex and frontal view is in the shifted group."""
+        got = {"site": site.name, "sex": sex, "manufacturer": site.manufacturer, "view": view}[self.attribute]
+        return got == self.value
+
+    def degrade(self, pixels: np.ndarray, acq: Acquisition, rng: np.random.Generator) -> np.ndarray:
+        """The stored pixels of ``pixels`` (as :class:`Acquisition` ``acq`` stores them) acquired worse."""
+        s = float(self.strength)
+        maxv = (1 << acq.bits_stored) - 1
+        img = pixels.astype(np.float32) / maxv
+        if acq.monochrome1:
+            img = 1.0 - img
+        scale = acq.columns / 512
+        img = _blur(img, 1.5 * s * scale)
+        img = 0.5 + (img - 0.5) * (1.0 - 0.25 * s)
+        img += 0.04 * s * rng.standard_normal(img.shape).astype(np.float32)
+        mottle = _blur(rng.standard_normal(img.shape).astype(np.float32), 2.5 * scale)
+        img += 0.03 * s * mottle / (float(mottle.std()) or 1.0)
+        stored = np.round(np.clip(img, 0.0, 1.0) * maxv)
+        if acq.monochrome1:
+            stored = maxv - stored
+        return np.asarray(stored, dtype=np.uint16)
+
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """What to synthesise: sites, finding prevalence, demographics, extra views."""
+    """What to synthesise: sites, finding prevalence, demographics, extra views, subtlety, acquisition shift.
+
+    ``age_mean`` None draws ages uniformly over ``age_range``; a number draws them from a normal distribution
+    of that mean and ``age_sd``, rounded and clipped to ``age_range``. ``subtlety`` is one of
+    :data:`SUBTLETIES`; ``shift`` an :class:`AcquisitionShift` or None. The defaults are the data the shipped
+    model was trained on; checked on construction (:class:`ConfigurationError`).
+    """
 
     sites: tuple[SiteProfile, ...] = DEFAULT_SITES
     prevalence: dict[str, float] = field(default_factory=lambda: dict(BASE_PREVALENCE))
     normal_fraction: float = 0.3
     lateral_fraction: float = 0.15
     age_range: tuple[int, int] = (18, 95)
+    age_mean: float | None = None
+    age_sd: float = 16.0
+    subtlety: str = "standard"
+    shift: AcquisitionShift | None = None
+
+    def __post_init__(self) -> None:
+        if self.subtlety not in SUBTLETIES:
+            raise ConfigurationError(f"subtlety {self.subtlety!r} is unknown (one of: {', '.join(SUBTLETIES)})")
+        if not self.sites:
+            raise ConfigurationError("a synthesis config needs at least one site")
+        if self.age_range[0] > self.age_range[1]:
+            raise ConfigurationError(f"age_range {self.age_range} is empty")
+        if self.shift is not None:
+            self.shift.check(self.sites)
 
     @classmethod
-    def from_json(cls, path: Path) -> SynthConfig:
-        """Read a configuration: ``{"sites": [{...SiteProfile fields...}], "prevalence": {...}, ...}``."""
+    def preset(cls, mix: str = "default") -> SynthConfig:
+        """A named mix (:data:`MIXES`): ``default`` (the training data's three sites, ages uniform over 18-95) or
+        ``evaluation`` (a realistic mix for evaluation manifests: four sites of unequal weight, SITE_D with
+        SITE_A's device under another institution; ages skewed older, normal around 62 (SD 16) clipped to
+        18-95, as in chest radiography populations; sexes 50/50; each site's AP fraction as by default)."""
+        if mix == "default":
+            return cls()
+        if mix == "evaluation":
+            return cls(sites=EVALUATION_SITES, age_mean=62.0, age_sd=16.0)
+        raise ConfigurationError(f"mix {mix!r} is unknown (one of: {', '.join(MIXES)})")
+
+    @classmethod
+    def from_json(cls, path: Path, base: SynthConfig | None = None) -> SynthConfig:
+        """Read a configuration: ``{"sites": [{...SiteProfile fields...}], "prevalence": {...}, ...}``.
+
+        Keys left out keep the values of ``base`` (when None: of the preset named by the key ``"mix"``, else
+        the defaults). Further keys: ``"subtlety"``, ``"age_mean"``, ``"age_sd"`` and ``"shift"``, either
+        ``"site=SITE_B"`` or ``{"attribute": "site", "value": "SITE_B", "strength": 1.0}``.
+        """
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"{path}: cannot read synthesis config ({exc.__class__.__name__})") from None
+        if not isinstance(raw, dict):
+            raise ConfigurationError(f"{path}: a synthesis config is a JSON object")
         try:
+            base = base or cls.preset(str(raw.get("mix", "default")))
             sites = tuple(
                 SiteProfile(**{**s, "matrix": tuple(s.get("matrix", (512, 512)))}) for s in raw.get("sites", [])
-            ) or DEFAULT_SITES
+            ) or base.sites
             unknown = set(raw.get("prevalence", {})) - set(FINDINGS)
             if unknown:
                 raise ConfigurationError(f"{path}: unknown findings in prevalence: {sorted(unknown)}")
+            age_range = raw.get("age_range", base.age_range)
+            age_mean = raw.get("age_mean", base.age_mean)
+            shift = raw.get("shift")
             return cls(
                 sites=sites,
-                prevalence={**BASE_PREVALENCE, **raw.get("prevalence", {})},
-                normal_fraction=float(raw.get("normal_fraction", 0.3)),
-                lateral_fraction=float(raw.get("lateral_fraction", 0.15)),
-                age_range=(int(raw.get("age_range", (18, 95))[0]), int(raw.get("age_range", (18, 95))[1])),
+                prevalence={**base.prevalence, **raw.get("prevalence", {})},
+                normal_fraction=float(raw.get("normal_fraction", base.normal_fraction)),
+                lateral_fraction=float(raw.get("lateral_fraction", base.lateral_fraction)),
+                age_range=(int(age_range[0]), int(age_range[1])),
+                age_mean=None if age_mean is None else float(age_mean),
+                age_sd=float(raw.get("age_sd", base.age_sd)),
+                subtlety=str(raw.get("subtlety", base.subtlety)),
+                shift=(base.shift if shift is None else AcquisitionShift.parse(shift) if isinstance(shift, str)
+                       else AcquisitionShift(**shift)),
             )
-        except TypeError as exc:
+        except (TypeError, ValueError, KeyError, IndexError) as exc:
             raise ConfigurationError(f"{path}: invalid synthesis config ({exc})") from None
 
 
@@ -139,12 +301,14 @@ class SynthStudy:
     impression: str
     files: list[str]
     phi: dict[str, str]
+    view: str  # the frontal image's ViewPosition: AP or PA
+    shifted: bool = False  # whether the acquisition shift degraded its images
 
     def manifest_row(self) -> dict[str, str | int]:
         return {
             "study_id": self.study_id, "path": self.path, **self.labels, "sex": self.sex, "age": self.age,
             "site": self.site, "manufacturer": self.manufacturer, "findings": self.findings,
-            "impression": self.impression,
+            "impression": self.impression, "view": self.view,
         }
 
 
@@ -167,10 +331,11 @@ def _sample_findings(rng: np.random.Generator, cfg: SynthConfig, site: SiteProfi
         present.add(str(rng.choice(candidates)))
     specs: list[FindingSpec] = []
     sides = ["right", "left"]
+    (sev_lo, sev_hi), nodule_mm, mass_mm = SUBTLETIES[cfg.subtlety]  # the same draws whatever the subtlety
     for name in FINDINGS:
         if name not in present:
             continue
-        sev = float(rng.uniform(0.35, 1.0))
+        sev = float(rng.uniform(sev_lo, sev_hi))
         side = str(rng.choice(sides))
         if name == "cardiomegaly" or name == "pulmonary_edema":
             specs.append(FindingSpec(name, "bilateral", "middle", "moderate", 0.0, sev))
@@ -182,7 +347,7 @@ def _sample_findings(rng: np.random.Generator, cfg: SynthConfig, site: SiteProfi
         elif name == "consolidation":
             specs.append(FindingSpec(name, side, str(rng.choice(["upper", "middle", "lower"])), "moderate", 0.0, sev))
         elif name == "nodule_mass":
-            size = float(rng.uniform(14, 28)) if rng.random() < 0.65 else float(rng.uniform(32, 60))
+            size = float(rng.uniform(*nodule_mm)) if rng.random() < 0.65 else float(rng.uniform(*mass_mm))
             specs.append(FindingSpec(name, side, str(rng.choice(["upper", "middle", "lower"])), "moderate", size, sev))
         elif name == "atelectasis":
             side = "bilateral" if rng.random() < 0.2 else side
@@ -209,8 +374,16 @@ class StudySynthesizer:
         self.seed = int(seed)
         self.config = config or SynthConfig()
 
-    def _rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence([self.seed, index]))
+    def _rng(self, index: int, stream: int | None = None) -> np.random.Generator:
+        """Study ``index``'s random stream; ``stream`` 1 is its acquisition shift's own stream."""
+        key = [self.seed, index] if stream is None else [self.seed, index, stream]
+        return np.random.default_rng(np.random.SeedSequence(key))
+
+    def _age(self, rng: np.random.Generator) -> int:
+        lo, hi = self.config.age_range
+        if self.config.age_mean is None:
+            return int(rng.integers(lo, hi + 1))
+        return int(np.clip(round(float(rng.normal(self.config.age_mean, self.config.age_sd))), lo, hi))
 
     def _uid(self, rng: np.random.Generator) -> str:
         return _UID_ROOT + ".".join(str(int(x)) for x in rng.integers(1, 2**31 - 1, size=3))
@@ -222,7 +395,7 @@ class StudySynthesizer:
         weights = np.array([s.weight for s in cfg.sites], dtype=float)
         site = cfg.sites[int(rng.choice(len(cfg.sites), p=weights / weights.sum()))]
         sex = "F" if rng.random() < 0.5 else "M"
-        age = int(rng.integers(cfg.age_range[0], cfg.age_range[1] + 1))
+        age = self._age(rng)
         findings = _sample_findings(rng, cfg, site)
         sick = bool({f.name for f in findings} & {"pulmonary_edema", "pleural_effusion", "consolidation"})
         view = "AP" if rng.random() < min(0.9, site.ap_fraction * (2.0 if sick else 1.0)) else "PA"
@@ -244,6 +417,10 @@ class StudySynthesizer:
         )
         phantom = ChestPhantom(rng)
         pixels = phantom.render(anatomy, acq, findings)
+        shift = cfg.shift if cfg.shift is not None and cfg.shift.selects(site, sex, view) else None
+        shift_rng = self._rng(index, 1)  # its own stream: the study's other draws are the same without it
+        if shift is not None:
+            pixels = shift.degrade(pixels, acq, shift_rng)
         findings_text, impression = ReportWriter(rng).write(findings)
 
         study_id = f"S{self.seed:04d}-{index:05d}"
@@ -258,13 +435,15 @@ class StudySynthesizer:
         if rng.random() < cfg.lateral_fraction:
             lat_acq = Acquisition(**{**asdict(acq), "view": "LL", "collimation": (0.0, 0.0, 0.0, 0.0)})
             lat = phantom.render_lateral(anatomy, lat_acq)
+            if shift is not None:
+                lat = shift.degrade(lat, lat_acq, shift_rng)
             ds2 = self._dataset(rng, site, lat_acq, lat, phi, sex, age, study_uid, self._uid(rng), 2, "LL", "")
             ds2.save_as(study_dir / "2.dcm", enforce_file_format=True)
             files.append(str((study_dir / "2.dcm").relative_to(out_dir)))
         labels = {name: int(any(f.name == name for f in findings)) for name in FINDINGS}
         return SynthStudy(
             study_id, files[0], labels, sex, age, site.name, site.manufacturer, findings_text, impression,
-            files, phi,
+            files, phi, view, shift is not None,
         )
 
     def _phi(self, rng: np.random.Generator, site: SiteProfile, sex: str, age: int) -> dict[str, str]:
