@@ -6,13 +6,23 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Protocol
 
-__all__ = ["AuditRecord", "AuditSink", "sha256_hex"]
+__all__ = ["AuditRecord", "AuditSink", "sha256_file", "sha256_hex"]
 
 
 def sha256_hex(data: bytes | str) -> str:
     return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _now() -> str:

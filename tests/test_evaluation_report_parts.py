@@ -7,6 +7,7 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,11 +18,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from clinical_mm.cli import cli
 from clinical_mm.core.errors import ConfigurationError, ManifestError
 from clinical_mm.core.findings import FINDINGS
+from clinical_mm.evaluation.compliance.analysis import analyse
 from clinical_mm.evaluation.compliance.goals import load_goals
-from clinical_mm.evaluation.compliance.manifest import age_band, check_no_overlap, read_manifest
-from clinical_mm.evaluation.compliance.model_card import validate_model_card
+from clinical_mm.evaluation.compliance.manifest import (
+    EvaluationManifest,
+    ManifestRow,
+    age_band,
+    check_no_overlap,
+    clean_value,
+    read_manifest,
+)
+from clinical_mm.evaluation.compliance.model_card import model_card_xml, validate_model_card
+from clinical_mm.evaluation.compliance.runner import StudyOutcome
 from clinical_mm.evaluation.compliance.signing import SignatureError, sign_outputs, verify_outputs
 from clinical_mm.evaluation.compliance.statistics import (
+    Estimate,
     auroc,
     binary_metrics,
     brier,
@@ -77,8 +88,24 @@ def test_operating_point_metrics_and_likelihood_ratios() -> None:
     assert m["ppv"].estimate == pytest.approx(18 / 26)
     assert m["lr_positive"].estimate == pytest.approx(9.0)
     assert m["lr_negative"].estimate == pytest.approx(0.1 / 0.9)
-    lr_pos, _ = likelihood_ratios(10, 0, 0, 10)  # empty cells: 0.5 added, still a finite interval
-    assert lr_pos.lower is not None and np.isfinite(lr_pos.upper)  # type: ignore[arg-type]
+    lr_pos, lr_neg = likelihood_ratios(10, 0, 2, 8)  # an empty cell: the table's own ratio, a corrected interval
+    assert lr_pos.estimate == pytest.approx(5.0) and lr_pos.lower < 5.0 < lr_pos.upper  # type: ignore[operator]
+    assert lr_neg.estimate == 0.0 and lr_neg.upper is not None and np.isfinite(lr_neg.upper)
+    assert likelihood_ratios(10, 0, 0, 10)[0].estimate is None  # specificity 1: LR+ is infinite, not a number
+
+
+def test_an_interval_the_bootstrap_cannot_give_is_none_and_never_excludes_its_estimate() -> None:
+    # perfectly separated on 2 + 2 studies: every resample gives 1.0; no interval, so no goal judged on it
+    assert auroc(np.array([1, 1, 0, 0]), np.array([0.9, 0.8, 0.2, 0.1])) == Estimate(1.0, None, None)
+    assert load_goals(None).for_flag("pneumothorax")[0].judge(Estimate(1.0, None, None))["met"] is None
+    rng = np.random.default_rng(11)
+    for _ in range(60):  # small sets, where BCa on the (upward-biased) ECE could leave its estimate outside
+        n = int(rng.integers(12, 60))
+        p = rng.random(n)
+        y = (rng.random(n) < p).astype(int)
+        for e in (calibration_error(y, p, seed=3), brier(y, p, seed=3), auroc(y, p, seed=3)):
+            if e.lower is not None:
+                assert e.lower <= e.estimate <= e.upper  # type: ignore[operator]
 
 
 def test_holm_adjusts_step_down() -> None:
@@ -219,3 +246,81 @@ def test_a_signed_folder_verifies_and_any_change_fails(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "SignatureError: signed by another key" in res.output
     res = CliRunner().invoke(cli, ["evaluate", "verify", str(out), "--public-key", str(public)])
     assert res.exit_code == 0 and "verified: 2 files" in res.output
+
+
+# ----------------------------------------------------------------------------------------------- analysis
+
+
+def _outcomes(n: int, site_of: Any, miss_at: str | None) -> tuple[EvaluationManifest, list[StudyOutcome]]:
+    """Outcomes without a model: every 3rd study positive for pneumothorax (no other flag), found by the model
+    everywhere but at site ``miss_at``."""
+    rows, outcomes = [], []
+    for i in range(n):
+        site = site_of(i)
+        labels = {f: int(f == "pneumothorax" and i % 3 == 0) for f in FINDINGS}
+        row = ManifestRow(i + 2, f"T{i}", Path(f"{i}.dcm"), labels, "", {"sex": "FM"[i % 2], "site": site})
+        found = labels["pneumothorax"] and site != miss_at
+        probabilities = {f: (0.9 if f == "pneumothorax" and found else 0.05) for f in FINDINGS}
+        attributes = {"sex": "FM"[i % 2], "age_band": "40-59", "site": site, "manufacturer": "Acme\x01 Imaging",
+                      "view": "PA"}
+        outcomes.append(StudyOutcome(row, attributes, None, probabilities, {f: 0.5 for f in FINDINGS},
+                                     {f for f, p in probabilities.items() if p >= 0.5}, "FINDINGS: x IMPRESSION: y"))
+        rows.append(row)
+    return EvaluationManifest(Path("m.csv"), "0" * 64, FINDINGS, rows, False), outcomes
+
+
+def test_a_group_that_misses_everything_is_the_worst_group_and_flagged() -> None:
+    manifest, outcomes = _outcomes(120, lambda i: "A" if i < 60 else "B", "B")
+    results = analyse(manifest, outcomes, load_goals(None), n_resamples=200)
+    summary = results["subgroup_tests"]["by_attribute"]["site"]["flags"]["pneumothorax"]
+    assert summary["sensitivity"] == {"difference": 1.0, "ratio": 0.0, "worst_group": "B"}
+    assert results["summary"]["flagged_groups"] == ["site=B"]
+    # no group has positives of the other flags: no equalized-odds figure made of a rate of 0 by default
+    assert summary["equalized_odds_difference"] == 1.0
+    assert results["subgroup_tests"]["by_attribute"]["site"]["flags"]["cardiomegaly"]["equalized_odds_difference"] \
+        is None
+    assert results["report_text"]["available"] is False  # no reference reports in this manifest
+
+
+def test_a_control_character_in_a_value_does_not_break_the_model_card() -> None:
+    manifest, outcomes = _outcomes(40, lambda i: "A", None)
+    for o in outcomes:
+        o.attributes["manufacturer"] = clean_value(o.attributes["manufacturer"])
+    results = analyse(manifest, outcomes, load_goals(None), n_resamples=200)
+    results["provenance"] = {"model": {"id": "m@1", "sha256": "0" * 64, "training_data": "synthetic"},
+                             "manifest": {"name": "m.csv", "sha256": "0" * 64}, "date": "2026-12-06T00:00:00+00:00",
+                             "code": {"version": "0.1.0"}}
+    assert clean_value("Acme\x01 Imaging\n") == "Acme Imaging"
+    assert validate_model_card(model_card_xml(results)) == []
+
+
+def test_a_quoted_report_with_line_breaks_is_read_whole_and_lines_are_counted_as_an_editor_does(
+        tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text('path,pneumothorax,findings,impression,sex\n'
+                    'a.dcm,1,"Small right apical\npneumothorax.",Pneumothorax.,female\n'
+                    'b.dcm,0,Clear.,Normal.,M\n')
+    manifest = read_manifest(path)
+    assert manifest.rows[0].reference == "FINDINGS: Small right apical\npneumothorax. IMPRESSION: Pneumothorax."
+    assert [r.number for r in manifest.rows] == [3, 4]
+    assert manifest.rows[0].attributes["sex"] == "F" and "age_band" not in manifest.rows[0].attributes
+
+
+def test_verify_refuses_links_and_the_evaluation_options(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text("{}")
+    sign_outputs(out, _key(tmp_path / "key.pem"), "tester", "2026-12-06T00:00:00+00:00")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "report.html").write_text("forged")
+    (out / "extra").symlink_to(elsewhere)
+    with pytest.raises(SignatureError, match="extra: a link"):
+        verify_outputs(out)
+    (out / "extra").unlink()
+    (out / "sub").mkdir()
+    (out / "sub" / "signature.json").write_text("{}")  # only the top-level signature file is the signature
+    with pytest.raises(SignatureError, match="sub/signature.json: added after signing"):
+        verify_outputs(out)
+    res = CliRunner().invoke(cli, ["evaluate", "--out", str(tmp_path / "x"), "verify", str(out)])
+    assert res.exit_code == 2 and "--out belong to the evaluation" in res.output

@@ -8,7 +8,6 @@ validation metrics. Loading verifies the hashes and reads only local files.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,25 +16,19 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from clinical_mm.audit.audit_record import sha256_file
 from clinical_mm.core.errors import CheckpointError
 from clinical_mm.model.configuration import ClinicalMMConfig
 from clinical_mm.model.modeling import ClinicalMMModel
 from clinical_mm.model.tokenizer import ReportTokenizer
 
-__all__ = ["LoadedModel", "load_model", "save_model", "sha256_file"]
+__all__ = ["LoadedModel", "load_model", "save_model"]
 
 WEIGHTS = "model.safetensors"
 TOKENIZER = "tokenizer.json"
 MANIFEST = "manifest.json"
 MODEL_NAME = "clinical-mm-cxr"
 
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

@@ -26,7 +26,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import f1_score, roc_auc_score, roc_curve
 
 from clinical_mm.evaluation.compliance.goals import Goals
-from clinical_mm.evaluation.compliance.manifest import ATTRIBUTES, TestManifest
+from clinical_mm.evaluation.compliance.manifest import ATTRIBUTES, EvaluationManifest
 from clinical_mm.evaluation.compliance.runner import StudyOutcome
 from clinical_mm.evaluation.compliance.statistics import (
     Estimate,
@@ -159,7 +159,7 @@ def _subgroups(data: _Data, goals: Goals, seed: int, n_resamples: int,
                                   hits[~mask].sum() / totals[~mask].sum()))
             groups.append(entry)
             tick()
-        disparities[attribute] = _disparity(data, feature, judged_groups)
+        disparities[attribute] = _disparity(data, feature, judged_groups, s.min_positives)
     adjusted = holm([t[2] for t in tests])
     for (g, metric, p_value, rate, rest), p_adj in zip(tests, adjusted, strict=True):
         entry = groups[g]
@@ -179,7 +179,7 @@ def _subgroups(data: _Data, goals: Goals, seed: int, n_resamples: int,
                     "min_n": s.min_n, "min_positives": s.min_positives, "by_attribute": disparities}
 
 
-def _disparity(data: _Data, feature: pd.Series, judged: list[str]) -> dict[str, Any]:
+def _disparity(data: _Data, feature: pd.Series, judged: list[str], min_positives: int) -> dict[str, Any]:
     """Between-group differences and ratios of sensitivity, specificity and AUROC, and the equalized-odds worst
     case, over the groups large enough to judge (fairlearn)."""
     if len(judged) < 2:
@@ -192,10 +192,12 @@ def _disparity(data: _Data, feature: pd.Series, judged: list[str]) -> dict[str, 
         y, r, p = data.y[ids, j], data.r[ids, j], data.p[ids, j]
 
         def _sens(a: np.ndarray, _: np.ndarray, y: np.ndarray = y, r: np.ndarray = r) -> float:
-            return float(binary_metrics(y[a], r[a])["sensitivity"].estimate or np.nan)
+            e = binary_metrics(y[a], r[a])["sensitivity"].estimate
+            return np.nan if e is None else float(e)  # 0.0 is the worst group, not a missing one
 
         def _spec(a: np.ndarray, _: np.ndarray, y: np.ndarray = y, r: np.ndarray = r) -> float:
-            return float(binary_metrics(y[a], r[a])["specificity"].estimate or np.nan)
+            e = binary_metrics(y[a], r[a])["specificity"].estimate
+            return np.nan if e is None else float(e)
 
         def _auc(a: np.ndarray, _: np.ndarray, y: np.ndarray = y, p: np.ndarray = p) -> float:
             return float(roc_auc_score(y[a], p[a])) if len(set(y[a].tolist())) == 2 else np.nan
@@ -206,9 +208,17 @@ def _disparity(data: _Data, feature: pd.Series, judged: list[str]) -> dict[str, 
         diff, ratio = frame.difference(method="between_groups"), frame.ratio(method="between_groups")
         row = {m: {"difference": _num(diff[m]), "ratio": _num(ratio[m]),
                    "worst_group": _worst(frame.by_group[m])} for m in ("sensitivity", "specificity", "auroc")}
-        if len(set(y)) == 2:
-            row["equalized_odds_difference"] = _num(equalized_odds_difference(y, r, sensitive_features=sub))
-            row["equalized_odds_ratio"] = _num(equalized_odds_ratio(y, r, sensitive_features=sub))
+        # equalized odds over the groups that have enough positives and negatives of this flag to give both rates
+        # (fairlearn would take a group without positives for a true-positive rate of 0)
+        both = [g for g in judged if min(int(y[(sub == g).to_numpy()].sum()),
+                                         int((1 - y[(sub == g).to_numpy()]).sum())) >= min_positives]
+        if len(both) >= 2:
+            keep = sub.isin(both).to_numpy()
+            row["equalized_odds_difference"] = _num(equalized_odds_difference(y[keep], r[keep],
+                                                                              sensitive_features=sub[keep]))
+            row["equalized_odds_ratio"] = _num(equalized_odds_ratio(y[keep], r[keep], sensitive_features=sub[keep]))
+        else:
+            row["equalized_odds_difference"] = row["equalized_odds_ratio"] = None
         out[flag] = row
     return {"groups": judged, "flags": out}
 
@@ -235,7 +245,7 @@ def _calibration(data: _Data) -> dict[str, Any]:
             out[flag] = {"bins": []}
             continue
         observed, predicted = calibration_curve(y, p, n_bins=10, strategy="uniform")
-        counts = np.bincount(np.clip((p * 10).astype(int), 0, 9), minlength=10)
+        counts = np.bincount(np.searchsorted(np.linspace(0.0, 1.0, 11)[1:-1], p), minlength=10)  # as sklearn bins
         out[flag] = {"bins": [{"predicted": round(float(a), 4), "observed": round(float(b), 4)}
                               for a, b in zip(predicted, observed, strict=True)],
                      "counts": [int(c) for c in counts]}
@@ -246,29 +256,33 @@ def _report_text(data: _Data, has_reports: bool) -> dict[str, Any]:
     """Finding-level F1 of the drafts against the reference reports (both read by the report labeler: a flag is
     stated when the labeler reads it positive), and corpus BLEU (sacrebleu) and mean ROUGE-L F (rouge-score),
     overall and per site."""
-    if not has_reports or not data.outcomes:
+    scored = [o for o in data.outcomes if o.row.reference.strip()]
+    if not has_reports or not scored:
         return {"available": False, "reason": "the manifest has no reference reports (findings, impression)"}
     labeler = RadiologyReportLabeler()
     scorer = rouge_scorer.RougeScorer(["rougeL"])
-    drafts = [o.draft for o in data.outcomes]
-    refs = [o.row.reference for o in data.outcomes]
+    drafts = [o.draft for o in scored]
+    refs = [o.row.reference for o in scored]
     stated_d = np.array([[labeler.flags(t)[f] == "positive" for f in data.flags] for t in drafts], dtype=int)
     stated_r = np.array([[labeler.flags(t)[f] == "positive" for f in data.flags] for t in refs], dtype=int)
     rouge = np.array([scorer.score(r, d)["rougeL"].fmeasure for d, r in zip(drafts, refs, strict=True)])
-    sites = data.attributes["site"].to_numpy()
+    sites = np.array([o.attributes.get("site", "unknown") for o in scored])
+
+    def f1(truth: np.ndarray, stated: np.ndarray) -> float | None:
+        """F1 of stated findings; None where neither the references nor the drafts state any (undefined)."""
+        return None if not truth.any() and not stated.any() else round(float(f1_score(truth, stated)), 4)
 
     def block(mask: np.ndarray) -> dict[str, Any]:
         d = [t for t, m in zip(drafts, mask, strict=True) if m]
         r = [t for t, m in zip(refs, mask, strict=True) if m]
         return {"n": int(mask.sum()),
-                "f1": {f: round(float(f1_score(stated_r[mask, j], stated_d[mask, j], zero_division=1.0)), 4)
-                       for j, f in enumerate(data.flags)},
-                "micro_f1": round(float(f1_score(stated_r[mask].ravel(), stated_d[mask].ravel(),
-                                                 zero_division=1.0)), 4),
+                "f1": {f: f1(stated_r[mask, j], stated_d[mask, j]) for j, f in enumerate(data.flags)},
+                "micro_f1": f1(stated_r[mask].ravel(), stated_d[mask].ravel()),
                 "bleu": round(float(BLEU().corpus_score(d, [r]).score), 2),
                 "rouge_l": round(float(rouge[mask].mean()), 4)}
 
-    return {"available": True, "overall": block(np.ones(len(drafts), dtype=bool)),
+    return {"available": True, "skipped_without_reference": len(data.outcomes) - len(scored),
+            "overall": block(np.ones(len(drafts), dtype=bool)),
             "by_site": {str(site): block(sites == site) for site in sorted(set(sites))}}
 
 
@@ -293,7 +307,7 @@ def _input_handling(outcomes: list[StudyOutcome]) -> dict[str, Any]:
             "refused_rows": [{"line": o.row.number, "reason": o.refused} for o in refused]}
 
 
-def analyse(manifest: TestManifest, outcomes: list[StudyOutcome], goals: Goals, *, seed: int = 0,
+def analyse(manifest: EvaluationManifest, outcomes: list[StudyOutcome], goals: Goals, *, seed: int = 0,
             n_resamples: int = 1000, tick: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """``results.json`` without its provenance: flags, goals, subgroups, disparities, calibration, report text,
     input handling, and a summary."""

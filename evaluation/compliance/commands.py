@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +28,19 @@ def _bars(enabled: bool) -> Callable[[str, int], Callable[[], None]]:
         return step
 
     return bar
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command as given, for the provenance: options not left at their defaults, a path by its file name
+    only (a site's folders can hold names)."""
+    parts = ["clinical-mm evaluate"]
+    for p in ctx.command.params:
+        if not isinstance(p, click.Option) or p.name is None or \
+                ctx.get_parameter_source(p.name) is click.core.ParameterSource.DEFAULT:
+            continue
+        value = ctx.params[p.name]
+        parts.append(p.opts[0] if p.is_flag else f"{p.opts[0]} {shlex.quote(value.name if isinstance(value, Path) else str(value))}")
+    return " ".join(parts)
 
 
 @click.group(invoke_without_command=True)
@@ -59,13 +71,17 @@ def evaluate(ctx: click.Context, manifest: Path | None, out: Path | None, model_
     handling and provenance, as results.json, report.html, report.pdf and a CHAI model card (signed with
     --signing-key; check with `clinical-mm evaluate verify DIR`)."""
     if ctx.invoked_subcommand is not None:
+        given = [p.opts[0] for p in ctx.command.params if isinstance(p, click.Option) and p.name is not None
+                 and ctx.get_parameter_source(p.name) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} belong to the evaluation, not to "
+                                   f"'evaluate {ctx.invoked_subcommand}'")
         return
     if manifest is None or out is None:
         raise click.UsageError("--manifest and --out are required (or: clinical-mm evaluate verify DIR)")
     from clinical_mm.evaluation.compliance.evaluation_run import EvaluationRequest, run_evaluation
 
-    command = "clinical-mm evaluate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 \
-        else "clinical-mm evaluate"
+    command = _command_line(ctx)
     request = EvaluationRequest(manifest, out, model_path, train_manifest, goals, signing_key, seed, bootstrap,
                                 command)
     with reported_errors():

@@ -118,7 +118,7 @@ def run_evaluation(request: EvaluationRequest, *, progress: Callable[[str, int],
     model_path = request.model or settings.model_path
     generator = ClinicalMMReportGenerator.from_path(model_path)
     model_manifest = generator.loaded.manifest
-    check_no_overlap(manifest, train, model_manifest.get("data") or {})
+    overlap_checks = check_no_overlap(manifest, train, model_manifest.get("data") or {})
     request.out.mkdir(parents=True, exist_ok=True)
     for name in (*OUTPUT_FILES, SIGNATURE_FILE):
         (request.out / name).unlink(missing_ok=True)
@@ -142,6 +142,7 @@ def run_evaluation(request: EvaluationRequest, *, progress: Callable[[str, int],
             "manifest": {"name": request.manifest.name, "sha256": manifest.sha256, "rows": len(manifest.rows)},
             "train_manifest": (f"{request.train_manifest.name} (sha256 {train.sha256})"
                                if request.train_manifest is not None and train is not None else None),
+            "overlap_checks": overlap_checks,
             "code": {"version": __version__, "commit": _commit()},
             "seeds": {"statistics": request.seed, "bootstrap_resamples": request.bootstrap},
             "date": now, "run_by": f"{getpass.getuser()} (audit actor {settings.actor})",

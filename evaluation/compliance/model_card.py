@@ -28,8 +28,11 @@ def _schema() -> xmlschema.XMLSchema:
 
 
 def validate_model_card(xml: str) -> list[str]:
-    """The schema's objections to ``xml`` (empty when it is valid)."""
-    return [str(e.reason or e)[:300] for e in _schema().iter_errors(xml)]
+    """The schema's objections to ``xml`` (empty when it is valid; ill-formed XML is one objection)."""
+    try:
+        return [str(e.reason or e)[:300] for e in _schema().iter_errors(xml)]
+    except (xmlschema.XMLResourceError, ET.ParseError) as exc:
+        return [f"not well-formed XML ({exc.__class__.__name__})"]
 
 
 def _text(parent: ET.Element, tag: str, text: str) -> ET.Element:

@@ -14,7 +14,13 @@ import pydicom
 
 from clinical_mm.connectors.file_source import FileStudySource
 from clinical_mm.core.errors import ClinicalMMError
-from clinical_mm.evaluation.compliance.manifest import ManifestRow, TestManifest, age_band
+from clinical_mm.evaluation.compliance.manifest import (
+    EvaluationManifest,
+    ManifestRow,
+    age_band,
+    clean_value,
+    sex_code,
+)
 from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
 
 __all__ = ["StudyOutcome", "run_manifest"]
@@ -46,11 +52,11 @@ def _header_attributes(path: Path) -> dict[str, str]:
                                  specific_tags=["PatientSex", "PatientAge", "Manufacturer", "ViewPosition"])
         except Exception:  # noqa: BLE001 - not DICOM: the pipeline refuses it with its reason
             continue
-        sex = str(ds.get("PatientSex", "") or "").strip().upper()
+        sex = sex_code(clean_value(str(ds.get("PatientSex", "") or "")))
         return {"sex": sex if sex in ("F", "M", "O") else "unknown",
                 "age_band": age_band(str(ds.get("PatientAge", "") or "")),
-                "manufacturer": str(ds.get("Manufacturer", "") or "").strip()[:64] or "unknown",
-                "view": str(ds.get("ViewPosition", "") or "").strip().upper()[:8] or "unknown"}
+                "manufacturer": clean_value(str(ds.get("Manufacturer", "") or "")) or "unknown",
+                "view": clean_value(str(ds.get("ViewPosition", "") or ""), 8).upper() or "unknown"}
     return {}
 
 
@@ -103,7 +109,7 @@ def analyze_row(pipeline: AnalysisPipeline, row: ManifestRow, work: Path) -> Stu
     return outcome
 
 
-def run_manifest(pipeline: AnalysisPipeline, manifest: TestManifest,
+def run_manifest(pipeline: AnalysisPipeline, manifest: EvaluationManifest,
                  progress: Callable[[int], object] | None = None) -> list[StudyOutcome]:
     """Every row of ``manifest``, in order; ``progress`` is told after each one."""
     outcomes = []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +64,12 @@ def _load_public_key(path: Path) -> Ed25519PublicKey:
         raise ConfigurationError(f"{path}: cannot read the public key ({exc.strerror})") from None
     except ValueError:
         try:  # the private key will do: its public half is taken
-            return serialization.load_pem_private_key(data, password=None).public_key()  # type: ignore[return-value]
+            private = serialization.load_pem_private_key(data, password=None)
         except (ValueError, TypeError):
             raise ConfigurationError(f"{path}: not a PEM public key") from None
+        if not isinstance(private, Ed25519PrivateKey):
+            raise ConfigurationError(f"{path}: not an Ed25519 key") from None
+        return private.public_key()
     if not isinstance(key, Ed25519PublicKey):
         raise ConfigurationError(f"{path}: not an Ed25519 public key")
     return key
@@ -76,8 +80,18 @@ def _canonical(body: dict[str, Any]) -> bytes:
 
 
 def _files(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if p.is_file() and p.name != SIGNATURE_FILE)
+    """Every entry under ``folder`` but the top-level signature file, as paths relative to it; a symbolic link or
+    anything that is not a plain file or folder is refused (:class:`SignatureError`): what is signed and checked
+    is the folder's own bytes, nothing it points to."""
+    names = []
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(top) / name
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                raise SignatureError(f"{path.relative_to(folder).as_posix()}: a link or special file; an "
+                                     "evaluation's outputs are plain files")
+        names += [(Path(top) / name).relative_to(folder).as_posix() for name in files]
+    return sorted(n for n in names if n != SIGNATURE_FILE)
 
 
 def sign_outputs(folder: Path, key: Ed25519PrivateKey, signer: str, signed_at: str) -> dict[str, Any]:
