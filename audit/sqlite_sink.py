@@ -17,7 +17,7 @@ from urllib.parse import quote
 from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
 from clinical_mm.core.errors import AuditChainError, AuditError
 
-__all__ = ["ChainReport", "SQLiteAuditSink", "verify_file"]
+__all__ = ["ChainReport", "SQLiteAuditSink", "read_records", "verify_file"]
 
 GENESIS = "0" * 64
 _FIELDS = ("timestamp", "actor", "action", "input_hash", "study", "model_id", "model_sha256", "output_hash",
@@ -110,14 +110,7 @@ def verify_file(path: Path) -> ChainReport:
     """Check the audit log in ``path`` without writing to it: opened read-only, refused with
     :class:`AuditError` when it is no audit log (not SQLite, no ``audit`` table of this schema), its chain walked
     as :meth:`SQLiteAuditSink.verify` does, and refused when the append-only triggers are gone."""
-    # a write-ahead log beside it means a writer may be live: read through it (its side files exist already);
-    # otherwise read the file as immutable, so that SQLite makes no side files either
-    live = any(path.with_name(path.name + suffix).exists() for suffix in ("-wal", "-shm"))
-    try:
-        uri = f"file:{quote(path.resolve().as_posix())}?mode=ro{'' if live else '&immutable=1'}"
-        db = sqlite3.connect(uri, uri=True)
-    except sqlite3.Error as exc:
-        raise AuditError(f"{path}: cannot open audit log read-only ({exc.__class__.__name__})") from None
+    db = _open_read_only(path)
     try:
         _check_columns(db, path)
         rows = _rows(db)
@@ -131,6 +124,31 @@ def verify_file(path: Path) -> ChainReport:
     if not {"audit_no_update", "audit_no_delete"} <= triggers:
         raise AuditError(f"{path}: the chain holds but the audit log's append-only triggers are missing")
     return report
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """The audit log in ``path`` opened read-only: through its write-ahead log when one is beside it (a writer may
+    be live; its side files exist already), else as immutable, so that SQLite makes no side files either."""
+    live = any(path.with_name(path.name + suffix).exists() for suffix in ("-wal", "-shm"))
+    try:
+        uri = f"file:{quote(path.resolve().as_posix())}?mode=ro{'' if live else '&immutable=1'}"
+        return sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        raise AuditError(f"{path}: cannot open audit log read-only ({exc.__class__.__name__})") from None
+
+
+def read_records(path: Path) -> list[dict[str, str | int]]:
+    """Every record of the audit log in ``path``, read without writing to it (``clinical-mm monitor``)."""
+    if not path.is_file():
+        raise AuditError(f"{path}: no audit log")
+    db = _open_read_only(path)
+    try:
+        _check_columns(db, path)
+        return _rows(db)
+    except sqlite3.Error as exc:
+        raise AuditError(f"{path}: not an audit log ({exc.__class__.__name__})") from None
+    finally:
+        db.close()
 
 
 def _check_columns(db: sqlite3.Connection, path: Path) -> None:

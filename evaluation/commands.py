@@ -18,6 +18,7 @@ from clinical_mm.cli.scaffold import format_option, print_report, terms_option, 
 from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.evaluation.assertion_evaluation import SHIPPED_SENTENCES, score_assertions
 from clinical_mm.evaluation.compliance.commands import evaluate
+from clinical_mm.evaluation.compliance.monitor_command import monitor
 from clinical_mm.evaluation.phi_note_corpus import (
     SHIPPED_NOTES,
     SPLITS,
@@ -39,12 +40,13 @@ __all__ = [
 
 
 def register(cli: click.Group) -> None:
-    """Add ``evaluate`` (the evaluation report of the model), ``evaluate-assertions``, ``evaluate-report-labels`` and ``evaluate-medications`` to ``cli``, and
+    """Add ``evaluate`` (the evaluation report of the model), ``monitor`` (its post-deployment monitoring),
+    ``evaluate-assertions``, ``evaluate-report-labels`` and ``evaluate-medications`` to ``cli``, and
     ``evaluate-text``, ``train-name-model`` and ``train-context-model`` to its ``deid`` group."""
     deid = cli.commands.get("deid")
     if not isinstance(deid, click.Group):
         raise LookupError("the command line has no 'deid' group for the de-identification evaluations")
-    for command in (evaluate, evaluate_assertions, evaluate_report_labels, evaluate_medications):
+    for command in (evaluate, monitor, evaluate_assertions, evaluate_report_labels, evaluate_medications):
         cli.add_command(command)
     for command in (deid_evaluate_text, deid_train_name_model, deid_train_context_model):
         deid.add_command(command)

@@ -96,9 +96,20 @@ def test_when_storescu_sends_a_study_then_a_signed_callback_arrives_and_the_work
     assert httpx.put(f"{service.base}/v1/studies/{sid}/draft", headers=h_rad, json=edited).status_code == 409
     assert httpx.get(f"{service.base}/v1/worklist", headers=h_rad).json()[0]["review"] == "signed"
 
+    # monitoring (admin): the study's site is the sending AE title, its inputs are read from its header, the
+    # signed report is compared with the flags, the callback is timed from the audit log
+    assert httpx.get(f"{service.base}/v1/monitoring", headers=h_rad).status_code == 403
+    monitoring = httpx.get(f"{service.base}/v1/monitoring", headers=h_admin).json()
+    (week,) = monitoring["by_site_week"]
+    assert (week["site"], week["studies"], week["signed"], week["signed_with_edits"]) == ("TESTPACS", 1, 1, 1)
+    assert week["inputs"]["manufacturer"] == {studies[0].manufacturer: 1} and week["inputs"]["software"] == {"4.2.1": 1}
+    assert monitoring["concordance"]["by_flag"]["pneumothorax"]["signed"] == 1
+    assert monitoring["time_to_notification"]["n"] == 1
+
     # PHI planted by the synthesiser appears in no response, callback or log line
     phi = [v for v in studies[0].phi.values() if len(v) > 3]
-    texts = [body.decode(), json.dumps(study), json.dumps(worklist), json.dumps(signed), service.log.read_text()]
+    texts = [body.decode(), json.dumps(study), json.dumps(worklist), json.dumps(signed), json.dumps(monitoring),
+             service.log.read_text()]
     for value in phi:
         assert all(value not in t for t in texts), "planted PHI leaked"
 

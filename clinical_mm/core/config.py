@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     deid_threshold: float | None = Field(None, ge=0.0, le=1.0, description="deid: the final score from which the "
                                          "text de-identifier takes a span for PHI (lower: more recall, less "
                                          "precision); none: the de-identifier's default")
+    monitor_thresholds: Path | None = Field(None, description="serve, monitor: a YAML file of the monitoring's alert "
+                                            "thresholds (min_agreement, max_refusal_rate, max_drift, baseline_weeks, "
+                                            "min_studies); none: the defaults")
     max_instance_pixel_bytes: int = Field(DEFAULT_INSTANCE_BYTES, ge=1, description="analyze, deid dicom, serve: "
                                           "the most bytes one instance's pixels may decode to (checked from the "
                                           "header, before decoding); a larger one is refused")

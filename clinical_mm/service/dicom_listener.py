@@ -85,7 +85,9 @@ class DicomListener:
             _log.info("C-STORE of clinical-mm's own SR acknowledged, not spooled")
             return _SUCCESS
         try:
-            _, study_key, _ = self.spool.put(event.encoded_dataset(include_meta=True), sop_uid, study_uid)
+            calling = str(event.assoc.requestor.ae_title).strip() or "unknown AE"
+            _, study_key, _ = self.spool.put(event.encoded_dataset(include_meta=True), sop_uid, study_uid,
+                                             source=calling)
         except (OSError, ClinicalMMError) as exc:
             _log.error("C-STORE not spooled (%s)", exc.__class__.__name__)
             return _OUT_OF_RESOURCES

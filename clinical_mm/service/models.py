@@ -240,6 +240,11 @@ class ReviewPublic(BaseModel):
     status: ReviewStatus
 
 
+class MonitoringPublic(RootModel[dict[str, Any]]):
+    """The monitoring of the service (clinical_mm.service.monitoring): concordance, drift, refusals, time to
+    notification per site and week, and alerts."""
+
+
 class DiagnosticReportPublic(RootModel[dict[str, Any]]):
     """A FHIR R4 DiagnosticReport (``status`` final, the signer as performer): free-form, FHIR's structure."""
 

@@ -86,7 +86,7 @@ class StudyPuller:
         stored = 0
         for data in self.client.retrieve_study(uid):
             try:
-                self.spool.put(data)
+                self.spool.put(data, source="pull")
             except DicomReadError as exc:  # a part that is not DICOM: recorded, the rest of the study goes on
                 if self.audit is not None:
                     self.audit.append(AuditRecord(self.actor, "receive", "refused", input_hash=sha256_hex(data),

@@ -62,6 +62,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     from clinical_mm.pipeline.study_preview import StudyPreview
     from clinical_mm.service.app import create_app
     from clinical_mm.service.dicom_listener import DicomListener
+    from clinical_mm.service.monitoring import load_thresholds
     from clinical_mm.service.service_context import ServiceContext
     from clinical_mm.service.spool import Spool
     from clinical_mm.service.worker import ServiceWorker, WorkerConfig
@@ -91,7 +92,8 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                                 settings.recognizers, settings.deid_terms, settings.deid_threshold)
     app = create_app(ServiceContext(store, audit, options.callback_hosts, settings.data_dir / "results",
                                     preview.render, spool, _jwt_verifier(settings), ready=lambda: worker.running,
-                                    on_signed=worker.queue_signed, puller=puller, extraction=extraction))
+                                    on_signed=worker.queue_signed, puller=puller, extraction=extraction,
+                                    monitor_thresholds=load_thresholds(settings.monitor_thresholds)))
     listener.start()
     worker.start()
     _log.info("serving HTTP on %s:%d, DICOM %s on %s:%d", options.host, options.port, options.ae_title,

@@ -9,6 +9,7 @@ from typing import Any
 from clinical_mm.audit.audit_record import AuditSink
 from clinical_mm.pipeline.note_extraction import NoteExtraction
 from clinical_mm.service.auth import JwtVerifier
+from clinical_mm.service.monitoring import MonitoringThresholds
 from clinical_mm.service.pull import StudyPuller
 from clinical_mm.service.spool import Spool
 from clinical_mm.service.store import ServiceStore
@@ -52,13 +53,17 @@ class ServiceContext:
         Pulls from the PACS (None: no pull route configured).
     extraction
         De-identifies and extracts notes for ``POST /v1/notes/extract`` (None: not configured).
+    monitor_thresholds
+        When ``GET /v1/monitoring`` raises an alert (default: :class:`MonitoringThresholds`' defaults).
     """
 
     def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str], results_dir: Path,
                  preview: Callable[[list[Path]], bytes], spool: Spool, jwt: JwtVerifier | None = None,
                  ready: Callable[[], bool] = _always_ready,
                  on_signed: Callable[[str, dict[str, Any]], None] = _ignore_signed,
-                 puller: StudyPuller | None = None, extraction: NoteExtraction | None = None) -> None:
+                 puller: StudyPuller | None = None, extraction: NoteExtraction | None = None,
+                 monitor_thresholds: MonitoringThresholds | None = None) -> None:
+        self.monitor_thresholds = monitor_thresholds or MonitoringThresholds()
         self.extraction = extraction
         self.puller = puller
         self.jwt = jwt

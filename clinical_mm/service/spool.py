@@ -26,8 +26,10 @@ class Spool:
         self.store = store
         self.pseudo = pseudo
 
-    def put(self, data: bytes, sop_uid: str | None = None, study_uid: str | None = None) -> tuple[str, str, bool]:
-        """Store one PS3.10 file; returns (pseudonymous SOP UID, pseudonymous study UID, new). Raises
+    def put(self, data: bytes, sop_uid: str | None = None, study_uid: str | None = None, *,
+            source: str = "") -> tuple[str, str, bool]:
+        """Store one PS3.10 file; returns (pseudonymous SOP UID, pseudonymous study UID, new). ``source`` names
+        where it came from (a calling AE title, ``stow-rs``, ``pull``): the site of the monitoring. Raises
         :class:`DicomReadError` for bytes that are not a DICOM file with SOP and Study Instance UIDs, and
         OSError or OutputError when it cannot be made durable (the sender must retry)."""
         if sop_uid is None or study_uid is None:
@@ -49,4 +51,6 @@ class Spool:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         new = self.store.add_instance(sop_key, study_key, path)
+        if new and source:
+            self.store.note_source(study_key, source)
         return sop_key, study_key, new

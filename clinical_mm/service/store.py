@@ -27,7 +27,7 @@ from typing import Any
 from clinical_mm.core.errors import ConfigurationError, OutputError
 from clinical_mm.core.findings import PRIORITIES
 
-__all__ = ["ROLES", "STATES", "ServiceStore", "StudyJob"]
+__all__ = ["INPUT_FIELDS", "ROLES", "STATES", "ServiceStore", "StudyJob"]
 
 #: job states, in order; "failed" is the dead end after the last retry
 STATES = ("received", "deidentified", "analyzed", "delivered", "failed")
@@ -61,7 +61,13 @@ CREATE TABLE IF NOT EXISTS pulls (
     attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
     lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, last_status TEXT, studies TEXT,
     created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS study_inputs (
+    study_key TEXT PRIMARY KEY, source TEXT NOT NULL DEFAULT '', manufacturer TEXT, model TEXT, software TEXT,
+    view TEXT, modality TEXT, updated_at DOUBLE PRECISION NOT NULL);
 """
+
+#: the coarse acquisition metadata kept per study for monitoring (never a patient's value)
+INPUT_FIELDS = ("manufacturer", "model", "software", "view", "modality")
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,35 @@ class ServiceStore:
                     "attempts = CASE WHEN studies.state IN ('delivered', 'failed') THEN 0 ELSE studies.attempts END",
                     (study_key, now, now, now))
         return new
+
+    def note_source(self, study_key: str, source: str) -> None:
+        """Where a study came from (the calling AE title of a C-STORE, ``stow-rs``, ``pull``): the monitoring's
+        site. The first source of a study is kept."""
+        self._tx("INSERT INTO study_inputs (study_key, source, updated_at) VALUES (?, ?, ?) "
+                 "ON CONFLICT (study_key) DO NOTHING", (study_key, source[:64], time.time()))
+
+    def set_inputs(self, study_key: str, inputs: dict[str, str]) -> None:
+        """A study's coarse acquisition metadata (:data:`INPUT_FIELDS`: device maker and model, software version,
+        view, modality), read from its headers when it is analysed, for drift monitoring."""
+        values = tuple(str(inputs.get(k) or "")[:64] for k in INPUT_FIELDS)
+        self._tx("INSERT INTO study_inputs (study_key, manufacturer, model, software, view, modality, updated_at) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (study_key) DO UPDATE SET manufacturer = excluded.manufacturer, "
+                 "model = excluded.model, software = excluded.software, view = excluded.view, "
+                 "modality = excluded.modality, updated_at = excluded.updated_at", (study_key, *values, time.time()))
+
+    def monitoring_rows(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """Every study that arrived from ``since`` (epoch seconds): its state, refusal reason, result, inputs and
+        review, for ``clinical-mm monitor`` and ``GET /v1/monitoring``."""
+        rows = self._rows(
+            "SELECT s.study_key, s.state, s.arrived_at, s.error, s.result, i.source, i.manufacturer, i.model, "
+            "i.software, i.view, i.modality, r.status AS review, r.findings AS signed_findings, "
+            "r.impression AS signed_impression, r.diff AS review_diff, r.updated_at AS reviewed_at "
+            "FROM studies s LEFT JOIN study_inputs i ON i.study_key = s.study_key "
+            "LEFT JOIN reviews r ON r.study_key = s.study_key WHERE s.arrived_at >= ? ORDER BY s.arrived_at",
+            (since,))
+        for row in rows:
+            row["result"] = json.loads(row["result"]) if row["result"] else None
+        return rows
 
     def recover(self) -> None:
         """At start-up (one ``serve`` owns the database): leases of a killed process are void, and a study

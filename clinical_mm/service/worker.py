@@ -34,6 +34,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pydicom
+from pydicom.multival import MultiValue
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink
 from clinical_mm.connectors.file_source import SourceStudy
@@ -46,9 +48,27 @@ from clinical_mm.service.egress import Egress
 from clinical_mm.service.pull import StudyPuller
 from clinical_mm.service.store import ServiceStore
 
-__all__ = ["ServiceWorker", "WorkerConfig", "callback_allowed", "sign"]
+__all__ = ["ServiceWorker", "WorkerConfig", "acquisition_inputs", "callback_allowed", "sign"]
 
 _log = logging.getLogger(__name__)
+
+
+def acquisition_inputs(files: list[Path]) -> dict[str, str]:
+    """The coarse acquisition metadata of a study (device maker and model, software version, view, modality) from
+    the first readable header among ``files``: the drift monitoring's inputs, never a patient's value."""
+    for path in files:
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=[
+                "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "ViewPosition", "Modality"])
+        except Exception:  # noqa: BLE001 - not DICOM: the pipeline refuses it with its reason
+            continue
+        software = ds.get("SoftwareVersions", "")
+        software = "/".join(str(v) for v in software) if isinstance(software, MultiValue) else str(software or "")
+        return {"manufacturer": str(ds.get("Manufacturer", "") or "").strip(),
+                "model": str(ds.get("ManufacturerModelName", "") or "").strip(), "software": software.strip(),
+                "view": str(ds.get("ViewPosition", "") or "").strip().upper(),
+                "modality": str(ds.get("Modality", "") or "").strip().upper()}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -185,6 +205,10 @@ class ServiceWorker:
     def process(self, study_key: str, files: list[Path]) -> None:
         """Analyse one claimed study and queue its callbacks; failures are retried or failed, never lost."""
         item = SourceStudy(key=study_key, files=files, sources=[f.name for f in files])
+        try:
+            self.store.set_inputs(study_key, acquisition_inputs(files))
+        except ClinicalMMError as exc:  # monitoring metadata only: the analysis goes on without it
+            _log.warning("study %s: inputs not recorded (%s)", study_key, exc.__class__.__name__)
         try:
             results = self.pipeline.analyze_within_boundary(item, self.results_dir)
             issued = self.pseudonymizer.drain() if self.pseudonymizer is not None else []

@@ -22,7 +22,7 @@ from clinical_mm.core.findings import FINDING_LABELS  # noqa: E402
 from clinical_mm.evaluation.compliance.analysis import ATTRIBUTE_LABELS  # noqa: E402
 from clinical_mm.evaluation.compliance.goals import FLAG_METRICS  # noqa: E402
 
-__all__ = ["SECTIONS", "plots", "render_html", "write_pdf"]
+__all__ = ["ENVIRONMENT", "SECTIONS", "plots", "png", "render_html", "write_pdf"]
 
 #: the report's sections: (id, title, what it answers); the PDF and the HTML carry the same
 SECTIONS: tuple[tuple[str, str, str], ...] = (
@@ -51,7 +51,8 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _png(fig: Figure) -> str:
+def png(fig: Figure) -> str:
+    """A figure as a PNG data URI (closed after)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -67,7 +68,7 @@ def _roc(results: dict[str, Any]) -> str:
     ax.plot([0, 1], [0, 1], ls=":", c="grey", lw=1)
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC curves (AUROC)", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(fontsize=7, loc="lower right")
-    return _png(fig)
+    return png(fig)
 
 
 def _reliability(results: dict[str, Any]) -> str:
@@ -89,7 +90,7 @@ def _reliability(results: dict[str, Any]) -> str:
     fig.supxlabel("mean predicted probability", fontsize=8)
     fig.supylabel("observed frequency", fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def _forest(results: dict[str, Any], title: str, value: Any, overall: tuple[Any, Any]) -> str:
@@ -117,7 +118,7 @@ def _forest(results: dict[str, Any], title: str, value: Any, overall: tuple[Any,
     axes[0].invert_yaxis()
     fig.suptitle(title + "  (red: flagged; grey: too small to judge; dashed: all studies)", fontsize=9)
     fig.tight_layout()
-    return _png(fig)
+    return png(fig)
 
 
 def plots(results: dict[str, Any]) -> dict[str, str]:
@@ -158,16 +159,16 @@ METRIC_LABELS = {"prevalence": "Prevalence", "auroc": "AUROC", "sensitivity": "S
                  "specificity": "Specificity", "ppv": "PPV", "npv": "NPV", "lr_positive": "LR+", "lr_negative": "LR-",
                  "ece": "ECE", "brier": "Brier score"}
 
-_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+ENVIRONMENT = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined,
                           trim_blocks=True, lstrip_blocks=True)
-_ENV.filters["ci"] = _ci
-_ENV.filters["cell"] = _cell
+ENVIRONMENT.filters["ci"] = _ci
+ENVIRONMENT.filters["cell"] = _cell
 
 
 def render_html(results: dict[str, Any], images: dict[str, str]) -> str:
     """The self-contained HTML report."""
-    return _ENV.get_template("report.html.j2").render(
+    return ENVIRONMENT.get_template("report.html.j2").render(
         r=results, images=images, sections=SECTIONS, labels=FINDING_LABELS, attribute_labels=ATTRIBUTE_LABELS,
         metrics=[m for m in FLAG_METRICS if m not in ("ece", "brier")], metric_labels=METRIC_LABELS)
 

@@ -51,6 +51,27 @@ EXAMPLES: dict[str, Any] = {
                     "study_key": STUDY, "state": "delivered", "attempts": 1, "last_status": "204",
                     "created_at": 1795000002.0, "updated_at": 1795000002.1}],
     "audit": [_AUDIT_RECORD],
+    "monitoring": {
+        "period": {"first_arrival": "2026-W48", "last_arrival": "2026-W49"}, "studies": 212, "refused": 6,
+        "signed": 150, "signed_with_edits": 31,
+        "concordance": {"agreement_all_flags": {"estimate": 0.9, "lower": 0.84, "upper": 0.94}, "by_flag": {
+            "pneumothorax": {"signed": 150, "both_positive": 9, "ai_only": 3, "radiologist_only": 1,
+                             "both_negative": 137, "agreement": {"estimate": 0.973, "lower": 0.933, "upper": 0.99},
+                             "sensitivity": {"estimate": 0.9, "lower": 0.596, "upper": 0.982},
+                             "ppv": {"estimate": 0.75, "lower": 0.468, "upper": 0.911}, "kappa": 0.8}}},
+        "by_site_week": [{"site": "PACS", "week": "2026-W49", "studies": 104, "refused": 3,
+                          "refusal_rate": {"estimate": 0.029, "lower": 0.01, "upper": 0.081},
+                          "refusal_reasons": {"not a chest radiograph (modality CT)": 3}, "signed": 70,
+                          "signed_with_edits": 12, "agreement": {"estimate": 0.9, "lower": 0.81, "upper": 0.95},
+                          "baseline": False, "drift": {"manufacturer": 0.04, "model": 0.04, "software": 0.51,
+                                                       "view": 0.02},
+                          "inputs": {"software": {"4.2.1": 50, "5.0": 54}}}],
+        "time_to_notification": {"available": True, "n": 140, "median_seconds": {"estimate": 6.2, "lower": 5.8,
+                                                                                  "upper": 6.9}, "p90_seconds": 11.4},
+        "alerts": [{"site": "PACS", "week": "2026-W49", "kind": "drift_software", "value": 0.51, "threshold": 0.3,
+                    "message": "PACS 2026-W49: software drifted from the baseline (distance 0.51)"}],
+        "thresholds": {"min_agreement": 0.85, "max_refusal_rate": 0.1, "max_drift": 0.3, "baseline_weeks": 1,
+                       "min_studies": 10}},
 }
 
 

@@ -9,6 +9,7 @@ from clinical_mm.service.api.routes import (
     dicomweb,
     health,
     jobs,
+    monitoring,
     notes,
     pulls,
     review_page,
@@ -20,5 +21,5 @@ from clinical_mm.service.api.routes import (
 __all__ = ["api_router"]
 
 api_router = APIRouter()
-for _routes in (review_page, health, dicomweb, studies, pulls, reviews, notes, jobs, subscribers, audit):
+for _routes in (review_page, health, dicomweb, studies, pulls, reviews, notes, jobs, subscribers, audit, monitoring):
     api_router.include_router(_routes.router)

@@ -40,7 +40,7 @@ def spool_parts(spool: Spool, parts: list[bytes], audit: AuditSink | None = None
     stored, failed = [], []
     for i, data in enumerate(parts):
         try:
-            stored.append(spool.put(data))
+            stored.append(spool.put(data, source="stow-rs"))
         except InputError as exc:
             failed.append((i, exc.reason))
         except (OSError, ClinicalMMError):

@@ -1,0 +1,223 @@
+"""Post-deployment monitoring of the service: concordance of the AI flags with the radiologists' signed reports,
+drift of the input metadata and of the refusal rate, and the time to notification, per site and ISO week, with
+alerts where a configurable threshold is crossed. ``clinical-mm monitor`` writes it as JSON and HTML;
+``GET /v1/monitoring`` (role admin) answers it as JSON.
+
+- **Site**: where a study came from: the calling AE title of its C-STORE, ``stow-rs`` or ``pull``.
+- **Concordance**: for each signed study, what the signed report states of each flag (read by the report labeler:
+  positive or not) against the flags the model raised; per flag the agreement, the model's sensitivity and PPV
+  against the radiologist, and Cohen's kappa; per site and week the agreement over all flags. A signed report
+  whose text differs from the draft counts as *signed with edits*.
+- **Drift**: per site, each later week's distribution of manufacturer, device model, software version and view
+  against the site's first ``baseline_weeks`` weeks, as the total variation distance (half the L1 distance of the
+  two distributions: 0 the same, 1 disjoint); the refusal rate (studies failed or refused) per site and week.
+- **Time to notification**: from a study's arrival (its first instance received) to its first triage callback
+  sent, read from the audit log: median with a bootstrap 95% interval, and the 90th percentile.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from scipy import stats
+from sklearn.metrics import cohen_kappa_score
+
+from clinical_mm.core.errors import ConfigurationError
+from clinical_mm.core.findings import FINDINGS
+from clinical_mm.extraction.chexpert import RadiologyReportLabeler
+
+__all__ = ["DRIFT_ATTRIBUTES", "MonitoringThresholds", "iso_week", "load_thresholds", "monitoring_report"]
+
+#: the input metadata watched for drift
+DRIFT_ATTRIBUTES = ("manufacturer", "model", "software", "view")
+
+
+@dataclass(frozen=True)
+class MonitoringThresholds:
+    """When the monitoring raises an alert (a YAML file of these keys; ``clinical-mm monitor --thresholds``,
+    ``CLINICAL_MM_MONITOR_THRESHOLDS`` for the service)."""
+
+    min_agreement: float = 0.85  # a site-week's agreement of the flags with the signed reports below this
+    max_refusal_rate: float = 0.10  # a site-week's share of studies refused or failed above this
+    max_drift: float = 0.30  # a site-week's total variation distance from the site's baseline above this
+    baseline_weeks: int = 1  # a site's first weeks with studies: the baseline of its drift
+    min_studies: int = 10  # a site-week with fewer studies (signed studies, for agreement) is not judged
+
+
+def load_thresholds(path: Path | None) -> MonitoringThresholds:
+    """The thresholds of a YAML file (keys of :class:`MonitoringThresholds`), or the defaults."""
+    if path is None:
+        return MonitoringThresholds()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"{path}: cannot read the monitoring thresholds ({exc.__class__.__name__})") from None
+    fields = set(MonitoringThresholds.__dataclass_fields__)
+    if not isinstance(raw, dict) or set(raw) - fields:
+        raise ConfigurationError(f"{path}: the monitoring thresholds take {', '.join(sorted(fields))}")
+    try:
+        return MonitoringThresholds(**{k: type(getattr(MonitoringThresholds(), k))(v) for k, v in raw.items()})
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{path}: a monitoring threshold is not a number") from None
+
+
+def iso_week(epoch: float) -> str:
+    """The ISO week of a time: ``2026-W49``."""
+    year, week, _ = dt.datetime.fromtimestamp(epoch, dt.UTC).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _wilson(k: int, n: int) -> dict[str, float | None]:
+    if n == 0:
+        return {"estimate": None, "lower": None, "upper": None}
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return {"estimate": round(k / n, 4), "lower": round(float(ci.low), 4), "upper": round(float(ci.high), 4)}
+
+
+def _tvd(a: Counter[str], b: Counter[str]) -> float:
+    na, nb = sum(a.values()), sum(b.values())
+    if na == 0 or nb == 0:
+        return 0.0
+    return round(0.5 * sum(abs(a[k] / na - b[k] / nb) for k in set(a) | set(b)), 4)
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()).lower() == " ".join(b.split()).lower()
+
+
+def _concordance(signed: list[dict[str, Any]], labeler: RadiologyReportLabeler) -> tuple[dict[str, Any], list[bool]]:
+    """Per flag: the 2x2 table of model against signed report, agreement, sensitivity, PPV, kappa; and per signed
+    study whether every flag agreed."""
+    stated = [labeler.flags(f"FINDINGS: {r['signed_findings']}\nIMPRESSION: {r['signed_impression']}")
+              for r in signed]
+    per_flag: dict[str, Any] = {}
+    all_agree = [True] * len(signed)
+    for flag in FINDINGS:
+        ai = np.array([flag in (r["result"].get("raised") or []) for r in signed], dtype=bool)
+        rad = np.array([s[flag] == "positive" for s in stated], dtype=bool)
+        both, ai_only, rad_only = int((ai & rad).sum()), int((ai & ~rad).sum()), int((~ai & rad).sum())
+        agree = len(signed) - ai_only - rad_only
+        for i in np.flatnonzero(ai != rad):
+            all_agree[int(i)] = False
+        kappa = float(cohen_kappa_score(rad, ai)) if len(signed) and len(set(rad.tolist()) | set(ai.tolist())) > 1 \
+            else None
+        per_flag[flag] = {"signed": len(signed), "both_positive": both, "ai_only": ai_only,
+                          "radiologist_only": rad_only, "both_negative": agree - both,
+                          "agreement": _wilson(agree, len(signed)), "sensitivity": _wilson(both, both + rad_only),
+                          "ppv": _wilson(both, both + ai_only),
+                          "kappa": None if kappa is None or not np.isfinite(kappa) else round(kappa, 4)}
+    return per_flag, all_agree
+
+
+def _notification_times(rows: list[dict[str, Any]], audit: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """From arrival to the first callback sent, per study, from the audit log's ``callback``/``sent`` records."""
+    sent: dict[str, float] = {}
+    for rec in audit:
+        if rec.get("action") == "callback" and rec.get("outcome") == "sent" and rec.get("study"):
+            t = dt.datetime.fromisoformat(str(rec["timestamp"])).timestamp()
+            sent[str(rec["study"])] = min(t, sent.get(str(rec["study"]), t))
+    by_site: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        if r["study_key"] in sent:
+            by_site[r["source"] or "unknown"].append(max(0.0, sent[r["study_key"]] - float(r["arrived_at"])))
+
+    def summary(times: list[float]) -> dict[str, Any]:
+        x = np.array(times, dtype=float)
+        median: dict[str, float | None] = {"estimate": round(float(np.median(x)), 3), "lower": None, "upper": None}
+        if len(x) >= 5 and np.ptp(x) > 0:
+            ci = stats.bootstrap((x,), np.median, n_resamples=2000, method="percentile",
+                                 rng=np.random.default_rng(0)).confidence_interval
+            median.update(lower=round(float(ci.low), 3), upper=round(float(ci.high), 3))
+        return {"n": len(x), "median_seconds": median, "p90_seconds": round(float(np.percentile(x, 90)), 3)}
+
+    everything = [t for times in by_site.values() for t in times]
+    if not everything:
+        return {"available": False, "reason": "no triage callback sent in the period (audit log)"}
+    return {"available": True, **summary(everything),
+            "by_site": {site: summary(times) for site, times in sorted(by_site.items())}}
+
+
+def _site_weeks(rows: list[dict[str, Any]], agree_of: dict[str, bool], edited: set[str],
+                thresholds: MonitoringThresholds) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One row per site and ISO week (studies, refusals, signed, agreement, drift from the site's baseline, input
+    counts), and the alerts their thresholds raise."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        cells[(r["site"], r["week"])].append(r)
+    baselines: dict[str, dict[str, Counter[str]]] = {}
+    weeks_of: dict[str, list[str]] = defaultdict(list)
+    for site, week in sorted(cells):
+        weeks_of[site].append(week)
+    for site, weeks in weeks_of.items():
+        base = [r for w in weeks[:thresholds.baseline_weeks] for r in cells[(site, w)]]
+        baselines[site] = {a: Counter(str(r.get(a) or "unknown") for r in base) for a in DRIFT_ATTRIBUTES}
+    table: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    for (site, week), group in sorted(cells.items()):
+        refused = [r for r in group if r["state"] == "failed"]
+        signed_here = [r for r in group if r["study_key"] in agree_of]
+        baseline = weeks_of[site].index(week) < thresholds.baseline_weeks
+        drift = {a: _tvd(Counter(str(r.get(a) or "unknown") for r in group), baselines[site][a])
+                 for a in DRIFT_ATTRIBUTES}
+        row: dict[str, Any] = {"site": site, "week": week, "studies": len(group), "refused": len(refused),
+               "refusal_rate": _wilson(len(refused), len(group)),
+               "refusal_reasons": dict(Counter(str(r.get("error") or "unknown")[:120] for r in refused)),
+               "signed": len(signed_here), "signed_with_edits": sum(r["study_key"] in edited for r in signed_here),
+               "agreement": _wilson(sum(agree_of[r["study_key"]] for r in signed_here), len(signed_here)),
+               "baseline": baseline, "drift": {} if baseline else drift,
+               "inputs": {a: dict(Counter(str(r.get(a) or "unknown") for r in group)) for a in DRIFT_ATTRIBUTES}}
+        table.append(row)
+        where = f"{site} {week}"
+        if len(group) >= thresholds.min_studies:
+            rate = len(refused) / len(group)
+            if rate > thresholds.max_refusal_rate:
+                alerts.append({"site": site, "week": week, "kind": "refusal_rate", "value": round(rate, 4),
+                               "threshold": thresholds.max_refusal_rate,
+                               "message": f"{where}: {len(refused)} of {len(group)} studies refused ({rate:.0%})"})
+            for a, value in row["drift"].items():
+                if value > thresholds.max_drift:
+                    alerts.append({"site": site, "week": week, "kind": f"drift_{a}", "value": value,
+                                   "threshold": thresholds.max_drift,
+                                   "message": f"{where}: {a} drifted from the baseline (distance {value:.2f})"})
+        if len(signed_here) >= thresholds.min_studies:
+            value = row["agreement"]["estimate"]
+            if value is not None and value < thresholds.min_agreement:
+                alerts.append({"site": site, "week": week, "kind": "agreement", "value": value,
+                               "threshold": thresholds.min_agreement,
+                               "message": f"{where}: flags agreed with the signed report in {value:.0%} of "
+                                          f"{len(signed_here)} signed studies"})
+    return table, alerts
+
+
+def monitoring_report(rows: list[dict[str, Any]], audit: Iterable[dict[str, Any]],
+                      thresholds: MonitoringThresholds, labeler: RadiologyReportLabeler | None = None
+                      ) -> dict[str, Any]:
+    """The monitoring of ``rows`` (:meth:`ServiceStore.monitoring_rows`) and ``audit`` (audit records as dicts)."""
+    labeler = labeler or RadiologyReportLabeler()
+    for r in rows:
+        r["site"] = r.get("source") or "unknown"
+        r["week"] = iso_week(float(r["arrived_at"]))
+    signed = [r for r in rows if r.get("review") == "signed" and r.get("result")]
+    per_flag, all_agree = _concordance(signed, labeler)
+    agree_of = {r["study_key"]: ok for r, ok in zip(signed, all_agree, strict=True)}
+    edited = {r["study_key"] for r in signed if not (_same_text(r["signed_findings"] or "", r["result"].get("findings") or "")
+                                        and _same_text(r["signed_impression"] or "",
+                                                       r["result"].get("impression") or ""))}
+    table, alerts = _site_weeks(rows, agree_of, edited, thresholds)
+    arrived = [float(r["arrived_at"]) for r in rows]
+    return {
+        "period": {"first_arrival": iso_week(min(arrived)) if arrived else None,
+                   "last_arrival": iso_week(max(arrived)) if arrived else None},
+        "studies": len(rows), "refused": sum(r["state"] == "failed" for r in rows), "signed": len(signed),
+        "signed_with_edits": len(edited),
+        "concordance": {"agreement_all_flags": _wilson(sum(all_agree), len(signed)), "by_flag": per_flag},
+        "by_site_week": table, "time_to_notification": _notification_times(rows, audit),
+        "alerts": alerts, "thresholds": asdict(thresholds),
+    }
