@@ -94,8 +94,9 @@ class SQLiteAuditSink:
                 raise AuditError(f"{self.path}: cannot append audit record ({exc.__class__.__name__})") from None
         return record_id
 
-    def records(self) -> list[dict[str, str | int]]:
-        return _rows(self._db)
+    def records(self, action: str | None = None, since: str | None = None) -> list[dict[str, str | int]]:
+        """The records in id order; only those of ``action`` and from ``since`` (an ISO 8601 UTC time) when given."""
+        return _rows(self._db, action, since)
 
     def verify(self) -> ChainReport:
         """Walk the chain; raise :class:`AuditChainError` naming the first broken record."""
@@ -137,14 +138,15 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
         raise AuditError(f"{path}: cannot open audit log read-only ({exc.__class__.__name__})") from None
 
 
-def read_records(path: Path) -> list[dict[str, str | int]]:
-    """Every record of the audit log in ``path``, read without writing to it (``clinical-mm monitor``)."""
+def read_records(path: Path, action: str | None = None, since: str | None = None) -> list[dict[str, str | int]]:
+    """The records of the audit log in ``path`` (of ``action``, from ``since`` when given), read without writing to
+    it (``clinical-mm monitor``)."""
     if not path.is_file():
         raise AuditError(f"{path}: no audit log")
     db = _open_read_only(path)
     try:
         _check_columns(db, path)
-        return _rows(db)
+        return _rows(db, action, since)
     except sqlite3.Error as exc:
         raise AuditError(f"{path}: not an audit log ({exc.__class__.__name__})") from None
     finally:
@@ -158,9 +160,12 @@ def _check_columns(db: sqlite3.Connection, path: Path) -> None:
         raise AuditError(f"{path}: not an audit log (no audit table of this schema)")
 
 
-def _rows(db: sqlite3.Connection) -> list[dict[str, str | int]]:
-    """Every record of the audit table, in id order, as a dict of its columns."""
-    cur = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY id")
+def _rows(db: sqlite3.Connection, action: str | None = None, since: str | None = None) -> list[dict[str, str | int]]:
+    """The records of the audit table (all, or of ``action`` and from the ISO time ``since``), in id order, as
+    dicts of their columns."""
+    where = " AND ".join(w for w, v in (("action = ?", action), ("timestamp >= ?", since)) if v is not None)
+    args = tuple(v for v in (action, since) if v is not None)
+    cur = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit {'WHERE ' + where if where else ''} ORDER BY id", args)
     return [dict(zip(_COLUMNS, row, strict=True)) for row in cur.fetchall()]
 
 

@@ -19,12 +19,13 @@ from clinical_mm.audit.audit_record import AuditRecord
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.cli import cli
 from clinical_mm.core.config import PseudonymKey
+from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.pipeline.study_preview import StudyPreview
 from clinical_mm.service import store as store_module
 from clinical_mm.service.app import create_app
-from clinical_mm.service.monitoring import MonitoringThresholds, iso_week, monitoring_report
+from clinical_mm.service.monitoring import MonitoringThresholds, iso_week, load_thresholds, monitoring_report
 from clinical_mm.service.service_context import ServiceContext
 from clinical_mm.service.spool import Spool
 from clinical_mm.service.store import ServiceStore
@@ -40,8 +41,7 @@ def _monday(weeks_ago: int) -> float:
 def _study(store: ServiceStore, monkeypatch: pytest.MonkeyPatch, key: str, arrived: float, source: str,
            software: str, *, refused: bool = False, raised: tuple[str, ...] = ()) -> None:
     monkeypatch.setattr(store_module, "time", SimpleNamespace(time=lambda: arrived))
-    store.add_instance(f"{key}.1", key, Path(f"/spool/{key}/1.dcm"))
-    store.note_source(key, source)
+    store.add_instance(f"{key}.1", key, Path(f"/spool/{key}/1.dcm"), source)
     store.set_inputs(key, {"manufacturer": "Acme Imaging", "model": "AcmeDR 500", "software": software,
                            "view": "PA", "modality": "DX"})
     if refused:
@@ -144,3 +144,54 @@ def test_the_monitoring_api_is_for_the_admin_role(planted: dict[str, Any]) -> No
         res = client.get("/v1/monitoring", params={"weeks": 4}, headers={"Authorization": f"Bearer {admin}"})
     assert res.status_code == 200
     _check(res.json(), (planted["week1"], planted["week2"]))
+
+
+def test_monitor_refuses_a_missing_database_and_reports_an_empty_one(tmp_path: Path) -> None:
+    env = {"CLINICAL_MM_DATA_DIR": str(tmp_path / "data")}
+    res = CliRunner().invoke(cli, ["monitor", "--out", str(tmp_path / "o")], env=env)
+    assert res.exit_code == 1 and "ConfigurationError: no service database" in res.output
+    assert not (tmp_path / "data" / "service.sqlite").exists()  # reading never creates one
+    ServiceStore(tmp_path / "data" / "service.sqlite").close()
+    res = CliRunner().invoke(cli, ["monitor", "--out", str(tmp_path / "o")], env=env)
+    assert res.exit_code == 0 and "0 studies" in res.output, res.output
+    report = json.loads((tmp_path / "o" / "monitoring.json").read_text())
+    assert report["time_to_notification"] == {"available": False, "reason": "no audit log to read"}
+
+
+def test_drift_waits_for_a_baseline_of_enough_studies_and_ignores_studies_without_inputs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ServiceStore(tmp_path / "service.sqlite")
+    weeks = [_monday(3) + 3600, _monday(2) + 3600, _monday(1) + 3600]
+    _study(store, monkeypatch, "W0-0", weeks[0], "PACS", "1.0")  # one study in the first week: too few
+    for w, when in enumerate(weeks[1:], start=1):
+        for i in range(20):
+            _study(store, monkeypatch, f"W{w}-{i}", when + i, "PACS", "1.0" if i % 2 else "2.0")
+    for i in range(8):  # received, not analysed yet: no inputs recorded
+        monkeypatch.setattr(store_module, "time", SimpleNamespace(time=lambda i=i: weeks[2] + 100 + i))
+        store.add_instance(f"Q-{i}.1", f"Q-{i}", Path(f"/spool/Q-{i}/1.dcm"), "PACS")
+        monkeypatch.undo()
+    # an analysed study whose callbacks were dead-lettered: a delivery failure, not a refusal
+    store.set_state("W2-0", "failed")
+    rows = store.monitoring_rows()
+    store.close()
+    report = monitoring_report(rows, [], MonitoringThresholds())
+    assert report["baselines"]["PACS"] == {"weeks": [iso_week(weeks[0]), iso_week(weeks[1])], "studies": 21,
+                                           "enough": True}
+    last = next(r for r in report["by_site_week"] if r["week"] == iso_week(weeks[2]))
+    assert last["studies"] == 28 and last["drift"]["software"] < 0.1 and last["drift"]["manufacturer"] == 0.0
+    assert (last["refused"], last["delivery_failed"]) == (0, 1)
+    assert report["alerts"] == []
+
+
+def test_thresholds_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    for text in ("max_drift: 2\n", "min_studies: 0\n", "baseline_weeks: 2.5\n", "max_drift: true\n",
+                 "max_refusal_rate: .nan\n", "speed: 1\n"):
+        path.write_text(text)
+        with pytest.raises(ConfigurationError):
+            load_thresholds(path)
+    path.write_bytes(b"max_drift: \xff\xfe\n")
+    with pytest.raises(ConfigurationError):
+        load_thresholds(path)
+    path.write_text("max_drift: 0.2\nmin_studies: 5\n")
+    assert load_thresholds(path) == MonitoringThresholds(max_drift=0.2, min_studies=5)

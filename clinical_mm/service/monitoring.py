@@ -9,8 +9,13 @@ alerts where a configurable threshold is crossed. ``clinical-mm monitor`` writes
   against the radiologist, and Cohen's kappa; per site and week the agreement over all flags. A signed report
   whose text differs from the draft counts as *signed with edits*.
 - **Drift**: per site, each later week's distribution of manufacturer, device model, software version and view
-  against the site's first ``baseline_weeks`` weeks, as the total variation distance (half the L1 distance of the
-  two distributions: 0 the same, 1 disjoint); the refusal rate (studies failed or refused) per site and week.
+  (studies whose inputs were recorded) against the site's baseline: its first ``baseline_weeks`` weeks since the
+  service first saw it, whatever window is asked for, extended until they hold ``min_studies`` studies (no drift
+  is judged before). The distance is the total variation distance (half the L1 distance of the two
+  distributions: 0 the same, 1 disjoint).
+- **Refusals**: studies that failed without a result (not a chest radiograph, unreadable), per site and week, with
+  their reasons; a study analysed whose callbacks were dead-lettered counts as a delivery failure instead.
+  Weeks are ISO weeks in UTC; a window starts on the Monday of its first week.
 - **Time to notification**: from a study's arrival (its first instance received) to its first triage callback
   sent, read from the audit log: median with a bootstrap 95% interval, and the 90th percentile.
 """
@@ -33,7 +38,8 @@ from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.core.findings import FINDINGS
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 
-__all__ = ["DRIFT_ATTRIBUTES", "MonitoringThresholds", "iso_week", "load_thresholds", "monitoring_report"]
+__all__ = ["DRIFT_ATTRIBUTES", "MonitoringThresholds", "iso_week", "load_thresholds", "monitoring_report",
+           "week_start"]
 
 #: the input metadata watched for drift
 DRIFT_ATTRIBUTES = ("manufacturer", "model", "software", "view")
@@ -57,15 +63,23 @@ def load_thresholds(path: Path | None) -> MonitoringThresholds:
         return MonitoringThresholds()
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: not UTF-8
         raise ConfigurationError(f"{path}: cannot read the monitoring thresholds ({exc.__class__.__name__})") from None
     fields = set(MonitoringThresholds.__dataclass_fields__)
     if not isinstance(raw, dict) or set(raw) - fields:
         raise ConfigurationError(f"{path}: the monitoring thresholds take {', '.join(sorted(fields))}")
-    try:
-        return MonitoringThresholds(**{k: type(getattr(MonitoringThresholds(), k))(v) for k, v in raw.items()})
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{path}: a monitoring threshold is not a number") from None
+    for key, value in raw.items():
+        rate = key in ("min_agreement", "max_refusal_rate", "max_drift")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or \
+                (rate and not 0 <= value <= 1) or (not rate and (value != int(value) or value < 1)):
+            raise ConfigurationError(f"{path}: {key} must be {'a number from 0 to 1' if rate else 'a whole number >= 1'}")
+    return MonitoringThresholds(**{k: type(getattr(MonitoringThresholds(), k))(v) for k, v in raw.items()})
+
+
+def week_start(epoch: float) -> float:
+    """The start (Monday 00:00 UTC) of the ISO week of a time."""
+    day = dt.datetime.fromtimestamp(epoch, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (day - dt.timedelta(days=day.weekday())).timestamp()
 
 
 def iso_week(epoch: float) -> str:
@@ -116,8 +130,10 @@ def _concordance(signed: list[dict[str, Any]], labeler: RadiologyReportLabeler) 
     return per_flag, all_agree
 
 
-def _notification_times(rows: list[dict[str, Any]], audit: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def _notification_times(rows: list[dict[str, Any]], audit: Iterable[dict[str, Any]] | None) -> dict[str, Any]:
     """From arrival to the first callback sent, per study, from the audit log's ``callback``/``sent`` records."""
+    if audit is None:
+        return {"available": False, "reason": "no audit log to read"}
     sent: dict[str, float] = {}
     for rec in audit:
         if rec.get("action") == "callback" and rec.get("outcome") == "sent" and rec.get("study"):
@@ -132,7 +148,7 @@ def _notification_times(rows: list[dict[str, Any]], audit: Iterable[dict[str, An
         x = np.array(times, dtype=float)
         median: dict[str, float | None] = {"estimate": round(float(np.median(x)), 3), "lower": None, "upper": None}
         if len(x) >= 5 and np.ptp(x) > 0:
-            ci = stats.bootstrap((x,), np.median, n_resamples=2000, method="percentile",
+            ci = stats.bootstrap((x,), np.median, n_resamples=2000, method="percentile", batch=100,
                                  rng=np.random.default_rng(0)).confidence_interval
             median.update(lower=round(float(ci.low), 3), upper=round(float(ci.high), 3))
         return {"n": len(x), "median_seconds": median, "p90_seconds": round(float(np.percentile(x, 90)), 3)}
@@ -144,80 +160,128 @@ def _notification_times(rows: list[dict[str, Any]], audit: Iterable[dict[str, An
             "by_site": {site: summary(times) for site, times in sorted(by_site.items())}}
 
 
+def _baselines(rows: list[dict[str, Any]], thresholds: MonitoringThresholds) -> dict[str, dict[str, Any]]:
+    """Per site, the input distributions of its first ``baseline_weeks`` weeks with recorded inputs (since the
+    service first saw it, whatever the window asked for), extended week by week until it holds ``min_studies``
+    studies; ``None`` distributions while the site has not yet had that many."""
+    by_site: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r.get("manufacturer") is not None:  # inputs recorded (analysed or refused after reading)
+            by_site[r["site"]][r["week"]].append(r)
+    out: dict[str, dict[str, Any]] = {}
+    for site, weeks in by_site.items():
+        chosen: list[str] = []
+        for week in sorted(weeks):
+            if len(chosen) >= thresholds.baseline_weeks and sum(len(weeks[w]) for w in chosen) >= thresholds.min_studies:
+                break
+            chosen.append(week)
+        base = [r for w in chosen for r in weeks[w]]
+        enough = len(base) >= thresholds.min_studies
+        out[site] = {"weeks": chosen, "studies": len(base),
+                     "counts": {a: Counter(str(r.get(a) or "unknown") for r in base) for a in DRIFT_ATTRIBUTES}
+                     if enough else None}
+    return out
+
+
+def _alerts(row: dict[str, Any], n_inputs: int, thresholds: MonitoringThresholds) -> list[dict[str, Any]]:
+    """The alerts of one site-week row."""
+    site, week, where = row["site"], row["week"], f"{row['site']} {row['week']}"
+    out: list[dict[str, Any]] = []
+    if row["studies"] >= thresholds.min_studies:
+        rate = row["refused"] / row["studies"]
+        if rate > thresholds.max_refusal_rate:
+            out.append({"site": site, "week": week, "kind": "refusal_rate", "value": round(rate, 4),
+                        "threshold": thresholds.max_refusal_rate,
+                        "message": f"{where}: {row['refused']} of {row['studies']} studies refused ({rate:.0%})"})
+    if n_inputs >= thresholds.min_studies:
+        for a, value in (row["drift"] or {}).items():
+            if value > thresholds.max_drift:
+                out.append({"site": site, "week": week, "kind": f"drift_{a}", "value": value,
+                            "threshold": thresholds.max_drift,
+                            "message": f"{where}: {a} drifted from the baseline (distance {value:.2f})"})
+    if row["signed"] >= thresholds.min_studies:
+        value = row["agreement"]["estimate"]
+        if value is not None and value < thresholds.min_agreement:
+            out.append({"site": site, "week": week, "kind": "agreement", "value": value,
+                        "threshold": thresholds.min_agreement,
+                        "message": f"{where}: flags agreed with the signed report in {value:.0%} of "
+                                   f"{row['signed']} signed studies"})
+    return out
+
+
+def _refused(r: dict[str, Any]) -> bool:
+    """Refused: failed without a result (not a chest radiograph, unreadable, ...); a study that was analysed and
+    whose callbacks were dead-lettered is a delivery failure, not a refusal."""
+    return r["state"] == "failed" and not r.get("result")
+
+
 def _site_weeks(rows: list[dict[str, Any]], agree_of: dict[str, bool], edited: set[str],
-                thresholds: MonitoringThresholds) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """One row per site and ISO week (studies, refusals, signed, agreement, drift from the site's baseline, input
-    counts), and the alerts their thresholds raise."""
+                baselines: dict[str, dict[str, Any]], thresholds: MonitoringThresholds
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One row per site and ISO week (studies, refusals, delivery failures, signed, agreement, drift from the
+    site's baseline, input counts), and the alerts their thresholds raise."""
     cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         cells[(r["site"], r["week"])].append(r)
-    baselines: dict[str, dict[str, Counter[str]]] = {}
-    weeks_of: dict[str, list[str]] = defaultdict(list)
-    for site, week in sorted(cells):
-        weeks_of[site].append(week)
-    for site, weeks in weeks_of.items():
-        base = [r for w in weeks[:thresholds.baseline_weeks] for r in cells[(site, w)]]
-        baselines[site] = {a: Counter(str(r.get(a) or "unknown") for r in base) for a in DRIFT_ATTRIBUTES}
     table: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
     for (site, week), group in sorted(cells.items()):
-        refused = [r for r in group if r["state"] == "failed"]
+        refused = [r for r in group if _refused(r)]
         signed_here = [r for r in group if r["study_key"] in agree_of]
-        baseline = weeks_of[site].index(week) < thresholds.baseline_weeks
-        drift = {a: _tvd(Counter(str(r.get(a) or "unknown") for r in group), baselines[site][a])
-                 for a in DRIFT_ATTRIBUTES}
-        row: dict[str, Any] = {"site": site, "week": week, "studies": len(group), "refused": len(refused),
-               "refusal_rate": _wilson(len(refused), len(group)),
-               "refusal_reasons": dict(Counter(str(r.get("error") or "unknown")[:120] for r in refused)),
-               "signed": len(signed_here), "signed_with_edits": sum(r["study_key"] in edited for r in signed_here),
-               "agreement": _wilson(sum(agree_of[r["study_key"]] for r in signed_here), len(signed_here)),
-               "baseline": baseline, "drift": {} if baseline else drift,
-               "inputs": {a: dict(Counter(str(r.get(a) or "unknown") for r in group)) for a in DRIFT_ATTRIBUTES}}
+        with_inputs = [r for r in group if r.get("manufacturer") is not None]
+        base = baselines.get(site, {"weeks": [], "counts": None})
+        in_baseline = week in base["weeks"]
+        drift = None if in_baseline or base["counts"] is None or not with_inputs else {
+            a: _tvd(Counter(str(r.get(a) or "unknown") for r in with_inputs), base["counts"][a])
+            for a in DRIFT_ATTRIBUTES}
+        row: dict[str, Any] = {
+            "site": site, "week": week, "studies": len(group), "refused": len(refused),
+            "refusal_rate": _wilson(len(refused), len(group)),
+            "refusal_reasons": dict(Counter(str(r.get("error") or "unknown")[:120] for r in refused)),
+            "delivery_failed": sum(r["state"] == "failed" and bool(r.get("result")) for r in group),
+            "signed": len(signed_here), "signed_with_edits": sum(r["study_key"] in edited for r in signed_here),
+            "rejected": sum(r.get("review") == "rejected" for r in group),
+            "agreement": _wilson(sum(agree_of[r["study_key"]] for r in signed_here), len(signed_here)),
+            "baseline": in_baseline, "drift": drift,
+            "inputs": {a: dict(Counter(str(r.get(a) or "unknown") for r in with_inputs)) for a in DRIFT_ATTRIBUTES}}
         table.append(row)
-        where = f"{site} {week}"
-        if len(group) >= thresholds.min_studies:
-            rate = len(refused) / len(group)
-            if rate > thresholds.max_refusal_rate:
-                alerts.append({"site": site, "week": week, "kind": "refusal_rate", "value": round(rate, 4),
-                               "threshold": thresholds.max_refusal_rate,
-                               "message": f"{where}: {len(refused)} of {len(group)} studies refused ({rate:.0%})"})
-            for a, value in row["drift"].items():
-                if value > thresholds.max_drift:
-                    alerts.append({"site": site, "week": week, "kind": f"drift_{a}", "value": value,
-                                   "threshold": thresholds.max_drift,
-                                   "message": f"{where}: {a} drifted from the baseline (distance {value:.2f})"})
-        if len(signed_here) >= thresholds.min_studies:
-            value = row["agreement"]["estimate"]
-            if value is not None and value < thresholds.min_agreement:
-                alerts.append({"site": site, "week": week, "kind": "agreement", "value": value,
-                               "threshold": thresholds.min_agreement,
-                               "message": f"{where}: flags agreed with the signed report in {value:.0%} of "
-                                          f"{len(signed_here)} signed studies"})
+        alerts += _alerts(row, len(with_inputs), thresholds)
     return table, alerts
 
 
-def monitoring_report(rows: list[dict[str, Any]], audit: Iterable[dict[str, Any]],
-                      thresholds: MonitoringThresholds, labeler: RadiologyReportLabeler | None = None
-                      ) -> dict[str, Any]:
-    """The monitoring of ``rows`` (:meth:`ServiceStore.monitoring_rows`) and ``audit`` (audit records as dicts)."""
+def monitoring_report(rows: list[dict[str, Any]], audit: Iterable[dict[str, Any]] | None,
+                      thresholds: MonitoringThresholds, since: float = 0.0,
+                      labeler: RadiologyReportLabeler | None = None) -> dict[str, Any]:
+    """The monitoring from ``since`` (epoch seconds, moved back to the start of its ISO week, UTC) of ``rows``
+    (:meth:`ServiceStore.monitoring_rows` of every study: a site's drift baseline is its first weeks ever) and
+    ``audit`` (audit records as dicts; ``None`` when there is no audit log)."""
     labeler = labeler or RadiologyReportLabeler()
+    start = week_start(since)
     for r in rows:
         r["site"] = r.get("source") or "unknown"
         r["week"] = iso_week(float(r["arrived_at"]))
+    baselines = _baselines(rows, thresholds)
+    rows = [r for r in rows if float(r["arrived_at"]) >= start]
     signed = [r for r in rows if r.get("review") == "signed" and r.get("result")]
     per_flag, all_agree = _concordance(signed, labeler)
     agree_of = {r["study_key"]: ok for r, ok in zip(signed, all_agree, strict=True)}
-    edited = {r["study_key"] for r in signed if not (_same_text(r["signed_findings"] or "", r["result"].get("findings") or "")
-                                        and _same_text(r["signed_impression"] or "",
-                                                       r["result"].get("impression") or ""))}
-    table, alerts = _site_weeks(rows, agree_of, edited, thresholds)
+    edited = {r["study_key"] for r in signed
+              if not (_same_text(r["signed_findings"] or "", r["result"].get("findings") or "")
+                      and _same_text(r["signed_impression"] or "", r["result"].get("impression") or ""))}
+    table, alerts = _site_weeks(rows, agree_of, edited, baselines, thresholds)
     arrived = [float(r["arrived_at"]) for r in rows]
     return {
-        "period": {"first_arrival": iso_week(min(arrived)) if arrived else None,
-                   "last_arrival": iso_week(max(arrived)) if arrived else None},
-        "studies": len(rows), "refused": sum(r["state"] == "failed" for r in rows), "signed": len(signed),
-        "signed_with_edits": len(edited),
+        "period": {"from": dt.datetime.fromtimestamp(start, dt.UTC).isoformat(timespec="seconds"),
+                   "first_arrival": iso_week(min(arrived)) if arrived else None,
+                   "last_arrival": iso_week(max(arrived)) if arrived else None, "weeks_are": "ISO weeks, UTC"},
+        "studies": len(rows), "refused": sum(_refused(r) for r in rows),
+        "delivery_failed": sum(r["state"] == "failed" and bool(r.get("result")) for r in rows),
+        "signed": len(signed), "signed_with_edits": len(edited),
+        "rejected": sum(r.get("review") == "rejected" for r in rows),
         "concordance": {"agreement_all_flags": _wilson(sum(all_agree), len(signed)), "by_flag": per_flag},
-        "by_site_week": table, "time_to_notification": _notification_times(rows, audit),
+        "by_site_week": table,
+        "baselines": {site: {"weeks": b["weeks"], "studies": b["studies"], "enough": b["counts"] is not None}
+                      for site, b in sorted(baselines.items())},
+        "time_to_notification": _notification_times(rows, audit),
         "alerts": alerts, "thresholds": asdict(thresholds),
     }

@@ -50,7 +50,5 @@ class Spool:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        new = self.store.add_instance(sop_key, study_key, path)
-        if new and source:
-            self.store.note_source(study_key, source)
+        new = self.store.add_instance(sop_key, study_key, path, source)
         return sop_key, study_key, new

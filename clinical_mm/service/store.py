@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS pulls (
     attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
     lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, last_status TEXT, studies TEXT,
     created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS studies_arrived ON studies (arrived_at);
 CREATE TABLE IF NOT EXISTS study_inputs (
     study_key TEXT PRIMARY KEY, source TEXT NOT NULL DEFAULT '', manufacturer TEXT, model TEXT, software TEXT,
     view TEXT, modality TEXT, updated_at DOUBLE PRECISION NOT NULL);
@@ -169,9 +170,10 @@ class ServiceStore:
                 raise OutputError(f"{self._where}: cannot {what} ({exc.__class__.__name__})") from None
 
     # ------------------------------------------------------------------ instances and jobs
-    def add_instance(self, sop_key: str, study_key: str, path: Path) -> bool:
+    def add_instance(self, sop_key: str, study_key: str, path: Path, source: str = "") -> bool:
         """Record a spooled instance (after its file is on disk); False when this instance was already here.
-        A new instance of a study that is not being worked on (re)opens its job."""
+        A new instance of a study that is not being worked on (re)opens its job. ``source`` names where a study
+        came from (a calling AE title, ``stow-rs``, ``pull``): the monitoring's site; its first is kept."""
         now = time.time()
         with self._transaction("record an instance") as db:
             cur = db.execute("INSERT INTO instances VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -185,13 +187,10 @@ class ServiceStore:
                     "state = CASE WHEN studies.state IN ('delivered', 'failed') THEN 'received' ELSE studies.state END, "
                     "attempts = CASE WHEN studies.state IN ('delivered', 'failed') THEN 0 ELSE studies.attempts END",
                     (study_key, now, now, now))
+                if source:
+                    db.execute("INSERT INTO study_inputs (study_key, source, updated_at) VALUES (?, ?, ?) "
+                               "ON CONFLICT (study_key) DO NOTHING", (study_key, source[:64], now))
         return new
-
-    def note_source(self, study_key: str, source: str) -> None:
-        """Where a study came from (the calling AE title of a C-STORE, ``stow-rs``, ``pull``): the monitoring's
-        site. The first source of a study is kept."""
-        self._tx("INSERT INTO study_inputs (study_key, source, updated_at) VALUES (?, ?, ?) "
-                 "ON CONFLICT (study_key) DO NOTHING", (study_key, source[:64], time.time()))
 
     def set_inputs(self, study_key: str, inputs: dict[str, str]) -> None:
         """A study's coarse acquisition metadata (:data:`INPUT_FIELDS`: device maker and model, software version,
@@ -204,7 +203,8 @@ class ServiceStore:
 
     def monitoring_rows(self, since: float = 0.0) -> list[dict[str, Any]]:
         """Every study that arrived from ``since`` (epoch seconds): its state, refusal reason, result, inputs and
-        review, for ``clinical-mm monitor`` and ``GET /v1/monitoring``."""
+        review, for ``clinical-mm monitor`` and ``GET /v1/monitoring`` (which read them all: a site's drift
+        baseline is its first weeks)."""
         rows = self._rows(
             "SELECT s.study_key, s.state, s.arrived_at, s.error, s.result, i.source, i.manufacturer, i.model, "
             "i.software, i.view, i.modality, r.status AS review, r.findings AS signed_findings, "

@@ -14,11 +14,7 @@ import click
 from clinical_mm.audit.sqlite_sink import read_records
 from clinical_mm.cli.scaffold import reported_errors
 from clinical_mm.core.config import Settings
-from clinical_mm.core.errors import OutputError
-from clinical_mm.evaluation.compliance.render import ENVIRONMENT, png
-from clinical_mm.service.monitoring import DRIFT_ATTRIBUTES, load_thresholds, monitoring_report
-from clinical_mm.service.server import service_db_path
-from clinical_mm.service.store import ServiceStore
+from clinical_mm.core.errors import ConfigurationError, OutputError
 
 __all__ = ["monitor", "monitoring_plots"]
 
@@ -27,15 +23,18 @@ def monitoring_plots(report: dict[str, Any]) -> dict[str, str]:
     """Per site over the weeks: the agreement with the signed reports, the refusal rate, the largest drift."""
     import matplotlib.pyplot as plt
 
+    from clinical_mm.evaluation.compliance.render import png
+
     rows = report["by_site_week"]
     if not rows:
-        return {}
+        return {"trends": None}
     weeks = sorted({r["week"] for r in rows})
     sites = sorted({r["site"] for r in rows})
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     panels = (("agreement with signed reports", lambda r: r["agreement"]["estimate"], "min_agreement"),
               ("refusal rate", lambda r: r["refusal_rate"]["estimate"], "max_refusal_rate"),
-              ("largest input drift (TVD)", lambda r: max(r["drift"].values()) if r["drift"] else None, "max_drift"))
+              ("largest input drift (TVD)", lambda r: max(r["drift"].values()) if r["drift"] else None,
+               "max_drift"))
     for ax, (title, value, threshold) in zip(axes, panels, strict=True):
         for site in sites:
             points = [(weeks.index(r["week"]), value(r)) for r in rows if r["site"] == site and value(r) is not None]
@@ -61,23 +60,42 @@ def monitor(out: Path, weeks: int, thresholds: Path | None) -> None:
     DATA_DIR/service.sqlite) and audit log: concordance of the AI flags with the radiologists' signed reports,
     drift of the input metadata (manufacturer, model, software version, view) and of the refusal rate per site
     and week, time to notification, and alerts where a threshold is crossed."""
+    # the statistics, the labeler and the plots load only when the command runs (every clinical-mm command would
+    # pay for them at start-up otherwise)
+    from clinical_mm.evaluation.compliance.render import ENVIRONMENT
+    from clinical_mm.service.monitoring import (
+        DRIFT_ATTRIBUTES,
+        load_thresholds,
+        monitoring_report,
+        week_start,
+    )
+    from clinical_mm.service.server import service_db_path
+    from clinical_mm.service.store import ServiceStore
+
     with reported_errors():
         settings = Settings()
         limits = load_thresholds(thresholds or settings.monitor_thresholds)
-        store = ServiceStore(service_db_path(settings))
+        database = service_db_path(settings)
+        if isinstance(database, Path) and not database.is_file():  # never create an empty one by reading
+            raise ConfigurationError(f"no service database at {database} (CLINICAL_MM_DATA_DIR or "
+                                     "CLINICAL_MM_DATABASE_URL)")
+        since = week_start(time.time() - (weeks - 1) * 7 * 86400)
+        store = ServiceStore(database)
         try:
-            rows = store.monitoring_rows(since=time.time() - weeks * 7 * 86400)
+            rows = store.monitoring_rows()
         finally:
             store.close()
-        audit = read_records(settings.audit_path) if settings.audit_path.is_file() else []
-        report = monitoring_report(rows, audit, limits)
-        report["generated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        audit = read_records(settings.audit_path, action="callback",
+                             since=dt.datetime.fromtimestamp(since, dt.UTC).isoformat()) \
+            if settings.audit_path.is_file() else None
+        report = monitoring_report(rows, audit, limits, since)
         report["weeks"] = weeks
+        report["generated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         try:
             out.mkdir(parents=True, exist_ok=True)
-            (out / "monitoring.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
             html = ENVIRONMENT.get_template("monitoring.html.j2").render(
                 r=report, images=monitoring_plots(report), attributes=DRIFT_ATTRIBUTES)
+            (out / "monitoring.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
             (out / "monitoring.html").write_text(html, encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"{out}: cannot write the monitoring ({exc.__class__.__name__})") from None
