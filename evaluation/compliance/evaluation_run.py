@@ -27,7 +27,7 @@ from clinical_mm.core.errors import ConfigurationError, OutputError
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.evaluation.compliance.analysis import analyse
 from clinical_mm.evaluation.compliance.goals import load_goals
-from clinical_mm.evaluation.compliance.manifest import check_no_overlap, read_manifest
+from clinical_mm.evaluation.compliance.manifest import ATTRIBUTES, check_no_overlap, read_manifest
 from clinical_mm.evaluation.compliance.model_card import model_card_xml
 from clinical_mm.evaluation.compliance.render import plots, render_html, write_pdf
 from clinical_mm.evaluation.compliance.runner import run_manifest
@@ -129,7 +129,9 @@ def run_evaluation(request: EvaluationRequest, *, progress: Callable[[str, int],
                                     sink, actor=settings.actor, pixel_limits=settings.pixel_limits)
         step = bar("studies", len(manifest.rows))
         outcomes = run_manifest(pipeline, manifest, lambda _n: step())
-        step = bar("statistics", 2 * len(manifest.flags) + 5 * 8)
+        analysed = [o for o in outcomes if o.refused is None]
+        groups = sum(len({o.attributes.get(a, "unknown") for o in analysed}) for a in ATTRIBUTES)
+        step = bar("statistics", len(manifest.flags) + groups if analysed else 0)  # a tick per flag and per group
         results = analyse(manifest, outcomes, goals, seed=request.seed, n_resamples=request.bootstrap, tick=step)
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         results["time_to_notification"] = {
