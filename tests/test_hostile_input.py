@@ -285,7 +285,7 @@ def test_when_stow_rs_parts_cannot_be_read_then_each_is_refused_with_its_reason_
     from clinical_mm.service.api.multipart import spool_parts
 
     class _Spool:
-        def put(self, data: bytes) -> tuple[str, str, bool]:
+        def put(self, data: bytes, *, source: str = "") -> tuple[str, str, bool]:
             if data.startswith(b"bad"):
                 raise DicomReadError("not DICOM: ZZCANARY", reason="malformed DICOM")
             return "2.25.1", "2.25.2", True
@@ -318,7 +318,7 @@ def test_when_a_dicomweb_pull_returns_a_part_that_is_no_dicom_then_it_is_skipped
             def uid(uid: str) -> str:
                 return "2.25.7"
 
-        def put(self, data: bytes) -> tuple[str, str, bool]:
+        def put(self, data: bytes, *, source: str = "") -> tuple[str, str, bool]:
             if data.startswith(b"ZZCANARY"):
                 raise DicomReadError("not DICOM: ZZCANARY", reason="malformed DICOM")
             return "2.25.8", "2.25.7", True

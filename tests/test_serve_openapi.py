@@ -90,7 +90,8 @@ def test_when_the_openapi_is_read_then_every_operation_is_documented_with_exampl
 #: the roles each operation admits; every other route needs a credential too
 ROUTE_ROLES = {"/dicomweb/studies": "pacs", "/v1/studies": "pacs", "/v1/audit": "auditor", "/v1/jobs": "admin",
                "/v1/jobs/{study_id}/retry": "admin", "/v1/subscribers": "admin", "/v1/subscribers/{sub_id}": "admin",
-               "/v1/subscribers/{sub_id}/deliveries": "admin", "/v1/pulls": "pacs", "/v1/pulls/{pull_id}": "pacs"}
+               "/v1/subscribers/{sub_id}/deliveries": "admin", "/v1/pulls": "pacs", "/v1/pulls/{pull_id}": "pacs",
+               "/v1/monitoring": "admin"}
 
 
 def test_when_any_route_but_health_is_called_without_the_right_credential_then_it_is_refused(app: FastAPI) -> None:
