@@ -195,3 +195,18 @@ def test_thresholds_are_checked(tmp_path: Path) -> None:
         load_thresholds(path)
     path.write_text("max_drift: 0.2\nmin_studies: 5\n")
     assert load_thresholds(path) == MonitoringThresholds(max_drift=0.2, min_studies=5)
+
+
+def test_concordance_uses_the_draft_that_was_signed_even_after_the_study_is_analysed_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = ServiceStore(tmp_path / "service.sqlite")
+    _study(store, monkeypatch, "S-1", _monday(1) + 3600, "PACS", "1.0", raised=("pneumothorax",))
+    draft = {"raised": ["pneumothorax"], **_DRAFT}
+    store.save_review("S-1", status="signed", findings=_DRAFT["findings"], impression="Small right pneumothorax.",
+                      reviewer="k_1", diff="x", draft=draft)
+    # a new instance reopens the study; its new analysis raises nothing and words the draft otherwise
+    store.set_state("S-1", "analyzed", result={"raised": [], "flags": {}, "findings": "Other.", "impression": "Other."})
+    rows = store.monitoring_rows()
+    store.close()
+    pneumothorax = monitoring_report(rows, [], MonitoringThresholds())["concordance"]["by_flag"]["pneumothorax"]
+    assert (pneumothorax["both_positive"], pneumothorax["ai_only"], pneumothorax["radiologist_only"]) == (1, 0, 0)

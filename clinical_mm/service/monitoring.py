@@ -5,7 +5,8 @@ alerts where a configurable threshold is crossed. ``clinical-mm monitor`` writes
 
 - **Site**: where a study came from: the calling AE title of its C-STORE, ``stow-rs`` or ``pull``.
 - **Concordance**: for each signed study, what the signed report states of each flag (read by the report labeler:
-  positive or not) against the flags the model raised; per flag the agreement, the model's sensitivity and PPV
+  positive or not) against the flags the model raised in the draft the radiologist signed (kept with the review:
+  a study analysed again later keeps it); per flag the agreement, the model's sensitivity and PPV
   against the radiologist, and Cohen's kappa; per site and week the agreement over all flags. A signed report
   whose text differs from the draft counts as *signed with edits*.
 - **Drift**: per site, each later week's distribution of manufacturer, device model, software version and view
@@ -262,6 +263,9 @@ def monitoring_report(rows: list[dict[str, Any]], audit: Iterable[dict[str, Any]
         r["week"] = iso_week(float(r["arrived_at"]))
     baselines = _baselines(rows, thresholds)
     rows = [r for r in rows if float(r["arrived_at"]) >= start]
+    for r in rows:  # the draft a review was made against, where kept (a study analysed again keeps it)
+        if r.get("signed_draft"):
+            r["result"] = {**(r.get("result") or {}), **r["signed_draft"]}
     signed = [r for r in rows if r.get("review") == "signed" and r.get("result")]
     per_flag, all_agree = _concordance(signed, labeler)
     agree_of = {r["study_key"]: ok for r, ok in zip(signed, all_agree, strict=True)}

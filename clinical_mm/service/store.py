@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS pulls (
     lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, last_status TEXT, studies TEXT,
     created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS studies_arrived ON studies (arrived_at);
+CREATE TABLE IF NOT EXISTS signed_drafts (
+    study_key TEXT PRIMARY KEY, draft TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS study_inputs (
     study_key TEXT PRIMARY KEY, source TEXT NOT NULL DEFAULT '', manufacturer TEXT, model TEXT, software TEXT,
     view TEXT, modality TEXT, updated_at DOUBLE PRECISION NOT NULL);
@@ -208,12 +210,13 @@ class ServiceStore:
         rows = self._rows(
             "SELECT s.study_key, s.state, s.arrived_at, s.error, s.result, i.source, i.manufacturer, i.model, "
             "i.software, i.view, i.modality, r.status AS review, r.findings AS signed_findings, "
-            "r.impression AS signed_impression, r.diff AS review_diff, r.updated_at AS reviewed_at "
-            "FROM studies s LEFT JOIN study_inputs i ON i.study_key = s.study_key "
-            "LEFT JOIN reviews r ON r.study_key = s.study_key WHERE s.arrived_at >= ? ORDER BY s.arrived_at",
-            (since,))
+            "r.impression AS signed_impression, r.diff AS review_diff, r.updated_at AS reviewed_at, "
+            "d.draft AS signed_draft FROM studies s LEFT JOIN study_inputs i ON i.study_key = s.study_key "
+            "LEFT JOIN reviews r ON r.study_key = s.study_key LEFT JOIN signed_drafts d ON d.study_key = s.study_key "
+            "WHERE s.arrived_at >= ? ORDER BY s.arrived_at", (since,))
         for row in rows:
             row["result"] = json.loads(row["result"]) if row["result"] else None
+            row["signed_draft"] = json.loads(row["signed_draft"]) if row["signed_draft"] else None
         return rows
 
     def recover(self) -> None:
@@ -335,8 +338,12 @@ class ServiceStore:
         return row
 
     def save_review(self, study_key: str, *, status: str, findings: str, impression: str, reviewer: str,
-                    reason: str | None = None, diff: str | None = None, report: dict[str, Any] | None = None) -> bool:
-        """Write a study's review; False when it is already signed or rejected (final: never overwritten)."""
+                    reason: str | None = None, diff: str | None = None, report: dict[str, Any] | None = None,
+                    draft: dict[str, Any] | None = None) -> bool:
+        """Write a study's review; False when it is already signed or rejected (final: never overwritten).
+        ``draft``: the AI result the review was made against (its raised flags and text), kept beside it, so that
+        the monitoring compares the signed report with what the radiologist saw even if the study is analysed
+        again later (a new instance reopens it)."""
         with self._transaction("save a review") as db:
             row = db.execute("SELECT status FROM reviews WHERE study_key = ?" + db.skip_locked, (study_key,)).fetchone()
             if row is not None and row["status"] in ("signed", "rejected"):
@@ -348,6 +355,9 @@ class ServiceStore:
                 "report = excluded.report, updated_at = excluded.updated_at",
                 (study_key, status, findings, impression, reviewer, reason, diff,
                  json.dumps(report) if report is not None else None, time.time()))
+            if draft is not None and status in ("signed", "rejected"):
+                db.execute("INSERT INTO signed_drafts VALUES (?, ?) ON CONFLICT (study_key) DO NOTHING",
+                           (study_key, json.dumps(draft)))
         return True
 
     # ------------------------------------------------------------------ subscribers and deliveries

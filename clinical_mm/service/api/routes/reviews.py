@@ -88,8 +88,9 @@ def sign(study_id: str, body: SignIn, ctx: ContextDep, who: Radiologist) -> Sign
         raise HTTPException(409, "the draft's FHIR bundle is not available") from None
     report = final_report(draft_bundle, findings=findings, impression=impression, signer_name=who.name,
                           signer_id=who.key_id)
+    signed_against = {k: found["result"].get(k) for k in ("raised", "findings", "impression")}
     if not ctx.store.save_review(study_id, status="signed", findings=findings, impression=impression,
-                                 reviewer=who.key_id, diff=diff, report=report):
+                                 reviewer=who.key_id, diff=diff, report=report, draft=signed_against):
         raise HTTPException(409, "the study is already signed or rejected")
     ctx.on_signed(study_id, report)
     return SignedPublic(study=study_id, status="signed", report=DiagnosticReportPublic(report), diff=diff)
