@@ -1,10 +1,11 @@
-"""Metrics with no dependency beyond numpy: AUROC, F1, expected calibration error."""
+"""Metrics on numpy arrays: AUROC, F1, expected calibration error, and the Wilson interval of a proportion (the only
+one that loads scipy, when it is called)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["auroc", "expected_calibration_error", "f1_score", "precision_recall_f1", "sensitivity_specificity", "sigmoid"]
+__all__ = ["auroc", "expected_calibration_error", "expected_calibration_errors", "f1_score", "precision_recall_f1", "sensitivity_specificity", "sigmoid", "wilson_interval"]
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
@@ -48,6 +49,14 @@ def precision_recall_f1(tp: int, fp: int, fn: int) -> dict[str, float | int]:
     return {"tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (scipy's ``binomtest``); ``trials`` must be at least 1."""
+    from scipy import stats  # scipy loads only where an interval is asked for
+
+    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 def sensitivity_specificity(labels: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
     y = np.asarray(labels).astype(bool)
     p = np.asarray(predicted).astype(bool)
@@ -56,14 +65,22 @@ def sensitivity_specificity(labels: np.ndarray, predicted: np.ndarray) -> tuple[
     return sens, spec
 
 
-def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
-    """ECE over equal-width probability bins."""
-    y = np.asarray(labels, dtype=np.float64).ravel()
-    p = np.asarray(probs, dtype=np.float64).ravel()
+def expected_calibration_errors(labels: np.ndarray, probs: np.ndarray, bins: int = 10, axis: int = -1) -> np.ndarray:
+    """ECE along ``axis`` of equally shaped arrays (one per row: a bootstrap's resamples at once), over equal-width
+    probability bins [lo, hi), the last closed: per bin, its share of the predictions times the gap between their
+    mean probability and the observed frequency (``|sum p - sum y| / n`` over the bin)."""
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    ece = 0.0
+    ece: np.ndarray | float = 0.0
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         sel = (p >= lo) & ((p < hi) if hi < 1.0 else (p <= hi))
-        if sel.any():
-            ece += sel.mean() * abs(p[sel].mean() - y[sel].mean())
-    return float(ece)
+        ece = ece + np.abs((p * sel).sum(axis=axis) - (y * sel).sum(axis=axis)) / p.shape[axis]
+    return np.asarray(ece)
+
+
+def expected_calibration_error(labels: np.ndarray, probs: np.ndarray, bins: int = 10) -> float:
+    """ECE over equal-width probability bins, over every value (:func:`expected_calibration_errors`)."""
+    y = np.asarray(labels, dtype=np.float64).ravel()
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    return float(expected_calibration_errors(y, p, bins)) if len(p) else 0.0

@@ -37,6 +37,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.core.findings import FINDINGS
+from clinical_mm.core.metrics import wilson_interval
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 
 __all__ = ["DRIFT_ATTRIBUTES", "MonitoringThresholds", "iso_week", "load_thresholds", "monitoring_report",
@@ -92,8 +93,8 @@ def iso_week(epoch: float) -> str:
 def _wilson(k: int, n: int) -> dict[str, float | None]:
     if n == 0:
         return {"estimate": None, "lower": None, "upper": None}
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return {"estimate": round(k / n, 4), "lower": round(float(ci.low), 4), "upper": round(float(ci.high), 4)}
+    low, high = wilson_interval(k, n)
+    return {"estimate": round(k / n, 4), "lower": round(low, 4), "upper": round(high, 4)}
 
 
 def _tvd(a: Counter[str], b: Counter[str]) -> float:

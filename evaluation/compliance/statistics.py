@@ -24,6 +24,8 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
+from clinical_mm.core.metrics import expected_calibration_error, expected_calibration_errors, wilson_interval
+
 __all__ = [
     "CONFIDENCE",
     "Estimate",
@@ -31,7 +33,6 @@ __all__ = [
     "binary_metrics",
     "brier",
     "calibration_error",
-    "ece_bins",
     "holm",
     "likelihood_ratios",
     "proportion",
@@ -58,20 +59,12 @@ class Estimate:
 
         return {"estimate": r(self.estimate), "lower": r(self.lower), "upper": r(self.upper)}
 
-    def text(self, digits: int = 3) -> str:
-        if self.estimate is None:
-            return "n/a"
-        if self.lower is None or self.upper is None:
-            return f"{self.estimate:.{digits}f}"
-        return f"{self.estimate:.{digits}f} [{self.lower:.{digits}f}, {self.upper:.{digits}f}]"
-
 
 def proportion(successes: int, trials: int) -> Estimate:
     """``successes / trials`` with its Wilson score interval."""
     if trials <= 0:
         return Estimate.undefined()
-    ci = stats.binomtest(int(successes), int(trials)).proportion_ci(confidence_level=CONFIDENCE, method="wilson")
-    return Estimate(successes / trials, float(ci.low), float(ci.high))
+    return Estimate(successes / trials, *wilson_interval(successes, trials, CONFIDENCE))
 
 
 def _mann_whitney_auc(pos: np.ndarray, neg: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -116,32 +109,19 @@ def auroc(labels: np.ndarray, scores: np.ndarray, *, seed: int = 0, n_resamples:
     return Estimate(point, *(ci or (None, None)))
 
 
-def ece_bins(labels: np.ndarray, probs: np.ndarray, bins: int = 10, axis: int = -1) -> np.ndarray:
-    """Expected calibration error over ``bins`` equal-width probability bins (the gap between mean predicted
-    probability and observed frequency in each bin, weighted by the bin's share), along ``axis``."""
-    y = np.asarray(labels, dtype=np.float64)
-    p = np.asarray(probs, dtype=np.float64)
-    which = np.clip((p * bins).astype(int), 0, bins - 1)
-    total: np.ndarray | float = 0.0
-    for b in range(bins):
-        sel = which == b  # |sum p - sum y| / n over a bin == its share * |mean p - observed frequency|
-        total = total + np.abs((p * sel).sum(axis=axis) - (y * sel).sum(axis=axis)) / p.shape[axis]
-    return np.asarray(total)
-
-
 def calibration_error(labels: np.ndarray, probs: np.ndarray, *, seed: int = 0, n_resamples: int = 1000) -> Estimate:
     """ECE (10 equal-width bins) with a paired bootstrap interval."""
     y = np.asarray(labels, dtype=np.float64)
     p = np.asarray(probs, dtype=np.float64)
     if len(y) == 0:
         return Estimate.undefined()
-    point = float(ece_bins(y, p))
+    point = expected_calibration_error(y, p)
     if len(y) < 2:
         return Estimate(point, None, None)
     # ECE is biased upward under resampling (every bin's noise adds): BCa over-corrects and can leave the estimate
     # above its upper bound. The percentile interval, stretched down to the estimate where it lies above it, keeps
     # the upper bound (what a goal judges) on the cautious side.
-    ci = _bootstrap((y, p), lambda a, b, axis=-1: ece_bins(a, b, axis=axis), point, paired=True, seed=seed,
+    ci = _bootstrap((y, p), lambda a, b, axis=-1: expected_calibration_errors(a, b, axis=axis), point, paired=True, seed=seed,
                     n_resamples=n_resamples, methods=("percentile",), widen=True)
     return Estimate(point, *(ci or (None, None)))
 
