@@ -8,7 +8,7 @@ Paths are reported relative to the root that was given (the form of a manifest `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from pydicom.errors import InvalidDicomError
 
 from clinical_mm.core.errors import DicomReadError, InputError
 
-__all__ = ["FileStudySource", "SourceStudy"]
+__all__ = ["FileStudySource", "SourceStudy", "first_header"]
 
 _SKIP_SUFFIXES = {".csv", ".json", ".jsonl", ".txt", ".md", ".png", ".jpg", ".html", ".log", ".sqlite"}
 _DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
@@ -46,6 +46,17 @@ class SourceStudy:
             except DicomReadError as exc:
                 failed.append((rel, exc.reason))
         return loaded, failed
+
+
+def first_header(paths: Iterable[Path], tags: list[str]) -> Dataset | None:
+    """The elements ``tags`` of the first of ``paths`` that reads as DICOM (no pixel data read); None when none
+    does (the pipeline refuses such files with their reasons)."""
+    for path in paths:
+        try:
+            return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=tags)
+        except Exception:  # noqa: BLE001 - pydicom raises many types on what is not DICOM
+            continue
+    return None
 
 
 def _read(path: Path, rel: str, pixels: bool) -> Dataset:

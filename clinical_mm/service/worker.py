@@ -34,11 +34,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import pydicom
 from pydicom.multival import MultiValue
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink
-from clinical_mm.connectors.file_source import SourceStudy
+from clinical_mm.connectors.file_source import SourceStudy, first_header
 from clinical_mm.core.errors import ClinicalMMError, ConfigurationError
 from clinical_mm.core.findings import PRIORITIES
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
@@ -56,19 +55,15 @@ _log = logging.getLogger(__name__)
 def acquisition_inputs(files: list[Path]) -> dict[str, str]:
     """The coarse acquisition metadata of a study (device maker and model, software version, view, modality) from
     the first readable header among ``files``: the drift monitoring's inputs, never a patient's value."""
-    for path in files:
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=[
-                "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "ViewPosition", "Modality"])
-        except Exception:  # noqa: BLE001 - not DICOM: the pipeline refuses it with its reason
-            continue
-        software = ds.get("SoftwareVersions", "")
-        software = "/".join(str(v) for v in software) if isinstance(software, MultiValue) else str(software or "")
-        return {"manufacturer": str(ds.get("Manufacturer", "") or "").strip(),
-                "model": str(ds.get("ManufacturerModelName", "") or "").strip(), "software": software.strip(),
-                "view": str(ds.get("ViewPosition", "") or "").strip().upper(),
-                "modality": str(ds.get("Modality", "") or "").strip().upper()}
-    return {}
+    ds = first_header(files, ["Manufacturer", "ManufacturerModelName", "SoftwareVersions", "ViewPosition", "Modality"])
+    if ds is None:
+        return {}
+    software = ds.get("SoftwareVersions", "")
+    software = "/".join(str(v) for v in software) if isinstance(software, MultiValue) else str(software or "")
+    return {"manufacturer": str(ds.get("Manufacturer", "") or "").strip(),
+            "model": str(ds.get("ManufacturerModelName", "") or "").strip(), "software": software.strip(),
+            "view": str(ds.get("ViewPosition", "") or "").strip().upper(),
+            "modality": str(ds.get("Modality", "") or "").strip().upper()}
 
 
 @dataclass(frozen=True)

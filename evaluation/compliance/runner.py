@@ -10,9 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pydicom
-
-from clinical_mm.connectors.file_source import FileStudySource
+from clinical_mm.connectors.file_source import FileStudySource, first_header
 from clinical_mm.core.errors import ClinicalMMError
 from clinical_mm.evaluation.compliance.manifest import (
     EvaluationManifest,
@@ -46,18 +44,14 @@ def _header_attributes(path: Path) -> dict[str, str]:
     """Sex, age band, manufacturer and view from the first readable DICOM header under ``path`` (coarse values
     only; nothing else of the header is kept)."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
-    for f in files[:20]:
-        try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True,
-                                 specific_tags=["PatientSex", "PatientAge", "Manufacturer", "ViewPosition"])
-        except Exception:  # noqa: BLE001 - not DICOM: the pipeline refuses it with its reason
-            continue
-        sex = sex_code(clean_value(str(ds.get("PatientSex", "") or "")))
-        return {"sex": sex if sex in ("F", "M", "O") else "unknown",
-                "age_band": age_band(str(ds.get("PatientAge", "") or "")),
-                "manufacturer": clean_value(str(ds.get("Manufacturer", "") or "")) or "unknown",
-                "view": clean_value(str(ds.get("ViewPosition", "") or ""), 8).upper() or "unknown"}
-    return {}
+    ds = first_header(files[:20], ["PatientSex", "PatientAge", "Manufacturer", "ViewPosition"])
+    if ds is None:
+        return {}
+    sex = sex_code(clean_value(str(ds.get("PatientSex", "") or "")))
+    return {"sex": sex if sex in ("F", "M", "O") else "unknown",
+            "age_band": age_band(str(ds.get("PatientAge", "") or "")),
+            "manufacturer": clean_value(str(ds.get("Manufacturer", "") or "")) or "unknown",
+            "view": clean_value(str(ds.get("ViewPosition", "") or ""), 8).upper() or "unknown"}
 
 
 def _scrub(reason: str, row: ManifestRow) -> str:
