@@ -10,6 +10,7 @@ that add commands) build on these so that every command behaves alike.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.core.errors import ClinicalMMError, ConfigurationError
 
 __all__ = [
+    "command_line",
     "KEY_FILE_HELP",
     "TextItem",
     "audit_sink",
@@ -49,6 +51,15 @@ KEY_FILE_HELP = "Pseudonymisation key (hex); default CLINICAL_MM_KEY / CLINICAL_
 def fail(exc: ClinicalMMError) -> NoReturn:
     """End the command: ``Error: <Class>: <message>`` on stderr, exit code 1 (click's ``ClickException``)."""
     raise click.ClickException(f"{exc.__class__.__name__}: {exc}")
+
+
+def command_line(ctx: click.Context, program: str, show: Callable[[Any], str] = str) -> str:
+    """The command as given, for a provenance record: the options not left at their defaults (a flag by its name),
+    each value as ``show`` writes it, shell-quoted."""
+    given = [(p, ctx.params[p.name]) for p in ctx.command.params if isinstance(p, click.Option) and p.name is not None
+             and ctx.get_parameter_source(p.name) is not click.core.ParameterSource.DEFAULT]
+    return program + "".join(f" {p.opts[0]}" if p.is_flag else f" {p.opts[0]} {shlex.quote(show(v))}"
+                             for p, v in given if not p.is_flag or v)
 
 
 @contextmanager

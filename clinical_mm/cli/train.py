@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import click
 
-from clinical_mm.cli.scaffold import reported_errors
+from clinical_mm.cli.scaffold import command_line, reported_errors
 from clinical_mm.core.errors import ConfigurationError
 
 __all__ = ["synth", "train"]
@@ -60,15 +59,6 @@ def synth(n: int, seed: int, out: Path, config_path: Path | None, mix: str | Non
                   f"{cfg.shift.value})" if cfg.shift is not None else ""))
 
 
-def _command_line(ctx: click.Context) -> str:
-    """The ``clinical-mm train`` command as given (options not left at their defaults), for the model card."""
-    given = [(p, ctx.params[p.name]) for p in ctx.command.params if p.name is not None
-             and ctx.get_parameter_source(p.name) is not click.core.ParameterSource.DEFAULT]
-    return "clinical-mm train" + "".join(
-        f" {p.opts[0]}" if p.is_flag else f" {p.opts[0]} {shlex.quote(str(v))}" for p, v in given
-        if isinstance(p, click.Option) and (not p.is_flag or v))
-
-
 @click.command()
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Training manifest of your own studies (manifest.csv format).")
@@ -92,7 +82,7 @@ def train(manifest: Path | None, val_manifest: Path | None, synth_seed: int, syn
     from clinical_mm.pipeline.model_training import TrainingRun, train_model
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    command = _command_line(click.get_current_context())
+    command = command_line(click.get_current_context(), "clinical-mm train")
     run = TrainingRun(manifest, val_manifest, synth_seed, synth_n, val_seed, val_n, seed, work, out, quick,
                       progress=not no_progress, command=command)
     with reported_errors():

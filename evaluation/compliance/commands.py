@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from clinical_mm.cli.scaffold import reported_errors
+from clinical_mm.cli.scaffold import command_line, reported_errors
 from clinical_mm.evaluation.compliance.signing import verify_outputs
 
 __all__ = ["evaluate"]
+
+
+def _file_name(value: object) -> str:
+    return value.name if isinstance(value, Path) else str(value)
 
 
 def _bars(enabled: bool) -> Callable[[str, int], Callable[[], None]]:
@@ -28,19 +31,6 @@ def _bars(enabled: bool) -> Callable[[str, int], Callable[[], None]]:
         return step
 
     return bar
-
-
-def _command_line(ctx: click.Context) -> str:
-    """The command as given, for the provenance: options not left at their defaults, a path by its file name
-    only (a site's folders can hold names)."""
-    parts = ["clinical-mm evaluate"]
-    for p in ctx.command.params:
-        if not isinstance(p, click.Option) or p.name is None or \
-                ctx.get_parameter_source(p.name) is click.core.ParameterSource.DEFAULT:
-            continue
-        value = ctx.params[p.name]
-        parts.append(p.opts[0] if p.is_flag else f"{p.opts[0]} {shlex.quote(value.name if isinstance(value, Path) else str(value))}")
-    return " ".join(parts)
 
 
 @click.group(invoke_without_command=True)
@@ -81,7 +71,7 @@ def evaluate(ctx: click.Context, manifest: Path | None, out: Path | None, model_
         raise click.UsageError("--manifest and --out are required (or: clinical-mm evaluate verify DIR)")
     from clinical_mm.evaluation.compliance.evaluation_run import EvaluationRequest, run_evaluation
 
-    command = _command_line(ctx)
+    command = command_line(ctx, "clinical-mm evaluate", _file_name)  # a path by its name: folders can hold names
     request = EvaluationRequest(manifest, out, model_path, train_manifest, goals, signing_key, seed, bootstrap,
                                 command)
     with reported_errors():
