@@ -24,8 +24,9 @@ alerts where a configurable threshold is crossed. ``clinical-mm monitor`` writes
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from clinical_mm.core.metrics import wilson_interval
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 
 __all__ = ["DRIFT_ATTRIBUTES", "MonitoringThresholds", "iso_week", "load_thresholds", "monitoring_report",
-           "week_start"]
+           "week_start", "weekly_monitoring"]
 
 #: the input metadata watched for drift
 DRIFT_ATTRIBUTES = ("manufacturer", "model", "software", "view")
@@ -290,3 +291,15 @@ def monitoring_report(rows: list[dict[str, Any]], audit: Iterable[dict[str, Any]
         "time_to_notification": _notification_times(rows, audit),
         "alerts": alerts, "thresholds": asdict(thresholds),
     }
+
+
+def weekly_monitoring(rows: list[dict[str, Any]], callbacks: Callable[[str], list[dict[str, Any]]] | None,
+                      thresholds: MonitoringThresholds, weeks: int, now: float | None = None) -> dict[str, Any]:
+    """The monitoring of the last ``weeks`` ISO weeks, the current one included, from their Monday (UTC), as
+    ``clinical-mm monitor`` writes it and ``GET /v1/monitoring`` answers it. ``callbacks(since)`` reads the audit
+    log's callback records from an ISO time (``None``: there is no audit log)."""
+    now = time.time() if now is None else now
+    since = week_start(now - (weeks - 1) * 7 * 86400)
+    audit = callbacks(dt.datetime.fromtimestamp(since, dt.UTC).isoformat()) if callbacks is not None else None
+    return {**monitoring_report(rows, audit, thresholds, since), "weeks": weeks,
+            "generated": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds")}

@@ -203,17 +203,15 @@ class ServiceStore:
                  "model = excluded.model, software = excluded.software, view = excluded.view, "
                  "modality = excluded.modality, updated_at = excluded.updated_at", (study_key, *values, time.time()))
 
-    def monitoring_rows(self, since: float = 0.0) -> list[dict[str, Any]]:
-        """Every study that arrived from ``since`` (epoch seconds): its state, refusal reason, result, inputs and
-        review, for ``clinical-mm monitor`` and ``GET /v1/monitoring`` (which read them all: a site's drift
-        baseline is its first weeks)."""
+    def monitoring_rows(self) -> list[dict[str, Any]]:
+        """Every study (a site's drift baseline is its first weeks): its state, refusal reason, result, inputs,
+        review and the draft signed, for ``clinical-mm monitor`` and ``GET /v1/monitoring``."""
         rows = self._rows(
             "SELECT s.study_key, s.state, s.arrived_at, s.error, s.result, i.source, i.manufacturer, i.model, "
             "i.software, i.view, i.modality, r.status AS review, r.findings AS signed_findings, "
-            "r.impression AS signed_impression, r.diff AS review_diff, r.updated_at AS reviewed_at, "
-            "d.draft AS signed_draft FROM studies s LEFT JOIN study_inputs i ON i.study_key = s.study_key "
-            "LEFT JOIN reviews r ON r.study_key = s.study_key LEFT JOIN signed_drafts d ON d.study_key = s.study_key "
-            "WHERE s.arrived_at >= ? ORDER BY s.arrived_at", (since,))
+            "r.impression AS signed_impression, d.draft AS signed_draft FROM studies s "
+            "LEFT JOIN study_inputs i ON i.study_key = s.study_key LEFT JOIN reviews r ON r.study_key = s.study_key "
+            "LEFT JOIN signed_drafts d ON d.study_key = s.study_key ORDER BY s.arrived_at")
         for row in rows:
             row["result"] = json.loads(row["result"]) if row["result"] else None
             row["signed_draft"] = json.loads(row["signed_draft"]) if row["signed_draft"] else None

@@ -3,9 +3,7 @@ log, as ``monitoring.json`` and a self-contained ``monitoring.html``."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +61,7 @@ def monitor(out: Path, weeks: int, thresholds: Path | None) -> None:
     # the statistics, the labeler and the plots load only when the command runs (every clinical-mm command would
     # pay for them at start-up otherwise)
     from clinical_mm.evaluation.compliance.render import ENVIRONMENT
-    from clinical_mm.service.monitoring import (
-        DRIFT_ATTRIBUTES,
-        load_thresholds,
-        monitoring_report,
-        week_start,
-    )
+    from clinical_mm.service.monitoring import DRIFT_ATTRIBUTES, load_thresholds, weekly_monitoring
     from clinical_mm.service.server import service_db_path
     from clinical_mm.service.store import ServiceStore
 
@@ -79,18 +72,15 @@ def monitor(out: Path, weeks: int, thresholds: Path | None) -> None:
         if isinstance(database, Path) and not database.is_file():  # never create an empty one by reading
             raise ConfigurationError(f"no service database at {database} (CLINICAL_MM_DATA_DIR or "
                                      "CLINICAL_MM_DATABASE_URL)")
-        since = week_start(time.time() - (weeks - 1) * 7 * 86400)
         store = ServiceStore(database)
         try:
             rows = store.monitoring_rows()
         finally:
             store.close()
-        audit = read_records(settings.audit_path, action="callback",
-                             since=dt.datetime.fromtimestamp(since, dt.UTC).isoformat()) \
-            if settings.audit_path.is_file() else None
-        report = monitoring_report(rows, audit, limits, since)
-        report["weeks"] = weeks
-        report["generated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        audit_path = settings.audit_path
+        callbacks = (lambda since: read_records(audit_path, action="callback", since=since)) \
+            if audit_path.is_file() else None
+        report = weekly_monitoring(rows, callbacks, limits, weeks)
         try:
             out.mkdir(parents=True, exist_ok=True)
             html = ENVIRONMENT.get_template("monitoring.html.j2").render(

@@ -3,8 +3,6 @@ notification, per site and week, with alerts (clinical_mm.service.monitoring).""
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,7 +10,7 @@ from fastapi import APIRouter, Query
 from clinical_mm.service.api.examples import ok
 from clinical_mm.service.deps import Admin, ContextDep
 from clinical_mm.service.models import MonitoringPublic
-from clinical_mm.service.monitoring import monitoring_report, week_start
+from clinical_mm.service.monitoring import weekly_monitoring
 
 __all__ = ["router"]
 
@@ -24,10 +22,6 @@ def monitoring(ctx: ContextDep, _: Admin, weeks: Annotated[int, Query(ge=1, le=5
     """The monitoring of the last ``weeks`` weeks: concordance of the flags with the radiologists' signed reports,
     drift of the input metadata and of the refusal rate, time to notification, per site and ISO week, and the
     alerts its thresholds raise. Names no patient: sites are sending AE titles, studies are not listed."""
-    since = week_start(time.time() - (weeks - 1) * 7 * 86400)
     records = getattr(ctx.audit, "records", None)
-    audit = records(action="callback", since=dt.datetime.fromtimestamp(since, dt.UTC).isoformat()) \
-        if callable(records) else None
-    report = monitoring_report(ctx.store.monitoring_rows(), audit, ctx.monitor_thresholds, since)
-    return MonitoringPublic({**report, "weeks": weeks,
-                             "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+    callbacks = (lambda since: records(action="callback", since=since)) if callable(records) else None
+    return MonitoringPublic(weekly_monitoring(ctx.store.monitoring_rows(), callbacks, ctx.monitor_thresholds, weeks))
