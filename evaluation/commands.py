@@ -19,6 +19,7 @@ from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.evaluation.assertion_evaluation import SHIPPED_SENTENCES, score_assertions
 from clinical_mm.evaluation.compliance.commands import evaluate
 from clinical_mm.evaluation.compliance.monitor_command import monitor
+from clinical_mm.evaluation.mesh_report_evaluation import MESH_PARTS, score_mesh
 from clinical_mm.evaluation.phi_note_corpus import (
     SHIPPED_NOTES,
     SPLITS,
@@ -185,6 +186,28 @@ def _report_labels_table(report: dict[str, Any]) -> Iterator[str]:
         yield f"{kind}: F1 {row['micro']['f1']:.3f} on {report['n']} reports ({classes})"
 
 
+def _mesh_table(report: dict[str, Any]) -> Iterator[str]:
+    """Per part (tuned on, not tuned on) and uncertain policy: micro and macro F1, then one line per flag; then
+    the disagreements asked for."""
+    for part in ("tune", "untuned"):
+        if part not in report:
+            continue
+        row = report[part]
+        said = "tuned on" if part == "tune" else "never tuned on"
+        yield (f"{part} ({said}): {row['n']} reports, {report['mapping']} mapping, No Finding agreement "
+               f"{row['no_finding_agreement']:.3f}")
+        for policy in ("negative", "positive"):
+            t = row[f"uncertain_as_{policy}"]
+            yield f"  uncertain as {policy}: micro F1 {t['micro']['f1']:.3f}  macro F1 {t['macro_f1']:.3f}"
+            for name, v in t["by_flag"].items():
+                yield (f"    {name:<17} F1 {v['f1']:.3f}  precision {v['precision']:.3f}  recall {v['recall']:.3f}"
+                       f"  (support {v['support']}, tp {v['tp']}, fp {v['fp']}, fn {v['fn']})")
+        for flag, shown in row.get("disagreements", {}).items():
+            for d in shown:
+                yield f"  [{part}] {flag}: labeler {d['label']}, MeSH {d['mesh']!r} (uid {d['uid']})"
+                yield "      " + d["text"].replace("\n", "\n      ")
+
+
 @click.command("evaluate-report-labels")
 @click.option("--reports", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help='Labelled reports, one JSON object per line {"id", "text", "chexpert": {...}, "flags": {...}} '
@@ -192,10 +215,22 @@ def _report_labels_table(report: dict[str, Any]) -> Iterator[str]:
 @click.option("--heldout", is_flag=True, help="Score the shipped held-out reports instead.")
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Score the flags on a synthetic study manifest (clinical-mm synth) instead.")
+@click.option("--mesh", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help='Score the triage flags against people\'s MeSH indexing of real reports instead: one JSON object '
+                   'per line {"uid", "MeSH", "indication", "comparison", "findings", "impression"} (the Indiana '
+                   "University chest radiograph collection's form).")
+@click.option("--part", type=click.Choice(MESH_PARTS), default="all", show_default=True,
+              help="With --mesh: the part tuned on, the part never tuned on (split by a hash of the report id), or "
+                   "both, reported separately.")
+@click.option("--strict", is_flag=True, help="With --mesh: map MeSH headings without the near-synonyms.")
+@click.option("--examples", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --mesh: print up to N disagreements per flag and part, with the report.")
 @format_option("table", "json")
-def evaluate_report_labels(reports: Path | None, heldout: bool, manifest: Path | None, fmt: str) -> None:
-    """Agreement of the report labeler with labelled reports (F1 per class: positive, negative, uncertain) or
-    with a synthetic manifest's flags (F1 of positive flags)."""
+def evaluate_report_labels(reports: Path | None, heldout: bool, manifest: Path | None, mesh: Path | None, part: str,
+                           strict: bool, examples: int, fmt: str) -> None:
+    """Agreement of the report labeler with labelled reports (F1 per class: positive, negative, uncertain), with
+    a synthetic manifest's flags (F1 of positive flags) or with the MeSH indexing of real reports (per flag
+    precision, recall and F1, micro and macro; an uncertain label counted as negative and as positive)."""
     from clinical_mm.evaluation.report_label_evaluation import (
         HELDOUT_REPORTS,
         SHIPPED_REPORTS,
@@ -203,7 +238,10 @@ def evaluate_report_labels(reports: Path | None, heldout: bool, manifest: Path |
         score_reports,
     )
 
-    if manifest is not None:
+    if mesh is not None:
+        print_report(lambda: score_mesh(mesh, near=not strict, examples=examples, part=part), fmt,
+                     table=_mesh_table)
+    elif manifest is not None:
         print_report(lambda: score_manifest(manifest), fmt, table=_manifest_flags_table)
     else:
         print_report(lambda: score_reports(reports or (HELDOUT_REPORTS if heldout else SHIPPED_REPORTS)), fmt,

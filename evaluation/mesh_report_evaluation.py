@@ -1,0 +1,154 @@
+"""How the report labeler's triage flags agree with people's indexing of real reports: the MeSH problem terms
+of the Indiana University chest radiograph collection (Open-i; Demner-Fushman et al., JAMIA 2016).
+
+Input: one JSON object per line, ``{"uid", "MeSH", "indication", "comparison", "findings", "impression"}``, the
+MeSH field terms separated by ";", each a heading and its qualifiers separated by "/" ("Pleural
+Effusion/right/small"; "normal" when the indexer found nothing). The labeler reads the report as its sections
+("INDICATION:", "COMPARISON:", "FINDINGS:", "IMPRESSION:"), so the indication is not read as a finding.
+
+The mapping from MeSH terms to flags (:data:`MESH_FLAGS`), a term maps when its heading is listed and, where a
+qualifier is listed too, when the term has that qualifier:
+
+- strict: Cardiomegaly; Pleural Effusion; Pneumothorax, Hydropneumothorax, Hemopneumothorax; Consolidation,
+  Pneumonia; Nodule, Mass; Pulmonary Atelectasis; Pulmonary Edema.
+- near-synonyms (added with ``near=True``, the figure the issue's bar is set on): Cardiac Shadow/enlarged as
+  cardiomegaly; Costophrenic Angle/blunted as effusion; Infiltrate and Airspace Disease as consolidation;
+  Pulmonary Congestion as edema; a round Opacity or Density as nodule/mass.
+
+The reference is incomplete (an indexer who wrote "Cardiomegaly" may not have indexed the effusion the same
+report states), so part of any disagreement is the reference's; ``--examples`` prints them to be read.
+
+A report's flag is predicted positive when the labeler says positive; an uncertain label counts as positive
+under ``uncertain="positive"`` and as negative under ``uncertain="negative"``: both are reported.
+
+Which part of the set was tuned on: :func:`mesh_part` splits by a hash of the report id, so the split is the
+same on every machine and for the held-out half; only the "tune" part's disagreements were read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from clinical_mm.core.errors import InputError
+from clinical_mm.core.findings import FINDINGS
+from clinical_mm.core.metrics import precision_recall_f1
+from clinical_mm.extraction.chexpert import RadiologyReportLabeler
+
+__all__ = ["MESH_FLAGS", "MESH_PARTS", "MeshReport", "load_mesh_reports", "mesh_flags", "mesh_part",
+           "score_mesh"]
+
+MESH_PARTS = ("tune", "untuned", "all")
+
+#: flag -> (heading, qualifier or None) pairs: strict first, then near-synonyms
+MESH_FLAGS: dict[str, tuple[tuple[tuple[str, str | None], ...], tuple[tuple[str, str | None], ...]]] = {
+    "cardiomegaly": ((("cardiomegaly", None),), (("cardiac shadow", "enlarged"),)),
+    "pleural_effusion": ((("pleural effusion", None),), (("costophrenic angle", "blunted"),)),
+    "pneumothorax": ((("pneumothorax", None), ("hydropneumothorax", None), ("hemopneumothorax", None)), ()),
+    "consolidation": ((("consolidation", None), ("pneumonia", None)),
+                      (("infiltrate", None), ("airspace disease", None))),
+    "nodule_mass": ((("nodule", None), ("mass", None)), (("opacity", "round"), ("density", "round"))),
+    "atelectasis": ((("pulmonary atelectasis", None),), ()),
+    "pulmonary_edema": ((("pulmonary edema", None),), (("pulmonary congestion", None),)),
+}
+assert set(MESH_FLAGS) == set(FINDINGS)
+
+
+@dataclass(frozen=True)
+class MeshReport:
+    uid: str
+    text: str
+    mesh: str
+
+
+def mesh_part(uid: str) -> Literal["tune", "untuned"]:
+    """"tune" when the first byte of sha256("clinical-mm-iu" + uid) is even, else "untuned"."""
+    return "tune" if hashlib.sha256(("clinical-mm-iu" + uid).encode()).digest()[0] % 2 == 0 else "untuned"
+
+
+def mesh_flags(mesh: str, near: bool = True) -> set[str]:
+    """The flags a report's MeSH field states."""
+    out: set[str] = set()
+    for term in mesh.split(";"):
+        parts = [p.strip().lower() for p in term.split("/")]
+        heading, qualifiers = parts[0], set(parts[1:])
+        for flag, (strict, synonyms) in MESH_FLAGS.items():
+            for h, q in (*strict, *(synonyms if near else ())):
+                if heading == h and (q is None or q in qualifiers):
+                    out.add(flag)
+    return out
+
+
+def _text(row: dict[str, Any]) -> str:
+    parts = [f"{name.upper()}: {str(row.get(name) or '').strip()}" for name in
+             ("indication", "comparison", "findings", "impression") if str(row.get(name) or "").strip()]
+    return "\n".join(parts)
+
+
+def load_mesh_reports(path: Path) -> list[MeshReport]:
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read ({type(exc).__name__})") from None
+    out = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            out.append(MeshReport(str(row["uid"]), _text(row), str(row["MeSH"])))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise InputError(f"{path}: line {n}: expected {{uid, MeSH, findings, impression, ...}}") from None
+    return out
+
+
+def _table(pairs: list[tuple[set[str], set[str]]]) -> dict[str, Any]:
+    """Per flag precision/recall/F1 and support, micro and macro F1."""
+    by_flag = {}
+    for f in FINDINGS:
+        tp = sum(f in g and f in p for g, p in pairs)
+        fp = sum(f not in g and f in p for g, p in pairs)
+        fn = sum(f in g and f not in p for g, p in pairs)
+        by_flag[f] = {**precision_recall_f1(tp, fp, fn), "support": tp + fn}
+    micro = precision_recall_f1(*(sum(int(v[k]) for v in by_flag.values()) for k in ("tp", "fp", "fn")))
+    macro = sum(float(v["f1"]) for v in by_flag.values()) / len(by_flag)
+    return {"micro": micro, "macro_f1": macro, "by_flag": by_flag}
+
+
+def _score_part(rows: list[tuple[MeshReport, dict[str, str], bool]], near: bool, examples: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": len(rows)}
+    for policy in ("negative", "positive"):
+        accepted = {"positive", "uncertain"} if policy == "positive" else {"positive"}
+        pairs = [(mesh_flags(r.mesh, near), {f for f, v in labels.items() if v in accepted}) for r, labels, _ in rows]
+        out[f"uncertain_as_{policy}"] = _table(pairs)
+    normal = [(r.mesh.strip().lower() == "normal", no_finding) for r, _, no_finding in rows]
+    out["no_finding_agreement"] = sum(a == b for a, b in normal) / len(normal) if normal else None
+    shown: dict[str, list[dict[str, Any]]] = {}
+    for r, labels, _ in rows:
+        gold = mesh_flags(r.mesh, near)
+        for f in FINDINGS:
+            predicted = labels[f] == "positive"
+            if (f in gold) != predicted and len(shown.setdefault(f, [])) < examples:
+                shown[f].append({"uid": r.uid, "mesh": r.mesh, "label": labels[f], "text": r.text})
+    if examples:
+        out["disagreements"] = shown
+    return out
+
+
+def score_mesh(path: Path, near: bool = True, examples: int = 0, part: str = "all",
+               labeler: RadiologyReportLabeler | None = None) -> dict[str, Any]:
+    """The labeler against the MeSH indexing of ``path``: the tuned part and the untuned part, each with both
+    uncertain policies (and ``examples`` disagreements per flag where asked)."""
+    if part not in MESH_PARTS:
+        raise ValueError(f"unknown part {part!r}")
+    labeler = labeler or RadiologyReportLabeler()
+    read = []
+    for r in load_mesh_reports(path):
+        labels = labeler.label(r.text)
+        read.append((r, labels["flags"], labels["chexpert"]["No Finding"] == "positive"))
+    parts = ("tune", "untuned") if part == "all" else (part,)
+    return {"mapping": "near-synonyms" if near else "strict",
+            **{p: _score_part([x for x in read if mesh_part(x[0].uid) == p], near, examples) for p in parts}}
