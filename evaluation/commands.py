@@ -19,7 +19,7 @@ from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.evaluation.assertion_evaluation import SHIPPED_SENTENCES, score_assertions
 from clinical_mm.evaluation.compliance.commands import evaluate
 from clinical_mm.evaluation.compliance.monitor_command import monitor
-from clinical_mm.evaluation.mesh_report_evaluation import MESH_PARTS, score_mesh
+from clinical_mm.evaluation.mesh_report_evaluation import MESH_PARTS, READINGS, score_mesh
 from clinical_mm.evaluation.phi_note_corpus import (
     SHIPPED_NOTES,
     SPLITS,
@@ -196,9 +196,10 @@ def _mesh_table(report: dict[str, Any]) -> Iterator[str]:
         said = "tuned on" if part == "tune" else "never tuned on"
         yield (f"{part} ({said}): {row['n']} reports, {report['mapping']} mapping, No Finding agreement "
                f"{row['no_finding_agreement']:.3f}")
-        for policy in ("negative", "positive"):
-            t = row[f"uncertain_as_{policy}"]
-            yield f"  uncertain as {policy}: micro F1 {t['micro']['f1']:.3f}  macro F1 {t['macro_f1']:.3f}"
+        for reading in READINGS:
+            t = row[reading]
+            said = "triage reading (stated)" if reading == "stated" else reading.replace("_", " ")
+            yield f"  {said}: micro F1 {t['micro']['f1']:.3f}  macro F1 {t['macro_f1']:.3f}"
             for name, v in t["by_flag"].items():
                 yield (f"    {name:<17} F1 {v['f1']:.3f}  precision {v['precision']:.3f}  recall {v['recall']:.3f}"
                        f"  (support {v['support']}, tp {v['tp']}, fp {v['fp']}, fn {v['fn']})")

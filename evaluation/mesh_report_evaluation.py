@@ -18,8 +18,10 @@ qualifier is listed too, when the term has that qualifier:
 The reference is incomplete (an indexer who wrote "Cardiomegaly" may not have indexed the effusion the same
 report states), so part of any disagreement is the reference's; ``--examples`` prints them to be read.
 
-A report's flag is predicted positive when the labeler says positive; an uncertain label counts as positive
-under ``uncertain="positive"`` and as negative under ``uncertain="negative"``: both are reported.
+A report's flag is predicted three ways: as the labeler's triage reading states it (``stated``: positive, or
+uncertain with every hedge leaning to the finding, "probable", "likely"; see
+:mod:`clinical_mm.extraction.chexpert`), the reading training, the draft check and the evaluation use; and with
+every uncertain label counted as negative, then as positive.
 
 Which part of the set was tuned on: :func:`mesh_part` splits by a hash of the report id, so the split is the
 same on every machine and for the held-out half; only the "tune" part's disagreements were read.
@@ -38,7 +40,7 @@ from clinical_mm.core.findings import FINDINGS
 from clinical_mm.core.metrics import precision_recall_f1
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 
-__all__ = ["MESH_FLAGS", "MESH_PARTS", "MeshReport", "load_mesh_reports", "mesh_flags", "mesh_part",
+__all__ = ["MESH_FLAGS", "MESH_PARTS", "READINGS", "MeshReport", "load_mesh_reports", "mesh_flags", "mesh_part",
            "score_mesh"]
 
 MESH_PARTS = ("tune", "untuned", "all")
@@ -118,21 +120,30 @@ def _table(pairs: list[tuple[set[str], set[str]]]) -> dict[str, Any]:
     return {"micro": micro, "macro_f1": macro, "by_flag": by_flag}
 
 
-def _score_part(rows: list[tuple[MeshReport, dict[str, str], bool]], near: bool, examples: int) -> dict[str, Any]:
+#: how a report's flags are predicted: the labeler's triage reading, and every uncertain label one way or the other
+READINGS = ("stated", "uncertain_as_negative", "uncertain_as_positive")
+
+
+def _predicted(labels: dict[str, Any], reading: str) -> set[str]:
+    if reading == "stated":
+        return {f for f, v in labels["stated"].items() if v}
+    accepted = {"positive", "uncertain"} if reading == "uncertain_as_positive" else {"positive"}
+    return {f for f, v in labels["flags"].items() if v in accepted}
+
+
+def _score_part(rows: list[tuple[MeshReport, dict[str, Any]]], near: bool, examples: int) -> dict[str, Any]:
     out: dict[str, Any] = {"n": len(rows)}
-    for policy in ("negative", "positive"):
-        accepted = {"positive", "uncertain"} if policy == "positive" else {"positive"}
-        pairs = [(mesh_flags(r.mesh, near), {f for f, v in labels.items() if v in accepted}) for r, labels, _ in rows]
-        out[f"uncertain_as_{policy}"] = _table(pairs)
-    normal = [(r.mesh.strip().lower() == "normal", no_finding) for r, _, no_finding in rows]
+    for reading in READINGS:
+        out[reading] = _table([(mesh_flags(r.mesh, near), _predicted(labels, reading)) for r, labels in rows])
+    normal = [(r.mesh.strip().lower() == "normal", labels["chexpert"]["No Finding"] == "positive")
+              for r, labels in rows]
     out["no_finding_agreement"] = sum(a == b for a, b in normal) / len(normal) if normal else None
     shown: dict[str, list[dict[str, Any]]] = {}
-    for r, labels, _ in rows:
-        gold = mesh_flags(r.mesh, near)
+    for r, labels in rows:
+        gold, predicted = mesh_flags(r.mesh, near), _predicted(labels, "stated")
         for f in FINDINGS:
-            predicted = labels[f] == "positive"
-            if (f in gold) != predicted and len(shown.setdefault(f, [])) < examples:
-                shown[f].append({"uid": r.uid, "mesh": r.mesh, "label": labels[f], "text": r.text})
+            if (f in gold) != (f in predicted) and len(shown.setdefault(f, [])) < examples:
+                shown[f].append({"uid": r.uid, "mesh": r.mesh, "label": labels["flags"][f], "text": r.text})
     if examples:
         out["disagreements"] = shown
     return out
@@ -140,15 +151,12 @@ def _score_part(rows: list[tuple[MeshReport, dict[str, str], bool]], near: bool,
 
 def score_mesh(path: Path, near: bool = True, examples: int = 0, part: str = "all",
                labeler: RadiologyReportLabeler | None = None) -> dict[str, Any]:
-    """The labeler against the MeSH indexing of ``path``: the tuned part and the untuned part, each with both
-    uncertain policies (and ``examples`` disagreements per flag where asked)."""
+    """The labeler against the MeSH indexing of ``path``: the tuned part and the untuned part, each read three
+    ways (:data:`READINGS`), and ``examples`` disagreements of the triage reading per flag where asked."""
     if part not in MESH_PARTS:
         raise ValueError(f"unknown part {part!r}")
     labeler = labeler or RadiologyReportLabeler()
-    read = []
-    for r in load_mesh_reports(path):
-        labels = labeler.label(r.text)
-        read.append((r, labels["flags"], labels["chexpert"]["No Finding"] == "positive"))
+    read = [(r, labeler.label(r.text)) for r in load_mesh_reports(path)]
     parts = ("tune", "untuned") if part == "all" else (part,)
     return {"mapping": "near-synonyms" if near else "strict",
             **{p: _score_part([x for x in read if mesh_part(x[0].uid) == p], near, examples) for p in parts}}

@@ -135,3 +135,24 @@ def test_label_report_cli_prints_labels_only_and_is_audited(tmp_path: Path, monk
         sink.close()
     table = CliRunner().invoke(cli, ["evaluate-report-labels", "--heldout"])
     assert table.exit_code == 0 and "on 20 reports" in table.output
+
+
+_FLIPS = [json.loads(line) for line in
+          (Path(__file__).resolve().parents[1] / "evaluation" / "data" / "report_flip_sentences.jsonl")
+          .read_text("utf-8").splitlines() if line.strip()]
+
+
+def test_flip_table_covers_every_kind() -> None:
+    kinds = {row["kind"] for row in _FLIPS}
+    assert len(_FLIPS) >= 60 and kinds >= {"negated_predicate", "residual_negated", "resolved",
+                                           "limitation_hypothetical", "hedge", "negation_scope"}
+
+
+@pytest.mark.parametrize("row", _FLIPS, ids=[f"{r['kind']}-{i}" for i, r in enumerate(_FLIPS)])
+def test_no_assertion_flips(row: dict[str, str]) -> None:
+    """Sentences written for the assertion errors that flip a report's meaning (issue 21): a predicate's "not",
+    "no residual", resolved findings, limitation and hypothetical sentences, hedges, and a negation that must
+    not run into the next finding. Each is labelled as meant."""
+    labels = L.label(f"FINDINGS: {row['sentence']}")
+    got = labels["chexpert" if row["observation"] in CHEXPERT_OBSERVATIONS else "flags"][row["observation"]]
+    assert got == row["expected"], row["sentence"]

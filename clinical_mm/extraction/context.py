@@ -40,12 +40,14 @@ SECTION_DEFAULTS: dict[str, Assertion] = {"pmh": "historical", "psh": "historica
 @dataclass(frozen=True)
 class ContextRule:
     """A trigger term (a regular expression over lower-case text; spaces match any white space), its category,
-    direction, and the most tokens its scope reaches (None: the sentence)."""
+    direction, and the most tokens its scope reaches (None: the sentence); a termination term ends the scopes of
+    the categories in ``ends`` (empty: every category)."""
 
     term: str
     category: Category
     direction: Direction = "forward"
     max_scope: int | None = None
+    ends: tuple[Category, ...] = ()
 
 
 def _rules(category: Category, direction: Direction, terms: Iterable[str], max_scope: int | None = None
@@ -90,12 +92,16 @@ RULES: tuple[ContextRule, ...] = tuple([
         "not seen", "not identified", "not present", "not appreciated", "not visualized", "not detected",
         "not demonstrated", "not noted", "is absent", "are absent", "was absent", "were absent", "has resolved",
         "have resolved", "was negative", "is negative", "were negative",
+        r"not (?:definitely|clearly|convincingly|confidently|well) (?:seen|visualized|identified|appreciated|demonstrated)",
         "not evident", "no longer seen", "no longer present", "not found", "not observed", "unlikely",
+        r"no longer (?:clearly |well )?(?:seen|visualized|visible|appreciated|identified|evident|present|demonstrated|"
+        r"noted|apparent|detected|demonstrable)", r"(?:has|have) (?:since |now |completely |largely |nearly )?cleared",
         "is unlikely", "very unlikely", "highly unlikely",
         "has been removed", "have been removed", "was removed", "were removed",
     ]),
     *_rules("absent", "backward", ["none", "free", "negative"], max_scope=3),
-    *_rules("absent", "both", ["resolved", "ruled out", "absent", "removed"], max_scope=5),
+    *_rules("absent", "both", ["resolved", "ruled out", "absent", "removed", "cleared"], max_scope=5),
+    *_rules("absent", "forward", ["clearing of", "interval clearing of", "interval resolution of"]),
     # --- possible (uncertain)
     *_rules("possible", "forward", [
         "possibly", "probably", "suspect", "suspicion of", "suspicious for", "concerning for", "concern for",
@@ -107,6 +113,8 @@ RULES: tuple[ContextRule, ...] = tuple([
         "worrisome for", "suggestive of", "suggests", "suggesting", "equivocal", "borderline",
         "uncertain", "unclear if", "unclear whether", "concern is for", "thought to be", "felt to be", "favored",
         "favor", "correlation for", "correlate for", "possible", "probable", "likely", "questionable",
+        "suspicion for", "maybe", "questionably", "differential considerations include", "differential considerations",
+        "differential diagnosis including", "differential diagnosis", "differential", "considerations include",
     ]),
     *_rules("possible", "backward", [
         "cannot be excluded", "can not be excluded", "cannot be ruled out", "can not be ruled out",
@@ -156,11 +164,25 @@ RULES: tuple[ContextRule, ...] = tuple([
         "prevention of", "screening for", "would", "will need", "whether", "unless",
     ]),
     *_rules("hypothetical", "backward", ["precautions", "prophylaxis"], max_scope=3),
+    # what an image cannot show: a limitation, not a finding ("evaluation for pneumothorax is limited", "could
+    # obscure a nodule", "fractures may not be demonstrated", "to exclude an underlying mass")
+    *_rules("hypothetical", "backward", [
+        r"(?:is|are) (?:somewhat |markedly |significantly |slightly |mildly |severely )?(?:limited|difficult)",
+        r"(?:could|may|might|can|would) (?:not )?be (?:obscured|missed|occult|hidden|overlooked|detected|demonstrated|"
+        r"seen|visible|visualized|appreciated|evident|excluded)", r"cannot be (?:assessed|evaluated)",
+    ], max_scope=5),
+    *_rules("hypothetical", "forward", [
+        r"(?:could|may|might|can|would) (?:obscure|mask|hide)", "obscuring", "to exclude", "to rule out",
+        r"(?:would|could|may|might|can) be (?:helpful|useful|obtained|performed|considered) (?:to|for)(?: (?:further )?"
+        r"(?:evaluate|evaluation|assess|assessment)(?: for| of)?)?",
+        r"if (?:there is )?(?:clinical )?(?:concern|suspicion) (?:for|of)", "if clinically concerned for",
+        "if clinically indicated", "if clinically warranted",
+    ], max_scope=8),
     *_rules("hypothetical", "forward", [r"p\.?r\.?n\.?(?: for)?", "as needed for", "if needed for"], max_scope=4),
     # --- what ends a trigger's scope
     *_rules("terminate", "none", [
         "but", "however", "although", "though", "yet", "except", "aside from", "apart from", "other than",
-        "which", "who", "given", "in the setting of", "in setting of", "residual", "currently", "current",
+        "which", "who", "given", "in the setting of", "in setting of", "currently", "current",
         "ongoing", "as the cause of", "as a cause of",
         "cause of", "etiology of", "source of", "reason for", "trigger for", "still", "otherwise", "presents with",
         "presented with", "presenting with", "reports", "reported", "complains of", "complaining of", "c/o",
@@ -168,6 +190,13 @@ RULES: tuple[ContextRule, ...] = tuple([
         "and has", "now has", "is noted", "are noted", "there is", "there are", "now with",
         "in addition", "additionally", "also", "while", "whereas", "then", "now", ";",
     ]),
+    # a negation does not run across "with" or "and" into a finding described anew ("no cardiomegaly with small
+    # bilateral effusions"); a doubt does ("differential considerations include infiltrates and mild edema")
+    ContextRule(
+        r"(?:with|and)(?=\s+(?:a |an |the |some )?(?:small|smaller|tiny|trace|minimal|mild|mildly|moderate|"
+        r"moderately|large|larger|severe|extensive|bilateral|bibasilar|left|right|new|persistent|stable|increased|"
+        r"increasing|decreased|decreasing|worsening|improving|patchy|focal|diffuse|multifocal|scattered|"
+        r"associated|adjacent|underlying|residual)\b)", "terminate", "none", ends=("absent",)),
 ])
 
 # A trigger that is a single word must not be a whole-word part of a longer word; ";" and ":" and "?" are
@@ -263,7 +292,8 @@ class ConText:
         for t in modifiers:
             # a new claim (a trigger of another category) ends a scope; dating a mention ("seen previously")
             # does not end a claim about it ("the pneumothorax seen previously has resolved")
-            stops = [s for s in triggers if s.rule.category == "terminate"
+            stops = [s for s in triggers if (s.rule.category == "terminate"
+                                             and (not s.rule.ends or t.rule.category in s.rule.ends))
                      or (s.rule.category not in ("pseudo", "historical") and s.rule.category != t.rule.category)]
             start, end = t.start, t.end
             if t.rule.direction in ("forward", "both"):
