@@ -20,6 +20,7 @@ from clinical_mm.evaluation.assertion_evaluation import SHIPPED_SENTENCES, score
 from clinical_mm.evaluation.compliance.commands import evaluate
 from clinical_mm.evaluation.compliance.monitor_command import monitor
 from clinical_mm.evaluation.mesh_report_evaluation import MESH_PARTS, READINGS, score_mesh
+from clinical_mm.evaluation.note_entity_evaluation import NOTE_ANNOTATIONS, NOTE_ENTITY_TYPES, score_note_entities
 from clinical_mm.evaluation.phi_note_corpus import (
     SHIPPED_NOTES,
     SPLITS,
@@ -35,6 +36,7 @@ __all__ = [
     "deid_train_name_model",
     "evaluate_assertions",
     "evaluate_medications",
+    "evaluate_note_entities",
     "evaluate_report_labels",
     "register",
 ]
@@ -42,12 +44,14 @@ __all__ = [
 
 def register(cli: click.Group) -> None:
     """Add ``evaluate`` (the evaluation report of the model), ``monitor`` (its post-deployment monitoring),
-    ``evaluate-assertions``, ``evaluate-report-labels`` and ``evaluate-medications`` to ``cli``, and
+    ``evaluate-assertions``, ``evaluate-report-labels``, ``evaluate-medications`` and ``evaluate-note-entities`` to
+    ``cli``, and
     ``evaluate-text``, ``train-name-model`` and ``train-context-model`` to its ``deid`` group."""
     deid = cli.commands.get("deid")
     if not isinstance(deid, click.Group):
         raise LookupError("the command line has no 'deid' group for the de-identification evaluations")
-    for command in (evaluate, monitor, evaluate_assertions, evaluate_report_labels, evaluate_medications):
+    for command in (evaluate, monitor, evaluate_assertions, evaluate_report_labels, evaluate_medications,
+                    evaluate_note_entities):
         cli.add_command(command)
     for command in (deid_evaluate_text, deid_train_name_model, deid_train_context_model):
         deid.add_command(command)
@@ -247,6 +251,39 @@ def evaluate_report_labels(reports: Path | None, heldout: bool, manifest: Path |
     else:
         print_report(lambda: score_reports(reports or (HELDOUT_REPORTS if heldout else SHIPPED_REPORTS)), fmt,
                      table=_report_labels_table)
+
+
+def _note_entities_table(report: dict[str, Any]) -> Iterator[str]:
+    """Per part and type: overlap and exact precision, recall, F1; then the examples asked for."""
+    for part in ("tune", "untuned"):
+        if part not in report:
+            continue
+        said = "rules written from these notes" if part == "tune" else "never read for rules"
+        yield f"{part} ({said}): {report[part]['notes']} notes"
+        for kind in NOTE_ENTITY_TYPES:
+            for match in ("overlap", "exact"):
+                v = report[part][kind][match]
+                yield (f"  {kind:<10} {match:<7} F1 {v['f1']:.3f}  precision {v['precision']:.3f}  recall "
+                       f"{v['recall']:.3f}  (tp {v['tp']}, fp {v['fp']}, fn {v['fn']})")
+    for key, shown in report.get("examples", {}).items():
+        for e in shown:
+            yield f"  [{key}] {e['span']!r} (note {e['id']}): {e['context']}"
+
+
+@click.command("evaluate-note-entities")
+@click.option("--notes", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help='The PhysioNet deid notes, one JSON object {"id", "text", ...} per line (the development set: '
+                   "../shared/data/physionet_deid_dev/notes.jsonl; not in the repository).")
+@click.option("--annotations", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Medication and problem spans of some of those notes (default: the shipped annotation of 60).")
+@click.option("--examples", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Print up to N missed and N extra spans per part and type, with the text around them.")
+@format_option("table", "json")
+def evaluate_note_entities(notes: Path, annotations: Path | None, examples: int, fmt: str) -> None:
+    """Medications and problems found by the extraction in real ICU notes against their annotation: precision,
+    recall and F1, spans overlapping and exact, per part (rules written from it, never read for rules)."""
+    print_report(lambda: score_note_entities(notes, annotations or NOTE_ANNOTATIONS, examples), fmt,
+                 table=_note_entities_table)
 
 
 def _medications_table(report: dict[str, Any]) -> Iterator[str]:

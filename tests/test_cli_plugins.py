@@ -16,7 +16,7 @@ def test_when_the_package_is_installed_then_the_evaluation_commands_are_register
     names = {ep.name: ep.value for ep in entry_points(group=COMMANDS_ENTRY_POINT_GROUP)}
     assert names.get("evaluation") == "clinical_mm.evaluation.commands:register"
     help_text = CliRunner().invoke(cli, ["--help"]).output
-    for command in ("evaluate-assertions", "evaluate-medications", "evaluate-report-labels"):
+    for command in ("evaluate-assertions", "evaluate-medications", "evaluate-report-labels", "evaluate-note-entities"):
         assert command in help_text
     deid_help = CliRunner().invoke(cli, ["deid", "--help"]).output
     for command in ("evaluate-text", "train-name-model", "train-context-model"):
