@@ -254,7 +254,7 @@ def _calibration(data: _Data) -> dict[str, Any]:
 
 def _report_text(data: _Data, has_reports: bool) -> dict[str, Any]:
     """Finding-level F1 of the drafts against the reference reports (both read by the report labeler: a flag is
-    stated when the labeler reads it positive), and corpus BLEU (sacrebleu) and mean ROUGE-L F (rouge-score),
+    stated as its triage reading states it), and corpus BLEU (sacrebleu) and mean ROUGE-L F (rouge-score),
     overall and per site."""
     scored = [o for o in data.outcomes if o.row.reference.strip()]
     if not has_reports or not scored:
@@ -263,8 +263,8 @@ def _report_text(data: _Data, has_reports: bool) -> dict[str, Any]:
     scorer = rouge_scorer.RougeScorer(["rougeL"])
     drafts = [o.draft for o in scored]
     refs = [o.row.reference for o in scored]
-    stated_d = np.array([[labeler.flags(t)[f] == "positive" for f in data.flags] for t in drafts], dtype=int)
-    stated_r = np.array([[labeler.flags(t)[f] == "positive" for f in data.flags] for t in refs], dtype=int)
+    stated_d = np.array([[labeler.stated_present(t)[f] for f in data.flags] for t in drafts], dtype=int)
+    stated_r = np.array([[labeler.stated_present(t)[f] for f in data.flags] for t in refs], dtype=int)
     rouge = np.array([scorer.score(r, d)["rougeL"].fmeasure for d, r in zip(drafts, refs, strict=True)])
     sites = np.array([o.attributes.get("site", "unknown") for o in scored])
 
