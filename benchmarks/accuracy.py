@@ -2,9 +2,10 @@
 
 Triage: AUROC of each flag's calibrated probability against the manifest labels, and sensitivity /
 specificity at the shipped operating thresholds. Drafts: per-finding F1 of "stated as present in the
-draft" against the manifest, where "stated as present" is decided by clinical_mm.extraction.training_report_labeler.TrainingReportLabeler
-(synonym patterns per finding; a mention preceded by a negation cue in its clause, e.g. "No pneumothorax",
-is absent; a hedged one, e.g. "cannot be excluded", is uncertain and does not count as stated).
+draft" against the manifest, where "stated as present" is the report labeler's triage reading
+(clinical_mm.extraction.chexpert.RadiologyReportLabeler.stated_present: a positive mention, or an uncertain one
+whose hedges lean to the finding; "No pneumothorax" is absent, "cannot be excluded" is not stated), the reading
+training, the pipeline's draft check and the evaluation use.
 
     python benchmarks/accuracy.py [--n 200] [--seed 3] [--model PATH]
 """
@@ -23,7 +24,7 @@ from _common import run_pipeline  # noqa: E402
 
 from clinical_mm.core.findings import FINDINGS  # noqa: E402
 from clinical_mm.core.metrics import auroc, f1_score, sensitivity_specificity  # noqa: E402
-from clinical_mm.extraction.training_report_labeler import TrainingReportLabeler  # noqa: E402
+from clinical_mm.extraction.chexpert import RadiologyReportLabeler  # noqa: E402
 
 
 def main() -> int:
@@ -38,7 +39,7 @@ def main() -> int:
     root = args.work or Path(tempfile.mkdtemp(prefix="cmm-acc-"))
     rows, results, pipeline = run_pipeline(args.n, args.seed, root, args.model)
     by_path = {r.source: r for r in results}
-    labeler = TrainingReportLabeler()
+    labeler = RadiologyReportLabeler()
     y, p, stated, raised = [], [], [], []
     refused = 0
     for row in rows:

@@ -20,7 +20,11 @@ from clinical_mm.evaluation.assertion_evaluation import SHIPPED_SENTENCES, score
 from clinical_mm.evaluation.compliance.commands import evaluate
 from clinical_mm.evaluation.compliance.monitor_command import monitor
 from clinical_mm.evaluation.mesh_report_evaluation import MESH_PARTS, READINGS, score_mesh
-from clinical_mm.evaluation.note_entity_evaluation import NOTE_ANNOTATIONS, NOTE_ENTITY_TYPES, score_note_entities
+from clinical_mm.evaluation.note_entity_evaluation import (
+    NOTE_ANNOTATIONS,
+    NOTE_ENTITY_TYPES,
+    score_note_entities,
+)
 from clinical_mm.evaluation.phi_note_corpus import (
     SHIPPED_NOTES,
     SPLITS,

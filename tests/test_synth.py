@@ -9,7 +9,7 @@ import pydicom
 import pytest
 
 from clinical_mm.core.findings import FINDINGS
-from clinical_mm.extraction.training_report_labeler import TrainingReportLabeler
+from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 from clinical_mm.synth.study_synthesizer import MANIFEST_COLUMNS, StudySynthesizer, SynthStudy
 
 
@@ -51,7 +51,7 @@ def test_when_written_then_dicom_is_a_chest_radiograph_with_fake_phi(synth_dir: 
 
 
 def test_when_report_is_labelled_then_it_agrees_with_the_manifest(tmp_path: Path) -> None:
-    labeler = TrainingReportLabeler()
+    labeler = RadiologyReportLabeler()
     studies = StudySynthesizer(5).write(40, tmp_path, progress=False, workers=1)
     for s in studies:
         stated = labeler.stated_present(f"{s.findings} {s.impression}")

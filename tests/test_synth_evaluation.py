@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from clinical_mm.cli import cli
 from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.core.findings import FINDINGS
-from clinical_mm.extraction.training_report_labeler import TrainingReportLabeler
+from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 from clinical_mm.synth.chest_phantom import (
     FAINT_SEVERITY,
     Acquisition,
@@ -95,7 +95,7 @@ def test_when_a_finding_has_severity_zero_then_it_is_invisible_and_faint_ones_sc
 
 
 def test_when_graded_studies_are_written_then_reports_agree_with_the_labels(tmp_path: Path) -> None:
-    labeler = TrainingReportLabeler()
+    labeler = RadiologyReportLabeler()
     studies = StudySynthesizer(5, SynthConfig(subtlety="graded")).write(12, tmp_path, progress=False, workers=1)
     standard = [StudySynthesizer(5).make_study(i, tmp_path / "std") for i in range(12)]
     for s, t in zip(studies, standard, strict=True):

@@ -176,14 +176,17 @@ _FLAGS: dict[str, _Rule] = {
     "cardiomegaly": _HEART,
     "pleural_effusion": _EFFUSION,
     "pneumothorax": _PNEUMOTHORAX,
-    # consolidation, pneumonia and infiltrate; an airspace opacity only where the sentence does not say it is
-    # atelectasis (or scarring, fat, overlap): CheXpert keeps those under Lung Opacity
+    # consolidation, pneumonia and infiltrate; an airspace opacity only where its sentence does not attribute it to
+    # atelectasis (or scarring, fat, overlap: "likely atelectasis", "which represent atelectasis"); CheXpert keeps
+    # those under Lung Opacity. "Airspace disease/atelectasis" names both, and attributes nothing
     "consolidation": _Rule(
         r"consolidat(?:ion|ions|ive|ed)|pneumonias?|bronchopneumonia|pneumonitis|infiltrat(?:e|es|ion|ive)",
         weak=r"air[- ]?space (?:opacit(?:y|ies|ification)|disease|process|densit(?:y|ies))|alveolar (?:opacit(?:y|ies)|"
              r"process|disease)",
-        attributed=r"atelecta|scar|fibros|fibrotic|epicardial fat|fat pad|overlying soft tissue|overlap|"
-                   r"summation|crowding|volume loss"),
+        attributed=r"(?:likely|probably|possibly|most likely|represent\w*|consistent with|compatible with|secondary to|"
+                   r"due to|suggestive of|related to|reflect\w*|favou?r\w*|xxxx)(?: \w+){0,3} (?:atelecta\w*|scar\w*|"
+                   r"fibros\w*|fibrotic|epicardial fat|fat pads?|overlying soft tissues?|overlap\w*|summation|crowding|"
+                   r"volume loss)"),
     "nodule_mass": _Rule(_NODULE),
     "atelectasis": _ATELECTASIS,
     "pulmonary_edema": _EDEMA,

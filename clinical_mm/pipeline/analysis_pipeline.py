@@ -90,10 +90,12 @@ class AnalysisPipeline:
                     ) -> dict[str, object]:
         """What the draft states of each flag (positive, negative, uncertain, not mentioned, read by the report
         labeler), and the flags where draft and flags disagree: raised but not stated (negative or not
-        mentioned), or stated positive but not raised. For the reviewer's attention; it changes no priority."""
-        stated = self.report_labeler.flags(f"FINDINGS: {findings}\nIMPRESSION: {impression}")
+        mentioned), or stated (the labeler's triage reading: positive, or uncertain and leaning) but not raised.
+        For the reviewer's attention; it changes no priority."""
+        reading = self.report_labeler.label(f"FINDINGS: {findings}\nIMPRESSION: {impression}")
+        stated, triage = reading["flags"], reading["stated"]
         disagree = [f for f in flags if (f in raised and stated[f] in ("negative", "not_mentioned"))
-                    or (f not in raised and stated[f] == "positive")]
+                    or (f not in raised and triage[f])]
         return {"stated": stated, "disagree": disagree}
 
     def _audit(self, *, outcome: str, input_hash: str = "", study: str = "", output_hash: str = "",

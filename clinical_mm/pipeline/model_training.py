@@ -1,8 +1,9 @@
 """The model's training data and a whole training run, composed of the stages.
 
 Every study of a manifest is read, de-identified (the PHI boundary holds for training too), preprocessed as
-at inference and labelled with the laterality its report states (:class:`TrainingReportLabeler`, the
-reading the shipped model was trained with); :func:`train_model` synthesises the manifests it is not
+at inference and labelled with the laterality its report states (the report labeler's triage reading,
+:meth:`~clinical_mm.extraction.chexpert.RadiologyReportLabeler.sides`, the reading the pipeline's draft check and
+the evaluation use too); :func:`train_model` synthesises the manifests it is not
 given, loads both splits and runs :class:`~clinical_mm.model.training.Trainer`.
 """
 
@@ -23,7 +24,7 @@ from clinical_mm.core.config import PseudonymKey
 from clinical_mm.core.errors import InputError, ManifestError
 from clinical_mm.core.findings import FINDINGS
 from clinical_mm.deid import DicomDeidentifier
-from clinical_mm.extraction.training_report_labeler import TrainingReportLabeler
+from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 from clinical_mm.model.configuration import ClinicalMMConfig
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
 from clinical_mm.model.tokenizer import format_report
@@ -65,7 +66,7 @@ def load_studies(manifest: Path, config: ClinicalMMConfig, cache_dir: Path | Non
     pre = ChestXrayPreprocessor(config.vision.image_size)
     deid = DicomDeidentifier(PseudonymKey(hashlib.sha256(b"training-ephemeral" + digest.encode()).digest(),
                                           ephemeral=True))
-    labeler = TrainingReportLabeler()  # the reading the shipped model was trained with
+    labeler = RadiologyReportLabeler()
     lateral_flags = config.heads.lateral_flags
     images, labels, lateral, reports, qtexts, ids = [], [], [], [], [], []
     for row in tqdm(rows, desc=f"read {manifest.parent.name}", unit="study", disable=not progress):
@@ -133,7 +134,7 @@ def train_model(run: TrainingRun, log: Callable[[str], None] | None = None) -> d
     plan = TrainingPlan.quick() if run.quick else TrainingPlan()
     train_data = load_studies(manifest, config, run.work / "cache", progress=run.progress)
     val_data = load_studies(val_manifest, config, run.work / "cache", progress=run.progress)
-    trainer = Trainer(config, plan, run.work, draft_reader=TrainingReportLabeler(), seed=run.seed,
+    trainer = Trainer(config, plan, run.work, draft_reader=RadiologyReportLabeler(), seed=run.seed,
                       progress=run.progress, log=log)
     synthetic = manifest.parent.name.startswith("synth-")
     data_info = {"data": {"train_manifest": str(manifest), "val_manifest": str(val_manifest),

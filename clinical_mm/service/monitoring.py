@@ -112,13 +112,13 @@ def _same_text(a: str, b: str) -> bool:
 def _concordance(signed: list[dict[str, Any]], labeler: RadiologyReportLabeler) -> tuple[dict[str, Any], list[bool]]:
     """Per flag: the 2x2 table of model against signed report, agreement, sensitivity, PPV, kappa; and per signed
     study whether every flag agreed."""
-    stated = [labeler.flags(f"FINDINGS: {r['signed_findings']}\nIMPRESSION: {r['signed_impression']}")
+    stated = [labeler.stated_present(f"FINDINGS: {r['signed_findings']}\nIMPRESSION: {r['signed_impression']}")
               for r in signed]
     per_flag: dict[str, Any] = {}
     all_agree = [True] * len(signed)
     for flag in FINDINGS:
         ai = np.array([flag in (r["result"].get("raised") or []) for r in signed], dtype=bool)
-        rad = np.array([s[flag] == "positive" for s in stated], dtype=bool)
+        rad = np.array([bool(s[flag]) for s in stated], dtype=bool)
         both, ai_only, rad_only = int((ai & rad).sum()), int((ai & ~rad).sum()), int((~ai & rad).sum())
         agree = len(signed) - ai_only - rad_only
         for i in np.flatnonzero(ai != rad):
