@@ -15,7 +15,8 @@ ends a negation's scope), so its score is a development score. The held-out set
 (``data/chest_reports_holdout.jsonl``, 20 reports) was written after those corrections and is not used to
 change the labeler: its first run scored 0.983 and 1.000.
 
-Synthetic manifest: the labeler's positive flags against the manifest's 0/1 columns, F1 per flag and micro.
+Synthetic manifest: the flags the labeler's triage reading states (the reading training uses) against the
+manifest's 0/1 columns, F1 per flag and micro.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def score_reports(path: Path, labeler: RadiologyReportLabeler | None = None) -> 
 
 
 def score_manifest(manifest: Path, labeler: RadiologyReportLabeler | None = None) -> dict[str, Any]:
-    """The labeler's positive flags on a synthetic manifest's findings and impression against its flag columns."""
+    """The flags the labeler's triage reading states in a synthetic manifest's findings and impression against its
+    flag columns."""
     labeler = labeler or RadiologyReportLabeler()
     try:
         with manifest.open(newline="", encoding="utf-8") as fh:
@@ -95,9 +97,9 @@ def score_manifest(manifest: Path, labeler: RadiologyReportLabeler | None = None
         raise ConfigurationError(f"{manifest}: not a study manifest (needs findings, impression and the flag columns)")
     counts = {f: [0, 0, 0] for f in FINDINGS}
     for row in rows:
-        labels = labeler.flags(f"FINDINGS: {row['findings']}\nIMPRESSION: {row['impression']}")
+        stated = labeler.stated_present(f"FINDINGS: {row['findings']}\nIMPRESSION: {row['impression']}")
         for f in FINDINGS:
-            gold, pred = row[f] == "1", labels[f] == "positive"
+            gold, pred = row[f] == "1", bool(stated[f])
             counts[f][0] += gold and pred
             counts[f][1] += pred and not gold
             counts[f][2] += gold and not pred

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from clinical_mm.core.findings import FINDINGS
+from clinical_mm.extraction.context import RADIOLOGY_RULES, ConText
 from clinical_mm.extraction.extractor import ClinicalExtractor
 
 __all__ = ["CHEXPERT_OBSERVATIONS", "Label", "LabelMention", "RadiologyReportLabeler"]
@@ -266,7 +267,7 @@ class RadiologyReportLabeler:
     """CheXpert observations and triage flags of report text (see the module's text)."""
 
     def __init__(self, extractor: ClinicalExtractor | None = None) -> None:
-        self.extractor = extractor or ClinicalExtractor()
+        self.extractor = extractor or ClinicalExtractor(context=ConText(extra_rules=RADIOLOGY_RULES))
         self._rules = _compile({**_CHEXPERT, **_FLAGS})
 
     def mentions(self, text: str) -> list[LabelMention]:

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["ASSERTIONS", "Assertion", "ConText", "ContextRule", "RULES", "Trigger"]
+__all__ = ["ASSERTIONS", "Assertion", "ConText", "ContextRule", "RADIOLOGY_RULES", "RULES", "Trigger"]
 
 Assertion = Literal["present", "absent", "possible", "historical", "family", "hypothetical"]
 Category = Literal["absent", "possible", "historical", "family", "hypothetical", "terminate", "pseudo"]
@@ -105,7 +105,7 @@ RULES: tuple[ContextRule, ...] = tuple([
     # --- possible (uncertain)
     *_rules("possible", "forward", [
         "possibly", "probably", "suspect", "suspicion of", "suspicious for", "concerning for", "concern for",
-        "question of", "rule out", "r/o", "to rule out", "evaluate for", "eval for", "assess for",
+        "question of", "rule out", "r/o", "to rule out", "to exclude", "evaluate for", "eval for", "assess for",
         "cannot exclude", "cannot rule out", "can not exclude", "can not rule out", "could not exclude",
         "could not rule out", "may represent", "may be", "might be", "could be", "could represent", "may reflect",
         "may have", "could reflect", "might reflect", "may indicate", "could indicate", "might represent",
@@ -164,20 +164,6 @@ RULES: tuple[ContextRule, ...] = tuple([
         "prevention of", "screening for", "would", "will need", "whether", "unless",
     ]),
     *_rules("hypothetical", "backward", ["precautions", "prophylaxis"], max_scope=3),
-    # what an image cannot show: a limitation, not a finding ("evaluation for pneumothorax is limited", "could
-    # obscure a nodule", "fractures may not be demonstrated", "to exclude an underlying mass")
-    *_rules("hypothetical", "backward", [
-        r"(?:is|are) (?:somewhat |markedly |significantly |slightly |mildly |severely )?(?:limited|difficult)",
-        r"(?:could|may|might|can|would) (?:not )?be (?:obscured|missed|occult|hidden|overlooked|detected|demonstrated|"
-        r"seen|visible|visualized|appreciated|evident|excluded)", r"cannot be (?:assessed|evaluated)",
-    ], max_scope=5),
-    *_rules("hypothetical", "forward", [
-        r"(?:could|may|might|can|would) (?:obscure|mask|hide)", "obscuring", "to exclude", "to rule out",
-        r"(?:would|could|may|might|can) be (?:helpful|useful|obtained|performed|considered) (?:to|for)(?: (?:further )?"
-        r"(?:evaluate|evaluation|assess|assessment)(?: for| of)?)?",
-        r"if (?:there is )?(?:clinical )?(?:concern|suspicion) (?:for|of)", "if clinically concerned for",
-        "if clinically indicated", "if clinically warranted",
-    ], max_scope=8),
     *_rules("hypothetical", "forward", [r"p\.?r\.?n\.?(?: for)?", "as needed for", "if needed for"], max_scope=4),
     # --- what ends a trigger's scope
     *_rules("terminate", "none", [
@@ -197,6 +183,26 @@ RULES: tuple[ContextRule, ...] = tuple([
         r"moderately|large|larger|severe|extensive|bilateral|bibasilar|left|right|new|persistent|stable|increased|"
         r"increasing|decreased|decreasing|worsening|improving|patchy|focal|diffuse|multifocal|scattered|"
         r"associated|adjacent|underlying|residual)\b)", "terminate", "none", ends=("absent",)),
+])
+
+
+#: What an image cannot show, read in radiology reports only (the report labeler adds them): a limitation, not a
+#: finding ("evaluation for pneumothorax is limited", "could obscure a nodule", "fractures may not be
+#: demonstrated", "a lateral view would be helpful to evaluate for an effusion"). Kept out of :data:`RULES`
+#: because in notes "breathing is difficult" is a symptom, not a limitation.
+RADIOLOGY_RULES: tuple[ContextRule, ...] = tuple([
+    *_rules("hypothetical", "backward", [
+        r"(?:is|are) (?:somewhat |markedly |significantly |slightly |mildly |severely )?(?:limited|difficult)",
+        r"(?:could|may|might|can|would) (?:not )?be (?:obscured|missed|occult|hidden|overlooked|detected|demonstrated|"
+        r"seen|visible|visualized|appreciated|evident)", r"cannot be (?:assessed|evaluated)",
+    ], max_scope=5),
+    *_rules("hypothetical", "forward", [
+        r"(?:could|may|might|can|would) (?:obscure|mask|hide)", "obscuring",
+        r"(?:would|could|may|might|can) be (?:helpful|useful|obtained|performed|considered) (?:to|for)(?: (?:further )?"
+        r"(?:evaluate|evaluation|assess|assessment)(?: for| of)?)?",
+        r"if (?:there is )?(?:clinical )?(?:concern|suspicion) (?:for|of)", "if clinically concerned for",
+        "if clinically indicated", "if clinically warranted",
+    ], max_scope=8),
 ])
 
 # A trigger that is a single word must not be a whole-word part of a longer word; ";" and ":" and "?" are
