@@ -4,8 +4,8 @@ alerts where a configurable threshold is crossed. ``clinical-mm monitor`` writes
 ``GET /v1/monitoring`` (role admin) answers it as JSON.
 
 - **Site**: where a study came from: the calling AE title of its C-STORE, ``stow-rs`` or ``pull``.
-- **Concordance**: for each signed study, what the signed report states of each flag (read by the report labeler:
-  positive or not) against the flags the model raised in the draft the radiologist signed (kept with the review:
+- **Concordance**: for each signed study, what the signed report states of each flag (the report labeler's
+  triage reading: stated or not) against the flags the model raised in the draft the radiologist signed (kept with the review:
   a study analysed again later keeps it); per flag the agreement, the model's sensitivity and PPV
   against the radiologist, and Cohen's kappa; per site and week the agreement over all flags. A signed report
   whose text differs from the draft counts as *signed with edits*.
