@@ -30,14 +30,13 @@ same on every machine and for the held-out half; only the "tune" part's disagree
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from clinical_mm.core.errors import InputError
 from clinical_mm.core.findings import FINDINGS
 from clinical_mm.core.metrics import precision_recall_f1
+from clinical_mm.evaluation.annotated_jsonl import read_annotated
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 
 __all__ = ["MESH_FLAGS", "MESH_PARTS", "READINGS", "MeshReport", "load_mesh_reports", "mesh_flags", "mesh_part",
@@ -90,21 +89,12 @@ def _text(row: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _mesh_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {"uid": str(row["uid"]), "text": _text(row), "mesh": str(row["MeSH"])}
+
+
 def load_mesh_reports(path: Path) -> list[MeshReport]:
-    try:
-        lines = path.read_text("utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read ({type(exc).__name__})") from None
-    out = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            out.append(MeshReport(str(row["uid"]), _text(row), str(row["MeSH"])))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise InputError(f"{path}: line {n}: expected {{uid, MeSH, findings, impression, ...}}") from None
-    return out
+    return [MeshReport(**r) for r in read_annotated(path, _mesh_row, "{uid, MeSH, findings, impression, ...}")]
 
 
 def _table(pairs: list[tuple[set[str], set[str]]]) -> dict[str, Any]:
