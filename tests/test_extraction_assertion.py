@@ -87,6 +87,22 @@ def test_when_notes_have_headers_lists_and_abbreviations_then_sections_and_sente
         ("impression", "1. Small left pleural effusion."), ("impression", "2. No pneumothorax.")]
 
 
+@pytest.mark.parametrize(("text", "target", "expected"), [
+    # issue 21's scope rules as they read notes: a list of what is denied stays denied, a remainder is present
+    ("Denies fever, chills and new cough.", "cough", "absent"),
+    ("Negative for DVT and bilateral lower extremity swelling.", "swelling", "absent"),
+    ("Prior stroke with residual left-sided weakness.", "weakness", "present"),
+    ("SOB, breathing is difficult at night.", "SOB", "present"),
+    ("Patient with pneumonia cleared for discharge by ID.", "pneumonia", "present"),
+    ("CBC with differential: leukocytosis and anemia.", "anemia", "present"),
+    ("Not likely pneumonia.", "pneumonia", "absent"),
+    ("The rash has cleared.", "rash", "absent"),
+])
+def test_when_notes_use_lists_remainders_and_clearing_then_the_reading_holds(text: str, target: str,
+                                                                           expected: str) -> None:
+    assert _assert(text, target) == expected
+
+
 def test_when_a_site_adds_a_rule_then_it_is_used() -> None:
     text = "Pneumonia r/o'd."
     assert ClinicalExtractor().assert_spans(text, [(0, 9)])[0][0] == "present"

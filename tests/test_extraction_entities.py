@@ -336,3 +336,21 @@ def test_every_shipped_note_style_makes_a_valid_fhir_bundle() -> None:
         bundle = extraction_document(EXTRACTOR, "n", json.loads(line)["text"], [], "fhir")
         kinds |= {e["resource"]["resourceType"] for e in bundle["entry"]}  # type: ignore[index]
     assert {"Condition", "MedicationStatement", "Observation", "Provenance"} <= kinds
+
+
+@pytest.mark.parametrize(("text", "found", "absent"), [
+    # issue 21: ICU nursing shorthand is read, and the words it must not take are not
+    ("Neo gtt titrated, dobut at 5, lopressor held, KCL 40 meq given, abx continued.",
+     {("medication", "Neo"), ("medication", "dobut"), ("medication", "lopressor"), ("medication", "KCL"),
+      ("medication", "abx")}, set()),
+    ("Pt agitated and diaphoretic, occasional pvcs, abd distended, LS coarse.",
+     {("problem", "agitated"), ("problem", "diaphoretic"), ("problem", "pvcs"), ("problem", "abd distended"),
+      ("problem", "LS coarse")}, set()),
+    ("Abdomen soft, non-distended. Images reviewed on PACS. Left lateral decubitus view. Coarse calcifications.",
+     set(), {"distended", "PACS", "decubitus", "Coarse"}),
+])
+def test_when_icu_shorthand_is_written_then_it_is_read_and_lookalikes_are_not(text: str, found: set[tuple[str, str]],
+                                                                            absent: set[str]) -> None:
+    entities = {(e.type, e.text) for e in EXTRACTOR.entities(text)}
+    assert found <= entities, entities
+    assert not {t for _, t in entities} & absent, entities

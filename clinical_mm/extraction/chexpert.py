@@ -66,8 +66,8 @@ class _Rule:
     """An observation's phrases: ``mention`` is asserted by ConText; ``normal`` says it is absent (negative);
     ``borderline`` says it is borderline or probable in the predicate itself (uncertain, leaning: the triage
     reading states it); ``hedged`` says it is merely possible (uncertain); ``weak`` is a mention
-    that counts only in a sentence that does not attribute it to something else (``attributed``: "airspace
-    disease, likely atelectasis" is atelectasis, not consolidation)."""
+    that counts only where the report does not attribute it to something else within two words after it
+    (``attributed``: "airspace disease, likely atelectasis" is atelectasis, not consolidation)."""
 
     mention: str
     normal: str | None = None
@@ -126,7 +126,7 @@ _ATELECTASIS = _Rule(r"atelecta(?:sis|ses|tic)|collapse of the (?:\w+ ){1,3}(?:l
                      r"collapsed (?:lung|lobe)|(?:lung|lobe|lobar|segmental) collapse")
 _EDEMA = _Rule(r"(?<!soft tissue )(?<!subcutaneous )(?:pulmonary |interstitial |alveolar )?o?edema|heart failure|"
                r"\bchf\b|vascular congestion|pulmonary congestion|indistinct(?:ness of the)? (?:pulmonary )?vasculature|"
-               r"vascular prominence|kerley b?|(?:pulmonary |vascular |venous |pulmonary venous |pulmonary vascular )"
+               r"vascular prominence|kerley(?: b)?(?: lines?)?|engorgement of the (?:pulmonary )?(?:vasculature|vessels)|(?:pulmonary |vascular |venous |pulmonary venous |pulmonary vascular )"
                r"engorgement|engorged (?:pulmonary )?(?:vessels|vasculature)|increased (?:pulmonary )?vascularity|"
                r"cephalization|venous congestion|fluid overload|indistinct vascular margination",
                normal=r"(?:pulmonary )?(?:vascular engorgement|vascular congestion|venous engorgement)(?: (?:appears?|is|"
@@ -199,9 +199,9 @@ _RANK: dict[str, int] = {"positive": 3, "uncertain": 2, "negative": 1, "not_ment
 _STATUS: dict[str, Label] = {"present": "positive", "historical": "positive", "possible": "uncertain", "absent": "negative"}
 #: the hedges that lean to the finding ("probable effusion", "most suggestive of edema"): such a mention is
 #: uncertain, like every hedge (CheXpert's reading), and *leaning*: the triage reading states it
-_PROBABLE = re.compile(r"(?:most |more )?(?:probable|probably|likely|suggestive of|suggests|suggesting|suspected|"
-                       r"presumed|presumably|favored|favor|compatible with|consistent with|thought to be|felt to be|"
-                       r"is likely|is probable|is suspected|is favored)")
+_PROBABLE = re.compile(r"(?:most |more )?(?:probable|probably|likely|borderline|suggestive of|suggests|suggesting|"
+                       r"suspected|presumed|presumably|favored|favor|compatible with|consistent with|thought to be|"
+                       r"felt to be|is likely|is probable|is suspected|is favored)")
 
 
 @dataclass(frozen=True)
@@ -242,9 +242,11 @@ class _Compiled:
                 fixed += [(m.start(), m.end(), label, leaning) for m in pattern.finditer(body)
                           if not any(a <= m.start() < b for a, b, _, _ in fixed)]
         found = [(m.start(), m.end()) for m in self.mention.finditer(body)]
-        if self.weak is not None and not (self.attributed is not None and self.attributed.search(body)):
-            found += [(m.start(), m.end()) for m in self.weak.finditer(body)
-                      if not any(a <= m.start() < b for a, b in found)]
+        if self.weak is not None:
+            weak = [m for m in self.weak.finditer(body) if not any(a <= m.start() < b for a, b in found)]
+            # attributed: within two words after the weak mention, the report says what it is
+            found += [(m.start(), m.end()) for m in weak
+                      if self.attributed is None or not self.attributed.match(body, m.end())]
         spans = sorted((a, b) for a, b in found if not any(x <= a < y for x, y, _, _ in fixed))
         return spans, fixed
 
@@ -258,8 +260,10 @@ def _compile(rules: dict[str, _Rule]) -> dict[str, _Compiled]:
     for name, r in rules.items():
         mention = _pattern(r.mention)
         assert mention is not None
+        attributed = (re.compile(rf"[\s,;:()-]*(?:[a-z]+\s+){{0,2}}?(?:{r.attributed})(?![a-z])", re.I)
+                      if r.attributed else None)
         out[name] = _Compiled(mention, _pattern(r.normal), _pattern(r.borderline), _pattern(r.hedged),
-                              _pattern(r.weak), _pattern(r.attributed))
+                              _pattern(r.weak), attributed)
     return out
 
 
@@ -267,6 +271,7 @@ class RadiologyReportLabeler:
     """CheXpert observations and triage flags of report text (see the module's text)."""
 
     def __init__(self, extractor: ClinicalExtractor | None = None) -> None:
+        # a report is read with the radiology rules (limitations) added; an extractor given is used as it is
         self.extractor = extractor or ClinicalExtractor(context=ConText(extra_rules=RADIOLOGY_RULES))
         self._rules = _compile({**_CHEXPERT, **_FLAGS})
 
@@ -282,7 +287,8 @@ class RadiologyReportLabeler:
                 for (a, b), (assertion, triggers) in zip(spans, asserted, strict=True):
                     status = _STATUS.get(assertion)
                     leaning = (status == "uncertain" and bool(triggers)
-                               and all(_PROBABLE.fullmatch(body[t.start:t.end].lower()) for t in triggers))
+                               and all(_PROBABLE.fullmatch(" ".join(body[t.start:t.end].lower().split()))
+                                       for t in triggers))
                     if status is not None:
                         out.append(LabelMention(name, sentence.start + a, sentence.start + b, status, leaning))
                 out += [LabelMention(name, sentence.start + a, sentence.start + b, label, leaning)

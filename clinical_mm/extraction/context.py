@@ -71,6 +71,7 @@ RULES: tuple[ContextRule, ...] = tuple([
         r"previously (?:seen|noted|described|demonstrated|identified|visualized|reported)",
         r"none (?:in|for|since) (?:the )?(?:past|last)?",
         "not been able", "not able", r"no (?:longer|acute distress)", r"rule out (?:by|with)",
+        r"(?:partial|partially|some|slight|mild|minimal|incomplete|early|slow|slowly) (?:interval )?clearing(?: of)?",
     ]),
     # --- absent
     *_rules("absent", "forward", [
@@ -84,7 +85,7 @@ RULES: tuple[ContextRule, ...] = tuple([
         "no acute", "patient was not", "cannot see", "no focal", "denies history of", "denies any history of",
         "no prior history of", "no previous", "no past history of", "no personal history of", "denies any",
         "no prior", "not had", "no recent", r"(?:is|was|were|are) negative for",
-        "removal of", "interval removal of",
+        "removal of", "interval removal of", "not likely",
     ]),
     *_rules("absent", "backward", [
         "is ruled out", "are ruled out", "was ruled out", "were ruled out", "has been ruled out",
@@ -94,13 +95,14 @@ RULES: tuple[ContextRule, ...] = tuple([
         "have resolved", "was negative", "is negative", "were negative",
         r"not (?:definitely|clearly|convincingly|confidently|well) (?:seen|visualized|identified|appreciated|demonstrated)",
         "not evident", "no longer seen", "no longer present", "not found", "not observed", "unlikely",
+        "is not likely", "are not likely",
         r"no longer (?:clearly |well )?(?:seen|visualized|visible|appreciated|identified|evident|present|demonstrated|"
         r"noted|apparent|detected|demonstrable)", r"(?:has|have) (?:since |now |completely |largely |nearly )?cleared",
         "is unlikely", "very unlikely", "highly unlikely",
         "has been removed", "have been removed", "was removed", "were removed",
     ]),
     *_rules("absent", "backward", ["none", "free", "negative"], max_scope=3),
-    *_rules("absent", "both", ["resolved", "ruled out", "absent", "removed", "cleared"], max_scope=5),
+    *_rules("absent", "both", ["resolved", "ruled out", "absent", "removed"], max_scope=5),
     *_rules("absent", "forward", ["clearing of", "interval clearing of", "interval resolution of"]),
     # --- possible (uncertain)
     *_rules("possible", "forward", [
@@ -114,7 +116,7 @@ RULES: tuple[ContextRule, ...] = tuple([
         "uncertain", "unclear if", "unclear whether", "concern is for", "thought to be", "felt to be", "favored",
         "favor", "correlation for", "correlate for", "possible", "probable", "likely", "questionable",
         "suspicion for", "maybe", "questionably", "differential considerations include", "differential considerations",
-        "differential diagnosis including", "differential diagnosis", "differential", "considerations include",
+        "differential diagnosis including", "differential diagnosis", "considerations include",
     ]),
     *_rules("possible", "backward", [
         "cannot be excluded", "can not be excluded", "cannot be ruled out", "can not be ruled out",
@@ -176,13 +178,10 @@ RULES: tuple[ContextRule, ...] = tuple([
         "and has", "now has", "is noted", "are noted", "there is", "there are", "now with",
         "in addition", "additionally", "also", "while", "whereas", "then", "now", ";",
     ]),
-    # a negation does not run across "with" or "and" into a finding described anew ("no cardiomegaly with small
-    # bilateral effusions"); a doubt does ("differential considerations include infiltrates and mild edema")
-    ContextRule(
-        r"(?:with|and)(?=\s+(?:a |an |the |some )?(?:small|smaller|tiny|trace|minimal|mild|mildly|moderate|"
-        r"moderately|large|larger|severe|extensive|bilateral|bibasilar|left|right|new|persistent|stable|increased|"
-        r"increasing|decreased|decreasing|worsening|improving|patchy|focal|diffuse|multifocal|scattered|"
-        r"associated|adjacent|underlying|residual)\b)", "terminate", "none", ends=("absent",)),
+    # a negation or a dating does not run into a finding described as what remains ("prior stroke with residual
+    # weakness", "no pneumothorax, residual small effusion"); a doubt does
+    ContextRule(r"(?<![a-z0-9])with(?=\s+residual\b)|,(?=\s+residual\b)", "terminate", "none",
+                ends=("absent", "historical")),
 ])
 
 
@@ -191,13 +190,23 @@ RULES: tuple[ContextRule, ...] = tuple([
 #: demonstrated", "a lateral view would be helpful to evaluate for an effusion"). Kept out of :data:`RULES`
 #: because in notes "breathing is difficult" is a symptom, not a limitation.
 RADIOLOGY_RULES: tuple[ContextRule, ...] = tuple([
+    # a negation does not run across "with" or "and" into a finding described anew ("no cardiomegaly with small
+    # bilateral effusions"); a doubt does ("differential considerations include infiltrates and mild edema"). In
+    # reports only: notes list what is denied so ("denies fever, chills and new cough")
+    ContextRule(
+        r"(?<![a-z0-9])(?:with|and)(?=\s+(?:a |an |the |some )?(?:small|smaller|tiny|trace|minimal|mild|mildly|moderate|"
+        r"moderately|large|larger|severe|extensive|bilateral|bibasilar|left|right|new|persistent|stable|increased|"
+        r"increasing|decreased|decreasing|worsening|improving|patchy|focal|diffuse|multifocal|scattered|"
+        r"associated|adjacent|underlying|residual)\b)", "terminate", "none", ends=("absent", "historical")),
     *_rules("hypothetical", "backward", [
-        r"(?:is|are) (?:somewhat |markedly |significantly |slightly |mildly |severely )?(?:limited|difficult)",
-        r"(?:could|may|might|can|would) (?:not )?be (?:obscured|missed|occult|hidden|overlooked|detected|demonstrated|"
-        r"seen|visible|visualized|appreciated|evident)", r"cannot be (?:assessed|evaluated)",
+        r"(?:is|are) (?:somewhat |markedly |significantly |slightly |mildly |severely )?(?:limited|difficult)"
+        r"(?!\s+to\b)",
+        r"(?:could|may|might|can|would) be (?:obscured|missed|occult|hidden|overlooked)",
+        r"(?:could|may|might|can|would) not be (?:detected|demonstrated|seen|visible|visualized|appreciated|evident)",
+        r"cannot be (?:assessed|evaluated)",
     ], max_scope=5),
     *_rules("hypothetical", "forward", [
-        r"(?:could|may|might|can|would) (?:obscure|mask|hide)", "obscuring",
+        r"(?:could|may|might|can|would) (?:obscure|mask|hide)",
         r"(?:would|could|may|might|can) be (?:helpful|useful|obtained|performed|considered) (?:to|for)(?: (?:further )?"
         r"(?:evaluate|evaluation|assess|assessment)(?: for| of)?)?",
         r"if (?:there is )?(?:clinical )?(?:concern|suspicion) (?:for|of)", "if clinically concerned for",
@@ -300,7 +309,8 @@ class ConText:
             # does not end a claim about it ("the pneumothorax seen previously has resolved")
             stops = [s for s in triggers if (s.rule.category == "terminate"
                                              and (not s.rule.ends or t.rule.category in s.rule.ends))
-                     or (s.rule.category not in ("pseudo", "historical") and s.rule.category != t.rule.category)]
+                     or (s.rule.category not in ("pseudo", "historical", "terminate")
+                         and s.rule.category != t.rule.category)]
             start, end = t.start, t.end
             if t.rule.direction in ("forward", "both"):
                 end = min([s.start for s in stops if s.start >= t.end] + [len(sentence)])
@@ -309,7 +319,7 @@ class ConText:
                     if len(tokens) > t.rule.max_scope:
                         end = tokens[t.rule.max_scope - 1].end()
             if t.rule.direction in ("backward", "both"):
-                start = max([s.end for s in stops if s.end <= t.start] + [0])
+                start = max([s.end for s in stops if s.end <= t.start and not s.rule.ends] + [0])
                 if t.rule.max_scope is not None:
                     tokens = list(_TOKEN.finditer(lower, start, t.start))
                     if len(tokens) > t.rule.max_scope:
