@@ -185,10 +185,11 @@ RULES: tuple[ContextRule, ...] = tuple([
 ])
 
 
-#: What an image cannot show, read in radiology reports only (the report labeler adds them): a limitation, not a
-#: finding ("evaluation for pneumothorax is limited", "could obscure a nodule", "fractures may not be
-#: demonstrated", "a lateral view would be helpful to evaluate for an effusion"). Kept out of :data:`RULES`
-#: because in notes "breathing is difficult" is a symptom, not a limitation.
+#: Rules read in radiology reports only (the report labeler adds them to :data:`RULES`): where a negation stops
+#: in a report's list of findings, and what an image cannot show, a limitation, not a finding ("evaluation for
+#: pneumothorax is limited", "could obscure a nodule", "fractures may not be demonstrated", "a lateral view would
+#: be helpful to evaluate for an effusion"). Kept out of :data:`RULES` because notes read otherwise: "breathing is
+#: difficult" is a symptom, "denies fever, chills and new cough" denies the cough.
 RADIOLOGY_RULES: tuple[ContextRule, ...] = tuple([
     # a negation does not run across "with" or "and" into a finding described anew ("no cardiomegaly with small
     # bilateral effusions"); a doubt does ("differential considerations include infiltrates and mild edema"). In
