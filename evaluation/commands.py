@@ -195,7 +195,7 @@ def _report_labels_table(report: dict[str, Any]) -> Iterator[str]:
 
 
 def _mesh_table(report: dict[str, Any]) -> Iterator[str]:
-    """Per part (tuned on, not tuned on) and uncertain policy: micro and macro F1, then one line per flag; then
+    """Per part (tuned on, not tuned on) and reading: micro and macro F1, then one line per flag; then
     the disagreements asked for."""
     for part in ("tune", "untuned"):
         if part not in report:
