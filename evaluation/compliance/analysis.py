@@ -263,8 +263,8 @@ def _report_text(data: _Data, has_reports: bool) -> dict[str, Any]:
     scorer = rouge_scorer.RougeScorer(["rougeL"])
     drafts = [o.draft for o in scored]
     refs = [o.row.reference for o in scored]
-    stated_d = np.array([[labeler.stated_present(t)[f] for f in data.flags] for t in drafts], dtype=int)
-    stated_r = np.array([[labeler.stated_present(t)[f] for f in data.flags] for t in refs], dtype=int)
+    stated_d = np.array([[s[f] for f in data.flags] for s in map(labeler.stated_present, drafts)], dtype=int)
+    stated_r = np.array([[s[f] for f in data.flags] for s in map(labeler.stated_present, refs)], dtype=int)
     rouge = np.array([scorer.score(r, d)["rougeL"].fmeasure for d, r in zip(drafts, refs, strict=True)])
     sites = np.array([o.attributes.get("site", "unknown") for o in scored])
 
