@@ -47,6 +47,7 @@ from typing import Any, Literal
 from clinical_mm.core.findings import FINDINGS
 from clinical_mm.extraction.context import RADIOLOGY_RULES, ConText
 from clinical_mm.extraction.extractor import ClinicalExtractor
+from clinical_mm.extraction.text import Sentence
 
 __all__ = ["CHEXPERT_OBSERVATIONS", "Label", "LabelMention", "RadiologyReportLabeler"]
 
@@ -104,13 +105,16 @@ _MEDIASTINUM_SUBJECT = (r"(?:the )?(?:(?:cardio)?mediastin(?:um|al (?:silhouette
                         r"cardiomediastinal (?:silhouette|contours?))")
 _MEDIASTINUM_SAID = _predicate(_MEDIASTINUM_SUBJECT, r"enlarged|widened|wide|prominent")
 
+#: a statement that heart and mediastinum are both normal: negative for both observations
+_BOTH_NORMAL = (r"heart and mediastinum (?:are|is) (?:normal|within normal limits|unremarkable)|"
+                r"(?:cardiac|heart) and mediastinal (?:contours|silhouettes?) (?:are|is) (?:normal|within normal limits)")
+
 _HEART = _Rule(
     r"cardiomegaly|enlarge(?:d|ment of the) (?:cardiac silhouette|heart)|enlarged heart|cardiac enlargement|"
     r"enlarged cardiac (?:silhouette|contour|shadow|size)|" + _HEART_SAID[0],
     normal=r"(?:heart size|heart|cardiac silhouette|cardiac size)(?: is| appears| remains)? (?:normal|within normal "
            r"limits)(?: in size)?|normal (?:heart size|heart|cardiac silhouette|cardiac size|size of the heart)|"
-           r"heart is not enlarged|heart and mediastinum (?:are|is) (?:normal|within normal limits|unremarkable)|"
-           r"(?:cardiac|heart) and mediastinal (?:contours|silhouettes?) (?:are|is) (?:normal|within normal limits)|" + _HEART_SAID[1],
+           + _BOTH_NORMAL + "|" + _HEART_SAID[1],
     borderline=r"borderline (?:cardiomegaly|heart size|enlarged|enlargement|large|cardiac (?:size|silhouette|contour|"
                r"enlargement))|(?:heart|heart size|cardiac silhouette|cardiac size)(?: xxxx)?(?: is| appears| remains)?"
                r" borderline(?: in size| enlarged| large)?|" + _HEART_SAID[2],
@@ -126,8 +130,8 @@ _ATELECTASIS = _Rule(r"atelecta(?:sis|ses|tic)|collapse of the (?:\w+ ){1,3}(?:l
                      r"collapsed (?:lung|lobe)|(?:lung|lobe|lobar|segmental) collapse")
 _EDEMA = _Rule(r"(?<!soft tissue )(?<!subcutaneous )(?:pulmonary |interstitial |alveolar )?o?edema|heart failure|"
                r"\bchf\b|vascular congestion|pulmonary congestion|indistinct(?:ness of the)? (?:pulmonary )?vasculature|"
-               r"vascular prominence|kerley(?: b)?(?: lines?)?|engorgement of the (?:pulmonary )?(?:vasculature|vessels)|(?:pulmonary |vascular |venous |pulmonary venous |pulmonary vascular )"
-               r"engorgement|engorged (?:pulmonary )?(?:vessels|vasculature)|increased (?:pulmonary )?vascularity|"
+               r"vascular prominence|kerley(?: b)?(?: lines?)?|engorgement of the (?:pulmonary )?(?:vasculature|vessels)|"
+               r"(?:pulmonary |vascular |venous |pulmonary venous |pulmonary vascular )engorgement|engorged (?:pulmonary )?(?:vessels|vasculature)|increased (?:pulmonary )?vascularity|"
                r"cephalization|venous congestion|fluid overload|indistinct vascular margination",
                normal=r"(?:pulmonary )?(?:vascular engorgement|vascular congestion|venous engorgement)(?: (?:appears?|is|"
                       r"are|remains?))? (?:within (?:the )?(?:normal limits|limits of normal)|normal)")
@@ -142,10 +146,8 @@ _CHEXPERT: dict[str, _Rule] = {
         r"enlarge(?:d|ment of the) (?:cardio)?mediastinal (?:silhouette|contours?)|"
         r"mediastinal (?:enlargement|mass)|" + _MEDIASTINUM_SAID[0],
         normal=r"(?:cardio)?mediastinal (?:silhouette|contours?|structures)(?: is| are| appears?)? (?:normal|within normal "
-               r"limits|unremarkable)|normal (?:cardio)?mediastinal (?:silhouette|contours?)|mediastinum is "
-               r"(?:normal|not widened)|heart and mediastinum (?:are|is) (?:normal|within normal limits|unremarkable)|"
-               r"(?:cardiac|heart) and mediastinal (?:contours|silhouettes?) (?:are|is) (?:normal|within normal limits)|"
-               + _MEDIASTINUM_SAID[1],
+               r"limits|unremarkable)|normal (?:cardio)?mediastinal (?:silhouette|contours?)|mediastinum is normal|"
+               + _BOTH_NORMAL + "|" + _MEDIASTINUM_SAID[1],
         borderline=_MEDIASTINUM_SAID[2], hedged=_MEDIASTINUM_SAID[3]),
     "Cardiomegaly": _HEART,
     "Lung Lesion": _LESION,
@@ -276,11 +278,16 @@ class RadiologyReportLabeler:
         self._rules = _compile({**_CHEXPERT, **_FLAGS})
 
     def mentions(self, text: str) -> list[LabelMention]:
-        out: list[LabelMention] = []
+        return [m for _, found in self._read(text) for m in found]
+
+    def _read(self, text: str) -> list[tuple[Sentence, list[LabelMention]]]:
+        """Each read sentence with its mentions."""
+        read = []
         for sentence in self.extractor.sentences(text):
             if sentence.section in _UNREAD_SECTIONS:
                 continue
             body = text[sentence.start:sentence.end]
+            out: list[LabelMention] = []
             for name, rule in self._rules.items():
                 spans, fixed = rule.spans(body)
                 asserted = self.extractor.context.assert_mentions(body, spans, sentence.section) if spans else []
@@ -293,7 +300,8 @@ class RadiologyReportLabeler:
                         out.append(LabelMention(name, sentence.start + a, sentence.start + b, status, leaning))
                 out += [LabelMention(name, sentence.start + a, sentence.start + b, label, leaning)
                         for a, b, label, leaning in fixed]
-        return out
+            read.append((sentence, out))
+        return read
 
     def _aggregate(self, names: tuple[str, ...], mentions: list[LabelMention]) -> dict[str, Label]:
         result: dict[str, Label] = dict.fromkeys(names, "not_mentioned")
@@ -325,13 +333,13 @@ class RadiologyReportLabeler:
         """The sides ("right", "left"; "bilateral" and "both" are both) named in the sentences where each flag is
         stated: a finding's laterality as its report gives it (the model's laterality targets)."""
         out: dict[str, set[str]] = {f: set() for f in FINDINGS}
-        sentences = self.extractor.sentences(text)
-        for m in self.mentions(text):
-            if m.observation in out and m.stated:
-                sentence = next(s for s in sentences if s.start <= m.start < s.end)
-                for side in _SIDE.findall(text[sentence.start:sentence.end]):
-                    side = side.lower()
-                    out[m.observation] |= {"right", "left"} if side in ("bilateral", "both") else {side}
+        for sentence, found in self._read(text):
+            named = {s.lower() for s in _SIDE.findall(text[sentence.start:sentence.end])}
+            sides = {"right", "left"} if named & {"bilateral", "both"} else set()
+            sides |= named & {"right", "left"}
+            for m in found:
+                if m.observation in out and m.stated:
+                    out[m.observation] |= sides
         return out
 
     def label(self, text: str) -> dict[str, Any]:
