@@ -123,16 +123,17 @@ def _predicted(labels: dict[str, Any], reading: str) -> set[str]:
 
 def _score_part(rows: list[tuple[MeshReport, dict[str, Any]]], near: bool, examples: int) -> dict[str, Any]:
     out: dict[str, Any] = {"n": len(rows)}
+    gold = [mesh_flags(r.mesh, near) for r, _ in rows]
+    predicted = {reading: [_predicted(labels, reading) for _, labels in rows] for reading in READINGS}
     for reading in READINGS:
-        out[reading] = _table([(mesh_flags(r.mesh, near), _predicted(labels, reading)) for r, labels in rows])
+        out[reading] = _table(list(zip(gold, predicted[reading], strict=True)))
     normal = [(r.mesh.strip().lower() == "normal", labels["chexpert"]["No Finding"] == "positive")
               for r, labels in rows]
     out["no_finding_agreement"] = sum(a == b for a, b in normal) / len(normal) if normal else None
     shown: dict[str, list[dict[str, Any]]] = {}
-    for r, labels in rows:
-        gold, predicted = mesh_flags(r.mesh, near), _predicted(labels, "stated")
+    for (r, labels), said, stated in zip(rows, gold, predicted["stated"], strict=True):
         for f in FINDINGS:
-            if (f in gold) != (f in predicted) and len(shown.setdefault(f, [])) < examples:
+            if (f in said) != (f in stated) and len(shown.setdefault(f, [])) < examples:
                 shown[f].append({"uid": r.uid, "mesh": r.mesh, "label": labels["flags"][f], "text": r.text})
     if examples:
         out["disagreements"] = shown
@@ -146,7 +147,10 @@ def score_mesh(path: Path, near: bool = True, examples: int = 0, part: str = "al
     if part not in MESH_PARTS:
         raise ValueError(f"unknown part {part!r}")
     labeler = labeler or RadiologyReportLabeler()
-    read = [(r, labeler.label(r.text)) for r in load_mesh_reports(path)]
     parts = ("tune", "untuned") if part == "all" else (part,)
+    by_part: dict[str, list[tuple[MeshReport, dict[str, Any]]]] = {p: [] for p in parts}
+    for r in load_mesh_reports(path):
+        if mesh_part(r.uid) in by_part:  # only the part asked for is read
+            by_part[mesh_part(r.uid)].append((r, labeler.label(r.text)))
     return {"mapping": "near-synonyms" if near else "strict",
-            **{p: _score_part([x for x in read if mesh_part(x[0].uid) == p], near, examples) for p in parts}}
+            **{p: _score_part(rows, near, examples) for p, rows in by_part.items()}}
