@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pydicom
@@ -10,6 +11,7 @@ import pytest
 
 from clinical_mm.core.findings import FINDINGS
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
+from clinical_mm.synth.chest_phantom import region_boxes
 from clinical_mm.synth.study_synthesizer import MANIFEST_COLUMNS, StudySynthesizer, SynthStudy
 
 
@@ -30,7 +32,7 @@ def test_when_written_then_manifest_has_the_columns_in_order(synth_dir: tuple[Pa
     assert tuple(reader.fieldnames or ()) == MANIFEST_COLUMNS
     # the columns readers have relied on, in their order; new columns are appended at the end
     assert MANIFEST_COLUMNS == ("study_id", "path", *FINDINGS, "sex", "age", "site", "manufacturer", "findings",
-                                "impression", "view")
+                                "impression", "view", "regions")
     assert len(rows) == len(studies)
     for row in rows:
         assert (out / row["path"]).is_file()
@@ -38,6 +40,35 @@ def test_when_written_then_manifest_has_the_columns_in_order(synth_dir: tuple[Pa
         assert row["sex"] in ("F", "M") and 18 <= int(row["age"]) <= 95
         assert row["view"] == pydicom.dcmread(out / row["path"], stop_before_pixels=True).ViewPosition
         assert row["view"] in ("AP", "PA")
+
+
+def test_when_written_then_each_present_finding_has_its_regions_inside_the_image(tmp_path: Path) -> None:
+    studies = StudySynthesizer(3).write(12, tmp_path, progress=False, workers=1)
+    rows = {r["study_id"]: r for r in csv.DictReader((tmp_path / "manifest.csv").open(newline=""))}
+    seen = set()
+    for s in studies:
+        assert json.loads(rows[s.study_id]["regions"]) == s.regions
+        assert set(s.regions) == {f for f in FINDINGS if s.labels[f]}  # every finding drawn, nothing else
+        ds = pydicom.dcmread(tmp_path / s.path, stop_before_pixels=True)
+        for name, boxes in s.regions.items():
+            seen.add(name)
+            assert 1 <= len(boxes) <= (1 if name == "cardiomegaly" else 2)
+            for x0, y0, x1, y1 in boxes:
+                assert 0 <= x0 < x1 <= ds.Columns and 0 <= y0 < y1 <= ds.Rows
+    assert len(seen) >= 4, seen
+
+
+def test_when_a_finding_is_on_one_side_then_its_box_is_on_that_side_of_the_image() -> None:
+    import numpy as np
+
+    from clinical_mm.synth.chest_phantom import Acquisition, ChestPhantom, FindingSpec, PatientAnatomy
+
+    for side in ("right", "left"):
+        phantom = ChestPhantom(np.random.default_rng(5))
+        phantom.render(PatientAnatomy(), Acquisition(), [FindingSpec("pleural_effusion", side=side, size="large")])
+        (x0, _, x1, _), = region_boxes(phantom.regions["pleural_effusion"])
+        # the patient's right is on the image's left
+        assert (x1 <= 256) if side == "right" else (x0 >= 256)
 
 
 def test_when_written_then_dicom_is_a_chest_radiograph_with_fake_phi(synth_dir: tuple[Path, list[SynthStudy]]) -> None:

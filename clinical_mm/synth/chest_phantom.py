@@ -17,12 +17,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FAINT_SEVERITY", "Acquisition", "ChestPhantom", "FindingSpec", "PatientAnatomy"]
+__all__ = ["FAINT_SEVERITY", "Acquisition", "ChestPhantom", "FindingSpec", "PatientAnatomy", "region_boxes"]
 
 _FOV_MM = 380.0  # field of view of the detector, for converting lesion sizes
 #: severity below which a finding fades out as a whole (see :class:`FindingSpec`); the standard synthesis
 #: draws severities from this value up, so its images do not depend on the fading
 FAINT_SEVERITY = 0.35
+
+
+#: a finding's region is where it changes the attenuation map by at least this share of its largest change
+_REGION_SHARE = 0.25
 
 
 def _fade(f: FindingSpec) -> float:
@@ -79,6 +83,21 @@ class Acquisition:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+def region_boxes(mask: np.ndarray, *, split: bool = True, min_pixels: int = 12) -> list[list[int]]:
+    """Bounding boxes ``[x0, y0, x1, y1]`` (columns then rows, end exclusive) of a footprint mask: one per half
+    of the image (the patient's right on the image left) with ``split``, else one; halves of fewer than
+    ``min_pixels`` pixels are left out."""
+    mid = mask.shape[1] // 2
+    parts = [(mask[:, :mid], 0), (mask[:, mid:], mid)] if split else [(mask, 0)]
+    boxes = []
+    for part, offset in parts:
+        if int(part.sum()) < min_pixels:
+            continue
+        rows, cols = np.nonzero(part)
+        boxes.append([int(cols.min()) + offset, int(rows.min()), int(cols.max()) + 1 + offset, int(rows.max()) + 1])
+    return boxes
+
+
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
     """Gaussian-filtered white noise with unit standard deviation (filtered in the Fourier domain)."""
     white = rng.standard_normal(shape).astype(np.float32)
@@ -106,6 +125,8 @@ class ChestPhantom:
 
     def __init__(self, rng: np.random.Generator) -> None:
         self.rng = rng
+        #: the last frontal render's findings and their footprints (see :meth:`render`)
+        self.regions: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ geometry
     def _grid(self, acq: Acquisition, anatomy: PatientAnatomy) -> tuple[np.ndarray, np.ndarray]:
@@ -142,7 +163,12 @@ class ChestPhantom:
     def render(
         self, anatomy: PatientAnatomy, acq: Acquisition, findings: list[FindingSpec]
     ) -> np.ndarray:
-        """Return the stored pixel array (uint16) of a frontal view with ``findings`` drawn."""
+        """Return the stored pixel array (uint16) of a frontal view with ``findings`` drawn.
+
+        Afterwards :attr:`regions` maps each drawn finding to its footprint, a boolean (rows, columns) mask:
+        where it changed the attenuation map by at least a quarter of its largest change (for cardiomegaly,
+        the enlarged heart). The masks take no random draws: the image is the same as without them.
+        """
         rng = self.rng
         u, v = self._grid(acq, anatomy)
         shape = u.shape
@@ -227,9 +253,17 @@ class ChestPhantom:
             d = np.abs(v - line_v) / 0.011
             att += 0.22 * np.exp(-(d**2)) * (t > 0) * (t < 1)
 
-        # Findings.
+        # Findings, each one's footprint kept (what it changed of the attenuation map) for grounding.
+        self.regions = {}
+        if "cardiomegaly" in names:
+            self.regions["cardiomegaly"] = heart_mask > 0.5
         for f in findings:
+            before = att.copy()
             att = self._draw_finding(att, f, u, v, centres, lung_masks, vessels)
+            change = np.abs(att - before)
+            peak = float(change.max())
+            if peak > 0.0:
+                self.regions[f.name] = change >= _REGION_SHARE * peak
 
         # Acquisition: exposure, gamma, noise, collimation, bit depth, photometric.
         img = np.clip(att, 0, None) * acq.exposure

@@ -39,6 +39,7 @@ from clinical_mm.synth.chest_phantom import (
     ChestPhantom,
     FindingSpec,
     PatientAnatomy,
+    region_boxes,
 )
 from clinical_mm.synth.report_writer import ReportWriter
 
@@ -47,9 +48,12 @@ __all__ = [
     "StudySynthesizer", "SynthConfig", "SynthStudy",
 ]
 
-#: manifest.csv's columns; new ones are appended at the end (``view``: the frontal image's ViewPosition)
+#: manifest.csv's columns; new ones are appended at the end (``view``: the frontal image's ViewPosition;
+#: ``regions``: JSON, each finding's boxes ``[x0, y0, x1, y1]`` in the frontal image's pixels, see
+#: :func:`~clinical_mm.synth.chest_phantom.region_boxes`)
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "study_id", "path", *FINDINGS, "sex", "age", "site", "manufacturer", "findings", "impression", "view",
+    "regions",
 )
 
 DX_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
@@ -303,12 +307,15 @@ class SynthStudy:
     phi: dict[str, str]
     view: str  # the frontal image's ViewPosition: AP or PA
     shifted: bool = False  # whether the acquisition shift degraded its images
+    #: per finding, its boxes [x0, y0, x1, y1] in the frontal image's pixels (columns, rows; end exclusive)
+    regions: dict[str, list[list[int]]] = field(default_factory=dict)
 
     def manifest_row(self) -> dict[str, str | int]:
         return {
             "study_id": self.study_id, "path": self.path, **self.labels, "sex": self.sex, "age": self.age,
             "site": self.site, "manufacturer": self.manufacturer, "findings": self.findings,
             "impression": self.impression, "view": self.view,
+            "regions": json.dumps(self.regions, separators=(",", ":")),
         }
 
 
@@ -417,6 +424,7 @@ class StudySynthesizer:
         )
         phantom = ChestPhantom(rng)
         pixels = phantom.render(anatomy, acq, findings)
+        regions = {name: region_boxes(mask, split=name != "cardiomegaly") for name, mask in phantom.regions.items()}
         shift = cfg.shift if cfg.shift is not None and cfg.shift.selects(site, sex, view) else None
         shift_rng = self._rng(index, 1)  # its own stream: the study's other draws are the same without it
         if shift is not None:
@@ -443,7 +451,7 @@ class StudySynthesizer:
         labels = {name: int(any(f.name == name for f in findings)) for name in FINDINGS}
         return SynthStudy(
             study_id, files[0], labels, sex, age, site.name, site.manufacturer, findings_text, impression,
-            files, phi, view, shift is not None,
+            files, phi, view, shift is not None, regions,
         )
 
     def _phi(self, rng: np.random.Generator, site: SiteProfile, sex: str, age: int) -> dict[str, str]:
