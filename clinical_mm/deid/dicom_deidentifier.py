@@ -41,7 +41,7 @@ from clinical_mm.core.errors import DeidentificationError, QuarantinedError
 from clinical_mm.core.types import DEID_CONSTRUCTION_TOKEN, DeidentifiedStudy, DeidReceipt
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES, ConfidentialityProfile, Option
 from clinical_mm.deid.pixel_text import PixelTextCleaner
-from clinical_mm.deid.pseudonymizer import Pseudonymizer
+from clinical_mm.deid.pseudonymizer import STUDY_ACCESSION, STUDY_PATIENT_NAME, Pseudonymizer
 from clinical_mm.deid.safe_private import SafePrivateList
 from clinical_mm.deid.text.site_terms import SiteTerms
 
@@ -86,7 +86,8 @@ class DicomDeidentifier:
         Burned-in text OCR and redaction, run on every image before its header is de-identified.
     remember
         Keep every pseudonym issued with its original for the re-identification vault
-        (``self.pseudo.drain()``).
+        (``self.pseudo.drain()``), and the study's original accession number and patient name under its
+        pseudonymous StudyInstanceUID (kinds ``study-accession``, ``study-patient-name``).
     allowed_terms
         Clinical terms the text de-identifier of the clean options never takes for PHI (its
         ``allowed_terms``: the composition layer passes the extraction vocabulary's words).
@@ -131,6 +132,7 @@ class DicomDeidentifier:
         of each action applied."""
         counts: Counter[str] = Counter()
         patient = str(ds.get("PatientID", ""))
+        study = self._study_originals(ds) if self.pseudo.remember else None
         out = ds if in_place else copy.deepcopy(ds)
         counts.update(self.pixels.clean(out))  # QuarantinedError when the pixels cannot be verified
         try:
@@ -144,7 +146,28 @@ class DicomDeidentifier:
                 str(out.SOPInstanceUID) if "SOPInstanceUID" in out
                 else self.pseudo.uid(str(out.file_meta.MediaStorageSOPInstanceUID)))
         self._mark(out)
+        if study is not None:
+            self._keep_study_originals(out, *study)
         return out, counts
+
+    @staticmethod
+    def _study_originals(ds: Dataset) -> tuple[str, str, str] | None:
+        """The original StudyInstanceUID, AccessionNumber and PatientName (empty where absent); None when one
+        cannot be read (then nothing is filed: the profile removes them without reading them)."""
+        try:
+            uid, accession, name = (str(ds.get(k) or "").strip()
+                                    for k in ("StudyInstanceUID", "AccessionNumber", "PatientName"))
+        except Exception:  # noqa: BLE001 - a malformed element: the vault goes without, the profile still runs
+            return None
+        return uid, accession, name
+
+    def _keep_study_originals(self, out: Dataset, study_uid: str, accession: str, name: str) -> None:
+        """The study's original accession number and patient name for the vault, under the study's pseudonymous
+        UID (only a remapped one: a retained UID is no pseudonym to file them under)."""
+        pseudonymous = str(out.get("StudyInstanceUID") or "")
+        if pseudonymous and pseudonymous != study_uid:
+            self.pseudo.keep(STUDY_ACCESSION, pseudonymous, accession)
+            self.pseudo.keep(STUDY_PATIENT_NAME, pseudonymous, name)
 
     def _walk(self, ds: Dataset, counts: Counter[str], patient: str, clean: bool = False) -> None:
         """Apply the profile to every element of ``ds``. Values are parsed only where an action needs them

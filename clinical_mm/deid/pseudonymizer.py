@@ -12,7 +12,12 @@ import hmac
 
 from clinical_mm.core.config import PseudonymKey
 
-__all__ = ["Pseudonymizer"]
+__all__ = ["STUDY_ACCESSION", "STUDY_PATIENT_NAME", "Pseudonymizer"]
+
+#: vault kinds of a study's originals kept under its pseudonymous StudyInstanceUID (no pseudonym of their own):
+#: what a radiologist needs to match the case in the PACS
+STUDY_ACCESSION = "study-accession"
+STUDY_PATIENT_NAME = "study-patient-name"
 
 
 class Pseudonymizer:
@@ -32,6 +37,12 @@ class Pseudonymizer:
         out = [(kind, pseudonym, original) for (kind, pseudonym), original in self._issued.items()]
         self._issued.clear()
         return out
+
+    def keep(self, kind: str, pseudonym: str, original: str) -> None:
+        """With ``remember``, keep ``original`` for the vault under a pseudonym issued for something else (a study's
+        patient name under the study's pseudonymous UID); the first value kept for a pseudonym stays."""
+        if self.remember and original.strip():
+            self._issued.setdefault((kind, pseudonym), original.strip())
 
     def _digest(self, domain: str, value: str) -> bytes:
         return hmac.new(self.key.secret, domain.encode() + b"\x00" + value.encode("utf-8"), hashlib.sha256).digest()

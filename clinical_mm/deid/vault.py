@@ -1,11 +1,13 @@
 """The re-identification vault: pseudonym -> original value, readable only with the pseudonymisation key.
 
 Each row holds one pseudonym the de-identifier issued (a PatientID or accession pseudonym, or a
-remapped UID) and its original value encrypted with AES-256-GCM under a key derived from the
-pseudonymisation key (HKDF-SHA256). The row's key id, kind and pseudonym are the associated data, so a
-ciphertext cannot be moved to another row. Without the key the table gives nothing back: pseudonyms are
-HMACs of the originals and the originals are ciphertext. Rows are looked up by the key's public id, so a
-vault shared by several keys answers each key only for its own pseudonyms.
+remapped UID) and its original value, or one of a study's originals filed under the study's pseudonymous
+UID (kinds ``study-accession`` and ``study-patient-name``: what the radiologist matches the case in the PACS
+by), encrypted with AES-256-GCM under a key derived from the pseudonymisation key (HKDF-SHA256). The row's
+key id, kind and pseudonym are the associated data, so a ciphertext cannot be moved to another row. Without
+the key the table gives nothing back: pseudonyms are HMACs of the originals and the originals are ciphertext.
+Rows are looked up by the key's public id, so a vault shared by several keys answers each key only for its
+own pseudonyms.
 """
 
 from __future__ import annotations
@@ -83,11 +85,22 @@ class PseudonymVault:
 
     def lookup(self, kind: str, pseudonym: str) -> str:
         """The original behind ``pseudonym``; :class:`ReidentificationError` when this key never issued it."""
-        with self._lock:
-            row = self._db.execute("SELECT nonce, ciphertext FROM vault WHERE key_id = ? AND kind = ? AND pseudonym = ?",
-                                   (self.key_id, kind, pseudonym.strip())).fetchone()
-        if row is None:
+        original = self.find(kind, pseudonym)
+        if original is None:
             raise ReidentificationError(f"{self.path}: no {kind} pseudonym of that value under key {self.key_id}")
+        return original
+
+    def find(self, kind: str, pseudonym: str) -> str | None:
+        """The original behind ``pseudonym``, or None when this key never recorded one; a row that does not
+        authenticate is a :class:`ReidentificationError`."""
+        with self._lock:
+            try:
+                row = self._db.execute("SELECT nonce, ciphertext FROM vault WHERE key_id = ? AND kind = ? AND "
+                                       "pseudonym = ?", (self.key_id, kind, pseudonym.strip())).fetchone()
+            except sqlite3.Error as exc:
+                raise ReidentificationError(f"{self.path}: cannot read the vault ({exc.__class__.__name__})") from None
+        if row is None:
+            return None
         try:
             return self._aead.decrypt(row[0], row[1], self._aad(kind, pseudonym.strip())).decode("utf-8")
         except InvalidTag:

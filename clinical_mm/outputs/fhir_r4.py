@@ -26,13 +26,14 @@ from clinical_mm.core.errors import OutputError
 from clinical_mm.core.fhir_release import FHIR_RELEASE, Bundle, DiagnosticReport, validate_resource, validated
 from clinical_mm.core.findings import FINDING_LABELS
 
-__all__ = ["FHIR_RELEASE", "HospitalLinks", "ReportBundleBuilder", "extraction_bundle", "final_report", "final_for_hospital", "for_hospital", "report_identifier",
+__all__ = ["FHIR_RELEASE", "HospitalLinks", "ReportBundleBuilder", "accession_pseudonym", "extraction_bundle", "final_report", "final_for_hospital", "for_hospital", "report_identifier",
            "validate_resource"]
 
 _AI_LABEL = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "AIAST",
              "display": "Artificial Intelligence asserted"}
 _FLAG_SYSTEM = "urn:clinical-mm:triage-flag"
 _ID_SYSTEM = "urn:clinical-mm:id"
+_ACCESSION_PSEUDONYM = "urn:clinical-mm:accession-pseudonym"
 _PROVENANCE_TAG = "urn:clinical-mm:provenance"
 _STATUSES = {"DiagnosticReport": {"registered", "partial", "preliminary", "final", "amended", "corrected",
                                   "appended", "cancelled", "entered-in-error", "unknown"},
@@ -95,7 +96,7 @@ def _relink(resource: dict[str, Any], links: HospitalLinks) -> dict[str, Any]:
             out["basedOn"] = [links.service_request]
     if rtype == "DiagnosticReport":
         out["imagingStudy"] = [study]
-        ids = [i for i in out.get("identifier", []) if i.get("system") != "urn:clinical-mm:accession-pseudonym"]
+        ids = [i for i in out.get("identifier", []) if i.get("system") != _ACCESSION_PSEUDONYM]
         if links.accession:
             ids.append({"type": _ACCESSION_TYPE, "value": links.accession})
         out["identifier"] = ids
@@ -118,6 +119,13 @@ def final_for_hospital(report: dict[str, Any], links: HospitalLinks) -> dict[str
     """The signed DiagnosticReport (:func:`final_report`) re-linked like :func:`for_hospital`; its results
     (the AI flag Observations) are left to the draft's resources."""
     return validated(DiagnosticReport, _relink(report, links), "signed DiagnosticReport for the hospital")
+
+
+def accession_pseudonym(draft_bundle: dict[str, Any]) -> str:
+    """The accession pseudonym our draft's DiagnosticReport carries ("" when the study had no accession)."""
+    return next((str(i["value"]) for e in draft_bundle.get("entry", [])
+                 if e.get("resource", {}).get("resourceType") == "DiagnosticReport"
+                 for i in e["resource"].get("identifier", []) if i.get("system") == _ACCESSION_PSEUDONYM), "")
 
 
 def report_identifier(bundle_or_report: dict[str, Any]) -> str:
@@ -153,8 +161,14 @@ class ReportBundleBuilder:
     def build(
         self, *, study_uid: str, accession: str, findings: str, impression: str, flags: dict[str, float],
         thresholds: dict[str, float], raised: list[str], priority: str, issued: dt.datetime | None = None,
+        regions: dict[str, dict[str, Any]] | None = None, input_gate: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Return the Bundle as a JSON-ready dict (validated against the R4 structure)."""
+        """Return the Bundle as a JSON-ready dict (validated against the R4 structure).
+
+        ``regions``: per raised flag its boxes on the image's 0-100 grid, written as components of the flag's
+        Observation. ``input_gate``: the gate's reading; an image outside the validated domain is said so in
+        an extension and in the draft's title (its priority is what the flags give, never lowered).
+        """
         issued_s = (issued or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
         key = f"{study_uid}|{self.model_sha256}"
         study_ref = {"type": "ImagingStudy", "identifier": {"system": "urn:dicom:uid", "value": f"urn:oid:{study_uid}"}}
@@ -170,7 +184,8 @@ class ReportBundleBuilder:
         }
         observations = [(_uuid("flag", key, name),
                          _flag_observation(name, prob, name in raised, thresholds.get(name, 0.5), meta, study_ref,
-                                           device_id, issued_s, _uuid("flag", key, name)))
+                                           device_id, issued_s, _uuid("flag", key, name),
+                                           (regions or {}).get(name)))
                         for name, prob in flags.items()]
         draft = f"FINDINGS: {findings}\nIMPRESSION: {impression}\n"
         report: dict[str, Any] = {
@@ -190,10 +205,15 @@ class ReportBundleBuilder:
                                "title": "AI-generated preliminary draft: not final until signed by a radiologist",
                                "data": base64.b64encode(draft.encode("utf-8")).decode("ascii")}],
         }
+        if input_gate is not None:
+            report["extension"].append(_gate_extension(input_gate))
+            if not input_gate["in_domain"]:
+                report["presentedForm"][0]["title"] += (
+                    "; the image is outside the domain the model was validated on (read with extra care)")
         if impression.strip():
             report["conclusion"] = impression.strip()
         if accession:
-            report["identifier"].append({"system": "urn:clinical-mm:accession-pseudonym", "value": accession})
+            report["identifier"].append({"system": _ACCESSION_PSEUDONYM, "value": accession})
         provenance_id = _uuid("provenance", key)
         targets = [{"reference": f"urn:uuid:{report_id}"}] + [{"reference": f"urn:uuid:{o}"} for o, _ in observations]
         provenance = _provenance(provenance_id, targets, issued_s, device_id, self.model_id, ("author", "Author"),
@@ -205,9 +225,32 @@ class ReportBundleBuilder:
         return _transaction(entries)
 
 
+def _gate_extension(reading: dict[str, Any]) -> dict[str, Any]:
+    """The input gate's reading as a DiagnosticReport extension."""
+    return {"url": "urn:clinical-mm:input-gate", "extension": [
+        {"url": "in-validated-domain", "valueBoolean": bool(reading["in_domain"])},
+        {"url": "distance", "valueDecimal": float(reading["score"])},
+        {"url": "threshold", "valueDecimal": float(reading["threshold"])},
+        {"url": "chest-radiograph-probability", "valueDecimal": float(reading["chest_radiograph"])},
+    ]}
+
+
+def _region_components(region: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A flag's region as Observation components: the peak and each box on the image's 0-100 grid."""
+    if not region:
+        return []
+    out = [{"code": {"text": "image point the model weighs most (x y, 0-100 grid of the image)"},
+            "valueString": " ".join(f"{v:g}" for v in region["peak"])}]
+    out += [{"code": {"text": "image region (x0 y0 x1 y1, 0-100 grid of the image)"},
+             "valueString": " ".join(f"{v:g}" for v in box)} for box in region["boxes"]]
+    return out
+
+
 def _flag_observation(name: str, prob: float, raised: bool, threshold: float, meta: dict[str, Any],
-                      study_ref: dict[str, Any], device_id: str, issued_s: str, obs_id: str) -> dict[str, Any]:
-    """One triage flag as an Observation: its calibrated probability, operating threshold, positive or not."""
+                      study_ref: dict[str, Any], device_id: str, issued_s: str, obs_id: str,
+                      region: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One triage flag as an Observation: its calibrated probability, operating threshold, positive or not,
+    and (for a raised flag of a model that localises) where the model sees it."""
     label = FINDING_LABELS.get(name, name)
     return {
         "resourceType": "Observation", "status": "preliminary", "meta": meta,
@@ -226,7 +269,7 @@ def _flag_observation(name: str, prob: float, raised: bool, threshold: float, me
             "code": {"text": "operating threshold"},
             "valueQuantity": {"value": round(float(threshold), 4), "unit": "probability",
                               "system": "http://unitsofmeasure.org", "code": "1"},
-        }],
+        }, *_region_components(region)],
         "derivedFrom": [study_ref],
         "device": {"reference": f"urn:uuid:{device_id}"},
         "issued": issued_s,

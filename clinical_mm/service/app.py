@@ -2,9 +2,11 @@
 
 Every route but ``/healthz``, ``/readyz`` and the static review page needs a credential in
 ``Authorization: Bearer``: an API key (only its hash is stored) or an OAuth2 JWT, whose role the route
-allows: pacs (ingest), radiologist (worklist, review and sign), auditor (audit log), admin (subscribers,
-jobs). Every request is audited (actor = key id, route template,
-outcome = status code). Responses carry pseudonymous study ids and PHI-free results only.
+allows: pacs (ingest), radiologist (worklist, review and sign, a study's identity), auditor (audit log), admin
+(subscribers, jobs). Every request is audited (actor = key id, route template,
+outcome = status code). Responses carry pseudonymous study ids and PHI-free results only, but one: a study's
+identity (its accession number and patient name, re-linked through the key vault), for the radiologist role
+only, each read audited.
 """
 
 from __future__ import annotations

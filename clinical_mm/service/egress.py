@@ -29,7 +29,13 @@ from clinical_mm.connectors.dimse_client import DimseClient
 from clinical_mm.connectors.fhir_client import FhirClient, StudyContext
 from clinical_mm.core.errors import ReidentificationError, RemoteRefusedError
 from clinical_mm.deid.vault import PseudonymVault
-from clinical_mm.outputs.fhir_r4 import HospitalLinks, final_for_hospital, for_hospital, report_identifier
+from clinical_mm.outputs.fhir_r4 import (
+    HospitalLinks,
+    accession_pseudonym,
+    final_for_hospital,
+    for_hospital,
+    report_identifier,
+)
 from clinical_mm.service.store import ServiceStore
 
 __all__ = ["Egress", "FhirEgress", "PacsEgress"]
@@ -68,10 +74,7 @@ class FhirEgress:
 
     def links(self, study_key: str, draft_bundle: dict[str, Any]) -> HospitalLinks:
         """The originals from the vault and the order, imaging study and patient on the FHIR server."""
-        pseudo_accession = next((i["value"] for e in draft_bundle.get("entry", [])
-                                 if e["resource"]["resourceType"] == "DiagnosticReport"
-                                 for i in e["resource"].get("identifier", [])
-                                 if i.get("system") == "urn:clinical-mm:accession-pseudonym"), "")
+        pseudo_accession = accession_pseudonym(draft_bundle)
         study_uid = self.vault.lookup("uid", study_key)
         if not pseudo_accession:
             raise ReidentificationError("the study has no accession number to find its order by")

@@ -4,7 +4,8 @@ Requests and responses are separate classes, so a field read from a request or t
 a response only by being declared here. Every response model mirrors what its route returned as a plain
 dict before, key for key: fields that the database or the pipeline may leave out have defaults, and the
 routes that return them serialise with ``response_model_exclude_unset`` (an absent key stays absent, a
-``null`` stays ``null``). Nothing here holds PHI: studies are named by pseudonymous keys, results are
+``null`` stays ``null``). Nothing here holds PHI but :class:`StudyIdentityPublic`, the one response that
+names a patient (radiologists only, every read audited): studies are named by pseudonymous keys, results are
 PHI-free by construction, subscriber secrets and pull identifiers are never returned.
 
 Two responses are free-form FHIR R4 resources (a signed DiagnosticReport, an extraction Bundle): they are
@@ -25,8 +26,8 @@ __all__ = [
     "DraftIn", "DraftPublic", "EntityPublic", "FailedPartPublic", "FhirBundlePublic", "HealthPublic", "JobState",
     "NoteExtractionPublic", "NoteIn", "NoteOutputPublic", "PullIn", "PullPublic", "PullRequestedPublic",
     "ReadinessPublic", "RejectIn", "RetriedPublic", "ReviewPublic", "ReviewStatus", "SignIn", "SignedPublic",
-    "StowPublic", "StudyPublic", "StudyResultPublic", "StudySummaryPublic", "SubscriberCreatedPublic",
-    "SubscriberIn", "SubscriberPublic", "TargetPublic", "UploadPublic",
+    "StowPublic", "StudyIdentityPublic", "StudyPublic", "StudyResultPublic", "StudySummaryPublic",
+    "SubscriberCreatedPublic", "SubscriberIn", "SubscriberPublic", "TargetPublic", "UploadPublic",
 ]
 
 #: a study job's state (:data:`clinical_mm.service.store.STATES`)
@@ -187,6 +188,25 @@ class DraftCheckPublic(BaseModel):
     disagree: list[str]
 
 
+class RegionPublic(BaseModel):
+    """Where the model sees a raised flag, on the image's 0-100 grid (x along columns, y along rows): the point
+    it weighs most and the boxes around it (occlusion sensitivity of its image encoder)."""
+
+    peak: list[float]
+    boxes: list[list[float]]
+
+
+class GateReadingPublic(BaseModel):
+    """The input gate's reading of the analysed image: its distance from the training images (the image
+    encoder's features), the threshold of the validated domain, whether it is inside, and the detector's
+    probability that it is an upright frontal chest radiograph."""
+
+    score: float
+    threshold: float
+    in_domain: bool
+    chest_radiograph: float
+
+
 class StudyResultPublic(BaseModel):
     """A study's analysis (the pipeline's result line without its source); every key may be absent from a
     result of an older version."""
@@ -200,6 +220,8 @@ class StudyResultPublic(BaseModel):
     impression: str | None = None
     fhir: str | None = Field(None, description="The draft's FHIR Bundle, relative to the results folder")
     draft_check: DraftCheckPublic | None = None
+    ood: GateReadingPublic | None = Field(None, description="The input gate's reading (absent: no gate)")
+    regions: dict[str, RegionPublic] = Field(default_factory=dict, description="Per raised flag, where the model sees it")
 
 
 class StudyPublic(BaseModel):
@@ -218,6 +240,17 @@ class StudyPublic(BaseModel):
     review: ReviewStatus | None
 
 
+class StudyIdentityPublic(BaseModel):
+    """PHI: a study's original accession number and patient name, re-linked through the key vault so that the
+    radiologist can match the case in the PACS. Each is null where the vault holds none (a study not yet
+    de-identified, or de-identified before the name was kept)."""
+
+    study: str = Field(description="The pseudonymous StudyInstanceUID")
+    accession: str | None = Field(description="The original AccessionNumber")
+    patient_name: str | None = Field(description="The original PatientName as DICOM writes it (PN: family^given^"
+                                                 "middle^prefix^suffix)")
+
+
 # ---------------------------------------------------------------------------------------------- review
 class DraftPublic(BaseModel):
     """The draft under review, the AI draft it started from, the flags and the review status."""
@@ -231,6 +264,8 @@ class DraftPublic(BaseModel):
     flags: dict[str, float]
     raised: list[str]
     priority: Priority | None
+    regions: dict[str, RegionPublic] = Field(default_factory=dict, description="Per raised flag, where the model sees it")
+    ood: GateReadingPublic | None = Field(None, description="The input gate's reading (absent: no gate)")
 
 
 class ReviewPublic(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any
 from clinical_mm.audit.audit_record import AuditSink
 from clinical_mm.pipeline.note_extraction import NoteExtraction
 from clinical_mm.service.auth import JwtVerifier
+from clinical_mm.service.identity_lookup import IdentityLookup
 from clinical_mm.service.monitoring import MonitoringThresholds
 from clinical_mm.service.pull import StudyPuller
 from clinical_mm.service.spool import Spool
@@ -55,6 +56,9 @@ class ServiceContext:
         De-identifies and extracts notes for ``POST /v1/notes/extract`` (None: not configured).
     monitor_thresholds
         When ``GET /v1/monitoring`` raises an alert (default: :class:`MonitoringThresholds`' defaults).
+    identity
+        Re-links a study to its accession number and patient name through the key vault, for
+        ``GET /v1/studies/{id}/identity`` (None: no vault, so no re-identification).
     """
 
     def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str], results_dir: Path,
@@ -62,7 +66,9 @@ class ServiceContext:
                  ready: Callable[[], bool] = _always_ready,
                  on_signed: Callable[[str, dict[str, Any]], None] = _ignore_signed,
                  puller: StudyPuller | None = None, extraction: NoteExtraction | None = None,
-                 monitor_thresholds: MonitoringThresholds | None = None) -> None:
+                 monitor_thresholds: MonitoringThresholds | None = None, identity: IdentityLookup | None = None
+                 ) -> None:
+        self.identity = identity
         self.monitor_thresholds = monitor_thresholds or MonitoringThresholds()
         self.extraction = extraction
         self.puller = puller

@@ -32,6 +32,7 @@ EXAMPLES: dict[str, Any] = {
                               "display": "Dr. A. Reader"}]},
     "worklist": [_WORKLIST_ROW],
     "study": {**_WORKLIST_ROW, "result": _RESULT, "instances": 2},
+    "identity": {"study": STUDY, "accession": "ACC00417731", "patient_name": "DOE^JANE"},
     "draft": {"study": STUDY, "findings": _RESULT["findings"], "impression": _RESULT["impression"],
               "ai_findings": _RESULT["findings"], "ai_impression": _RESULT["impression"], "status": "draft",
               "flags": _RESULT["flags"], "raised": ["pneumothorax"], "priority": "urgent"},

@@ -58,7 +58,8 @@ def get_draft(study_id: str, store: StoreDep, _: Radiologist) -> DraftPublic:
     return DraftPublic(study=study_id, findings=findings, impression=impression,
                        ai_findings=result.get("findings"), ai_impression=result.get("impression"),
                        status=review["status"] if review else "draft", flags=result.get("flags", {}),
-                       raised=result.get("raised", []), priority=found["priority"])
+                       raised=result.get("raised", []), priority=found["priority"],
+                       regions=result.get("regions") or {}, ood=result.get("ood"))
 
 
 @router.put("/draft", response_model=ReviewPublic, responses=ok("edited", errors=_FINAL))

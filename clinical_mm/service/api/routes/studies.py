@@ -1,5 +1,5 @@
-"""Studies: upload (role pacs), the worklist, a study's state and analysis, its preview image (role
-radiologist)."""
+"""Studies: upload (role pacs), the worklist, a study's state and analysis, its preview image and its identity
+(accession number and patient name, re-linked through the key vault; role radiologist)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from clinical_mm.core.errors import DeidentificationError, InputError
+from clinical_mm.core.errors import AuditError, DeidentificationError, InputError, ReidentificationError
 from clinical_mm.service.api.examples import EXAMPLES, ok
 from clinical_mm.service.api.multipart import read_parts, spool_parts
 from clinical_mm.service.deps import ContextDep, Pacs, Radiologist, StoreDep
-from clinical_mm.service.models import FailedPartPublic, StudyPublic, StudySummaryPublic, UploadPublic
+from clinical_mm.service.models import (
+    FailedPartPublic,
+    StudyIdentityPublic,
+    StudyPublic,
+    StudySummaryPublic,
+    UploadPublic,
+)
 
 __all__ = ["router"]
 
@@ -66,3 +72,26 @@ def preview(study_id: str, ctx: ContextDep, _: Radiologist) -> Response:
     except (InputError, DeidentificationError) as exc:
         raise HTTPException(422, f"no preview ({exc.__class__.__name__})") from None
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/v1/studies/{study_id}/identity", tags=["review"], response_model=StudyIdentityPublic,
+            responses=ok("identity", errors={
+                404: "no such study", 409: "the key vault's record of the study cannot be read (altered or moved)",
+                503: "no key vault (re-identification is not configured), or the audit log is unavailable"}))
+def identity(study_id: str, ctx: ContextDep, who: Radiologist, response: Response) -> StudyIdentityPublic:
+    """PHI, for the radiologist only: the study's original accession number and patient name, re-linked through
+    the key vault, to match the case in the PACS. Each read is an audit record (action ``reidentify:study``:
+    the reader, the pseudonymous study, which fields were re-linked; no value), written before the answer;
+    the answer is not cached."""
+    if ctx.identity is None:
+        raise HTTPException(503, "re-identification is not configured (no key vault)")
+    try:
+        found = ctx.identity.identity(study_id, who.key_id)
+    except ReidentificationError:
+        raise HTTPException(409, "the key vault's record of the study cannot be read") from None
+    except AuditError:
+        raise HTTPException(503, "audit log unavailable") from None
+    if found is None:
+        raise HTTPException(404, "no such study")
+    response.headers["Cache-Control"] = "no-store"
+    return StudyIdentityPublic(study=study_id, accession=found.accession, patient_name=found.patient_name)
