@@ -68,6 +68,7 @@ bench: install
 	$(BIN)/python benchmarks/serve_latency.py
 	$(BIN)/python benchmarks/context_vs_medspacy.py
 	$(BIN)/python benchmarks/hostile_input_memory.py
+	$(BIN)/python benchmarks/grounding_and_gate.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache .mypy_cache

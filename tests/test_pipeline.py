@@ -16,7 +16,7 @@ from clinical_mm.core.findings import FINDINGS, PRIORITIES
 from clinical_mm.synth.study_synthesizer import SynthStudy
 
 RESULT_KEYS = {"source", "study", "flags", "thresholds", "raised", "priority", "findings", "impression", "fhir",
-               "draft_check"}
+               "draft_check", "ood"}
 
 
 def _analyze(src: Path, out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
@@ -49,7 +49,11 @@ def test_when_batch_is_mixed_then_every_study_gets_one_line_and_the_batch_goes_o
     by_source = {line["source"]: line for line in lines}
     for s in studies:  # the manifest path form: the frontal image, relative to the analysed folder
         line = by_source[s.path]
-        assert set(line) == RESULT_KEYS
+        assert set(line) - {"regions"} == RESULT_KEYS  # regions: only where a flag is raised
+        assert set(line.get("regions") or {}) == set(line["raised"])  # type: ignore[call-overload,arg-type]
+        for region in dict(line.get("regions") or {}).values():  # type: ignore[call-overload]
+            assert all(0 <= v <= 100 for box in region["boxes"] for v in box) and len(region["peak"]) == 2
+        assert line["ood"]["in_domain"] is True  # type: ignore[index]
         assert set(line["flags"]) == set(FINDINGS)  # type: ignore[arg-type]
         assert all(0.0 <= p <= 1.0 for p in line["flags"].values())  # type: ignore[union-attr]
         assert line["priority"] in PRIORITIES and line["impression"]
@@ -69,6 +73,11 @@ def test_when_batch_is_mixed_then_every_study_gets_one_line_and_the_batch_goes_o
         report = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DiagnosticReport")
         assert report["status"] == "preliminary" and report["meta"]["security"][0]["code"] == "AIAST"
         assert report["imagingStudy"][0]["identifier"]["value"] == f"urn:oid:{line['study']}"
+        for e in bundle["entry"]:  # a raised flag's Observation says where the model sees it
+            obs = e["resource"]
+            if obs["resourceType"] == "Observation":
+                grid = [c["valueString"] for c in obs["component"] if "0-100 grid" in c["code"]["text"]]
+                assert bool(grid) == (obs["code"]["coding"][0]["code"] in line["raised"])  # type: ignore[operator]
     errors = {src: line["error"] for src, line in by_source.items() if "error" in line}
     assert "modality CT" in errors["other/CT_small.dcm"]
     assert "modality MR" in errors["other/MR_small.dcm"]

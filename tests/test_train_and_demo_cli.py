@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from clinical_mm.cli import cli
-from clinical_mm.model.checkpoint import load_model
+from clinical_mm.model.checkpoint import load_input_gate, load_model
 from clinical_mm.model.training import native_bf16
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
@@ -33,6 +33,9 @@ def test_when_training_quickly_then_model_folder_is_complete_and_rerun_resumes(t
     assert manifest["training"]["plan"]["bf16"] is native_bf16()
     loaded = load_model(tmp_path / "model")
     assert loaded.sha256 == manifest["weights"]["sha256"]
+    gate = load_input_gate(loaded)  # the input gate is fitted with the model, hashed in its manifest
+    assert gate is not None and manifest["input_gate"]["threshold"] > 0
+    assert manifest["input_gate"]["validation"]["images"] == 6
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0, again.output
     assert "vision: already done, loaded" in again.output and "stage2: already done, loaded" in again.output

@@ -91,6 +91,7 @@ cli.add_command(extract.label_report)
 cli.add_command(fetch.fetch)
 cli.add_command(serve.serve)
 cli.add_command(serve.keys)
+cli.add_command(train.train_input_gate)
 cli.add_command(train.synth)
 cli.add_command(train.train)
 

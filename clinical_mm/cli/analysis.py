@@ -14,6 +14,7 @@ import click
 from clinical_mm.cli.scaffold import audit_sink, reported_errors
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ConfigurationError
+from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 
 if TYPE_CHECKING:
     from clinical_mm.core.types import StudyResult
@@ -24,17 +25,20 @@ __all__ = ["analyze", "demo"]
 
 @contextmanager
 def _analysis_pipeline(settings: Settings, model_path: Path | None) -> Iterator[AnalysisPipeline]:
-    """The study pipeline of ``settings``: its key, the model (``model_path`` or the settings') and the audit
-    log, which is opened last and closed when the block ends."""
+    """The study pipeline of ``settings``: its key, the model (``model_path`` or the settings': ours or a staged
+    BLIP-2 checkpoint, whose flags the report labeler reads from its draft), the input gate and the audit log,
+    which is opened last and closed when the block ends."""
     from clinical_mm.deid import DicomDeidentifier
-    from clinical_mm.model.report_generator import ClinicalMMReportGenerator
+    from clinical_mm.model.generator_factory import input_gate_for, load_report_generator
     from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
 
     key = settings.load_key()
-    generator = ClinicalMMReportGenerator.from_path(model_path or settings.model_path)
+    labeler = RadiologyReportLabeler()
+    generator = load_report_generator(model_path or settings.model_path, draft_reader=labeler)
+    gate = input_gate_for(generator)
     with audit_sink(settings.audit_path) as sink:
         yield AnalysisPipeline(generator, DicomDeidentifier(key), sink, actor=settings.actor,
-                               pixel_limits=settings.pixel_limits)
+                               report_labeler=labeler, pixel_limits=settings.pixel_limits, gate=gate)
 
 
 @click.command()

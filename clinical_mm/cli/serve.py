@@ -29,7 +29,8 @@ __all__ = ["keys", "serve"]
               help="Seconds without a new instance after which a study is complete and queued.")
 @click.option("--public-url", help="Base URL callback receivers use to reach the API (default http://HOST:PORT).")
 @click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Model folder (default: CLINICAL_MM_MODEL_PATH or the shipped model).")
+              help="Model folder: a clinical-mm model (manifest.json) or a staged BLIP-2 checkpoint (config.json "
+                   "of model_type blip-2) (default: CLINICAL_MM_MODEL_PATH or the shipped model).")
 def serve(host: str, port: int, dicom_port: int, ae_title: str, allowed_aets: tuple[str, ...],
           callback_hosts: tuple[str, ...], quiet_period: float, public_url: str | None, model_path: Path | None) -> None:
     """Run the service: HTTP API, DICOM listener (C-ECHO, C-STORE), job queue and signed triage callbacks.

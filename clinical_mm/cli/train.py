@@ -10,7 +10,7 @@ import click
 from clinical_mm.cli.scaffold import command_line, reported_errors
 from clinical_mm.core.errors import ConfigurationError
 
-__all__ = ["synth", "train"]
+__all__ = ["synth", "train", "train_input_gate"]
 
 
 @click.command()
@@ -89,3 +89,35 @@ def train(manifest: Path | None, val_manifest: Path | None, synth_seed: int, syn
         result = train_model(run, log=click.echo)
     click.echo(f"model written to {out} (sha256 {result['weights']['sha256'][:16]}..., "
                f"validation mean AUROC {result['validation']['mean_auroc']})")
+
+
+@click.command("train-input-gate")
+@click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="Model folder whose input gate to fit (its manifest.json gains an input_gate section).")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Training images (manifest.csv format; default: synthesised with --synth-seed, --synth-n).")
+@click.option("--val-manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Validation images, which set the thresholds (default: synthesised with --val-seed, --val-n).")
+@click.option("--synth-seed", type=int, default=1, show_default=True, help="Without --manifest: data seed.")
+@click.option("--synth-n", type=int, default=1500, show_default=True, help="Without --manifest: studies.")
+@click.option("--val-seed", type=int, default=2, show_default=True, help="Without --val-manifest: data seed.")
+@click.option("--val-n", type=int, default=600, show_default=True, help="Without --val-manifest: studies.")
+@click.option("--work", type=click.Path(path_type=Path), default=Path("work/gate-run"), show_default=True,
+              help="Synthesised data and caches.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def train_input_gate(model_path: Path, manifest: Path | None, val_manifest: Path | None, synth_seed: int, synth_n: int,
+                     val_seed: int, val_n: int, work: Path, no_progress: bool) -> None:
+    """Fit a model folder's image-level input gate: the chest-radiograph detector (refuses what is not one)
+    and the encoder statistics with the in-domain threshold (marks what is unlike the validation images).
+
+    The synthetic defaults are the first studies of the shipped model's own training and validation seeds.
+    """
+    from clinical_mm.pipeline.model_training import fit_gate_of_folder
+
+    command = command_line(click.get_current_context(), "clinical-mm train-input-gate")
+    with reported_errors():
+        section = fit_gate_of_folder(model_path, manifest, val_manifest, (synth_seed, synth_n), (val_seed, val_n),
+                                     work, command=command, progress=not no_progress, log=click.echo)
+    click.echo(f"input gate written to {model_path / section['file']}: distance threshold {section['threshold']}, "
+               f"chest-radiograph threshold {section['chest_threshold']}; validation images outside the domain "
+               f"{section['validation']['outside_domain']:.3f}, refused {section['validation']['refused']:.3f}")

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
 
     mode: Literal["production", "demo"] = Field("production", description="demo allows a throwaway key")
     data_dir: Path = Field(Path("clinical-mm-data"), description="audit log and working files")
-    model_path: Path = Field(DEFAULT_MODEL_PATH, description="folder with model.safetensors + manifest")
+    model_path: Path = Field(DEFAULT_MODEL_PATH, description="model folder: ours (model.safetensors + manifest) "
+                             "or a staged BLIP-2 checkpoint (config.json)")
     key: SecretStr | None = Field(None, description="pseudonymisation key, hexadecimal")
     key_file: Path | None = Field(None, description="file holding the pseudonymisation key")
     audit_db: Path | None = Field(None, description="audit log SQLite file (default DATA_DIR/audit.sqlite)")

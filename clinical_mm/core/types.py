@@ -72,6 +72,10 @@ class StudyResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     accession: str | None = None  # the accession pseudonym (not in results.jsonl)
     draft_check: dict[str, object] | None = None  # what the draft states of each flag, and where it disagrees
+    #: the input gate's reading: {"score", "threshold", "in_domain", "chest_radiograph"} (None: no gate)
+    ood: dict[str, object] | None = None
+    #: per raised flag, where the model sees it (see clinical_mm.model.grounding)
+    regions: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         """The results.jsonl line: no PHI, sources relative to the analysed path."""
@@ -82,4 +86,6 @@ class StudyResult:
             "raised": self.raised, "priority": self.priority, "findings": self.findings,
             "impression": self.impression, "fhir": self.fhir,
             **({"draft_check": self.draft_check} if self.draft_check is not None else {}),
+            **({"ood": self.ood} if self.ood is not None else {}),
+            **({"regions": self.regions} if self.regions else {}),
         }

@@ -19,10 +19,11 @@ from safetensors.torch import load_file, save_file
 from clinical_mm.audit.audit_record import sha256_file
 from clinical_mm.core.errors import CheckpointError
 from clinical_mm.model.configuration import ClinicalMMConfig
+from clinical_mm.model.input_gate import ImageGate
 from clinical_mm.model.modeling import ClinicalMMModel
 from clinical_mm.model.tokenizer import ReportTokenizer
 
-__all__ = ["LoadedModel", "load_model", "save_model"]
+__all__ = ["LoadedModel", "load_input_gate", "load_model", "save_model"]
 
 WEIGHTS = "model.safetensors"
 TOKENIZER = "tokenizer.json"
@@ -124,3 +125,8 @@ def load_model(path: Path, *, verify: bool = True) -> LoadedModel:
         raise CheckpointError(f"{weights}: weights do not match the configuration")
     model.eval()
     return LoadedModel(model, tokenizer, manifest, path)
+
+
+def load_input_gate(loaded: LoadedModel) -> ImageGate | None:
+    """The input gate of a loaded model folder (None when its manifest has none)."""
+    return ImageGate.from_folder(loaded.model, loaded.path, loaded.manifest)

@@ -178,21 +178,28 @@ class ClinicalMMModel(nn.Module):
     ) -> VisionPretrainOutput:
         """Supervised image-encoder pre-training: findings (B, F) as 0/1 and their laterality (B, 2L) as 0/1,
         or -1 where the side is unknown (left out of the loss)."""
-        tokens = self.encode_image(pixel_values)
-        # Multiple-instance head: every token scores every target; patch scores are pooled with a smooth
-        # maximum (log-sum-exp), so a finding in one patch counts and patch tokens learn local meaning.
-        scores = self.vision_head(tokens)  # (B, P, F + 2L)
-        patch = scores[:, 1:]
-        r = 4.0
-        pooled = (torch.logsumexp(r * patch, dim=1) - math.log(patch.shape[1])) / r
-        out = 0.5 * (scores[:, 0] + pooled)
-        n_flags = len(self.config.heads.flags)
-        logits, lat = out[:, :n_flags], out[:, n_flags:]
+        logits, lat = self.vision_logits(self.encode_image(pixel_values))
         known = (lateral_labels >= 0).float()
         lat_loss = (F.binary_cross_entropy_with_logits(lat.float(), lateral_labels.clamp(min=0).float(), reduction="none")
                     * known).sum() / known.sum().clamp(min=1)
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float()) + 0.5 * lat_loss
         return VisionPretrainOutput(loss, logits, lat)
+
+    def vision_logits(self, image_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The image encoder's own reading: (B, P, Dv) tokens -> finding logits (B, F) and right/left logits
+        (B, 2L: right then left for each of ``heads.lateral_flags``).
+
+        A multiple-instance head: every token scores every target; patch scores are pooled with a smooth
+        maximum (log-sum-exp), so a finding in one patch counts and patch tokens learn local meaning (which
+        :func:`clinical_mm.model.grounding.flag_heatmaps` reads).
+        """
+        scores = self.vision_head(image_tokens)  # (B, P, F + 2L)
+        patch = scores[:, 1:]
+        r = 4.0
+        pooled = (torch.logsumexp(r * patch, dim=1) - math.log(patch.shape[1])) / r
+        out = 0.5 * (scores[:, 0] + pooled)
+        n_flags = len(self.config.heads.flags)
+        return out[:, :n_flags], out[:, n_flags:]
 
     # ------------------------------------------------------------------ Q-Former passes
     def query_output(self, image_embeds: torch.Tensor) -> torch.Tensor:

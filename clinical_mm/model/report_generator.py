@@ -9,12 +9,14 @@ import time
 from pathlib import Path
 
 import torch
+from pydicom.dataset import Dataset
 
 from clinical_mm.core.findings import FINDINGS, priority_for
 from clinical_mm.core.metrics import sigmoid
 from clinical_mm.core.types import DeidentifiedStudy
 from clinical_mm.model.base import DraftReport
 from clinical_mm.model.checkpoint import LoadedModel, load_model
+from clinical_mm.model.grounding import InputGeometry, encoder_sides, locate, occlusion_maps
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
 from clinical_mm.model.tokenizer import split_report
 
@@ -70,7 +72,8 @@ class ClinicalMMReportGenerator:
         timings["preprocess"] = (time.perf_counter() - t) * 1e3
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             t = time.perf_counter()
-            q = model.query_output(model.encode_image(pixels))
+            tokens = model.encode_image(pixels)
+            q = model.query_output(tokens)
             logits = model.triage_logits(q).float()[0].numpy()
             timings["encode"] = (time.perf_counter() - t) * 1e3
             t = time.perf_counter()
@@ -80,5 +83,19 @@ class ClinicalMMReportGenerator:
         temps, thresholds = self.loaded.temperatures, self.loaded.thresholds
         flags = {name: round(float(sigmoid(logits[j] / temps[name])), 4) for j, name in enumerate(FINDINGS)}
         raised = [n for n in FINDINGS if flags[n] >= thresholds[n]]
+        t = time.perf_counter()
+        regions = self._regions(pixels, tokens, study.instances[index], raised)
+        timings["ground"] = (time.perf_counter() - t) * 1e3
         return DraftReport(findings, impression, flags, {n: thresholds[n] for n in FINDINGS}, raised,
-                           priority_for(raised, self.flag_priority), timings)
+                           priority_for(raised, self.flag_priority), timings, regions)
+
+    def _regions(self, pixels: torch.Tensor, tokens: torch.Tensor, dataset: Dataset,
+                 names: list[str]) -> dict[str, dict[str, object]]:
+        """Where the image encoder sees each of ``names`` (see :mod:`clinical_mm.model.grounding`)."""
+        if not names:
+            return {}
+        model = self.loaded.model
+        maps = occlusion_maps(model, pixels).numpy()
+        sides = encoder_sides(model, tokens.float())
+        geometry = InputGeometry(int(dataset.Rows), int(dataset.Columns), model.config.vision.image_size)
+        return {n: locate(n, maps[FINDINGS.index(n)], geometry, sides.get(n, ())).to_json() for n in names}

@@ -25,12 +25,13 @@ from clinical_mm.core.errors import (
     DeidentificationError,
     InputError,
     OutputError,
+    UnsupportedStudyError,
 )
 from clinical_mm.core.pixel_limits import PixelLimits
 from clinical_mm.core.types import StudyResult
 from clinical_mm.deid.base import Deidentifier
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
-from clinical_mm.model.base import ReportGenerator
+from clinical_mm.model.base import GateReading, InputGate, ReportGenerator
 from clinical_mm.model.study_scope import ChestRadiographScope
 from clinical_mm.outputs.fhir_r4 import ReportBundleBuilder
 
@@ -67,6 +68,10 @@ class AnalysisPipeline:
     pixel_limits
         The most bytes an instance's and a study's pixels may decode to; checked from the headers before
         anything decodes them (settings ``CLINICAL_MM_MAX_*_PIXEL_BYTES``).
+    gate
+        The image-level input gate, read before the model sees an image: it refuses what is not a chest
+        radiograph by its pixels and marks what is unlike the validated domain (None: no gate, for a model
+        folder that has none).
     """
 
     def __init__(self, generator: ReportGenerator, deidentifier: Deidentifier, audit: AuditSink, *,
@@ -74,8 +79,9 @@ class AnalysisPipeline:
                  on_deidentified: Callable[[str], None] | None = None,
                  report_labeler: RadiologyReportLabeler | None = None,
                  source: Callable[[Path], StudySource] = FileStudySource,
-                 pixel_limits: PixelLimits | None = None) -> None:
+                 pixel_limits: PixelLimits | None = None, gate: InputGate | None = None) -> None:
         self.on_deidentified = on_deidentified
+        self.gate = gate
         self.generator = generator
         self.deidentifier = deidentifier
         self.audit = audit
@@ -136,6 +142,15 @@ class AnalysisPipeline:
             return [*refused, StudyResult(source=loaded[0][0], error=exc.reason)]
         return [*refused, *self._analyze_loaded(loaded, candidates, out_dir, t)]
 
+    def _gate(self, dataset: Dataset) -> GateReading | None:
+        """The input gate's reading of the image; :class:`UnsupportedStudyError` when the gate refuses it."""
+        if self.gate is None:
+            return None
+        reading = self.gate.read_image(dataset)
+        if reading.refusal is not None:
+            raise UnsupportedStudyError(reading.refusal)
+        return reading
+
     def _analyze_loaded(self, loaded: list[tuple[str, Path, Dataset]], candidates: list[int], out_dir: Path,
                         t: float) -> list[StudyResult]:
         timings: dict[str, float] = {"read": (time.perf_counter() - t) * 1e3}
@@ -156,9 +171,12 @@ class AnalysisPipeline:
             input_hash = hashlib.sha256(path.read_bytes()).hexdigest()
             timings["read"] += (time.perf_counter() - t) * 1e3
             try:
+                t = time.perf_counter()
+                reading = self._gate(study.instances[index])
+                timings["gate"] = (time.perf_counter() - t) * 1e3
                 draft = self.generator.analyze(study, index)
                 break
-            except InputError as exc:  # e.g. pixel data that cannot be decoded
+            except InputError as exc:  # e.g. pixel data that cannot be decoded, or not a chest radiograph
                 self._audit(outcome="refused", input_hash=input_hash, study=study.study_uid, detail=exc.reason)
                 refused.append(StudyResult(source=source, error=exc.reason))
         else:
@@ -168,7 +186,8 @@ class AnalysisPipeline:
         try:
             bundle = self.fhir.build(study_uid=study.study_uid, accession=study.accession, findings=draft.findings,
                                      impression=draft.impression, flags=draft.flags, thresholds=draft.thresholds,
-                                     raised=draft.raised, priority=draft.priority)
+                                     raised=draft.raised, priority=draft.priority, regions=draft.regions,
+                                     input_gate=reading.to_json() if reading is not None else None)
         except OutputError as exc:  # the draft is no valid FHIR (e.g. a non-finite probability): refused, audited
             reason = f"the draft cannot be written as FHIR R4 ({exc})"
             self._audit(outcome="refused", input_hash=input_hash, study=study.study_uid, detail=reason)
@@ -186,11 +205,13 @@ class AnalysisPipeline:
                              raised=draft.raised, priority=draft.priority, findings=draft.findings,
                              impression=draft.impression, fhir=fhir_path.relative_to(out_dir).as_posix(),
                              accession=study.accession,
-                             draft_check=self.check_draft(draft.findings, draft.impression, draft.flags, draft.raised))
+                             draft_check=self.check_draft(draft.findings, draft.impression, draft.flags, draft.raised),
+                             ood=reading.to_json() if reading is not None else None, regions=draft.regions)
         t = time.perf_counter()
         output_hash = sha256_hex(json.dumps(result.to_json(), sort_keys=True) + bundle_text)
         self._audit(outcome="analyzed", input_hash=input_hash, study=study.study_uid, output_hash=output_hash,
-                    detail=f"priority={draft.priority}; raised={','.join(draft.raised) or 'none'}")
+                    detail=f"priority={draft.priority}; raised={','.join(draft.raised) or 'none'}"
+                           + ("" if reading is None or reading.in_domain else "; outside the validated domain"))
         timings["audit"] = (time.perf_counter() - t) * 1e3
         result.timings_ms = timings
         _log.info("study %s analysed: priority %s", study.study_uid, draft.priority)

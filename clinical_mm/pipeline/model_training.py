@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +26,15 @@ from clinical_mm.core.errors import InputError, ManifestError
 from clinical_mm.core.findings import FINDINGS
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
+from clinical_mm.model.checkpoint import MANIFEST, load_model
 from clinical_mm.model.configuration import ClinicalMMConfig
+from clinical_mm.model.gate_training import GatePlan, fit_input_gate
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
 from clinical_mm.model.tokenizer import format_report
 from clinical_mm.model.training import StudyTensors, Trainer, TrainingPlan
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
-__all__ = ["TrainingRun", "load_studies", "read_manifest", "train_model"]
+__all__ = ["TrainingRun", "fit_gate_of_folder", "load_studies", "read_manifest", "train_model"]
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:
@@ -142,4 +145,34 @@ def train_model(run: TrainingRun, log: Callable[[str], None] | None = None) -> d
                           "data_seed": run.synth_seed if synthetic else None,
                           "val_seed": run.val_seed if val_manifest.parent.name.startswith("synth-") else None},
                  "training_command": run.command}
-    return trainer.fit(train_data, val_data, run.out, data_info)
+    manifest_out = trainer.fit(train_data, val_data, run.out, data_info)
+    # the image-level input gate, fitted to this model's image encoder on the same images
+    provenance = {"images": {"train": len(train_data), "val": len(val_data)}, "command": run.command}
+    model = load_model(run.out)
+    manifest_out["input_gate"] = fit_input_gate(model.model, train_data.images, val_data.images, run.out, provenance,
+                                                GatePlan.quick() if run.quick else GatePlan(), log=log or print)
+    (run.out / MANIFEST).write_text(json.dumps(manifest_out, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return manifest_out
+
+
+def fit_gate_of_folder(folder: Path, manifest: Path | None, val_manifest: Path | None, synth: tuple[int, int],
+                       val_synth: tuple[int, int], work: Path, *, command: str, progress: bool = True,
+                       log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Fit the input gate of the model in ``folder`` on the images of ``manifest`` and ``val_manifest``
+    (synthesised with the (seed, n) of ``synth`` and ``val_synth`` when not given) and add it to the folder's
+    manifest; the manifest's ``input_gate`` section is returned."""
+    loaded = load_model(folder)
+    work.mkdir(parents=True, exist_ok=True)
+    manifest = manifest or synthetic_manifest(work, synth[0], synth[1], progress)
+    val_manifest = val_manifest or synthetic_manifest(work, val_synth[0], val_synth[1], progress)
+    config = loaded.model.config
+    train = load_studies(manifest, config, work / "cache", progress=progress)
+    val = load_studies(val_manifest, config, work / "cache", progress=progress)
+    provenance = {"images": {"train": len(train), "train_synthetic_seed": synth[0] if manifest.parent.name.startswith("synth-") else None,
+                             "val": len(val), "val_synthetic_seed": val_synth[0] if val_manifest.parent.name.startswith("synth-") else None},
+                  "command": command}
+    section = fit_input_gate(loaded.model, train.images, val.images, folder, provenance, log=log)
+    model_manifest = dict(loaded.manifest)
+    model_manifest["input_gate"] = section
+    (folder / MANIFEST).write_text(json.dumps(model_manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return section

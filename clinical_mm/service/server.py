@@ -12,6 +12,7 @@ from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
+from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 from clinical_mm.extraction.vocabulary import Vocabulary
 from clinical_mm.service.store import ServiceStore
 
@@ -56,12 +57,13 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
 
     from clinical_mm.deid import DicomDeidentifier
     from clinical_mm.deid.vault import PseudonymVault
-    from clinical_mm.model.report_generator import ClinicalMMReportGenerator
+    from clinical_mm.model.generator_factory import input_gate_for, load_report_generator
     from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
     from clinical_mm.pipeline.note_extraction import NoteExtraction
     from clinical_mm.pipeline.study_preview import StudyPreview
     from clinical_mm.service.app import create_app
     from clinical_mm.service.dicom_listener import DicomListener
+    from clinical_mm.service.identity_lookup import IdentityLookup
     from clinical_mm.service.monitoring import load_thresholds
     from clinical_mm.service.service_context import ServiceContext
     from clinical_mm.service.spool import Spool
@@ -70,7 +72,8 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     key = settings.load_key()
     store = ServiceStore(service_db_path(settings))
     audit = SQLiteAuditSink(settings.audit_path)
-    generator = ClinicalMMReportGenerator.from_path(options.model_path or settings.model_path)
+    labeler = RadiologyReportLabeler()  # reads a BLIP-2 draft's flags, and every draft's statements
+    generator = load_report_generator(options.model_path or settings.model_path, draft_reader=labeler)
     # a throwaway demo key has no vault (its pseudonyms are not meant to be re-linked), so no egress either
     vault = None if key.ephemeral else PseudonymVault(settings.vault_path, key)
     egress = _egress(settings, options, store, vault)
@@ -78,6 +81,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     puller = _puller(settings, options, spool, vault, audit)
     deidentifier = DicomDeidentifier(key, remember=vault is not None)
     pipeline = AnalysisPipeline(generator, deidentifier, audit, actor=settings.actor, pixel_limits=settings.pixel_limits,
+                                report_labeler=labeler, gate=input_gate_for(generator),
                                 on_deidentified=lambda study_key: store.set_state(study_key, "deidentified"))
     listener = DicomListener(spool, ae_title=options.ae_title, host=options.host, port=options.dicom_port,
                              allowed_aets=options.allowed_aets, audit=audit, actor=settings.actor)
@@ -93,7 +97,9 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     app = create_app(ServiceContext(store, audit, options.callback_hosts, settings.data_dir / "results",
                                     preview.render, spool, _jwt_verifier(settings), ready=lambda: worker.running,
                                     on_signed=worker.queue_signed, puller=puller, extraction=extraction,
-                                    monitor_thresholds=load_thresholds(settings.monitor_thresholds)))
+                                    monitor_thresholds=load_thresholds(settings.monitor_thresholds),
+                                    identity=IdentityLookup(vault, store, settings.data_dir / "results", audit)
+                                    if vault is not None else None))
     listener.start()
     worker.start()
     _log.info("serving HTTP on %s:%d, DICOM %s on %s:%d", options.host, options.port, options.ae_title,
