@@ -277,6 +277,8 @@ def test_when_analyze_is_given_a_blip2_checkpoint_then_every_study_is_drafted_fl
         assert line["thresholds"] == dict.fromkeys(FINDINGS, 0.5)
         assert line["raised"] == ["pneumothorax"] and line["priority"] == "critical"
         assert line["draft_check"]["disagree"] == []
+        assert line["ood"]["in_domain"] is True  # the shipped model's input gate read the image first
+        assert "regions" not in line  # a BLIP-2 checkpoint does not localise
         bundle = json.loads((out / line["fhir"]).read_text())
         Bundle.model_validate(bundle)
         resources = [e["resource"] for e in bundle["entry"]]

@@ -30,7 +30,8 @@ def _content(ds: pydicom.Dataset) -> list[tuple[str, str, str]]:
     """(relationship, value type, concept meaning) of every content item, depth first."""
     out = []
     for item in ds.get("ContentSequence", []):
-        out.append((item.RelationshipType, item.ValueType, item.ConceptNameCodeSequence[0].CodeMeaning))
+        concept = item.get("ConceptNameCodeSequence")
+        out.append((item.RelationshipType, item.ValueType, concept[0].CodeMeaning if concept else ""))
         out += _content(item)
     return out
 
@@ -86,3 +87,47 @@ def test_when_a_pacs_destination_is_written_then_it_is_parsed(text: str, expecte
 def test_when_a_pacs_destination_is_malformed_then_a_configuration_error_says_the_form(text: str) -> None:
     with pytest.raises(ConfigurationError, match="AET@host:port"):
         DicomDestination.parse(text)
+
+
+def test_when_a_raised_flag_has_a_region_then_the_sr_holds_it_as_an_image_region_of_the_image(
+        synth_dir: tuple[Path, list[SynthStudy]], tmp_path: Path) -> None:
+    root, studies = synth_dir
+    original = pydicom.dcmread(root / studies[0].files[0], stop_before_pixels=True)
+    regions = {"effusion": {"peak": [30.0, 70.0], "boxes": [[10.0, 55.0, 45.0, 85.0]],
+                            "pixel_peak": [150, 360], "pixel_boxes": [[51, 282, 230, 435], [300, 290, 420, 430]]},
+               "pneumothorax": {"peak": [1.0, 1.0], "boxes": [[0.0, 0.0, 2.0, 2.0]],
+                                "pixel_peak": [5, 5], "pixel_boxes": [[0, 0, 10, 10]]}}  # not raised: not written
+    sr = build_report_sr(original, [original], findings="Effusion.", impression="Effusion.",
+                         flags={"effusion": 0.81, "pneumothorax": 0.04}, thresholds={"effusion": 0.5, "pneumothorax": 0.3},
+                         raised=["effusion"], priority="urgent", model_id="clinical-mm-cxr@1.2", model_sha256="ab" * 32,
+                         regions=regions, image=original)
+    items = _content(sr)
+    scoords = [i for i in _walk(sr) if i.ValueType == "SCOORD"]
+    assert len(scoords) == 2 and items.count(("INFERRED FROM", "SCOORD", "Image Region")) == 2
+    assert [list(s.GraphicData) for s in scoords][0] == [51.0, 282.0, 230.0, 282.0, 230.0, 435.0, 51.0, 435.0, 51.0, 282.0]
+    for s in scoords:
+        assert s.GraphicType == "POLYLINE"
+        (image,) = s.ContentSequence
+        assert (image.RelationshipType, image.ValueType) == ("SELECTED FROM", "IMAGE")
+        assert image.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == original.SOPInstanceUID
+    # without the image it refers to, no region is written
+    bare = build_report_sr(original, [original], findings="", impression="", flags={"effusion": 0.81},
+                           thresholds={"effusion": 0.5}, raised=["effusion"], priority="urgent", model_id="m@1",
+                           model_sha256="ab" * 32, regions=regions)
+    assert not [i for i in _walk(bare) if i.ValueType == "SCOORD"]
+    path = tmp_path / "sr.dcm"
+    sr.save_as(path, enforce_file_format=True)
+    if shutil.which("dsrdump") is None:
+        pytest.skip("dcmtk (dsrdump) is installed by make test")
+    dumped = subprocess.run(["dsrdump", str(path)], capture_output=True, text=True)
+    complaints = [line for line in dumped.stderr.splitlines()
+                  if line.startswith(("E:", "W:")) and "Specific Character Set" not in line]  # UTF-8: dcmtk's known note
+    assert dumped.returncode == 0 and complaints == [], dumped.stderr
+    assert "SCOORD" in dumped.stdout and "POLYLINE" in dumped.stdout
+
+
+def _walk(ds: pydicom.Dataset) -> list[pydicom.Dataset]:
+    out = []
+    for item in ds.get("ContentSequence", []):
+        out += [item, *_walk(item)]
+    return out

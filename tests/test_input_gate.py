@@ -128,6 +128,30 @@ def test_when_synthetic_and_real_chest_radiographs_are_analysed_then_only_the_re
     assert sum("outside the validated domain" in d for d in details) == 1 and len(details) == len(studies) + 1
 
 
+def test_when_the_preferred_frontal_image_is_refused_then_the_next_one_is_analysed(
+    synth_dir: tuple[Path, list[SynthStudy]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A PA film stored rotated and an AP film of the same study: the gate refuses the PA (preferred by the scope
+    check), the AP is analysed, and the result names the image it analysed."""
+    src, studies = synth_dir
+    good = pydicom.dcmread(src / studies[1].path)
+    good.ViewPosition = "AP"
+    rotated = relabelled_chest_radiograph(turned(grey_pixels(good), "rotated 90"), good)
+    rotated.StudyInstanceUID, rotated.ViewPosition = good.StudyInstanceUID, "PA"
+    root = tmp_path / "in"
+    root.mkdir()
+    good.save_as(root / "ap.dcm", enforce_file_format=True)
+    rotated.save_as(root / "pa-rotated.dcm", enforce_file_format=True)
+    lines = {str(line["source"]): line for line in _analyze(root, tmp_path, monkeypatch)}
+    assert set(lines) == {"ap.dcm", "pa-rotated.dcm"}
+    assert "not a frontal chest radiograph by its pixels" in str(lines["pa-rotated.dcm"]["error"])
+    analysed = lines["ap.dcm"]
+    assert "error" not in analysed and analysed["ood"]["in_domain"] is True  # type: ignore[index]
+    assert str(analysed["image"]).startswith("2.25.") and analysed["image"] != str(good.SOPInstanceUID)
+    outcomes = [r["outcome"] for r in _audit(tmp_path)]
+    assert outcomes == ["refused", "analyzed"]
+
+
 def test_when_the_gate_file_is_tampered_then_the_model_folder_is_refused(model_path: Path, tmp_path: Path) -> None:
     from clinical_mm.core.errors import CheckpointError
     from clinical_mm.model.checkpoint import load_input_gate, load_model

@@ -97,6 +97,13 @@ def test_when_a_study_is_stored_in_orthanc_then_callback_fhir_report_and_sr_foll
 
         wait_for(lambda: httpx.get(f"{service.base}/v1/studies/{study_key}", headers=h_rad).json()["state"]
                  == "delivered", 120)
+        # each raised flag's region (TID 1500 image region) on the ORIGINAL frontal image, in its pixels
+        raised = httpx.get(f"{service.base}/v1/studies/{study_key}", headers=h_rad).json()["result"]["raised"]
+        scoords = [i for i in _items(pydicom.dcmread(sr_file)) if i.ValueType == "SCOORD"]
+        assert bool(scoords) == bool(raised), raised
+        assert {c.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in scoords for c in i.ContentSequence} \
+            <= {str(original.SOPInstanceUID)}
+        assert all(0 <= v <= max(original.Rows, original.Columns) for i in scoords for v in i.GraphicData)
         states = {target: [(d["state"], d["last_status"]) for d in httpx.get(
             f"{service.base}/v1/subscribers/{target}/deliveries", headers=h_admin).json()]
             for target in ("egress:fhir", "egress:pacs")}
@@ -212,3 +219,11 @@ def test_when_orthanc_is_down_during_a_pull_then_the_pull_says_so_and_is_retried
     finally:
         orthanc.stop()
         service.stop()
+
+
+def _items(ds: pydicom.Dataset) -> list[pydicom.Dataset]:
+    """Every content item of an SR, depth first."""
+    out = []
+    for item in ds.get("ContentSequence", []):
+        out += [item, *_items(item)]
+    return out

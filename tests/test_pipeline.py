@@ -16,7 +16,7 @@ from clinical_mm.core.findings import FINDINGS, PRIORITIES
 from clinical_mm.synth.study_synthesizer import SynthStudy
 
 RESULT_KEYS = {"source", "study", "flags", "thresholds", "raised", "priority", "findings", "impression", "fhir",
-               "draft_check", "ood"}
+               "draft_check", "ood", "image"}
 
 
 def _analyze(src: Path, out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:

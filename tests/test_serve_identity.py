@@ -104,6 +104,14 @@ for (let i = 0; i < d.length; i += 4) { sum += d[i]; hash = (hash * 31 + d[i]) |
 return [sum / (d.length / 4), hash];
 """
 
+_BOX_TOP_PIXEL = """
+const at = placement();
+const b = Object.values(view.regions)[0].boxes[0];
+const sx = view.windowed.width / 100, sy = view.windowed.height / 100;
+const x = Math.round(at.x + (b[0] + b[2]) / 2 * sx * at.scale), y = Math.round(at.y + b[1] * sy * at.scale);
+return Array.from(document.getElementById('preview').getContext('2d').getImageData(x, y, 1, 1).data);
+"""
+
 
 def _browser(profile: Path) -> Any:
     from selenium import webdriver
@@ -171,6 +179,17 @@ def test_when_a_radiologist_opens_a_study_on_the_review_page_then_identity_windo
         assert driver.execute_script(_CANVAS_STATE) != with_boxes  # the boxes were drawn over the image
         driver.find_element(By.ID, "show-regions").click()
         assert driver.execute_script(_CANVAS_STATE) == with_boxes
+        colour = driver.execute_script(_BOX_TOP_PIXEL)  # the first box's top edge, placed from the draft's grid
+        assert colour[0] > 200 and colour[1] < 130, colour  # the first region's colour (#ff5050), not the image
+        # the banner of an image outside the validated domain (the page's own rendering of a draft's reading)
+        driver.execute_script("showAnalysis(Object.assign({}, arguments[0], "
+                              "{ood: {score: 30.1, threshold: 21.5, in_domain: false, chest_radiograph: 0.97}}));"
+                              "draw();", draft)
+        banner = driver.find_element(By.ID, "ood")
+        assert banner.get_attribute("hidden") is None and "Outside the validated domain" in banner.text
+        assert "never lowered" in banner.text
+        driver.execute_script("showAnalysis(arguments[0]); draw();", draft)
+        assert driver.find_element(By.ID, "ood").get_attribute("hidden") is not None
 
         states = [driver.execute_script(_CANVAS_STATE)]
         assert states[0][0] > 5  # the image is drawn, not a black canvas

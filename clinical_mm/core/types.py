@@ -76,6 +76,8 @@ class StudyResult:
     ood: dict[str, object] | None = None
     #: per raised flag, where the model sees it (see clinical_mm.model.grounding)
     regions: dict[str, dict[str, object]] = field(default_factory=dict)
+    #: the pseudonymous SOP Instance UID of the image analysed (its regions' pixels are that image's)
+    image: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """The results.jsonl line: no PHI, sources relative to the analysed path."""
@@ -88,4 +90,5 @@ class StudyResult:
             **({"draft_check": self.draft_check} if self.draft_check is not None else {}),
             **({"ood": self.ood} if self.ood is not None else {}),
             **({"regions": self.regions} if self.regions else {}),
+            **({"image": self.image} if self.image else {}),
         }

@@ -53,7 +53,7 @@ class GateReading:
 
     def to_json(self) -> dict[str, object]:
         """The ``ood`` field of a results line."""
-        return {"score": round(self.score, 2), "threshold": round(self.threshold, 2), "in_domain": self.in_domain,
+        return {"score": round(self.score, 4), "threshold": round(self.threshold, 4), "in_domain": self.in_domain,
                 "chest_radiograph": round(self.chest_radiograph, 4)}
 
 

@@ -8,7 +8,8 @@
   inverted and upside down, and generated images of what a mislabelled image can be: cross-sections
   (CT/MR: a body or head outline with organs and bone, a table), ultrasound sectors with speckle and
   text, limbs, whole-body scans, and photographs (shapes, gradients, textures). Its threshold is the
-  lower of 0.5 and the 0.1th percentile of the validation images' probability.
+  lower of 0.5 and the 0.1th percentile of the validation images' probability; a detector that refuses less
+  than 99% of held-out negatives (generated with another seed, and validation films turned) is not written.
 
 Everything is seeded: the same images give the same gate.
 """
@@ -28,6 +29,7 @@ from safetensors.torch import save_file
 from scipy import ndimage
 
 from clinical_mm.audit.audit_record import sha256_file
+from clinical_mm.core.errors import CheckpointError
 from clinical_mm.model.input_gate import GATE_FILE, ChestRadiographDetector, encoder_features, mahalanobis_fit
 from clinical_mm.model.modeling import ClinicalMMModel
 
@@ -46,11 +48,14 @@ class GatePlan:
     lr: float = 2e-3
     negatives: int = 2800
     seed: int = 0
+    #: the least share of held-out negatives (fresh generated images, validation films turned) the detector must
+    #: refuse; a fit below it is refused
+    min_refused: float = 0.99
 
     @classmethod
     def quick(cls) -> GatePlan:
-        """A smoke run (``clinical-mm train --quick``): a detector that has barely learned."""
-        return cls(steps=20, negatives=90)
+        """A smoke run (``clinical-mm train --quick``): a detector that has barely learned, not checked."""
+        return cls(steps=20, negatives=90, min_refused=0.0)
 
 
 class _Negatives:
@@ -250,6 +255,24 @@ def train_detector(images: torch.Tensor, plan: GatePlan, log: Callable[[str], No
 
 
 @torch.inference_mode()
+def _held_out_refusal(detector: ChestRadiographDetector, val_images: torch.Tensor, threshold: float,
+                      plan: GatePlan) -> float:
+    """The share the detector refuses of held-out negatives: generated images of another seed (as many as the
+    validation images, at least 200) and up to 200 validation films, each turned one of the five ways."""
+    rng = np.random.default_rng(plan.seed + 1)
+    negatives = _Negatives(rng, val_images.shape[-1])
+    kinds = negatives.kinds()
+    made = [_model_input(kinds[i % len(kinds)]()) for i in range(max(200, len(val_images)))]
+    films = (val_images[:200, 0].float() * 0.25 + 0.5).numpy()
+    for i, a in enumerate(films):
+        turned = [np.rot90(a, 1), np.rot90(a, 2), np.rot90(a, 3), 1.0 - a, a[::-1]][i % 5]
+        made.append(_model_input(np.ascontiguousarray(turned)))
+    x = torch.from_numpy(np.stack(made))[:, None]
+    p = torch.sigmoid(torch.cat([detector(x[i:i + 256]) for i in range(0, len(x), 256)])).numpy()
+    return float(np.mean(p < threshold))
+
+
+@torch.inference_mode()
 def _features(model: ClinicalMMModel, images: torch.Tensor, batch: int = 64) -> np.ndarray:
     return torch.cat([encoder_features(model, images[i:i + batch].float())
                       for i in range(0, len(images), batch)]).numpy()
@@ -271,6 +294,10 @@ def fit_input_gate(model: ClinicalMMModel, train_images: torch.Tensor, val_image
         val_p = torch.sigmoid(torch.cat([detector(val_images[i:i + 256].float())
                                          for i in range(0, len(val_images), 256)])).numpy()
     chest_threshold = float(min(0.5, np.quantile(val_p, 0.001)))
+    refused = _held_out_refusal(detector, val_images, chest_threshold, plan)
+    if refused < plan.min_refused:
+        raise CheckpointError(f"the input gate's detector refuses {refused:.3f} of held-out negatives, below "
+                              f"{plan.min_refused}: not written (train longer or on more images)")
     tensors = {"mean": torch.from_numpy(mean), "precision": torch.from_numpy(precision),
                **{f"detector.{k}": v.contiguous() for k, v in detector.state_dict().items()}}
     save_file(tensors, str(folder / GATE_FILE))
@@ -281,7 +308,8 @@ def fit_input_gate(model: ClinicalMMModel, train_images: torch.Tensor, val_image
         "chest_threshold": round(chest_threshold, 4),
         "chest_threshold_rule": "min(0.5, validation images' 0.1% quantile of the detector's probability)",
         "validation": {"images": len(val_images), "outside_domain": float(np.mean(val_dist > threshold)),
-                       "refused": float(np.mean(val_p < chest_threshold))},
-        "detector_plan": {k: getattr(plan, k) for k in ("steps", "batch", "lr", "negatives", "seed")},
+                       "refused": float(np.mean(val_p < chest_threshold)),
+                       "held_out_negatives_refused": round(refused, 4)},
+        "detector_plan": {k: getattr(plan, k) for k in ("steps", "batch", "lr", "negatives", "seed", "min_refused")},
         **provenance,
     }

@@ -8,6 +8,7 @@ transformers ``config.json`` of ``model_type`` ``blip-2`` is a staged BLIP-2 che
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +25,8 @@ from clinical_mm.model.checkpoint import MANIFEST, load_input_gate, load_model
 from clinical_mm.model.report_generator import ClinicalMMReportGenerator
 
 __all__ = ["CheckpointKind", "checkpoint_kind", "input_gate_for", "load_report_generator"]
+
+_log = logging.getLogger(__name__)
 
 CheckpointKind = Literal["clinical-mm", "blip-2"]
 
@@ -61,4 +64,8 @@ def input_gate_for(generator: ReportGenerator, shipped: Path = DEFAULT_MODEL_PAT
     model's (our detector and image encoder read the pixels whichever model drafts). None when that folder has
     no gate (a model trained before gates)."""
     loaded = generator.loaded if isinstance(generator, ClinicalMMReportGenerator) else load_model(shipped)
-    return load_input_gate(loaded)
+    gate = load_input_gate(loaded)
+    if gate is None:
+        _log.warning("the model folder has no input gate: images are analysed without the pixel check "
+                     "(fit one with clinical-mm train-input-gate)")
+    return gate

@@ -95,13 +95,15 @@ WINDOW, STRIDE = 24, 12
 def occlusion_maps(model: ClinicalMMModel, pixel_values: torch.Tensor, window: int = WINDOW,
                    stride: int = STRIDE) -> torch.Tensor:
     """(1, C, S, S) model input -> (F, S, S): per flag and pixel, the mean drop of the encoder's finding logit
-    when a ``window`` square covering the pixel is filled with the image's mean."""
+    when a ``window`` square covering the pixel is filled with the image's mean (over the image, not its padding)."""
     size = pixel_values.shape[-1]
+    window, stride = min(window, size), max(1, min(stride, size))
     starts = list(range(0, size - window + 1, stride))
     if starts[-1] != size - window:
         starts.append(size - window)
     base, _ = model.vision_logits(model.encode_image(pixel_values))
-    fill = pixel_values.mean()
+    shown = pixel_values[pixel_values > pixel_values.min()]  # not the square padding (the lowest value)
+    fill = shown.mean() if shown.numel() else pixel_values.mean()
     batch, spots = [], []
     for y in starts:
         for x in starts:
@@ -141,9 +143,8 @@ def _scaled(heatmap: np.ndarray, geometry: InputGeometry) -> np.ndarray:
     return np.where(inside, (up - lo) / (hi - lo), 0.0) if hi > lo else inside.astype(np.float32)
 
 
-def _component_box(norm: np.ndarray, seed: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The model-input box (x0, y0, x1, y1) of the above-share component holding ``seed`` (row, column)."""
-    labels, _ = ndimage.label(norm >= REGION_SHARE)
+def _component_box(labels: np.ndarray, seed: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The model-input box (x0, y0, x1, y1) of the labelled above-share component holding ``seed`` (row, column)."""
     rows, cols = np.nonzero(labels == labels[seed])
     return int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1
 
@@ -162,8 +163,10 @@ def locate(finding: str, heatmap: np.ndarray, geometry: InputGeometry,
         if other[r, c] >= REGION_SHARE:
             seeds.append((int(r), int(c) + (half if seeds[0][1] < half else 0)))
     boxes, pixel_boxes = [], []
+    labels, _ = ndimage.label(norm >= REGION_SHARE)
+    seeds = [seed for k, seed in enumerate(seeds) if labels[seed] not in {labels[s] for s in seeds[:k]}]
     for seed in seeds:
-        x0, y0, x1, y1 = _component_box(norm, seed)
+        x0, y0, x1, y1 = _component_box(labels, seed)
         (a, b), (c, d) = geometry.to_image(x0, y0), geometry.to_image(x1, y1)
         pixel_boxes.append((int(a), int(b), int(np.ceil(c)), int(np.ceil(d))))
         boxes.append((*geometry.grid(a, b), *geometry.grid(c, d)))

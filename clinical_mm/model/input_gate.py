@@ -148,12 +148,15 @@ class ImageGate:
         out = []
         for p, score in zip(chest, scores, strict=True):
             refusal = None
-            if p < self.chest_threshold:
+            if not (math.isfinite(score) and math.isfinite(p)):
+                refusal = "the image's features are not finite numbers (the input gate cannot read it)"
+            elif p < self.chest_threshold:
                 refusal = (f"not a frontal chest radiograph by its pixels (chest-radiograph probability {p:.2f} "
                            f"< {self.chest_threshold:.2f}: another modality or body part, a photograph, or a film "
                            "rotated, upside down or inverted), whatever its header says")
-            out.append(GateReading(score, self.threshold, bool(math.isfinite(score) and score <= self.threshold),
-                                   float(p), self.chest_threshold, refusal))
+            finite = math.isfinite(score) and math.isfinite(p)
+            out.append(GateReading(score if finite else 0.0, self.threshold, bool(finite and score <= self.threshold),
+                                   float(p) if finite else 0.0, self.chest_threshold, refusal))
         return out
 
 

@@ -8,6 +8,8 @@ Structure (after TID 2000, Basic Diagnostic Imaging Report)::
       CONTAINS CONTAINER Findings     > CONTAINS TEXT Finding
       CONTAINS CONTAINER Impressions  > CONTAINS TEXT Impression
       CONTAINS CONTAINER AI triage    > CONTAINS NUM  probability of each flag (UCUM "1"), CODE raised or not
+                                           > INFERRED FROM SCOORD Image Region (POLYLINE box, a raised flag's
+                                             region where the model sees it) > SELECTED FROM IMAGE (the image)
                                        > CONTAINS CODE triage priority
       CONTAINS TEXT  Comment: "AI-generated preliminary draft; not final until signed by a radiologist."
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence as Seq
+from typing import Any
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -73,11 +76,31 @@ def _uid(*parts: str) -> UID:
     return UID("2.25." + str(uuid.uuid5(uuid.NAMESPACE_OID, "clinical-mm-sr:" + "|".join(parts)).int))
 
 
+def _image_regions(boxes: list[list[int]], image: Dataset) -> list[Dataset]:
+    """A region's boxes as SCOORD POLYLINE items (closed rectangles in the image's pixel coordinates, column then
+    row), each SELECTED FROM the image (TID 1500's image region)."""
+    out = []
+    for x0, y0, x1, y1 in boxes:
+        scoord = _item("INFERRED FROM", "SCOORD", _code("111030", "DCM", "Image Region"))
+        scoord.GraphicType = "POLYLINE"
+        scoord.GraphicData = [float(v) for v in (x0, y0, x1, y0, x1, y1, x0, y1, x0, y0)]
+        ref = Dataset()  # the purpose of reference is the relationship: no concept name (type 1C)
+        ref.RelationshipType, ref.ValueType = "SELECTED FROM", "IMAGE"
+        sop = Dataset()
+        sop.ReferencedSOPClassUID, sop.ReferencedSOPInstanceUID = image.SOPClassUID, image.SOPInstanceUID
+        ref.ReferencedSOPSequence = Sequence([sop])
+        scoord.ContentSequence = Sequence([ref])
+        out.append(scoord)
+    return out
+
+
 def build_report_sr(original: Dataset, instances: Seq[Dataset], *, findings: str, impression: str,
                     flags: dict[str, float], thresholds: dict[str, float], raised: list[str], priority: str,
-                    model_id: str, model_sha256: str, now: dt.datetime | None = None) -> Dataset:
+                    model_id: str, model_sha256: str, now: dt.datetime | None = None,
+                    regions: dict[str, Any] | None = None, image: Dataset | None = None) -> Dataset:
     """The SR of one draft. ``original`` is an instance of the original study (its Patient and Study modules
-    are copied), ``instances`` the study's instances the report is about (evidence)."""
+    are copied), ``instances`` the study's instances the report is about (evidence). ``regions``: per raised
+    flag its ``pixel_boxes`` in ``image``, the analysed image, written as image regions of the flag."""
     if priority not in PRIORITIES:
         raise ValueError(f"unknown priority {priority!r}")
     now = now or dt.datetime.now(dt.UTC)
@@ -133,7 +156,9 @@ def build_report_sr(original: Dataset, instances: Seq[Dataset], *, findings: str
         state = _coded("HAS PROPERTIES", _code(f"F-{name}"[:16], _SCHEME, f"AI triage flag: {label}"), raised_code)
         threshold = _text("HAS PROPERTIES", _code("THRESH", _SCHEME, "Operating threshold"),
                           f"{float(thresholds.get(name, 0.5)):.4f}")
-        num.ContentSequence = Sequence([state, threshold])
+        region = (regions or {}).get(name) if name in raised and image is not None else None
+        num.ContentSequence = Sequence([state, threshold, *(_image_regions(region["pixel_boxes"], image)
+                                                            if region and image is not None else [])])
         flag_items.append(num)
     flag_items.append(_coded("CONTAINS", _code("PRIORITY", _SCHEME, "AI triage priority"),
                              _code(priority.upper()[:16], _SCHEME, priority)))

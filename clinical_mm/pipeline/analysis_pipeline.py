@@ -206,12 +206,14 @@ class AnalysisPipeline:
                              impression=draft.impression, fhir=fhir_path.relative_to(out_dir).as_posix(),
                              accession=study.accession,
                              draft_check=self.check_draft(draft.findings, draft.impression, draft.flags, draft.raised),
-                             ood=reading.to_json() if reading is not None else None, regions=draft.regions)
+                             ood=reading.to_json() if reading is not None else None, regions=draft.regions,
+                             image=str(study.instances[index].get("SOPInstanceUID", "")) or None)
         t = time.perf_counter()
         output_hash = sha256_hex(json.dumps(result.to_json(), sort_keys=True) + bundle_text)
         self._audit(outcome="analyzed", input_hash=input_hash, study=study.study_uid, output_hash=output_hash,
                     detail=f"priority={draft.priority}; raised={','.join(draft.raised) or 'none'}"
-                           + ("" if reading is None or reading.in_domain else "; outside the validated domain"))
+                           + ("; no input gate" if reading is None else
+                              "" if reading.in_domain else "; outside the validated domain"))
         timings["audit"] = (time.perf_counter() - t) * 1e3
         result.timings_ms = timings
         _log.info("study %s analysed: priority %s", study.study_uid, draft.priority)

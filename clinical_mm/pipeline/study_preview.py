@@ -39,7 +39,9 @@ class StudyPreview:
         self.scope = ChestRadiographScope()
         self.pre = ChestXrayPreprocessor()
 
-    def render(self, files: list[Path]) -> bytes:
+    def render(self, files: list[Path], image: str | None = None) -> bytes:
+        """The preview PNG of the study's frontal image: the one analysed when ``image`` (its pseudonymous SOP
+        Instance UID, the result's ``image``) names one of them, else the scope check's first choice."""
         import pydicom
 
         try:
@@ -48,6 +50,8 @@ class StudyPreview:
             raise InputError(f"spooled instance cannot be read ({exc.__class__.__name__})") from None
         index = self.scope.candidates(datasets)[0]
         study = self.deidentifier.deidentify_study(datasets)
+        analysed = [i for i, ds in enumerate(study.instances) if image and str(ds.get("SOPInstanceUID", "")) == image]
+        index = analysed[0] if analysed else index
         arr = self.pre.display_array(study.instances[index])
         step = max(1, int(np.ceil(max(arr.shape) / self.max_side)))
         arr = arr[::step, ::step]

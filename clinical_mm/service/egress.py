@@ -141,12 +141,15 @@ class PacsEgress:
         if not originals:
             raise ReidentificationError("the spool holds no instance of the study the vault names")
         device = next(e["resource"] for e in draft["entry"] if e["resource"]["resourceType"] == "Device")
+        image_uid = self.vault.find("uid", str(result["image"])) if result.get("image") else None
+        image = next((ds for ds in originals if str(ds.get("SOPInstanceUID", "")) == image_uid), None)
         return build_report_sr(originals[0], originals, findings=str(result.get("findings") or ""),
                                impression=str(result.get("impression") or ""), flags=result.get("flags", {}),
                                thresholds=result.get("thresholds", {}), raised=list(result.get("raised", [])),
                                priority=str(found.get("priority") or "routine"),
                                model_id=str(device["deviceName"][0]["name"]),
-                               model_sha256=str(device["identifier"][0]["value"]))
+                               model_sha256=str(device["identifier"][0]["value"]),
+                               regions=result.get("regions") or {}, image=image)
 
     def send(self, kind: str, study_key: str) -> str:
         if kind != "draft":

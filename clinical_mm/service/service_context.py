@@ -41,7 +41,8 @@ class ServiceContext:
     results_dir
         Where the analyses' FHIR bundles are.
     preview
-        Renders a study's de-identified preview PNG from its spooled files.
+        Renders a study's de-identified preview PNG from its spooled files (and the pseudonymous SOP Instance UID
+        of the image analysed, when there is one).
     spool
         Where uploaded instances go.
     jwt
@@ -62,7 +63,7 @@ class ServiceContext:
     """
 
     def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str], results_dir: Path,
-                 preview: Callable[[list[Path]], bytes], spool: Spool, jwt: JwtVerifier | None = None,
+                 preview: Callable[[list[Path], str | None], bytes], spool: Spool, jwt: JwtVerifier | None = None,
                  ready: Callable[[], bool] = _always_ready,
                  on_signed: Callable[[str, dict[str, Any]], None] = _ignore_signed,
                  puller: StudyPuller | None = None, extraction: NoteExtraction | None = None,

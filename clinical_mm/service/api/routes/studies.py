@@ -63,12 +63,14 @@ def get_study(study_id: str, store: StoreDep, _: Radiologist) -> StudyPublic:
             responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such study"},
                        422: {"description": "no image to show"}})
 def preview(study_id: str, ctx: ContextDep, _: Radiologist) -> Response:
-    """The de-identified frontal image (burned-in text redacted), 8-bit PNG, at most 512 pixels a side."""
+    """The de-identified frontal image the model analysed (burned-in text redacted), 8-bit PNG, at most 512 pixels
+    a side."""
     files = ctx.store.files_of(study_id)
     if not files:
         raise HTTPException(404, "no such study")
+    found = ctx.store.study(study_id) or {}
     try:
-        png = ctx.preview(files)
+        png = ctx.preview(files, (found.get("result") or {}).get("image"))
     except (InputError, DeidentificationError) as exc:
         raise HTTPException(422, f"no preview ({exc.__class__.__name__})") from None
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
