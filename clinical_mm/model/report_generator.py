@@ -34,11 +34,15 @@ class ClinicalMMReportGenerator:
         Pixel preprocessing (default: the model's image size).
     flag_priority
         Priority each raised flag lifts a study to (default :data:`clinical_mm.core.findings.DEFAULT_FLAG_PRIORITY`).
+    ground
+        Locate each raised flag (occlusion sensitivity, about 100 encoder passes; see
+        :mod:`clinical_mm.model.grounding`); off where only the flags and the draft are scored.
     """
 
     def __init__(self, loaded: LoadedModel, preprocessor: ChestXrayPreprocessor | None = None,
-                 flag_priority: dict[str, str] | None = None, bf16: bool = False) -> None:
+                 flag_priority: dict[str, str] | None = None, bf16: bool = False, ground: bool = True) -> None:
         self.loaded = loaded
+        self.ground = ground
         self.preprocessor = preprocessor or ChestXrayPreprocessor(loaded.model.config.vision.image_size)
         self.flag_priority = flag_priority
         self.bf16 = bf16
@@ -57,8 +61,8 @@ class ClinicalMMReportGenerator:
         return self.loaded.sha256
 
     @classmethod
-    def from_path(cls, path: Path) -> ClinicalMMReportGenerator:
-        return cls(load_model(path))
+    def from_path(cls, path: Path, *, ground: bool = True) -> ClinicalMMReportGenerator:
+        return cls(load_model(path), ground=ground)
 
     @torch.inference_mode()
     def analyze(self, study: DeidentifiedStudy, index: int) -> DraftReport:
@@ -92,7 +96,7 @@ class ClinicalMMReportGenerator:
     def _regions(self, pixels: torch.Tensor, tokens: torch.Tensor, dataset: Dataset,
                  names: list[str]) -> dict[str, dict[str, object]]:
         """Where the image encoder sees each of ``names`` (see :mod:`clinical_mm.model.grounding`)."""
-        if not names:
+        if not names or not self.ground:
             return {}
         model = self.loaded.model
         maps = occlusion_maps(model, pixels).numpy()

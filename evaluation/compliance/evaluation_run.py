@@ -116,7 +116,7 @@ def run_evaluation(request: EvaluationRequest, *, progress: Callable[[str, int],
     manifest = read_manifest(request.manifest)
     train = read_manifest(request.train_manifest) if request.train_manifest is not None else None
     model_path = request.model or settings.model_path
-    generator = ClinicalMMReportGenerator.from_path(model_path)
+    generator = ClinicalMMReportGenerator.from_path(model_path, ground=False)  # flags and drafts are scored, not regions
     model_manifest = generator.loaded.manifest
     overlap_checks = check_no_overlap(manifest, train, model_manifest.get("data") or {})
     request.out.mkdir(parents=True, exist_ok=True)
