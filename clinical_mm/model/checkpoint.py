@@ -23,7 +23,7 @@ from clinical_mm.model.input_gate import ImageGate
 from clinical_mm.model.modeling import ClinicalMMModel
 from clinical_mm.model.tokenizer import ReportTokenizer
 
-__all__ = ["LoadedModel", "load_input_gate", "load_model", "save_model"]
+__all__ = ["LoadedModel", "load_input_gate", "load_model", "save_model", "write_manifest"]
 
 WEIGHTS = "model.safetensors"
 TOKENIZER = "tokenizer.json"
@@ -90,8 +90,13 @@ def save_model(
         "calibration": calibration,
         **extra,
     }
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    write_manifest(out_dir, manifest)
     return manifest
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Write a model folder's ``manifest.json`` (the one layout every writer uses)."""
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
 def load_model(path: Path, *, verify: bool = True) -> LoadedModel:

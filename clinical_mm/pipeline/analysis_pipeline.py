@@ -182,12 +182,13 @@ class AnalysisPipeline:
         else:
             return refused
         timings.update(draft.timings_ms)
+        ood = reading.to_json() if reading is not None else None
         t = time.perf_counter()
         try:
             bundle = self.fhir.build(study_uid=study.study_uid, accession=study.accession, findings=draft.findings,
                                      impression=draft.impression, flags=draft.flags, thresholds=draft.thresholds,
                                      raised=draft.raised, priority=draft.priority, regions=draft.regions,
-                                     input_gate=reading.to_json() if reading is not None else None)
+                                     input_gate=ood)
         except OutputError as exc:  # the draft is no valid FHIR (e.g. a non-finite probability): refused, audited
             reason = f"the draft cannot be written as FHIR R4 ({exc})"
             self._audit(outcome="refused", input_hash=input_hash, study=study.study_uid, detail=reason)
@@ -206,7 +207,7 @@ class AnalysisPipeline:
                              impression=draft.impression, fhir=fhir_path.relative_to(out_dir).as_posix(),
                              accession=study.accession,
                              draft_check=self.check_draft(draft.findings, draft.impression, draft.flags, draft.raised),
-                             ood=reading.to_json() if reading is not None else None, regions=draft.regions,
+                             ood=ood, regions=draft.regions,
                              image=str(study.instances[index].get("SOPInstanceUID", "")) or None)
         t = time.perf_counter()
         output_hash = sha256_hex(json.dumps(result.to_json(), sort_keys=True) + bundle_text)

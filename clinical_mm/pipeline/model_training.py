@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from clinical_mm.core.errors import InputError, ManifestError
 from clinical_mm.core.findings import FINDINGS
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
-from clinical_mm.model.checkpoint import MANIFEST, load_model
+from clinical_mm.model.checkpoint import LoadedModel, load_model, write_manifest
 from clinical_mm.model.configuration import ClinicalMMConfig
 from clinical_mm.model.gate_training import GatePlan, fit_input_gate
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
@@ -145,14 +144,22 @@ def train_model(run: TrainingRun, log: Callable[[str], None] | None = None) -> d
                           "data_seed": run.synth_seed if synthetic else None,
                           "val_seed": run.val_seed if val_manifest.parent.name.startswith("synth-") else None},
                  "training_command": run.command}
-    manifest_out = trainer.fit(train_data, val_data, run.out, data_info)
+    trainer.fit(train_data, val_data, run.out, data_info)
     # the image-level input gate, fitted to this model's image encoder on the same images
     provenance = {"images": {"train": len(train_data), "val": len(val_data)}, "command": run.command}
-    model = load_model(run.out)
-    manifest_out["input_gate"] = fit_input_gate(model.model, train_data.images, val_data.images, run.out, provenance,
-                                                GatePlan.quick() if run.quick else GatePlan(), log=log or print)
-    (run.out / MANIFEST).write_text(json.dumps(manifest_out, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    return manifest_out
+    return _record_gate(load_model(run.out), train_data, val_data, provenance,
+                        GatePlan.quick() if run.quick else GatePlan(), log or print)
+
+
+def _record_gate(loaded: LoadedModel, train: StudyTensors, val: StudyTensors, provenance: dict[str, Any],
+                 plan: GatePlan, log: Callable[[str], None]) -> dict[str, Any]:
+    """Fit the input gate of a loaded model folder and add its section to the folder's manifest; the new
+    manifest."""
+    manifest = dict(loaded.manifest)
+    manifest["input_gate"] = fit_input_gate(loaded.model, train.images, val.images, loaded.path, provenance, plan,
+                                            log=log)
+    write_manifest(loaded.path, manifest)
+    return manifest
 
 
 def fit_gate_of_folder(folder: Path, manifest: Path | None, val_manifest: Path | None, synth: tuple[int, int],
@@ -171,8 +178,4 @@ def fit_gate_of_folder(folder: Path, manifest: Path | None, val_manifest: Path |
     provenance = {"images": {"train": len(train), "train_synthetic_seed": synth[0] if manifest.parent.name.startswith("synth-") else None,
                              "val": len(val), "val_synthetic_seed": val_synth[0] if val_manifest.parent.name.startswith("synth-") else None},
                   "command": command}
-    section = fit_input_gate(loaded.model, train.images, val.images, folder, provenance, log=log)
-    model_manifest = dict(loaded.manifest)
-    model_manifest["input_gate"] = section
-    (folder / MANIFEST).write_text(json.dumps(model_manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    return section
+    return dict(_record_gate(loaded, train, val, provenance, GatePlan(), log)["input_gate"])
