@@ -12,8 +12,9 @@ from clinical_mm.core.errors import CheckpointError, ModelError
 from clinical_mm.model.checkpoint import load_model, save_model
 from clinical_mm.model.configuration import ClinicalMMConfig, QFormerSettings
 from clinical_mm.model.initialization import init_qformer_from_minilm
-from clinical_mm.model.modeling import ClinicalMMModel
+from clinical_mm.model.modeling import ClinicalMMModel, ContrastiveBatch, TextBatch
 from clinical_mm.model.tokenizer import SPECIAL_IDS, ReportTokenizer, format_report, split_report
+from clinical_mm.model.training import report_sentences
 
 B = 4
 TEXTS = [
@@ -41,6 +42,16 @@ def _batch(model: ClinicalMMModel) -> tuple[torch.Tensor, torch.Tensor]:
     pixels = torch.randn(B, 1, size, size, generator=g)
     labels = torch.tensor([[0, 1, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0], [0] * 7, [0, 0, 1, 0, 0, 0, 0]]).float()
     return pixels, labels
+
+
+def _contrastive(model: ClinicalMMModel, tokenizer: ReportTokenizer) -> ContrastiveBatch:
+    """Each study's report and its first sentence; reports 0 and 2 share the sentence 'No pneumothorax.'."""
+    ids, mask = tokenizer.batch(TEXTS, "cls", model.config.qformer.max_text_length, end=False)
+    sentences = [report_sentences(t)[-2 if i in (0, 2) else 0] for i, t in enumerate(TEXTS)]
+    s_ids, s_mask = tokenizer.batch(sentences, "cls", 16, end=False)
+    sets = [set(report_sentences(t)) for t in TEXTS]
+    sentence_pos = torch.tensor([[s in sets[i] for s in sentences] for i in range(B)])
+    return ContrastiveBatch(TextBatch(ids, mask), TextBatch(s_ids, s_mask), torch.eye(B, dtype=torch.bool), sentence_pos)
 
 
 def _falls(model: ClinicalMMModel, loss_fn: Callable[[], torch.Tensor], params: list[torch.nn.Parameter],
@@ -112,13 +123,13 @@ def test_when_pretraining_image_encoder_then_loss_falls(model: ClinicalMMModel) 
 def test_when_training_stage1_then_each_loss_term_and_total_fall(model: ClinicalMMModel, tokenizer: ReportTokenizer) -> None:
     pixels, labels = _batch(model)
     emb = model.encode_image(pixels).detach()
-    ids, mask = tokenizer.batch(TEXTS, "cls", model.config.qformer.max_text_length, end=False)
+    batch = _contrastive(model, tokenizer)
     params = [p for n, p in model.named_parameters() if not n.startswith(("vision", "lm."))]
     torch.manual_seed(0)
-    before = model.stage1(emb, ids, mask, labels)
-    first, last = _falls(model, lambda: model.stage1(emb, ids, mask, labels).loss, params, steps=15)
+    before = model.stage1(emb, batch)
+    first, last = _falls(model, lambda: model.stage1(emb, batch).loss, params, steps=15)
     torch.manual_seed(0)
-    after = model.stage1(emb, ids, mask, labels)
+    after = model.stage1(emb, batch)
     assert last < first * 0.7
     assert float(after.loss_itg) < float(before.loss_itg)
     assert float(after.loss_itc) < float(before.loss_itc)

@@ -32,7 +32,7 @@ def test_when_written_then_manifest_has_the_columns_in_order(synth_dir: tuple[Pa
     assert tuple(reader.fieldnames or ()) == MANIFEST_COLUMNS
     # the columns readers have relied on, in their order; new columns are appended at the end
     assert MANIFEST_COLUMNS == ("study_id", "path", *FINDINGS, "sex", "age", "site", "manufacturer", "findings",
-                                "impression", "view", "regions")
+                                "impression", "view", "regions", "specs")
     assert len(rows) == len(studies)
     for row in rows:
         assert (out / row["path"]).is_file()

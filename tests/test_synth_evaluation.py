@@ -47,7 +47,7 @@ def _header_bytes(path: Path) -> bytes:
 
 
 def test_when_config_is_default_then_it_is_the_training_configuration_and_columns_only_grow() -> None:
-    assert MANIFEST_COLUMNS[: len(_OLD_COLUMNS)] == _OLD_COLUMNS and MANIFEST_COLUMNS[len(_OLD_COLUMNS):] == ("view", "regions")
+    assert MANIFEST_COLUMNS[: len(_OLD_COLUMNS)] == _OLD_COLUMNS and MANIFEST_COLUMNS[len(_OLD_COLUMNS):] == ("view", "regions", "specs")
     cfg = SynthConfig()
     assert cfg == SynthConfig.preset("default")
     assert (cfg.subtlety, cfg.shift, cfg.age_mean, cfg.sites) == ("standard", None, None, DEFAULT_SITES)

@@ -29,10 +29,15 @@ __all__ = ["synth", "train", "train_input_gate"]
               help="Seeded acquisition shift: degrade the images (blur, contrast, noise) of one group, e.g. "
                    "site=SITE_B, sex=F, manufacturer='Acme Imaging', view=AP; nothing else changes.")
 @click.option("--shift-strength", type=float, default=None, help="Strength of --shift, in (0, 3].  [default: 1.0]")
+@click.option("--incidental/--no-incidental", default=None,
+              help="Draw and report support devices and incidental findings (endotracheal and nasogastric tubes, "
+                   "central lines, pacemakers, sternotomy wires, rib fractures, hyperinflation), never flags.  "
+                   "[default: the config's; on in both mixes]")
 @click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def synth(n: int, seed: int, out: Path, config_path: Path | None, mix: str | None, subtlety: str | None,
-          shift: str | None, shift_strength: float | None, workers: int | None, no_progress: bool) -> None:
+          shift: str | None, shift_strength: float | None, incidental: bool | None, workers: int | None,
+          no_progress: bool) -> None:
     """Synthesise N chest radiograph studies (DICOM with fake PHI, reference reports) and manifest.csv.
 
     The defaults give the data the shipped model was trained on. For evaluation sets: --subtlety graded,
@@ -40,11 +45,18 @@ def synth(n: int, seed: int, out: Path, config_path: Path | None, mix: str | Non
     """
     from dataclasses import replace
 
-    from clinical_mm.synth.study_synthesizer import AcquisitionShift, StudySynthesizer, SynthConfig
+    from clinical_mm.synth.study_synthesizer import (
+        INCIDENTAL_PREVALENCE,
+        AcquisitionShift,
+        StudySynthesizer,
+        SynthConfig,
+    )
 
     with reported_errors():
         base = SynthConfig.preset(mix) if mix is not None else None
         cfg = SynthConfig.from_json(config_path, base) if config_path else (base or SynthConfig())
+        if incidental is not None:
+            cfg = replace(cfg, incidental_prevalence=dict(INCIDENTAL_PREVALENCE) if incidental else {})
         if subtlety is not None:
             cfg = replace(cfg, subtlety=subtlety)
         if shift is not None:
@@ -73,9 +85,13 @@ def synth(n: int, seed: int, out: Path, config_path: Path | None, mix: str | Non
               help="Caches and resumable state (re-run the same command to resume).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model folder to write.")
 @click.option("--quick", is_flag=True, help="One epoch per stage (smoke run).")
+@click.option("--continue-from", "continue_from", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A trained model folder to continue from (its weights and tokenizer): the language model learns "
+                   "new report sentences and answers to questions, the image encoder new targets, stage 2 the rest "
+                   "(stage 1 is not repeated). The manifest records the parent.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def train(manifest: Path | None, val_manifest: Path | None, synth_seed: int, synth_n: int, val_seed: int, val_n: int,
-          seed: int, work: Path, out: Path, quick: bool, no_progress: bool) -> None:
+          seed: int, work: Path, out: Path, quick: bool, continue_from: Path | None, no_progress: bool) -> None:
     """Train the model: tokenizer, LM, image encoder, BLIP-2 stages 1 and 2, triage calibration."""
     import torch
 
@@ -84,7 +100,7 @@ def train(manifest: Path | None, val_manifest: Path | None, synth_seed: int, syn
     torch.set_num_threads(max(1, torch.get_num_threads()))
     command = command_line(click.get_current_context(), "clinical-mm train")
     run = TrainingRun(manifest, val_manifest, synth_seed, synth_n, val_seed, val_n, seed, work, out, quick,
-                      progress=not no_progress, command=command)
+                      progress=not no_progress, command=command, continue_from=continue_from)
     with reported_errors():
         result = train_model(run, log=click.echo)
     click.echo(f"model written to {out} (sha256 {result['weights']['sha256'][:16]}..., "

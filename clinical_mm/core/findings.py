@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-__all__ = ["FINDINGS", "FINDING_LABELS", "PRIORITIES", "Priority", "DEFAULT_FLAG_PRIORITY", "priority_for"]
+__all__ = ["FINDINGS", "FINDING_LABELS", "INCIDENTAL_FINDINGS", "INCIDENTAL_LABELS", "PRIORITIES", "Priority", "DEFAULT_FLAG_PRIORITY", "priority_for"]
 
 #: Triage flags, in model-output order. Manifest columns and FHIR Observations use these names.
 FINDINGS: Final[tuple[str, ...]] = (
@@ -26,6 +26,28 @@ FINDING_LABELS: Final[dict[str, str]] = {
     "nodule_mass": "Lung nodule or mass",
     "atelectasis": "Atelectasis",
     "pulmonary_edema": "Pulmonary edema",
+}
+
+#: Support devices and findings that reports mention and that the model can be asked about (zero-shot
+#: classification, questions) but that never raise a flag or a study's priority.
+INCIDENTAL_FINDINGS: Final[tuple[str, ...]] = (
+    "endotracheal_tube",
+    "central_line",
+    "nasogastric_tube",
+    "pacemaker",
+    "sternotomy_wires",
+    "rib_fracture",
+    "hyperinflation",
+)
+
+INCIDENTAL_LABELS: Final[dict[str, str]] = {
+    "endotracheal_tube": "Endotracheal tube",
+    "central_line": "Central venous catheter",
+    "nasogastric_tube": "Nasogastric tube",
+    "pacemaker": "Cardiac pacemaker",
+    "sternotomy_wires": "Sternotomy wires",
+    "rib_fracture": "Rib fracture",
+    "hyperinflation": "Hyperinflated lungs",
 }
 
 Priority = Literal["routine", "urgent", "critical"]

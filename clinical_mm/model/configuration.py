@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from clinical_mm.core.findings import FINDINGS
+from clinical_mm.core.findings import FINDINGS, INCIDENTAL_FINDINGS
 
 __all__ = ["ClinicalMMConfig", "HeadsConfig", "QFormerSettings", "TextSettings", "VisionSettings"]
 
@@ -58,7 +58,8 @@ class QFormerSettings:
     intermediate_size: int = 1536
     cross_attention_frequency: int = 2
     max_position_embeddings: int = 128
-    max_text_length: int = 40
+    #: report tokens the Q-Former reads (ITC, ITM, ITG): the whole report, lines and tubes included
+    max_text_length: int = 96
     dropout: float = 0.1
 
     def validate(self) -> None:
@@ -101,6 +102,9 @@ class HeadsConfig:
     contrastive_dim: int = 128
     #: auxiliary laterality targets used while pre-training the image encoder
     lateral_flags: tuple[str, ...] = ("pleural_effusion", "pneumothorax", "consolidation", "nodule_mass", "atelectasis")
+    #: auxiliary targets of the image encoder's pre-training that are never flags (devices, incidental
+    #: findings): the encoder learns to see what reports mention, for zero-shot prompts and questions
+    incidental: tuple[str, ...] = INCIDENTAL_FINDINGS
 
 
 @dataclass
@@ -125,7 +129,8 @@ class ClinicalMMConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClinicalMMConfig:
         heads = dict(data.get("heads", {}))
-        for key in ("flags", "lateral_flags"):
+        heads.setdefault("incidental", ())  # models written before incidental targets had none
+        for key in ("flags", "lateral_flags", "incidental"):
             if key in heads:
                 heads[key] = tuple(heads[key])
         return cls(

@@ -29,16 +29,21 @@ from transformers.models.blip_2.modeling_blip_2 import Blip2QFormerModel, Blip2T
 from clinical_mm.model.configuration import ClinicalMMConfig
 from clinical_mm.model.tokenizer import SPECIAL_IDS
 
-__all__ = ["ClinicalMMModel", "Stage1Output", "Stage2Output", "VisionPretrainOutput"]
+__all__ = [
+    "ClinicalMMModel", "ContrastiveBatch", "QuestionBatch", "Stage1Output", "Stage2Output", "TextBatch",
+    "VisionPretrainOutput",
+]
 
 
 @dataclass
 class VisionPretrainOutput:
-    """``loss`` scalar; ``logits`` (B, F) finding logits; ``lateral_logits`` (B, 2 * L) right/left logits."""
+    """``loss`` scalar; ``logits`` (B, F) finding logits; ``lateral_logits`` (B, 2 * L) right/left logits;
+    ``incidental_logits`` (B, I) logits of ``heads.incidental``."""
 
     loss: torch.Tensor
     logits: torch.Tensor
     lateral_logits: torch.Tensor
+    incidental_logits: torch.Tensor
 
 
 @dataclass
@@ -53,11 +58,67 @@ class Stage1Output:
 
 @dataclass
 class Stage2Output:
-    """BLIP-2 stage-2 losses (scalars): total, language modelling through the frozen LM, triage BCE."""
+    """BLIP-2 stage-2 losses (scalars): total, language modelling through the frozen LM, triage BCE, the
+    image-text contrastive loss kept alongside (so that stage 2 does not undo stage 1's alignment), and the
+    answers' language-modelling loss of instruction-aware queries (zero when no question was given)."""
 
     loss: torch.Tensor
     loss_lm: torch.Tensor
     loss_triage: torch.Tensor
+    loss_itc: torch.Tensor
+    loss_vqa: torch.Tensor
+
+
+@dataclass
+class TextBatch:
+    """Token ids (B, T) and their attention mask (B, T), as :meth:`ReportTokenizer.batch` returns them."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+
+
+@dataclass
+class ContrastiveBatch:
+    """What image-text contrastive learning sees of a batch of B studies: each study's report (``reports``,
+    starting with [CLS]) and one sentence of it (``sentences``); ``report_pos`` (B, B) marks, for each image, the
+    reports that are its own (its own, and any with the same text), ``sentence_pos`` (B, B) the sampled sentences
+    its report contains (``No pneumothorax.`` belongs to many reports)."""
+
+    reports: TextBatch
+    sentences: TextBatch
+    report_pos: torch.Tensor
+    sentence_pos: torch.Tensor
+
+
+@dataclass
+class QuestionBatch:
+    """Questions about a batch's images: ``instruction`` the question for the Q-Former ([CLS] first), ``dialogue``
+    ``[BOS] QUESTION: ... ANSWER: ... [EOS]`` for the language model and ``answer_mask`` (B, T) the dialogue
+    tokens the loss is taken on (the answer and [EOS]); ``rows`` (B',) the images asked about."""
+
+    instruction: TextBatch
+    dialogue: TextBatch
+    answer_mask: torch.Tensor
+    rows: torch.Tensor
+
+
+def _masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy over the targets that are known (>= 0); -1 marks unknown."""
+    known = (targets >= 0).float()
+    loss = F.binary_cross_entropy_with_logits(logits.float(), targets.clamp(min=0).float(), reduction="none")
+    return (loss * known).sum() / known.sum().clamp(min=1)
+
+
+def _multi_positive_nce(sim: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE of a (B, B) image-to-text similarity with several positives per row (``pos``, bool):
+    each direction's target spreads evenly over the positives."""
+    pos = pos.float()
+    rows = pos / pos.sum(1, keepdim=True).clamp(min=1)
+    cols = pos.t() / pos.t().sum(1, keepdim=True).clamp(min=1)
+    i2t = -(rows * F.log_softmax(sim.float(), 1)).sum(1)
+    t2i = -(cols * F.log_softmax(sim.t().float(), 1)).sum(1)
+    keep_i, keep_t = pos.sum(1) > 0, pos.sum(0) > 0
+    return 0.5 * (i2t[keep_i].mean() + t2i[keep_t].mean())
 
 
 class _QFormerLMHead(nn.Module):
@@ -131,7 +192,8 @@ class ClinicalMMModel(nn.Module):
         if v.conv_stem:
             self.vision.embeddings.patch_embeddings.projection = ConvStem(v.num_channels, v.hidden_size, v.patch_size)
         n_lat = len(h.lateral_flags)
-        self.vision_head = nn.Sequential(nn.LayerNorm(v.hidden_size), nn.Linear(v.hidden_size, len(h.flags) + 2 * n_lat))
+        self.vision_head = nn.Sequential(nn.LayerNorm(v.hidden_size),
+                                         nn.Linear(v.hidden_size, len(h.flags) + 2 * n_lat + len(h.incidental)))
 
         qcfg = Blip2QFormerConfig(
             vocab_size=t.vocab_size, hidden_size=q.hidden_size, num_hidden_layers=q.num_hidden_layers,
@@ -174,16 +236,18 @@ class ClinicalMMModel(nn.Module):
         return self.vision(pixel_values=pixel_values).last_hidden_state
 
     def vision_pretrain(
-        self, pixel_values: torch.Tensor, labels: torch.Tensor, lateral_labels: torch.Tensor
+        self, pixel_values: torch.Tensor, labels: torch.Tensor, lateral_labels: torch.Tensor,
+        incidental_labels: torch.Tensor | None = None,
     ) -> VisionPretrainOutput:
-        """Supervised image-encoder pre-training: findings (B, F) as 0/1 and their laterality (B, 2L) as 0/1,
-        or -1 where the side is unknown (left out of the loss)."""
-        logits, lat = self.vision_logits(self.encode_image(pixel_values))
-        known = (lateral_labels >= 0).float()
-        lat_loss = (F.binary_cross_entropy_with_logits(lat.float(), lateral_labels.clamp(min=0).float(), reduction="none")
-                    * known).sum() / known.sum().clamp(min=1)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float()) + 0.5 * lat_loss
-        return VisionPretrainOutput(loss, logits, lat)
+        """Supervised image-encoder pre-training: findings (B, F) as 0/1, their laterality (B, 2L) and the
+        incidental findings (B, I) as 0/1, or -1 where unknown (left out of the loss)."""
+        scores = self._vision_scores(self.encode_image(pixel_values))
+        n_f, n_l = len(self.config.heads.flags), 2 * len(self.config.heads.lateral_flags)
+        logits, lat, inc = scores[:, :n_f], scores[:, n_f : n_f + n_l], scores[:, n_f + n_l :]
+        loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float()) + 0.5 * _masked_bce(lat, lateral_labels)
+        if incidental_labels is not None and inc.shape[1]:
+            loss = loss + _masked_bce(inc, incidental_labels)
+        return VisionPretrainOutput(loss, logits, lat, inc)
 
     def vision_logits(self, image_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The image encoder's own reading: (B, P, Dv) tokens -> finding logits (B, F) and right/left logits
@@ -193,19 +257,64 @@ class ClinicalMMModel(nn.Module):
         maximum (log-sum-exp), so a finding in one patch counts and patch tokens learn local meaning (which
         :func:`clinical_mm.model.grounding.flag_heatmaps` reads).
         """
-        scores = self.vision_head(image_tokens)  # (B, P, F + 2L)
+        out = self._vision_scores(image_tokens)
+        n_flags, n_lat = len(self.config.heads.flags), 2 * len(self.config.heads.lateral_flags)
+        return out[:, :n_flags], out[:, n_flags : n_flags + n_lat]
+
+    def incidental_logits(self, image_tokens: torch.Tensor) -> torch.Tensor:
+        """The image encoder's reading of ``heads.incidental`` (B, I), pooled as :meth:`vision_logits`."""
+        n = len(self.config.heads.flags) + 2 * len(self.config.heads.lateral_flags)
+        return self._vision_scores(image_tokens)[:, n:]
+
+    def _vision_scores(self, image_tokens: torch.Tensor) -> torch.Tensor:
+        scores = self.vision_head(image_tokens)  # (B, P, F + 2L + I)
         patch = scores[:, 1:]
         r = 4.0
         pooled = (torch.logsumexp(r * patch, dim=1) - math.log(patch.shape[1])) / r
-        out = 0.5 * (scores[:, 0] + pooled)
-        n_flags = len(self.config.heads.flags)
-        return out[:, :n_flags], out[:, n_flags:]
+        return 0.5 * (scores[:, 0] + pooled)
 
     # ------------------------------------------------------------------ Q-Former passes
-    def query_output(self, image_embeds: torch.Tensor) -> torch.Tensor:
-        """Queries only: (B, P, Dv) image tokens -> (B, Q, Dq) query outputs."""
+    def query_output(self, image_embeds: torch.Tensor, instruction: TextBatch | None = None) -> torch.Tensor:
+        """(B, P, Dv) image tokens -> (B, Q, Dq) query outputs.
+
+        With an ``instruction`` (a question, [CLS] first) the queries are instruction-aware, as InstructBLIP's:
+        the instruction's tokens join the queries in self-attention (all see all; only the queries cross-attend
+        to the image), so the queries extract what the question asks about.
+        """
         queries = self.query_tokens.expand(image_embeds.shape[0], -1, -1)
-        return self.qformer(query_embeds=queries, encoder_hidden_states=image_embeds).last_hidden_state
+        if instruction is None:
+            return self.qformer(query_embeds=queries, encoder_hidden_states=image_embeds).last_hidden_state
+        nq = queries.shape[1]
+        out = self._joint(image_embeds, instruction.ids, self._joint_mask(instruction.mask, nq, causal=False))
+        return out[:, :nq]
+
+    def image_features(self, query_output: torch.Tensor) -> torch.Tensor:
+        """(B, Q, Dq) query outputs -> (B, Q, D) unit vectors of the contrastive space (one per query)."""
+        return F.normalize(self.vision_proj(query_output).float(), dim=-1)
+
+    def text_features(self, text: TextBatch) -> torch.Tensor:
+        """(B, T) text ([CLS] first) -> (B, D) unit vectors of the contrastive space."""
+        return F.normalize(self.text_proj(self.text_output(text.ids, text.mask)[:, 0]).float(), dim=-1)
+
+    @staticmethod
+    def similarity(image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity (B_i, B_t) of images and texts: the best-matching query per pair (BLIP-2's ITC)."""
+        return torch.einsum("iqd,td->itq", image_features, text_features).amax(-1)
+
+    def contrastive_loss(self, query_output: torch.Tensor, batch: ContrastiveBatch) -> torch.Tensor:
+        """ITC against each study's own report and against one sentence of it (multi-positive InfoNCE).
+
+        The report term aligns an image with its own report, not with every report of the same findings (what
+        image-report retrieval needs); the sentence term aligns it with the statements its report makes, one at
+        a time (what a zero-shot prompt is).
+        """
+        img = self.image_features(query_output)
+        scale = self.logit_scale.exp().clamp(max=100.0)
+        loss_report = _multi_positive_nce(self.similarity(img, self.text_features(batch.reports)) * scale,
+                                          batch.report_pos)
+        loss_sentence = _multi_positive_nce(self.similarity(img, self.text_features(batch.sentences)) * scale,
+                                            batch.sentence_pos)
+        return 0.5 * (loss_report + loss_sentence)
 
     def text_output(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Text only (unimodal): (B, T) ids -> (B, T, Dq) hidden states ([CLS] first)."""
@@ -235,30 +344,22 @@ class ClinicalMMModel(nn.Module):
             mask[:, n_query:, n_query:] &= tri
         return mask[:, None]
 
-    def stage1(
-        self, image_embeds: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
-    ) -> Stage1Output:
-        """ITC + ITM (hard negatives mined from ITC) + ITG. ``input_ids`` start with [CLS]; ``labels`` (B, F)
-        mark studies with the same findings, which are not used as negatives of each other."""
+    def stage1(self, image_embeds: torch.Tensor, batch: ContrastiveBatch) -> Stage1Output:
+        """ITC (:meth:`contrastive_loss`) + ITM (hard negatives mined from the report similarities) + ITG on the
+        reports. Studies whose reports have the same text are not used as negatives of each other."""
         b = image_embeds.shape[0]
         nq = self.config.qformer.num_query_tokens
+        input_ids, attention_mask = batch.reports.ids, batch.reports.mask
         q_out = self.query_output(image_embeds)
-        img_feat = F.normalize(self.vision_proj(q_out), dim=-1)  # (B, Q, D)
-        txt_feat = F.normalize(self.text_proj(self.text_output(input_ids, attention_mask)[:, 0]), dim=-1)
-        scale = self.logit_scale.exp().clamp(max=100.0)
-        sim_i2t = torch.einsum("iqd,td->itq", img_feat, txt_feat).amax(-1) * scale  # (B, B)
-        sim_t2i = sim_i2t.t()
-        same = (labels[:, None, :] == labels[None, :, :]).all(-1).float()  # same findings: positives
-        targets = same / same.sum(1, keepdim=True)
-        loss_itc = 0.5 * (
-            -(targets * F.log_softmax(sim_i2t.float(), 1)).sum(1).mean()
-            - (targets * F.log_softmax(sim_t2i.float(), 1)).sum(1).mean()
-        )
+        loss_itc = self.contrastive_loss(q_out, batch)
 
         # ITM with hard negatives sampled from the ITC similarities.
         with torch.no_grad():
+            same = batch.report_pos.float()
+            sim_i2t = self.similarity(self.image_features(q_out), self.text_features(batch.reports))
+            sim_i2t = sim_i2t * self.logit_scale.exp().clamp(max=100.0)
             w_i2t = F.softmax(sim_i2t.float(), 1).masked_fill(same.bool(), 0) + 1e-6 * (1 - same)
-            w_t2i = F.softmax(sim_t2i.float(), 1).masked_fill(same.bool(), 0) + 1e-6 * (1 - same)
+            w_t2i = F.softmax(sim_i2t.t().float(), 1).masked_fill(same.t().bool(), 0) + 1e-6 * (1 - same.t())
             has_neg = (same.sum(1) < b)
             neg_txt = torch.multinomial(w_i2t + (~has_neg)[:, None].float(), 1).squeeze(1)
             neg_img = torch.multinomial(w_t2i + (~has_neg)[:, None].float(), 1).squeeze(1)
@@ -282,13 +383,15 @@ class ClinicalMMModel(nn.Module):
         return Stage1Output(loss, loss_itc, loss_itm, loss_itg)
 
     # ------------------------------------------------------------------ language model side
-    def soft_prompts(self, query_output: torch.Tensor) -> torch.Tensor:
+    def soft_prompts(self, query_output: torch.Tensor, triage_from: torch.Tensor | None = None) -> torch.Tensor:
         """(B, Q, Dq) query outputs -> (B, Q, Dt) soft visual prompts for the LM.
 
         The linear projection of the queries plus each flag's prompt pattern weighted by the triage head's
-        probability (detached: the LM loss does not move the triage head).
+        probability (detached: the LM loss does not move the triage head), read from ``triage_from`` (the plain
+        query outputs, when ``query_output`` are instruction-aware) or else from ``query_output``.
         """
-        probs = torch.sigmoid(self.triage_logits(query_output).float()).detach()
+        source = query_output if triage_from is None else triage_from
+        probs = torch.sigmoid(self.triage_logits(source).float()).detach()
         flags = torch.einsum("bf,fqd->bqd", probs, self.flag_prompts.float())
         return self.language_projection(query_output) + flags.to(query_output.dtype)
 
@@ -296,39 +399,57 @@ class ClinicalMMModel(nn.Module):
         """(B, Q, Dq) query outputs -> (B, F) uncalibrated triage logits."""
         return self.triage_head(query_output.mean(1))
 
-    def _lm_loss(self, prefix: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """LM loss of ``input_ids`` behind a (B, Q, Dt) prefix of embeddings, all attended; the prefix is not predicted."""
+    def _lm_loss(self, prefix: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 loss_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """LM loss of ``input_ids`` behind a (B, Q, Dt) prefix of embeddings, all attended; the prefix is not
+        predicted, nor tokens outside ``loss_mask`` (default: every attended token)."""
         tok = self.lm.transformer.wte(input_ids)
         embeds = torch.cat([prefix.to(tok.dtype), tok], 1)
         prefix_mask = torch.ones(prefix.shape[:2], dtype=attention_mask.dtype, device=attention_mask.device)
         mask = torch.cat([prefix_mask, attention_mask], 1)
+        keep = attention_mask if loss_mask is None else attention_mask * loss_mask
         labels = torch.cat([torch.full(prefix.shape[:2], -100, dtype=torch.long, device=input_ids.device),
-                            input_ids.masked_fill(attention_mask == 0, -100)], 1)
+                            input_ids.masked_fill(keep == 0, -100)], 1)
         positions = torch.arange(embeds.shape[1], device=input_ids.device)[None].expand(embeds.shape[0], -1)
         return self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, labels=labels).loss
 
-    def lm_text_loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prefix_ids: torch.Tensor) -> torch.Tensor:
+    def lm_text_loss(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, prefix_ids: torch.Tensor,
+                     loss_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Pre-training of the LM on report text, conditioned on a text prefix in the soft-prompt slots.
 
         ``prefix_ids`` (B, Q) hold the report's impression, padded to the Q prompt positions: the LM learns
         to write a report from what those positions say, and in stage 2 the projected queries take their
         place. All Q positions are attended (pads too), as the soft prompts will be; the report sits at
-        positions Q, Q+1, ... in both stages.
+        positions Q, Q+1, ... in both stages. Questions are learnt the same way: the prefix states the fact
+        (:attr:`~clinical_mm.core.questions.Question.evidence`), the text is the dialogue and ``loss_mask`` its
+        answer.
         """
         if prefix_ids.shape[1] != self.config.qformer.num_query_tokens:
             raise ValueError(f"prefix_ids must have {self.config.qformer.num_query_tokens} positions")
-        return self._lm_loss(self.lm.transformer.wte(prefix_ids), input_ids, attention_mask)
+        return self._lm_loss(self.lm.transformer.wte(prefix_ids), input_ids, attention_mask, loss_mask)
 
     def stage2(
         self, image_embeds: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-        labels: torch.Tensor, triage_weight: float = 1.0,
+        labels: torch.Tensor, triage_weight: float = 1.0, contrastive: ContrastiveBatch | None = None,
+        questions: QuestionBatch | None = None,
     ) -> Stage2Output:
-        """LM loss of the report given the soft prompts (``input_ids`` start with [BOS]), plus triage BCE."""
+        """LM loss of the report given the soft prompts (``input_ids`` start with [BOS]), plus triage BCE; with
+        ``contrastive``, ITC as in stage 1; with ``questions``, the LM loss of the answers given the soft prompts
+        of instruction-aware queries."""
         q_out = self.query_output(image_embeds)
         prompts = self.soft_prompts(q_out)
         loss_lm = self._lm_loss(prompts, input_ids, attention_mask)
         loss_triage = F.binary_cross_entropy_with_logits(self.triage_logits(q_out).float(), labels.float())
-        return Stage2Output(loss_lm + triage_weight * loss_triage, loss_lm, loss_triage)
+        zero = loss_lm.new_zeros(())
+        loss_itc = self.contrastive_loss(q_out, contrastive) if contrastive is not None else zero
+        loss_vqa = zero
+        if questions is not None and len(questions.rows):
+            rows = questions.rows
+            q_instr = self.query_output(image_embeds[rows], questions.instruction)
+            loss_vqa = self._lm_loss(self.soft_prompts(q_instr, triage_from=q_out[rows]), questions.dialogue.ids,
+                                     questions.dialogue.mask, questions.answer_mask)
+        loss = loss_lm + triage_weight * loss_triage + loss_itc + loss_vqa
+        return Stage2Output(loss, loss_lm, loss_triage, loss_itc, loss_vqa)
 
     @torch.no_grad()
     def generate(self, query_output: torch.Tensor, max_new_tokens: int | None = None) -> torch.Tensor:
@@ -340,6 +461,22 @@ class ClinicalMMModel(nn.Module):
         out = self.lm.generate(
             inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device),
             max_new_tokens=n, do_sample=False, num_beams=1, eos_token_id=SPECIAL_IDS["eos"],
+            pad_token_id=SPECIAL_IDS["pad"],
+        )
+        return out
+
+    @torch.no_grad()
+    def answer(self, image_embeds: torch.Tensor, instruction: TextBatch, dialogue_ids: torch.Tensor,
+               max_new_tokens: int = 8) -> torch.Tensor:
+        """Greedy answers to questions, one per image: ``instruction`` the questions for the Q-Former, ``dialogue_ids``
+        (B, T) ``[BOS] QUESTION: ... ANSWER:`` for the LM (left-aligned, no padding: one length per call).
+        Returns (B, <=max_new_tokens) answer token ids."""
+        plain = self.query_output(image_embeds)
+        prompts = self.soft_prompts(self.query_output(image_embeds, instruction), triage_from=plain)
+        embeds = torch.cat([prompts, self.lm.transformer.wte(dialogue_ids).to(prompts.dtype)], 1)
+        out = self.lm.generate(
+            inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device),
+            max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, eos_token_id=SPECIAL_IDS["eos"],
             pad_token_id=SPECIAL_IDS["pad"],
         )
         return out

@@ -14,7 +14,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from clinical_mm.core.errors import CheckpointError
 
-__all__ = ["SPECIAL_IDS", "SPECIAL_TOKENS", "ReportTokenizer", "format_report", "split_report"]
+__all__ = ["SPECIAL_IDS", "SPECIAL_TOKENS", "ReportTokenizer", "format_question", "format_report", "split_report"]
 
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[BOS]", "[EOS]", "[CLS]", "[DEC]")
 SPECIAL_IDS: dict[str, int] = {"pad": 0, "unk": 1, "bos": 2, "eos": 3, "cls": 4, "dec": 5}
@@ -23,6 +23,11 @@ SPECIAL_IDS: dict[str, int] = {"pad": 0, "unk": 1, "bos": 2, "eos": 3, "cls": 4,
 def format_report(findings: str, impression: str) -> str:
     """The one text form of a report that the model reads and writes."""
     return f"FINDINGS: {findings.strip()} IMPRESSION: {impression.strip()}"
+
+
+def format_question(question: str) -> str:
+    """The one text form of a question that the language model reads; the answer follows it."""
+    return f"QUESTION: {' '.join(question.split())} ANSWER:"
 
 
 def split_report(text: str) -> tuple[str, str]:
@@ -88,6 +93,26 @@ class ReportTokenizer:
             ids_t[i, : len(r)] = torch.tensor(r)
             mask[i, : len(r)] = 1
         return ids_t, mask
+
+    def dialogue(self, questions: list[str], answers: list[str], max_length: int
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``[BOS] QUESTION: q ANSWER: a [EOS]`` per pair, padded to the longest (questions truncated to fit
+        ``max_length``); returns ids, attention mask and the answer mask (the answer's tokens and [EOS])."""
+        rows, starts = [], []
+        for q, a in zip(questions, answers, strict=True):
+            answer = [*self.ids(f" {a.strip()}"), SPECIAL_IDS["eos"]]
+            prompt = [SPECIAL_IDS["bos"], *self.ids(format_question(q))][: max(1, max_length - len(answer))]
+            rows.append(prompt + answer)
+            starts.append(len(prompt))
+        width = max(len(r) for r in rows)
+        ids_t = torch.full((len(rows), width), SPECIAL_IDS["pad"], dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        answer_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, (r, start) in enumerate(zip(rows, starts, strict=True)):
+            ids_t[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
+            answer_mask[i, start : len(r)] = 1
+        return ids_t, mask, answer_mask
 
     def fixed(self, texts: list[str], length: int) -> torch.Tensor:
         """Encode ``texts`` without special tokens into exactly ``length`` positions (truncated or [PAD]-padded)."""

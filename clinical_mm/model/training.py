@@ -32,17 +32,23 @@ from clinical_mm.core.metrics import (
     sensitivity_specificity,
     sigmoid,
 )
+from clinical_mm.core.questions import QUESTION_TYPES, Question, questions_for
 from clinical_mm.model.base import DraftReader
-from clinical_mm.model.checkpoint import save_model
+from clinical_mm.model.checkpoint import LoadedModel, save_model
 from clinical_mm.model.configuration import ClinicalMMConfig
 from clinical_mm.model.initialization import init_qformer_from_minilm
-from clinical_mm.model.modeling import ClinicalMMModel
-from clinical_mm.model.tokenizer import ReportTokenizer, split_report
+from clinical_mm.model.modeling import ClinicalMMModel, ContrastiveBatch, QuestionBatch, TextBatch
+from clinical_mm.model.tokenizer import ReportTokenizer, format_question, split_report
 
-__all__ = ["StudyTensors", "Trainer", "TrainingPlan", "native_bf16"]
+__all__ = [
+    "StudyTensors", "Trainer", "TrainingPlan", "VisionLanguageBatches", "continue_from", "native_bf16",
+    "report_sentences",
+]
 
 _log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=\.)\s+")
+#: tokens of a question-and-answer dialogue for the language model
+_DIALOGUE_TOKENS = 40
 
 
 @dataclass
@@ -72,6 +78,14 @@ class TrainingPlan:
         """One epoch per stage: a smoke run."""
         return cls(lm_epochs=1, vision_epochs=1, stage1_epochs=1, stage2_epochs=1, val_generate=16)
 
+    @classmethod
+    def continued(cls) -> TrainingPlan:
+        """Continued training of a trained model (``Trainer(init_from=...)``): its language model learns the
+        new report sentences and the answers, its image encoder the new targets, and stage 2 (which keeps the
+        contrastive alignment) the rest; stage 1 is not repeated."""
+        return cls(lm_epochs=2, vision_epochs=4, stage1_epochs=0, stage2_epochs=3, lm_lr=5e-4, vision_lr=2e-4,
+                   stage2_lr=2e-4)
+
 
 @dataclass
 class StudyTensors:
@@ -83,6 +97,11 @@ class StudyTensors:
     reports: list[str]  # model text form (FINDINGS: ... IMPRESSION: ...)
     qformer_texts: list[str]  # impression first, so truncation keeps it
     ids: list[str] = field(default_factory=list)
+    #: (N, I) the incidental findings (``heads.incidental``) as 0/1, -1 where unknown; None: unknown for all
+    incidental: torch.Tensor | None = None
+    #: per study, the ground truth of what it shows (the synthetic manifest's ``specs``), None where not known:
+    #: the source of its questions (:func:`~clinical_mm.core.questions.questions_for`)
+    specs: list[list[dict[str, Any]] | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.reports)
@@ -118,6 +137,91 @@ def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return out + 0.05 * torch.randn(out.shape, generator=gen)
 
 
+@torch.no_grad()
+def continue_from(model: ClinicalMMModel, trained: ClinicalMMModel) -> int:
+    """Copy a trained model's weights into ``model`` of the same architecture; heads that have grown (the image
+    encoder's head with new incidental targets) keep the trained rows and start the new ones afresh. Returns the
+    number of tensors copied."""
+    own = model.state_dict()
+    n = 0
+    for key, value in trained.state_dict().items():
+        if key not in own:
+            raise ValueError(f"{key}: not in the model to continue")
+        target = own[key]
+        if target.shape == value.shape:
+            target.copy_(value)
+        elif target.dim() == value.dim() and target.shape[1:] == value.shape[1:] and target.shape[0] > value.shape[0]:
+            target[: value.shape[0]].copy_(value)
+        else:
+            raise ValueError(f"{key}: shape {tuple(value.shape)} cannot continue as {tuple(target.shape)}")
+        n += 1
+    return n
+
+
+def report_sentences(text: str) -> list[str]:
+    """A report's sentences, from its findings and its impression (the model's text form, see ``format_report``)."""
+    findings, impression = split_report(text)
+    return [t.strip() for part in (findings, impression) for t in _SENTENCE_END.split(part) if t.strip()]
+
+
+class VisionLanguageBatches:
+    """The contrastive and question batches of the training stages, drawn from a study set's texts.
+
+    ``questions`` are drawn type first (presence, side, size, location, count: each as likely as the others
+    among those a study has), presence questions half with a yes answer where the study has any finding; the
+    phrasing of the finding varies.
+    """
+
+    def __init__(self, data: StudyTensors, tokenizer: ReportTokenizer, q_len: int, dialogue_len: int) -> None:
+        self.data, self.tokenizer, self.q_len, self.dialogue_len = data, tokenizer, q_len, dialogue_len
+        self.report_ids, self.report_mask = tokenizer.batch(data.qformer_texts, "cls", q_len, end=False)
+        self.sentences = [report_sentences(r) for r in data.reports]
+        self.sentence_sets = [frozenset(x) for x in self.sentences]
+        groups: dict[str, int] = {}
+        self.text_group = torch.tensor([groups.setdefault(t, len(groups)) for t in data.qformer_texts])
+
+    def contrastive(self, idx: torch.Tensor, g: torch.Generator) -> ContrastiveBatch:
+        rows = idx.tolist()
+        picked = [self.sentences[i][int(torch.randint(len(self.sentences[i]), (1,), generator=g))]
+                  if self.sentences[i] else "" for i in rows]
+        s_ids, s_mask = self.tokenizer.batch(picked, "cls", 32, end=False)
+        grp = self.text_group[idx]
+        sentence_pos = torch.tensor([[bool(p) and p in self.sentence_sets[i] for p in picked] for i in rows])
+        ids, mask = self.report_ids[idx], self.report_mask[idx]
+        width = int(mask.sum(1).max())
+        return ContrastiveBatch(TextBatch(ids[:, :width], mask[:, :width]), TextBatch(s_ids, s_mask),
+                                grp[:, None] == grp[None, :], sentence_pos)
+
+    def draw(self, i: int, g: torch.Generator) -> Question | None:
+        """One question about study ``i`` (None when its ground truth is not known)."""
+        specs = self.data.specs[i] if i < len(self.data.specs) else None
+        if specs is None:
+            return None
+        variant = int(torch.randint(2, (1,), generator=g))
+        qs = questions_for(specs, variant)
+        kinds = [k for k in QUESTION_TYPES if any(q.kind == k for q in qs)]
+        kind = kinds[int(torch.randint(len(kinds), (1,), generator=g))]
+        pool = [q for q in qs if q.kind == kind]
+        if kind == "presence":
+            yes = [q for q in pool if q.answer == "yes"]
+            if yes and float(torch.rand(1, generator=g)) < 0.5:
+                pool = yes
+            elif yes:
+                pool = [q for q in pool if q.answer == "no"]
+        return pool[int(torch.randint(len(pool), (1,), generator=g))]
+
+    def questions(self, idx: torch.Tensor, g: torch.Generator) -> tuple[QuestionBatch, list[Question]] | None:
+        """One question per study of the batch that has a ground truth; None when none has."""
+        drawn = [(r, q) for r, i in enumerate(idx.tolist()) if (q := self.draw(i, g)) is not None]
+        if not drawn:
+            return None
+        qs = [q for _, q in drawn]
+        instr = self.tokenizer.batch([q.text for q in qs], "cls", 32, end=False)
+        ids, mask, answer = self.tokenizer.dialogue([q.text for q in qs], [q.answer for q in qs], self.dialogue_len)
+        return (QuestionBatch(TextBatch(*instr), TextBatch(ids, mask), answer, torch.tensor([r for r, _ in drawn])),
+                qs)
+
+
 class Trainer:
     """Runs the training stages and writes the model folder.
 
@@ -136,10 +240,12 @@ class Trainer:
     """
 
     def __init__(self, config: ClinicalMMConfig, plan: TrainingPlan, work_dir: Path, draft_reader: DraftReader,
-                 seed: int = 0, progress: bool = True, log: Callable[[str], None] | None = None) -> None:
+                 seed: int = 0, progress: bool = True, log: Callable[[str], None] | None = None,
+                 init_from: LoadedModel | None = None) -> None:
         if plan.bf16 is None:
             plan = replace(plan, bf16=native_bf16())
         self.config, self.plan, self.work_dir, self.seed = config, plan, work_dir, seed
+        self.init_from = init_from
         self.draft_reader = draft_reader
         self.progress = progress
         self.log = log or (lambda msg: _log.info("%s", msg))
@@ -231,29 +337,44 @@ class Trainer:
         return self._batched(model, model.query_output, embeds, torch.float32)
 
     # ------------------------------------------------------------------ the run
-    def fit(self, train: StudyTensors, val: StudyTensors, out_dir: Path, extra_manifest: dict[str, Any]) -> dict[str, Any]:
-        plan, cfg = self.plan, self.config
-        torch.manual_seed(self.seed)
+    def _tokenizer(self, train: StudyTensors) -> ReportTokenizer:
+        """The BPE vocabulary of the reports and of the questions, answers and evidence of their studies."""
         tok_path = self.state_dir / "tokenizer.json"
         if tok_path.is_file():
-            tokenizer = ReportTokenizer.load(tok_path)
-        else:
-            tokenizer = ReportTokenizer.train(train.reports, cfg.text.vocab_size)
-            tokenizer.save(tok_path)
-        cfg.text.vocab_size = tokenizer.vocab_size
-        model = ClinicalMMModel(cfg)
+            return ReportTokenizer.load(tok_path)
+        if self.init_from is not None:  # its embeddings are learnt for its vocabulary (byte-level: any text fits)
+            self.init_from.tokenizer.save(tok_path)
+            return self.init_from.tokenizer
+        qa: set[str] = set()
+        for specs in train.specs:
+            for variant in (0, 1):
+                for q in questions_for(specs, variant) if specs is not None else ():
+                    qa.update((f"{format_question(q.text)} {q.answer}", q.evidence))
+        tokenizer = ReportTokenizer.train([*train.reports, *sorted(qa)], self.config.text.vocab_size)
+        tokenizer.save(tok_path)
+        return tokenizer
+
+    def _initial_model(self, tokenizer: ReportTokenizer) -> ClinicalMMModel:
+        model = ClinicalMMModel(self.config)
         init_state = self.state_dir / "init.pt"
         if init_state.is_file():
             model.load_state_dict(torch.load(init_state, weights_only=True))
+        elif self.init_from is not None:
+            n = continue_from(model, self.init_from.model)
+            self.log(f"init: {n} tensors from {self.init_from.path} (sha256 {self.init_from.sha256[:16]}...)")
+            torch.save(model.state_dict(), init_state)
         else:
             n = init_qformer_from_minilm(model, tokenizer)
             self.log(f"init: {n} Q-Former tensors from MiniLM")
             torch.save(model.state_dict(), init_state)
-        q_len, r_len = cfg.qformer.max_text_length, cfg.text.max_report_tokens
+        return model
 
-        # 1. the language model on report text, conditioned on the impression in the soft-prompt slots; the
-        #    impression's sentences come in a random order, so the LM reads the prefix as a set of findings
-        lm_ids, lm_mask = tokenizer.batch(train.reports, "bos", r_len, end=True)
+    def _lm_stage(self, model: ClinicalMMModel, tokenizer: ReportTokenizer, train: StudyTensors,
+                  batches: VisionLanguageBatches, lm_ids: torch.Tensor, lm_mask: torch.Tensor) -> None:
+        """1. The language model on report text, conditioned on the impression in the soft-prompt slots (its
+        sentences in a random order, so the LM reads the prefix as a set of findings), and on answers to
+        questions, conditioned on the statement of the fact that answers each."""
+        nq = self.config.qformer.num_query_tokens
         impressions = [_SENTENCE_END.split(split_report(r)[1]) for r in train.reports]
 
         def lm_step(idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -262,41 +383,65 @@ class Trainer:
                 parts = [p for p in impressions[i] if p]
                 order = torch.randperm(len(parts), generator=g).tolist() if len(parts) > 1 else range(len(parts))
                 texts.append(" ".join(parts[k] for k in order))
-            pre_ids = tokenizer.fixed(texts, cfg.qformer.num_query_tokens)
-            return model.lm_text_loss(lm_ids[idx], lm_mask[idx], pre_ids)
+            loss = model.lm_text_loss(lm_ids[idx], lm_mask[idx], tokenizer.fixed(texts, nq))
+            asked = batches.questions(idx, g)
+            if asked is not None:
+                qb, qs = asked
+                loss = loss + model.lm_text_loss(qb.dialogue.ids, qb.dialogue.mask,
+                                                 tokenizer.fixed([q.evidence for q in qs], nq), qb.answer_mask)
+            return loss
 
-        self._run_stage("lm_text", model, ("lm.",), plan.lm_epochs, len(train), plan.lm_batch, plan.lm_lr, lm_step)
+        self._run_stage("lm_text", model, ("lm.",), self.plan.lm_epochs, len(train), self.plan.lm_batch,
+                        self.plan.lm_lr, lm_step)
 
-        # 2. image encoder pre-training
+    def fit(self, train: StudyTensors, val: StudyTensors, out_dir: Path, extra_manifest: dict[str, Any]) -> dict[str, Any]:
+        plan, cfg = self.plan, self.config
+        torch.manual_seed(self.seed)
+        tokenizer = self._tokenizer(train)
+        cfg.text.vocab_size = tokenizer.vocab_size
+        model = self._initial_model(tokenizer)
+        batches = VisionLanguageBatches(train, tokenizer, cfg.qformer.max_text_length, _DIALOGUE_TOKENS)
+        lm_ids, lm_mask = tokenizer.batch(train.reports, "bos", cfg.text.max_report_tokens, end=True)
+        self._lm_stage(model, tokenizer, train, batches, lm_ids, lm_mask)
+
+        # 2. image encoder pre-training (flags, their sides, and the incidental findings where known)
         vision_modules = ("vision.", "vision_head.")
-        vision_params = [p for k, p in model.named_parameters() if k.startswith(vision_modules)]
+        incidental = train.incidental
 
         def vision_step(idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
             x = _augment(train.images[idx].float(), g)
-            return model.vision_pretrain(x, train.labels[idx], train.lateral[idx]).loss
+            inc = incidental[idx] if incidental is not None else None
+            return model.vision_pretrain(x, train.labels[idx], train.lateral[idx], inc).loss
 
         self._run_stage("vision", model, vision_modules, plan.vision_epochs, len(train), plan.vision_batch,
                         plan.vision_lr, vision_step)
-        for p in vision_params:
+        for p in (p for k, p in model.named_parameters() if k.startswith(vision_modules)):
             p.requires_grad_(False)
         train_emb = self._image_embeds(model, train.images)
         val_emb = self._image_embeds(model, val.images)
 
-        # 3. BLIP-2 stage 1: Q-Former against the frozen image encoder
-        q_ids, q_mask = tokenizer.batch(train.qformer_texts, "cls", q_len, end=False)
+        # 3. BLIP-2 stage 1: Q-Former against the frozen image encoder (ITC on own reports and sentences, ITM, ITG)
         stage1_modules = ("query_tokens", "text_embeddings.", "qformer.", "itg_head.", "vision_proj.", "text_proj.",
                           "itm_head.", "logit_scale")
         self._run_stage("stage1", model, stage1_modules, plan.stage1_epochs, len(train), plan.stage1_batch,
-                        plan.stage1_lr, lambda idx, g: model.stage1(train_emb[idx].float(), q_ids[idx], q_mask[idx],
-                                                                     train.labels[idx]).loss)
+                        plan.stage1_lr, lambda idx, g: model.stage1(train_emb[idx].float(),
+                                                                     batches.contrastive(idx, g)).loss)
 
-        # 4. BLIP-2 stage 2: LM frozen; projection (and Q-Former queries path) learn from the LM loss
+        # 4. BLIP-2 stage 2: LM frozen; projection and Q-Former learn from the report's and the answers' LM loss
+        #    (instruction-aware queries for the questions), ITC kept alongside
         for p in model.lm.parameters():
             p.requires_grad_(False)
-        stage2_modules = ("query_tokens", "qformer.", "language_projection.", "flag_prompts", "triage_head.")
+        stage2_modules = ("query_tokens", "qformer.", "language_projection.", "flag_prompts", "triage_head.",
+                          "text_embeddings.", "vision_proj.", "text_proj.", "logit_scale")
+
+        def stage2_step(idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+            asked = batches.questions(idx, g)
+            return model.stage2(train_emb[idx].float(), lm_ids[idx], lm_mask[idx], train.labels[idx],
+                                contrastive=batches.contrastive(idx, g),
+                                questions=asked[0] if asked is not None else None).loss
+
         self._run_stage("stage2", model, stage2_modules, plan.stage2_epochs, len(train), plan.stage2_batch,
-                        plan.stage2_lr, lambda idx, g: model.stage2(train_emb[idx].float(), lm_ids[idx], lm_mask[idx],
-                                                                     train.labels[idx]).loss)
+                        plan.stage2_lr, stage2_step)
 
         # 5. calibration and validation
         model.eval()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,8 @@ def load_studies(manifest: Path, config: ClinicalMMConfig, cache_dir: Path | Non
     labeler = RadiologyReportLabeler()
     lateral_flags = config.heads.lateral_flags
     images, labels, lateral, reports, qtexts, ids = [], [], [], [], [], []
+    incidental: list[list[float]] = []
+    specs: list[list[dict[str, Any]] | None] = []
     for row in tqdm(rows, desc=f"read {manifest.parent.name}", unit="study", disable=not progress):
         file = manifest.parent / row["path"]
         try:
@@ -92,12 +95,43 @@ def load_studies(manifest: Path, config: ClinicalMMConfig, cache_dir: Path | Non
         reports.append(format_report(row["findings"], row["impression"]))
         qtexts.append(f"{row['impression']} {row['findings']}")
         ids.append(row["study_id"])
+        truth = _specs(row, manifest)
+        specs.append(truth)
+        drawn = {str(t["name"]) for t in truth or ()}
+        incidental.append([float(n in drawn) if truth is not None else -1.0 for n in config.heads.incidental])
     data = StudyTensors(torch.stack(images), torch.tensor(labels, dtype=torch.float32),
-                        torch.tensor(lateral, dtype=torch.float32), reports, qtexts, ids)
+                        torch.tensor(lateral, dtype=torch.float32), reports, qtexts, ids,
+                        torch.tensor(incidental, dtype=torch.float32).reshape(len(rows), len(config.heads.incidental)),
+                        specs)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         torch.save(data, cache)
     return data
+
+
+def _continued_config(parent: LoadedModel) -> ClinicalMMConfig:
+    """The configuration of a model continued from ``parent``: the parent's architecture, with the image encoder's
+    incidental targets and the Q-Former's text length of today's default configuration."""
+    config = ClinicalMMConfig.from_dict(parent.model.config.to_dict())
+    default = ClinicalMMConfig()
+    config.heads.incidental = default.heads.incidental
+    config.qformer.max_text_length = default.qformer.max_text_length
+    config.__post_init__()
+    return config
+
+
+def _specs(row: dict[str, str], manifest: Path) -> list[dict[str, Any]] | None:
+    """A row's ground truth (the ``specs`` column of a synthetic manifest), None where the manifest has none."""
+    raw = row.get("specs") or ""
+    if not raw:
+        return None
+    try:
+        specs = json.loads(raw)
+    except ValueError:
+        raise ManifestError(f"{manifest}: study {row['study_id']}: column specs is not JSON") from None
+    if not isinstance(specs, list) or not all(isinstance(x, dict) and "name" in x for x in specs):
+        raise ManifestError(f"{manifest}: study {row['study_id']}: column specs must be a list of objects with a name")
+    return specs
 
 
 @dataclass(frozen=True)
@@ -117,6 +151,8 @@ class TrainingRun:
     quick: bool
     progress: bool
     command: str
+    #: a trained model folder to continue from (its weights and tokenizer; ``TrainingPlan.continued``)
+    continue_from: Path | None = None
 
 
 def synthetic_manifest(work: Path, seed: int, n: int, progress: bool) -> Path:
@@ -132,18 +168,24 @@ def train_model(run: TrainingRun, log: Callable[[str], None] | None = None) -> d
     run.work.mkdir(parents=True, exist_ok=True)
     manifest = run.manifest or synthetic_manifest(run.work, run.synth_seed, run.synth_n, run.progress)
     val_manifest = run.val_manifest or synthetic_manifest(run.work, run.val_seed, run.val_n, run.progress)
-    config = ClinicalMMConfig()
-    plan = TrainingPlan.quick() if run.quick else TrainingPlan()
+    parent = load_model(run.continue_from) if run.continue_from is not None else None
+    config = ClinicalMMConfig() if parent is None else _continued_config(parent)
+    plan = TrainingPlan.quick() if run.quick else TrainingPlan.continued() if parent else TrainingPlan()
     train_data = load_studies(manifest, config, run.work / "cache", progress=run.progress)
     val_data = load_studies(val_manifest, config, run.work / "cache", progress=run.progress)
     trainer = Trainer(config, plan, run.work, draft_reader=RadiologyReportLabeler(), seed=run.seed,
-                      progress=run.progress, log=log)
+                      progress=run.progress, log=log, init_from=parent)
     synthetic = manifest.parent.name.startswith("synth-")
     data_info = {"data": {"train_manifest": str(manifest), "val_manifest": str(val_manifest),
                           "synthetic": synthetic,
                           "data_seed": run.synth_seed if synthetic else None,
                           "val_seed": run.val_seed if val_manifest.parent.name.startswith("synth-") else None},
                  "training_command": run.command}
+    if parent is not None:
+        data_info["continued_from"] = {"path": str(run.continue_from), "sha256": parent.sha256,
+                                       "training_command": parent.manifest.get("training_command"),
+                                       "data": parent.manifest.get("data"),
+                                       "training": parent.manifest.get("training", {}).get("plan")}
     trainer.fit(train_data, val_data, run.out, data_info)
     # the image-level input gate, fitted to this model's image encoder on the same images
     provenance = {"images": {"train": len(train_data), "val": len(val_data)}, "command": run.command}

@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FAINT_SEVERITY", "Acquisition", "ChestPhantom", "FindingSpec", "PatientAnatomy", "region_boxes"]
+__all__ = [
+    "FAINT_SEVERITY", "Acquisition", "ChestPhantom", "FindingSpec", "IncidentalSpec", "PatientAnatomy", "region_boxes",
+]
 
 _FOV_MM = 380.0  # field of view of the detector, for converting lesion sizes
 #: severity below which a finding fades out as a whole (see :class:`FindingSpec`); the standard synthesis
@@ -55,8 +57,28 @@ class FindingSpec:
 
 
 @dataclass(frozen=True)
+class IncidentalSpec:
+    """A support device or a finding that reports mention but that is never a triage flag (see
+    :data:`~clinical_mm.core.findings.INCIDENTAL_FINDINGS`).
+
+    ``side``: the patient's side where one applies (a central line's access, a pacemaker's pocket, a fractured
+    rib), else ``""``; ``detail``: ``internal jugular``/``subclavian`` (central line), ``single``/``dual``
+    (pacemaker leads), ``acute``/``healed`` (rib fracture), ``stomach``/``esophagus`` (nasogastric tube tip),
+    ``SVC``/``right atrium`` (central line tip); ``number``: the fractured rib, the count of sternotomy wires;
+    ``measure_mm``: the endotracheal tube tip's height above the carina. The drawing takes no random draws.
+    """
+
+    name: str
+    side: str = ""
+    detail: str = ""
+    tip: str = ""
+    number: int = 0
+    measure_mm: float = 0.0
+
+
+@dataclass(frozen=True)
 class PatientAnatomy:
-    """Body habitus and positioning."""
+    """Body habitus and positioning (``hyperinflation`` in [0, 1]: taller lungs, flatter and lower domes)."""
 
     sex: str = "F"
     age: int = 55
@@ -65,6 +87,7 @@ class PatientAnatomy:
     heart_scale: float = 1.0
     rotation_deg: float = 0.0
     shift: tuple[float, float] = (0.0, 0.0)
+    hyperinflation: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +137,21 @@ def _soft(x: np.ndarray, width: float) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(np.clip(x / max(width, 1e-6), -30, 30))), dtype=np.float32)
 
 
+def _polyline(u: np.ndarray, v: np.ndarray, points: list[tuple[float, float]], width: float) -> np.ndarray:
+    """A line of Gaussian profile (half width ``width``) through ``points`` (u, v), as a (rows, columns) map."""
+    d2 = np.full(u.shape, np.inf, dtype=np.float32)
+    for (u0, v0), (u1, v1) in zip(points[:-1], points[1:], strict=True):
+        du, dv = u1 - u0, v1 - v0
+        t = np.clip(((u - u0) * du + (v - v0) * dv) / max(du * du + dv * dv, 1e-12), 0.0, 1.0)
+        d2 = np.minimum(d2, (u - u0 - t * du) ** 2 + (v - v0 - t * dv) ** 2)
+    return np.asarray(np.exp(-d2 / width**2), dtype=np.float32)
+
+
+def _rib_curve(k: int, du: float | np.ndarray) -> float | np.ndarray:
+    """The v of posterior rib ``k`` (0 the highest drawn) at distance ``du`` from the midline."""
+    return 0.17 + 0.052 * k - 0.03 + 1.1 * du**1.5 * (1.0 - 0.04 * k) - 0.9 * du**3
+
+
 class ChestPhantom:
     """Renders frontal chest radiographs (and a simple lateral view) as stored pixel arrays.
 
@@ -127,6 +165,7 @@ class ChestPhantom:
         self.rng = rng
         #: the last frontal render's findings and their footprints (see :meth:`render`)
         self.regions: dict[str, np.ndarray] = {}
+        self._dome_height = 0.07
 
     # ------------------------------------------------------------------ geometry
     def _grid(self, acq: Acquisition, anatomy: PatientAnatomy) -> tuple[np.ndarray, np.ndarray]:
@@ -148,28 +187,38 @@ class ChestPhantom:
     def _lung_centres(anatomy: PatientAnatomy) -> dict[str, tuple[float, float, float, float]]:
         """Per patient side: centre u, centre v, half width, half height of the lung field."""
         half_w = anatomy.body_width * 0.34
+        h = anatomy.hyperinflation
+        if h > 0:  # taller lungs, reaching lower
+            height = anatomy.lung_height * (1.0 + 0.16 * h)
+            return {
+                "right": (0.5 - anatomy.body_width * 0.42, 0.47 + 0.035 * h, half_w * 1.03, height),
+                "left": (0.5 + anatomy.body_width * 0.43, 0.48 + 0.035 * h, half_w * 0.95 * 1.03, height * 0.98),
+            }
         return {
             "right": (0.5 - anatomy.body_width * 0.42, 0.47, half_w, anatomy.lung_height),
             "left": (0.5 + anatomy.body_width * 0.43, 0.48, half_w * 0.95, anatomy.lung_height * 0.98),
         }
 
-    @staticmethod
-    def _dome(u: np.ndarray | np.floating[Any], side: tuple[float, float, float, float], lift: float) -> np.ndarray:
+    def _dome(self, u: np.ndarray | np.floating[Any], side: tuple[float, float, float, float], lift: float) -> np.ndarray:
         cu, cv, hw, hh = side
         base = cv + hh * 0.78 - lift
-        return np.asarray(base - 0.07 * (1.0 - np.clip(((u - cu) / (hw * 1.2)) ** 2, 0, 1)), dtype=np.float32)
+        return np.asarray(base - self._dome_height * (1.0 - np.clip(((u - cu) / (hw * 1.2)) ** 2, 0, 1)),
+                          dtype=np.float32)
 
     # ------------------------------------------------------------------ rendering
     def render(
-        self, anatomy: PatientAnatomy, acq: Acquisition, findings: list[FindingSpec]
+        self, anatomy: PatientAnatomy, acq: Acquisition, findings: list[FindingSpec],
+        incidentals: tuple[IncidentalSpec, ...] = (),
     ) -> np.ndarray:
-        """Return the stored pixel array (uint16) of a frontal view with ``findings`` drawn.
+        """Return the stored pixel array (uint16) of a frontal view with ``findings`` and ``incidentals`` drawn.
 
         Afterwards :attr:`regions` maps each drawn finding to its footprint, a boolean (rows, columns) mask:
         where it changed the attenuation map by at least a quarter of its largest change (for cardiomegaly,
-        the enlarged heart). The masks take no random draws: the image is the same as without them.
+        the enlarged heart). The masks take no random draws: the image is the same as without them. Incidental
+        findings take none either (their places are in their specs): without them the image is unchanged.
         """
         rng = self.rng
+        self._dome_height = 0.07 * (1.0 - 0.7 * anatomy.hyperinflation)
         u, v = self._grid(acq, anatomy)
         shape = u.shape
         names = {f.name for f in findings}
@@ -264,6 +313,13 @@ class ChestPhantom:
             peak = float(change.max())
             if peak > 0.0:
                 self.regions[f.name] = change >= _REGION_SHARE * peak
+        for inc in incidentals:
+            before = att.copy()
+            att = self._draw_incidental(att, inc, u, v, bw)
+            change = np.abs(att - before)
+            peak = float(change.max())
+            if peak > 0.0:
+                self.regions[inc.name] = change >= _REGION_SHARE * peak
 
         # Acquisition: exposure, gamma, noise, collimation, bit depth, photometric.
         img = np.clip(att, 0, None) * acq.exposure
@@ -370,6 +426,60 @@ class ChestPhantom:
                         lx0 = cu2 + lat2 * hw2 * rng.uniform(0.65, 0.85)
                         seg = np.exp(-(((v - ly) / 0.004) ** 2)) * _soft(np.abs(u - lx0) - 0.025, 0.004)
                         att += 0.08 * f.severity * seg * lung_masks[s2]
+        return att
+
+    @staticmethod
+    def _draw_incidental(att: np.ndarray, inc: IncidentalSpec, u: np.ndarray, v: np.ndarray, bw: float) -> np.ndarray:
+        """Draw a device or an incidental finding; hyperinflation is drawn with the anatomy (nothing here)."""
+        sgn = -1.0 if inc.side == "right" else 1.0  # the patient's right is the image left
+        if inc.name == "endotracheal_tube":
+            tip = 0.36 - inc.measure_mm / _FOV_MM  # the carina at v 0.36
+            wall = _polyline(u, v, [(0.497, 0.0), (0.497, tip)], 0.0035) + _polyline(u, v, [(0.511, 0.0), (0.511, tip)], 0.0035)
+            att += 0.22 * np.clip(wall, 0, 1)
+        elif inc.name == "nasogastric_tube":
+            tip_v = 0.80 if inc.tip == "stomach" else 0.62
+            path = [(0.492, 0.0), (0.488, 0.35), (0.505, 0.62)]
+            if inc.tip == "stomach":
+                path += [(0.56, 0.74), (0.60, tip_v)]
+            att += 0.20 * _polyline(u, v, path, 0.0040)
+        elif inc.name == "central_line":
+            tip_v = 0.33 if inc.tip == "SVC" else 0.43
+            if inc.detail == "internal jugular":
+                path = [(0.5 + sgn * 0.075, 0.02), (0.5 + sgn * 0.05, 0.18), (0.47, 0.25), (0.47, tip_v)]
+            else:
+                path = [(0.5 + sgn * bw * 0.62, 0.215), (0.5 + sgn * 0.08, 0.21), (0.47, 0.25), (0.47, tip_v)]
+            att += 0.26 * _polyline(u, v, path, 0.0032)
+        elif inc.name == "pacemaker":
+            gu, gv = 0.5 + sgn * bw * 0.55, 0.245
+            box = np.maximum(np.abs(u - gu) / 0.035, np.abs(v - gv) / 0.026)
+            att += 0.9 * _soft(box - 1.0, 0.08)
+            leads = [[(gu, gv), (0.5 + sgn * 0.06, 0.24), (0.47, 0.33), (0.53, 0.62)]]
+            if inc.detail == "dual":
+                leads.append([(gu, gv), (0.5 + sgn * 0.07, 0.25), (0.475, 0.34), (0.47, 0.45)])
+            for lead in leads:
+                att += 0.30 * _polyline(u, v, lead, 0.0030)
+        elif inc.name == "sternotomy_wires":
+            for i in range(inc.number):
+                wv = 0.30 + 0.30 * i / max(1, inc.number - 1)
+                loop = np.abs(np.sqrt(((u - 0.5) / 0.011) ** 2 + ((v - wv) / 0.006) ** 2) - 1.0)
+                att += 0.55 * np.exp(-((loop / 0.35) ** 2))
+        elif inc.name == "rib_fracture":
+            k = inc.number - 2  # the highest rib drawn is the 2nd
+            du0 = 0.17 if inc.detail == "acute" else 0.21
+            du = np.clip(sgn * (u - 0.5), 0, None)
+            rib = np.exp(-((np.abs(v - _rib_curve(k, du)) / (0.0085 + 0.0005 * k)) ** 2)) * (du > 0.03)
+            near = np.exp(-(((du - du0) / 0.012) ** 2))
+            if inc.detail == "acute":  # a lucent gap through the rib, the fragments stepped
+                att -= 0.09 * rib * near
+                v0 = float(_rib_curve(k, du0))
+                step = np.exp(-((np.abs(v - v0 - 0.006) / 0.008) ** 2)) * np.exp(-(((du - du0 - 0.02) / 0.009) ** 2))
+                att += 0.08 * step
+            else:  # callus: a smooth bony bulge
+                v0 = float(_rib_curve(k, du0))
+                callus = np.exp(-(((du - du0) / 0.02) ** 2 + ((v - v0) / 0.018) ** 2))
+                att += 0.14 * callus
+        elif inc.name != "hyperinflation":
+            raise ValueError(f"unknown incidental finding {inc.name!r}")
         return att
 
     def render_lateral(self, anatomy: PatientAnatomy, acq: Acquisition) -> np.ndarray:

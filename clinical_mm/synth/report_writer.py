@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clinical_mm.synth.chest_phantom import FindingSpec
+from clinical_mm.synth.chest_phantom import FindingSpec, IncidentalSpec
 
 __all__ = ["ReportWriter"]
 
@@ -30,6 +30,13 @@ _NEGATIVES = {
     "atelectasis": ["No atelectasis.", "No significant atelectasis."],
     "pulmonary_edema": ["No pulmonary edema.", "No evidence of pulmonary edema.", "No interstitial edema."],
 }
+
+
+_ORDINAL = {1: "1st", 2: "2nd", 3: "3rd"}
+
+
+def _ordinal(n: int) -> str:
+    return _ORDINAL.get(n, f"{n}th")
 
 
 def _pick(rng: np.random.Generator, options: list[str]) -> str:
@@ -142,3 +149,42 @@ class ReportWriter:
         else:
             impression = " ".join(impressions)
         return " ".join(sentences), impression
+
+    @staticmethod
+    def incidental_sentences(incidentals: tuple[IncidentalSpec, ...] | list[IncidentalSpec],
+                             rng: np.random.Generator) -> list[str]:
+        """Sentences on support devices and incidental findings, in the order reports list them (lines and
+        tubes first). ``rng`` is the incidental findings' own stream, so that the rest of the report is the
+        same with or without them."""
+        out: list[str] = []
+        for inc in incidentals:
+            side = inc.side
+            if inc.name == "endotracheal_tube":
+                cm = f"{inc.measure_mm / 10:.1f}".rstrip("0").rstrip(".")
+                out.append(_pick(rng, [f"Endotracheal tube tip {cm} cm above the carina.",
+                                       f"The endotracheal tube terminates {cm} cm above the carina."]))
+            elif inc.name == "nasogastric_tube":
+                where = "the stomach" if inc.tip == "stomach" else "the distal esophagus"
+                out.append(_pick(rng, [f"Nasogastric tube with its tip in {where}.",
+                                       f"Enteric tube tip projects over {where}."]))
+            elif inc.name == "central_line":
+                tip = "the superior vena cava" if inc.tip == "SVC" else "the right atrium"
+                out.append(_pick(rng, [f"{side.capitalize()} {inc.detail} central venous catheter with its tip in {tip}.",
+                                       f"{side.capitalize()} {inc.detail} line terminates in {tip}."]))
+            elif inc.name == "pacemaker":
+                leads = "dual-chamber" if inc.detail == "dual" else "single-chamber"
+                out.append(_pick(rng, [f"{side.capitalize()}-sided {leads} pacemaker with intact leads.",
+                                       f"{leads.capitalize()} cardiac pacemaker, generator over the {side} chest."]))
+            elif inc.name == "sternotomy_wires":
+                out.append(_pick(rng, [f"Median sternotomy with {inc.number} intact wires.",
+                                       f"{inc.number} sternotomy wires are intact."]))
+            elif inc.name == "rib_fracture":
+                rib = f"{side} {_ordinal(inc.number)} posterior rib"
+                out.append(f"Acute fracture of the {rib}." if inc.detail == "acute"
+                           else _pick(rng, [f"Healed fracture of the {rib}.", f"Old healed {rib} fracture."]))
+            elif inc.name == "hyperinflation":
+                out.append(_pick(rng, ["The lungs are hyperinflated with flattened hemidiaphragms.",
+                                       "Hyperinflated lungs, consistent with emphysema."]))
+            else:
+                raise ValueError(f"unknown incidental finding {inc.name!r}")
+        return out

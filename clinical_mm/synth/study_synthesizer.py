@@ -32,28 +32,32 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 from scipy import ndimage
 
 from clinical_mm.core.errors import ConfigurationError
-from clinical_mm.core.findings import FINDINGS
+from clinical_mm.core.findings import FINDINGS, INCIDENTAL_FINDINGS
 from clinical_mm.synth.chest_phantom import (
     FAINT_SEVERITY,
     Acquisition,
     ChestPhantom,
     FindingSpec,
+    IncidentalSpec,
     PatientAnatomy,
     region_boxes,
 )
 from clinical_mm.synth.report_writer import ReportWriter
 
 __all__ = [
-    "MANIFEST_COLUMNS", "MIXES", "SHIFT_ATTRIBUTES", "SUBTLETIES", "AcquisitionShift", "SiteProfile",
+    "INCIDENTAL_PREVALENCE", "MANIFEST_COLUMNS", "MIXES", "SHIFT_ATTRIBUTES", "SUBTLETIES", "AcquisitionShift", "SiteProfile",
     "StudySynthesizer", "SynthConfig", "SynthStudy",
 ]
 
 #: manifest.csv's columns; new ones are appended at the end (``view``: the frontal image's ViewPosition;
 #: ``regions``: JSON, each finding's boxes ``[x0, y0, x1, y1]`` in the frontal image's pixels, see
-#: :func:`~clinical_mm.synth.chest_phantom.region_boxes`)
+#: :func:`~clinical_mm.synth.chest_phantom.region_boxes`, incidental findings' too; ``specs``: JSON, the
+#: ground truth of every finding and incidental finding drawn, ``[{"name", "side", "zone", "size", "size_mm",
+#: "severity"}]`` and ``[{"name", "side", "detail", "tip", "number", "measure_mm"}]``: the source of the
+#: questions and answers of :mod:`clinical_mm.core.questions`)
 MANIFEST_COLUMNS: tuple[str, ...] = (
     "study_id", "path", *FINDINGS, "sex", "age", "site", "manufacturer", "findings", "impression", "view",
-    "regions",
+    "regions", "specs",
 )
 
 DX_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
@@ -77,6 +81,19 @@ BASE_PREVALENCE: dict[str, float] = {
     "nodule_mass": 0.11,
     "atelectasis": 0.13,
     "pulmonary_edema": 0.10,
+}
+
+
+#: Prevalence of support devices and incidental findings in an inpatient chest radiograph population, when
+#: synthesis draws them (``SynthConfig.incidental_prevalence``); each drawn independently of the flags.
+INCIDENTAL_PREVALENCE: dict[str, float] = {
+    "endotracheal_tube": 0.16,
+    "central_line": 0.24,
+    "nasogastric_tube": 0.14,
+    "pacemaker": 0.10,
+    "sternotomy_wires": 0.10,
+    "rib_fracture": 0.12,
+    "hyperinflation": 0.12,
 }
 
 
@@ -226,8 +243,13 @@ class SynthConfig:
     age_sd: float = 16.0
     subtlety: str = "standard"
     shift: AcquisitionShift | None = None
+    #: support devices and incidental findings drawn and reported (:data:`INCIDENTAL_PREVALENCE`; ``{}``: none)
+    incidental_prevalence: dict[str, float] = field(default_factory=lambda: dict(INCIDENTAL_PREVALENCE))
 
     def __post_init__(self) -> None:
+        unknown = set(self.incidental_prevalence) - set(INCIDENTAL_FINDINGS)
+        if unknown:
+            raise ConfigurationError(f"unknown incidental findings: {sorted(unknown)}")
         if self.subtlety not in SUBTLETIES:
             raise ConfigurationError(f"subtlety {self.subtlety!r} is unknown (one of: {', '.join(SUBTLETIES)})")
         if not self.sites:
@@ -285,6 +307,8 @@ class SynthConfig:
                 subtlety=str(raw.get("subtlety", base.subtlety)),
                 shift=(base.shift if shift is None else AcquisitionShift.parse(shift) if isinstance(shift, str)
                        else AcquisitionShift(**shift)),
+                incidental_prevalence={k: float(v) for k, v in
+                                       raw.get("incidental_prevalence", base.incidental_prevalence).items()},
             )
         except (TypeError, ValueError, KeyError, IndexError) as exc:
             raise ConfigurationError(f"{path}: invalid synthesis config ({exc})") from None
@@ -309,6 +333,8 @@ class SynthStudy:
     shifted: bool = False  # whether the acquisition shift degraded its images
     #: per finding, its boxes [x0, y0, x1, y1] in the frontal image's pixels (columns, rows; end exclusive)
     regions: dict[str, list[list[int]]] = field(default_factory=dict)
+    #: the ground truth of what was drawn (see ``MANIFEST_COLUMNS``)
+    specs: list[dict[str, object]] = field(default_factory=list)
 
     def manifest_row(self) -> dict[str, str | int]:
         return {
@@ -316,7 +342,13 @@ class SynthStudy:
             "site": self.site, "manufacturer": self.manufacturer, "findings": self.findings,
             "impression": self.impression, "view": self.view,
             "regions": json.dumps(self.regions, separators=(",", ":")),
+            "specs": json.dumps(self.specs, separators=(",", ":")),
         }
+
+
+#: findings whose region is one box whatever side of the image it reaches
+_WHOLE = frozenset({"cardiomegaly", "endotracheal_tube", "nasogastric_tube", "central_line", "pacemaker",
+                    "sternotomy_wires"})
 
 
 def _sample_findings(rng: np.random.Generator, cfg: SynthConfig, site: SiteProfile) -> list[FindingSpec]:
@@ -362,6 +394,35 @@ def _sample_findings(rng: np.random.Generator, cfg: SynthConfig, site: SiteProfi
     return specs
 
 
+def _sample_incidentals(rng: np.random.Generator, cfg: SynthConfig) -> tuple[IncidentalSpec, ...]:
+    """Support devices and incidental findings, from the study's own incidental stream (none drawn: no draws)."""
+    out: list[IncidentalSpec] = []
+    for name in INCIDENTAL_FINDINGS:
+        p = cfg.incidental_prevalence.get(name, 0.0)
+        if p <= 0.0 or rng.random() >= p:
+            continue
+        side = "right" if rng.random() < 0.5 else "left"
+        if name == "endotracheal_tube":
+            out.append(IncidentalSpec(name, measure_mm=float(round(rng.uniform(20, 70) / 5) * 5)))
+        elif name == "nasogastric_tube":
+            out.append(IncidentalSpec(name, tip="stomach" if rng.random() < 0.8 else "esophagus"))
+        elif name == "central_line":
+            out.append(IncidentalSpec(name, "right" if rng.random() < 0.7 else "left",
+                                      "internal jugular" if rng.random() < 0.6 else "subclavian",
+                                      "SVC" if rng.random() < 0.75 else "right atrium"))
+        elif name == "pacemaker":
+            out.append(IncidentalSpec(name, "left" if rng.random() < 0.85 else "right",
+                                      "dual" if rng.random() < 0.6 else "single"))
+        elif name == "sternotomy_wires":
+            out.append(IncidentalSpec(name, number=int(rng.integers(4, 8))))
+        elif name == "rib_fracture":
+            out.append(IncidentalSpec(name, side, "acute" if rng.random() < 0.5 else "healed",
+                                      number=int(rng.integers(4, 10))))
+        else:
+            out.append(IncidentalSpec(name))
+    return tuple(out)
+
+
 def _person_name(rng: np.random.Generator) -> str:
     return f"{rng.choice(_LAST)}^{rng.choice(_FIRST)}^{rng.choice(list('ABCDEFGHJKLMNPRSTW'))}"
 
@@ -404,6 +465,8 @@ class StudySynthesizer:
         sex = "F" if rng.random() < 0.5 else "M"
         age = self._age(rng)
         findings = _sample_findings(rng, cfg, site)
+        inc_rng = self._rng(index, 2)  # incidental findings' own stream: the rest is the same without them
+        incidentals = _sample_incidentals(inc_rng, cfg)
         sick = bool({f.name for f in findings} & {"pulmonary_edema", "pleural_effusion", "consolidation"})
         view = "AP" if rng.random() < min(0.9, site.ap_fraction * (2.0 if sick else 1.0)) else "PA"
         anatomy = PatientAnatomy(
@@ -413,6 +476,7 @@ class StudySynthesizer:
             heart_scale=float(rng.uniform(0.9, 1.1)),
             rotation_deg=float(rng.normal(0, 2.5)),
             shift=(float(rng.normal(0, 0.015)), float(rng.normal(0, 0.015))),
+            hyperinflation=float(any(i.name == "hyperinflation" for i in incidentals)),
         )
         noise = site.noise * float(rng.uniform(0.8, 1.25)) * site.noise_multiplier_by_sex.get(sex, 1.0)
         coll = tuple(float(x) for x in rng.uniform(0.0, 0.06, size=4)) if rng.random() < 0.6 else (0.0,) * 4
@@ -423,13 +487,15 @@ class StudySynthesizer:
             collimation=coll,  # type: ignore[arg-type]
         )
         phantom = ChestPhantom(rng)
-        pixels = phantom.render(anatomy, acq, findings)
-        regions = {name: region_boxes(mask, split=name != "cardiomegaly") for name, mask in phantom.regions.items()}
+        pixels = phantom.render(anatomy, acq, findings, incidentals)
+        regions = {name: region_boxes(mask, split=name not in _WHOLE) for name, mask in phantom.regions.items()}
         shift = cfg.shift if cfg.shift is not None and cfg.shift.selects(site, sex, view) else None
         shift_rng = self._rng(index, 1)  # its own stream: the study's other draws are the same without it
         if shift is not None:
             pixels = shift.degrade(pixels, acq, shift_rng)
         findings_text, impression = ReportWriter(rng).write(findings)
+        if incidentals:  # lines and tubes first, as reports list them
+            findings_text = " ".join([*ReportWriter.incidental_sentences(incidentals, inc_rng), findings_text])
 
         study_id = f"S{self.seed:04d}-{index:05d}"
         study_dir = out_dir / "studies" / study_id
@@ -452,6 +518,7 @@ class StudySynthesizer:
         return SynthStudy(
             study_id, files[0], labels, sex, age, site.name, site.manufacturer, findings_text, impression,
             files, phi, view, shift is not None, regions,
+            [asdict(f) for f in findings] + [asdict(i) for i in incidentals],
         )
 
     def _phi(self, rng: np.random.Generator, site: SiteProfile, sex: str, age: int) -> dict[str, str]:
