@@ -156,3 +156,55 @@ def test_when_generator_runs_then_the_shipped_models_training_data_is_unchanged(
     r, c = (n // 4 * 4 for n in pixels.shape)
     means = pixels[:r, :c].reshape(4, r // 4, 4, c // 4).mean((1, 3))
     np.testing.assert_allclose(means, np.array(grid), atol=1.0)
+
+
+def test_when_incidental_findings_are_drawn_then_they_are_reported_boxed_and_never_flags(tmp_path: Path) -> None:
+    """Devices and incidental findings: each drawn one is in specs, has a sentence in the report
+    and (but hyperinflation, a change of the whole chest) a region; the report labeler reads no flag from them."""
+    from clinical_mm.core.findings import INCIDENTAL_FINDINGS
+    from clinical_mm.synth.study_synthesizer import INCIDENTAL_PREVALENCE, SynthConfig
+
+    labeler = RadiologyReportLabeler()
+    config = SynthConfig(incidental_prevalence=dict(INCIDENTAL_PREVALENCE))
+    studies = StudySynthesizer(5, config).write(40, tmp_path, progress=False, workers=1)
+    seen: set[str] = set()
+    for s in studies:
+        drawn = {str(x["name"]) for x in s.specs} - set(FINDINGS)
+        assert drawn <= set(INCIDENTAL_FINDINGS)
+        seen |= drawn
+        assert set(s.regions) == {f for f in FINDINGS if s.labels[f]} | (drawn - {"hyperinflation"})
+        assert labeler.stated_present(f"{s.findings} {s.impression}") == s.labels, s.study_id
+        words = {"endotracheal_tube": "endotracheal", "central_line": "line", "nasogastric_tube": "tube",
+                 "pacemaker": "pacemaker", "sternotomy_wires": "sternotomy", "rib_fracture": "rib",
+                 "hyperinflation": "hyperinflated"}
+        assert all(words[d] in s.findings.lower() for d in drawn), (drawn, s.findings)
+    assert len(seen) >= 5, seen
+
+
+def test_when_incidental_findings_are_off_then_the_rest_of_the_study_is_the_same(tmp_path: Path) -> None:
+    """Their own random stream: without them the flags, the findings' sentences and the impression are those of the
+    study with them, and the image differs only where a device was drawn."""
+    import numpy as np
+
+    from clinical_mm.synth.study_synthesizer import INCIDENTAL_PREVALENCE, SynthConfig
+
+    for index in range(6):
+        a = StudySynthesizer(8, SynthConfig(incidental_prevalence=dict(INCIDENTAL_PREVALENCE))).make_study(
+            index, tmp_path / "with")
+        b = StudySynthesizer(8, SynthConfig(incidental_prevalence={})).make_study(index, tmp_path / "without")
+        assert (a.labels, a.impression) == (b.labels, b.impression)
+        assert a.findings.endswith(b.findings)
+        assert all(str(x["name"]) in FINDINGS for x in b.specs)
+        pa = pydicom.dcmread(tmp_path / "with" / a.path).pixel_array.astype(float)
+        pb = pydicom.dcmread(tmp_path / "without" / b.path).pixel_array.astype(float)
+        drawn = {str(x["name"]) for x in a.specs} - set(FINDINGS)
+        if not drawn:
+            assert np.array_equal(pa, pb)
+        elif drawn != {"hyperinflation"}:
+            changed = np.abs(pa - pb) > 0
+            inside = np.zeros_like(changed)
+            for name in drawn - {"hyperinflation"}:
+                for x0, y0, x1, y1 in a.regions[name]:
+                    inside[max(0, y0 - 8):y1 + 8, max(0, x0 - 8):x1 + 8] = True
+            if "hyperinflation" not in drawn:
+                assert changed[inside].sum() > 0.5 * changed.sum()

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import click
 
-from clinical_mm.cli import analysis, audit, deid, extract, fetch, serve, train
+from clinical_mm.cli import analysis, audit, deid, extract, fetch, serve, train, vision_language
 from clinical_mm.core.registry import load_entry_points
 
 __all__ = ["COMMANDS_ENTRY_POINT_GROUP", "CommandGroup", "cli", "main"]
@@ -94,6 +94,12 @@ cli.add_command(serve.keys)
 cli.add_command(train.train_input_gate)
 cli.add_command(train.synth)
 cli.add_command(train.train)
+cli.add_command(train.calibrate_zero_shot)
+cli.add_command(vision_language.zero_shot)
+cli.add_command(vision_language.ask)
+cli.add_command(vision_language.ground)
+cli.add_command(vision_language.index)
+cli.add_command(vision_language.retrieve)
 
 
 def main() -> None:

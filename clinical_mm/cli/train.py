@@ -10,7 +10,7 @@ import click
 from clinical_mm.cli.scaffold import command_line, reported_errors
 from clinical_mm.core.errors import ConfigurationError
 
-__all__ = ["synth", "train", "train_input_gate"]
+__all__ = ["calibrate_zero_shot", "synth", "train", "train_input_gate"]
 
 
 @click.command()
@@ -32,7 +32,7 @@ __all__ = ["synth", "train", "train_input_gate"]
 @click.option("--incidental/--no-incidental", default=None,
               help="Draw and report support devices and incidental findings (endotracheal and nasogastric tubes, "
                    "central lines, pacemakers, sternotomy wires, rib fractures, hyperinflation), never flags.  "
-                   "[default: the config's; on in both mixes]")
+                   "[default: the config's; off in both mixes]")
 @click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def synth(n: int, seed: int, out: Path, config_path: Path | None, mix: str | None, subtlety: str | None,
@@ -137,3 +137,29 @@ def train_input_gate(model_path: Path, manifest: Path | None, val_manifest: Path
     click.echo(f"input gate written to {model_path / section['file']}: distance threshold {section['threshold']}, "
                f"chest-radiograph threshold {section['chest_threshold']}; validation images outside the domain "
                f"{section['validation']['outside_domain']:.3f}, refused {section['validation']['refused']:.3f}")
+
+
+@click.command("calibrate-zero-shot")
+@click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="Model folder whose zero-shot calibration to fit (its manifest.json gains a zero_shot section).")
+@click.option("--val-manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Validation studies (manifest.csv; default: synthesised with --val-seed, --val-n).")
+@click.option("--val-seed", type=int, default=2, show_default=True, help="Without --val-manifest: data seed.")
+@click.option("--val-n", type=int, default=600, show_default=True, help="Without --val-manifest: studies.")
+@click.option("--work", type=click.Path(path_type=Path), default=Path("work/zero-shot-run"), show_default=True,
+              help="Synthesised data and caches.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def calibrate_zero_shot(model_path: Path, val_manifest: Path | None, val_seed: int, val_n: int, work: Path,
+                        no_progress: bool) -> None:
+    """Fit the calibration of zero-shot probabilities (clinical-mm zero-shot) on validation images: a logistic
+    curve of the prompts' margin, pooled over the flags and the incidental findings the manifest knows, so that
+    it holds for findings named in any words. clinical-mm train fits it at the end of a run."""
+    from clinical_mm.pipeline.model_training import calibrate_zero_shot_of_folder
+
+    command = command_line(click.get_current_context(), "clinical-mm calibrate-zero-shot")
+    with reported_errors():
+        section = calibrate_zero_shot_of_folder(model_path, val_manifest, (val_seed, val_n), work, command=command,
+                                                progress=not no_progress)
+    cal = section["calibration"]
+    click.echo(f"zero-shot calibration: sigmoid({cal['slope']} * margin + {cal['intercept']}), fitted on "
+               f"{section['fitted_on']}; written to {model_path / 'manifest.json'}")

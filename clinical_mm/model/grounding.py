@@ -14,6 +14,7 @@ the model's padded square input and the image.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,15 +94,19 @@ WINDOW, STRIDE = 24, 12
 
 @torch.inference_mode()
 def occlusion_maps(model: ClinicalMMModel, pixel_values: torch.Tensor, window: int = WINDOW,
-                   stride: int = STRIDE) -> torch.Tensor:
-    """(1, C, S, S) model input -> (F, S, S): per flag and pixel, the mean drop of the encoder's finding logit
-    when a ``window`` square covering the pixel is filled with the image's mean (over the image, not its padding)."""
+                   stride: int = STRIDE, score: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """(1, C, S, S) model input -> (K, S, S): per score and pixel, the mean drop of the score when a ``window``
+    square covering the pixel is filled with the image's mean (over the image, not its padding). ``score`` maps
+    (B, C, S, S) inputs to (B, K) scores; default: the image encoder's F finding logits."""
+    if score is None:
+        def score(x: torch.Tensor) -> torch.Tensor:
+            return model.vision_logits(model.encode_image(x))[0]
     size = pixel_values.shape[-1]
     window, stride = min(window, size), max(1, min(stride, size))
     starts = list(range(0, size - window + 1, stride))
     if starts[-1] != size - window:
         starts.append(size - window)
-    base, _ = model.vision_logits(model.encode_image(pixel_values))
+    base = score(pixel_values)
     shown = pixel_values[pixel_values > pixel_values.min()]  # not the square padding (the lowest value)
     fill = shown.mean() if shown.numel() else pixel_values.mean()
     batch, spots = [], []
@@ -111,8 +116,7 @@ def occlusion_maps(model: ClinicalMMModel, pixel_values: torch.Tensor, window: i
             hidden[..., y:y + window, x:x + window] = fill
             batch.append(hidden)
             spots.append((y, x))
-    drops = torch.cat([base - model.vision_logits(model.encode_image(torch.cat(batch[i:i + 64])))[0]
-                       for i in range(0, len(batch), 64)]).float()  # (windows, F)
+    drops = torch.cat([base - score(torch.cat(batch[i:i + 64])) for i in range(0, len(batch), 64)]).float()  # (windows, K)
     total = torch.zeros(drops.shape[1], size, size)
     count = torch.zeros(size, size)
     for (y, x), drop in zip(spots, drops, strict=True):

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.core.errors import InputError, ManifestError
-from clinical_mm.core.findings import FINDINGS
+from clinical_mm.core.findings import FINDING_LABELS, FINDINGS, INCIDENTAL_LABELS
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 from clinical_mm.model.checkpoint import LoadedModel, load_model, write_manifest
@@ -32,9 +32,13 @@ from clinical_mm.model.gate_training import GatePlan, fit_input_gate
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
 from clinical_mm.model.tokenizer import format_report
 from clinical_mm.model.training import StudyTensors, Trainer, TrainingPlan
+from clinical_mm.model.vision_language import VisionLanguage, calibration_section
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
 
-__all__ = ["TrainingRun", "fit_gate_of_folder", "load_studies", "read_manifest", "train_model"]
+__all__ = [
+    "TrainingRun", "calibrate_zero_shot_of_folder", "fit_gate_of_folder", "load_studies", "read_manifest",
+    "train_model",
+]
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:
@@ -189,8 +193,38 @@ def train_model(run: TrainingRun, log: Callable[[str], None] | None = None) -> d
     trainer.fit(train_data, val_data, run.out, data_info)
     # the image-level input gate, fitted to this model's image encoder on the same images
     provenance = {"images": {"train": len(train_data), "val": len(val_data)}, "command": run.command}
-    return _record_gate(load_model(run.out), train_data, val_data, provenance,
-                        GatePlan.quick() if run.quick else GatePlan(), log or print)
+    _record_gate(load_model(run.out), train_data, val_data, provenance,
+                 GatePlan.quick() if run.quick else GatePlan(), log or print)
+    return _record_zero_shot(load_model(run.out), val_data, {"fitted_on": f"validation images ({len(val_data)})",
+                                                             "command": run.command})
+
+
+def _record_zero_shot(loaded: LoadedModel, val: StudyTensors, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Fit the zero-shot calibration of a loaded model folder on validation images (the flags and, where the
+    manifest knows them, the incidental findings, each named by its label) and add it to the folder's manifest;
+    the new manifest."""
+    labels = {FINDING_LABELS[f].lower(): val.labels[:, j].numpy() for j, f in enumerate(FINDINGS)}
+    if val.incidental is not None:
+        for j, name in enumerate(loaded.model.config.heads.incidental):
+            labels[INCIDENTAL_LABELS[name].lower()] = val.incidental[:, j].numpy()
+    manifest = dict(loaded.manifest)
+    manifest["zero_shot"] = calibration_section(VisionLanguage(loaded), val.images.float(), labels, provenance)
+    write_manifest(loaded.path, manifest)
+    return manifest
+
+
+def calibrate_zero_shot_of_folder(folder: Path, val_manifest: Path | None, val_synth: tuple[int, int], work: Path, *,
+                                  command: str, progress: bool = True) -> dict[str, Any]:
+    """Fit the zero-shot calibration of the model in ``folder`` on the images of ``val_manifest`` (synthesised
+    with ``val_synth``'s (seed, n) when not given); the manifest's ``zero_shot`` section is returned."""
+    loaded = load_model(folder)
+    work.mkdir(parents=True, exist_ok=True)
+    val_manifest = val_manifest or synthetic_manifest(work, val_synth[0], val_synth[1], progress)
+    val = load_studies(val_manifest, loaded.model.config, work / "cache", progress=progress)
+    source = (f"synthetic validation seed {val_synth[0]}" if val_manifest.parent.name.startswith("synth-")
+              else val_manifest.name)
+    return dict(_record_zero_shot(loaded, val, {"fitted_on": f"{source} ({len(val)} images)",
+                                                "command": command})["zero_shot"])
 
 
 def _record_gate(loaded: LoadedModel, train: StudyTensors, val: StudyTensors, provenance: dict[str, Any],

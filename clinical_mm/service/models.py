@@ -251,6 +251,79 @@ class StudyIdentityPublic(BaseModel):
                                                  "middle^prefix^suffix)")
 
 
+# ---------------------------------------------------------------------------------------------- vision-language
+class QuestionIn(BaseModel):
+    """A question about a study's image (presence, side, size, location, count of findings)."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=200)
+
+
+class AnswerPublic(BaseModel):
+    """The model's answer (preliminary, like every output of the model), to the question as the model read it
+    (de-identified)."""
+
+    study: str
+    question: str
+    answer: str
+    ood: GateReadingPublic | None = None
+
+
+class ZeroShotIn(BaseModel):
+    """Findings named in words: any the reports mention, not only the triage flags."""
+
+    model_config = ConfigDict(extra="forbid")
+    findings: list[Annotated[str, Field(min_length=1, max_length=80)]] = Field(min_length=1, max_length=20)
+
+
+class ZeroShotScorePublic(BaseModel):
+    """A finding's zero-shot probability (calibrated on validation images when ``calibrated``); it changes no
+    priority."""
+
+    finding: str
+    probability: float
+    margin: float
+    single_prompt_margin: float
+    calibrated: bool
+
+
+class ZeroShotPublic(BaseModel):
+    study: str
+    zero_shot: list[ZeroShotScorePublic]
+    ood: GateReadingPublic | None = None
+
+
+class PhraseIn(BaseModel):
+    """A phrase to find on the image (``left pleural effusion``, ``pacemaker``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    phrase: str = Field(min_length=1, max_length=120)
+
+
+class GroundedPublic(BaseModel):
+    """Where the phrase is on the image: the point the model weighs most and the boxes around it, on the 0-100
+    grid (x along columns, y along rows)."""
+
+    study: str
+    phrase: str
+    region: RegionPublic
+    ood: GateReadingPublic | None = None
+
+
+class SimilarCasePublic(BaseModel):
+    """A signed study like this one: its pseudonymous id, its signed report (de-identified) and how alike."""
+
+    study: str
+    report: str
+    signed_at: str
+    score: float = Field(description="Cosine similarity of this study's image and the case's report")
+
+
+class SimilarPublic(BaseModel):
+    study: str
+    similar: list[SimilarCasePublic]
+
+
 # ---------------------------------------------------------------------------------------------- review
 class DraftPublic(BaseModel):
     """The draft under review, the AI draft it started from, the flags and the review status."""

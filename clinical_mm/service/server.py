@@ -17,7 +17,10 @@ from clinical_mm.extraction.vocabulary import Vocabulary
 from clinical_mm.service.store import ServiceStore
 
 if TYPE_CHECKING:
+    from clinical_mm.core.config import PseudonymKey
     from clinical_mm.deid.vault import PseudonymVault
+    from clinical_mm.model.base import ReportGenerator
+    from clinical_mm.pipeline.vision_language_queries import VisionLanguageQueries
     from clinical_mm.service.auth import JwtVerifier
     from clinical_mm.service.egress import Egress
     from clinical_mm.service.pull import StudyPuller
@@ -60,6 +63,7 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     from clinical_mm.model.generator_factory import input_gate_for, load_report_generator
     from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
     from clinical_mm.pipeline.note_extraction import NoteExtraction
+    from clinical_mm.pipeline.similar_cases import SimilarCases
     from clinical_mm.pipeline.study_preview import StudyPreview
     from clinical_mm.service.app import create_app
     from clinical_mm.service.dicom_listener import DicomListener
@@ -92,6 +96,8 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                            callback_hosts=options.callback_hosts, pseudonymizer=deidentifier.pseudo, vault=vault,
                            egress=egress, puller=puller)
     preview = StudyPreview(DicomDeidentifier(key))
+    vision_language = _vision_language(generator, key, settings, audit)
+    similar = SimilarCases(settings.data_dir / "similar-cases", vision_language) if vision_language else None
     extraction = NoteExtraction(key, Vocabulary.load([settings.vocabulary] if settings.vocabulary else []),
                                 settings.recognizers, settings.deid_terms, settings.deid_threshold)
     app = create_app(ServiceContext(store, audit, options.callback_hosts, settings.data_dir / "results",
@@ -99,7 +105,8 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                                     on_signed=worker.queue_signed, puller=puller, extraction=extraction,
                                     monitor_thresholds=load_thresholds(settings.monitor_thresholds),
                                     identity=IdentityLookup(vault, store, settings.data_dir / "results", audit)
-                                    if vault is not None else None))
+                                    if vault is not None else None, vision_language=vision_language,
+                                    similar=similar))
     listener.start()
     worker.start()
     _log.info("serving HTTP on %s:%d, DICOM %s on %s:%d", options.host, options.port, options.ae_title,
@@ -112,6 +119,25 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
         store.close()
         audit.close()
         _close_clients(puller, egress, vault)
+
+
+def _vision_language(generator: ReportGenerator, key: PseudonymKey, settings: Settings, audit: AuditSink
+                     ) -> VisionLanguageQueries | None:
+    """Questions, zero-shot findings and grounding for the review page, with our model (None for another)."""
+    from clinical_mm.deid import DicomDeidentifier
+    from clinical_mm.model.checkpoint import load_input_gate
+    from clinical_mm.model.report_generator import ClinicalMMReportGenerator
+    from clinical_mm.model.vision_language import VisionLanguage
+    from clinical_mm.pipeline.text_deidentification import site_vocabulary, text_deidentifier
+    from clinical_mm.pipeline.vision_language_queries import VisionLanguageQueries
+
+    if not isinstance(generator, ClinicalMMReportGenerator):
+        return None
+    text = text_deidentifier(key, site_vocabulary(settings.vocabulary), settings.recognizers, settings.deid_terms,
+                             settings.deid_threshold)
+    return VisionLanguageQueries(VisionLanguage(generator.loaded), DicomDeidentifier(key), text, audit,
+                                 actor=settings.actor, gate=load_input_gate(generator.loaded),
+                                 pixel_limits=settings.pixel_limits)
 
 
 def _egress(settings: Settings, options: ServeOptions, store: ServiceStore, vault: PseudonymVault | None

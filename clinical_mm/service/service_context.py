@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clinical_mm.audit.audit_record import AuditSink
 from clinical_mm.pipeline.note_extraction import NoteExtraction
@@ -14,6 +14,10 @@ from clinical_mm.service.monitoring import MonitoringThresholds
 from clinical_mm.service.pull import StudyPuller
 from clinical_mm.service.spool import Spool
 from clinical_mm.service.store import ServiceStore
+
+if TYPE_CHECKING:
+    from clinical_mm.pipeline.similar_cases import SimilarCases
+    from clinical_mm.pipeline.vision_language_queries import VisionLanguageQueries
 
 __all__ = ["ServiceContext"]
 
@@ -60,6 +64,11 @@ class ServiceContext:
     identity
         Re-links a study to its accession number and patient name through the key vault, for
         ``GET /v1/studies/{id}/identity`` (None: no vault, so no re-identification).
+    vision_language
+        Questions, zero-shot findings and grounding on a study's image (None: not configured, as with a model
+        folder that is not ours).
+    similar
+        The signed cases, for ``GET /v1/studies/{id}/similar``; each signed study joins them (None: not configured).
     """
 
     def __init__(self, store: ServiceStore, audit: AuditSink, callback_hosts: list[str], results_dir: Path,
@@ -67,8 +76,10 @@ class ServiceContext:
                  ready: Callable[[], bool] = _always_ready,
                  on_signed: Callable[[str, dict[str, Any]], None] = _ignore_signed,
                  puller: StudyPuller | None = None, extraction: NoteExtraction | None = None,
-                 monitor_thresholds: MonitoringThresholds | None = None, identity: IdentityLookup | None = None
-                 ) -> None:
+                 monitor_thresholds: MonitoringThresholds | None = None, identity: IdentityLookup | None = None,
+                 vision_language: VisionLanguageQueries | None = None, similar: SimilarCases | None = None) -> None:
+        self.vision_language = vision_language
+        self.similar = similar
         self.identity = identity
         self.monitor_thresholds = monitor_thresholds or MonitoringThresholds()
         self.extraction = extraction

@@ -244,7 +244,7 @@ class SynthConfig:
     subtlety: str = "standard"
     shift: AcquisitionShift | None = None
     #: support devices and incidental findings drawn and reported (:data:`INCIDENTAL_PREVALENCE`; ``{}``: none)
-    incidental_prevalence: dict[str, float] = field(default_factory=lambda: dict(INCIDENTAL_PREVALENCE))
+    incidental_prevalence: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = set(self.incidental_prevalence) - set(INCIDENTAL_FINDINGS)

@@ -51,11 +51,14 @@ def _bars(enabled: bool) -> Callable[[str, int], Callable[[], None]]:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap and permutation tests.")
 @click.option("--bootstrap", type=click.IntRange(200, 100000), default=1000, show_default=True,
               help="Bootstrap resamples per interval.")
+@click.option("--tasks", "tasks_text", default="", metavar="TASK[,TASK...]",
+              help="Vision-language tasks to score besides triage: zero_shot, retrieval, vqa, grounding, ood "
+                   "(comma-separated, or 'all'); the manifest's specs and regions columns are their ground truth.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.pass_context
 def evaluate(ctx: click.Context, manifest: Path | None, out: Path | None, model_path: Path | None,
              train_manifest: Path | None, goals: Path | None, signing_key: Path | None, seed: int, bootstrap: int,
-             no_progress: bool) -> None:
+             tasks_text: str, no_progress: bool) -> None:
     """Evaluate the model on a test manifest: accuracy per finding with 95% intervals against pre-set goals,
     subgroups (sex, age band, site, manufacturer, view) with a bias test, calibration, draft report text, input
     handling and provenance, as results.json, report.html, report.pdf and a CHAI model card (signed with
@@ -70,10 +73,16 @@ def evaluate(ctx: click.Context, manifest: Path | None, out: Path | None, model_
     if manifest is None or out is None:
         raise click.UsageError("--manifest and --out are required (or: clinical-mm evaluate verify DIR)")
     from clinical_mm.evaluation.compliance.evaluation_run import EvaluationRequest, run_evaluation
+    from clinical_mm.evaluation.compliance.vision_language_tasks import TASKS
 
+    names = TASKS if tasks_text.strip() == "all" else tuple(t.strip() for t in tasks_text.split(",") if t.strip())
+    unknown = [t for t in names if t not in TASKS]
+    if unknown:
+        raise click.BadParameter(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)} or all",
+                                 param_hint="--tasks")
     command = command_line(ctx, "clinical-mm evaluate", _file_name)  # a path by its name: folders can hold names
     request = EvaluationRequest(manifest, out, model_path, train_manifest, goals, signing_key, seed, bootstrap,
-                                command)
+                                command, tuple(dict.fromkeys(names)))
     with reported_errors():
         results = run_evaluation(request, progress=_bars(not no_progress), log=click.echo)
     s = results["summary"]

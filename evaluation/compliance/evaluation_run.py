@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
+from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.cli.scaffold import audit_sink
 from clinical_mm.core import __version__
 from clinical_mm.core.config import PseudonymKey, Settings
@@ -27,7 +27,7 @@ from clinical_mm.core.errors import ConfigurationError, OutputError
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.evaluation.compliance.analysis import analyse
 from clinical_mm.evaluation.compliance.goals import load_goals
-from clinical_mm.evaluation.compliance.manifest import ATTRIBUTES, check_no_overlap, read_manifest
+from clinical_mm.evaluation.compliance.manifest import ATTRIBUTES, EvaluationManifest, check_no_overlap, read_manifest
 from clinical_mm.evaluation.compliance.model_card import model_card_xml
 from clinical_mm.evaluation.compliance.render import plots, render_html, write_pdf
 from clinical_mm.evaluation.compliance.runner import run_manifest
@@ -37,7 +37,12 @@ from clinical_mm.evaluation.compliance.signing import (
     load_private_key,
     sign_outputs,
 )
+from clinical_mm.evaluation.compliance.vision_language_tasks import run_tasks
+from clinical_mm.model.checkpoint import LoadedModel, load_input_gate
+from clinical_mm.model.vision_language import VisionLanguage
 from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
+from clinical_mm.pipeline.text_deidentification import site_vocabulary, text_deidentifier
+from clinical_mm.pipeline.vision_language_queries import VisionLanguageQueries
 
 __all__ = ["OUTPUT_FILES", "EvaluationRequest", "run_evaluation"]
 
@@ -57,6 +62,8 @@ class EvaluationRequest:
     seed: int = 0
     bootstrap: int = 1000
     command: str = "clinical-mm evaluate"
+    #: vision-language tasks scored besides triage (:data:`~clinical_mm.evaluation.compliance.vision_language_tasks.TASKS`)
+    tasks: tuple[str, ...] = ()
 
 
 def _commit() -> str | None:
@@ -103,6 +110,18 @@ def _training_data(manifest: dict[str, Any]) -> str:
     return str(data.get("train_manifest") or "not recorded in the model's manifest")
 
 
+def _tasks(request: EvaluationRequest, manifest: EvaluationManifest, loaded: LoadedModel, sink: AuditSink,
+           settings: Settings, bar: Callable[[str, int], Callable[[], None]]) -> dict[str, Any]:
+    """The vision-language tasks, their studies de-identified with a throwaway key as the triage run's."""
+    key = PseudonymKey(secrets.token_bytes(32), ephemeral=True)
+    text = text_deidentifier(key, site_vocabulary(settings.vocabulary), settings.recognizers, settings.deid_terms,
+                             settings.deid_threshold)
+    queries = VisionLanguageQueries(VisionLanguage(loaded), DicomDeidentifier(key), text, sink, actor=settings.actor,
+                                    gate=load_input_gate(loaded), pixel_limits=settings.pixel_limits)
+    return run_tasks(request.tasks, manifest, queries, seed=request.seed, n_resamples=request.bootstrap,
+                     tick=bar("tasks", len(manifest.rows)))
+
+
 def run_evaluation(request: EvaluationRequest, *, progress: Callable[[str, int], Callable[[], None]] | None = None,
                    log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """Run the evaluation of ``request``; return ``results.json``'s content. ``progress(description, total)``
@@ -134,6 +153,11 @@ def run_evaluation(request: EvaluationRequest, *, progress: Callable[[str, int],
         step = bar("statistics", len(manifest.flags) + groups if analysed else 0)  # a tick per flag and per group
         results = analyse(manifest, outcomes, goals, seed=request.seed, n_resamples=request.bootstrap, tick=step)
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        if request.tasks:
+            log(f"vision-language tasks: {', '.join(request.tasks)}")
+            results["tasks"] = {"selected": list(request.tasks), **_tasks(request, manifest, generator.loaded, sink,
+                                                                          settings, bar)}
+            results.update({t: results["tasks"].pop(t) for t in request.tasks if t in results["tasks"]})
         results["time_to_notification"] = {
             "available": False,
             "reason": "evaluate reads the studies from files, so no C-STORE reception and no callback are timed; "

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from clinical_mm.audit.audit_record import sha256_file as file_sha256
 from clinical_mm.core.errors import ManifestError
@@ -76,6 +78,11 @@ class ManifestRow:
     labels: dict[str, int]
     reference: str  # the reference report (findings + impression), "" when the manifest has none
     attributes: dict[str, str] = field(default_factory=dict)
+    #: the reference report's impression then findings (the text form of retrieval), "" when none
+    report_text: str = ""
+    #: the ground truth of a synthetic study (columns ``specs`` and ``regions``), None where the manifest has none
+    specs: list[dict[str, Any]] | None = None
+    regions: dict[str, list[list[int]]] | None = None
 
 
 @dataclass
@@ -95,6 +102,16 @@ def _label(value: str, flag: str, number: int) -> int:
     if text.lower() in ("true", "false"):
         return int(text.lower() == "true")
     raise ManifestError(f"line {number}: the label of {flag} is {text[:20]!r}, not 0 or 1")
+
+
+def _json_column(raw: dict[str, str], column: str, number: int) -> Any:
+    text = (raw.get(column) or "").strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ManifestError(f"line {number}: column {column} is not JSON") from None
 
 
 def read_manifest(path: Path) -> EvaluationManifest:
@@ -127,7 +144,10 @@ def read_manifest(path: Path) -> EvaluationManifest:
         if (raw.get("age") or "").strip():
             attributes["age_band"] = age_band(raw.get("age"))
         rows.append(ManifestRow(number, (raw.get("study_id") or "").strip() or f"line-{number}",
-                                path.parent / raw["path"].strip(), labels, reference, attributes))
+                                path.parent / raw["path"].strip(), labels, reference, attributes,
+                                " ".join(t for t in ((raw.get("impression") or "").strip(),
+                                                     (raw.get("findings") or "").strip()) if t),
+                                _json_column(raw, "specs", number), _json_column(raw, "regions", number)))
     if not rows:
         raise ManifestError(f"{path}: the manifest has no rows")
     return EvaluationManifest(path, file_sha256(path), flags, rows, has_reports)

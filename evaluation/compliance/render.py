@@ -45,6 +45,10 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
      "exclusions); TRIPOD+AI 20"),
     ("time-to-notification", "Time to notification",
      "FDA 21 CFR 892.2080 special controls (time-to-notification of a triage device)"),
+    ("vision-language", "Vision-language tasks",
+     "What the model offers beyond triage and drafts (zero-shot findings, retrieval, questions, grounding, the "
+     "input gate): EU AI Act Art. 13(3)(b)(ii) and Art. 15(3) (accuracy of each output); CLAIM 2024 items on "
+     "performance metrics and their uncertainty"),
     ("provenance", "Provenance",
      "EU AI Act Annex IV 2(g) (test logs and reports, dated and signed) and Art. 12 (record-keeping); "
      "CLAIM 2024 (model and code availability); TRIPOD+AI 18"),
@@ -166,11 +170,27 @@ ENVIRONMENT.filters["ci"] = _ci
 ENVIRONMENT.filters["cell"] = _cell
 
 
+def _estimates(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    """Every ``{"estimate", "lower", "upper"}`` under ``value``, with its dotted name."""
+    if isinstance(value, dict) and "estimate" in value:
+        return [(prefix, value)]
+    if isinstance(value, dict):
+        return [row for k, v in value.items() for row in _estimates(f"{prefix}.{k}" if prefix else str(k), v)]
+    return []
+
+
+def vision_language_rows(results: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The vision-language tasks' estimates as (dotted name, estimate) rows, as ``results.json`` names them."""
+    tasks = (results.get("tasks") or {}).get("selected", [])
+    return [row for t in tasks for row in _estimates(t, results.get(t))]
+
+
 def render_html(results: dict[str, Any], images: dict[str, str]) -> str:
     """The self-contained HTML report."""
     return ENVIRONMENT.get_template("report.html.j2").render(
         r=results, images=images, sections=SECTIONS, labels=FINDING_LABELS, attribute_labels=ATTRIBUTE_LABELS,
-        metrics=[m for m in FLAG_METRICS if m not in ("ece", "brier")], metric_labels=METRIC_LABELS)
+        metrics=[m for m in FLAG_METRICS if m not in ("ece", "brier")], metric_labels=METRIC_LABELS,
+        vl_rows=vision_language_rows(results))
 
 
 def write_pdf(html: str, path: Path) -> None:

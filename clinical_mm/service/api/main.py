@@ -16,10 +16,12 @@ from clinical_mm.service.api.routes import (
     reviews,
     studies,
     subscribers,
+    vision_language,
 )
 
 __all__ = ["api_router"]
 
 api_router = APIRouter()
-for _routes in (review_page, health, dicomweb, studies, pulls, reviews, notes, jobs, subscribers, audit, monitoring):
+for _routes in (review_page, health, dicomweb, studies, vision_language, pulls, reviews, notes, jobs, subscribers,
+                audit, monitoring):
     api_router.include_router(_routes.router)

@@ -237,6 +237,8 @@ async function openStudy(id) {
     clearIdentity();
     view.grey = null; view.windowed = null; view.study = null; view.regions = {};
     delete $("preview").dataset.study;
+    $("answer").textContent = "";
+    $("similar").replaceChildren();
     draw();
   }
   try {
@@ -260,8 +262,43 @@ async function openStudy(id) {
     $("viewer").className = "open";
     await showIdentity(id);
     if (view.study !== id) await showImage(id, await (await api(studyPath(id, "/preview.png"))).blob());
+    if (another) await showSimilar(id);
   } catch (e) { say(e.message); }
   await loadWorklist().catch((e) => say(e.message));
+}
+// ------------------------------------------------------------------ questions and similar signed cases
+async function showSimilar(id) {
+  const list = $("similar");
+  list.replaceChildren();
+  try {
+    const found = await (await api(studyPath(id, "/similar?k=3"))).json();
+    if (current !== id) return;
+    if (!found.similar.length) {
+      const li = document.createElement("li");
+      li.textContent = "No signed case yet.";
+      list.appendChild(li);
+    }
+    for (const c of found.similar) {
+      const li = document.createElement("li");
+      li.textContent = c.report + " (similarity " + Number(c.score).toFixed(2) + ", signed " + c.signed_at.slice(0, 10) + ")";
+      list.appendChild(li);
+    }
+  } catch (e) {
+    const li = document.createElement("li");
+    li.textContent = "Similar cases not available (" + e.message + ").";
+    list.appendChild(li);
+  }
+}
+async function ask() {
+  const id = current, question = $("question").value.trim();
+  if (!id || !question) return;
+  $("answer").textContent = "Asking…";
+  try {
+    const body = await (await api(studyPath(id, "/ask"), {
+      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({question})})).json();
+    if (current !== id) return;
+    $("answer").textContent = "Q: " + body.question + " A: " + body.answer + " (preliminary, from the model)";
+  } catch (e) { $("answer").textContent = e.message; }
 }
 async function act(path, body, done) {
   try {
@@ -285,6 +322,8 @@ $("connect").addEventListener("click", () => {
   loadWorklist().then(() => say("")).catch((e) => say(e.message));
 });
 $("show-regions").addEventListener("change", draw);
+$("ask").addEventListener("click", ask);
+$("question").addEventListener("keydown", (e) => { if (e.key === "Enter") ask(); });
 $("save").addEventListener("click", () => act("/draft", {findings: $("findings").value, impression: $("impression").value}, "Draft saved."));
 $("sign").addEventListener("click", () => act("/sign", {findings: $("findings").value, impression: $("impression").value}, "Report signed (final)."));
 $("reject").addEventListener("click", () => act("/reject", {reason: $("reason").value}, "Draft rejected."));

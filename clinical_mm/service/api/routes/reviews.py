@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
+from clinical_mm.audit.audit_record import AuditRecord
+from clinical_mm.core.errors import ClinicalMMError
 from clinical_mm.outputs.fhir_r4 import final_report
 from clinical_mm.service.api.examples import ok
 from clinical_mm.service.deps import ContextDep, Radiologist, StoreDep
@@ -21,10 +24,12 @@ from clinical_mm.service.models import (
     SignedPublic,
     SignIn,
 )
+from clinical_mm.service.service_context import ServiceContext
 from clinical_mm.service.store import ServiceStore
 
 __all__ = ["router"]
 
+_log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/studies/{study_id}", tags=["review"])
 _FINAL = {404: "no such study", 409: "already signed or rejected"}
 
@@ -94,7 +99,21 @@ def sign(study_id: str, body: SignIn, ctx: ContextDep, who: Radiologist) -> Sign
                                  reviewer=who.key_id, diff=diff, report=report, draft=signed_against):
         raise HTTPException(409, "the study is already signed or rejected")
     ctx.on_signed(study_id, report)
+    _join_similar_cases(ctx, study_id, found, findings, impression)
     return SignedPublic(study=study_id, status="signed", report=DiagnosticReportPublic(report), diff=diff)
+
+
+def _join_similar_cases(ctx: ServiceContext, study_id: str, found: dict[str, Any], findings: str,
+                        impression: str) -> None:
+    """The signed study joins the similar cases; a failure is logged and audited, and the signature stands."""
+    if ctx.similar is None:
+        return
+    try:
+        ctx.similar.add(study_id, ctx.store.files_of(study_id), found["result"].get("image"), findings, impression)
+    except (ClinicalMMError, OSError) as exc:
+        _log.warning("signed study not added to the similar cases (%s)", exc.__class__.__name__)
+        ctx.audit.append(AuditRecord(actor="clinical-mm", action="similar:add", outcome="failed", study=study_id,
+                                     detail=f"not added to the similar cases ({exc.__class__.__name__})"))
 
 
 @router.post("/reject", response_model=ReviewPublic, responses=ok("rejected", errors=_FINAL))

@@ -1,0 +1,112 @@
+"""A study's image beyond its draft (role radiologist): a question answered, findings named in words scored
+zero-shot, a phrase located, and the signed studies most like it. The image is the one the model analysed, de-identified again from the spool and
+gated; what the radiologist types is de-identified before the model reads it; each request is audited with the
+hash of the text, never the text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from clinical_mm.core.errors import AuditError, InputError
+from clinical_mm.pipeline.vision_language_queries import StudyImage, VisionLanguageQueries
+from clinical_mm.service.api.examples import ok
+from clinical_mm.service.deps import ContextDep, Radiologist
+from clinical_mm.service.models import (
+    AnswerPublic,
+    GroundedPublic,
+    PhraseIn,
+    QuestionIn,
+    SimilarPublic,
+    ZeroShotIn,
+    ZeroShotPublic,
+)
+from clinical_mm.service.service_context import ServiceContext
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/studies/{study_id}", tags=["review"])
+_ERRORS = {404: "no such study", 422: "the image cannot be used (refused by the scope check or the input gate), or "
+                                      "the text cannot", 503: "not configured (no vision-language model), or the "
+                                                             "audit log is unavailable"}
+
+
+def _image(ctx: ServiceContext, study_id: str, action: str) -> tuple[VisionLanguageQueries, StudyImage]:
+    if ctx.vision_language is None:
+        raise HTTPException(503, "questions, zero-shot findings and grounding are not configured")
+    files = ctx.store.files_of(study_id)
+    if not files:
+        raise HTTPException(404, "no such study")
+    found = ctx.store.study(study_id) or {}
+    image = ctx.vision_language.study_image(files, (found.get("result") or {}).get("image"), action)
+    if image.error is not None:
+        raise HTTPException(422, f"the study's image cannot be used: {image.error}")
+    return ctx.vision_language, image
+
+
+def _answered(study_id: str, image: StudyImage, body: dict[str, Any]) -> dict[str, Any]:
+    return {"study": study_id, "ood": image.ood, **body}
+
+
+@router.post("/ask", response_model=AnswerPublic, responses=ok("answer", errors=_ERRORS))
+def ask(study_id: str, body: QuestionIn, ctx: ContextDep, _: Radiologist) -> dict[str, Any]:
+    """Answer a question about the study's image (presence, side, size, location, count of findings): a
+    preliminary reading, like the draft."""
+    try:
+        queries, image = _image(ctx, study_id, "ask")
+        text = queries.clean_text(body.question)
+        if not text:
+            raise InputError("the question is empty")
+        return _answered(study_id, image, queries.ask_image(image, text))
+    except InputError as exc:
+        raise HTTPException(422, exc.reason) from None
+    except AuditError:
+        raise HTTPException(503, "audit log unavailable") from None
+
+
+@router.post("/zero-shot", response_model=ZeroShotPublic, responses=ok("zero_shot", errors=_ERRORS))
+def zero_shot(study_id: str, body: ZeroShotIn, ctx: ContextDep, _: Radiologist) -> dict[str, Any]:
+    """Score findings named in words on the study's image through the contrastive head (prompt ensembles);
+    it changes no priority."""
+    try:
+        queries, image = _image(ctx, study_id, "zero-shot")
+        return _answered(study_id, image, queries.zero_shot_image(image, queries.findings_in_words(body.findings)))
+    except InputError as exc:
+        raise HTTPException(422, exc.reason) from None
+    except AuditError:
+        raise HTTPException(503, "audit log unavailable") from None
+
+
+@router.post("/ground", response_model=GroundedPublic, responses=ok("grounded", errors=_ERRORS))
+def ground(study_id: str, body: PhraseIn, ctx: ContextDep, _: Radiologist) -> dict[str, Any]:
+    """Locate a phrase on the study's image (occlusion sensitivity of the image's similarity to it)."""
+    try:
+        queries, image = _image(ctx, study_id, "ground")
+        text = queries.clean_text(body.phrase)
+        if not text:
+            raise InputError("the phrase is empty")
+        return _answered(study_id, image, queries.ground_image(image, text))
+    except InputError as exc:
+        raise HTTPException(422, exc.reason) from None
+    except AuditError:
+        raise HTTPException(503, "audit log unavailable") from None
+
+
+@router.get("/similar", response_model=SimilarPublic, responses=ok("similar", errors=_ERRORS))
+def similar(study_id: str, ctx: ContextDep, _: Radiologist, k: int = Query(5, ge=1, le=20)) -> dict[str, Any]:
+    """The signed studies whose reports best match this study's image (image -> report retrieval over the signed
+    cases, never the study itself): their pseudonymous ids and de-identified signed reports."""
+    if ctx.similar is None:
+        raise HTTPException(503, "similar cases are not configured")
+    files = ctx.store.files_of(study_id)
+    if not files:
+        raise HTTPException(404, "no such study")
+    found = ctx.store.study(study_id) or {}
+    try:
+        cases = ctx.similar.similar(study_id, files, (found.get("result") or {}).get("image"), k)
+    except InputError as exc:
+        raise HTTPException(422, exc.reason) from None
+    except AuditError:
+        raise HTTPException(503, "audit log unavailable") from None
+    return {"study": study_id, "similar": cases}

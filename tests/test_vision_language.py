@@ -1,0 +1,148 @@
+"""The vision-language side of the model with a tiny random model: zero-shot prompts and their calibration, the
+vector index against brute force, answers, phrase grounding, continued training, and the new training losses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from clinical_mm.core.errors import ConfigurationError
+from clinical_mm.model.checkpoint import LoadedModel
+from clinical_mm.model.configuration import ClinicalMMConfig
+from clinical_mm.model.grounding import InputGeometry
+from clinical_mm.model.modeling import ClinicalMMModel, QuestionBatch, TextBatch
+from clinical_mm.model.tokenizer import ReportTokenizer, format_report
+from clinical_mm.model.training import continue_from
+from clinical_mm.model.vector_index import StudyIndex
+from clinical_mm.model.vision_language import (
+    NEGATIVE_TEMPLATES,
+    POSITIVE_TEMPLATES,
+    VisionLanguage,
+    fit_zero_shot_calibration,
+)
+
+TEXTS = [format_report("Small left pleural effusion. No pneumothorax.", "Small left pleural effusion."),
+         format_report("Endotracheal tube tip 4 cm above the carina.", "No acute cardiopulmonary process."),
+         "QUESTION: Is there a pneumothorax? ANSWER: yes", "QUESTION: Which side is the effusion on? ANSWER: left"]
+
+
+@pytest.fixture(scope="module")
+def vl() -> VisionLanguage:
+    tokenizer = ReportTokenizer.train(TEXTS * 5, vocab_size=300)
+    torch.manual_seed(0)
+    config = ClinicalMMConfig.tiny(vocab_size=tokenizer.vocab_size)
+    config.text.max_positions = 64  # room for the soft prompts, a question and its answer
+    model = ClinicalMMModel(config).eval()
+    return VisionLanguage(LoadedModel(model, tokenizer, {"weights": {"sha256": "a" * 64}}, Path(".")))
+
+
+def _pixels(n: int, size: int = 32) -> torch.Tensor:
+    return torch.randn(n, 1, size, size, generator=torch.Generator().manual_seed(n))
+
+
+def test_when_prompts_are_filled_then_every_template_names_the_finding(vl: VisionLanguage) -> None:
+    from clinical_mm.model.vision_language import _fill
+
+    for template in (*POSITIVE_TEMPLATES, *NEGATIVE_TEMPLATES):
+        text = _fill(template, "Endotracheal tube.")
+        assert "ndotracheal tube" in text and ".." not in text
+    assert _fill("There is {a} {f}.", "effusion") == "There is an effusion."
+
+
+def test_when_scoring_zero_shot_then_each_image_gets_a_probability_per_finding(vl: VisionLanguage) -> None:
+    scores = vl.zero_shot(_pixels(3), ["pneumothorax", "rib fracture"])
+    assert len(scores) == 3 and all(len(s) == 2 for s in scores)
+    for row in scores:
+        for s in row:
+            assert 0.0 <= s.probability <= 1.0 and not s.calibrated
+            assert s.probability == pytest.approx(1 / (1 + np.exp(-np.exp(float(vl.model.logit_scale.detach())) * s.margin)),
+                                                  abs=1e-4)
+
+
+def test_when_calibration_is_fitted_then_it_recovers_a_known_logistic_relation() -> None:
+    rng = np.random.default_rng(0)
+    margins = rng.normal(0, 0.1, 4000)
+    labels = (rng.random(4000) < 1 / (1 + np.exp(-(25 * margins - 0.5)))).astype(int)
+    cal = fit_zero_shot_calibration(margins, labels)
+    assert cal["slope"] == pytest.approx(25, rel=0.15) and cal["intercept"] == pytest.approx(-0.5, abs=0.15)
+    with pytest.raises(ValueError, match="both labels"):
+        fit_zero_shot_calibration(margins, np.zeros(4000))
+
+
+def test_when_an_index_is_searched_then_it_finds_what_brute_force_finds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    n, q, d = 300, 4, 16
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    images, reports = unit(rng.normal(size=(n, q, d))), unit(rng.normal(size=(n, d)))
+    entries = [{"key": f"k{i}", "report": f"report {i}" if i % 10 else ""} for i in range(n)]
+    StudyIndex(entries, images, reports, {"id": "m", "sha256": "s"}).save(tmp_path / "idx")
+    index = StudyIndex.load(tmp_path / "idx")
+    text = reports[7]
+    brute = np.einsum("nqd,d->nq", images, text).max(1)
+    got = index.images_for_text(text, 5, "s")
+    assert [h.position for h in got] == list(np.argsort(-brute)[:5])
+    assert got[0].score == pytest.approx(float(brute.max()), abs=1e-4)
+    with_report = [i for i in range(n) if entries[i]["report"]]
+    brute_r = (reports[with_report] @ images[3].T).max(1)
+    found = index.reports_for_image(images[3], 5, "s")
+    assert [h.position for h in found] == [with_report[i] for i in np.argsort(-brute_r)[:5]]
+    assert all(h.entry["report"] for h in found)  # studies without a report are not in the report graph
+    with pytest.raises(ConfigurationError, match="rebuild"):
+        index.images_for_text(text, 5, "another model")
+
+
+def test_when_a_question_is_asked_then_an_answer_comes_back_per_image(vl: VisionLanguage) -> None:
+    answers = vl.ask(_pixels(2), "Is there a pneumothorax?")
+    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+    with pytest.raises(ValueError, match="empty"):
+        vl.ask(_pixels(1), "   ")
+    with pytest.raises(ValueError, match="too long"):
+        vl.ask(_pixels(1), "Is there " + "a very long question " * 20)
+
+
+def test_when_a_phrase_is_grounded_then_its_box_is_inside_the_image(vl: VisionLanguage) -> None:
+    region = vl.ground(_pixels(1), "left pleural effusion", InputGeometry(400, 300, 32))
+    assert 0 <= region.pixel_peak[0] <= 300 and 0 <= region.pixel_peak[1] <= 400
+    for x0, y0, x1, y1 in region.pixel_boxes:
+        assert 0 <= x0 < x1 <= 300 and 0 <= y0 < y1 <= 400
+
+
+def test_when_stage2_has_questions_then_the_answer_loss_falls(vl: VisionLanguage) -> None:
+    model = ClinicalMMModel(vl.model.config)
+    tok = vl.tokenizer
+    emb = model.encode_image(_pixels(2)).detach()
+    ids, mask = tok.batch(TEXTS[:2], "bos", 24, end=True)
+    instr = TextBatch(*tok.batch(["Is there a pneumothorax?", "Which side is the effusion on?"], "cls", 16, end=False))
+    d_ids, d_mask, answer = tok.dialogue(["Is there a pneumothorax?", "Which side is the effusion on?"],
+                                         ["yes", "left"], 24)
+    questions = QuestionBatch(instr, TextBatch(d_ids, d_mask), answer, torch.tensor([0, 1]))
+    params = [p for n, p in model.named_parameters() if not n.startswith("vision")]  # the LM too: it is random here
+    opt = torch.optim.Adam(params, lr=3e-3)
+    first = last = 0.0
+    for step in range(12):
+        out = model.stage2(emb, ids, mask, torch.zeros(2, 7), questions=questions)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        first, last = (float(out.loss_vqa), float(out.loss_vqa)) if step == 0 else (first, float(out.loss_vqa))
+    assert last < 0.7 * first
+    assert int(answer[0].sum()) == len(tok.ids(" yes")) + 1  # the answer and [EOS], not the question
+
+
+def test_when_continuing_a_model_with_more_targets_then_trained_rows_are_kept() -> None:
+    small = ClinicalMMConfig.tiny()
+    small.heads.incidental = ()
+    trained = ClinicalMMModel(small)
+    grown = ClinicalMMModel(ClinicalMMConfig.tiny())
+    assert continue_from(grown, trained) == len(trained.state_dict())
+    old, new = trained.vision_head[1].weight, grown.vision_head[1].weight
+    assert new.shape[0] == old.shape[0] + len(grown.config.heads.incidental)
+    assert torch.equal(new[: old.shape[0]], old)
+    with pytest.raises(ValueError, match="cannot continue"):
+        continue_from(trained, grown)
