@@ -27,7 +27,12 @@ from clinical_mm.core.errors import ConfigurationError, OutputError
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.evaluation.compliance.analysis import analyse
 from clinical_mm.evaluation.compliance.goals import load_goals
-from clinical_mm.evaluation.compliance.manifest import ATTRIBUTES, EvaluationManifest, check_no_overlap, read_manifest
+from clinical_mm.evaluation.compliance.manifest import (
+    ATTRIBUTES,
+    EvaluationManifest,
+    check_no_overlap,
+    read_manifest,
+)
 from clinical_mm.evaluation.compliance.model_card import model_card_xml
 from clinical_mm.evaluation.compliance.render import plots, render_html, write_pdf
 from clinical_mm.evaluation.compliance.runner import run_manifest
