@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python benchmarks/context_vs_medspacy.py
 	$(BIN)/python benchmarks/hostile_input_memory.py
 	$(BIN)/python benchmarks/grounding_and_gate.py
+	$(BIN)/python benchmarks/vision_language.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache .mypy_cache

@@ -16,12 +16,17 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
-from clinical_mm.core.config import PseudonymKey
+from clinical_mm.core.config import DEFAULT_MODEL_PATH, PseudonymKey
 from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.deid.vault import PseudonymVault
+from clinical_mm.model.checkpoint import load_input_gate, load_model
+from clinical_mm.model.vision_language import VisionLanguage
 from clinical_mm.pipeline.note_extraction import NoteExtraction
+from clinical_mm.pipeline.similar_cases import SimilarCases
 from clinical_mm.pipeline.study_preview import StudyPreview
+from clinical_mm.pipeline.text_deidentification import text_deidentifier
+from clinical_mm.pipeline.vision_language_queries import VisionLanguageQueries
 from clinical_mm.service.app import create_app
 from clinical_mm.service.auth import JwtVerifier
 from clinical_mm.service.identity_lookup import IdentityLookup
@@ -43,8 +48,15 @@ def _app(root: Path) -> FastAPI:
                          JwtVerifier(secret=SECRET, public_key_file=None, issuer=None, audience="clinical-mm"),
                          extraction=NoteExtraction(key),
                          identity=IdentityLookup(PseudonymVault(root / "vault.sqlite", key), store, root / "results",
-                                                 audit))
+                                                 audit),
+                         vision_language=(queries := _queries(key, audit)), similar=SimilarCases(root / "similar", queries))
     return create_app(ctx)
+
+
+def _queries(key: PseudonymKey, audit: SQLiteAuditSink) -> VisionLanguageQueries:
+    loaded = load_model(DEFAULT_MODEL_PATH)
+    return VisionLanguageQueries(VisionLanguage(loaded), DicomDeidentifier(key), text_deidentifier(key), audit,
+                                 gate=load_input_gate(loaded))
 
 
 @pytest.fixture(scope="module")

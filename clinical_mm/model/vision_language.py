@@ -151,8 +151,8 @@ class VisionLanguage:
         prompt = [SPECIAL_IDS["bos"], *self.tokenizer.ids(format_question(text))]
         cfg = self.model.config
         room = cfg.text.max_positions - cfg.qformer.num_query_tokens - _ANSWER_TOKENS
-        if len(prompt) > room or len(prompt) > _TEXT_TOKENS:
-            raise ValueError(f"the question is too long ({len(prompt)} tokens; at most {min(room, _TEXT_TOKENS)})")
+        if len(prompt) > room:
+            raise ValueError(f"the question is too long ({len(prompt)} tokens; at most {room})")
         instr_ids, instr_mask = self.tokenizer.batch([text] * n, "cls", _TEXT_TOKENS, end=False)
         dialogue = torch.tensor([prompt] * n)
         out: list[str] = []

@@ -104,6 +104,8 @@ class VisionLanguageQueries:
                 image = self._image(item)
             except ClinicalMMError as exc:
                 image = StudyImage(item.source, error=f"{exc.__class__.__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - the batch boundary: one study never stops the others
+                image = StudyImage(item.source, error=f"internal error while reading the study ({exc.__class__.__name__})")
             if image.error is not None:
                 self.record(action, "refused", image.study_uid, detail=image.error)
             yield image
