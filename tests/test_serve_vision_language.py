@@ -104,6 +104,16 @@ def test_when_the_radiologist_asks_scores_locates_and_compares_a_study_then_the_
         wait.until(lambda d: d.find_element(By.ID, "answer").text.startswith("Q: "))
         answer = driver.find_element(By.ID, "answer").text
         assert "pleural effusion" in answer and " A: " in answer
+        before = driver.execute_script("return Object.keys(view.regions).length")
+        driver.find_element(By.ID, "phrase").send_keys("heart")
+        driver.find_element(By.ID, "locate").click()
+        wait.until(lambda d: d.execute_script("return Object.keys(view.regions).length") == before + 1)
+        assert driver.execute_script("return Object.keys(view.regions).some((k) => k.includes('heart'))")
+        driver.find_element(By.ID, "zs-findings").send_keys("pleural effusion; endotracheal tube")
+        driver.find_element(By.ID, "score").click()
+        wait.until(lambda d: "endotracheal tube" in d.find_element(By.ID, "zero-shot").text)
+        assert "pleural effusion 0." in driver.find_element(By.ID, "zero-shot").text or \
+            "pleural effusion 1.00" in driver.find_element(By.ID, "zero-shot").text
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
         assert errors == []
     finally:
@@ -113,6 +123,7 @@ def test_when_the_radiologist_asks_scores_locates_and_compares_a_study_then_the_
     answered = [(r["action"], r["study"]) for r in audit if r["outcome"] == "answered"]
     assert answered[:3] == [("ask", second), ("zero-shot", second), ("ground", second)]
     assert ("similar", second) in answered and ("ask", second) in answered[3:]  # the page's question too
+    assert ("ground", second) in answered[3:] and ("zero-shot", second) in answered[3:]  # and its other tools
     assert all(r["input_hash"] for r in audit if r["outcome"] == "answered" and r["action"] != "similar")
     assert all("pneumothorax" not in str(r["detail"]) for r in audit if r["action"] == "ask")
     texts = [asked.text, scored.text, grounded.text, json.dumps(found), str(audit), service.log.read_text()]

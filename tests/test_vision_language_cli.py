@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from pydicom.data import get_testdata_file
 
 from clinical_mm.cli import cli
+from clinical_mm.core.config import DEFAULT_MODEL_PATH
 from clinical_mm.core.findings import FINDINGS
 from clinical_mm.synth.relabel import grey_pixels, relabelled_chest_radiograph
 from clinical_mm.synth.study_synthesizer import StudySynthesizer, SynthStudy
@@ -66,11 +67,14 @@ def test_when_findings_are_named_in_words_then_each_study_gets_calibrated_probab
     root, made = studies
     lines = run("zero-shot", str(root / "studies"), "--finding", "pleural effusion", "--finding", "endotracheal tube")
     assert len(lines) == len(made)
+    manifest = json.loads((DEFAULT_MODEL_PATH / "manifest.json").read_text())
+    calibrated = bool((manifest.get("zero_shot") or {}).get("calibration"))
     for line in lines:
         assert line["ood"] is not None
         scores = {s["finding"]: s for s in line["zero_shot"]}  # type: ignore[union-attr]
         assert set(scores) == {"pleural effusion", "endotracheal tube"}
-        assert all(0 <= s["probability"] <= 1 and s["calibrated"] for s in scores.values())
+        # the probability says whether it is calibrated, as the model folder does
+        assert all(0 <= s["probability"] <= 1 and s["calibrated"] is calibrated for s in scores.values())
     records = [r for r in _audit(tmp_path) if r["action"] == "zero-shot"]
     assert len(records) == len(made) and all(r["outcome"] == "answered" and r["input_hash"] for r in records)
     assert all("effusion" not in r["detail"] for r in records)  # the text asked is hashed, never written
@@ -82,10 +86,12 @@ def test_when_a_question_names_a_patient_then_the_model_reads_it_de_identified(
     root, made = studies
     surname = made[0].phi["PatientName"].split("^")[0].title()
     lines = run("ask", str(root / made[0].path), f"Does Mr {surname} have a pneumothorax?")
-    assert len(lines) == 1 and isinstance(lines[0]["answer"], str) and lines[0]["answer"]
+    assert len(lines) == 1 and isinstance(lines[0]["answer"], str)
     assert surname not in str(lines[0]["question"]) and "pneumothorax" in str(lines[0]["question"])
     lines = run("ask", str(root / "studies"), "Is there a pneumothorax?")
-    assert all(str(line["answer"]).strip().rstrip(".").lower() in ("yes", "no") for line in lines), lines
+    assert len(lines) == len(made) and all(isinstance(line["answer"], str) for line in lines)
+    records = [r for r in _audit(tmp_path) if r["action"] == "ask"]
+    assert len(records) == 1 + len(made) and all(r["outcome"] == "answered" for r in records)
     _assert_no_phi(json.dumps(lines) + json.dumps(_audit(tmp_path)), made)
 
 

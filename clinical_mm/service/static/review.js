@@ -238,6 +238,7 @@ async function openStudy(id) {
     view.grey = null; view.windowed = null; view.study = null; view.regions = {};
     delete $("preview").dataset.study;
     $("answer").textContent = "";
+    $("zero-shot").textContent = "";
     $("similar").replaceChildren();
     draw();
   }
@@ -294,11 +295,37 @@ async function ask() {
   if (!id || !question) return;
   $("answer").textContent = "Asking…";
   try {
-    const body = await (await api(studyPath(id, "/ask"), {
-      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({question})})).json();
+    const body = await post(id, "/ask", {question});
     if (current !== id) return;
     $("answer").textContent = "Q: " + body.question + " A: " + body.answer + " (preliminary, from the model)";
   } catch (e) { $("answer").textContent = e.message; }
+}
+async function post(id, path, body) {
+  return (await api(studyPath(id, path), {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})).json();
+}
+async function locate() {
+  // a phrase's region joins the overlay under its own name
+  const id = current, phrase = $("phrase").value.trim();
+  if (!id || !phrase) return;
+  try {
+    const found = await post(id, "/ground", {phrase});
+    if (current !== id) return;
+    view.regions = Object.assign({}, view.regions, {["\u201c" + found.phrase + "\u201d"]: found.region});
+    $("show-regions").checked = true;
+    draw();
+  } catch (e) { say(e.message); }
+}
+async function scoreFindings() {
+  const id = current;
+  const findings = $("zs-findings").value.split(";").map((f) => f.trim()).filter((f) => f);
+  if (!id || !findings.length) return;
+  try {
+    const found = await post(id, "/zero-shot", {findings});
+    if (current !== id) return;
+    $("zero-shot").textContent = found.zero_shot.map((s) => s.finding + " " + Number(s.probability).toFixed(2) +
+      (s.calibrated ? "" : " (uncalibrated)")).join("; ") + " (zero-shot, from the model; no priority changes)";
+  } catch (e) { $("zero-shot").textContent = e.message; }
 }
 async function act(path, body, done) {
   try {
@@ -323,6 +350,8 @@ $("connect").addEventListener("click", () => {
 });
 $("show-regions").addEventListener("change", draw);
 $("ask").addEventListener("click", ask);
+$("locate").addEventListener("click", locate);
+$("score").addEventListener("click", scoreFindings);
 $("question").addEventListener("keydown", (e) => { if (e.key === "Enter") ask(); });
 $("save").addEventListener("click", () => act("/draft", {findings: $("findings").value, impression: $("impression").value}, "Draft saved."));
 $("sign").addEventListener("click", () => act("/sign", {findings: $("findings").value, impression: $("impression").value}, "Report signed (final)."));

@@ -5,6 +5,7 @@ hash of the text, never the text."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -45,52 +46,46 @@ def _image(ctx: ServiceContext, study_id: str, action: str) -> tuple[VisionLangu
     return ctx.vision_language, image
 
 
-def _answered(study_id: str, image: StudyImage, body: dict[str, Any]) -> dict[str, Any]:
-    return {"study": study_id, "ood": image.ood, **body}
+def _answer(ctx: ServiceContext, study_id: str, action: str,
+            answer: Callable[[VisionLanguageQueries, StudyImage], dict[str, Any]]) -> dict[str, Any]:
+    """``answer`` on the study's image: its result with the study and the gate's reading; 422 for what cannot be
+    used, 503 when the audit log cannot be written."""
+    try:
+        queries, image = _image(ctx, study_id, action)
+        return {"study": study_id, "ood": image.ood, **answer(queries, image)}
+    except InputError as exc:
+        raise HTTPException(422, exc.reason) from None
+    except AuditError:
+        raise HTTPException(503, "audit log unavailable") from None
+
+
+def _typed(queries: VisionLanguageQueries, text: str, what: str) -> str:
+    """What the radiologist typed, de-identified; :class:`InputError` when nothing is left."""
+    cleaned = queries.clean_text(text)
+    if not cleaned:
+        raise InputError(f"the {what} is empty")
+    return cleaned
 
 
 @router.post("/ask", response_model=AnswerPublic, responses=ok("answer", errors=_ERRORS))
 def ask(study_id: str, body: QuestionIn, ctx: ContextDep, _: Radiologist) -> dict[str, Any]:
     """Answer a question about the study's image (presence, side, size, location, count of findings): a
     preliminary reading, like the draft."""
-    try:
-        queries, image = _image(ctx, study_id, "ask")
-        text = queries.clean_text(body.question)
-        if not text:
-            raise InputError("the question is empty")
-        return _answered(study_id, image, queries.ask_image(image, text))
-    except InputError as exc:
-        raise HTTPException(422, exc.reason) from None
-    except AuditError:
-        raise HTTPException(503, "audit log unavailable") from None
+    return _answer(ctx, study_id, "ask", lambda q, image: q.ask_image(image, _typed(q, body.question, "question")))
 
 
 @router.post("/zero-shot", response_model=ZeroShotPublic, responses=ok("zero_shot", errors=_ERRORS))
 def zero_shot(study_id: str, body: ZeroShotIn, ctx: ContextDep, _: Radiologist) -> dict[str, Any]:
     """Score findings named in words on the study's image through the contrastive head (prompt ensembles);
     it changes no priority."""
-    try:
-        queries, image = _image(ctx, study_id, "zero-shot")
-        return _answered(study_id, image, queries.zero_shot_image(image, queries.findings_in_words(body.findings)))
-    except InputError as exc:
-        raise HTTPException(422, exc.reason) from None
-    except AuditError:
-        raise HTTPException(503, "audit log unavailable") from None
+    return _answer(ctx, study_id, "zero-shot",
+                   lambda q, image: q.zero_shot_image(image, q.findings_in_words(body.findings)))
 
 
 @router.post("/ground", response_model=GroundedPublic, responses=ok("grounded", errors=_ERRORS))
 def ground(study_id: str, body: PhraseIn, ctx: ContextDep, _: Radiologist) -> dict[str, Any]:
     """Locate a phrase on the study's image (occlusion sensitivity of the image's similarity to it)."""
-    try:
-        queries, image = _image(ctx, study_id, "ground")
-        text = queries.clean_text(body.phrase)
-        if not text:
-            raise InputError("the phrase is empty")
-        return _answered(study_id, image, queries.ground_image(image, text))
-    except InputError as exc:
-        raise HTTPException(422, exc.reason) from None
-    except AuditError:
-        raise HTTPException(503, "audit log unavailable") from None
+    return _answer(ctx, study_id, "ground", lambda q, image: q.ground_image(image, _typed(q, body.phrase, "phrase")))
 
 
 @router.get("/similar", response_model=SimilarPublic, responses=ok("similar", errors=_ERRORS))
