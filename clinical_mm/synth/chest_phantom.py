@@ -434,21 +434,21 @@ class ChestPhantom:
         sgn = -1.0 if inc.side == "right" else 1.0  # the patient's right is the image left
         if inc.name == "endotracheal_tube":
             tip = 0.36 - inc.measure_mm / _FOV_MM  # the carina at v 0.36
-            wall = _polyline(u, v, [(0.497, 0.0), (0.497, tip)], 0.0035) + _polyline(u, v, [(0.511, 0.0), (0.511, tip)], 0.0035)
-            att += 0.22 * np.clip(wall, 0, 1)
+            wall = _polyline(u, v, [(0.493, 0.0), (0.493, tip)], 0.005) + _polyline(u, v, [(0.515, 0.0), (0.515, tip)], 0.005)
+            att += 0.35 * np.clip(wall, 0, 1)
         elif inc.name == "nasogastric_tube":
             tip_v = 0.80 if inc.tip == "stomach" else 0.62
             path = [(0.492, 0.0), (0.488, 0.35), (0.505, 0.62)]
             if inc.tip == "stomach":
                 path += [(0.56, 0.74), (0.60, tip_v)]
-            att += 0.20 * _polyline(u, v, path, 0.0040)
+            att += 0.35 * _polyline(u, v, path, 0.006)
         elif inc.name == "central_line":
             tip_v = 0.33 if inc.tip == "SVC" else 0.43
             if inc.detail == "internal jugular":
                 path = [(0.5 + sgn * 0.075, 0.02), (0.5 + sgn * 0.05, 0.18), (0.47, 0.25), (0.47, tip_v)]
             else:
                 path = [(0.5 + sgn * bw * 0.62, 0.215), (0.5 + sgn * 0.08, 0.21), (0.47, 0.25), (0.47, tip_v)]
-            att += 0.26 * _polyline(u, v, path, 0.0032)
+            att += 0.45 * _polyline(u, v, path, 0.005)
         elif inc.name == "pacemaker":
             gu, gv = 0.5 + sgn * bw * 0.55, 0.245
             box = np.maximum(np.abs(u - gu) / 0.035, np.abs(v - gv) / 0.026)
@@ -457,27 +457,27 @@ class ChestPhantom:
             if inc.detail == "dual":
                 leads.append([(gu, gv), (0.5 + sgn * 0.07, 0.25), (0.475, 0.34), (0.47, 0.45)])
             for lead in leads:
-                att += 0.30 * _polyline(u, v, lead, 0.0030)
+                att += 0.45 * _polyline(u, v, lead, 0.005)
         elif inc.name == "sternotomy_wires":
             for i in range(inc.number):
                 wv = 0.30 + 0.30 * i / max(1, inc.number - 1)
-                loop = np.abs(np.sqrt(((u - 0.5) / 0.011) ** 2 + ((v - wv) / 0.006) ** 2) - 1.0)
-                att += 0.55 * np.exp(-((loop / 0.35) ** 2))
+                loop = np.abs(np.sqrt(((u - 0.5) / 0.016) ** 2 + ((v - wv) / 0.009) ** 2) - 1.0)
+                att += 0.9 * np.exp(-((loop / 0.45) ** 2))
         elif inc.name == "rib_fracture":
             k = inc.number - 2  # the highest rib drawn is the 2nd
             du0 = 0.17 if inc.detail == "acute" else 0.21
             du = np.clip(sgn * (u - 0.5), 0, None)
             rib = np.exp(-((np.abs(v - _rib_curve(k, du)) / (0.0085 + 0.0005 * k)) ** 2)) * (du > 0.03)
-            near = np.exp(-(((du - du0) / 0.012) ** 2))
+            near = np.exp(-(((du - du0) / 0.02) ** 2))
             if inc.detail == "acute":  # a lucent gap through the rib, the fragments stepped
-                att -= 0.09 * rib * near
+                att -= 0.12 * rib * near
                 v0 = float(_rib_curve(k, du0))
-                step = np.exp(-((np.abs(v - v0 - 0.006) / 0.008) ** 2)) * np.exp(-(((du - du0 - 0.02) / 0.009) ** 2))
-                att += 0.08 * step
+                step = np.exp(-((np.abs(v - v0 - 0.01) / 0.01) ** 2)) * np.exp(-(((du - du0 - 0.03) / 0.012) ** 2))
+                att += 0.12 * step
             else:  # callus: a smooth bony bulge
                 v0 = float(_rib_curve(k, du0))
-                callus = np.exp(-(((du - du0) / 0.02) ** 2 + ((v - v0) / 0.018) ** 2))
-                att += 0.14 * callus
+                callus = np.exp(-(((du - du0) / 0.025) ** 2 + ((v - v0) / 0.022) ** 2))
+                att += 0.2 * callus
         elif inc.name != "hyperinflation":
             raise ValueError(f"unknown incidental finding {inc.name!r}")
         return att

@@ -154,9 +154,15 @@ class ReportWriter:
     def incidental_sentences(incidentals: tuple[IncidentalSpec, ...] | list[IncidentalSpec],
                              rng: np.random.Generator) -> list[str]:
         """Sentences on support devices and incidental findings, in the order reports list them (lines and
-        tubes first). ``rng`` is the incidental findings' own stream, so that the rest of the report is the
-        same with or without them."""
+        tubes first), with pertinent negatives where there are none ("No lines or tubes."). ``rng`` is the
+        incidental findings' own stream, so that the rest of the report is the same with or without them."""
         out: list[str] = []
+        names = {inc.name for inc in incidentals}
+        devices = {"endotracheal_tube", "central_line", "nasogastric_tube", "pacemaker"}
+        if not names & devices and rng.random() < 0.5:  # pertinent negatives, as reports write them
+            out.append(_pick(rng, ["No lines or tubes.", "No support devices.", "No indwelling lines or tubes."]))
+        if "hyperinflation" not in names and rng.random() < 0.3:
+            out.append(_pick(rng, ["Lung volumes are normal.", "Normal lung volumes."]))
         for inc in incidentals:
             side = inc.side
             if inc.name == "endotracheal_tube":

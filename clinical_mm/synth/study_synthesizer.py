@@ -494,7 +494,7 @@ class StudySynthesizer:
         if shift is not None:
             pixels = shift.degrade(pixels, acq, shift_rng)
         findings_text, impression = ReportWriter(rng).write(findings)
-        if incidentals:  # lines and tubes first, as reports list them
+        if cfg.incidental_prevalence:  # lines and tubes first, as reports list them (or their absence)
             findings_text = " ".join([*ReportWriter.incidental_sentences(incidentals, inc_rng), findings_text])
 
         study_id = f"S{self.seed:04d}-{index:05d}"
