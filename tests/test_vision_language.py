@@ -146,3 +146,15 @@ def test_when_continuing_a_model_with_more_targets_then_trained_rows_are_kept() 
     assert torch.equal(new[: old.shape[0]], old)
     with pytest.raises(ValueError, match="cannot continue"):
         continue_from(trained, grown)
+
+
+def test_when_a_question_is_too_long_for_the_dialogue_then_it_loses_its_end_but_never_the_answer_cue(
+        vl: VisionLanguage) -> None:
+    tok = vl.tokenizer
+    question = "Which side is the " + "very " * 12 + "large pleural effusion on?"
+    ids, mask, answer = tok.dialogue([question], ["left"], 20)
+    n = int(mask[0].sum())
+    assert n <= 20 and int(answer[0].sum()) == len(tok.ids(" left")) + 1
+    cue = tok.ids(" ANSWER:")
+    start = n - int(answer[0].sum())
+    assert ids[0, start - len(cue):start].tolist() == cue  # the answer follows ANSWER:, as at inference

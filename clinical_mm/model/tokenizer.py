@@ -96,12 +96,16 @@ class ReportTokenizer:
 
     def dialogue(self, questions: list[str], answers: list[str], max_length: int
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``[BOS] QUESTION: q ANSWER: a [EOS]`` per pair, padded to the longest (questions truncated to fit
-        ``max_length``); returns ids, attention mask and the answer mask (the answer's tokens and [EOS])."""
+        """``[BOS] QUESTION: q ANSWER: a [EOS]`` per pair, padded to the longest; returns ids, attention mask and
+        the answer mask (the answer's tokens and [EOS]). A question too long for ``max_length`` loses its end, never
+        ``ANSWER:`` (the language model must always see where the answer starts)."""
         rows, starts = [], []
+        cue = self.ids(" ANSWER:")
         for q, a in zip(questions, answers, strict=True):
             answer = [*self.ids(f" {a.strip()}"), SPECIAL_IDS["eos"]]
-            prompt = [SPECIAL_IDS["bos"], *self.ids(format_question(q))][: max(1, max_length - len(answer))]
+            question = self.ids(format_question(q)[: -len(" ANSWER:")])
+            room = max(1, max_length - len(answer) - len(cue) - 1)
+            prompt = [SPECIAL_IDS["bos"], *question[:room], *cue]
             rows.append(prompt + answer)
             starts.append(len(prompt))
         width = max(len(r) for r in rows)

@@ -47,8 +47,9 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 _SENTENCE_END = re.compile(r"(?<=\.)\s+")
-#: tokens of a question-and-answer dialogue for the language model
-_DIALOGUE_TOKENS = 40
+#: tokens of a question-and-answer dialogue for the language model (the longest question of
+#: :mod:`clinical_mm.core.questions` and its answer take 49 with the shipped tokenizer)
+_DIALOGUE_TOKENS = 64
 
 
 @dataclass
@@ -83,7 +84,7 @@ class TrainingPlan:
         """Continued training of a trained model (``Trainer(init_from=...)``): its language model learns the
         new report sentences and the answers, its image encoder the new targets, and stage 2 (which keeps the
         contrastive alignment) the rest; stage 1 is not repeated."""
-        return cls(lm_epochs=2, vision_epochs=6, stage1_epochs=0, stage2_epochs=3, lm_lr=5e-4, vision_lr=2e-4,
+        return cls(lm_epochs=2, vision_epochs=6, stage1_epochs=0, stage2_epochs=4, lm_lr=5e-4, vision_lr=2e-4,
                    stage2_lr=2e-4)
 
 
