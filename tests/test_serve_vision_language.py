@@ -84,7 +84,8 @@ def test_when_the_radiologist_asks_scores_locates_and_compares_a_study_then_the_
     assert signed.status_code == 200, signed.text
     own = httpx.get(f"{service.base}/v1/studies/{first}/similar", headers=headers["radiologist"], timeout=120)
     assert own.json()["similar"] == []
-    found = httpx.get(f"{base}/similar?k=3", headers=headers["radiologist"], timeout=120).json()
+    found = wait_for(lambda: (got := httpx.get(f"{base}/similar?k=3", headers=headers["radiologist"], timeout=120)
+                              .json())["similar"] and got)  # the signed case joins after the sign-off's answer
     assert [c["study"] for c in found["similar"]] == [first]
     assert "pneumothorax" in found["similar"][0]["report"] and family not in found["similar"][0]["report"]
     assert httpx.get(f"{base}/similar", headers=headers["admin"]).status_code == 403

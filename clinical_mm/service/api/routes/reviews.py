@@ -8,7 +8,7 @@ import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, BackgroundTasks, HTTPException
 
 from clinical_mm.audit.audit_record import AuditRecord
 from clinical_mm.core.errors import ClinicalMMError
@@ -78,7 +78,7 @@ def edit_draft(study_id: str, body: DraftIn, store: StoreDep, who: Radiologist) 
 
 
 @router.post("/sign", response_model=SignedPublic, responses=ok("signed", errors=_FINAL))
-def sign(study_id: str, body: SignIn, ctx: ContextDep, who: Radiologist) -> SignedPublic:
+def sign(study_id: str, body: SignIn, ctx: ContextDep, who: Radiologist, background: BackgroundTasks) -> SignedPublic:
     """Sign the report: the final DiagnosticReport (status final, the signer as performer); the diff between
     the AI draft and the signed text is kept for evaluation."""
     found = _analysed(ctx.store, study_id)
@@ -99,13 +99,15 @@ def sign(study_id: str, body: SignIn, ctx: ContextDep, who: Radiologist) -> Sign
                                  reviewer=who.key_id, diff=diff, report=report, draft=signed_against):
         raise HTTPException(409, "the study is already signed or rejected")
     ctx.on_signed(study_id, report)
-    _join_similar_cases(ctx, study_id, found, findings, impression)
+    # after the answer: embedding the image and de-identifying the report take seconds the signer need not wait
+    background.add_task(_join_similar_cases, ctx, study_id, found, findings, impression)
     return SignedPublic(study=study_id, status="signed", report=DiagnosticReportPublic(report), diff=diff)
 
 
 def _join_similar_cases(ctx: ServiceContext, study_id: str, found: dict[str, Any], findings: str,
                         impression: str) -> None:
-    """The signed study joins the similar cases; a failure is logged and audited, and the signature stands."""
+    """The signed study joins the similar cases (run after the sign-off's answer); a failure is logged and audited,
+    and the signature stands."""
     if ctx.similar is None:
         return
     try:
