@@ -72,7 +72,13 @@ def test_when_calibration_is_fitted_then_it_recovers_a_known_logistic_relation()
         fit_zero_shot_calibration(margins, np.zeros(4000))
 
 
-def test_when_an_index_is_searched_then_it_finds_what_brute_force_finds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("exact", [True, False], ids=["exact", "hnsw"])
+def test_when_an_index_is_searched_then_it_finds_what_brute_force_finds(tmp_path: Path, exact: bool,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import clinical_mm.model.vector_index as vector_index
+
+    if not exact:
+        monkeypatch.setattr(vector_index, "EXACT_UP_TO", 0)  # the graph of large indexes, on a small one
     rng = np.random.default_rng(1)
     n, q, d = 300, 4, 16
 

@@ -1,10 +1,12 @@
-"""A vector index of studies for image-report retrieval: faiss HNSW graphs on inner product.
+"""A vector index of studies for image-report retrieval: faiss inner-product indexes (exact up to
+:data:`EXACT_UP_TO` vectors, HNSW graphs above).
 
 Each study is its image's Q query vectors and its report's vector (unit vectors of the model's contrastive
 space, :class:`~clinical_mm.model.vision_language.VisionLanguage`). The similarity of an image and a text is
-the best-matching query, so the image graph holds every query vector and a search keeps each study's best
-hit: text -> images searches the image graph with the text, image -> reports searches the report graph with
-each query vector. Entries carry only what the caller gives (a pseudonymous key, the de-identified report):
+the best-matching query, so the image index holds every query vector and a search keeps each study's best
+hit: text -> images searches the image index with the text, image -> reports searches the report index with
+each query vector. With the exact index the ranking is exact: the studies above a study's best vector are
+among the studies ranked above it, so 4 k Q candidates (4 k reports) always hold the top k. Entries carry only what the caller gives (a pseudonymous key, the de-identified report):
 the index holds no PHI.
 
 Folder layout: ``index.json`` (the model it was built with, the dimensions, the entries), ``images.faiss`` and
@@ -23,9 +25,11 @@ import numpy as np
 
 from clinical_mm.core.errors import ConfigurationError
 
-__all__ = ["IndexHit", "StudyIndex"]
+__all__ = ["EXACT_UP_TO", "IndexHit", "StudyIndex"]
 
 _M, _EF_CONSTRUCTION, _EF_SEARCH = 32, 200, 256
+#: vectors up to which an index is exact (32 query vectors per study: 62,500 studies)
+EXACT_UP_TO = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,11 @@ class IndexHit:
     score: float
 
 
-def _graph(dim: int) -> faiss.Index:
+def _graph(dim: int, vectors: int) -> faiss.Index:
+    """An exact inner-product index (``IndexFlatIP``) up to :data:`EXACT_UP_TO` vectors, an HNSW graph above
+    (approximate: on 160,000 random unit vectors its recall of the exact top 5 was 0.78)."""
+    if vectors <= EXACT_UP_TO:
+        return faiss.IndexFlatIP(dim)
     index = faiss.IndexHNSWFlat(dim, _M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = _EF_CONSTRUCTION
     index.hnsw.efSearch = _EF_SEARCH
@@ -65,10 +73,10 @@ class StudyIndex:
         if len(entries) != n or report_vectors.shape != (n, d):
             raise ValueError("entries, image vectors and report vectors must describe the same studies")
         self.entries, self.model, self.queries, self.dim = entries, model, q, d
-        self.images = _graph(d)
+        self.images = _graph(d, n * q)
         self.images.add(np.ascontiguousarray(image_vectors.reshape(n * q, d), dtype=np.float32))
         self.with_report = np.array([i for i, e in enumerate(entries) if e.get("report")], dtype=np.int64)
-        self.reports = _graph(d)
+        self.reports = _graph(d, len(self.with_report))
         if len(self.with_report):
             self.reports.add(np.ascontiguousarray(report_vectors[self.with_report], dtype=np.float32))
 
@@ -117,7 +125,7 @@ class StudyIndex:
         faiss.write_index(self.images, str(folder / "images.faiss"))
         faiss.write_index(self.reports, str(folder / "reports.faiss"))
         meta = {"format": "clinical-mm study index 1", "model": self.model, "queries": self.queries, "dim": self.dim,
-                "engine": f"faiss {faiss.__version__} IndexHNSWFlat M={_M} inner product",
+                "engine": f"faiss {faiss.__version__} {type(faiss.downcast_index(self.images)).__name__} inner product",
                 "entries": self.entries}
         (folder / "index.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
@@ -134,8 +142,9 @@ class StudyIndex:
         self.queries, self.dim = int(meta["queries"]), int(meta["dim"])
         self.images, self.reports = images, reports
         for graph in (self.images, self.reports):
-            hnsw: Any = faiss.downcast_index(graph)
-            hnsw.hnsw.efSearch = _EF_SEARCH
+            found: Any = faiss.downcast_index(graph)
+            if hasattr(found, "hnsw"):
+                found.hnsw.efSearch = _EF_SEARCH
         self.with_report = np.array([i for i, e in enumerate(self.entries) if e.get("report")], dtype=np.int64)
         if self.images.ntotal != len(self.entries) * self.queries or self.reports.ntotal != len(self.with_report):
             raise ConfigurationError(f"{folder}: the index files do not match index.json")

@@ -6,7 +6,7 @@ What is kept per case: the pseudonymous study key, the signed report de-identifi
 contrastive space, :class:`~clinical_mm.model.vision_language.VisionLanguage`). Nothing else, so nothing that
 identifies the patient. A case is found by its image against the others' reports (image -> report retrieval) and
 never finds itself. The cases live in a folder (``cases.jsonl``, ``vectors/<key>.npy``); the index is rebuilt in
-memory when a case is added (faiss HNSW, :class:`~clinical_mm.model.vector_index.StudyIndex`).
+memory when a case is added (faiss, :class:`~clinical_mm.model.vector_index.StudyIndex`).
 """
 
 from __future__ import annotations
