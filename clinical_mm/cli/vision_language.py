@@ -29,11 +29,8 @@ _MODEL_OPTION = click.option("--model", "model_path", type=click.Path(exists=Tru
 def _queries(model_path: Path | None) -> Iterator[VisionLanguageQueries]:
     """The queries of ``settings``' key, model (ours: a BLIP-2 checkpoint has no contrastive head here), input
     gate, text de-identifier and audit log."""
-    from clinical_mm.deid import DicomDeidentifier
-    from clinical_mm.model.checkpoint import load_input_gate, load_model
+    from clinical_mm.model.checkpoint import load_model
     from clinical_mm.model.generator_factory import checkpoint_kind
-    from clinical_mm.model.vision_language import VisionLanguage
-    from clinical_mm.pipeline.text_deidentification import site_vocabulary, text_deidentifier
     from clinical_mm.pipeline.vision_language_queries import VisionLanguageQueries
 
     settings = Settings()
@@ -43,11 +40,8 @@ def _queries(model_path: Path | None) -> Iterator[VisionLanguageQueries]:
                                  "folder (its contrastive head and instruction-aware queries)")
     key = settings.load_key()
     loaded = load_model(folder)
-    text = text_deidentifier(key, site_vocabulary(settings.vocabulary), settings.recognizers, settings.deid_terms,
-                             settings.deid_threshold)
     with audit_sink(settings.audit_path) as sink:
-        yield VisionLanguageQueries(VisionLanguage(loaded), DicomDeidentifier(key), text, sink, actor=settings.actor,
-                                    gate=load_input_gate(loaded), pixel_limits=settings.pixel_limits)
+        yield VisionLanguageQueries.from_settings(loaded, key, settings, sink)
 
 
 def _print_lines(rows: list[dict[str, Any]]) -> None:

@@ -22,18 +22,22 @@ from pydicom.dataset import Dataset
 
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
 from clinical_mm.connectors.file_source import FileStudySource, SourceStudy
+from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.core.errors import ClinicalMMError, InputError
 from clinical_mm.core.findings import FINDINGS
 from clinical_mm.core.pixel_limits import PixelLimits
+from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.deid.base import Deidentifier
 from clinical_mm.deid.text.text_deidentifier import TextDeidentifier
 from clinical_mm.model.base import GateReading, InputGate
+from clinical_mm.model.checkpoint import LoadedModel, load_input_gate
 from clinical_mm.model.grounding import InputGeometry
 from clinical_mm.model.preprocessing import ChestXrayPreprocessor
 from clinical_mm.model.study_scope import ChestRadiographScope
 from clinical_mm.model.vector_index import IndexHit, StudyIndex
 from clinical_mm.model.vision_language import VisionLanguage
 from clinical_mm.pipeline.model_training import read_manifest
+from clinical_mm.pipeline.text_deidentification import site_vocabulary, text_deidentifier
 
 __all__ = ["StudyImage", "VisionLanguageQueries"]
 
@@ -82,6 +86,16 @@ class VisionLanguageQueries:
         self.pixel_limits = pixel_limits or PixelLimits()
         self.scope = scope or ChestRadiographScope()
         self.preprocessor = ChestXrayPreprocessor(vl.model.config.vision.image_size)
+
+    @classmethod
+    def from_settings(cls, loaded: LoadedModel, key: PseudonymKey, settings: Settings,
+                      audit: AuditSink) -> VisionLanguageQueries:
+        """The queries of a loaded model folder with ``key`` and the site's settings (vocabulary, recognizers,
+        terms and threshold of the text de-identifier, actor, pixel limits), gated by the folder's input gate."""
+        text = text_deidentifier(key, site_vocabulary(settings.vocabulary), settings.recognizers, settings.deid_terms,
+                                 settings.deid_threshold)
+        return cls(VisionLanguage(loaded), DicomDeidentifier(key), text, audit, actor=settings.actor,
+                   gate=load_input_gate(loaded), pixel_limits=settings.pixel_limits)
 
     # ------------------------------------------------------------------ audit
     def record(self, action: str, outcome: str, study: str = "", text: str = "", detail: str = "") -> None:

@@ -124,20 +124,12 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
 def _vision_language(generator: ReportGenerator, key: PseudonymKey, settings: Settings, audit: AuditSink
                      ) -> VisionLanguageQueries | None:
     """Questions, zero-shot findings and grounding for the review page, with our model (None for another)."""
-    from clinical_mm.deid import DicomDeidentifier
-    from clinical_mm.model.checkpoint import load_input_gate
     from clinical_mm.model.report_generator import ClinicalMMReportGenerator
-    from clinical_mm.model.vision_language import VisionLanguage
-    from clinical_mm.pipeline.text_deidentification import site_vocabulary, text_deidentifier
     from clinical_mm.pipeline.vision_language_queries import VisionLanguageQueries
 
     if not isinstance(generator, ClinicalMMReportGenerator):
         return None
-    text = text_deidentifier(key, site_vocabulary(settings.vocabulary), settings.recognizers, settings.deid_terms,
-                             settings.deid_threshold)
-    return VisionLanguageQueries(VisionLanguage(generator.loaded), DicomDeidentifier(key), text, audit,
-                                 actor=settings.actor, gate=load_input_gate(generator.loaded),
-                                 pixel_limits=settings.pixel_limits)
+    return VisionLanguageQueries.from_settings(generator.loaded, key, settings, audit)
 
 
 def _egress(settings: Settings, options: ServeOptions, store: ServiceStore, vault: PseudonymVault | None

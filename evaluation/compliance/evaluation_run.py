@@ -43,10 +43,8 @@ from clinical_mm.evaluation.compliance.signing import (
     sign_outputs,
 )
 from clinical_mm.evaluation.compliance.vision_language_tasks import run_tasks
-from clinical_mm.model.checkpoint import LoadedModel, load_input_gate
-from clinical_mm.model.vision_language import VisionLanguage
+from clinical_mm.model.checkpoint import LoadedModel
 from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
-from clinical_mm.pipeline.text_deidentification import site_vocabulary, text_deidentifier
 from clinical_mm.pipeline.vision_language_queries import VisionLanguageQueries
 
 __all__ = ["OUTPUT_FILES", "EvaluationRequest", "run_evaluation"]
@@ -119,10 +117,7 @@ def _tasks(request: EvaluationRequest, manifest: EvaluationManifest, loaded: Loa
            settings: Settings, bar: Callable[[str, int], Callable[[], None]]) -> dict[str, Any]:
     """The vision-language tasks, their studies de-identified with a throwaway key as the triage run's."""
     key = PseudonymKey(secrets.token_bytes(32), ephemeral=True)
-    text = text_deidentifier(key, site_vocabulary(settings.vocabulary), settings.recognizers, settings.deid_terms,
-                             settings.deid_threshold)
-    queries = VisionLanguageQueries(VisionLanguage(loaded), DicomDeidentifier(key), text, sink, actor=settings.actor,
-                                    gate=load_input_gate(loaded), pixel_limits=settings.pixel_limits)
+    queries = VisionLanguageQueries.from_settings(loaded, key, settings, sink)
     return run_tasks(request.tasks, manifest, queries, seed=request.seed, n_resamples=request.bootstrap,
                      tick=bar("tasks", len(manifest.rows)))
 
