@@ -13,10 +13,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # list the name-likeness model is trained on; `clinical-mm deid train-name-model`), dcmtk (storescu sends
 # studies to `serve` in the tests), chromium and chromium-driver (the review page test), postgresql (the
 # service database on PostgreSQL; the tests start their own server on 127.0.0.1), orthanc and orthanc-dicomweb
-# (the PACS the integration tests forward from, run on 127.0.0.1 through tests/support/loopback_bind.c), and
+# (the PACS the integration tests forward from, run on 127.0.0.1 through tests/support/loopback_bind.c), rsyslog
+# and rsyslog-gnutls (the audit record repository the audit log is forwarded to over TLS in the tests), and
 # the Pango and HarfBuzz libraries WeasyPrint writes the evaluation report's PDF with.
 # Installed when missing.
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng wamerican dcmtk chromium chromium-driver postgresql orthanc orthanc-dicomweb \
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-eng wamerican dcmtk chromium chromium-driver postgresql orthanc orthanc-dicomweb rsyslog rsyslog-gnutls \
 	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 
 .PHONY: sysdeps install demo test lint typecheck bench clean

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["AuditRecord", "AuditSink", "sha256_file", "sha256_hex"]
+__all__ = ["AuditQuery", "AuditRecord", "AuditSink", "sha256_file", "sha256_hex", "utc_timestamp"]
 
 
 def sha256_hex(data: bytes | str) -> str:
@@ -25,8 +25,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def utc_timestamp(when: dt.datetime) -> str:
+    """A time in the form records carry (UTC, microseconds), so that records compare with it as text."""
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    return utc_timestamp(dt.datetime.now(dt.UTC))
 
 
 @dataclass(frozen=True)
@@ -52,3 +58,40 @@ class AuditSink(Protocol):
     """Where audit records go; stages receive one as a constructor argument."""
 
     def append(self, record: AuditRecord) -> int: ...
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """A filtered page of the log. ``since`` (inclusive) and ``until`` (exclusive) are record timestamps
+    (:func:`utc_timestamp`); ``action`` matches exactly, or as a prefix when it ends in ``*``; the others exactly.
+    With ``after_id``: the first ``limit`` matches after that record (paging forward); otherwise the last ``limit``
+    matches before ``before_id`` (or the end). Either way in id order."""
+
+    since: str | None = None
+    until: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    study: str | None = None
+    outcome: str | None = None
+    after_id: int | None = None
+    before_id: int | None = None
+    limit: int = 100
+
+    def where(self) -> tuple[str, tuple[str | int, ...]]:
+        """The SQL condition (``?`` placeholders, always true when empty) and its arguments."""
+        clauses: list[str] = []
+        args: list[str | int] = []
+        for sql, value in (("timestamp >= ?", self.since), ("timestamp < ?", self.until), ("actor = ?", self.actor),
+                           ("study = ?", self.study), ("outcome = ?", self.outcome), ("id > ?", self.after_id),
+                           ("id < ?", self.before_id)):
+            if value is not None:
+                clauses.append(sql)
+                args.append(value)
+        if self.action is not None:
+            if self.action.endswith("*"):
+                clauses.append("substr(action, 1, ?) = ?")
+                args += [len(self.action) - 1, self.action[:-1]]
+            else:
+                clauses.append("action = ?")
+                args.append(self.action)
+        return " AND ".join(clauses) or "1 = 1", tuple(args)

@@ -45,6 +45,7 @@ from PIL import Image, ImageDraw, ImageFont
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import make_studies  # noqa: E402
 
+from clinical_mm.audit.audit_log import AuditLogSpec  # noqa: E402
 from clinical_mm.audit.audit_record import sha256_hex  # noqa: E402
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink  # noqa: E402
 from clinical_mm.core.config import PseudonymKey  # noqa: E402
@@ -154,7 +155,7 @@ def make_sets(src: Path, n: int, seed: int, root: Path, absent: bool) -> list[Fi
 
 def _ours(src: Path, out: Path, key: bytes, workers: int) -> BatchReport:
     """The `deid dicom` path: run_batch over the folder of study folders, audit log and vault included."""
-    spec = BatchSpec(PseudonymKey(key), audit=out.parent / "audit.sqlite", vault=out.parent / "vault.sqlite")
+    spec = BatchSpec(PseudonymKey(key), audit=AuditLogSpec(out.parent / "audit.sqlite"), vault=out.parent / "vault.sqlite")
     return run_batch(spec, src, out, out.parent / "quarantine", workers)
 
 

@@ -195,6 +195,23 @@ class FhirClient:
                         resolved[entries[i]["fullUrl"]] = location
         return [r for r in results if r is not None]
 
+    def create(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """POST ``Type`` (the server names it); the validated resource as created."""
+        rtype = resource["resourceType"]
+        what = f"create of {rtype}"
+        answer = self._request("POST", f"{self.base_url}/{rtype}", what, json=resource,
+                               headers={"Prefer": "return=representation"})
+        return self._resource(answer, what, rtype)
+
+    def update(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """PUT ``Type/id`` (update, or create with that id: sending the same resource twice makes one); the
+        validated resource."""
+        rtype, rid = resource["resourceType"], resource["id"]
+        what = f"update of {rtype}"
+        answer = self._request("PUT", f"{self.base_url}/{rtype}/{rid}", what, json=resource,
+                               headers={"Prefer": "return=representation"})
+        return self._resource(answer, what, rtype)
+
     def conditional_update(self, resource: dict[str, Any], search: dict[str, str]) -> dict[str, Any]:
         """PUT ``Type?search`` (update the one match, create when none); the validated resource."""
         rtype = resource["resourceType"]

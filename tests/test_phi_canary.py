@@ -7,40 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
+from support.canary import NEEDLES, plant_canaries
 
 from clinical_mm.synth.study_synthesizer import StudySynthesizer
-
-CANARIES = {
-    "PatientName": "QXCANARY^ZELDA^Q", "PatientID": "QXPID778899", "PatientBirthDate": "19230317",
-    "AccessionNumber": "QXACC5566", "InstitutionName": "QXCANARY MEMORIAL HOSPITAL",
-    "InstitutionAddress": "77 QXCANARY LANE", "ReferringPhysicianName": "QXDOCTOR^HOUSE",
-    "PerformingPhysicianName": "QXPERFORMER^ANN", "OperatorsName": "QXOPERATOR^BOB", "StationName": "QXSTATION9",
-    "DeviceSerialNumber": "QXSERIAL4242", "StudyID": "QXSTUDY77", "OtherPatientIDs": "QXOTHERID11",
-    "ImageComments": "QXCOMMENT patient is QXCANARY", "PatientComments": "QXPATIENT COMMENT",
-    "PatientAddress": "12 QXSTREET", "PatientTelephoneNumbers": "555-QX0000", "StudyDate": "20190817",
-}
-
-
-def _plant(path: Path) -> list[str]:
-    ds = pydicom.dcmread(path)
-    originals = [str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)]
-    for key, value in CANARIES.items():
-        setattr(ds, key, value)
-    ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = CANARIES["StudyDate"]
-    nested = Dataset()
-    nested.PatientName = "QXNESTED^NAME"
-    inner = Dataset()
-    inner.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.10.1093.9999.1"
-    inner.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
-    nested.ReferencedImageSequence = Sequence([inner])
-    ds.RequestAttributesSequence = Sequence([nested])
-    block = ds.private_block(0x0033, "QX PRIVATE", create=True)
-    block.add_new(0x01, "LO", "QXPRIVATE PHI")
-    ds.save_as(path, enforce_file_format=True)
-    return originals + ["1.2.826.0.1.3680043.10.1093.9999.1"]
 
 
 def test_when_canary_phi_is_planted_then_no_output_contains_it(tmp_path: Path) -> None:
@@ -48,7 +17,7 @@ def test_when_canary_phi_is_planted_then_no_output_contains_it(tmp_path: Path) -
     studies = [StudySynthesizer(77).make_study(i, src) for i in range(2)]
     uids: list[str] = []
     for s in studies:
-        uids += _plant(src / s.path)
+        uids += plant_canaries(src / s.path)
     out = tmp_path / "out"
     env = {**os.environ, "CLINICAL_MM_KEY": "cd" * 32, "CLINICAL_MM_DATA_DIR": str(tmp_path / "data"),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -64,8 +33,7 @@ def test_when_canary_phi_is_planted_then_no_output_contains_it(tmp_path: Path) -
     for bundle in (out / "fhir").glob("*.json"):
         haystacks[bundle.name] = bundle.read_bytes()
     assert len(haystacks) == 3 + len(studies)
-    needles = [v for v in CANARIES.values()] + [v.split("^")[0] for v in CANARIES.values() if "^" in v] + uids
-    needles += ["QXCANARY", "QXNESTED", "QXPRIVATE", "2019-08-17"]
+    needles = NEEDLES + uids
     for where, data in haystacks.items():
         for needle in needles:
             assert needle.encode() not in data, f"planted value found in {where}"

@@ -4,8 +4,10 @@ missing, unknown or expired credential (401) and a credential of another role (4
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -15,6 +17,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from clinical_mm.audit.audit_record import AuditRecord, utc_timestamp
 from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import DEFAULT_MODEL_PATH, PseudonymKey
 from clinical_mm.deid import DicomDeidentifier
@@ -174,3 +177,33 @@ def test_when_a_note_is_extracted_then_entity_attributes_are_kept_and_a_missing_
     assert list(medication)[:9] == ["type", "text", "start", "end", "code", "concept", "assertion", "section", "cues"]
     assert out["targets"][1] == {"target": "effusion", "found": False}
     assert set(out["targets"][0]) == {"target", "found", "start", "end", "assertion", "section", "cues"}
+
+
+def test_when_the_audit_log_is_read_with_filters_then_only_matches_come_and_pages_link_on(app: FastAPI) -> None:
+    sink = app.state.ctx.audit
+    start = utc_timestamp(dt.datetime.now(dt.UTC))
+    for i in range(7):
+        sink.append(AuditRecord(actor="dr-filter" if i % 2 else "clinical-mm", action="analyze" if i < 5 else "callback",
+                                outcome="refused" if i == 3 else "analyzed", study=f"2.25.777{i % 3}"))
+    token = jwt.encode({"sub": "t", "roles": ["auditor"], "aud": "clinical-mm", "exp": int(time.time()) + 600}, SECRET,
+                       algorithm="HS256")
+    client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+
+    def get(**params: str | int) -> tuple[list[dict[str, Any]], str]:
+        r = client.get("/v1/audit", params={"since": start, **params})
+        assert r.status_code == 200, r.text
+        return r.json(), r.headers.get("link", "")
+
+    mine, _ = get(limit=1000)
+    assert [r["study"] for r in mine if r["action"] in ("analyze", "callback")] == [f"2.25.777{i % 3}" for i in range(7)]
+    assert {r["study"] for r in get(actor="dr-filter", action="analyze")[0]} == {"2.25.7771", "2.25.7770"}
+    assert [r["outcome"] for r in get(outcome="refused")[0]] == ["refused"]
+    assert len(get(action="callback")[0]) == 2 and len(get(action="anal*", study="2.25.7772")[0]) == 1
+    assert get(until=start)[0] == []
+    last_two, link = get(action="analyze", limit=2)  # the latest two, and a link back
+    assert [r["study"] for r in last_two] == ["2.25.7770", "2.25.7771"] and 'rel="prev"' in link
+    earlier, _ = get(action="analyze", limit=2, before_id=last_two[0]["id"])
+    assert [r["study"] for r in earlier] == ["2.25.7771", "2.25.7772"]
+    first, link = get(action="analyze", limit=3, after_id=0)
+    assert [r["study"] for r in first] == ["2.25.7770", "2.25.7771", "2.25.7772"] and 'rel="next"' in link
+    assert client.get("/v1/audit", params={"after_id": 1, "before_id": 3}).status_code == 400

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import click
 
-from clinical_mm.cli import analysis, audit, deid, extract, fetch, serve, train, vision_language
+from clinical_mm.cli import analysis, audit, deid, extract, fetch, retention, serve, train, vision_language
 from clinical_mm.core.registry import load_entry_points
 
 __all__ = ["COMMANDS_ENTRY_POINT_GROUP", "CommandGroup", "cli", "main"]
@@ -90,6 +90,8 @@ cli.add_command(extract.extract)
 cli.add_command(extract.label_report)
 cli.add_command(fetch.fetch)
 cli.add_command(serve.serve)
+cli.add_command(retention.purge)
+cli.add_command(retention.restore_originals)
 cli.add_command(serve.keys)
 cli.add_command(train.train_input_gate)
 cli.add_command(train.synth)

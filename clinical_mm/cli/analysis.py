@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from clinical_mm.audit.audit_log import AuditLogSpec
 from clinical_mm.cli.scaffold import audit_sink, reported_errors
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ConfigurationError
@@ -36,7 +37,7 @@ def _analysis_pipeline(settings: Settings, model_path: Path | None) -> Iterator[
     labeler = RadiologyReportLabeler()
     generator = load_report_generator(model_path or settings.model_path, draft_reader=labeler)
     gate = input_gate_for(generator)
-    with audit_sink(settings.audit_path) as sink:
+    with audit_sink(settings) as sink:
         yield AnalysisPipeline(generator, DicomDeidentifier(key), sink, actor=settings.actor,
                                report_labeler=labeler, pixel_limits=settings.pixel_limits, gate=gate)
 
@@ -58,7 +59,7 @@ def analyze(path: Path, out: Path, model_path: Path | None) -> None:
             results = pipeline.run(path, out)
     ok = sum(r.error is None for r in results)
     click.echo(f"{ok} analysed, {len(results) - ok} refused; results in {out / 'results.jsonl'}; "
-               f"audit log {settings.audit_path}")
+               f"audit log {AuditLogSpec.from_settings(settings).where}")
 
 
 def _demo_inputs(inputs: Path, manifest: Path, n: int, seed: int) -> None:

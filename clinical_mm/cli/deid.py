@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from clinical_mm.audit.audit_log import AuditLogSpec
 from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
 from clinical_mm.cli.scaffold import (
     audit_sink,
@@ -90,7 +91,7 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
         spec = BatchSpec(key, chosen,
                          SafePrivateList.from_json(safe_private_list) if safe_private_list else None,
                          KnownTextRegions.from_json(text_regions) if text_regions else None,
-                         settings.audit_path, None if key.ephemeral else vault_path or settings.vault_path,
+                         AuditLogSpec.from_settings(settings), None if key.ephemeral else vault_path or settings.vault_path,
                          settings.actor, settings.vocabulary, settings.recognizers, settings.pixel_limits,
                          SiteTerms.from_file(settings.deid_terms) if settings.deid_terms else None,
                          settings.deid_threshold)
@@ -214,7 +215,7 @@ def deid_reidentify(pseudonym: str, kind: str, key_file: Path | None, vault_path
 
         vault = PseudonymVault(path, key)
         try:
-            with audit_sink(settings.audit_path) as sink:
+            with audit_sink(settings) as sink:
                 try:
                     original = vault.lookup(kind, pseudonym)
                 except ClinicalMMError as exc:

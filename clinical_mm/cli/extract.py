@@ -58,7 +58,7 @@ def extract(file: Any, jsonl: Any, targets: tuple[str, ...], fmt: str, vocabular
         extraction = NoteExtraction(None if assume_deidentified else resolve_key(settings, key_file),
                                     _vocabulary(settings, vocabularies), settings.recognizers, settings.deid_terms,
                                     settings.deid_threshold)
-        with audit_sink(settings.audit_path) as sink:
+        with audit_sink(settings) as sink:
             lines = [json.dumps(o) for o in extraction.run(items, fmt, assume_deidentified, sink, settings.actor)]
     for line in lines:
         click.echo(line)
@@ -74,7 +74,7 @@ def label_report(file: Any, jsonl: Any) -> None:
         items = read_items(file, jsonl, ())
         labeler = RadiologyReportLabeler()
         lines = [json.dumps({"id": ident, **labeler.label(text)}) for ident, text, _ in items]
-        with audit_sink(settings.audit_path) as sink:
+        with audit_sink(settings) as sink:
             sink.append(AuditRecord(settings.actor, "label-report", "ok",
                                     input_hash=sha256_hex("\x00".join(t for _, t, _ in items)),
                                     output_hash=sha256_hex("\n".join(lines)), detail=f"{len(items)} reports"))

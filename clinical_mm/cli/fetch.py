@@ -105,7 +105,7 @@ def fetch(study_uid: str | None, accession: str | None, out: Path, dicomweb_url:
             settings = Settings()
             client = _client(settings, dicomweb_url, pacs, ae_title)
             request_hash = sha256_hex(f"{study_uid or ''}|{accession or ''}")
-            with audit_sink(settings.audit_path) as sink:
+            with audit_sink(settings) as sink:
                 try:
                     uids = client.find_studies(study_uid=study_uid, accession=accession)
                     folders = {uid: out / f"study-{n}" for n, uid in enumerate(uids, 1)}

@@ -18,9 +18,11 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+from clinical_mm.audit.audit_log import AuditLogSpec
+from clinical_mm.audit.chain_log import ChainedAuditLog
 from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.core.errors import ClinicalMMError, ConfigurationError
+from clinical_mm.pipeline.audit_forwarding import FhirAnchor, fhir_client
 
 __all__ = [
     "command_line",
@@ -80,13 +82,17 @@ def resolve_key(settings: Settings, key_file: Path | None) -> PseudonymKey:
 
 
 @contextmanager
-def audit_sink(path: Path) -> Iterator[SQLiteAuditSink]:
-    """The audit log at ``path`` (usually ``settings.audit_path``), closed when the block ends however it ends."""
-    sink = SQLiteAuditSink(path)
+def audit_sink(settings: Settings) -> Iterator[ChainedAuditLog]:
+    """The site's audit log (signed and anchored when a signing key is set, on the FHIR server too with
+    CLINICAL_MM_AUDIT_ANCHOR_FHIR), closed when the block ends however it ends (a last checkpoint is published then)."""
+    client = fhir_client(settings) if settings.audit_anchor_fhir else None
+    sink = AuditLogSpec.from_settings(settings).open([FhirAnchor(client, settings.actor)] if client else [])
     try:
         yield sink
     finally:
         sink.close()
+        if client is not None:
+            client.close()
 
 
 def key_file_option(help: str = KEY_FILE_HELP) -> Callable[[_F], _F]:

@@ -49,10 +49,9 @@ def serve(host: str, port: int, dicom_port: int, ae_title: str, allowed_aets: tu
 
 def _store() -> ServiceStore:
     """The service database of the settings (the service loads FastAPI and the database drivers: not at start-up)."""
-    from clinical_mm.service.server import service_db_path
     from clinical_mm.service.store import ServiceStore
 
-    return ServiceStore(service_db_path(Settings()))
+    return ServiceStore(Settings().service_database)
 
 
 @click.group()

@@ -40,7 +40,7 @@ def _queries(model_path: Path | None) -> Iterator[VisionLanguageQueries]:
                                  "folder (its contrastive head and instruction-aware queries)")
     key = settings.load_key()
     loaded = load_model(folder)
-    with audit_sink(settings.audit_path) as sink:
+    with audit_sink(settings) as sink:
         yield VisionLanguageQueries.from_settings(loaded, key, settings, sink)
 
 

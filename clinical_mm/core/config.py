@@ -8,8 +8,12 @@ CLINICAL_MM_DATA_DIR             where audit log and spools live      ``./clinic
 CLINICAL_MM_MODEL_PATH           model folder (weights + manifest)    the model shipped in the package
 CLINICAL_MM_KEY                  pseudonymisation key (hex, >= 32 B)  none: refused outside demo mode
 CLINICAL_MM_KEY_FILE             file holding the key (hex)           none
-CLINICAL_MM_AUDIT_DB             audit log (SQLite path)              ``DATA_DIR/audit.sqlite``
+CLINICAL_MM_AUDIT_DB             audit log (SQLite path)              the DATABASE_URL's, or DATA_DIR's
 CLINICAL_MM_ACTOR                who the audit log names as actor     ``clinical-mm``
+CLINICAL_MM_AUDIT_SIGNING_KEY    Ed25519 key signing the audit log    none (hash chain only)
+CLINICAL_MM_AUDIT_ANCHOR_FILE    where signed checkpoints go          none
+CLINICAL_MM_AUDIT_SYSLOG         audit repository, syslog over TLS    none
+CLINICAL_MM_RETENTION_ORIGINALS  received originals after delivery    ``delete`` (or ``encrypt``)
 CLINICAL_MM_DATABASE_URL         serve: postgresql:// URL of state    ``DATA_DIR/service.sqlite``
 CLINICAL_MM_JWT_SECRET           serve: HS256 key of bearer JWTs      none (API keys only)
 CLINICAL_MM_JWT_PUBLIC_KEY_FILE  serve: PEM key of RS256/ES256 JWTs   none
@@ -22,7 +26,9 @@ CLINICAL_MM_DEID_THRESHOLD       deid: score from which text is PHI   the de-ide
 
 ``CLINICAL_MM_MAX_INSTANCE_PIXEL_BYTES`` (default 268435456, 256 MiB) and ``CLINICAL_MM_MAX_STUDY_PIXEL_BYTES``
 (default 1073741824, 1 GiB): the most bytes the pixels of one instance, and of one study, may decode to, checked
-from the header before anything decodes them.
+from the header before anything decodes them. ``CLINICAL_MM_RETENTION_WINDOW_HOURS`` (default 72): how long after a
+study's delivery its originals go; ``CLINICAL_MM_RETENTION_VAULT_DAYS`` (default none: kept): the vault's rows older
+than that are removed.
 
 Unsafe defaults are refused outside demo mode: without a key nothing runs. Demo mode creates a
 throwaway key, says so, and keeps it only for the life of the process.
@@ -101,8 +107,28 @@ class Settings(BaseSettings):
                              "or a staged BLIP-2 checkpoint (config.json)")
     key: SecretStr | None = Field(None, description="pseudonymisation key, hexadecimal")
     key_file: Path | None = Field(None, description="file holding the pseudonymisation key")
-    audit_db: Path | None = Field(None, description="audit log SQLite file (default DATA_DIR/audit.sqlite)")
+    audit_db: Path | None = Field(None, description="audit log SQLite file (default: the PostgreSQL database of "
+                                  "CLINICAL_MM_DATABASE_URL when set, else DATA_DIR/audit.sqlite)")
     actor: str = Field("clinical-mm", description="actor recorded in the audit log")
+    audit_signing_key: Path | None = Field(None, description="the Ed25519 private key (PEM, mode 600, outside "
+                                           "DATA_DIR) that signs every audit record and checkpoint; make one with "
+                                           "clinical-mm audit keygen; none: the hash chain only")
+    audit_anchor_file: Path | None = Field(None, description="a file outside DATA_DIR (an append-only mount) that "
+                                           "signed checkpoints of the audit chain are appended to")
+    audit_anchor_fhir: bool = Field(False, description="serve: also send each signed checkpoint to the FHIR server "
+                                    "(CLINICAL_MM_FHIR_URL) as an AuditEvent")
+    audit_forward_fhir: bool = Field(False, description="serve, audit forward: send every audit record to the FHIR "
+                                     "server (CLINICAL_MM_FHIR_URL) as an IHE BALP AuditEvent")
+    audit_syslog: str | None = Field(None, description="serve, audit forward: the audit record repository, HOST:PORT, "
+                                     "taking RFC 5424 syslog over TLS (RFC 5425)")
+    audit_syslog_ca: Path | None = Field(None, description="the CA certificate (PEM) the syslog server's certificate "
+                                         "is checked against (default: the system's CAs)")
+    audit_syslog_cert: Path | None = Field(None, description="our client certificate (PEM) when the repository asks "
+                                           "for mutual TLS")
+    audit_syslog_key: Path | None = Field(None, description="the key of CLINICAL_MM_AUDIT_SYSLOG_CERT")
+    audit_anchor_records: int = Field(100, ge=1, description="a checkpoint every this many audit records")
+    audit_anchor_seconds: float = Field(300.0, gt=0, description="and at least this often (seconds) while records "
+                                        "come in")
     database_url: SecretStr | None = Field(None, description="serve: PostgreSQL URL of the job queue and review state")
     jwt_secret: SecretStr | None = Field(None, description="serve: HS256 key of OAuth2 bearer JWTs")
     jwt_public_key_file: Path | None = Field(None, description="serve: PEM public key of RS256/ES256 bearer JWTs")
@@ -126,6 +152,18 @@ class Settings(BaseSettings):
     deid_threshold: float | None = Field(None, ge=0.0, le=1.0, description="deid: the final score from which the "
                                          "text de-identifier takes a span for PHI (lower: more recall, less "
                                          "precision); none: the de-identifier's default")
+    retention_originals: Literal["delete", "encrypt"] = Field("delete", description="serve, purge: what becomes of a "
+                                                              "study's received originals (with their PHI) once it is "
+                                                              "delivered and the window has passed: deleted, or "
+                                                              "encrypted at rest with a key derived from the "
+                                                              "pseudonymisation key")
+    retention_window_hours: float = Field(72.0, ge=0, description="serve, purge: hours after a study's delivery "
+                                          "before its originals go (the review page shows its image until then)")
+    retention_vault_days: float | None = Field(None, gt=0, description="serve, purge: vault rows older than this many "
+                                               "days are removed (their results can no longer be re-identified); "
+                                               "none: the vault is kept")
+    retention_check_seconds: float = Field(60.0, gt=0, description="serve: how often the retention policy is "
+                                           "applied")
     monitor_thresholds: Path | None = Field(None, description="serve, monitor: a YAML file of the monitoring's alert "
                                             "thresholds (min_agreement, max_refusal_rate, max_drift, baseline_weeks, "
                                             "min_studies); none: the defaults")
@@ -144,6 +182,13 @@ class Settings(BaseSettings):
     def vault_path(self) -> Path:
         """The re-identification vault: DATA_DIR/vault.sqlite."""
         return self.data_dir / "vault.sqlite"
+
+    @property
+    def service_database(self) -> Path | str:
+        """The service database: CLINICAL_MM_DATABASE_URL (PostgreSQL) or DATA_DIR/service.sqlite."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.data_dir / "service.sqlite"
 
     @property
     def audit_path(self) -> Path:

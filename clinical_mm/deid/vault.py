@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -64,6 +65,10 @@ class PseudonymVault:
             self._db.execute("PRAGMA journal_mode = WAL")  # durable commits with one fsync of the log
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute(_SCHEMA)
+            if "created_at" not in {row[1] for row in self._db.execute("PRAGMA table_info(vault)")}:
+                # added with the retention policy; rows of before count from the upgrade
+                self._db.execute("ALTER TABLE vault ADD COLUMN created_at REAL NOT NULL DEFAULT 0")
+                self._db.execute("UPDATE vault SET created_at = ?", (time.time(),))
             self._db.commit()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigurationError(f"{path}: cannot open the vault ({exc.__class__.__name__})") from None
@@ -73,14 +78,15 @@ class PseudonymVault:
 
     def record(self, entries: Iterable[tuple[str, str, str]]) -> int:
         """Store (kind, pseudonym, original) triples in one transaction; rows already there stay. Returns rows added."""
-        rows = []
+        rows, now = [], time.time()
         for kind, pseudonym, original in entries:
             nonce = os.urandom(12)
             rows.append((self.key_id, kind, pseudonym, nonce,
-                         self._aead.encrypt(nonce, original.encode("utf-8"), self._aad(kind, pseudonym))))
+                         self._aead.encrypt(nonce, original.encode("utf-8"), self._aad(kind, pseudonym)), now))
         with self._lock, self._db:
             before = self._db.total_changes
-            self._db.executemany("INSERT OR IGNORE INTO vault VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT OR IGNORE INTO vault (key_id, kind, pseudonym, nonce, ciphertext, created_at) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
             return self._db.total_changes - before
 
     def lookup(self, kind: str, pseudonym: str) -> str:
@@ -105,6 +111,14 @@ class PseudonymVault:
             return self._aead.decrypt(row[0], row[1], self._aad(kind, pseudonym.strip())).decode("utf-8")
         except InvalidTag:
             raise ReidentificationError(f"{self.path}: the vault row does not authenticate (altered or moved)") from None
+
+    def purge_older_than(self, age_s: float) -> int:
+        """Remove this key's rows recorded more than ``age_s`` seconds ago (the retention policy); the rows removed.
+        Their pseudonyms can no longer be linked back."""
+        with self._lock, self._db:
+            cur = self._db.execute("DELETE FROM vault WHERE key_id = ? AND created_at < ?",
+                                   (self.key_id, time.time() - age_s))
+            return int(cur.rowcount)
 
     def __len__(self) -> int:
         with self._lock:

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pydicom
 
+from clinical_mm.audit.audit_log import AuditLogSpec
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
-from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
 from clinical_mm.core.config import PseudonymKey
 from clinical_mm.core.errors import AuditError, DeidentificationError, DicomReadError, OutputError
 from clinical_mm.core.pixel_limits import PixelLimits
@@ -89,7 +89,7 @@ class BatchSpec:
     options: tuple[str, ...] = ()
     safe_private: SafePrivateList | None = None
     regions: KnownTextRegions | None = None
-    audit: Path = Path("audit.sqlite")
+    audit: AuditLogSpec = AuditLogSpec(Path("audit.sqlite"))
     vault: Path | None = None
     actor: str = "clinical-mm"
     vocabulary: Path | None = None
@@ -124,7 +124,7 @@ def run_batch(spec: BatchSpec, src: Path, dst: Path, quarantine: Path, workers: 
     quarantine list are written once, by this process, from the merged results."""
     files = list(_files(src))
     n = max(1, min(workers, len(files)))
-    SQLiteAuditSink(spec.audit).close()  # create the audit log and the vault once, before the workers open them
+    spec.audit.open().close()  # create the audit log and the vault once, before the workers open them
     if spec.vault is not None:
         PseudonymVault(spec.vault, spec.key).close()
     if n == 1:
@@ -144,7 +144,7 @@ def run_batch(spec: BatchSpec, src: Path, dst: Path, quarantine: Path, workers: 
 
 
 def _work(spec: BatchSpec, files: list[Path], src: Path, dst: Path, quarantine: Path) -> _Partial:
-    sink = SQLiteAuditSink(spec.audit)
+    sink = spec.audit.open()
     vault = PseudonymVault(spec.vault, spec.key) if spec.vault is not None else None
     try:
         batch = DicomBatchDeidentifier(spec.deidentifier(), sink, vault, spec.actor, spec.pixel_limits)
@@ -251,13 +251,13 @@ class DicomBatchDeidentifier:
             out.save_as(buf, enforce_file_format=True)
         except (ValueError, TypeError, AttributeError) as exc:  # the file's own encoding cannot hold the result
             raise DeidentificationError(f"cannot be written in its transfer syntax ({exc.__class__.__name__})") from None
+        if self.vault is not None:  # first: a file written is always re-linkable, even if the process dies next
+            self.vault.record(self.deid.pseudo.drain())
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(buf.getbuffer())
         except OSError as exc:
             raise OutputError(f"{target}: cannot write ({exc.__class__.__name__})") from None
-        if self.vault is not None:
-            self.vault.record(self.deid.pseudo.drain())
         return uids[0], sha256_hex(buf.getvalue()), action_counts
 
     def _quarantine(self, path: Path, rel: str, digest: str, quarantine: Path,

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import logging
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clinical_mm.audit.audit_log import AuditLogSpec
 from clinical_mm.audit.audit_record import AuditSink
-from clinical_mm.audit.sqlite_sink import SQLiteAuditSink
+from clinical_mm.audit.chain_log import ChainedAuditLog
+from clinical_mm.connectors.fhir_client import FhirClient
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 from clinical_mm.extraction.vocabulary import Vocabulary
+from clinical_mm.pipeline.audit_forwarding import (
+    AuditForwarder,
+    FhirAnchor,
+    configured_destinations,
+    fhir_client,
+)
 from clinical_mm.service.store import ServiceStore
 
 if TYPE_CHECKING:
@@ -26,7 +35,7 @@ if TYPE_CHECKING:
     from clinical_mm.service.pull import StudyPuller
     from clinical_mm.service.spool import Spool
 
-__all__ = ["ServeOptions", "run_server", "service_db_path"]
+__all__ = ["ServeOptions", "run_server"]
 
 _log = logging.getLogger(__name__)
 
@@ -46,13 +55,6 @@ class ServeOptions:
     public_url: str | None = None  # how callback receivers reach the API (report_url); default http://host:port
 
 
-def service_db_path(settings: Settings) -> Path | str:
-    """The service database: CLINICAL_MM_DATABASE_URL (PostgreSQL) or DATA_DIR/service.sqlite."""
-    if settings.database_url is not None:
-        return settings.database_url.get_secret_value()
-    return settings.data_dir / "service.sqlite"
-
-
 def run_server(settings: Settings, options: ServeOptions) -> None:
     """Start everything and serve until interrupted (SIGINT or SIGTERM); work left in the queue is picked
     up by the next start."""
@@ -69,13 +71,15 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
     from clinical_mm.service.dicom_listener import DicomListener
     from clinical_mm.service.identity_lookup import IdentityLookup
     from clinical_mm.service.monitoring import load_thresholds
+    from clinical_mm.service.retention import Retention, RetentionPolicy
     from clinical_mm.service.service_context import ServiceContext
     from clinical_mm.service.spool import Spool
     from clinical_mm.service.worker import ServiceWorker, WorkerConfig
 
     key = settings.load_key()
-    store = ServiceStore(service_db_path(settings))
-    audit = SQLiteAuditSink(settings.audit_path)
+    store = ServiceStore(settings.service_database)
+    audit_log = _AuditLog.open(settings)
+    audit = audit_log.log
     labeler = RadiologyReportLabeler()  # reads a BLIP-2 draft's flags, and every draft's statements
     generator = load_report_generator(options.model_path or settings.model_path, draft_reader=labeler)
     # a throwaway demo key has no vault (its pseudonyms are not meant to be re-linked), so no egress either
@@ -107,18 +111,54 @@ def run_server(settings: Settings, options: ServeOptions) -> None:
                                     identity=IdentityLookup(vault, store, settings.data_dir / "results", audit)
                                     if vault is not None else None, vision_language=vision_language,
                                     similar=similar))
+    retention = Retention(RetentionPolicy.from_settings(settings), store, key, audit, vault=vault, actor=settings.actor,
+                          period_s=settings.retention_check_seconds)
     listener.start()
     worker.start()
+    audit_log.forwarder.start()
+    retention.start()
     _log.info("serving HTTP on %s:%d, DICOM %s on %s:%d", options.host, options.port, options.ae_title,
               options.host, listener.port)
+    # uvicorn shuts down gracefully on SIGTERM and then raises it again; by default that would end the process
+    # before the block below stops the worker and publishes the audit log's last checkpoint
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(app, host=options.host, port=options.port, log_level="warning", access_log=False)
     finally:
+        _log.info("stopping: DICOM listener, worker, audit forwarding")
         listener.stop()
         worker.stop()
+        retention.stop()
         store.close()
-        audit.close()
+        audit_log.close()
         _close_clients(puller, egress, vault)
+
+
+@dataclass
+class _AuditLog:
+    """The service's audit log, the thread that forwards it, and the FHIR client of its forwarding and anchors."""
+
+    log: ChainedAuditLog
+    forwarder: AuditForwarder
+    fhir: FhirClient | None
+
+    @classmethod
+    def open(cls, settings: Settings) -> _AuditLog:
+        fhir = fhir_client(settings) if settings.audit_anchor_fhir or settings.audit_forward_fhir else None
+        log = AuditLogSpec.from_settings(settings).open(
+            [FhirAnchor(fhir, settings.actor)] if fhir is not None and settings.audit_anchor_fhir else [])
+        return cls(log, AuditForwarder(log, configured_destinations(settings, fhir)), fhir)
+
+    def close(self) -> None:
+        """After a last round of forwarding, the last checkpoint; then the FHIR client."""
+        self.forwarder.stop()
+        self.log.close()
+        if self.fhir is not None:
+            self.fhir.close()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _vision_language(generator: ReportGenerator, key: PseudonymKey, settings: Settings, audit: AuditSink

@@ -51,4 +51,6 @@ class Spool:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         new = self.store.add_instance(sop_key, study_key, path, source)
+        if not new and self.store.originals(study_key) in ("deleted", "encrypted"):
+            path.unlink(missing_ok=True)  # sent again after the retention policy removed it: not kept again
         return sop_key, study_key, new

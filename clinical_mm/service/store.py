@@ -27,7 +27,7 @@ from typing import Any
 from clinical_mm.core.errors import ConfigurationError, OutputError
 from clinical_mm.core.findings import PRIORITIES
 
-__all__ = ["INPUT_FIELDS", "ROLES", "STATES", "ServiceStore", "StudyJob"]
+__all__ = ["INPUT_FIELDS", "ORIGINALS", "ROLES", "STATES", "ServiceStore", "StudyJob"]
 
 #: job states, in order; "failed" is the dead end after the last retry
 STATES = ("received", "deidentified", "analyzed", "delivered", "failed")
@@ -69,6 +69,13 @@ CREATE TABLE IF NOT EXISTS study_inputs (
     view TEXT, modality TEXT, updated_at DOUBLE PRECISION NOT NULL);
 """
 
+#: columns added after a table was first released (added to an existing database when it is opened): where a
+#: study's received originals are (``present`` in the spool, ``purging``, ``deleted`` or ``encrypted`` by the
+#: retention policy)
+_ADDED_COLUMNS = (("studies", "originals", "TEXT NOT NULL DEFAULT 'present'"),)
+#: what the retention policy leaves of a study's originals
+ORIGINALS = ("present", "purging", "deleted", "encrypted")
+
 #: the coarse acquisition metadata kept per study for monitoring (never a patient's value)
 INPUT_FIELDS = ("manufacturer", "model", "software", "view", "modality")
 
@@ -104,6 +111,8 @@ class _Connection:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
+            for table, column, kind in _ADDED_COLUMNS:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
         else:
             path = Path(target)
             self.errors = (sqlite3.Error,)
@@ -111,6 +120,9 @@ class _Connection:
             self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.executescript(_SCHEMA)
+            for table, column, kind in _ADDED_COLUMNS:
+                if column not in {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             self.db.row_factory = sqlite3.Row
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
@@ -187,7 +199,8 @@ class ServiceStore:
                     "VALUES (?, 'received', ?, ?, ?) ON CONFLICT (study_key) DO UPDATE SET "
                     "last_instance_at = excluded.last_instance_at, updated_at = excluded.updated_at, "
                     "state = CASE WHEN studies.state IN ('delivered', 'failed') THEN 'received' ELSE studies.state END, "
-                    "attempts = CASE WHEN studies.state IN ('delivered', 'failed') THEN 0 ELSE studies.attempts END",
+                    "attempts = CASE WHEN studies.state IN ('delivered', 'failed') THEN 0 ELSE studies.attempts END, "
+                    "originals = 'present'",
                     (study_key, now, now, now))
                 if source:
                     db.execute("INSERT INTO study_inputs (study_key, source, updated_at) VALUES (?, ?, ?) "
@@ -223,6 +236,7 @@ class ServiceStore:
         self._tx("UPDATE studies SET lease_until = 0")
         self._tx("UPDATE deliveries SET lease_until = 0")
         self._tx("UPDATE pulls SET lease_until = 0")
+        self._tx("UPDATE studies SET originals = 'present' WHERE originals = 'purging'")
         self._tx("UPDATE studies SET state = 'received' WHERE state = 'analyzed' AND NOT EXISTS "
                  "(SELECT 1 FROM deliveries d WHERE d.study_key = studies.study_key)")
 
@@ -305,6 +319,33 @@ class ServiceStore:
 
     def files_of(self, study_key: str) -> list[Path]:
         return [Path(r["path"]) for r in self._rows("SELECT path FROM instances WHERE study_key = ?", (study_key,))]
+
+    # ------------------------------------------------------------------ retention
+    def claim_expired_originals(self, window_s: float, now: float | None = None) -> tuple[str, list[Path]] | None:
+        """A delivered study whose originals are still in the spool ``window_s`` seconds after its last change, marked
+        ``purging`` for the caller (a study no other process is purging): (study key, its spooled files)."""
+        now = time.time() if now is None else now
+        with self._transaction("claim expired originals") as db:
+            row = db.execute("SELECT study_key FROM studies WHERE state = 'delivered' AND originals = 'present' AND "
+                             "updated_at <= ? ORDER BY updated_at LIMIT 1" + db.skip_locked, (now - window_s,)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE studies SET originals = 'purging' WHERE study_key = ?", (row["study_key"],))
+            files = [Path(r["path"]) for r in db.execute("SELECT path FROM instances WHERE study_key = ?",
+                                                          (row["study_key"],))]
+        return row["study_key"], files
+
+    def set_originals(self, study_key: str, state: str) -> None:
+        """Where a study's originals are now (:data:`ORIGINALS`); a study that took a new instance meanwhile (its
+        originals ``present`` again) keeps that."""
+        if state not in ORIGINALS:
+            raise ValueError(f"unknown originals state {state}")
+        self._tx("UPDATE studies SET originals = ? WHERE study_key = ? AND originals = 'purging'", (state, study_key))
+
+    def originals(self, study_key: str) -> str | None:
+        """Where a study's originals are (:data:`ORIGINALS`); None for an unknown study."""
+        rows = self._rows("SELECT originals FROM studies WHERE study_key = ?", (study_key,))
+        return str(rows[0]["originals"]) if rows else None
 
     # ------------------------------------------------------------------ API keys
     def create_api_key(self, role: str, name: str = "") -> tuple[str, str]:

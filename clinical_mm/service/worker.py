@@ -199,6 +199,7 @@ class ServiceWorker:
     # ------------------------------------------------------------------ analysis
     def process(self, study_key: str, files: list[Path]) -> None:
         """Analyse one claimed study and queue its callbacks; failures are retried or failed, never lost."""
+        files = [f for f in files if f.exists()]  # a reopened study whose first originals the retention policy removed
         item = SourceStudy(key=study_key, files=files, sources=[f.name for f in files])
         try:
             self.store.set_inputs(study_key, acquisition_inputs(files))

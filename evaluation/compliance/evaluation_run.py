@@ -143,7 +143,7 @@ def run_evaluation(request: EvaluationRequest, *, progress: Callable[[str, int],
         (request.out / name).unlink(missing_ok=True)
     bar = progress or (lambda _desc, _total: lambda: None)
     log(f"evaluating {generator.model_id} on {len(manifest.rows)} studies of {request.manifest.name}")
-    with audit_sink(settings.audit_path) as sink:
+    with audit_sink(settings) as sink:
         pipeline = AnalysisPipeline(generator, DicomDeidentifier(PseudonymKey(secrets.token_bytes(32), ephemeral=True)),
                                     sink, actor=settings.actor, pixel_limits=settings.pixel_limits)
         step = bar("studies", len(manifest.rows))

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from clinical_mm.audit.sqlite_sink import read_records
+from clinical_mm.audit.audit_log import AuditLogSpec
 from clinical_mm.cli.scaffold import reported_errors
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ConfigurationError, OutputError
@@ -62,13 +62,12 @@ def monitor(out: Path, weeks: int, thresholds: Path | None) -> None:
     # pay for them at start-up otherwise)
     from clinical_mm.evaluation.compliance.render import ENVIRONMENT
     from clinical_mm.service.monitoring import DRIFT_ATTRIBUTES, load_thresholds, weekly_monitoring
-    from clinical_mm.service.server import service_db_path
     from clinical_mm.service.store import ServiceStore
 
     with reported_errors():
         settings = Settings()
         limits = load_thresholds(thresholds or settings.monitor_thresholds)
-        database = service_db_path(settings)
+        database = settings.service_database
         if isinstance(database, Path) and not database.is_file():  # never create an empty one by reading
             raise ConfigurationError(f"no service database at {database} (CLINICAL_MM_DATA_DIR or "
                                      "CLINICAL_MM_DATABASE_URL)")
@@ -77,9 +76,9 @@ def monitor(out: Path, weeks: int, thresholds: Path | None) -> None:
             rows = store.monitoring_rows()
         finally:
             store.close()
-        audit_path = settings.audit_path
-        callbacks = (lambda since: read_records(audit_path, action="callback", since=since)) \
-            if audit_path.is_file() else None
+        audit = AuditLogSpec.from_settings(settings)
+        callbacks = (lambda since: audit.records(action="callback", since=since)) \
+            if isinstance(audit.target, str) or audit.target.is_file() else None
         report = weekly_monitoring(rows, callbacks, limits, weeks)
         try:
             out.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from clinical_mm.core.errors import ConfigurationError, InputError
+from clinical_mm.audit.signing import load_private_key, load_public_key
+from clinical_mm.core.errors import InputError
 from clinical_mm.evaluation.compliance.manifest import file_sha256
 
 __all__ = ["SIGNATURE_FILE", "SignatureError", "fingerprint", "load_private_key", "sign_outputs", "verify_outputs"]
@@ -41,38 +42,6 @@ def _raw(public: Ed25519PublicKey) -> bytes:
 def fingerprint(public: Ed25519PublicKey) -> str:
     """The sha256 of the raw public key, in hex (the first 16 characters name it)."""
     return hashlib.sha256(_raw(public)).hexdigest()
-
-
-def load_private_key(path: Path) -> Ed25519PrivateKey:
-    """An unencrypted Ed25519 private key in PEM (PKCS#8); anything else is a :class:`ConfigurationError`."""
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read the signing key ({exc.strerror})") from None
-    except (ValueError, TypeError):
-        raise ConfigurationError(f"{path}: not an unencrypted PEM private key") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigurationError(f"{path}: the signing key must be Ed25519 (openssl genpkey -algorithm ed25519)")
-    return key
-
-
-def _load_public_key(path: Path) -> Ed25519PublicKey:
-    try:
-        data = path.read_bytes()
-        key = serialization.load_pem_public_key(data)
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read the public key ({exc.strerror})") from None
-    except ValueError:
-        try:  # the private key will do: its public half is taken
-            private = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError):
-            raise ConfigurationError(f"{path}: not a PEM public key") from None
-        if not isinstance(private, Ed25519PrivateKey):
-            raise ConfigurationError(f"{path}: not an Ed25519 key") from None
-        return private.public_key()
-    if not isinstance(key, Ed25519PublicKey):
-        raise ConfigurationError(f"{path}: not an Ed25519 public key")
-    return key
 
 
 def _canonical(body: dict[str, Any]) -> bytes:
@@ -116,7 +85,7 @@ def verify_outputs(folder: Path, public_key: Path | None = None) -> dict[str, An
         raise SignatureError(f"{folder}: no {SIGNATURE_FILE}: the outputs are not signed") from None
     except (OSError, ValueError, KeyError, TypeError):
         raise SignatureError(f"{path}: malformed signature file") from None
-    if public_key is not None and _raw(_load_public_key(public_key)) != _raw(embedded):
+    if public_key is not None and _raw(load_public_key(public_key, private_will_do=True)) != _raw(embedded):
         raise SignatureError(f"signed by another key (fingerprint {fingerprint(embedded)[:16]}), not by {public_key.name}")
     try:
         embedded.verify(signature, _canonical(body))

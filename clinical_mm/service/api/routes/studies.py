@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from clinical_mm.core.errors import AuditError, DeidentificationError, InputError, ReidentificationError
 from clinical_mm.service.api.examples import EXAMPLES, ok
 from clinical_mm.service.api.multipart import read_parts, spool_parts
+from clinical_mm.service.api.received_files import received_files
 from clinical_mm.service.deps import ContextDep, Pacs, Radiologist, StoreDep
 from clinical_mm.service.models import (
     FailedPartPublic,
@@ -61,13 +62,12 @@ def get_study(study_id: str, store: StoreDep, _: Radiologist) -> StudyPublic:
 
 @router.get("/v1/studies/{study_id}/preview.png", tags=["review"], response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: {"description": "no such study"},
+                       410: {"description": "the received images were removed by the retention policy"},
                        422: {"description": "no image to show"}})
 def preview(study_id: str, ctx: ContextDep, _: Radiologist) -> Response:
     """The de-identified frontal image the model analysed (burned-in text redacted), 8-bit PNG, at most 512 pixels
     a side."""
-    files = ctx.store.files_of(study_id)
-    if not files:
-        raise HTTPException(404, "no such study")
+    files = received_files(ctx, study_id)
     found = ctx.store.study(study_id) or {}
     try:
         png = ctx.preview(files, (found.get("result") or {}).get("image"))

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query
 from clinical_mm.core.errors import AuditError, InputError
 from clinical_mm.pipeline.vision_language_queries import StudyImage, VisionLanguageQueries
 from clinical_mm.service.api.examples import ok
+from clinical_mm.service.api.received_files import received_files
 from clinical_mm.service.deps import ContextDep, Radiologist
 from clinical_mm.service.models import (
     AnswerPublic,
@@ -28,7 +29,7 @@ from clinical_mm.service.service_context import ServiceContext
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/studies/{study_id}", tags=["review"])
-_ERRORS = {404: "no such study", 422: "the image cannot be used (refused by the scope check or the input gate), or "
+_ERRORS = {404: "no such study", 410: "the received images were removed by the retention policy", 422: "the image cannot be used (refused by the scope check or the input gate), or "
                                       "the text cannot", 503: "not configured (no vision-language model), or the "
                                                              "audit log is unavailable"}
 
@@ -36,9 +37,7 @@ _ERRORS = {404: "no such study", 422: "the image cannot be used (refused by the 
 def _image(ctx: ServiceContext, study_id: str, action: str) -> tuple[VisionLanguageQueries, StudyImage]:
     if ctx.vision_language is None:
         raise HTTPException(503, "questions, zero-shot findings and grounding are not configured")
-    files = ctx.store.files_of(study_id)
-    if not files:
-        raise HTTPException(404, "no such study")
+    files = received_files(ctx, study_id)
     found = ctx.store.study(study_id) or {}
     image = ctx.vision_language.study_image(files, (found.get("result") or {}).get("image"), action)
     if image.error is not None:
@@ -94,9 +93,7 @@ def similar(study_id: str, ctx: ContextDep, _: Radiologist, k: int = Query(5, ge
     cases, never the study itself): their pseudonymous ids and de-identified signed reports."""
     if ctx.similar is None:
         raise HTTPException(503, "similar cases are not configured")
-    files = ctx.store.files_of(study_id)
-    if not files:
-        raise HTTPException(404, "no such study")
+    files = received_files(ctx, study_id)
     found = ctx.store.study(study_id) or {}
     try:
         cases = ctx.similar.similar(study_id, files, (found.get("result") or {}).get("image"), k)
