@@ -71,6 +71,7 @@ bench: install
 	$(BIN)/python benchmarks/hostile_input_memory.py
 	$(BIN)/python benchmarks/grounding_and_gate.py
 	$(BIN)/python benchmarks/vision_language.py
+	$(BIN)/python benchmarks/cluster_throughput.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache .mypy_cache

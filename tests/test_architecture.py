@@ -24,7 +24,7 @@ TOP = "clinical_mm.evaluation"
 #: benchmarks of start-up: ``clinical-mm --help`` loads none of the model or service ones)
 HEAVY = ("torch", "transformers", "monai", "spacy", "presidio_analyzer", "presidio_anonymizer", "pynetdicom",
          "pydicom", "fhir", "numpy", "fastapi", "uvicorn", "tokenizers", "safetensors", "psycopg", "httpx",
-         "cryptography", "PIL", "faker", "simple_icd_10_cm", "drug_named_entity_recognition")
+         "cryptography", "PIL", "faker", "simple_icd_10_cm", "drug_named_entity_recognition", "distributed", "dask")
 #: functions allowed over 80 lines, and why
 LONG_FUNCTIONS = {
     "clinical_mm/synth/chest_phantom.py:render": "image drawing: the phantom's anatomy drawn layer by layer",

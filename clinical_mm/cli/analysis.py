@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 import click
 
 from clinical_mm.audit.audit_log import AuditLogSpec
-from clinical_mm.cli.scaffold import audit_sink, reported_errors
+from clinical_mm.cli.scaffold import cluster_option, reported_errors
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ConfigurationError
-from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 
 if TYPE_CHECKING:
     from clinical_mm.core.types import StudyResult
@@ -26,20 +25,15 @@ __all__ = ["analyze", "demo"]
 
 @contextmanager
 def _analysis_pipeline(settings: Settings, model_path: Path | None) -> Iterator[AnalysisPipeline]:
-    """The study pipeline of ``settings``: its key, the model (``model_path`` or the settings': ours or a staged
-    BLIP-2 checkpoint, whose flags the report labeler reads from its draft), the input gate and the audit log,
-    which is opened last and closed when the block ends."""
-    from clinical_mm.deid import DicomDeidentifier
-    from clinical_mm.model.generator_factory import input_gate_for, load_report_generator
-    from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
+    """The study pipeline of ``settings`` (:func:`open_analysis_pipeline`), its audit log closed when the block
+    ends."""
+    from clinical_mm.pipeline.batch_runs import open_analysis_pipeline  # the model: not at start-up
 
-    key = settings.load_key()
-    labeler = RadiologyReportLabeler()
-    generator = load_report_generator(model_path or settings.model_path, draft_reader=labeler)
-    gate = input_gate_for(generator)
-    with audit_sink(settings) as sink:
-        yield AnalysisPipeline(generator, DicomDeidentifier(key), sink, actor=settings.actor,
-                               report_labeler=labeler, pixel_limits=settings.pixel_limits, gate=gate)
+    opened = open_analysis_pipeline(settings, model_path)
+    try:
+        yield opened.pipeline
+    finally:
+        opened.close()
 
 
 @click.command()
@@ -47,16 +41,26 @@ def _analysis_pipeline(settings: Settings, model_path: Path | None) -> Iterator[
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder (results.jsonl, fhir/).")
 @click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Model folder (default: CLINICAL_MM_MODEL_PATH or the shipped model).")
-def analyze(path: Path, out: Path, model_path: Path | None) -> None:
+@cluster_option()
+def analyze(path: Path, out: Path, model_path: Path | None, cluster: str | None) -> None:
     """Analyse the studies in PATH (a DICOM file, a folder or a DICOMDIR).
 
     Each study is de-identified, then triaged and drafted. Writes OUT/results.jsonl (one line per study)
-    and a FHIR R4 Bundle per analysed study; every study is recorded in the audit log.
+    and a FHIR R4 Bundle per analysed study; every study is recorded in the audit log. With --cluster, the
+    studies are analysed on a Dask cluster's workers (each loads the model once), with the same results.
     """
     with reported_errors():
         settings = Settings()
-        with _analysis_pipeline(settings, model_path) as pipeline:
-            results = pipeline.run(path, out)
+        if cluster is None:
+            with _analysis_pipeline(settings, model_path) as pipeline:
+                results = pipeline.run(path, out)
+        else:
+            from clinical_mm.pipeline.batch_runs import analyze_on_cluster
+            from clinical_mm.pipeline.cluster import ClusterRun  # Dask: only for a cluster run
+
+            key_id = settings.load_key().key_id
+            with ClusterRun(cluster) as run:
+                results = analyze_on_cluster(run, path, out, model_path, key_id)
     ok = sum(r.error is None for r in results)
     click.echo(f"{ok} analysed, {len(results) - ok} refused; results in {out / 'results.jsonl'}; "
                f"audit log {AuditLogSpec.from_settings(settings).where}")

@@ -14,13 +14,6 @@ from clinical_mm.audit.signing import load_public_key, read_anchors, write_key_p
 from clinical_mm.cli.scaffold import audit_sink, reported_errors
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import AuditChainError, ConfigurationError, ConnectorError
-from clinical_mm.outputs.fhir_audit_event import audit_event
-from clinical_mm.pipeline.audit_forwarding import (
-    configured_destinations,
-    fhir_checkpoints,
-    fhir_client,
-    forward,
-)
 
 __all__ = ["audit"]
 
@@ -86,6 +79,11 @@ def audit_forward() -> None:
     5424 syslog over TLS (CLINICAL_MM_AUDIT_SYSLOG, CLINICAL_MM_AUDIT_SYSLOG_CA). Each destination resumes where it
     stopped; `serve` does this continuously. Exit 1 when a destination could not take them (they are sent next
     time)."""
+    from clinical_mm.pipeline.audit_forwarding import (  # httpx: not at start-up
+        configured_destinations,
+        forward,
+    )
+
     with reported_errors():
         settings = Settings()
         destinations = configured_destinations(settings)
@@ -110,6 +108,8 @@ def audit_forward() -> None:
               help="NDJSON file of FHIR R4 AuditEvents (IHE BALP), one per record, in id order.")
 def audit_export(db: Path | None, out: Path) -> None:
     """Write the audit log as FHIR AuditEvents, each validated, for a repository that imports files."""
+    from clinical_mm.outputs.fhir_audit_event import audit_event  # fhir.resources: not at start-up
+
     with reported_errors():
         settings = Settings()
         records = AuditLogSpec(db if db is not None else audit_target(settings)).records()
@@ -124,6 +124,8 @@ def audit_export(db: Path | None, out: Path) -> None:
 def audit_anchors(out: Path) -> None:
     """Fetch the signed checkpoints anchored on the FHIR server (CLINICAL_MM_FHIR_URL) into an anchor file, for
     `audit verify --anchors`."""
+    from clinical_mm.pipeline.audit_forwarding import fhir_checkpoints, fhir_client  # httpx: not at start-up
+
     with reported_errors():
         client = fhir_client(Settings())
         try:

@@ -16,6 +16,7 @@ from clinical_mm.audit.audit_log import AuditLogSpec
 from clinical_mm.audit.audit_record import AuditRecord, sha256_hex
 from clinical_mm.cli.scaffold import (
     audit_sink,
+    cluster_option,
     format_option,
     jsonl_items,
     key_file_option,
@@ -68,9 +69,10 @@ def _option_flags(fn: _F) -> _F:
               help='JSON [{"manufacturer", "model", "regions": [[x0, y0, x1, y1]]}]: burned-in text areas (fractions).')
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes (default: up to 2, one per core).")
+@cluster_option()
 @_option_flags
 def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | None, vault_path: Path | None,
-               safe_private_list: Path | None, text_regions: Path | None, workers: int | None,
+               safe_private_list: Path | None, text_regions: Path | None, workers: int | None, cluster: str | None,
                **options: bool) -> None:
     """De-identify the DICOM files in SRC (a file or a folder) into DST.
 
@@ -95,7 +97,13 @@ def deid_dicom(src: Path, dst: Path, key_file: Path | None, quarantine: Path | N
                          settings.actor, settings.vocabulary, settings.recognizers, settings.pixel_limits,
                          SiteTerms.from_file(settings.deid_terms) if settings.deid_terms else None,
                          settings.deid_threshold)
-        report = run_batch(spec, src, dst, quarantine, workers or min(2, os.cpu_count() or 1))
+        if cluster is None:
+            report = run_batch(spec, src, dst, quarantine, workers or min(2, os.cpu_count() or 1))
+        else:
+            from clinical_mm.pipeline.cluster import ClusterRun  # Dask: only for a cluster run
+
+            with ClusterRun(cluster) as run:
+                report = run_batch(spec, src, dst, quarantine, cluster=run)
     click.echo(f"{report.written} files de-identified in {len(report.receipts)} studies to {dst} "
                f"(key {key.key_id}; receipts in each study folder)")
     if report.quarantined:

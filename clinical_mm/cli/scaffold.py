@@ -14,21 +14,22 @@ import shlex
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from clinical_mm.audit.audit_log import AuditLogSpec
-from clinical_mm.audit.chain_log import ChainedAuditLog
 from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.core.errors import ClinicalMMError, ConfigurationError
-from clinical_mm.pipeline.audit_forwarding import FhirAnchor, fhir_client
+
+if TYPE_CHECKING:
+    from clinical_mm.audit.chain_log import ChainedAuditLog
 
 __all__ = [
     "command_line",
     "KEY_FILE_HELP",
     "TextItem",
     "audit_sink",
+    "cluster_option",
     "fail",
     "format_option",
     "jsonl_items",
@@ -85,14 +86,19 @@ def resolve_key(settings: Settings, key_file: Path | None) -> PseudonymKey:
 def audit_sink(settings: Settings) -> Iterator[ChainedAuditLog]:
     """The site's audit log (signed and anchored when a signing key is set, on the FHIR server too with
     CLINICAL_MM_AUDIT_ANCHOR_FHIR), closed when the block ends however it ends (a last checkpoint is published then)."""
-    client = fhir_client(settings) if settings.audit_anchor_fhir else None
-    sink = AuditLogSpec.from_settings(settings).open([FhirAnchor(client, settings.actor)] if client else [])
+    from clinical_mm.pipeline.audit_forwarding import SiteAuditLog  # httpx and cryptography: not at start-up
+
+    site = SiteAuditLog(settings)
     try:
-        yield sink
+        yield site.log
     finally:
-        sink.close()
-        if client is not None:
-            client.close()
+        site.close()
+
+
+def cluster_option() -> Callable[[_F], _F]:
+    return click.option("--cluster", metavar="ADDRESS", help="A Dask scheduler's address (tcp://HOST:8786 or tls://...): "
+                        "the work runs on its workers, which read CLINICAL_MM_* from their own environment (the same "
+                        "key, a shared audit log) and the files at the same paths.")
 
 
 def key_file_option(help: str = KEY_FILE_HELP) -> Callable[[_F], _F]:

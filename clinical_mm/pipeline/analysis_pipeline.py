@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,7 +38,7 @@ from clinical_mm.outputs.fhir_r4 import ReportBundleBuilder
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["STAGES", "AnalysisPipeline"]
+__all__ = ["STAGES", "AnalysisPipeline", "write_results"]
 
 _log = logging.getLogger(__name__)
 STAGES = ("read", "deidentify", "preprocess", "encode", "generate", "fhir", "audit")
@@ -237,19 +237,24 @@ class AnalysisPipeline:
         self._audit(outcome="refused", detail=reason)
         return [StudyResult(source=item.source, error=reason)]
 
-    def run(self, path: Path, out_dir: Path,
-            on_result: Callable[[StudyResult], None] | None = None) -> list[StudyResult]:
+    def run(self, path: Path, out_dir: Path, on_result: Callable[[StudyResult], None] | None = None) -> list[StudyResult]:
         """Analyse every study under ``path``; write ``out_dir/results.jsonl`` (one line per study, as it goes)."""
-        out_dir.mkdir(parents=True, exist_ok=True)
         items = self.source(path).studies()
-        results = []
-        with (out_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
-            for item in items:
-                study_results = self.analyze_within_boundary(item, out_dir)
-                for result in study_results:
-                    fh.write(json.dumps(result.to_json(), sort_keys=False) + "\n")
-                    fh.flush()
-                    results.append(result)
-                    if on_result is not None:
-                        on_result(result)
-        return results
+        return write_results((self.analyze_within_boundary(item, out_dir) for item in items), out_dir, on_result)
+
+
+def write_results(analysed: Iterable[list[StudyResult]], out_dir: Path,
+                  on_result: Callable[[StudyResult], None] | None = None) -> list[StudyResult]:
+    """Each study's results, as they come (in the studies' order), to ``out_dir/results.jsonl``, one line each;
+    the results."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    with (out_dir / "results.jsonl").open("w", encoding="utf-8") as fh:
+        for study_results in analysed:
+            for result in study_results:
+                fh.write(json.dumps(result.to_json(), sort_keys=False) + "\n")
+                fh.flush()
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+    return results

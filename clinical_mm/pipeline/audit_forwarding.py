@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from clinical_mm.audit.audit_log import AuditLogSpec
 from clinical_mm.audit.chain_log import ChainedAuditLog
 from clinical_mm.audit.signing import Checkpoint
 from clinical_mm.connectors.fhir_client import FhirClient
@@ -30,7 +31,7 @@ from clinical_mm.outputs.fhir_audit_event import (
 )
 
 __all__ = ["AuditDestination", "AuditForwarder", "FhirAnchor", "FhirAuditDestination", "SyslogAuditDestination",
-           "configured_destinations", "fhir_checkpoints", "fhir_client", "forward"]
+           "SiteAuditLog", "configured_destinations", "fhir_checkpoints", "fhir_client", "forward"]
 
 _log = logging.getLogger(__name__)
 #: the structured-data id of our syslog messages (32473: the private enterprise number RFC 5612 sets aside)
@@ -156,3 +157,19 @@ def configured_destinations(settings: Settings, client: FhirClient | None = None
                                     settings.audit_syslog_key)
         out.append(SyslogAuditDestination(SyslogClient(target), settings.actor))
     return out
+
+
+class SiteAuditLog:
+    """The site's audit log as the settings configure it (signed and anchored with a signing key, on the FHIR server
+    too with CLINICAL_MM_AUDIT_ANCHOR_FHIR), with the FHIR client of its anchors; :meth:`close` publishes the last
+    checkpoint."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.fhir = fhir_client(settings) if settings.audit_anchor_fhir else None
+        self.log = AuditLogSpec.from_settings(settings).open(
+            [FhirAnchor(self.fhir, settings.actor)] if self.fhir is not None else [])
+
+    def close(self) -> None:
+        self.log.close()
+        if self.fhir is not None:
+            self.fhir.close()

@@ -21,18 +21,27 @@ import io
 import json
 import logging
 import shutil
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pydicom
 
 from clinical_mm.audit.audit_log import AuditLogSpec
 from clinical_mm.audit.audit_record import AuditRecord, AuditSink, sha256_hex
-from clinical_mm.core.config import PseudonymKey
-from clinical_mm.core.errors import AuditError, DeidentificationError, DicomReadError, OutputError
+from clinical_mm.core.config import PseudonymKey, Settings
+from clinical_mm.core.errors import (
+    AuditError,
+    ConfigurationError,
+    DeidentificationError,
+    DicomReadError,
+    OutputError,
+)
 from clinical_mm.core.pixel_limits import PixelLimits
 from clinical_mm.deid.confidentiality_profile import OPTION_CODES
 from clinical_mm.deid.dicom_deidentifier import PROFILE_NAME, DicomDeidentifier
@@ -41,6 +50,9 @@ from clinical_mm.deid.safe_private import SafePrivateList
 from clinical_mm.deid.text.site_terms import SiteTerms
 from clinical_mm.deid.vault import PseudonymVault
 from clinical_mm.pipeline.text_deidentification import allowed_terms, site_vocabulary
+
+if TYPE_CHECKING:
+    from clinical_mm.pipeline.cluster import ClusterRun
 
 __all__ = ["BatchReport", "BatchSpec", "DicomBatchDeidentifier", "QuarantineEntry", "run_batch"]
 
@@ -119,15 +131,24 @@ class _Partial:
     quarantined: list[QuarantineEntry] = field(default_factory=list)
 
 
-def run_batch(spec: BatchSpec, src: Path, dst: Path, quarantine: Path, workers: int = 1) -> BatchReport:
-    """De-identify SRC into DST with ``workers`` processes (files dealt out in turn); receipts and the
-    quarantine list are written once, by this process, from the merged results."""
+def run_batch(spec: BatchSpec, src: Path, dst: Path, quarantine: Path, workers: int = 1,
+              cluster: ClusterRun | None = None) -> BatchReport:
+    """De-identify SRC into DST with ``workers`` processes (files dealt out in turn), or on ``cluster``'s workers
+    (each with the key of its own settings, checked against this one's); receipts and the quarantine list are
+    written once, by this process, from the merged results."""
     files = list(_files(src))
     n = max(1, min(workers, len(files)))
     spec.audit.open().close()  # create the audit log and the vault once, before the workers open them
     if spec.vault is not None:
         PseudonymVault(spec.vault, spec.key).close()
-    if n == 1:
+    if cluster is not None:
+        from clinical_mm.pipeline.cluster import WorkerResource  # Dask: only for a cluster run
+
+        n = max(1, min(len(files), 4 * cluster.workers))
+        remote = {f.name: getattr(spec, f.name) for f in fields(spec) if f.name != "key"}  # the key stays here
+        resource = WorkerResource(f"deid:{uuid.uuid4()}", partial(_worker_spec, remote, spec.key.key_id))
+        parts = list(cluster.map(resource, _work, [files[i::n] for i in range(n)], src, dst, quarantine))
+    elif n == 1:
         parts = [_work(spec, files, src, dst, quarantine)]
     else:
         with ProcessPoolExecutor(n) as pool:
@@ -141,6 +162,14 @@ def run_batch(spec: BatchSpec, src: Path, dst: Path, quarantine: Path, workers: 
         for study, counts in part.counts.items():
             total.counts.setdefault(study, Counter()).update(counts)
     return _finish(spec.deidentifier(), total, dst, quarantine)
+
+
+def _worker_spec(remote: dict[str, Any], key_id: str) -> BatchSpec:
+    """A cluster worker's spec: the run's, with the key of the worker's own settings (refused when another)."""
+    key = Settings().load_key()
+    if key.key_id != key_id:
+        raise ConfigurationError(f"this worker's pseudonymisation key is {key.key_id}, the run's is {key_id}")
+    return BatchSpec(key=key, **remote)
 
 
 def _work(spec: BatchSpec, files: list[Path], src: Path, dst: Path, quarantine: Path) -> _Partial:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from clinical_mm.cli.scaffold import command_line, reported_errors
+from clinical_mm.cli.scaffold import cluster_option, command_line, reported_errors
 from clinical_mm.evaluation.compliance.signing import verify_outputs
 
 __all__ = ["evaluate"]
@@ -55,10 +55,11 @@ def _bars(enabled: bool) -> Callable[[str, int], Callable[[], None]]:
               help="Vision-language tasks to score besides triage: zero_shot, retrieval, vqa, grounding, ood "
                    "(comma-separated, or 'all'); the manifest's specs and regions columns are their ground truth.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@cluster_option()
 @click.pass_context
 def evaluate(ctx: click.Context, manifest: Path | None, out: Path | None, model_path: Path | None,
              train_manifest: Path | None, goals: Path | None, signing_key: Path | None, seed: int, bootstrap: int,
-             tasks_text: str, no_progress: bool) -> None:
+             tasks_text: str, no_progress: bool, cluster: str | None) -> None:
     """Evaluate the model on a test manifest: accuracy per finding with 95% intervals against pre-set goals,
     subgroups (sex, age band, site, manufacturer, view) with a bias test, calibration, draft report text, input
     handling and provenance, as results.json, report.html, report.pdf and a CHAI model card (signed with
@@ -82,7 +83,7 @@ def evaluate(ctx: click.Context, manifest: Path | None, out: Path | None, model_
                                  param_hint="--tasks")
     command = command_line(ctx, "clinical-mm evaluate", _file_name)  # a path by its name: folders can hold names
     request = EvaluationRequest(manifest, out, model_path, train_manifest, goals, signing_key, seed, bootstrap,
-                                command, tuple(dict.fromkeys(names)))
+                                command, tuple(dict.fromkeys(names)), cluster)
     with reported_errors():
         results = run_evaluation(request, progress=_bars(not no_progress), log=click.echo)
     s = results["summary"]

@@ -24,7 +24,6 @@ from clinical_mm.cli.scaffold import audit_sink
 from clinical_mm.core import __version__
 from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.core.errors import ConfigurationError, OutputError
-from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.evaluation.compliance.analysis import analyse
 from clinical_mm.evaluation.compliance.goals import load_goals
 from clinical_mm.evaluation.compliance.manifest import (
@@ -35,7 +34,7 @@ from clinical_mm.evaluation.compliance.manifest import (
 )
 from clinical_mm.evaluation.compliance.model_card import model_card_xml
 from clinical_mm.evaluation.compliance.render import plots, render_html, write_pdf
-from clinical_mm.evaluation.compliance.runner import run_manifest
+from clinical_mm.evaluation.compliance.runner import evaluation_pipeline, run_manifest
 from clinical_mm.evaluation.compliance.signing import (
     SIGNATURE_FILE,
     fingerprint,
@@ -44,7 +43,6 @@ from clinical_mm.evaluation.compliance.signing import (
 )
 from clinical_mm.evaluation.compliance.vision_language_tasks import run_tasks
 from clinical_mm.model.checkpoint import LoadedModel
-from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
 from clinical_mm.pipeline.vision_language_queries import VisionLanguageQueries
 
 __all__ = ["OUTPUT_FILES", "EvaluationRequest", "run_evaluation"]
@@ -67,6 +65,8 @@ class EvaluationRequest:
     command: str = "clinical-mm evaluate"
     #: vision-language tasks scored besides triage (:data:`~clinical_mm.evaluation.compliance.vision_language_tasks.TASKS`)
     tasks: tuple[str, ...] = ()
+    #: a Dask scheduler's address: the studies are analysed on its workers
+    cluster: str | None = None
 
 
 def _commit() -> str | None:
@@ -144,10 +144,14 @@ def run_evaluation(request: EvaluationRequest, *, progress: Callable[[str, int],
     bar = progress or (lambda _desc, _total: lambda: None)
     log(f"evaluating {generator.model_id} on {len(manifest.rows)} studies of {request.manifest.name}")
     with audit_sink(settings) as sink:
-        pipeline = AnalysisPipeline(generator, DicomDeidentifier(PseudonymKey(secrets.token_bytes(32), ephemeral=True)),
-                                    sink, actor=settings.actor, pixel_limits=settings.pixel_limits)
         step = bar("studies", len(manifest.rows))
-        outcomes = run_manifest(pipeline, manifest, lambda _n: step())
+        if request.cluster is None:
+            outcomes = run_manifest(evaluation_pipeline(generator, settings, sink), manifest, lambda _n: step())
+        else:
+            from clinical_mm.pipeline.cluster import ClusterRun  # Dask: only for a cluster run
+
+            with ClusterRun(request.cluster) as cluster:
+                outcomes = run_manifest(None, manifest, lambda _n: step(), cluster=cluster, model_path=model_path)
         analysed = [o for o in outcomes if o.refused is None]
         groups = sum(len({o.attributes.get(a, "unknown") for o in analysed}) for a in ATTRIBUTES)
         step = bar("statistics", len(manifest.flags) + groups if analysed else 0)  # a tick per flag and per group

@@ -4,14 +4,20 @@ and the rest goes on."""
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from clinical_mm.audit.audit_record import AuditSink
 from clinical_mm.connectors.file_source import FileStudySource, first_header
+from clinical_mm.core.config import PseudonymKey, Settings
 from clinical_mm.core.errors import ClinicalMMError
+from clinical_mm.deid import DicomDeidentifier
 from clinical_mm.evaluation.compliance.manifest import (
     EvaluationManifest,
     ManifestRow,
@@ -20,8 +26,14 @@ from clinical_mm.evaluation.compliance.manifest import (
     sex_code,
 )
 from clinical_mm.pipeline.analysis_pipeline import AnalysisPipeline
+from clinical_mm.pipeline.audit_forwarding import SiteAuditLog
+from clinical_mm.pipeline.batch_runs import OpenPipeline
 
-__all__ = ["StudyOutcome", "run_manifest"]
+if TYPE_CHECKING:
+    from clinical_mm.model.base import ReportGenerator
+    from clinical_mm.pipeline.cluster import ClusterRun
+
+__all__ = ["StudyOutcome", "evaluation_pipeline", "run_manifest"]
 
 MISSING = "file missing"
 
@@ -103,13 +115,43 @@ def analyze_row(pipeline: AnalysisPipeline, row: ManifestRow, work: Path) -> Stu
     return outcome
 
 
-def run_manifest(pipeline: AnalysisPipeline, manifest: EvaluationManifest,
-                 progress: Callable[[int], object] | None = None) -> list[StudyOutcome]:
-    """Every row of ``manifest``, in order; ``progress`` is told after each one."""
-    outcomes = []
+def run_manifest(pipeline: AnalysisPipeline | None, manifest: EvaluationManifest,
+                 progress: Callable[[int], object] | None = None, *, cluster: ClusterRun | None = None,
+                 model_path: Path | None = None) -> list[StudyOutcome]:
+    """Every row of ``manifest``, in order; ``progress`` is told after each one. With ``cluster``, the rows are
+    analysed on its workers, each building the evaluation's pipeline of ``model_path`` once (``pipeline`` unused)."""
     with tempfile.TemporaryDirectory(prefix="cmm-evaluate-") as work:  # the FHIR bundles: not part of the report
-        for row in manifest.rows:
-            outcomes.append(analyze_row(pipeline, row, Path(work)))
+        if cluster is not None:
+            from clinical_mm.pipeline.cluster import WorkerResource  # Dask: only for a cluster run
+
+            resource = WorkerResource(f"evaluate:{model_path}", partial(_worker_pipeline, model_path))
+            analysed: Iterable[StudyOutcome] = cluster.map(resource, _analyze_row, manifest.rows, Path(work))
+        else:
+            assert pipeline is not None
+            analysed = (analyze_row(pipeline, row, Path(work)) for row in manifest.rows)
+        outcomes = []
+        for outcome in analysed:
+            outcomes.append(outcome)
             if progress is not None:
                 progress(1)
     return outcomes
+
+
+def evaluation_pipeline(generator: ReportGenerator, settings: Settings, audit: AuditSink) -> AnalysisPipeline:
+    """The pipeline an evaluation runs: ``generator`` (our model without grounding: flags and drafts are scored, not
+    regions), a throwaway key (nothing is re-linked), the site's pixel limits."""
+    return AnalysisPipeline(generator, DicomDeidentifier(PseudonymKey(secrets.token_bytes(32), ephemeral=True)),
+                            audit, actor=settings.actor, pixel_limits=settings.pixel_limits)
+
+
+def _worker_pipeline(model_path: Path) -> OpenPipeline:
+    from clinical_mm.model.report_generator import ClinicalMMReportGenerator  # the model: not at start-up
+
+    settings = Settings()
+    audit = SiteAuditLog(settings)
+    generator = ClinicalMMReportGenerator.from_path(model_path, ground=False)
+    return OpenPipeline(evaluation_pipeline(generator, settings, audit.log), audit)
+
+
+def _analyze_row(opened: OpenPipeline, row: ManifestRow, work: Path) -> StudyOutcome:
+    return analyze_row(opened.pipeline, row, work)
