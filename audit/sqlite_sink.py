@@ -37,19 +37,14 @@ CREATE TABLE IF NOT EXISTS audit (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TABLE IF NOT EXISTS audit_signature (
     id INTEGER PRIMARY KEY,
     key_id TEXT NOT NULL,
     signature TEXT NOT NULL
 );
-CREATE TRIGGER IF NOT EXISTS audit_signature_no_update BEFORE UPDATE ON audit_signature
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_signature_no_delete BEFORE DELETE ON audit_signature
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+{"".join(f"CREATE TRIGGER IF NOT EXISTS {table}_no_{change.lower()} BEFORE {change} ON {table} "
+         f"BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;{chr(10)}"
+         for table in ("audit", "audit_signature") for change in ("UPDATE", "DELETE"))}
 CREATE TABLE IF NOT EXISTS audit_forwarded (
     destination TEXT PRIMARY KEY,
     last_id INTEGER NOT NULL

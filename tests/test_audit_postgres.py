@@ -3,8 +3,9 @@ insider tamperings caught as on the embedded log."""
 
 from __future__ import annotations
 
-import multiprocessing
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,11 +47,27 @@ def _spec(database: str, tmp_path: Path, every: int = 10) -> AuditLogSpec:
     return AuditLogSpec(database, tmp_path / "keys" / "audit.pem", (tmp_path / "worm" / "anchors.jsonl",), every)
 
 
+_WRITER = """
+import sys
+from pathlib import Path
+from clinical_mm.audit.audit_log import AuditLogSpec
+from clinical_mm.audit.audit_record import AuditRecord
+url, key, anchors, writer, n = sys.argv[1:]
+log = AuditLogSpec(url, Path(key), (Path(anchors),), 10).open()
+for i in range(int(n)):
+    log.append(AuditRecord(actor=f"worker-{writer}", action="analyze", outcome="analyzed", study=f"2.25.{i}"))
+log.close()
+"""
+
+
 def test_when_four_processes_append_at_once_then_they_make_one_signed_chain(database: str, tmp_path: Path) -> None:
     spec = _spec(database, tmp_path)
     spec.open().close()  # the schema, once
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        pool.starmap(_append, [(spec, w, 25) for w in range(4)])
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, database, str(spec.signing_key), str(spec.anchor_files[0]),
+                                 str(w), "25"], stderr=subprocess.PIPE) for w in range(4)]
+    for writer in writers:
+        _, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err.decode()[-2000:]
     report = spec.verify(load_public_key(tmp_path / "keys" / "audit.pub.pem"),
                          read_anchors([tmp_path / "worm" / "anchors.jsonl"]))
     assert (report.records, report.signed, report.anchored_records) == (100, 100, 100)

@@ -65,3 +65,20 @@ def test_when_orthanc_is_built_then_it_carries_the_configuration_and_scripts_the
     assert all(script.startswith("/etc/orthanc/") and (DOCKER / "orthanc" / Path(script).name).is_file()
                for script in orthanc["LuaScripts"])
     assert "orthanc-dicomweb" in dockerfile and orthanc["DicomWeb"]["Enable"] is True
+
+
+def test_when_compose_splits_serve_then_api_listener_and_workers_share_one_database_and_data_volume() -> None:
+    split: dict[str, Any] = yaml.safe_load((DOCKER / "compose.scale-out.yaml").read_text())
+    services = split["services"]
+    roles = {name: _option(s["command"], "--role") for name, s in services.items() if "command" in s}
+    assert roles == {"api": "api", "listener": "listener", "worker": "worker"}
+    fields = {f"CLINICAL_MM_{name.upper()}" for name in Settings.model_fields}
+    for name in roles:
+        env = services[name]["environment"]
+        assert set(env) <= fields and env["CLINICAL_MM_DATABASE_URL"].startswith("postgresql://")
+        assert services[name]["volumes"] == ["data:/data"]
+    assert services["worker"]["deploy"]["replicas"] == "${WORKERS:-2}"
+    assert services["serve"]["profiles"] == ["single"]  # the one-process serve of compose.yaml is off
+    # the listener takes what Orthanc sends: its port is the one compose.yaml's serve gave Orthanc
+    single = _compose()["services"]["serve"]["command"]
+    assert _option(services["listener"]["command"], "--dicom-port") == _option(single, "--dicom-port")

@@ -31,20 +31,26 @@ __all__ = ["keys", "serve"]
 @click.option("--model", "model_path", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Model folder: a clinical-mm model (manifest.json) or a staged BLIP-2 checkpoint (config.json "
                    "of model_type blip-2) (default: CLINICAL_MM_MODEL_PATH or the shipped model).")
+@click.option("--role", "roles", multiple=True, type=click.Choice(["api", "listener", "worker"]),
+              help="Run only this part (repeatable), beside other serve processes on one PostgreSQL "
+                   "(CLINICAL_MM_DATABASE_URL) and one shared data folder: api (HTTP API, audit forwarding), listener "
+                   "(DICOM), worker (analysis, callbacks, pulls, retention; as many as needed, added or removed while "
+                   "running). Default: all of them in this one process.")
 def serve(host: str, port: int, dicom_port: int, ae_title: str, allowed_aets: tuple[str, ...],
-          callback_hosts: tuple[str, ...], quiet_period: float, public_url: str | None, model_path: Path | None) -> None:
+          callback_hosts: tuple[str, ...], quiet_period: float, public_url: str | None, model_path: Path | None,
+          roles: tuple[str, ...]) -> None:
     """Run the service: HTTP API, DICOM listener (C-ECHO, C-STORE), job queue and signed triage callbacks.
 
     State lives in CLINICAL_MM_DATA_DIR (service.sqlite, spool/, results/, audit.sqlite); a restart picks up
     every study left in the queue. Create API keys with `clinical-mm keys create --role ROLE`.
     """
-    from clinical_mm.service.server import ServeOptions, run_server
+    from clinical_mm.service.server import ROLES, ServeOptions, run_server
 
     with reported_errors():
         run_server(Settings(), ServeOptions(
             host=host, port=port, dicom_port=dicom_port, ae_title=ae_title, allowed_aets=list(allowed_aets),
             callback_hosts=list(callback_hosts) or ["127.0.0.1", "localhost"], quiet_period_s=quiet_period,
-            model_path=model_path, public_url=public_url))
+            model_path=model_path, public_url=public_url, roles=frozenset(roles) or ROLES))
 
 
 def _store() -> ServiceStore:

@@ -240,19 +240,40 @@ class ServiceStore:
         self._tx("UPDATE studies SET state = 'received' WHERE state = 'analyzed' AND NOT EXISTS "
                  "(SELECT 1 FROM deliveries d WHERE d.study_key = studies.study_key)")
 
+    def due_work(self, quiet_s: float, limit: int = 100) -> tuple[list[str], list[tuple[str, str]], list[str]]:
+        """What is due and not leased: study keys, deliveries (event id, subscriber id) and pull ids, oldest first."""
+        now = time.time()
+        studies = self._rows("SELECT study_key FROM studies WHERE state IN ('received', 'deidentified') AND "
+                             "last_instance_at <= ? AND next_attempt_at <= ? AND lease_until <= ? ORDER BY arrived_at "
+                             "LIMIT ?", (now - quiet_s, now, now, limit))
+        deliveries = self._rows("SELECT event_id, subscriber_id FROM deliveries WHERE state = 'pending' AND "
+                                "next_attempt_at <= ? AND lease_until <= ? ORDER BY created_at LIMIT ?", (now, now, limit))
+        pulls = self._rows("SELECT pull_id FROM pulls WHERE state = 'pending' AND next_attempt_at <= ? AND "
+                           "lease_until <= ? ORDER BY created_at LIMIT ?", (now, now, limit))
+        return ([r["study_key"] for r in studies], [(r["event_id"], r["subscriber_id"]) for r in deliveries],
+                [r["pull_id"] for r in pulls])
+
+    def release_lease(self, kind: str, key: tuple[str, ...]) -> None:
+        """Void the lease of a study, delivery or pull whose worker died (its job is retried at once)."""
+        where = {"study": ("studies", "study_key = ?"), "delivery": ("deliveries", "event_id = ? AND subscriber_id = ?"),
+                 "pull": ("pulls", "pull_id = ?")}[kind]
+        self._tx(f"UPDATE {where[0]} SET lease_until = 0 WHERE {where[1]}", key)
+
     def mark_complete(self, study_keys: set[str]) -> None:
         """Studies whose sender has finished (association released): due now, without the quiet period."""
         for key in study_keys:
             self._tx("UPDATE studies SET last_instance_at = 0 WHERE study_key = ? AND state = 'received'", (key,))
 
-    def claim_study(self, quiet_s: float, lease_s: float = 300.0) -> StudyJob | None:
-        """The oldest study whose quiet period is over and that is due and not leased; leased to the caller."""
+    def claim_study(self, quiet_s: float, lease_s: float = 300.0, study_key: str | None = None) -> StudyJob | None:
+        """The oldest study (or the study ``study_key``) whose quiet period is over and that is due and not leased;
+        leased to the caller."""
         now = time.time()
+        only, args = ("AND study_key = ? ", (study_key,)) if study_key is not None else ("", ())
         with self._transaction("claim a study") as db:
             row = db.execute(
                 "SELECT study_key, state, attempts FROM studies WHERE state IN ('received', 'deidentified') "
-                "AND last_instance_at <= ? AND next_attempt_at <= ? AND lease_until <= ? ORDER BY arrived_at "
-                "LIMIT 1" + db.skip_locked, (now - quiet_s, now, now)).fetchone()
+                f"AND last_instance_at <= ? AND next_attempt_at <= ? AND lease_until <= ? {only}ORDER BY arrived_at "
+                "LIMIT 1" + db.skip_locked, (now - quiet_s, now, now, *args)).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE studies SET lease_until = ?, updated_at = ? WHERE study_key = ?",
@@ -419,15 +440,17 @@ class ServiceStore:
                  "VALUES (?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
                  (event_id, subscriber_id, study_key, body, now, now))
 
-    def claim_delivery(self, lease_s: float = 60.0) -> dict[str, Any] | None:
+    def claim_delivery(self, lease_s: float = 60.0, key: tuple[str, str] | None = None) -> dict[str, Any] | None:
+        """The oldest due delivery (or the one of ``key``: event id, subscriber id) not leased; leased to the caller."""
         now = time.time()
+        only, args = ("AND d.event_id = ? AND d.subscriber_id = ? ", key) if key is not None else ("", ())
         with self._transaction("claim a delivery") as db:
             row = db.execute(
                 "SELECT d.event_id, d.subscriber_id, d.body, d.attempts, s.url, s.secret FROM deliveries d "
                 "LEFT JOIN subscribers s ON s.id = d.subscriber_id WHERE d.state = 'pending' AND d.next_attempt_at <= ? "
-                "AND d.lease_until <= ? ORDER BY d.created_at LIMIT 1" + (" FOR UPDATE OF d SKIP LOCKED"
-                                                                          if db.postgres else ""),
-                (now, now)).fetchone()
+                f"AND d.lease_until <= ? {only}ORDER BY d.created_at LIMIT 1" + (" FOR UPDATE OF d SKIP LOCKED"
+                                                                                 if db.postgres else ""),
+                (now, now, *args)).fetchone()
             if row is not None:
                 db.execute("UPDATE deliveries SET lease_until = ? WHERE event_id = ? AND subscriber_id = ?",
                            (now + lease_s, row["event_id"], row["subscriber_id"]))
@@ -479,12 +502,13 @@ class ServiceStore:
                  (pull_id, kind, pseudonym, now, now))
         return pull_id
 
-    def claim_pull(self, lease_s: float = 300.0) -> dict[str, Any] | None:
+    def claim_pull(self, lease_s: float = 300.0, pull_id: str | None = None) -> dict[str, Any] | None:
         now = time.time()
+        only, args = ("AND pull_id = ? ", (pull_id,)) if pull_id is not None else ("", ())
         with self._transaction("claim a pull") as db:
             row = db.execute("SELECT pull_id, kind, pseudonym, attempts FROM pulls WHERE state = 'pending' AND "
-                             "next_attempt_at <= ? AND lease_until <= ? ORDER BY created_at LIMIT 1"
-                             + (" FOR UPDATE SKIP LOCKED" if db.postgres else ""), (now, now)).fetchone()
+                             f"next_attempt_at <= ? AND lease_until <= ? {only}ORDER BY created_at LIMIT 1"
+                             + (" FOR UPDATE SKIP LOCKED" if db.postgres else ""), (now, now, *args)).fetchone()
             if row is not None:
                 db.execute("UPDATE pulls SET lease_until = ? WHERE pull_id = ?", (now + lease_s, row["pull_id"]))
         return dict(row) if row is not None else None

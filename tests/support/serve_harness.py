@@ -70,17 +70,22 @@ class Service:
                              check=True, timeout=120)
         return out.stdout.decode().strip()
 
-    def start(self) -> None:
+    def start(self, *roles: str) -> None:
+        """``serve`` (its ``roles`` only, when given), ready: its API answers, or a worker's log says it serves."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "clinical_mm.cli", "-v", "serve", "--port", str(self.port), "--dicom-port",
-                 str(self.dicom_port), "--allow-aet", "TESTPACS", "--allow-aet", "ORTHANC", "--quiet-period", "0.5"],
+                 str(self.dicom_port), "--allow-aet", "TESTPACS", "--allow-aet", "ORTHANC", "--quiet-period", "0.5",
+                 *(arg for role in roles for arg in ("--role", role))],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while time.time() < deadline:
             try:
-                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
+                if roles and "api" not in roles:
+                    if "serving" in self.log.read_text(errors="replace"):
+                        return
+                elif httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
