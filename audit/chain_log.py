@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +73,7 @@ class Anchoring:
     every_seconds: float = 300.0
 
 
-class ChainedAuditLog:
+class ChainedAuditLog(ABC):
     """The audit log over one database connection (a subclass opens it). Thread-safe; every append is its own
     transaction, serialised with every other writer of the database, so the chain stays one.
 
@@ -97,9 +98,9 @@ class ChainedAuditLog:
             self._ticker.start()
 
     # ------------------------------------------------------------------ database
+    @abstractmethod
     def _begin(self) -> None:
         """Open a write transaction that excludes every other writer until COMMIT."""
-        raise NotImplementedError
 
     def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         return self._db.execute(sql if self._placeholder == "?" else sql.replace("?", self._placeholder), args)

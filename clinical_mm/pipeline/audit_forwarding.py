@@ -161,15 +161,19 @@ def configured_destinations(settings: Settings, client: FhirClient | None = None
 
 class SiteAuditLog:
     """The site's audit log as the settings configure it (signed and anchored with a signing key, on the FHIR server
-    too with CLINICAL_MM_AUDIT_ANCHOR_FHIR), with the FHIR client of its anchors; :meth:`close` publishes the last
-    checkpoint."""
+    too with CLINICAL_MM_AUDIT_ANCHOR_FHIR), with the FHIR client of its anchors and, with ``forwarding`` (``serve``),
+    the forwarder to the configured destinations (not started here); :meth:`close` runs a last round of forwarding,
+    then publishes the last checkpoint."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.fhir = fhir_client(settings) if settings.audit_anchor_fhir else None
+    def __init__(self, settings: Settings, *, forwarding: bool = False) -> None:
+        needs_fhir = settings.audit_anchor_fhir or (forwarding and settings.audit_forward_fhir)
+        self.fhir = fhir_client(settings) if needs_fhir else None
         self.log = AuditLogSpec.from_settings(settings).open(
-            [FhirAnchor(self.fhir, settings.actor)] if self.fhir is not None else [])
+            [FhirAnchor(self.fhir, settings.actor)] if self.fhir is not None and settings.audit_anchor_fhir else [])
+        self.forwarder = AuditForwarder(self.log, configured_destinations(settings, self.fhir) if forwarding else [])
 
     def close(self) -> None:
+        self.forwarder.stop()
         self.log.close()
         if self.fhir is not None:
             self.fhir.close()

@@ -10,21 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from clinical_mm.audit.audit_log import AuditLogSpec
 from clinical_mm.audit.audit_record import AuditSink
-from clinical_mm.audit.chain_log import ChainedAuditLog
 from clinical_mm.connectors.fhir_client import FhirClient
 from clinical_mm.core.config import Settings
 from clinical_mm.core.errors import ConfigurationError
 from clinical_mm.deid.pseudonymizer import Pseudonymizer
 from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 from clinical_mm.extraction.vocabulary import Vocabulary
-from clinical_mm.pipeline.audit_forwarding import (
-    AuditForwarder,
-    FhirAnchor,
-    configured_destinations,
-    fhir_client,
-)
+from clinical_mm.pipeline.audit_forwarding import SiteAuditLog
 from clinical_mm.service.store import ServiceStore
 
 if TYPE_CHECKING:
@@ -111,7 +104,7 @@ class _Service:
     """The parts of ``serve``, composed from the settings; which of them run is the roles' choice."""
 
     store: ServiceStore
-    audit_log: _AuditLog
+    audit_log: SiteAuditLog
     worker: ServiceWorker
     listener: DicomListener
     retention: Retention
@@ -131,7 +124,7 @@ class _Service:
 
         key = settings.load_key()
         store = ServiceStore(settings.service_database)
-        audit_log = _AuditLog.open(settings)
+        audit_log = SiteAuditLog(settings, forwarding=True)
         audit = audit_log.log
         labeler = RadiologyReportLabeler()  # reads a BLIP-2 draft's flags, and every draft's statements
         generator = load_report_generator(options.model_path or settings.model_path, draft_reader=labeler)
@@ -224,29 +217,6 @@ def _app(settings: Settings, options: ServeOptions, store: ServiceStore, audit: 
                                      similar=similar))
 
 
-@dataclass
-class _AuditLog:
-    """The service's audit log, the thread that forwards it, and the FHIR client of its forwarding and anchors."""
-
-    log: ChainedAuditLog
-    forwarder: AuditForwarder
-    fhir: FhirClient | None
-
-    @classmethod
-    def open(cls, settings: Settings) -> _AuditLog:
-        fhir = fhir_client(settings) if settings.audit_anchor_fhir or settings.audit_forward_fhir else None
-        log = AuditLogSpec.from_settings(settings).open(
-            [FhirAnchor(fhir, settings.actor)] if fhir is not None and settings.audit_anchor_fhir else [])
-        return cls(log, AuditForwarder(log, configured_destinations(settings, fhir)), fhir)
-
-    def close(self) -> None:
-        """After a last round of forwarding, the last checkpoint; then the FHIR client."""
-        self.forwarder.stop()
-        self.log.close()
-        if self.fhir is not None:
-            self.fhir.close()
-
-
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -267,7 +237,6 @@ def _egress(settings: Settings, options: ServeOptions, store: ServiceStore, vaul
     """The hospital systems results go back to (the FHIR server, the PACS), as configured; both need the
     vault to re-identify results."""
     from clinical_mm.connectors.dimse_client import DicomDestination, DimseClient
-    from clinical_mm.connectors.fhir_client import FhirClient
     from clinical_mm.service.egress import FhirEgress, PacsEgress
 
     egress: list[Egress] = []
