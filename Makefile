@@ -48,11 +48,13 @@ $(FHIR_TEST_SERVER)/node_modules/.installed: $(FHIR_TEST_SERVER)/package.json $(
 demo: install
 	$(BIN)/clinical-mm demo --out demo-output
 
+# The tests run in two processes (pytest-xdist), a test file to each at a time: most of a test's time is
+# spent waiting on the servers it starts; --durations prints the slowest tests.
 test: install $(FHIR_TEST_SERVER)/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=40
 
 lint: install
 	$(BIN)/ruff check .
