@@ -19,10 +19,7 @@ __all__ = ["purge", "restore_originals"]
 
 
 def _store(settings: Settings) -> ServiceStore:
-    database = settings.service_database
-    if isinstance(database, Path) and not database.is_file():  # never create an empty one
-        raise ConfigurationError(f"no service database at {database} (CLINICAL_MM_DATA_DIR or CLINICAL_MM_DATABASE_URL)")
-    return ServiceStore(database)
+    return ServiceStore.existing(settings.service_database)
 
 
 @click.command()

@@ -150,6 +150,15 @@ class ServiceStore:
         except Exception as exc:  # noqa: BLE001 - driver errors of either database; never echo the URL
             raise ConfigurationError(f"{self._where}: cannot open the service database ({exc.__class__.__name__})") from None
 
+    @classmethod
+    def existing(cls, target: Path | str) -> ServiceStore:
+        """The service database at ``target`` for a command that reads or maintains it: an SQLite file that is
+        not there is refused (opening would create an empty one), not created."""
+        if isinstance(target, Path) and not target.is_file():
+            raise ConfigurationError(f"no service database at {target} (CLINICAL_MM_DATA_DIR or "
+                                     "CLINICAL_MM_DATABASE_URL)")
+        return cls(target)
+
     def close(self) -> None:
         self._db.db.close()
 

@@ -12,7 +12,7 @@ import click
 from clinical_mm.audit.audit_log import AuditLogSpec
 from clinical_mm.cli.scaffold import reported_errors
 from clinical_mm.core.config import Settings
-from clinical_mm.core.errors import ConfigurationError, OutputError
+from clinical_mm.core.errors import OutputError
 
 __all__ = ["monitor", "monitoring_plots"]
 
@@ -67,11 +67,7 @@ def monitor(out: Path, weeks: int, thresholds: Path | None) -> None:
     with reported_errors():
         settings = Settings()
         limits = load_thresholds(thresholds or settings.monitor_thresholds)
-        database = settings.service_database
-        if isinstance(database, Path) and not database.is_file():  # never create an empty one by reading
-            raise ConfigurationError(f"no service database at {database} (CLINICAL_MM_DATA_DIR or "
-                                     "CLINICAL_MM_DATABASE_URL)")
-        store = ServiceStore(database)
+        store = ServiceStore.existing(settings.service_database)
         try:
             rows = store.monitoring_rows()
         finally:
