@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python benchmarks/deid_speed.py
 	$(BIN)/python benchmarks/deid_text_speed.py
 	$(BIN)/python benchmarks/serve_latency.py
+	$(BIN)/python benchmarks/serve_latency.py --n 200 --associations 20
 	$(BIN)/python benchmarks/context_vs_medspacy.py
 	$(BIN)/python benchmarks/hostile_input_memory.py
 	$(BIN)/python benchmarks/grounding_and_gate.py
