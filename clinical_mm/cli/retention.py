@@ -18,10 +18,6 @@ from clinical_mm.service.store import ServiceStore
 __all__ = ["purge", "restore_originals"]
 
 
-def _store(settings: Settings) -> ServiceStore:
-    return ServiceStore.existing(settings.service_database)
-
-
 @click.command()
 @key_file_option()
 def purge(key_file: Path | None) -> None:
@@ -32,7 +28,7 @@ def purge(key_file: Path | None) -> None:
     with reported_errors():
         settings = Settings()
         key = resolve_key(settings, key_file)
-        store = _store(settings)
+        store = ServiceStore.existing(settings.service_database)
         vault = PseudonymVault(settings.vault_path, key) if not key.ephemeral and settings.vault_path.is_file() \
             else None
         try:
