@@ -9,12 +9,15 @@ import pytest
 import torch
 
 from clinical_mm.core.errors import CheckpointError, ModelError
+from clinical_mm.core.findings import FINDINGS
+from clinical_mm.core.questions import finding_names
+from clinical_mm.extraction.chexpert import RadiologyReportLabeler
 from clinical_mm.model.checkpoint import load_model, save_model
 from clinical_mm.model.configuration import ClinicalMMConfig, QFormerSettings
 from clinical_mm.model.initialization import init_qformer_from_minilm
 from clinical_mm.model.modeling import ClinicalMMModel, ContrastiveBatch, TextBatch
 from clinical_mm.model.tokenizer import SPECIAL_IDS, ReportTokenizer, format_report, split_report
-from clinical_mm.model.training import report_sentences
+from clinical_mm.model.training import StudyTensors, VisionLanguageBatches, report_sentences
 
 B = 4
 TEXTS = [
@@ -203,3 +206,49 @@ def test_when_initialising_from_minilm_then_bert_weights_are_copied(tokenizer: R
 def test_when_report_is_formatted_then_it_splits_back() -> None:
     assert split_report(format_report("a b.", "c.")) == ("a b.", "c.")
     assert split_report("FINDINGS: only findings") == ("only findings", "")
+
+
+def _study_tensors(model: ClinicalMMModel, reports: list[str], incidental: list[float]) -> StudyTensors:
+    pixels, labels = _batch(model)
+    return StudyTensors(images=pixels.half(), labels=labels, lateral=-torch.ones(B, 2 * 5), reports=reports,
+                        qformer_texts=reports, incidental=torch.tensor(incidental)[:, None])
+
+
+def test_when_sentences_say_the_same_in_other_words_then_contrastive_learning_takes_them_as_one(
+        model: ClinicalMMModel, tokenizer: ReportTokenizer) -> None:
+    reports = [*TEXTS[:2], format_report("Lungs are clear. There is no pneumothorax.", "Normal chest radiograph."),
+               TEXTS[3]]
+    data = _study_tensors(model, reports, [0, 0, 0, 0])
+    read = VisionLanguageBatches(data, tokenizer, 32, 64, sentence_reader=RadiologyReportLabeler())
+    plain = VisionLanguageBatches(data, tokenizer, 32, 64)
+    assert read.meaning["There is no pneumothorax."] in read.meaning_sets[0]  # report 0: "No pneumothorax."
+    assert plain.meaning["There is no pneumothorax."] not in plain.meaning_sets[0]
+    assert read.meaning["Small left pleural effusion."] not in read.meaning_sets[3]
+    assert read.meaning["Moderate right pneumothorax."] != read.meaning["Small left pleural effusion."]
+
+
+def test_when_captions_are_drawn_then_each_is_a_positive_of_exactly_the_images_it_is_true_of(
+        model: ClinicalMMModel, tokenizer: ReportTokenizer) -> None:
+    data = _study_tensors(model, TEXTS, [1, 0, -1, 0])  # a pacemaker on image 0; not known on image 2
+    batches = VisionLanguageBatches(data, tokenizer, 32, 64, captions=True, incidental=("pacemaker",))
+    state = torch.cat([data.labels, data.incidental], 1)  # type: ignore[list-item]
+    names = [(*finding_names(f),) for f in (*FINDINGS, "pacemaker")]
+    g = torch.Generator().manual_seed(0)
+    seen_pacemaker = 0
+    for _ in range(40):
+        batch = batches.contrastive(torch.arange(B), g)
+        assert batch.captions is not None and batch.caption_pos is not None
+        texts = [tokenizer.decode(row) for row in batch.captions.ids.tolist()]
+        for j, text in enumerate(texts):
+            # (the tiny tokenizer reads almost letter by letter: the longest captions are cut at 32 tokens)
+            k = next(k for k, words in enumerate(names) if any(w[:12] in text.lower() for w in words))
+            on = 0.0 if text.startswith(("No ", "There is no ")) else 1.0
+            assert batch.caption_pos[:, j].tolist() == [bool(state[i, k] == on) for i in range(B)], text
+            assert batch.caption_pos[j, j]  # a study's own caption is true of it
+            seen_pacemaker += k == len(FINDINGS)
+    assert seen_pacemaker > 0
+    emb = model.encode_image(data.images.float()).detach()
+    params = [p for n, p in model.named_parameters() if not n.startswith(("vision", "lm."))]
+    fixed = batches.contrastive(torch.arange(B), torch.Generator().manual_seed(1))
+    first, last = _falls(model, lambda: model.contrastive_loss(model.query_output(emb), fixed), params)
+    assert last < first

@@ -44,12 +44,12 @@ def _pixels(n: int, size: int = 32) -> torch.Tensor:
 
 
 def test_when_prompts_are_filled_then_every_template_names_the_finding(vl: VisionLanguage) -> None:
-    from clinical_mm.model.vision_language import _fill
+    from clinical_mm.model.vision_language import fill_prompt
 
     for template in (*POSITIVE_TEMPLATES, *NEGATIVE_TEMPLATES):
-        text = _fill(template, "Endotracheal tube.")
+        text = fill_prompt(template, "Endotracheal tube.")
         assert "ndotracheal tube" in text and ".." not in text
-    assert _fill("There is {a} {f}.", "effusion") == "There is an effusion."
+    assert fill_prompt("There is {a} {f}.", "effusion") == "There is an effusion."
 
 
 def test_when_scoring_zero_shot_then_each_image_gets_a_probability_per_finding(vl: VisionLanguage) -> None:

@@ -17,6 +17,8 @@ from pydicom.data import get_testdata_file
 from clinical_mm.cli import cli
 from clinical_mm.core.config import DEFAULT_MODEL_PATH
 from clinical_mm.core.findings import FINDINGS
+from clinical_mm.core.questions import questions_for
+from clinical_mm.evaluation.compliance.vision_language_tasks import own_report_ceiling, prior_baseline
 from clinical_mm.synth.relabel import grey_pixels, relabelled_chest_radiograph
 from clinical_mm.synth.study_synthesizer import StudySynthesizer, SynthStudy
 
@@ -156,9 +158,33 @@ def test_when_evaluating_the_vision_language_tasks_then_results_name_each_measur
     assert all("estimate" in results["zero_shot"][f]["auroc"] for f in FINDINGS if f in results["zero_shot"])
     assert set(results["retrieval"]["image_to_text"]) == {"recall@1", "recall@5", "recall@10", "class_precision@5"}
     assert "presence" in results["vqa"]["accuracy"]
+    ceiling = results["retrieval"]["own_report_ceiling"]["recall@5"]["estimate"]
+    assert 0 < ceiling <= 1 and results["retrieval"]["own_report_ceiling"]["recall@1"]["estimate"] <= ceiling
+    assert results["vqa"]["prior_baseline"]["presence"]["answer"] == "no"
     assert results["ood"]["refused_turned_images"]["estimate"] is not None
     html = (out / "report.html").read_text()
     assert "Vision-language tasks" in html and "retrieval.image_to_text.recall@5" in html
+    assert "retrieval.own_report_ceiling.recall@5" in html and "vqa.prior_baseline.presence" in html
     bad = CliRunner().invoke(cli, ["evaluate", "--manifest", str(root / "manifest.csv"), "--out", str(tmp_path / "x"),
                                    "--tasks", "zero_shot,telepathy"])
     assert bad.exit_code != 0 and "telepathy" in bad.output
+
+
+def test_when_studies_show_the_same_then_the_own_report_ceiling_is_chance_among_them() -> None:
+    """Three studies showing the same small right effusion (their reports differ only in wording) and one normal:
+    a perfect reader finds its own report first for 1 of 3 of the three, and always for the fourth."""
+    effusion = [{"name": "pleural_effusion", "side": "right", "zone": "lower", "size": "small", "severity": 0.3}]
+    same_content = [[{**effusion[0], "severity": sev}] for sev in (0.2, 0.3, 0.4)]  # severity: not readable
+    ceiling = own_report_ceiling([*same_content, []])
+    assert ceiling["recall@1"]["estimate"] == pytest.approx((3 * (1 / 3) + 1) / 4, abs=1e-4)
+    assert ceiling["recall@5"]["estimate"] == 1.0 and ceiling["recall@5"]["lower"] is None
+
+
+def test_the_prior_baseline_is_the_most_common_answer_of_each_question_type() -> None:
+    specs = [{"name": "pneumothorax", "side": "right", "zone": "upper", "size": "small", "severity": 0.3}]
+    asked = [*questions_for(specs), *questions_for([])]
+    baseline = prior_baseline(asked)
+    presence = [q for q in asked if q.kind == "presence"]
+    assert baseline["presence"]["answer"] == "no"
+    assert baseline["presence"]["estimate"] == pytest.approx(sum(q.answer == "no" for q in presence) / len(presence),
+                                                             abs=1e-4)

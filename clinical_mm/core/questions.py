@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from clinical_mm.core.findings import FINDINGS, INCIDENTAL_FINDINGS
 
-__all__ = ["QUESTION_TYPES", "Question", "normalise_answer", "questions_for"]
+__all__ = ["QUESTION_TYPES", "Question", "finding_names", "normalise_answer", "questions_for"]
 
 QUESTION_TYPES: Final[tuple[str, ...]] = ("presence", "side", "size", "location", "count")
 
@@ -65,6 +65,11 @@ class Question:
 def _bare(name: str) -> str:
     """A finding's name without its article (``pleural effusion``)."""
     return re.sub(r"^(a|an) ", "", _NAMES[name][0])
+
+
+def finding_names(name: str) -> tuple[str, ...]:
+    """The ways questions name a finding, without articles (``pleural effusion``, ``pleural fluid``)."""
+    return tuple(re.sub(r"^(a|an) ", "", n) for n in _NAMES[name])
 
 
 def _size(spec: Mapping[str, Any]) -> str | None:

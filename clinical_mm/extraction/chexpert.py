@@ -197,6 +197,10 @@ _FLAGS: dict[str, _Rule] = {
 assert set(_FLAGS) == set(FINDINGS)
 
 _SIDE = re.compile(r"\b(right|left|bilateral|both)\b", re.I)
+_SIZE = re.compile(r"\b(trace|tiny|small|mild|minimal|moderate|large|marked|severe)\b", re.I)
+#: observations that group what a sentence tells apart (which device, which rib): a sentence naming one has no
+#: meaning in labels
+_GROUPING = frozenset({"Support Devices", "Fracture"})
 _RANK: dict[str, int] = {"positive": 3, "uncertain": 2, "negative": 1, "not_mentioned": 0}
 _STATUS: dict[str, Label] = {"present": "positive", "historical": "positive", "possible": "uncertain", "absent": "negative"}
 #: the hedges that lean to the finding ("probable effusion", "most suggestive of edema"): such a mention is
@@ -341,6 +345,17 @@ class RadiologyReportLabeler:
                 if m.observation in out and m.stated:
                     out[m.observation] |= sides
         return out
+
+    def sentence_meaning(self, sentence: str) -> tuple[frozenset[tuple[str, str]], frozenset[str]] | None:
+        """What one sentence states: its (observation, label) pairs and the sides and sizes it names, the same for
+        sentences that say the same in other words ("No pleural effusion." and "There is no pleural effusion.",
+        "Small right pneumothorax." and "There is a small right pneumothorax."). None where it states no
+        observation, or one that groups what the sentence tells apart (a support device, a fracture)."""
+        mentions = self.mentions(sentence)
+        if not mentions or any(m.observation in _GROUPING for m in mentions):
+            return None
+        words = {w.lower() for w in (*_SIDE.findall(sentence), *_SIZE.findall(sentence))}
+        return frozenset((m.observation, m.label) for m in mentions), frozenset(words)
 
     def label(self, text: str) -> dict[str, Any]:
         """The 14 CheXpert observations, the triage flags (four-way) and the triage reading (``stated``)."""

@@ -9,7 +9,7 @@ This module imports no torch, so the protocols can be used without loading a mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,7 +18,7 @@ from clinical_mm.core.types import DeidentifiedStudy
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["DraftReader", "DraftReport", "GateReading", "InputGate", "ReportGenerator"]
+__all__ = ["DraftReader", "DraftReport", "GateReading", "InputGate", "ReportGenerator", "SentenceReader"]
 
 
 @dataclass
@@ -91,4 +91,13 @@ class DraftReader(Protocol):
 
     def stated_present(self, text: str) -> Mapping[str, int]:
         """1 for each finding the text states as present, else 0."""
+        ...
+
+
+class SentenceReader(Protocol):
+    """Reads what one report sentence states, so that sentences saying the same in other words are known as one."""
+
+    def sentence_meaning(self, sentence: str) -> Hashable | None:
+        """The same value for sentences that state the same; None where the reader cannot tell (the sentence's
+        wording is then its meaning)."""
         ...

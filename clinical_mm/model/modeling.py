@@ -82,12 +82,16 @@ class ContrastiveBatch:
     """What image-text contrastive learning sees of a batch of B studies: each study's report (``reports``,
     starting with [CLS]) and one sentence of it (``sentences``); ``report_pos`` (B, B) marks, for each image, the
     reports that are its own (its own, and any with the same text), ``sentence_pos`` (B, B) the sampled sentences
-    its report contains (``No pneumothorax.`` belongs to many reports)."""
+    its report states (``No pneumothorax.`` belongs to many reports, and so does any sentence saying the same).
+    ``captions`` (optional, C of them): prompts said of one finding each (``Small pneumothorax.``, ``No pacemaker.``)
+    with ``caption_pos`` (B, C) marking the images they are true of."""
 
     reports: TextBatch
     sentences: TextBatch
     report_pos: torch.Tensor
     sentence_pos: torch.Tensor
+    captions: TextBatch | None = None
+    caption_pos: torch.Tensor | None = None
 
 
 @dataclass
@@ -302,19 +306,21 @@ class ClinicalMMModel(nn.Module):
         return torch.einsum("iqd,td->itq", image_features, text_features).amax(-1)
 
     def contrastive_loss(self, query_output: torch.Tensor, batch: ContrastiveBatch) -> torch.Tensor:
-        """ITC against each study's own report and against one sentence of it (multi-positive InfoNCE).
+        """ITC against each study's own report, against one sentence of it and, where the batch has them, against
+        captions of its findings (multi-positive InfoNCE, the terms averaged).
 
         The report term aligns an image with its own report, not with every report of the same findings (what
         image-report retrieval needs); the sentence term aligns it with the statements its report makes, one at
-        a time (what a zero-shot prompt is).
+        a time (what a zero-shot prompt is); the caption term with prompts said of its labels (CXR-CLIP's
+        label-to-text prompts), so that a prompt's words, not only the reports' wording, mean the finding.
         """
         img = self.image_features(query_output)
         scale = self.logit_scale.exp().clamp(max=100.0)
-        loss_report = _multi_positive_nce(self.similarity(img, self.text_features(batch.reports)) * scale,
-                                          batch.report_pos)
-        loss_sentence = _multi_positive_nce(self.similarity(img, self.text_features(batch.sentences)) * scale,
-                                            batch.sentence_pos)
-        return 0.5 * (loss_report + loss_sentence)
+        pairs = [(batch.reports, batch.report_pos), (batch.sentences, batch.sentence_pos)]
+        if batch.captions is not None and batch.caption_pos is not None:
+            pairs.append((batch.captions, batch.caption_pos))
+        losses = [_multi_positive_nce(self.similarity(img, self.text_features(text)) * scale, pos) for text, pos in pairs]
+        return torch.stack(losses).mean()
 
     def text_output(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Text only (unimodal): (B, T) ids -> (B, T, Dq) hidden states ([CLS] first)."""

@@ -14,7 +14,7 @@ import math
 import re
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,13 +32,14 @@ from clinical_mm.core.metrics import (
     sensitivity_specificity,
     sigmoid,
 )
-from clinical_mm.core.questions import QUESTION_TYPES, Question, questions_for
-from clinical_mm.model.base import DraftReader
+from clinical_mm.core.questions import QUESTION_TYPES, Question, finding_names, questions_for
+from clinical_mm.model.base import DraftReader, SentenceReader
 from clinical_mm.model.checkpoint import LoadedModel, save_model
 from clinical_mm.model.configuration import ClinicalMMConfig
 from clinical_mm.model.initialization import init_qformer_from_minilm
 from clinical_mm.model.modeling import ClinicalMMModel, ContrastiveBatch, QuestionBatch, TextBatch
 from clinical_mm.model.tokenizer import ReportTokenizer, format_question, split_report
+from clinical_mm.model.vision_language import CAPTION_TEMPLATES, fill_prompt
 
 __all__ = [
     "StudyTensors", "Trainer", "TrainingPlan", "VisionLanguageBatches", "continue_from", "native_bf16",
@@ -70,6 +71,8 @@ class TrainingPlan:
     stage2_lr: float = 3e-4
     target_sensitivity: float = 0.90
     val_generate: int = 200
+    #: image-text contrastive learning also on captions of each study's findings (:class:`VisionLanguageBatches`)
+    captions: bool = True
     #: bfloat16 autocast; ``None``: where the CPU multiplies bfloat16 natively (AVX512-BF16, AMX). Elsewhere
     #: bfloat16 is emulated and about a hundred times slower than float32.
     bf16: bool | None = None
@@ -168,18 +171,37 @@ def report_sentences(text: str) -> list[str]:
 class VisionLanguageBatches:
     """The contrastive and question batches of the training stages, drawn from a study set's texts.
 
+    ``contrastive``: a sentence is a positive of every image whose report states the same, in any words (the
+    ``sentence_reader``'s meaning; without one, the same text): paraphrases are not taught apart as negatives
+    (MedCLIP's false negatives). With ``captions``, each study also gets a caption of one finding (the flags and
+    ``incidental``, present or absent) in a training template (CXR-CLIP's label prompts), a positive of every
+    image in the same state.
+
     ``questions`` are drawn type first (presence, side, size, location, count: each as likely as the others
     among those a study has), presence questions half with a yes answer where the study has any finding; the
     phrasing of the finding varies.
     """
 
-    def __init__(self, data: StudyTensors, tokenizer: ReportTokenizer, q_len: int, dialogue_len: int) -> None:
+    def __init__(self, data: StudyTensors, tokenizer: ReportTokenizer, q_len: int, dialogue_len: int,
+                 sentence_reader: SentenceReader | None = None, captions: bool = False,
+                 incidental: tuple[str, ...] = ()) -> None:
         self.data, self.tokenizer, self.q_len, self.dialogue_len = data, tokenizer, q_len, dialogue_len
         self.report_ids, self.report_mask = tokenizer.batch(data.qformer_texts, "cls", q_len, end=False)
         self.sentences = [report_sentences(r) for r in data.reports]
-        self.sentence_sets = [frozenset(x) for x in self.sentences]
+        meanings: dict[str, Hashable] = {}
+        for sentence in {x for sentences in self.sentences for x in sentences}:
+            meaning = sentence_reader.sentence_meaning(sentence) if sentence_reader is not None else None
+            meanings[sentence] = meaning if meaning is not None else " ".join(sentence.lower().split())
+        self.meaning = meanings
+        self.meaning_sets = [frozenset(meanings[x] for x in sentences) for sentences in self.sentences]
         groups: dict[str, int] = {}
         self.text_group = torch.tensor([groups.setdefault(t, len(groups)) for t in data.qformer_texts])
+        #: captions: each finding's state per study (the flags, then ``incidental``: 0/1, -1 where unknown)
+        self.caption_names = (*FINDINGS, *incidental) if captions else ()
+        inc = data.incidental
+        if inc is None or inc.shape[1] != len(incidental):
+            inc = torch.full((len(data), len(incidental)), -1.0)
+        self.caption_state = torch.cat([data.labels, inc], 1)
 
     def contrastive(self, idx: torch.Tensor, g: torch.Generator) -> ContrastiveBatch:
         rows = idx.tolist()
@@ -187,11 +209,33 @@ class VisionLanguageBatches:
                   if self.sentences[i] else "" for i in rows]
         s_ids, s_mask = self.tokenizer.batch(picked, "cls", 32, end=False)
         grp = self.text_group[idx]
-        sentence_pos = torch.tensor([[bool(p) and p in self.sentence_sets[i] for p in picked] for i in rows])
+        sentence_pos = torch.tensor([[bool(p) and self.meaning[p] in self.meaning_sets[i] for p in picked]
+                                     for i in rows])
         ids, mask = self.report_ids[idx], self.report_mask[idx]
         width = int(mask.sum(1).max())
-        return ContrastiveBatch(TextBatch(ids[:, :width], mask[:, :width]), TextBatch(s_ids, s_mask),
-                                grp[:, None] == grp[None, :], sentence_pos)
+        batch = ContrastiveBatch(TextBatch(ids[:, :width], mask[:, :width]), TextBatch(s_ids, s_mask),
+                                 grp[:, None] == grp[None, :], sentence_pos)
+        if self.caption_names:
+            said = [self._caption(i, g) for i in rows]
+            c_ids, c_mask = self.tokenizer.batch([text for text, _, _ in said], "cls", 32, end=False)
+            batch.captions = TextBatch(c_ids, c_mask)
+            batch.caption_pos = torch.tensor([[bool(self.caption_state[i, k] == on) for _, k, on in said]
+                                              for i in rows])
+        return batch
+
+    def _caption(self, i: int, g: torch.Generator) -> tuple[str, int, float]:
+        """A caption of study ``i``: one of its known findings (a present one half the time, where it has any)
+        said in a training template (:data:`~clinical_mm.model.vision_language.CAPTION_TEMPLATES`) and one of its
+        names; with the finding's index and state."""
+        known = (self.caption_state[i] >= 0).nonzero().flatten().tolist()
+        present = [k for k in known if self.caption_state[i, k] == 1]
+        pool = present if present and float(torch.rand(1, generator=g)) < 0.5 else known
+        k = pool[int(torch.randint(len(pool), (1,), generator=g))]
+        on = float(self.caption_state[i, k])
+        templates = CAPTION_TEMPLATES[0] if on == 1 else CAPTION_TEMPLATES[1]
+        names = finding_names(self.caption_names[k])
+        template = templates[int(torch.randint(len(templates), (1,), generator=g))]
+        return fill_prompt(template, names[int(torch.randint(len(names), (1,), generator=g))]), k, on
 
     def draw(self, i: int, g: torch.Generator) -> Question | None:
         """One question about study ``i`` (None when its ground truth is not known)."""
@@ -236,18 +280,22 @@ class Trainer:
         Caches and resumable state.
     draft_reader
         Reads which findings a generated draft states as present (validation draft F1).
+    sentence_reader
+        Reads what each report sentence states, so that paraphrases are one positive in contrastive learning
+        (the report labeler); None: a sentence means its text.
     seed
         Seed of model initialisation, batching and augmentation.
     """
 
     def __init__(self, config: ClinicalMMConfig, plan: TrainingPlan, work_dir: Path, draft_reader: DraftReader,
                  seed: int = 0, progress: bool = True, log: Callable[[str], None] | None = None,
-                 init_from: LoadedModel | None = None) -> None:
+                 init_from: LoadedModel | None = None, sentence_reader: SentenceReader | None = None) -> None:
         if plan.bf16 is None:
             plan = replace(plan, bf16=native_bf16())
         self.config, self.plan, self.work_dir, self.seed = config, plan, work_dir, seed
         self.init_from = init_from
         self.draft_reader = draft_reader
+        self.sentence_reader = sentence_reader
         self.progress = progress
         self.log = log or (lambda msg: _log.info("%s", msg))
         self.state_dir = work_dir / "state"
@@ -401,7 +449,8 @@ class Trainer:
         tokenizer = self._tokenizer(train)
         cfg.text.vocab_size = tokenizer.vocab_size
         model = self._initial_model(tokenizer)
-        batches = VisionLanguageBatches(train, tokenizer, cfg.qformer.max_text_length, _DIALOGUE_TOKENS)
+        batches = VisionLanguageBatches(train, tokenizer, cfg.qformer.max_text_length, _DIALOGUE_TOKENS,
+                                        self.sentence_reader, plan.captions, tuple(cfg.heads.incidental))
         lm_ids, lm_mask = tokenizer.batch(train.reports, "bos", cfg.text.max_report_tokens, end=True)
         self._lm_stage(model, tokenizer, train, batches, lm_ids, lm_mask)
 

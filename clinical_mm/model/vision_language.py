@@ -32,8 +32,8 @@ from clinical_mm.model.modeling import TextBatch
 from clinical_mm.model.tokenizer import SPECIAL_IDS, format_question
 
 __all__ = [
-    "NEGATIVE_TEMPLATES", "POSITIVE_TEMPLATES", "VisionLanguage", "ZeroShotScore", "calibration_section",
-    "fit_zero_shot_calibration",
+    "CAPTION_TEMPLATES", "NEGATIVE_TEMPLATES", "POSITIVE_TEMPLATES", "VisionLanguage", "ZeroShotScore",
+    "calibration_section", "fill_prompt", "fit_zero_shot_calibration",
 ]
 
 #: positive prompts: phrasing x severity x location, in the words reports use; the first is the single prompt
@@ -43,11 +43,17 @@ POSITIVE_TEMPLATES: tuple[str, ...] = (
 )
 #: negative prompts (pertinent negatives); the first is the single prompt
 NEGATIVE_TEMPLATES: tuple[str, ...] = ("No {f}.", "There is no {f}.", "No evidence of {f}.", "{F} is absent.")
+#: the templates training says findings in (positive, negative: :mod:`clinical_mm.model.training`'s captions);
+#: the others (``{F} is present.``, ``Findings consistent with {f}.``, ``No evidence of {f}.``, ``{F} is
+#: absent.``) are never trained on, and their ensemble measures how far the prompts' meaning carries to new words
+CAPTION_TEMPLATES: tuple[tuple[str, ...], tuple[str, ...]] = (POSITIVE_TEMPLATES[:8], NEGATIVE_TEMPLATES[:2])
 _TEXT_TOKENS = 32
 _ANSWER_TOKENS = 8
 
 
-def _fill(template: str, finding: str) -> str:
+def fill_prompt(template: str, finding: str) -> str:
+    """A template said of a finding (``There is {a} {f}.``, ``pleural effusion`` -> ``There is a pleural
+    effusion.``)."""
     f = " ".join(finding.strip().rstrip(".").split())
     article = "an" if f[:1].lower() in "aeiou" else "a"
     return template.format(f=f.lower(), F=f[:1].upper() + f[1:], a=article)
@@ -101,8 +107,8 @@ class VisionLanguage:
     # ------------------------------------------------------------------ zero-shot
     def prompt_vectors(self, finding: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Ensembled positive and negative prompt vectors, then the single prompts' (each (D,), unit)."""
-        pos = self.text_vectors([_fill(t, finding) for t in POSITIVE_TEMPLATES])
-        neg = self.text_vectors([_fill(t, finding) for t in NEGATIVE_TEMPLATES])
+        pos = self.text_vectors([fill_prompt(t, finding) for t in POSITIVE_TEMPLATES])
+        neg = self.text_vectors([fill_prompt(t, finding) for t in NEGATIVE_TEMPLATES])
         unit = torch.nn.functional.normalize
         return unit(pos.mean(0), dim=0), unit(neg.mean(0), dim=0), pos[0], neg[0]
 
@@ -111,6 +117,14 @@ class VisionLanguage:
         pos, neg, pos1, neg1 = self.prompt_vectors(finding)
         sims = self.model.similarity(image_vectors, torch.stack([pos, neg, pos1, neg1]))
         return (sims[:, 0] - sims[:, 1]).numpy(), (sims[:, 2] - sims[:, 3]).numpy()
+
+    def unseen_prompt_margins(self, image_vectors: torch.Tensor, finding: str) -> np.ndarray:
+        """(B, Q, D) image vectors -> (B,) ensembled margins of the templates training never says findings in."""
+        unit = torch.nn.functional.normalize
+        pos = self.text_vectors([fill_prompt(t, finding) for t in POSITIVE_TEMPLATES[len(CAPTION_TEMPLATES[0]):]])
+        neg = self.text_vectors([fill_prompt(t, finding) for t in NEGATIVE_TEMPLATES[len(CAPTION_TEMPLATES[1]):]])
+        sims = self.model.similarity(image_vectors, torch.stack([unit(pos.mean(0), dim=0), unit(neg.mean(0), dim=0)]))
+        return (sims[:, 0] - sims[:, 1]).numpy()
 
     def probability(self, margin: np.ndarray) -> np.ndarray:
         """Margins -> probabilities: the fitted calibration, else the contrastive head's own two-way softmax."""

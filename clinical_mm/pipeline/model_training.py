@@ -177,8 +177,9 @@ def train_model(run: TrainingRun, log: Callable[[str], None] | None = None) -> d
     plan = TrainingPlan.quick() if run.quick else TrainingPlan.continued() if parent else TrainingPlan()
     train_data = load_studies(manifest, config, run.work / "cache", progress=run.progress)
     val_data = load_studies(val_manifest, config, run.work / "cache", progress=run.progress)
-    trainer = Trainer(config, plan, run.work, draft_reader=RadiologyReportLabeler(), seed=run.seed,
-                      progress=run.progress, log=log, init_from=parent)
+    labeler = RadiologyReportLabeler()
+    trainer = Trainer(config, plan, run.work, draft_reader=labeler, seed=run.seed, progress=run.progress, log=log,
+                      init_from=parent, sentence_reader=labeler)
     synthetic = manifest.parent.name.startswith("synth-")
     data_info = {"data": {"train_manifest": str(manifest), "val_manifest": str(val_manifest),
                           "synthetic": synthetic,

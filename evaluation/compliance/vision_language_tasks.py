@@ -8,10 +8,20 @@ scope check and input gate (:class:`~clinical_mm.pipeline.vision_language_querie
 the reports through the text de-identifier before the model reads them.
 
 - ``zero_shot.<finding>``: AUROC of the ensembled prompts and of the single prompt, per flag and per incidental
-  finding, and the means of each group.
+  finding, and the means of each group; ``auroc_unseen_templates``: the ensemble of the templates training never
+  says findings in (:data:`~clinical_mm.model.vision_language.CAPTION_TEMPLATES`), how far the prompts carry to
+  new words.
 - ``retrieval.image_to_text`` / ``.text_to_image``: Recall@1/5/10 (a hit is the study's own report; reports
   of the same text count as its own) and class-based Precision@5 (retrieved studies with the same flag labels).
-- ``vqa.accuracy.<type>``: exact match after normalisation (:func:`~clinical_mm.core.questions.normalise_answer`).
+  ``retrieval.own_report_ceiling``: the Recall@k a perfect reader of the image would reach (one that tells every
+  drawn finding and device, its side, zone, size class and detail, but not how the report was phrased): studies
+  that show the same are told apart only by chance, so a query whose content is shared by g studies finds its own
+  report in the first k with probability min(1, k / g). Recall is read against it: on a few hundred synthetic
+  studies, the normal ones alone keep it below 1.
+- ``vqa.accuracy.<type>``: exact match after normalisation (:func:`~clinical_mm.core.questions.normalise_answer`);
+  ``vqa.prior_baseline.<type>``: the accuracy of always giving the type's most common answer (VQA's "prior"
+  baseline), what the accuracy is read against (most findings are absent from most images, so "no" is right
+  for most presence questions).
 - ``grounding``: pointing game (the peak within the finding's box, 15/224 of the image's side of tolerance, as
   the benchmark) and mean box IoU on raised flags that are present; phrase grounding of incidental findings.
 - ``ood``: AUROC of the gate's distance between the test images and the same images turned or inverted, the
@@ -21,7 +31,7 @@ the reports through the text de-identifier before the model reads them.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +42,7 @@ import torch
 
 from clinical_mm.core.findings import FINDING_LABELS, FINDINGS, INCIDENTAL_FINDINGS, INCIDENTAL_LABELS
 from clinical_mm.core.metrics import sigmoid
-from clinical_mm.core.questions import QUESTION_TYPES, normalise_answer, questions_for
+from clinical_mm.core.questions import QUESTION_TYPES, Question, normalise_answer, questions_for
 from clinical_mm.evaluation.compliance.manifest import EvaluationManifest, ManifestRow
 from clinical_mm.evaluation.compliance.statistics import Estimate, auroc, proportion
 from clinical_mm.model.base import InputGate
@@ -40,7 +50,7 @@ from clinical_mm.model.grounding import encoder_sides, locate, occlusion_maps
 from clinical_mm.pipeline.vision_language_queries import StudyImage, VisionLanguageQueries
 from clinical_mm.synth.relabel import TURNS, grey_pixels, relabelled_chest_radiograph, turned
 
-__all__ = ["TASKS", "run_tasks"]
+__all__ = ["TASKS", "own_report_ceiling", "prior_baseline", "run_tasks"]
 
 TASKS: tuple[str, ...] = ("zero_shot", "retrieval", "vqa", "grounding", "ood")
 #: phrase grounding runs about 100 encoder passes per phrase: at most this many phrases are scored
@@ -87,12 +97,12 @@ def zero_shot_task(queries: VisionLanguageQueries, studies: list[_Study], vector
         words = (FINDING_LABELS.get(name) or INCIDENTAL_LABELS[name]).lower()
         ensembled, single = vl.zero_shot_margins(vectors[keep], words)
         y = np.asarray([labels[i] for i in keep])
-        ens, one = auroc(y, ensembled, seed=seed, n_resamples=n_resamples), auroc(y, single, seed=seed,
-                                                                                   n_resamples=n_resamples)
+        ens, one, unseen = (auroc(y, m, seed=seed, n_resamples=n_resamples)
+                            for m in (ensembled, single, vl.unseen_prompt_margins(vectors[keep], words)))
         out[name] = {"prompt": words, "auroc": ens.to_dict(), "auroc_single_prompt": one.to_dict(),
-                     "positives": int(y.sum()), "n": len(y)}
+                     "auroc_unseen_templates": unseen.to_dict(), "positives": int(y.sum()), "n": len(y)}
         group = groups["flags" if name in FINDINGS else "non_flags"]
-        for key, est in (("ensemble", ens), ("single", one)):
+        for key, est in (("ensemble", ens), ("single", one), ("unseen_templates", unseen)):
             if est.estimate is not None:
                 group[key].append(est.estimate)
     out["mean"] = {g: {k: round(float(np.mean(v)), 4) for k, v in vals.items()} for g, vals in groups.items()}
@@ -113,6 +123,28 @@ def _recall_and_precision(sim: np.ndarray, own: np.ndarray, same_class: np.ndarr
     return res
 
 
+def _content(specs: list[dict[str, Any]]) -> tuple[tuple[str, ...], ...]:
+    """What a study shows, as a reader of the image can tell it: each drawn finding and device with its side,
+    zone, size class and detail (measurements and phrasing left out)."""
+    keys = ("name", "side", "zone", "size", "detail", "tip", "number")
+    return tuple(sorted(tuple(str(s.get(k, "")) for k in keys) for s in specs))
+
+
+def _reference(value: float) -> dict[str, Any]:
+    """A reference figure of the test set itself (no sampling interval), in the form of an estimate."""
+    return {"estimate": round(value, 4), "lower": None, "upper": None}
+
+
+def own_report_ceiling(specs: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The expected Recall@1/5/10 of a perfect content reader (see the module's text) on studies with these
+    ground truths: min(1, k / g) for a study whose content g studies share, averaged."""
+    counts: dict[tuple[tuple[str, ...], ...], int] = defaultdict(int)
+    keys = [_content(s) for s in specs]
+    for key in keys:
+        counts[key] += 1
+    return {f"recall@{k}": _reference(float(np.mean([min(1.0, k / counts[key]) for key in keys]))) for k in (1, 5, 10)}
+
+
 def retrieval_task(queries: VisionLanguageQueries, studies: list[_Study], vectors: torch.Tensor, seed: int,
                    n_resamples: int) -> dict[str, Any]:
     with_report = [i for i, s in enumerate(studies) if s.row.report_text]
@@ -124,9 +156,13 @@ def retrieval_task(queries: VisionLanguageQueries, studies: list[_Study], vector
     own = np.array([[a == b for b in texts] for a in texts])
     labels = [tuple(sorted(studies[i].row.labels.items())) for i in with_report]
     same_class = np.array([[a == b for b in labels] for a in labels])
-    return {"gallery": len(texts),
-            "image_to_text": _recall_and_precision(sim, own, same_class, seed, n_resamples),
-            "text_to_image": _recall_and_precision(sim.T, own.T, same_class.T, seed, n_resamples)}
+    out: dict[str, Any] = {"gallery": len(texts),
+                           "image_to_text": _recall_and_precision(sim, own, same_class, seed, n_resamples),
+                           "text_to_image": _recall_and_precision(sim.T, own.T, same_class.T, seed, n_resamples)}
+    specs = [studies[i].row.specs for i in with_report]
+    if all(s is not None for s in specs):
+        out["own_report_ceiling"] = own_report_ceiling([s for s in specs if s is not None])
+    return out
 
 
 def vqa_task(queries: VisionLanguageQueries, studies: list[_Study], seed: int, n_resamples: int) -> dict[str, Any]:
@@ -149,7 +185,17 @@ def vqa_task(queries: VisionLanguageQueries, studies: list[_Study], seed: int, n
                 examples.append({"question": text, "expected": q.answer, "answered": answer})
     accuracy = {k: _bootstrap_mean(correct[k], seed, n_resamples).to_dict() | {"n": len(correct[k])}
                 for k in QUESTION_TYPES if correct[k]}
-    return {"accuracy": accuracy, "questions": len(asked), "wrong_examples": examples}
+    return {"accuracy": accuracy, "prior_baseline": prior_baseline([q for _, q in asked]), "questions": len(asked),
+            "wrong_examples": examples}
+
+
+def prior_baseline(questions: list[Question]) -> dict[str, dict[str, Any]]:
+    """Per question type, the most common (normalised) answer and the accuracy of always giving it."""
+    answers: dict[str, Counter[str]] = defaultdict(Counter)
+    for q in questions:
+        answers[q.kind][normalise_answer(q.answer)] += 1
+    return {k: _reference(c.most_common(1)[0][1] / sum(c.values())) | {"answer": c.most_common(1)[0][0]}
+            for k in QUESTION_TYPES if (c := answers.get(k))}
 
 
 def _pointing(peak: tuple[int, int], boxes: list[list[int]], tol: float) -> float:
