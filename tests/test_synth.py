@@ -211,3 +211,28 @@ def test_when_incidental_findings_are_off_then_the_rest_of_the_study_is_the_same
                     inside[max(0, y0 - 8):y1 + 8, max(0, x0 - 8):x1 + 8] = True
             if "hyperinflation" not in drawn:
                 assert changed[inside].sum() > 0.5 * changed.sum()
+
+
+def test_when_a_tube_or_a_line_is_drawn_then_it_shows_at_the_model_input_size(tmp_path: Path) -> None:
+    """The endotracheal tube's radiopaque stripe and the central line show at 128 pixels: drawn alone, each changes the
+    model's input (in its normalised units, a quarter of the intensity range each) by at least 0.85 at its brightest
+    in the median study. The earlier drawing (thin tube walls, a fainter line) changed it by about 0.6; a linear
+    probe on the pixels told the tube with AUROC 0.73 then, 0.93 now."""
+    import numpy as np
+
+    from clinical_mm.model.preprocessing import ChestXrayPreprocessor
+    from clinical_mm.synth.study_synthesizer import INCIDENTAL_PREVALENCE, SynthConfig
+
+    pre = ChestXrayPreprocessor(128)
+    change: dict[str, list[float]] = {"endotracheal_tube": [], "central_line": []}
+    for index in range(60):
+        a = StudySynthesizer(8, SynthConfig(incidental_prevalence=dict(INCIDENTAL_PREVALENCE))).make_study(
+            index, tmp_path / "with")
+        drawn = {str(x["name"]) for x in a.specs} - set(FINDINGS)
+        if len(drawn) != 1 or not drawn <= set(change):
+            continue
+        b = StudySynthesizer(8, SynthConfig(incidental_prevalence={})).make_study(index, tmp_path / "without")
+        diff = np.abs(pre(pydicom.dcmread(tmp_path / "with" / a.path)) - pre(pydicom.dcmread(tmp_path / "without" / b.path)))
+        change[drawn.pop()].append(float(diff.max()))
+    assert all(len(v) >= 3 for v in change.values()), change
+    assert all(float(np.median(v)) >= 0.85 for v in change.values()), change

@@ -436,6 +436,8 @@ class ChestPhantom:
             tip = 0.36 - inc.measure_mm / _FOV_MM  # the carina at v 0.36
             wall = _polyline(u, v, [(0.493, 0.0), (0.493, tip)], 0.005) + _polyline(u, v, [(0.515, 0.0), (0.515, tip)], 0.005)
             att += 0.35 * np.clip(wall, 0, 1)
+            # the radiopaque stripe along the tube, which is what shows it on a film (over the trachea's air)
+            att += 0.7 * _polyline(u, v, [(0.509, 0.0), (0.509, tip)], 0.007)
         elif inc.name == "nasogastric_tube":
             tip_v = 0.80 if inc.tip == "stomach" else 0.62
             path = [(0.492, 0.0), (0.488, 0.35), (0.505, 0.62)]
@@ -448,7 +450,7 @@ class ChestPhantom:
                 path = [(0.5 + sgn * 0.075, 0.02), (0.5 + sgn * 0.05, 0.18), (0.47, 0.25), (0.47, tip_v)]
             else:
                 path = [(0.5 + sgn * bw * 0.62, 0.215), (0.5 + sgn * 0.08, 0.21), (0.47, 0.25), (0.47, tip_v)]
-            att += 0.45 * _polyline(u, v, path, 0.005)
+            att += 0.7 * _polyline(u, v, path, 0.007)  # a radiopaque catheter
         elif inc.name == "pacemaker":
             gu, gv = 0.5 + sgn * bw * 0.55, 0.245
             box = np.maximum(np.abs(u - gu) / 0.035, np.abs(v - gv) / 0.026)
