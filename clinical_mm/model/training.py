@@ -86,8 +86,10 @@ class TrainingPlan:
     def continued(cls) -> TrainingPlan:
         """Continued training of a trained model (``Trainer(init_from=...)``): its language model learns the
         new report sentences and the answers, its image encoder the new targets, and stage 2 (which keeps the
-        contrastive alignment) the rest; stage 1 is not repeated."""
-        return cls(lm_epochs=2, vision_epochs=6, stage1_epochs=0, stage2_epochs=4, lm_lr=5e-4, vision_lr=2e-4,
+        contrastive alignment) the rest; stage 1 is not repeated. The image encoder keeps the first training's
+        learning rate: at a third of it, 6 epochs did not teach it thin devices (on 2,000 studies the endotracheal
+        tube's AUROC 0.50 against 0.67, the central line's 0.47 against 0.69; the flags 0.992 and 0.993)."""
+        return cls(lm_epochs=2, vision_epochs=6, stage1_epochs=0, stage2_epochs=4, lm_lr=5e-4, vision_lr=6e-4,
                    stage2_lr=2e-4)
 
 
