@@ -155,7 +155,9 @@ def test_when_evaluating_the_vision_language_tasks_then_results_name_each_measur
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     assert results["tasks"]["selected"] == ["zero_shot", "retrieval", "vqa", "ood"]
-    assert all("estimate" in results["zero_shot"][f]["auroc"] for f in FINDINGS if f in results["zero_shot"])
+    assert all("estimate" in results["zero_shot"][f]["auroc"] and "estimate" in results["zero_shot"][f][
+        "auroc_unseen_templates"] for f in FINDINGS if f in results["zero_shot"])
+    assert "unseen_templates" in results["zero_shot"]["mean"]["flags"]
     assert set(results["retrieval"]["image_to_text"]) == {"recall@1", "recall@5", "recall@10", "class_precision@5"}
     assert "presence" in results["vqa"]["accuracy"]
     ceiling = results["retrieval"]["own_report_ceiling"]["recall@5"]["estimate"]
