@@ -130,19 +130,14 @@ def _content(specs: list[dict[str, Any]]) -> tuple[tuple[str, ...], ...]:
     return tuple(sorted(tuple(str(s.get(k, "")) for k in keys) for s in specs))
 
 
-def _reference(value: float) -> dict[str, Any]:
-    """A reference figure of the test set itself (no sampling interval), in the form of an estimate."""
-    return {"estimate": round(value, 4), "lower": None, "upper": None}
-
-
 def own_report_ceiling(specs: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """The expected Recall@1/5/10 of a perfect content reader (see the module's text) on studies with these
     ground truths: min(1, k / g) for a study whose content g studies share, averaged."""
-    counts: dict[tuple[tuple[str, ...], ...], int] = defaultdict(int)
     keys = [_content(s) for s in specs]
-    for key in keys:
-        counts[key] += 1
-    return {f"recall@{k}": _reference(float(np.mean([min(1.0, k / counts[key]) for key in keys]))) for k in (1, 5, 10)}
+    counts = Counter(keys)
+    # a reference figure of the test set itself: no sampling interval
+    return {f"recall@{k}": Estimate(float(np.mean([min(1.0, k / counts[key]) for key in keys])), None, None).to_dict()
+            for k in (1, 5, 10)}
 
 
 def retrieval_task(queries: VisionLanguageQueries, studies: list[_Study], vectors: torch.Tensor, seed: int,
@@ -194,8 +189,11 @@ def prior_baseline(questions: list[Question]) -> dict[str, dict[str, Any]]:
     answers: dict[str, Counter[str]] = defaultdict(Counter)
     for q in questions:
         answers[q.kind][normalise_answer(q.answer)] += 1
-    return {k: _reference(c.most_common(1)[0][1] / sum(c.values())) | {"answer": c.most_common(1)[0][0]}
-            for k in QUESTION_TYPES if (c := answers.get(k))}
+    out: dict[str, dict[str, Any]] = {}
+    for kind in (k for k in QUESTION_TYPES if k in answers):
+        answer, n = answers[kind].most_common(1)[0]
+        out[kind] = Estimate(n / answers[kind].total(), None, None).to_dict() | {"answer": answer}
+    return out
 
 
 def _pointing(peak: tuple[int, int], boxes: list[list[int]], tol: float) -> float:
