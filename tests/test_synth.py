@@ -71,6 +71,35 @@ def test_when_a_finding_is_on_one_side_then_its_box_is_on_that_side_of_the_image
         assert (x1 <= 256) if side == "right" else (x0 >= 256)
 
 
+def _drawn_ctr(graded: bool, severity: float, body_width: float, heart_scale: float, view: str) -> float:
+    """The cardiothoracic ratio of a rendered heart: its mask's width over the lung fields'."""
+    import numpy as np
+
+    from clinical_mm.synth.chest_phantom import Acquisition, ChestPhantom, FindingSpec, PatientAnatomy
+
+    phantom = ChestPhantom(np.random.default_rng(0), graded_heart=graded)
+    phantom.render(PatientAnatomy(body_width=body_width, heart_scale=heart_scale), Acquisition(view=view),
+                   [FindingSpec("cardiomegaly", "bilateral", "middle", "moderate", 0.0, severity)])
+    heart = np.flatnonzero(phantom.regions["cardiomegaly"].any(0))
+    lungs = np.flatnonzero(((phantom._lung_fields["right"] > 0.5) | (phantom._lung_fields["left"] > 0.5)).any(0))
+    return float((heart[-1] - heart[0]) / (lungs[-1] - lungs[0]))
+
+
+def test_when_the_heart_is_graded_then_its_grade_is_its_drawn_ratio_whatever_the_patient_and_view() -> None:
+    from clinical_mm.synth.chest_phantom import cardiothoracic_ratio
+
+    patients = [(bw, hs, view) for bw in (0.38, 0.49) for hs in (0.9, 1.1) for view in ("PA", "AP")]
+    for severity in (0.36, 0.5, 0.74, 0.76, 1.0):  # mild, moderate (2), marked (2)
+        for bw, hs, view in patients:
+            assert _drawn_ctr(True, severity, bw, hs, view) == pytest.approx(cardiothoracic_ratio(severity), abs=0.01)
+    mild = [_drawn_ctr(True, 0.39, *p) for p in patients]
+    marked = [_drawn_ctr(True, 0.75, *p) for p in patients]
+    assert max(mild) < 0.63 <= min(marked) - 0.06
+    # the shipped model's drawing: a mild heart of a broad-hearted, narrow patient on an AP film is drawn wider
+    # than a marked one of a small-hearted, broad patient on a PA film
+    assert _drawn_ctr(False, 0.39, 0.38, 1.1, "AP") > _drawn_ctr(False, 0.75, 0.49, 0.9, "PA")
+
+
 def test_when_written_then_dicom_is_a_chest_radiograph_with_fake_phi(synth_dir: tuple[Path, list[SynthStudy]]) -> None:
     out, studies = synth_dir
     for s in studies:

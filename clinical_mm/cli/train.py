@@ -33,11 +33,14 @@ __all__ = ["calibrate_zero_shot", "synth", "train", "train_input_gate"]
               help="Draw and report support devices and incidental findings (endotracheal and nasogastric tubes, "
                    "central lines, pacemakers, sternotomy wires, rib fractures, hyperinflation), never flags.  "
                    "[default: the config's; off in both mixes]")
+@click.option("--graded-heart/--no-graded-heart", default=None,
+              help="Draw an enlarged heart at its grade's cardiothoracic ratio (mild 0.55-0.63, moderate 0.63-0.70, "
+                   "marked 0.70-0.75), so that the grade is readable from the film.  [default: the config's; off]")
 @click.option("--workers", type=int, default=None, help="Processes (default: up to 2).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def synth(n: int, seed: int, out: Path, config_path: Path | None, mix: str | None, subtlety: str | None,
-          shift: str | None, shift_strength: float | None, incidental: bool | None, workers: int | None,
-          no_progress: bool) -> None:
+          shift: str | None, shift_strength: float | None, incidental: bool | None, graded_heart: bool | None,
+          workers: int | None, no_progress: bool) -> None:
     """Synthesise N chest radiograph studies (DICOM with fake PHI, reference reports) and manifest.csv.
 
     The defaults give the data the shipped model was trained on. For evaluation sets: --subtlety graded,
@@ -57,6 +60,8 @@ def synth(n: int, seed: int, out: Path, config_path: Path | None, mix: str | Non
         cfg = SynthConfig.from_json(config_path, base) if config_path else (base or SynthConfig())
         if incidental is not None:
             cfg = replace(cfg, incidental_prevalence=dict(INCIDENTAL_PREVALENCE) if incidental else {})
+        if graded_heart is not None:
+            cfg = replace(cfg, graded_heart=graded_heart)
         if subtlety is not None:
             cfg = replace(cfg, subtlety=subtlety)
         if shift is not None:

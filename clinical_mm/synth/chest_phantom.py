@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "FAINT_SEVERITY", "Acquisition", "ChestPhantom", "FindingSpec", "IncidentalSpec", "PatientAnatomy", "region_boxes",
+    "FAINT_SEVERITY", "Acquisition", "ChestPhantom", "FindingSpec", "IncidentalSpec", "PatientAnatomy",
+    "cardiothoracic_ratio", "enlarged_heart_width", "region_boxes",
 ]
 
 _FOV_MM = 380.0  # field of view of the detector, for converting lesion sizes
@@ -34,6 +35,20 @@ _REGION_SHARE = 0.25
 def _fade(f: FindingSpec) -> float:
     """1.0 from :data:`FAINT_SEVERITY` up; below it the share of the finding's contrast that is drawn."""
     return 1.0 if f.severity >= FAINT_SEVERITY else max(0.0, f.severity) / FAINT_SEVERITY
+
+
+def cardiothoracic_ratio(severity: float) -> float:
+    """The cardiothoracic ratio an enlarged heart of ``severity`` is drawn with: 0.55 to 0.75, whatever the
+    patient's habitus and the view. The grade a report gives (mild below severity 0.4, moderate below 0.75,
+    marked: CTR below 0.63, below 0.70, up to 0.75) is then what the film shows, as a reader grades it; a normal
+    heart is drawn at 0.32 to 0.56 (its own scale, and magnified on AP films)."""
+    return 0.55 + 0.2 * float(np.clip(severity, 0.0, 1.0))
+
+
+def enlarged_heart_width(severity: float, body_width: float) -> float:
+    """The heart's width parameter that draws :func:`cardiothoracic_ratio` (the heart spans 2.5 times it, the
+    lungs' outer edges about 1.51 ``body_width``)."""
+    return cardiothoracic_ratio(severity) * 1.513 * body_width / 2.5
 
 
 @dataclass(frozen=True)
@@ -159,10 +174,15 @@ class ChestPhantom:
     ----------
     rng
         The random generator; the same generator state gives the same image.
+    graded_heart
+        Draw an enlarged heart at its grade's cardiothoracic ratio (:func:`cardiothoracic_ratio`), so that the
+        grade is readable from the film; False: the shipped model's drawing, which widens the patient's own heart
+        (0.9 to 1.1, and 1.12 on AP films) by 1.32 + 0.28 severity, so that the grades overlap.
     """
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, graded_heart: bool = False) -> None:
         self.rng = rng
+        self.graded_heart = graded_heart
         #: the last frontal render's findings and their footprints (see :meth:`render`)
         self.regions: dict[str, np.ndarray] = {}
         self._dome_height = 0.07
@@ -281,7 +301,10 @@ class ChestPhantom:
         if "cardiomegaly" in names:
             f = next(f for f in findings if f.name == "cardiomegaly")
             fade = _fade(f)
-            heart_w *= 1.32 + 0.28 * f.severity if fade >= 1.0 else 1.0 + (0.32 + 0.28 * f.severity) * fade
+            if self.graded_heart:
+                heart_w += (enlarged_heart_width(f.severity, bw) - heart_w) * fade
+            else:  # the shipped model's drawing: the grade's widening overlaps the patient's scale and AP magnification
+                heart_w *= 1.32 + 0.28 * f.severity if fade >= 1.0 else 1.0 + (0.32 + 0.28 * f.severity) * fade
         heart = ((u - 0.5 - heart_w * 0.42) / (heart_w * 1.25)) ** 2 + ((v - 0.6) / 0.13) ** 2
         heart_mask = _soft(heart - 1.0, 0.08)
         att += (0.42 * lungs + 0.06 * (1 - lungs)) * heart_mask

@@ -245,6 +245,9 @@ class SynthConfig:
     shift: AcquisitionShift | None = None
     #: support devices and incidental findings drawn and reported (:data:`INCIDENTAL_PREVALENCE`; ``{}``: none)
     incidental_prevalence: dict[str, float] = field(default_factory=dict)
+    #: an enlarged heart drawn at its grade's cardiothoracic ratio (see :class:`ChestPhantom`); False: the shipped
+    #: model's drawing, in which mild, moderate and marked overlap
+    graded_heart: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.incidental_prevalence) - set(INCIDENTAL_FINDINGS)
@@ -309,6 +312,7 @@ class SynthConfig:
                        else AcquisitionShift(**shift)),
                 incidental_prevalence={k: float(v) for k, v in
                                        raw.get("incidental_prevalence", base.incidental_prevalence).items()},
+                graded_heart=bool(raw.get("graded_heart", base.graded_heart)),
             )
         except (TypeError, ValueError, KeyError, IndexError) as exc:
             raise ConfigurationError(f"{path}: invalid synthesis config ({exc})") from None
@@ -486,7 +490,7 @@ class StudySynthesizer:
             noise=noise, bits_stored=site.bits_stored, monochrome1=site.monochrome1,
             collimation=coll,  # type: ignore[arg-type]
         )
-        phantom = ChestPhantom(rng)
+        phantom = ChestPhantom(rng, cfg.graded_heart)
         pixels = phantom.render(anatomy, acq, findings, incidentals)
         regions = {name: region_boxes(mask, split=name not in _WHOLE) for name, mask in phantom.regions.items()}
         shift = cfg.shift if cfg.shift is not None and cfg.shift.selects(site, sex, view) else None
