@@ -59,3 +59,19 @@ def test_when_answers_are_normalised_then_equivalent_forms_match() -> None:
     assert normalise_answer("Yes.") == "yes"
     assert normalise_answer("In the SVC") != normalise_answer("right atrium")
     assert normalise_answer("svc") == "superior vena cava"
+
+
+def test_when_detail_targets_are_read_then_they_follow_the_answers_and_absent_findings_are_unknown() -> None:
+    import pytest
+
+    from clinical_mm.core.questions import DETAIL_TARGETS, detail_targets, parse_detail
+
+    targets = ("pleural_effusion.size:moderate|large", "nodule_mass.size:mass", "cardiomegaly.size:marked",
+               "central_line.side:right", "central_line.location:right atrium",
+               "nodule_mass.location:right upper lobe|left upper lobe", "pneumothorax.size:large")
+    assert detail_targets(SPECS, targets) == [0.0, 1.0, 1.0, 1.0, 1.0, 0.0, -1.0]  # no pneumothorax: unknown
+    assert detail_targets(None, targets) == [-1.0] * len(targets)
+    assert all(parse_detail(t)[0] in (*FINDINGS, *INCIDENTAL_FINDINGS) for t in DETAIL_TARGETS)
+    for bad in ("pleural_effusion.size", "heart.size:large", "pneumothorax.presence:yes", "pneumothorax.size:"):
+        with pytest.raises(ValueError, match="detail target"):
+            parse_detail(bad)

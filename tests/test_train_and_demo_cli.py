@@ -23,12 +23,13 @@ def test_when_training_quickly_then_model_folder_is_complete_and_rerun_resumes(t
             str(tmp_path / "model"), "--quick", "--no-progress"]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
-    for stage in ("lm_text", "vision", "stage1", "stage2"):
+    for stage in ("lm_text", "vision", "stage1", "stage2", "answers"):
         assert f"{stage}: epoch 1/1" in first.output
     manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
     assert manifest["training_command"].startswith("clinical-mm train --manifest")
     assert set(manifest["calibration"]["temperature"]) == set(manifest["config"]["heads"]["flags"])
     assert "mean_auroc" in manifest["validation"] and manifest["weights"]["dtype"] == "float16"
+    assert manifest["config"]["heads"]["detail"] and manifest["config"]["heads"]["reading_prompts"] is True
     # bfloat16 autocast only where the CPU has it natively (emulated, it is ~100x slower than float32)
     assert manifest["training"]["plan"]["bf16"] is native_bf16()
     loaded = load_model(tmp_path / "model")
@@ -38,7 +39,7 @@ def test_when_training_quickly_then_model_folder_is_complete_and_rerun_resumes(t
     assert manifest["input_gate"]["validation"]["images"] == 6
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0, again.output
-    assert "vision: already done, loaded" in again.output and "stage2: already done, loaded" in again.output
+    assert "vision: already done, loaded" in again.output and "answers: already done, loaded" in again.output
 
 
 @pytest.mark.slow

@@ -119,38 +119,43 @@ def test_when_a_phrase_is_grounded_then_its_box_is_inside_the_image(vl: VisionLa
         assert 0 <= x0 < x1 <= 300 and 0 <= y0 < y1 <= 400
 
 
-def test_when_stage2_has_questions_then_the_answer_loss_falls(vl: VisionLanguage) -> None:
+def test_when_the_answers_are_trained_then_their_loss_falls_and_reading_prompts_learn(vl: VisionLanguage) -> None:
     model = ClinicalMMModel(vl.model.config)
+    assert model.reading_prompts is not None and not model.reading_prompts.any()
     tok = vl.tokenizer
     emb = model.encode_image(_pixels(2)).detach()
-    ids, mask = tok.batch(TEXTS[:2], "bos", 24, end=True)
-    instr = TextBatch(*tok.batch(["Is there a pneumothorax?", "Which side is the effusion on?"], "cls", 16, end=False))
-    d_ids, d_mask, answer = tok.dialogue(["Is there a pneumothorax?", "Which side is the effusion on?"],
-                                         ["yes", "left"], 24)
-    questions = QuestionBatch(instr, TextBatch(d_ids, d_mask), answer, torch.tensor([0, 1]))
-    params = [p for n, p in model.named_parameters() if not n.startswith("vision")]  # the LM too: it is random here
+    q_out, readings = model.query_output(emb).detach(), model.readings(emb).detach()
+    assert readings.shape == (2, model.vision_head[1].out_features) and bool(((readings > 0) & (readings < 1)).all())
+    d_ids, d_mask, answer = tok.dialogue(["Is there a pneumothorax?", "Which side is the effusion on?",
+                                          "Is there a pacemaker?"], ["yes", "left", "no"], 24)
+    questions = QuestionBatch(TextBatch(d_ids, d_mask), answer, torch.tensor([0, 1, 1]))  # two about image 1
+    params = [p for n, p in model.named_parameters() if n.startswith(("lm.", "language_projection.", "flag_prompts",
+                                                                      "reading_prompts"))]
     opt = torch.optim.Adam(params, lr=3e-3)
-    first = last = 0.0
-    for step in range(12):
-        out = model.stage2(emb, ids, mask, torch.zeros(2, 7), questions=questions)
+    losses = []
+    for _ in range(12):
+        loss = model.answer_loss(q_out, readings, questions)
         opt.zero_grad()
-        out.loss.backward()
+        loss.backward()
         opt.step()
-        first, last = (float(out.loss_vqa), float(out.loss_vqa)) if step == 0 else (first, float(out.loss_vqa))
-    assert last < 0.7 * first
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.7 * losses[0]
+    assert model.reading_prompts.abs().sum() > 0  # the encoder's readings reach the answers
     assert int(answer[0].sum()) == len(tok.ids(" yes")) + 1  # the answer and [EOS], not the question
 
 
 def test_when_continuing_a_model_with_more_targets_then_trained_rows_are_kept() -> None:
     small = ClinicalMMConfig.tiny()
-    small.heads.incidental = ()
+    small.heads.incidental, small.heads.detail, small.heads.reading_prompts = (), (), False  # the shipped model's
     trained = ClinicalMMModel(small)
     grown = ClinicalMMModel(ClinicalMMConfig.tiny())
     assert continue_from(grown, trained) == len(trained.state_dict())
     old, new = trained.vision_head[1].weight, grown.vision_head[1].weight
-    assert new.shape[0] == old.shape[0] + len(grown.config.heads.incidental)
+    heads = grown.config.heads
+    assert new.shape[0] == old.shape[0] + len(heads.incidental) + len(heads.detail)
     assert torch.equal(new[: old.shape[0]], old)
-    with pytest.raises(ValueError, match="cannot continue"):
+    assert grown.reading_prompts is not None and not grown.reading_prompts.any()  # new: answers as before
+    with pytest.raises(ValueError, match="continue"):
         continue_from(trained, grown)
 
 

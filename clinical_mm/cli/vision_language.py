@@ -37,7 +37,7 @@ def _queries(model_path: Path | None) -> Iterator[VisionLanguageQueries]:
     folder = model_path or settings.model_path
     if checkpoint_kind(folder) != "clinical-mm":
         raise ConfigurationError(f"{folder}: zero-shot, questions, grounding and retrieval need a clinical-mm model "
-                                 "folder (its contrastive head and instruction-aware queries)")
+                                 "folder (its contrastive head, queries and language model)")
     key = settings.load_key()
     loaded = load_model(folder)
     with audit_sink(settings) as sink:

@@ -17,7 +17,10 @@ from typing import Any, Final
 
 from clinical_mm.core.findings import FINDINGS, INCIDENTAL_FINDINGS
 
-__all__ = ["QUESTION_TYPES", "Question", "finding_names", "normalise_answer", "questions_for"]
+__all__ = [
+    "DETAIL_TARGETS", "QUESTION_TYPES", "Question", "detail_targets", "finding_names", "normalise_answer",
+    "parse_detail", "questions_for",
+]
 
 QUESTION_TYPES: Final[tuple[str, ...]] = ("presence", "side", "size", "location", "count")
 
@@ -129,6 +132,43 @@ def questions_for(specs: Iterable[Mapping[str, Any]], variant: int = 0) -> list[
     out.append(Question("How many of the seven triage findings are present?", _NUMBERS[n], "count", "",
                         f"{_NUMBERS[n]} triage findings: " + ", ".join(_bare(f) for f in FINDINGS if f in present)
                         + "."))
+    return out
+
+
+#: what the image encoder learns to read beyond presence (``heads.detail`` of the model configuration): each
+#: ``finding.kind:answer|answer`` is true where the study's question of that kind about that finding has one of
+#: the answers, false where it has another, unknown where it has none (the finding is absent). Sizes are ordinal
+#: (moderate or larger, large); the flags' sides are the encoder's lateral targets already.
+DETAIL_TARGETS: Final[tuple[str, ...]] = (
+    "pleural_effusion.size:moderate|large", "pleural_effusion.size:large",
+    "pneumothorax.size:moderate|large", "pneumothorax.size:large",
+    "nodule_mass.size:mass", "cardiomegaly.size:moderate|marked", "cardiomegaly.size:marked",
+    "central_line.side:right", "central_line.side:left", "pacemaker.side:right", "pacemaker.side:left",
+    "rib_fracture.side:right", "rib_fracture.side:left",
+    "central_line.location:right atrium", "nasogastric_tube.location:stomach",
+    "consolidation.location:right upper lobe|left upper lobe", "consolidation.location:right lower lobe|left lower lobe",
+    "nodule_mass.location:right upper lobe|left upper lobe", "nodule_mass.location:right lower lobe|left lower lobe",
+)
+
+
+def parse_detail(target: str) -> tuple[str, str, frozenset[str]]:
+    """``finding.kind:answer|answer`` -> (finding, question type, answers); ValueError when malformed."""
+    m = re.fullmatch(r"([a-z_]+)\.([a-z]+):([^|:]+(?:\|[^|:]+)*)", target)
+    if m is None or m.group(1) not in _NAMES or m.group(2) not in QUESTION_TYPES or m.group(2) == "presence":
+        raise ValueError(f"detail target {target!r} is not finding.kind:answer|answer (kind: side, size, location, "
+                         "count)")
+    return m.group(1), m.group(2), frozenset(m.group(3).split("|"))
+
+
+def detail_targets(specs: Iterable[Mapping[str, Any]] | None, targets: Iterable[str]) -> list[float]:
+    """Each of ``targets`` (:data:`DETAIL_TARGETS`' form) for a study drawn as ``specs``: 1.0 or 0.0, -1.0 where
+    the study has no such question or its ground truth is unknown (``specs`` None)."""
+    answers = {(q.finding, q.kind): q.answer for q in questions_for(specs)} if specs is not None else {}
+    out = []
+    for target in targets:
+        finding, kind, wanted = parse_detail(target)
+        answer = answers.get((finding, kind))
+        out.append(-1.0 if answer is None else float(answer in wanted))
     return out
 
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from clinical_mm.core.findings import FINDINGS, INCIDENTAL_FINDINGS
+from clinical_mm.core.questions import DETAIL_TARGETS, parse_detail
 
 __all__ = ["ClinicalMMConfig", "HeadsConfig", "QFormerSettings", "TextSettings", "VisionSettings"]
 
@@ -105,6 +106,12 @@ class HeadsConfig:
     #: auxiliary targets of the image encoder's pre-training that are never flags (devices, incidental
     #: findings): the encoder learns to see what reports mention, for zero-shot prompts and questions
     incidental: tuple[str, ...] = INCIDENTAL_FINDINGS
+    #: auxiliary targets of the image encoder's pre-training on what questions ask beyond presence (sizes, the
+    #: devices' sides, locations; :data:`~clinical_mm.core.questions.DETAIL_TARGETS`' form)
+    detail: tuple[str, ...] = DETAIL_TARGETS
+    #: answers read the image encoder's head as well as the queries: one learned prompt pattern per head output
+    #: (flags, sides, incidental findings, details), added in proportion to its probability
+    reading_prompts: bool = True
 
 
 @dataclass
@@ -122,6 +129,8 @@ class ClinicalMMConfig:
         self.text.validate(self.qformer.num_query_tokens)
         if not self.heads.flags:
             raise ValueError("heads.flags must name at least one triage flag")
+        for target in self.heads.detail:
+            parse_detail(target)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,7 +139,9 @@ class ClinicalMMConfig:
     def from_dict(cls, data: dict[str, Any]) -> ClinicalMMConfig:
         heads = dict(data.get("heads", {}))
         heads.setdefault("incidental", ())  # models written before incidental targets had none
-        for key in ("flags", "lateral_flags", "incidental"):
+        heads.setdefault("detail", ())  # nor detail targets and reading prompts
+        heads.setdefault("reading_prompts", False)
+        for key in ("flags", "lateral_flags", "incidental", "detail"):
             if key in heads:
                 heads[key] = tuple(heads[key])
         return cls(

@@ -11,7 +11,9 @@ Training follows BLIP-2: the image encoder is pre-trained (here: supervised on f
 laterality); stage 1 trains the Q-Former against the frozen encoder with image-text contrastive (ITC),
 image-text matching with hard negatives mined from ITC (ITM) and image-grounded text generation (ITG);
 stage 2 freezes the language model (first trained on report text) and learns the projection (and the
-Q-Former) with the language-modelling loss. The parts are the library's classes (``ViTModel``,
+Q-Former) with the language-modelling loss. Answers to questions (BLIP-2's and LLaVA's arrangement) read the
+plain query outputs and, through reading prompts, the image encoder's own head; the question is only in the
+LM's text, and the LM learns the answers last. The parts are the library's classes (``ViTModel``,
 ``Blip2QFormerModel``, ``GPT2LMHeadModel``); attention is not re-written here.
 """
 
@@ -38,12 +40,13 @@ __all__ = [
 @dataclass
 class VisionPretrainOutput:
     """``loss`` scalar; ``logits`` (B, F) finding logits; ``lateral_logits`` (B, 2 * L) right/left logits;
-    ``incidental_logits`` (B, I) logits of ``heads.incidental``."""
+    ``incidental_logits`` (B, I) logits of ``heads.incidental``; ``detail_logits`` (B, D) of ``heads.detail``."""
 
     loss: torch.Tensor
     logits: torch.Tensor
     lateral_logits: torch.Tensor
     incidental_logits: torch.Tensor
+    detail_logits: torch.Tensor
 
 
 @dataclass
@@ -58,15 +61,13 @@ class Stage1Output:
 
 @dataclass
 class Stage2Output:
-    """BLIP-2 stage-2 losses (scalars): total, language modelling through the frozen LM, triage BCE, the
-    image-text contrastive loss kept alongside (so that stage 2 does not undo stage 1's alignment), and the
-    answers' language-modelling loss of instruction-aware queries (zero when no question was given)."""
+    """BLIP-2 stage-2 losses (scalars): total, language modelling through the frozen LM, triage BCE and the
+    image-text contrastive loss kept alongside (so that stage 2 does not undo stage 1's alignment)."""
 
     loss: torch.Tensor
     loss_lm: torch.Tensor
     loss_triage: torch.Tensor
     loss_itc: torch.Tensor
-    loss_vqa: torch.Tensor
 
 
 @dataclass
@@ -96,11 +97,10 @@ class ContrastiveBatch:
 
 @dataclass
 class QuestionBatch:
-    """Questions about a batch's images: ``instruction`` the question for the Q-Former ([CLS] first), ``dialogue``
-    ``[BOS] QUESTION: ... ANSWER: ... [EOS]`` for the language model and ``answer_mask`` (B, T) the dialogue
-    tokens the loss is taken on (the answer and [EOS]); ``rows`` (B',) the images asked about."""
+    """Questions about a batch's images: ``dialogue`` ``[BOS] QUESTION: ... ANSWER: ... [EOS]`` for the language
+    model, ``answer_mask`` (B', T) the dialogue tokens the loss is taken on (the answer and [EOS]) and ``rows``
+    (B',) the image each question is about (several questions may be about one image)."""
 
-    instruction: TextBatch
     dialogue: TextBatch
     answer_mask: torch.Tensor
     rows: torch.Tensor
@@ -196,8 +196,8 @@ class ClinicalMMModel(nn.Module):
         if v.conv_stem:
             self.vision.embeddings.patch_embeddings.projection = ConvStem(v.num_channels, v.hidden_size, v.patch_size)
         n_lat = len(h.lateral_flags)
-        self.vision_head = nn.Sequential(nn.LayerNorm(v.hidden_size),
-                                         nn.Linear(v.hidden_size, len(h.flags) + 2 * n_lat + len(h.incidental)))
+        n_read = len(h.flags) + 2 * n_lat + len(h.incidental) + len(h.detail)
+        self.vision_head = nn.Sequential(nn.LayerNorm(v.hidden_size), nn.Linear(v.hidden_size, n_read))
 
         qcfg = Blip2QFormerConfig(
             vocab_size=t.vocab_size, hidden_size=q.hidden_size, num_hidden_layers=q.num_hidden_layers,
@@ -221,6 +221,10 @@ class ClinicalMMModel(nn.Module):
         #: one learned prompt pattern per triage flag, added to the projected queries in proportion to the flag's
         #: probability: co-occurring findings all reach the LM, not only the most conspicuous one
         self.flag_prompts = nn.Parameter(torch.zeros(len(h.flags), q.num_query_tokens, t.hidden_size))
+        #: answers only: one learned prompt pattern per output of the image encoder's head, in proportion to its
+        #: probability (what the encoder reads of sides, sizes and devices reaches the LM as the flags do)
+        self.reading_prompts = (nn.Parameter(torch.zeros(n_read, q.num_query_tokens, t.hidden_size))
+                                if h.reading_prompts else None)
         self.lm = GPT2LMHeadModel(
             GPT2Config(
                 vocab_size=t.vocab_size, n_positions=t.max_positions, n_embd=t.hidden_size,
@@ -241,17 +245,21 @@ class ClinicalMMModel(nn.Module):
 
     def vision_pretrain(
         self, pixel_values: torch.Tensor, labels: torch.Tensor, lateral_labels: torch.Tensor,
-        incidental_labels: torch.Tensor | None = None,
+        incidental_labels: torch.Tensor | None = None, detail_labels: torch.Tensor | None = None,
     ) -> VisionPretrainOutput:
-        """Supervised image-encoder pre-training: findings (B, F) as 0/1, their laterality (B, 2L) and the
-        incidental findings (B, I) as 0/1, or -1 where unknown (left out of the loss)."""
+        """Supervised image-encoder pre-training: findings (B, F) as 0/1, their laterality (B, 2L), the
+        incidental findings (B, I) and the details (B, D) as 0/1, or -1 where unknown (left out of the loss)."""
         scores = self._vision_scores(self.encode_image(pixel_values))
-        n_f, n_l = len(self.config.heads.flags), 2 * len(self.config.heads.lateral_flags)
-        logits, lat, inc = scores[:, :n_f], scores[:, n_f : n_f + n_l], scores[:, n_f + n_l :]
+        h = self.config.heads
+        n_f, n_l, n_i = len(h.flags), 2 * len(h.lateral_flags), len(h.incidental)
+        logits, lat = scores[:, :n_f], scores[:, n_f : n_f + n_l]
+        inc, det = scores[:, n_f + n_l : n_f + n_l + n_i], scores[:, n_f + n_l + n_i :]
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float()) + 0.5 * _masked_bce(lat, lateral_labels)
         if incidental_labels is not None and inc.shape[1]:
             loss = loss + _masked_bce(inc, incidental_labels)
-        return VisionPretrainOutput(loss, logits, lat, inc)
+        if detail_labels is not None and det.shape[1]:
+            loss = loss + _masked_bce(det, detail_labels)
+        return VisionPretrainOutput(loss, logits, lat, inc, det)
 
     def vision_logits(self, image_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The image encoder's own reading: (B, P, Dv) tokens -> finding logits (B, F) and right/left logits
@@ -267,8 +275,19 @@ class ClinicalMMModel(nn.Module):
 
     def incidental_logits(self, image_tokens: torch.Tensor) -> torch.Tensor:
         """The image encoder's reading of ``heads.incidental`` (B, I), pooled as :meth:`vision_logits`."""
-        n = len(self.config.heads.flags) + 2 * len(self.config.heads.lateral_flags)
-        return self._vision_scores(image_tokens)[:, n:]
+        h = self.config.heads
+        n = len(h.flags) + 2 * len(h.lateral_flags)
+        return self._vision_scores(image_tokens)[:, n : n + len(h.incidental)]
+
+    def detail_logits(self, image_tokens: torch.Tensor) -> torch.Tensor:
+        """The image encoder's reading of ``heads.detail`` (B, D), pooled as :meth:`vision_logits`."""
+        h = self.config.heads
+        return self._vision_scores(image_tokens)[:, len(h.flags) + 2 * len(h.lateral_flags) + len(h.incidental) :]
+
+    def readings(self, image_tokens: torch.Tensor) -> torch.Tensor:
+        """(B, P, Dv) image tokens -> (B, R) probabilities of every output of the image encoder's head, what the
+        reading prompts are weighted by."""
+        return torch.sigmoid(self._vision_scores(image_tokens).float())
 
     def _vision_scores(self, image_tokens: torch.Tensor) -> torch.Tensor:
         scores = self.vision_head(image_tokens)  # (B, P, F + 2L + I)
@@ -283,7 +302,7 @@ class ClinicalMMModel(nn.Module):
 
         With an ``instruction`` (a question, [CLS] first) the queries are instruction-aware, as InstructBLIP's:
         the instruction's tokens join the queries in self-attention (all see all; only the queries cross-attend
-        to the image), so the queries extract what the question asks about.
+        to the image). Only models trained before reading prompts answer this way (see :meth:`answer`).
         """
         queries = self.query_tokens.expand(image_embeds.shape[0], -1, -1)
         if instruction is None:
@@ -401,6 +420,16 @@ class ClinicalMMModel(nn.Module):
         flags = torch.einsum("bf,fqd->bqd", probs, self.flag_prompts.float())
         return self.language_projection(query_output) + flags.to(query_output.dtype)
 
+    def answer_prompts(self, query_output: torch.Tensor, readings: torch.Tensor) -> torch.Tensor:
+        """The soft prompts of answers: :meth:`soft_prompts` plus each reading prompt weighted by its probability
+        (``readings`` (B, R), :meth:`readings`; detached). A model without reading prompts answers from the
+        soft prompts alone."""
+        prompts = self.soft_prompts(query_output)
+        if self.reading_prompts is None:
+            return prompts
+        read = torch.einsum("br,rqd->bqd", readings.float().detach(), self.reading_prompts.float())
+        return prompts + read.to(prompts.dtype)
+
     def triage_logits(self, query_output: torch.Tensor) -> torch.Tensor:
         """(B, Q, Dq) query outputs -> (B, F) uncalibrated triage logits."""
         return self.triage_head(query_output.mean(1))
@@ -437,25 +466,27 @@ class ClinicalMMModel(nn.Module):
     def stage2(
         self, image_embeds: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
         labels: torch.Tensor, triage_weight: float = 1.0, contrastive: ContrastiveBatch | None = None,
-        questions: QuestionBatch | None = None,
     ) -> Stage2Output:
         """LM loss of the report given the soft prompts (``input_ids`` start with [BOS]), plus triage BCE; with
-        ``contrastive``, ITC as in stage 1; with ``questions``, the LM loss of the answers given the soft prompts
-        of instruction-aware queries."""
+        ``contrastive``, ITC as in stage 1."""
         q_out = self.query_output(image_embeds)
-        prompts = self.soft_prompts(q_out)
-        loss_lm = self._lm_loss(prompts, input_ids, attention_mask)
+        loss_lm = self.report_loss(q_out, input_ids, attention_mask)
         loss_triage = F.binary_cross_entropy_with_logits(self.triage_logits(q_out).float(), labels.float())
-        zero = loss_lm.new_zeros(())
-        loss_itc = self.contrastive_loss(q_out, contrastive) if contrastive is not None else zero
-        loss_vqa = zero
-        if questions is not None and len(questions.rows):
-            rows = questions.rows
-            q_instr = self.query_output(image_embeds[rows], questions.instruction)
-            loss_vqa = self._lm_loss(self.soft_prompts(q_instr, triage_from=q_out[rows]), questions.dialogue.ids,
-                                     questions.dialogue.mask, questions.answer_mask)
-        loss = loss_lm + triage_weight * loss_triage + loss_itc + loss_vqa
-        return Stage2Output(loss, loss_lm, loss_triage, loss_itc, loss_vqa)
+        loss_itc = self.contrastive_loss(q_out, contrastive) if contrastive is not None else loss_lm.new_zeros(())
+        loss = loss_lm + triage_weight * loss_triage + loss_itc
+        return Stage2Output(loss, loss_lm, loss_triage, loss_itc)
+
+    def report_loss(self, query_output: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+                    ) -> torch.Tensor:
+        """LM loss of the report (``input_ids`` start with [BOS]) given the soft prompts of ``query_output``."""
+        return self._lm_loss(self.soft_prompts(query_output), input_ids, attention_mask)
+
+    def answer_loss(self, query_output: torch.Tensor, readings: torch.Tensor, questions: QuestionBatch) -> torch.Tensor:
+        """LM loss of the answers given their images' answer prompts (:meth:`answer_prompts`): ``query_output``
+        (B, Q, Dq) and ``readings`` (B, R) of the batch's images, ``questions.rows`` which image each is about."""
+        rows = questions.rows
+        return self._lm_loss(self.answer_prompts(query_output[rows], readings[rows]), questions.dialogue.ids,
+                             questions.dialogue.mask, questions.answer_mask)
 
     @torch.no_grad()
     def generate(self, query_output: torch.Tensor, max_new_tokens: int | None = None) -> torch.Tensor:
@@ -472,13 +503,19 @@ class ClinicalMMModel(nn.Module):
         return out
 
     @torch.no_grad()
-    def answer(self, image_embeds: torch.Tensor, instruction: TextBatch, dialogue_ids: torch.Tensor,
+    def answer(self, image_embeds: torch.Tensor, dialogue_ids: torch.Tensor, instruction: TextBatch,
                max_new_tokens: int = 8) -> torch.Tensor:
-        """Greedy answers to questions, one per image: ``instruction`` the questions for the Q-Former, ``dialogue_ids``
-        (B, T) ``[BOS] QUESTION: ... ANSWER:`` for the LM (left-aligned, no padding: one length per call).
-        Returns (B, <=max_new_tokens) answer token ids."""
+        """Greedy answers to questions, one per image: ``dialogue_ids`` (B, T) ``[BOS] QUESTION: ... ANSWER:`` for
+        the LM (left-aligned, no padding: one length per call). Returns (B, <=max_new_tokens) answer token ids.
+
+        A model with reading prompts answers from :meth:`answer_prompts`; one trained before them (the shipped model
+        of 2026-11) answers as it was trained, from instruction-aware queries (``instruction``: the questions for
+        the Q-Former, [CLS] first)."""
         plain = self.query_output(image_embeds)
-        prompts = self.soft_prompts(self.query_output(image_embeds, instruction), triage_from=plain)
+        if self.reading_prompts is not None:
+            prompts = self.answer_prompts(plain, self.readings(image_embeds))
+        else:
+            prompts = self.soft_prompts(self.query_output(image_embeds, instruction), triage_from=plain)
         embeds = torch.cat([prompts, self.lm.transformer.wte(dialogue_ids).to(prompts.dtype)], 1)
         out = self.lm.generate(
             inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device),

@@ -171,8 +171,8 @@ class VisionLanguage:
         dialogue = torch.tensor([prompt] * n)
         out: list[str] = []
         for i in range(0, n, 32):
-            ids = self.model.answer(image_tokens[i:i + 32], TextBatch(instr_ids[i:i + 32], instr_mask[i:i + 32]),
-                                    dialogue[i:i + 32], max_new_tokens=_ANSWER_TOKENS)
+            ids = self.model.answer(image_tokens[i:i + 32], dialogue[i:i + 32],
+                                    TextBatch(instr_ids[i:i + 32], instr_mask[i:i + 32]), max_new_tokens=_ANSWER_TOKENS)
             out += [self.tokenizer.decode(row) for row in ids.tolist()]
         return out
 
