@@ -297,19 +297,10 @@ class ClinicalMMModel(nn.Module):
         return 0.5 * (scores[:, 0] + pooled)
 
     # ------------------------------------------------------------------ Q-Former passes
-    def query_output(self, image_embeds: torch.Tensor, instruction: TextBatch | None = None) -> torch.Tensor:
-        """(B, P, Dv) image tokens -> (B, Q, Dq) query outputs.
-
-        With an ``instruction`` (a question, [CLS] first) the queries are instruction-aware, as InstructBLIP's:
-        the instruction's tokens join the queries in self-attention (all see all; only the queries cross-attend
-        to the image). Only models trained before reading prompts answer this way (see :meth:`answer`).
-        """
+    def query_output(self, image_embeds: torch.Tensor) -> torch.Tensor:
+        """(B, P, Dv) image tokens -> (B, Q, Dq) query outputs."""
         queries = self.query_tokens.expand(image_embeds.shape[0], -1, -1)
-        if instruction is None:
-            return self.qformer(query_embeds=queries, encoder_hidden_states=image_embeds).last_hidden_state
-        nq = queries.shape[1]
-        out = self._joint(image_embeds, instruction.ids, self._joint_mask(instruction.mask, nq, causal=False))
-        return out[:, :nq]
+        return self.qformer(query_embeds=queries, encoder_hidden_states=image_embeds).last_hidden_state
 
     def image_features(self, query_output: torch.Tensor) -> torch.Tensor:
         """(B, Q, Dq) query outputs -> (B, Q, D) unit vectors of the contrastive space (one per query)."""
@@ -408,15 +399,13 @@ class ClinicalMMModel(nn.Module):
         return Stage1Output(loss, loss_itc, loss_itm, loss_itg)
 
     # ------------------------------------------------------------------ language model side
-    def soft_prompts(self, query_output: torch.Tensor, triage_from: torch.Tensor | None = None) -> torch.Tensor:
+    def soft_prompts(self, query_output: torch.Tensor) -> torch.Tensor:
         """(B, Q, Dq) query outputs -> (B, Q, Dt) soft visual prompts for the LM.
 
         The linear projection of the queries plus each flag's prompt pattern weighted by the triage head's
-        probability (detached: the LM loss does not move the triage head), read from ``triage_from`` (the plain
-        query outputs, when ``query_output`` are instruction-aware) or else from ``query_output``.
+        probability (detached: the LM loss does not move the triage head).
         """
-        source = query_output if triage_from is None else triage_from
-        probs = torch.sigmoid(self.triage_logits(source).float()).detach()
+        probs = torch.sigmoid(self.triage_logits(query_output).float()).detach()
         flags = torch.einsum("bf,fqd->bqd", probs, self.flag_prompts.float())
         return self.language_projection(query_output) + flags.to(query_output.dtype)
 
@@ -503,19 +492,10 @@ class ClinicalMMModel(nn.Module):
         return out
 
     @torch.no_grad()
-    def answer(self, image_embeds: torch.Tensor, dialogue_ids: torch.Tensor, instruction: TextBatch,
-               max_new_tokens: int = 8) -> torch.Tensor:
+    def answer(self, image_embeds: torch.Tensor, dialogue_ids: torch.Tensor, max_new_tokens: int = 8) -> torch.Tensor:
         """Greedy answers to questions, one per image: ``dialogue_ids`` (B, T) ``[BOS] QUESTION: ... ANSWER:`` for
-        the LM (left-aligned, no padding: one length per call). Returns (B, <=max_new_tokens) answer token ids.
-
-        A model with reading prompts answers from :meth:`answer_prompts`; one trained before them (the shipped model
-        of 2026-11) answers as it was trained, from instruction-aware queries (``instruction``: the questions for
-        the Q-Former, [CLS] first)."""
-        plain = self.query_output(image_embeds)
-        if self.reading_prompts is not None:
-            prompts = self.answer_prompts(plain, self.readings(image_embeds))
-        else:
-            prompts = self.soft_prompts(self.query_output(image_embeds, instruction), triage_from=plain)
+        the LM (left-aligned, no padding: one length per call). Returns (B, <=max_new_tokens) answer token ids."""
+        prompts = self.answer_prompts(self.query_output(image_embeds), self.readings(image_embeds))
         embeds = torch.cat([prompts, self.lm.transformer.wte(dialogue_ids).to(prompts.dtype)], 1)
         out = self.lm.generate(
             inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device),

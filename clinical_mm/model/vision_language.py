@@ -167,12 +167,10 @@ class VisionLanguage:
         room = cfg.text.max_positions - cfg.qformer.num_query_tokens - _ANSWER_TOKENS
         if len(prompt) > room:
             raise ValueError(f"the question is too long ({len(prompt)} tokens; at most {room})")
-        instr_ids, instr_mask = self.tokenizer.batch([text] * n, "cls", _TEXT_TOKENS, end=False)
         dialogue = torch.tensor([prompt] * n)
         out: list[str] = []
         for i in range(0, n, 32):
-            ids = self.model.answer(image_tokens[i:i + 32], dialogue[i:i + 32],
-                                    TextBatch(instr_ids[i:i + 32], instr_mask[i:i + 32]), max_new_tokens=_ANSWER_TOKENS)
+            ids = self.model.answer(image_tokens[i:i + 32], dialogue[i:i + 32], max_new_tokens=_ANSWER_TOKENS)
             out += [self.tokenizer.decode(row) for row in ids.tolist()]
         return out
 
