@@ -252,3 +252,24 @@ def test_when_captions_are_drawn_then_each_is_a_positive_of_exactly_the_images_i
     fixed = batches.contrastive(torch.arange(B), torch.Generator().manual_seed(1))
     first, last = _falls(model, lambda: model.contrastive_loss(model.query_output(emb), fixed), params)
     assert last < first
+
+
+def test_when_answer_sets_are_drawn_then_all_but_some_absent_findings_questions_are_asked(
+        model: ClinicalMMModel, tokenizer: ReportTokenizer) -> None:
+    data = _study_tensors(model, TEXTS, [0, 0, 0, 0])
+    effusion = {"name": "pleural_effusion", "side": "left", "zone": "lower", "size": "small", "size_mm": 0.0,
+                "severity": 0.6}
+    data.specs = [[effusion], [], None, [effusion, {**effusion, "name": "pneumothorax", "size": "large"}]]
+    batches = VisionLanguageBatches(data, tokenizer, 32, 64)
+    g = torch.Generator().manual_seed(0)
+    one, none, unknown, two = (batches.answer_set(i, g) for i in range(4))
+    assert unknown == []
+    for asked, present in ((one, 1), (none, 0), (two, 2)):
+        kinds = [(q.kind, q.answer) for q in asked]
+        assert kinds.count(("presence", "yes")) == present
+        assert kinds.count(("presence", "no")) == max(2, 2 * present)  # of 13, 14 or 12 absent findings
+        assert sum(k == "count" for k, _ in kinds) == 1 and sum(k in ("side", "size") for k, _ in kinds) == 2 * present
+    drawn = batches.answer_sets(torch.arange(4), g)
+    assert drawn is not None
+    qb, qs = drawn
+    assert qb.rows.tolist().count(2) == 0 and len(qs) == len(qb.rows) == qb.dialogue.ids.shape[0]
