@@ -169,3 +169,21 @@ def test_when_a_question_is_too_long_for_the_dialogue_then_it_loses_its_end_but_
     cue = tok.ids(" ANSWER:")
     start = n - int(answer[0].sum())
     assert ids[0, start - len(cue):start].tolist() == cue  # the answer follows ANSWER:, as at inference
+
+
+def test_when_an_answer_is_generated_then_room_is_left_for_the_longest_canonical_answer() -> None:
+    """The answer's token budget holds every answer questions have, in the shipped tokenizer ("superior vena cava"
+    was cut to "superior ven" at 8 tokens)."""
+    import clinical_mm
+    from clinical_mm.core.questions import questions_for
+    from clinical_mm.model import vision_language
+
+    tok = ReportTokenizer.load(Path(clinical_mm.__file__).parent / "weights" / "default" / "tokenizer.json")
+    answers = {"yes", "no", "left", "right", "both", "small", "moderate", "large", "nodule", "mass", "mild", "marked",
+               "superior vena cava", "right atrium", "stomach", "esophagus", "zero", "seven"}
+    for zone in ("upper", "middle", "lower"):
+        for side in ("left", "right"):
+            specs = [{"name": "consolidation", "side": side, "zone": zone}]
+            answers |= {q.answer for q in questions_for(specs) if q.kind == "location"}
+    longest = max(len(tok.ids(f" {a}")) + 1 for a in answers)  # and [EOS]
+    assert longest <= vision_language._ANSWER_TOKENS

@@ -48,7 +48,9 @@ NEGATIVE_TEMPLATES: tuple[str, ...] = ("No {f}.", "There is no {f}.", "No eviden
 #: absent.``) are never trained on, and their ensemble measures how far the prompts' meaning carries to new words
 CAPTION_TEMPLATES: tuple[tuple[str, ...], tuple[str, ...]] = (POSITIVE_TEMPLATES[:8], NEGATIVE_TEMPLATES[:2])
 _TEXT_TOKENS = 32
-_ANSWER_TOKENS = 8
+#: tokens an answer may take: the longest canonical answer, "superior vena cava", takes 13 with the shipped tokenizer
+#: (the reports rarely say it, so its byte pairs are short) and [EOS] one more
+_ANSWER_TOKENS = 16
 
 
 def fill_prompt(template: str, finding: str) -> str:
