@@ -29,7 +29,7 @@ def test_when_training_quickly_then_model_folder_is_complete_and_rerun_resumes(t
     assert manifest["training_command"].startswith("clinical-mm train --manifest")
     assert set(manifest["calibration"]["temperature"]) == set(manifest["config"]["heads"]["flags"])
     assert "mean_auroc" in manifest["validation"] and manifest["weights"]["dtype"] == "float16"
-    assert manifest["config"]["heads"]["detail"] and manifest["config"]["heads"]["reading_prompts"] is True
+    assert manifest["config"]["heads"]["detail"] and manifest["config"]["heads"]["reading_tokens"] is True
     # bfloat16 autocast only where the CPU has it natively (emulated, it is ~100x slower than float32)
     assert manifest["training"]["plan"]["bf16"] is native_bf16()
     loaded = load_model(tmp_path / "model")

@@ -34,7 +34,7 @@ def vl() -> VisionLanguage:
     tokenizer = ReportTokenizer.train(TEXTS * 5, vocab_size=300)
     torch.manual_seed(0)
     config = ClinicalMMConfig.tiny(vocab_size=tokenizer.vocab_size)
-    config.text.max_positions = 64  # room for the soft prompts, a question and its answer
+    config.text.max_positions = 96  # room for the soft prompts, the reading tokens, a question and its answer
     model = ClinicalMMModel(config).eval()
     return VisionLanguage(LoadedModel(model, tokenizer, {"weights": {"sha256": "a" * 64}}, Path(".")))
 
@@ -119,9 +119,10 @@ def test_when_a_phrase_is_grounded_then_its_box_is_inside_the_image(vl: VisionLa
         assert 0 <= x0 < x1 <= 300 and 0 <= y0 < y1 <= 400
 
 
-def test_when_the_answers_are_trained_then_their_loss_falls_and_reading_prompts_learn(vl: VisionLanguage) -> None:
+def test_when_the_answers_are_trained_then_their_loss_falls_and_reading_tokens_learn(vl: VisionLanguage) -> None:
     model = ClinicalMMModel(vl.model.config)
-    assert model.reading_prompts is not None and not model.reading_prompts.any()
+    assert model.reading_tokens is not None
+    start = model.reading_tokens.detach().clone()
     tok = vl.tokenizer
     emb = model.encode_image(_pixels(2)).detach()
     q_out, readings = model.query_output(emb).detach(), model.readings(emb).detach()
@@ -130,7 +131,7 @@ def test_when_the_answers_are_trained_then_their_loss_falls_and_reading_prompts_
                                           "Is there a pacemaker?"], ["yes", "left", "no"], 24)
     questions = QuestionBatch(TextBatch(d_ids, d_mask), answer, torch.tensor([0, 1, 1]))  # two about image 1
     params = [p for n, p in model.named_parameters() if n.startswith(("lm.", "language_projection.", "flag_prompts",
-                                                                      "reading_prompts"))]
+                                                                      "reading_tokens"))]
     opt = torch.optim.Adam(params, lr=3e-3)
     losses = []
     for _ in range(12):
@@ -140,13 +141,15 @@ def test_when_the_answers_are_trained_then_their_loss_falls_and_reading_prompts_
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.7 * losses[0]
-    assert model.reading_prompts.abs().sum() > 0  # the encoder's readings reach the answers
+    assert not torch.equal(model.reading_tokens, start)  # the encoder's readings reach the answers
+    prefix = model.answer_prompts(q_out, readings)
+    assert prefix.shape[1] == model.answer_prefix == 4 + model.config.heads.readings
     assert int(answer[0].sum()) == len(tok.ids(" yes")) + 1  # the answer and [EOS], not the question
 
 
 def test_when_continuing_a_model_with_more_targets_then_trained_rows_are_kept() -> None:
     small = ClinicalMMConfig.tiny()
-    small.heads.incidental, small.heads.detail, small.heads.reading_prompts = (), (), False  # the shipped model's
+    small.heads.incidental, small.heads.detail, small.heads.reading_tokens = (), (), False  # the shipped model's
     trained = ClinicalMMModel(small)
     grown = ClinicalMMModel(ClinicalMMConfig.tiny())
     assert continue_from(grown, trained) == len(trained.state_dict())
@@ -154,7 +157,7 @@ def test_when_continuing_a_model_with_more_targets_then_trained_rows_are_kept() 
     heads = grown.config.heads
     assert new.shape[0] == old.shape[0] + len(heads.incidental) + len(heads.detail)
     assert torch.equal(new[: old.shape[0]], old)
-    assert grown.reading_prompts is not None and not grown.reading_prompts.any()  # new: answers as before
+    assert grown.reading_tokens is not None  # new, learnt by the answers stage
     with pytest.raises(ValueError, match="continue"):
         continue_from(trained, grown)
 

@@ -95,6 +95,10 @@ class TextSettings:
             )
 
 
+#: the fewest positions a question and its answer must have behind the answers' prefix
+_SHORTEST_DIALOGUE = 24
+
+
 @dataclass
 class HeadsConfig:
     """Triage head over the query outputs, and the image-text contrastive projection."""
@@ -109,9 +113,14 @@ class HeadsConfig:
     #: auxiliary targets of the image encoder's pre-training on what questions ask beyond presence (sizes, the
     #: devices' sides, locations; :data:`~clinical_mm.core.questions.DETAIL_TARGETS`' form)
     detail: tuple[str, ...] = DETAIL_TARGETS
-    #: answers read the image encoder's head as well as the queries: one learned prompt pattern per head output
-    #: (flags, sides, incidental findings, details), added in proportion to its probability
-    reading_prompts: bool = True
+    #: answers read the image encoder's head as well as the queries: a token per head output (flags, sides,
+    #: incidental findings, details) behind the soft prompts, set by its probability
+    reading_tokens: bool = True
+
+    @property
+    def readings(self) -> int:
+        """Outputs of the image encoder's head: flags, two sides per lateral flag, incidental findings, details."""
+        return len(self.flags) + 2 * len(self.lateral_flags) + len(self.incidental) + len(self.detail)
 
 
 @dataclass
@@ -131,6 +140,10 @@ class ClinicalMMConfig:
             raise ValueError("heads.flags must name at least one triage flag")
         for target in self.heads.detail:
             parse_detail(target)
+        prefix = self.qformer.num_query_tokens + (self.heads.readings if self.heads.reading_tokens else 0)
+        if prefix + _SHORTEST_DIALOGUE > self.text.max_positions:
+            raise ValueError(f"text.max_positions ({self.text.max_positions}) must hold the {prefix} soft prompts and "
+                             f"reading tokens and a question with its answer ({_SHORTEST_DIALOGUE} tokens)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,8 +152,8 @@ class ClinicalMMConfig:
     def from_dict(cls, data: dict[str, Any]) -> ClinicalMMConfig:
         heads = dict(data.get("heads", {}))
         heads.setdefault("incidental", ())  # models written before incidental targets had none
-        heads.setdefault("detail", ())  # nor detail targets and reading prompts
-        heads.setdefault("reading_prompts", False)
+        heads.setdefault("detail", ())  # nor detail targets and reading tokens
+        heads.setdefault("reading_tokens", False)
         for key in ("flags", "lateral_flags", "incidental", "detail"):
             if key in heads:
                 heads[key] = tuple(heads[key])
@@ -161,6 +174,6 @@ class ClinicalMMConfig:
                                     intermediate_size=64, max_position_embeddings=32, max_text_length=16,
                                     dropout=0.0),
             text=TextSettings(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                              max_positions=32, max_report_tokens=24, dropout=0.0),
+                              max_positions=80, max_report_tokens=24, dropout=0.0),
             heads=HeadsConfig(contrastive_dim=16),
         )

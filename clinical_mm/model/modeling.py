@@ -12,7 +12,7 @@ laterality); stage 1 trains the Q-Former against the frozen encoder with image-t
 image-text matching with hard negatives mined from ITC (ITM) and image-grounded text generation (ITG);
 stage 2 freezes the language model (first trained on report text) and learns the projection (and the
 Q-Former) with the language-modelling loss. Answers to questions (BLIP-2's and LLaVA's arrangement) read the
-plain query outputs and, through reading prompts, the image encoder's own head; the question is only in the
+plain query outputs and, through reading tokens, the image encoder's own head; the question is only in the
 LM's text, and the LM learns the answers last. The parts are the library's classes (``ViTModel``,
 ``Blip2QFormerModel``, ``GPT2LMHeadModel``); attention is not re-written here.
 """
@@ -195,8 +195,7 @@ class ClinicalMMModel(nn.Module):
         )
         if v.conv_stem:
             self.vision.embeddings.patch_embeddings.projection = ConvStem(v.num_channels, v.hidden_size, v.patch_size)
-        n_lat = len(h.lateral_flags)
-        n_read = len(h.flags) + 2 * n_lat + len(h.incidental) + len(h.detail)
+        n_read = h.readings
         self.vision_head = nn.Sequential(nn.LayerNorm(v.hidden_size), nn.Linear(v.hidden_size, n_read))
 
         qcfg = Blip2QFormerConfig(
@@ -221,10 +220,11 @@ class ClinicalMMModel(nn.Module):
         #: one learned prompt pattern per triage flag, added to the projected queries in proportion to the flag's
         #: probability: co-occurring findings all reach the LM, not only the most conspicuous one
         self.flag_prompts = nn.Parameter(torch.zeros(len(h.flags), q.num_query_tokens, t.hidden_size))
-        #: answers only: one learned prompt pattern per output of the image encoder's head, in proportion to its
-        #: probability (what the encoder reads of sides, sizes and devices reaches the LM as the flags do)
-        self.reading_prompts = (nn.Parameter(torch.zeros(n_read, q.num_query_tokens, t.hidden_size))
-                                if h.reading_prompts else None)
+        #: answers only: one token per output of the image encoder's head behind the soft prompts, between a learned
+        #: "absent" and "present" embedding by its probability (PromptMRG's diagnosis prompts): what the encoder reads
+        #: of sides, sizes and devices reaches the LM at a place of its own
+        self.reading_tokens = (nn.Parameter(torch.randn(n_read, 2, t.hidden_size) * 0.02)
+                               if h.reading_tokens else None)
         self.lm = GPT2LMHeadModel(
             GPT2Config(
                 vocab_size=t.vocab_size, n_positions=t.max_positions, n_embd=t.hidden_size,
@@ -286,7 +286,7 @@ class ClinicalMMModel(nn.Module):
 
     def readings(self, image_tokens: torch.Tensor) -> torch.Tensor:
         """(B, P, Dv) image tokens -> (B, R) probabilities of every output of the image encoder's head, what the
-        reading prompts are weighted by."""
+        reading tokens are set by."""
         return torch.sigmoid(self._vision_scores(image_tokens).float())
 
     def _vision_scores(self, image_tokens: torch.Tensor) -> torch.Tensor:
@@ -409,15 +409,22 @@ class ClinicalMMModel(nn.Module):
         flags = torch.einsum("bf,fqd->bqd", probs, self.flag_prompts.float())
         return self.language_projection(query_output) + flags.to(query_output.dtype)
 
+    @property
+    def answer_prefix(self) -> int:
+        """Positions before an answer's dialogue: the soft prompts and the reading tokens."""
+        h = self.config.heads
+        return self.config.qformer.num_query_tokens + (h.readings if h.reading_tokens else 0)
+
     def answer_prompts(self, query_output: torch.Tensor, readings: torch.Tensor) -> torch.Tensor:
-        """The soft prompts of answers: :meth:`soft_prompts` plus each reading prompt weighted by its probability
-        (``readings`` (B, R), :meth:`readings`; detached). A model without reading prompts answers from the
-        soft prompts alone."""
+        """The prefix of answers, (B, Q + R, Dt): :meth:`soft_prompts`, then a reading token per output of the image
+        encoder's head, ``(1 - p) absent + p present`` with ``p`` its probability (``readings`` (B, R),
+        :meth:`readings`; detached). A model without reading tokens answers from the soft prompts alone."""
         prompts = self.soft_prompts(query_output)
-        if self.reading_prompts is None:
+        if self.reading_tokens is None:
             return prompts
-        read = torch.einsum("br,rqd->bqd", readings.float().detach(), self.reading_prompts.float())
-        return prompts + read.to(prompts.dtype)
+        p = readings.float().detach()[:, :, None]
+        tokens = (1 - p) * self.reading_tokens[:, 0].float() + p * self.reading_tokens[:, 1].float()
+        return torch.cat([prompts, tokens.to(prompts.dtype)], 1)
 
     def triage_logits(self, query_output: torch.Tensor) -> torch.Tensor:
         """(B, Q, Dq) query outputs -> (B, F) uncalibrated triage logits."""

@@ -473,7 +473,7 @@ class Trainer:
         """5. Answers (LLaVA's instruction tuning): the LM, the projection and the prompt patterns learn every
         question about each image (:meth:`VisionLanguageBatches.answer_set`) from its plain query outputs and the
         image encoder's readings, both frozen; the report's LM loss alongside keeps the drafts."""
-        modules = ("lm.", "language_projection.", "flag_prompts", "reading_prompts")
+        modules = ("lm.", "language_projection.", "flag_prompts", "reading_tokens")
         for p in model.lm.parameters():
             p.requires_grad_(True)
         queries = self._batched(model, model.query_output, train_emb, torch.float16)

@@ -115,12 +115,12 @@ def load_studies(manifest: Path, config: ClinicalMMConfig, cache_dir: Path | Non
 
 def _continued_config(parent: LoadedModel) -> ClinicalMMConfig:
     """The configuration of a model continued from ``parent``: the parent's architecture, with the image encoder's
-    incidental and detail targets, reading prompts and the Q-Former's text length of today's default configuration."""
+    incidental and detail targets, reading tokens and the Q-Former's text length of today's default configuration."""
     config = ClinicalMMConfig.from_dict(parent.model.config.to_dict())
     default = ClinicalMMConfig()
     config.heads.incidental = default.heads.incidental
     config.heads.detail = default.heads.detail
-    config.heads.reading_prompts = default.heads.reading_prompts
+    config.heads.reading_tokens = default.heads.reading_tokens
     config.qformer.max_text_length = default.qformer.max_text_length
     config.__post_init__()
     return config
