@@ -290,7 +290,7 @@ class ClinicalMMModel(nn.Module):
         return torch.sigmoid(self._vision_scores(image_tokens).float())
 
     def _vision_scores(self, image_tokens: torch.Tensor) -> torch.Tensor:
-        scores = self.vision_head(image_tokens)  # (B, P, F + 2L + I)
+        scores = self.vision_head(image_tokens)  # (B, P, F + 2L + I + D)
         patch = scores[:, 1:]
         r = 4.0
         pooled = (torch.logsumexp(r * patch, dim=1) - math.log(patch.shape[1])) / r
@@ -499,7 +499,7 @@ class ClinicalMMModel(nn.Module):
         return out
 
     @torch.no_grad()
-    def answer(self, image_embeds: torch.Tensor, dialogue_ids: torch.Tensor, max_new_tokens: int = 8) -> torch.Tensor:
+    def answer(self, image_embeds: torch.Tensor, dialogue_ids: torch.Tensor, max_new_tokens: int = 16) -> torch.Tensor:
         """Greedy answers to questions, one per image: ``dialogue_ids`` (B, T) ``[BOS] QUESTION: ... ANSWER:`` for
         the LM (left-aligned, no padding: one length per call). Returns (B, <=max_new_tokens) answer token ids."""
         prompts = self.answer_prompts(self.query_output(image_embeds), self.readings(image_embeds))
