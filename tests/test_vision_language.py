@@ -143,7 +143,7 @@ def test_when_the_answers_are_trained_then_their_loss_falls_and_reading_tokens_l
     assert losses[-1] < 0.7 * losses[0]
     assert not torch.equal(model.reading_tokens, start)  # the encoder's readings reach the answers
     prefix = model.answer_prompts(q_out, readings)
-    assert prefix.shape[1] == model.answer_prefix == 4 + model.config.heads.readings
+    assert prefix.shape[1] == model.config.answer_prefix == 4 + model.config.heads.readings
     assert int(answer[0].sum()) == len(tok.ids(" yes")) + 1  # the answer and [EOS], not the question
 
 

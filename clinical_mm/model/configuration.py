@@ -140,10 +140,14 @@ class ClinicalMMConfig:
             raise ValueError("heads.flags must name at least one triage flag")
         for target in self.heads.detail:
             parse_detail(target)
-        prefix = self.qformer.num_query_tokens + (self.heads.readings if self.heads.reading_tokens else 0)
-        if prefix + _SHORTEST_DIALOGUE > self.text.max_positions:
-            raise ValueError(f"text.max_positions ({self.text.max_positions}) must hold the {prefix} soft prompts and "
-                             f"reading tokens and a question with its answer ({_SHORTEST_DIALOGUE} tokens)")
+        if self.answer_prefix + _SHORTEST_DIALOGUE > self.text.max_positions:
+            raise ValueError(f"text.max_positions ({self.text.max_positions}) must hold the {self.answer_prefix} soft "
+                             f"prompts and reading tokens and a question with its answer ({_SHORTEST_DIALOGUE} tokens)")
+
+    @property
+    def answer_prefix(self) -> int:
+        """Positions before an answer's dialogue: the soft prompts and the reading tokens."""
+        return self.qformer.num_query_tokens + (self.heads.readings if self.heads.reading_tokens else 0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

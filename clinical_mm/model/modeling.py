@@ -249,11 +249,7 @@ class ClinicalMMModel(nn.Module):
     ) -> VisionPretrainOutput:
         """Supervised image-encoder pre-training: findings (B, F) as 0/1, their laterality (B, 2L), the
         incidental findings (B, I) and the details (B, D) as 0/1, or -1 where unknown (left out of the loss)."""
-        scores = self._vision_scores(self.encode_image(pixel_values))
-        h = self.config.heads
-        n_f, n_l, n_i = len(h.flags), 2 * len(h.lateral_flags), len(h.incidental)
-        logits, lat = scores[:, :n_f], scores[:, n_f : n_f + n_l]
-        inc, det = scores[:, n_f + n_l : n_f + n_l + n_i], scores[:, n_f + n_l + n_i :]
+        logits, lat, inc, det = self._split_head(self._vision_scores(self.encode_image(pixel_values)))
         loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float()) + 0.5 * _masked_bce(lat, lateral_labels)
         if incidental_labels is not None and inc.shape[1]:
             loss = loss + _masked_bce(inc, incidental_labels)
@@ -269,25 +265,28 @@ class ClinicalMMModel(nn.Module):
         maximum (log-sum-exp), so a finding in one patch counts and patch tokens learn local meaning (which
         :func:`clinical_mm.model.grounding.flag_heatmaps` reads).
         """
-        out = self._vision_scores(image_tokens)
-        n_flags, n_lat = len(self.config.heads.flags), 2 * len(self.config.heads.lateral_flags)
-        return out[:, :n_flags], out[:, n_flags : n_flags + n_lat]
+        flags, lateral, _, _ = self._split_head(self._vision_scores(image_tokens))
+        return flags, lateral
 
     def incidental_logits(self, image_tokens: torch.Tensor) -> torch.Tensor:
         """The image encoder's reading of ``heads.incidental`` (B, I), pooled as :meth:`vision_logits`."""
-        h = self.config.heads
-        n = len(h.flags) + 2 * len(h.lateral_flags)
-        return self._vision_scores(image_tokens)[:, n : n + len(h.incidental)]
+        return self._split_head(self._vision_scores(image_tokens))[2]
 
     def detail_logits(self, image_tokens: torch.Tensor) -> torch.Tensor:
         """The image encoder's reading of ``heads.detail`` (B, D), pooled as :meth:`vision_logits`."""
-        h = self.config.heads
-        return self._vision_scores(image_tokens)[:, len(h.flags) + 2 * len(h.lateral_flags) + len(h.incidental) :]
+        return self._split_head(self._vision_scores(image_tokens))[3]
 
     def readings(self, image_tokens: torch.Tensor) -> torch.Tensor:
         """(B, P, Dv) image tokens -> (B, R) probabilities of every output of the image encoder's head, what the
         reading tokens are set by."""
         return torch.sigmoid(self._vision_scores(image_tokens).float())
+
+    def _split_head(self, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The head's (B, F + 2L + I + D) outputs as flags, sides, incidental findings and details."""
+        h = self.config.heads
+        sizes = [len(h.flags), 2 * len(h.lateral_flags), len(h.incidental), len(h.detail)]
+        flags, lateral, incidental, detail = torch.split(scores, sizes, dim=1)
+        return flags, lateral, incidental, detail
 
     def _vision_scores(self, image_tokens: torch.Tensor) -> torch.Tensor:
         scores = self.vision_head(image_tokens)  # (B, P, F + 2L + I + D)
@@ -408,12 +407,6 @@ class ClinicalMMModel(nn.Module):
         probs = torch.sigmoid(self.triage_logits(query_output).float()).detach()
         flags = torch.einsum("bf,fqd->bqd", probs, self.flag_prompts.float())
         return self.language_projection(query_output) + flags.to(query_output.dtype)
-
-    @property
-    def answer_prefix(self) -> int:
-        """Positions before an answer's dialogue: the soft prompts and the reading tokens."""
-        h = self.config.heads
-        return self.config.qformer.num_query_tokens + (h.readings if h.reading_tokens else 0)
 
     def answer_prompts(self, query_output: torch.Tensor, readings: torch.Tensor) -> torch.Tensor:
         """The prefix of answers, (B, Q + R, Dt): :meth:`soft_prompts`, then a reading token per output of the image

@@ -119,6 +119,10 @@ class StudyTensors:
     def __len__(self) -> int:
         return len(self.reports)
 
+    def truth(self, i: int) -> list[dict[str, Any]] | None:
+        """Study ``i``'s ground truth (:attr:`specs`), None where not known."""
+        return self.specs[i] if i < len(self.specs) else None
+
 
 def native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (oneDNN's own check)."""
@@ -249,7 +253,7 @@ class VisionLanguageBatches:
 
     def draw(self, i: int, g: torch.Generator) -> Question | None:
         """One question about study ``i`` (None when its ground truth is not known)."""
-        specs = self.data.specs[i] if i < len(self.data.specs) else None
+        specs = self.data.truth(i)
         if specs is None:
             return None
         variant = int(torch.randint(2, (1,), generator=g))
@@ -271,7 +275,7 @@ class VisionLanguageBatches:
 
     def answer_set(self, i: int, g: torch.Generator) -> list[Question]:
         """The questions about study ``i`` the answers stage asks (none when its ground truth is not known)."""
-        specs = self.data.specs[i] if i < len(self.data.specs) else None
+        specs = self.data.truth(i)
         if specs is None:
             return []
         qs = questions_for(specs, int(torch.randint(2, (1,), generator=g)))
@@ -504,7 +508,7 @@ class Trainer:
         # 2. image encoder pre-training (flags, their sides, and the incidental findings and details where known)
         vision_modules = ("vision.", "vision_head.")
         incidental = train.incidental
-        detail = torch.tensor([detail_targets(train.specs[i] if i < len(train.specs) else None, cfg.heads.detail)
+        detail = torch.tensor([detail_targets(train.truth(i), cfg.heads.detail)
                                for i in range(len(train))]).reshape(len(train), len(cfg.heads.detail))
 
         def vision_step(idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:

@@ -166,7 +166,7 @@ class VisionLanguage:
         n = len(image_tokens)
         prompt = [SPECIAL_IDS["bos"], *self.tokenizer.ids(format_question(text))]
         cfg = self.model.config
-        room = cfg.text.max_positions - self.model.answer_prefix - _ANSWER_TOKENS
+        room = cfg.text.max_positions - cfg.answer_prefix - _ANSWER_TOKENS
         if len(prompt) > room:
             raise ValueError(f"the question is too long ({len(prompt)} tokens; at most {room})")
         dialogue = torch.tensor([prompt] * n)
