@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from clinical_mm.core.errors import ConfigurationError
+from clinical_mm.core.findings import FINDINGS, INCIDENTAL_FINDINGS
+from clinical_mm.core.questions import QUESTION_TYPES, questions_for
 from clinical_mm.model.checkpoint import LoadedModel
-from clinical_mm.model.configuration import ClinicalMMConfig
+from clinical_mm.model.configuration import ClinicalMMConfig, HeadsConfig
 from clinical_mm.model.grounding import InputGeometry
 from clinical_mm.model.modeling import ClinicalMMModel, QuestionBatch, TextBatch
 from clinical_mm.model.tokenizer import ReportTokenizer, format_report
@@ -119,7 +121,8 @@ def test_when_a_phrase_is_grounded_then_its_box_is_inside_the_image(vl: VisionLa
         assert 0 <= x0 < x1 <= 300 and 0 <= y0 < y1 <= 400
 
 
-def test_when_the_answers_are_trained_then_their_loss_falls_and_reading_tokens_learn(vl: VisionLanguage) -> None:
+def test_when_the_answers_are_trained_then_their_loss_falls_and_reading_tokens_and_focus_learn(
+        vl: VisionLanguage) -> None:
     model = ClinicalMMModel(vl.model.config)
     assert model.reading_tokens is not None
     start = model.reading_tokens.detach().clone()
@@ -127,24 +130,48 @@ def test_when_the_answers_are_trained_then_their_loss_falls_and_reading_tokens_l
     emb = model.encode_image(_pixels(2)).detach()
     q_out, readings = model.query_output(emb).detach(), model.readings(emb).detach()
     assert readings.shape == (2, model.vision_head[1].out_features) and bool(((readings > 0) & (readings < 1)).all())
-    d_ids, d_mask, answer = tok.dialogue(["Is there a pneumothorax?", "Which side is the effusion on?",
-                                          "Is there a pacemaker?"], ["yes", "left", "no"], 24)
-    questions = QuestionBatch(TextBatch(d_ids, d_mask), answer, torch.tensor([0, 1, 1]))  # two about image 1
+    asked = [("Is there a pneumothorax?", "yes", "pneumothorax", "presence"),
+             ("Which side is the pleural effusion on?", "left", "pleural_effusion", "side"),
+             ("Is there a pacemaker?", "no", "pacemaker", "presence"),
+             ("How many of the seven triage findings are present?", "two", "", "count")]
+    d_ids, d_mask, answer = tok.dialogue([a[0] for a in asked], [a[1] for a in asked], 24)
+    subjects = model.config.heads.reading_subjects()
+    about = torch.tensor([[float((finding, kind) == s) for s in subjects] for _, _, finding, kind in asked])
+    focus = about / about.sum(1, keepdim=True).clamp_min(1.0)
+    questions = QuestionBatch(TextBatch(d_ids, d_mask), answer, torch.tensor([0, 1, 1, 0]), focus)
     params = [p for n, p in model.named_parameters() if n.startswith(("lm.", "language_projection.", "flag_prompts",
-                                                                      "reading_tokens"))]
+                                                                      "reading_tokens", "focus_head."))]
     opt = torch.optim.Adam(params, lr=3e-3)
     losses = []
-    for _ in range(12):
+    for _ in range(30):
         loss = model.answer_loss(q_out, readings, questions)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-    assert losses[-1] < 0.7 * losses[0]
+    assert losses[-1] < 0.5 * losses[0]
     assert not torch.equal(model.reading_tokens, start)  # the encoder's readings reach the answers
-    prefix = model.answer_prompts(q_out, readings)
-    assert prefix.shape[1] == model.config.answer_prefix == 4 + model.config.heads.readings
+    with torch.no_grad():
+        picked = torch.softmax(model.focus_logits(d_ids, d_mask * (1 - answer)), 1)
+    assert float(picked[0, subjects.index(("pneumothorax", "presence"))]) > 0.5  # the question picks its reading
+    sides = [k for k, s in enumerate(subjects) if s == ("pleural_effusion", "side")]
+    assert len(sides) == 2 and float(picked[1, sides].sum()) > 0.5
+    assert float(picked[2, subjects.index(("pacemaker", "presence"))]) > 0.5
+    prefix = model.answer_prompts(q_out, readings, model.focus_logits(d_ids[:2], d_mask[:2]))
+    assert prefix.shape[1] == model.config.answer_prefix == 4 + model.config.heads.readings + 1
+    with pytest.raises(ValueError, match="focus"):
+        model.answer_prompts(q_out, readings)
     assert int(answer[0].sum()) == len(tok.ids(" yes")) + 1  # the answer and [EOS], not the question
+
+
+def test_when_any_question_but_the_count_is_asked_then_some_reading_of_the_encoder_is_about_it() -> None:
+    every = [{"name": name, "side": "left", "zone": "upper", "size": "small", "size_mm": 12.0, "severity": 0.5,
+              "tip": "SVC"} for name in (*FINDINGS, *INCIDENTAL_FINDINGS)]
+    subjects = HeadsConfig().reading_subjects()
+    assert len(subjects) == HeadsConfig().readings
+    asked = {(q.finding, q.kind) for q in questions_for(every)}
+    assert {kind for _, kind in asked} == set(QUESTION_TYPES)
+    assert {a for a in asked if a[1] != "count"} <= set(subjects)
 
 
 def test_when_continuing_a_model_with_more_targets_then_trained_rows_are_kept() -> None:

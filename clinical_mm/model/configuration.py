@@ -114,13 +114,23 @@ class HeadsConfig:
     #: devices' sides, locations; :data:`~clinical_mm.core.questions.DETAIL_TARGETS`' form)
     detail: tuple[str, ...] = DETAIL_TARGETS
     #: answers read the image encoder's head as well as the queries: a token per head output (flags, sides,
-    #: incidental findings, details) behind the soft prompts, set by its probability
+    #: incidental findings, details) behind the soft prompts, set by its probability, and a last one, the
+    #: question's focus: those tokens weighted by what the question asks about (``ClinicalMMModel.focus_logits``)
     reading_tokens: bool = True
 
     @property
     def readings(self) -> int:
         """Outputs of the image encoder's head: flags, two sides per lateral flag, incidental findings, details."""
         return len(self.flags) + 2 * len(self.lateral_flags) + len(self.incidental) + len(self.detail)
+
+    def reading_subjects(self) -> list[tuple[str, str]]:
+        """What each of the head's outputs (:attr:`readings`, in order) answers: (finding, question type), as
+        :class:`~clinical_mm.core.questions.Question` names them (``("pneumothorax", "side")``)."""
+        out = [(f, "presence") for f in self.flags]
+        out += [(f, "side") for f in self.lateral_flags for _ in ("right", "left")]
+        out += [(f, "presence") for f in self.incidental]
+        out += [parse_detail(t)[:2] for t in self.detail]
+        return out
 
 
 @dataclass
@@ -146,8 +156,8 @@ class ClinicalMMConfig:
 
     @property
     def answer_prefix(self) -> int:
-        """Positions before an answer's dialogue: the soft prompts and the reading tokens."""
-        return self.qformer.num_query_tokens + (self.heads.readings if self.heads.reading_tokens else 0)
+        """Positions before an answer's dialogue: the soft prompts, the reading tokens and the focus token."""
+        return self.qformer.num_query_tokens + (self.heads.readings + 1 if self.heads.reading_tokens else 0)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

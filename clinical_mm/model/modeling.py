@@ -99,11 +99,14 @@ class ContrastiveBatch:
 class QuestionBatch:
     """Questions about a batch's images: ``dialogue`` ``[BOS] QUESTION: ... ANSWER: ... [EOS]`` for the language
     model, ``answer_mask`` (B', T) the dialogue tokens the loss is taken on (the answer and [EOS]) and ``rows``
-    (B',) the image each question is about (several questions may be about one image)."""
+    (B',) the image each question is about (several questions may be about one image). ``focus`` (B', R), where
+    known: the readings each question is about (``HeadsConfig.reading_subjects``), as weights that sum to one
+    (a row of zeros for a question about none, the count), what the focus token learns to pick."""
 
     dialogue: TextBatch
     answer_mask: torch.Tensor
     rows: torch.Tensor
+    focus: torch.Tensor | None = None
 
 
 def _masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -225,6 +228,9 @@ class ClinicalMMModel(nn.Module):
         #: of sides, sizes and devices reaches the LM at a place of its own
         self.reading_tokens = (nn.Parameter(torch.randn(n_read, 2, t.hidden_size) * 0.02)
                                if h.reading_tokens else None)
+        #: the question's focus over those readings (:meth:`focus_logits`): the question picks what it asks about
+        self.focus_head = (nn.Sequential(nn.LayerNorm(t.hidden_size), nn.Linear(t.hidden_size, n_read))
+                           if h.reading_tokens else None)
         self.lm = GPT2LMHeadModel(
             GPT2Config(
                 vocab_size=t.vocab_size, n_positions=t.max_positions, n_embd=t.hidden_size,
@@ -408,16 +414,33 @@ class ClinicalMMModel(nn.Module):
         flags = torch.einsum("bf,fqd->bqd", probs, self.flag_prompts.float())
         return self.language_projection(query_output) + flags.to(query_output.dtype)
 
-    def answer_prompts(self, query_output: torch.Tensor, readings: torch.Tensor) -> torch.Tensor:
-        """The prefix of answers, (B, Q + R, Dt): :meth:`soft_prompts`, then a reading token per output of the image
+    def focus_logits(self, dialogue_ids: torch.Tensor, question_mask: torch.Tensor) -> torch.Tensor:
+        """What each question asks about: (B, T) dialogue ids and the mask of the question's tokens -> (B, R) logits
+        over the readings (:meth:`readings`). The question is read as the mean of its tokens' LM embeddings, a bag
+        of words (the finding's name and the question's kind are words of their own), normalised, through a linear
+        layer: an instruction-aware choice of visual tokens (InstructBLIP's idea) at the cost of one small layer."""
+        if self.focus_head is None:
+            raise ValueError("this model has no reading tokens to focus on")
+        emb = self.lm.transformer.wte(dialogue_ids).float()
+        weight = question_mask.float()[:, :, None]
+        return self.focus_head((emb * weight).sum(1) / weight.sum(1).clamp_min(1.0))
+
+    def answer_prompts(self, query_output: torch.Tensor, readings: torch.Tensor,
+                       focus: torch.Tensor | None = None) -> torch.Tensor:
+        """The prefix of answers, (B, Q + R + 1, Dt): :meth:`soft_prompts`; a reading token per output of the image
         encoder's head, ``(1 - p) absent + p present`` with ``p`` its probability (``readings`` (B, R),
-        :meth:`readings`; detached). A model without reading tokens answers from the soft prompts alone."""
+        :meth:`readings`; detached); last, the focus token, those tokens weighted by ``softmax(focus)`` (B, R)
+        (:meth:`focus_logits`; required with reading tokens). A model without reading tokens answers from the
+        soft prompts alone."""
         prompts = self.soft_prompts(query_output)
         if self.reading_tokens is None:
             return prompts
+        if focus is None:
+            raise ValueError("answer prompts with reading tokens need the question's focus")
         p = readings.float().detach()[:, :, None]
         tokens = (1 - p) * self.reading_tokens[:, 0].float() + p * self.reading_tokens[:, 1].float()
-        return torch.cat([prompts, tokens.to(prompts.dtype)], 1)
+        focused = torch.einsum("br,brd->bd", torch.softmax(focus.float(), 1), tokens)[:, None]
+        return torch.cat([prompts, tokens.to(prompts.dtype), focused.to(prompts.dtype)], 1)
 
     def triage_logits(self, query_output: torch.Tensor) -> torch.Tensor:
         """(B, Q, Dq) query outputs -> (B, F) uncalibrated triage logits."""
@@ -473,9 +496,17 @@ class ClinicalMMModel(nn.Module):
     def answer_loss(self, query_output: torch.Tensor, readings: torch.Tensor, questions: QuestionBatch) -> torch.Tensor:
         """LM loss of the answers given their images' answer prompts (:meth:`answer_prompts`): ``query_output``
         (B, Q, Dq) and ``readings`` (B, R) of the batch's images, ``questions.rows`` which image each is about."""
-        rows = questions.rows
-        return self._lm_loss(self.answer_prompts(query_output[rows], readings[rows]), questions.dialogue.ids,
-                             questions.dialogue.mask, questions.answer_mask)
+        rows, dialogue = questions.rows, questions.dialogue
+        if self.focus_head is None:
+            return self._lm_loss(self.soft_prompts(query_output[rows]), dialogue.ids, dialogue.mask,
+                                 questions.answer_mask)
+        focus = self.focus_logits(dialogue.ids, dialogue.mask * (1 - questions.answer_mask))
+        loss = self._lm_loss(self.answer_prompts(query_output[rows], readings[rows], focus), dialogue.ids,
+                             dialogue.mask, questions.answer_mask)
+        if questions.focus is not None and bool((known := questions.focus.sum(1) > 0).any()):
+            picked = questions.focus[known] * F.log_softmax(focus[known].float(), 1)
+            loss = loss - picked.sum(1).mean()
+        return loss
 
     @torch.no_grad()
     def generate(self, query_output: torch.Tensor, max_new_tokens: int | None = None) -> torch.Tensor:
@@ -495,7 +526,9 @@ class ClinicalMMModel(nn.Module):
     def answer(self, image_embeds: torch.Tensor, dialogue_ids: torch.Tensor, max_new_tokens: int = 16) -> torch.Tensor:
         """Greedy answers to questions, one per image: ``dialogue_ids`` (B, T) ``[BOS] QUESTION: ... ANSWER:`` for
         the LM (left-aligned, no padding: one length per call). Returns (B, <=max_new_tokens) answer token ids."""
-        prompts = self.answer_prompts(self.query_output(image_embeds), self.readings(image_embeds))
+        focus = (self.focus_logits(dialogue_ids, torch.ones_like(dialogue_ids))
+                 if self.focus_head is not None else None)
+        prompts = self.answer_prompts(self.query_output(image_embeds), self.readings(image_embeds), focus)
         embeds = torch.cat([prompts, self.lm.transformer.wte(dialogue_ids).to(prompts.dtype)], 1)
         out = self.lm.generate(
             inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device),

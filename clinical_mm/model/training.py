@@ -14,7 +14,7 @@ import math
 import re
 import time
 import zlib
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -193,13 +193,15 @@ class VisionLanguageBatches:
     ``questions`` are drawn type first (presence, side, size, location, count: each as likely as the others
     among those a study has), presence questions half with a yes answer where the study has any finding; the
     phrasing of the finding varies. ``answer_sets`` ask every question about each study but, of its absent
-    findings' presence questions, twice as many as it has present findings (at least two).
+    findings' presence questions, twice as many as it has present findings (at least two). With ``subjects``
+    (``HeadsConfig.reading_subjects``), question batches say which readings each question is about.
     """
 
     def __init__(self, data: StudyTensors, tokenizer: ReportTokenizer, q_len: int, dialogue_len: int,
                  sentence_reader: SentenceReader | None = None, captions: bool = False,
-                 incidental: tuple[str, ...] = ()) -> None:
+                 incidental: tuple[str, ...] = (), subjects: Sequence[tuple[str, str]] = ()) -> None:
         self.data, self.tokenizer, self.q_len, self.dialogue_len = data, tokenizer, q_len, dialogue_len
+        self.subjects = tuple(subjects)
         self.report_ids, self.report_mask = tokenizer.batch(data.qformer_texts, "cls", q_len, end=False)
         self.sentences = [report_sentences(r) for r in data.reports]
         meanings: dict[str, Hashable] = {}
@@ -294,7 +296,11 @@ class VisionLanguageBatches:
             return None
         qs = [q for _, q in drawn]
         ids, mask, answer = self.tokenizer.dialogue([q.text for q in qs], [q.answer for q in qs], self.dialogue_len)
-        return QuestionBatch(TextBatch(ids, mask), answer, torch.tensor([r for r, _ in drawn])), qs
+        batch = QuestionBatch(TextBatch(ids, mask), answer, torch.tensor([r for r, _ in drawn]))
+        if self.subjects:
+            about = torch.tensor([[float((q.finding, q.kind) == s) for s in self.subjects] for q in qs])
+            batch.focus = about / about.sum(1, keepdim=True).clamp_min(1.0)
+        return batch, qs
 
 
 class Trainer:
@@ -475,10 +481,11 @@ class Trainer:
 
     def _answers_stage(self, model: ClinicalMMModel, train: StudyTensors, train_emb: torch.Tensor,
                        batches: VisionLanguageBatches, lm_ids: torch.Tensor, lm_mask: torch.Tensor) -> None:
-        """5. Answers (LLaVA's instruction tuning): the LM, the projection, the flag prompts and the reading tokens learn
-        every question about each image (:meth:`VisionLanguageBatches.answer_set`) from its plain query outputs and the
-        image encoder's readings, both frozen; the report's LM loss alongside keeps the drafts."""
-        modules = ("lm.", "language_projection.", "flag_prompts", "reading_tokens")
+        """5. Answers (LLaVA's instruction tuning): the LM, the projection, the flag prompts, the reading tokens and the
+        focus head learn every question about each image (:meth:`VisionLanguageBatches.answer_set`) from its plain query
+        outputs and the image encoder's readings, both frozen; the focus head also learns which readings each question
+        is about; the report's LM loss alongside keeps the drafts."""
+        modules = ("lm.", "language_projection.", "flag_prompts", "reading_tokens", "focus_head.")
         for p in model.lm.parameters():
             p.requires_grad_(True)
         queries = self._batched(model, model.query_output, train_emb, torch.float16)
@@ -501,7 +508,8 @@ class Trainer:
         cfg.text.vocab_size = tokenizer.vocab_size
         model = self._initial_model(tokenizer)
         batches = VisionLanguageBatches(train, tokenizer, cfg.qformer.max_text_length, _DIALOGUE_TOKENS,
-                                        self.sentence_reader, plan.captions, tuple(cfg.heads.incidental))
+                                        self.sentence_reader, plan.captions, tuple(cfg.heads.incidental),
+                                        cfg.heads.reading_subjects() if cfg.heads.reading_tokens else ())
         lm_ids, lm_mask = tokenizer.batch(train.reports, "bos", cfg.text.max_report_tokens, end=True)
         self._lm_stage(model, tokenizer, train, batches, lm_ids, lm_mask)
 
