@@ -495,17 +495,18 @@ class ClinicalMMModel(nn.Module):
 
     def answer_loss(self, query_output: torch.Tensor, readings: torch.Tensor, questions: QuestionBatch) -> torch.Tensor:
         """LM loss of the answers given their images' answer prompts (:meth:`answer_prompts`): ``query_output``
-        (B, Q, Dq) and ``readings`` (B, R) of the batch's images, ``questions.rows`` which image each is about."""
+        (B, Q, Dq) and ``readings`` (B, R) of the batch's images, ``questions.rows`` which image each is about; with
+        ``questions.focus``, plus the cross-entropy of the question's focus against the readings it is about."""
         rows, dialogue = questions.rows, questions.dialogue
-        if self.focus_head is None:
-            return self._lm_loss(self.soft_prompts(query_output[rows]), dialogue.ids, dialogue.mask,
-                                 questions.answer_mask)
-        focus = self.focus_logits(dialogue.ids, dialogue.mask * (1 - questions.answer_mask))
+        focus = (self.focus_logits(dialogue.ids, dialogue.mask * (1 - questions.answer_mask))
+                 if self.focus_head is not None else None)
         loss = self._lm_loss(self.answer_prompts(query_output[rows], readings[rows], focus), dialogue.ids,
                              dialogue.mask, questions.answer_mask)
-        if questions.focus is not None and bool((known := questions.focus.sum(1) > 0).any()):
-            picked = questions.focus[known] * F.log_softmax(focus[known].float(), 1)
-            loss = loss - picked.sum(1).mean()
+        if focus is None or questions.focus is None:
+            return loss
+        known = questions.focus.sum(1) > 0  # the count is about no one reading
+        if bool(known.any()):
+            loss = loss - (questions.focus[known] * F.log_softmax(focus[known].float(), 1)).sum(1).mean()
         return loss
 
     @torch.no_grad()
