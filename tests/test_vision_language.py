@@ -17,7 +17,7 @@ from clinical_mm.model.configuration import ClinicalMMConfig, HeadsConfig
 from clinical_mm.model.grounding import InputGeometry
 from clinical_mm.model.modeling import ClinicalMMModel, QuestionBatch, TextBatch
 from clinical_mm.model.tokenizer import ReportTokenizer, format_report
-from clinical_mm.model.training import continue_from
+from clinical_mm.model.training import continue_from, focus_targets
 from clinical_mm.model.vector_index import StudyIndex
 from clinical_mm.model.vision_language import (
     NEGATIVE_TEMPLATES,
@@ -136,8 +136,7 @@ def test_when_the_answers_are_trained_then_their_loss_falls_and_reading_tokens_a
              ("How many of the seven triage findings are present?", "two", "", "count")]
     d_ids, d_mask, answer = tok.dialogue([a[0] for a in asked], [a[1] for a in asked], 24)
     subjects = model.config.heads.reading_subjects()
-    about = torch.tensor([[float((finding, kind) == s) for s in subjects] for _, _, finding, kind in asked])
-    focus = about / about.sum(1, keepdim=True).clamp_min(1.0)
+    focus = focus_targets([(finding, kind) for _, _, finding, kind in asked], subjects)
     questions = QuestionBatch(TextBatch(d_ids, d_mask), answer, torch.tensor([0, 1, 1, 0]), focus)
     params = [p for n, p in model.named_parameters() if n.startswith(("lm.", "language_projection.", "flag_prompts",
                                                                       "reading_tokens", "focus_head."))]

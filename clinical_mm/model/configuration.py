@@ -152,7 +152,7 @@ class ClinicalMMConfig:
             parse_detail(target)
         if self.answer_prefix + _SHORTEST_DIALOGUE > self.text.max_positions:
             raise ValueError(f"text.max_positions ({self.text.max_positions}) must hold the {self.answer_prefix} soft "
-                             f"prompts and reading tokens and a question with its answer ({_SHORTEST_DIALOGUE} tokens)")
+                             f"prompts, reading tokens and focus token and a question with its answer ({_SHORTEST_DIALOGUE} tokens)")
 
     @property
     def answer_prefix(self) -> int:

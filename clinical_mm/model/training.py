@@ -42,7 +42,7 @@ from clinical_mm.model.tokenizer import ReportTokenizer, format_question, split_
 from clinical_mm.model.vision_language import CAPTION_TEMPLATES, fill_prompt
 
 __all__ = [
-    "StudyTensors", "Trainer", "TrainingPlan", "VisionLanguageBatches", "continue_from", "native_bf16",
+    "StudyTensors", "Trainer", "TrainingPlan", "VisionLanguageBatches", "continue_from", "focus_targets", "native_bf16",
     "report_sentences",
 ]
 
@@ -298,9 +298,16 @@ class VisionLanguageBatches:
         ids, mask, answer = self.tokenizer.dialogue([q.text for q in qs], [q.answer for q in qs], self.dialogue_len)
         batch = QuestionBatch(TextBatch(ids, mask), answer, torch.tensor([r for r, _ in drawn]))
         if self.subjects:
-            about = torch.tensor([[float((q.finding, q.kind) == s) for s in self.subjects] for q in qs])
-            batch.focus = about / about.sum(1, keepdim=True).clamp_min(1.0)
+            batch.focus = focus_targets([(q.finding, q.kind) for q in qs], self.subjects)
         return batch, qs
+
+
+def focus_targets(asked: Sequence[tuple[str, str]], subjects: Sequence[tuple[str, str]]) -> torch.Tensor:
+    """What each question, (finding, question type), is about among the readings ``subjects``
+    (``HeadsConfig.reading_subjects``): (B', R) equal weights summing to one over its readings, a row of zeros for a
+    question about none (:attr:`QuestionBatch.focus`)."""
+    about = torch.tensor([[float(a == s) for s in subjects] for a in asked])
+    return about / about.sum(1, keepdim=True).clamp_min(1.0)
 
 
 class Trainer:
